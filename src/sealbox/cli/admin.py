@@ -1,0 +1,69 @@
+"""`sealbox admin ...`: works on the data directory itself (database and master key), not over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealbox.cli.output import fail_from, print_table
+from sealbox.config import ServerSettings
+from sealbox.crypto.keyring import load_keyring
+from sealbox.errors import ConfigError, ServiceError
+from sealbox.services import tokens, users
+from sealbox.store.database import Database
+
+app = typer.Typer(help="Administration on this machine's data directory.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR or ~/.local/share/sealbox")
+]
+
+
+def _open(data_dir: Path | None) -> tuple[ServerSettings, Database]:
+    settings = ServerSettings.from_env(data_dir=data_dir)
+    try:
+        if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
+            raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
+        return settings, Database.open(settings.resolved_database_url)
+    except ConfigError as exc:
+        fail_from(exc)
+
+
+@user_app.command("add")
+def add_user(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="make the user an admin")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Add a user and print their first token (shown once)."""
+    settings, db = _open(data_dir)
+    try:
+        master = load_keyring(settings.resolved_master_key_path)
+        now = datetime.now(UTC)
+        user = users.create_user(db, master, name=name, is_admin=admin, now=now, requested_by=None)
+        issued = tokens.issue(db, user, name="first token", expires_at=None, now=now, requested_by=None)
+    except (ServiceError, ConfigError) as exc:
+        fail_from(exc)
+    finally:
+        db.dispose()
+    typer.echo(f"added user {user.name}{' (admin)' if admin else ''}; their token, shown once:", err=True)
+    typer.echo(issued.value)
+
+
+@user_app.command("ls")
+def list_users(data_dir: DataDir = None) -> None:
+    """List users."""
+    _, db = _open(data_dir)
+    try:
+        rows = users.list_users(db)
+    finally:
+        db.dispose()
+    print_table(
+        ["NAME", "ADMIN", "CREATED"],
+        [[u.name, "yes" if u.is_admin else "", u.created_at.isoformat()[:19]] for u in rows],
+    )

@@ -1,0 +1,118 @@
+"""Starting sealbox's own processes: the keeper and the server, as children that die with their parent."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from sealbox.crypto.sealing import PublicKeySet
+from sealbox.errors import ConfigError, Unavailable
+from sealbox.sdk.keeper import KeeperClient
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if `sealbox up` dies, even by SIGKILL, so do its children.
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the children outlive a killed parent
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sealbox", *args],
+        start_new_session=True,  # Ctrl-C reaches `up`, which stops the children in order
+        preexec_fn=_die_with_parent,
+    )
+
+
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, proc: subprocess.Popen[bytes], what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"the {what} exited with status {proc.returncode} while starting")
+        if check():
+            return
+        time.sleep(0.05)
+    raise ConfigError(f"the {what} did not become ready in {timeout:.0f} s")
+
+
+def keeper_ready(url: str) -> bool:
+    client = KeeperClient(url)
+    try:
+        client.health()
+        return True
+    except Unavailable:
+        return False
+    finally:
+        client.close()
+
+
+def server_ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def install_keeper_public_key(*, keeper_url: str, keeper_dir: Path | None, target: Path) -> None:
+    """Put the keeper's public key into the server's data dir (trust on first use; refuse a silent change)."""
+    text: str | None = None
+    if keeper_dir is not None and (keeper_dir / "keeper.pub").exists():
+        text = (keeper_dir / "keeper.pub").read_text()
+    else:
+        client = KeeperClient(keeper_url)
+        try:
+            text = client.public_key_text()
+        except Unavailable:
+            text = None
+        finally:
+            client.close()
+    if text is None:
+        if target.exists():
+            return
+        raise ConfigError(
+            f"no keeper public key at {target} and the keeper at {keeper_url} cannot be reached"
+        )
+    fresh = PublicKeySet.from_text(text, source="keeper")
+    if target.exists():
+        known = PublicKeySet.from_text(target.read_text(), source=str(target))
+        known_ids = {kid for kid, _ in known.keys}
+        if fresh.current_id not in known_ids and not any(kid in known_ids for kid, _ in fresh.keys):
+            raise ConfigError(
+                f"the keeper's key differs from the one in {target}: "
+                "values stored so far could never be opened "
+                "by this keeper. Point the server at the keeper that holds the old key."
+            )
+        if target.read_text() == text:
+            return
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> None:
+    """SIGTERM each child (server first, keeper last), then SIGKILL what is still running."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,194 @@
+"""`sealbox secret ...`: add, replace, update, rm, ls, show. No command ever prints a value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sealbox.cli import config_file
+from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.values import parse_expiry, read_value
+from sealbox.errors import ClientError, ConfigError
+from sealbox.sdk.client import Client
+
+app = typer.Typer(
+    help="Store secrets and read their metadata (values never come back).", no_args_is_help=True
+)
+
+FromFile = Annotated[Path | None, typer.Option("--from-file", help="read the value from this file")]
+Fields = Annotated[
+    list[str] | None, typer.Option("--field", help="KEY=VALUE (or KEY to be asked), repeatable")
+]
+AsJSON = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def client() -> Client:
+    try:
+        cfg = config_file.load()
+    except ConfigError as exc:
+        fail(str(exc))
+    return Client(cfg.url, cfg.token)
+
+
+@app.command("add")
+def add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="generic, aws, database, token or ssh-key")] = "generic",
+    description: Annotated[str, typer.Option(help="what this secret is for")] = "",
+    expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO 8601 time")] = None,
+    from_file: FromFile = None,
+    field: Fields = None,
+) -> None:
+    """Store a new secret. The value comes from a hidden prompt, stdin, --from-file or --field."""
+    expires_at = parse_expiry(expires)
+    value = read_value(from_file=from_file, field_args=field or [], prompt_name=name)
+    try:
+        with client() as c:
+            result = c.create_secret(
+                name,
+                kind=kind,
+                value=value.value,
+                value_base64=value.value_base64,
+                fields=value.fields,
+                description=description,
+                expires_at=expires_at,
+            )
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(
+        f"stored {result['name']} (version {result['current_version']}); the value will not be shown again"
+    )
+
+
+@app.command("replace")
+def replace(
+    name: str,
+    from_file: FromFile = None,
+    field: Fields = None,
+    if_version: Annotated[
+        int | None, typer.Option(help="refuse if the current version is not this one")
+    ] = None,
+) -> None:
+    """Store a new value (a new version) for an existing secret."""
+    value = read_value(from_file=from_file, field_args=field or [], prompt_name=name)
+    try:
+        with client() as c:
+            result = c.replace_secret(
+                name,
+                value=value.value,
+                value_base64=value.value_base64,
+                fields=value.fields,
+                if_version=if_version,
+            )
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"replaced {result['name']}: now version {result['current_version']}")
+
+
+@app.command("update")
+def update(
+    name: str,
+    description: Annotated[str | None, typer.Option(help="a new description")] = None,
+    expires: Annotated[str | None, typer.Option(help="a new expiry: 30d, 12h or ISO 8601")] = None,
+    no_expiry: Annotated[bool, typer.Option("--no-expiry", help="remove the expiry")] = False,
+) -> None:
+    """Change a secret's description or expiry (not its value)."""
+    changes: dict[str, Any] = {}
+    if description is not None:
+        changes["description"] = description
+    if expires is not None:
+        changes["expires_at"] = parse_expiry(expires)
+    if no_expiry:
+        if expires is not None:
+            fail("give --expires or --no-expiry, not both")
+        changes["clear_expiry"] = True
+    if not changes:
+        fail("nothing to change: give --description, --expires or --no-expiry")
+    try:
+        with client() as c:
+            c.update_secret(name, **changes)
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"updated {name}")
+
+
+@app.command("rm")
+def remove(name: str) -> None:
+    """Delete a secret and all its versions."""
+    try:
+        with client() as c:
+            c.delete_secret(name)
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"deleted {name}")
+
+
+@app.command("ls")
+def list_(
+    as_json: AsJSON = False,
+    prefix: Annotated[str | None, typer.Option(help="only names starting with this")] = None,
+) -> None:
+    """List your secrets (metadata only)."""
+    try:
+        with client() as c:
+            items = c.list_secrets(prefix=prefix)
+    except ClientError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        typer.echo("no secrets yet: add one with `sealbox secret add NAME`")
+        return
+    print_table(
+        ["NAME", "KIND", "VERSION", "UPDATED", "EXPIRES", "DESCRIPTION"],
+        [
+            [
+                s["name"],
+                s["kind"],
+                s["current_version"],
+                s["updated_at"][:19].replace("T", " "),
+                (s["expires_at"] or "")[:19].replace("T", " "),
+                s["description"][:40],
+            ]
+            for s in items
+        ],
+    )
+
+
+@app.command("show")
+def show(name: str, as_json: AsJSON = False) -> None:
+    """Show a secret's metadata and versions (never the value)."""
+    try:
+        with client() as c:
+            s = c.get_secret_metadata(name)
+    except ClientError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json(s)
+        return
+    for label, key in (
+        ("name", "name"),
+        ("owner", "owner"),
+        ("kind", "kind"),
+        ("description", "description"),
+        ("version", "current_version"),
+        ("created", "created_at"),
+        ("created by", "created_by"),
+        ("updated", "updated_at"),
+        ("updated by", "updated_by"),
+        ("expires", "expires_at"),
+    ):
+        typer.echo(f"{label + ':':13} {s.get(key) if s.get(key) is not None else '-'}")
+    if s.get("fields"):
+        typer.echo(f"{'fields:':13} {', '.join(s['fields'])}")
+    typer.echo("versions:")
+    print_table(
+        ["  VERSION", "CREATED", "BY", "BYTES"],
+        [
+            [f"  {v['version']}", v["created_at"][:19].replace("T", " "), v["created_by"], v["size"]]
+            for v in s.get("versions") or []
+        ],
+    )

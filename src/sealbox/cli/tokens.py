@@ -1,0 +1,93 @@
+"""`sealbox login` and `sealbox token add|ls|revoke`."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from sealbox.cli import config_file
+from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.secrets import client
+from sealbox.cli.values import parse_expiry
+from sealbox.errors import ClientError
+from sealbox.sdk.client import Client
+
+app = typer.Typer(help="Your personal access tokens.", no_args_is_help=True)
+
+
+def login(
+    url: str,
+    token: Annotated[
+        str | None, typer.Option(help="the token; '-' reads it from stdin; omit to be asked")
+    ] = None,
+) -> None:
+    """Save a server URL and token to the CLI config, after checking them."""
+    if token is None:
+        token = getpass.getpass("token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
+    elif token == "-":  # noqa: S105 -- "-" means "read from stdin"
+        token = sys.stdin.readline()
+    token = token.strip()
+    if not token:
+        fail("no token given")
+    try:
+        with Client(url, token) as c:
+            me = c.me()
+    except ClientError as exc:
+        fail_from(exc)
+    path = config_file.save(config_file.CLIConfig(url=url, token=token))
+    typer.echo(f"logged in to {url} as {me['name']}; saved to {path}")
+
+
+@app.command("add")
+def add(
+    name: str,
+    expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO 8601 time")] = None,
+) -> None:
+    """Issue a new token; it is printed once."""
+    try:
+        with client() as c:
+            issued = c.create_token(name, expires_at=parse_expiry(expires))
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"token {issued['id']} ({issued['name']}); shown once, store it now:", err=True)
+    typer.echo(issued["token"])
+
+
+@app.command("ls")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List your tokens (never their values)."""
+    try:
+        with client() as c:
+            items = c.list_tokens()
+    except ClientError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["ID", "NAME", "CREATED", "EXPIRES", "REVOKED"],
+        [
+            [
+                t["id"],
+                t["name"],
+                t["created_at"][:19],
+                (t["expires_at"] or "")[:19],
+                (t["revoked_at"] or "")[:19],
+            ]
+            for t in items
+        ],
+    )
+
+
+@app.command("revoke")
+def revoke(token_id: str) -> None:
+    """Revoke one of your tokens; it stops working at once."""
+    try:
+        with client() as c:
+            c.revoke_token(token_id)
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"revoked {token_id}")

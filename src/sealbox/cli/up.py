@@ -1,0 +1,103 @@
+"""`sealbox up`: first run creates keys, database and an admin; every run starts keeper and server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from sealbox.cli import config_file
+from sealbox.cli.processes import (
+    install_keeper_public_key,
+    keeper_ready,
+    server_ready,
+    spawn,
+    stop,
+    wait_until,
+)
+from sealbox.config import ServerSettings, keeper_dir_for
+from sealbox.crypto.keyring import load_keyring
+from sealbox.errors import ConfigError
+from sealbox.services import tokens, users
+from sealbox.services.keys import ensure_master_key
+from sealbox.store.database import Database
+
+ADMIN_NAME = "admin"
+
+
+def bootstrap(settings: ServerSettings) -> str | None:
+    """Create the master key, the schema and the first admin; returns the admin token on first run only."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(settings.data_dir, 0o700)
+    ensure_master_key(settings.resolved_master_key_path)
+    db = Database.open(settings.resolved_database_url)
+    try:
+        if users.list_users(db):
+            return None
+        now = datetime.now(UTC)
+        master = load_keyring(settings.resolved_master_key_path)
+        admin = users.create_user(db, master, name=ADMIN_NAME, is_admin=True, now=now, requested_by=None)
+        return tokens.issue(db, admin, name="sealbox up", expires_at=None, now=now, requested_by=None).value
+    finally:
+        db.dispose()
+
+
+def run_up(*, data_dir: Path | None, host: str, port: int, keeper_dir: Path | None) -> None:
+    settings = ServerSettings.from_env(data_dir=data_dir, host=host, port=port)
+    kdir = keeper_dir or keeper_dir_for(settings.data_dir)
+    if kdir.resolve() == settings.data_dir.resolve() or settings.data_dir.resolve() in kdir.resolve().parents:
+        raise ConfigError("the keeper directory must not be inside the server's data directory")
+    keeper_url = f"unix://{kdir / 'keeper.sock'}"
+    url = f"http://{host}:{port}"
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    keeper = spawn(["keeper", "--dir", str(kdir), "--listen", keeper_url])
+    procs = [keeper]
+    try:
+        wait_until(lambda: keeper_ready(keeper_url), timeout=30, proc=keeper, what="keeper")
+        install_keeper_public_key(
+            keeper_url=keeper_url, keeper_dir=kdir, target=settings.resolved_keeper_public_key_path
+        )
+        token = bootstrap(settings)
+        server = spawn(
+            [
+                "server",
+                "--data-dir",
+                str(settings.data_dir),
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--keeper-url",
+                keeper_url,
+            ]
+        )
+        procs.insert(0, server)
+        wait_until(lambda: server_ready(url), timeout=60, proc=server, what="server")
+        if token is not None:
+            path = config_file.save(config_file.CLIConfig(url=url, token=token))
+            typer.echo(f"first run: created user '{ADMIN_NAME}'. Its token, shown this once:")
+            typer.echo(f"  {token}")
+            typer.echo(f"saved to {path}, so the sealbox CLI works now.")
+        typer.echo(f"sealbox is up at {url}  (API {url}/api/v1, docs {url}/docs); Ctrl-C stops it")
+        while not stopping:
+            for proc, what in ((server, "server"), (keeper, "keeper")):
+                if proc.poll() is not None:
+                    raise ConfigError(f"the {what} exited with status {proc.returncode}")
+            time.sleep(0.2)
+        typer.echo("stopping sealbox")
+    finally:
+        stop(procs)

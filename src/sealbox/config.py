@@ -1,0 +1,86 @@
+"""Settings for the server and the keeper, read from flags and `SEALBOX_*` environment variables.
+
+Nothing here is read at import time: `ServerSettings.from_env()` builds one when a process starts.
+Key material is only ever read from files whose paths the settings name, never from an
+environment value, so no key sits in a process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sealbox"
+
+
+def keeper_dir_for(data_dir: Path) -> Path:
+    """The keeper's key directory beside a data directory: `<data_dir>-keeper`, never inside it."""
+    return data_dir.with_name(data_dir.name + "-keeper")
+
+
+def default_keeper_dir() -> Path:
+    return keeper_dir_for(default_data_dir())
+
+
+class ServerSettings(BaseSettings):
+    """The server's settings; each field is `SEALBOX_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SEALBOX_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # default: SQLite file sealbox.db in data_dir
+    master_key_path: Path | None = None  # default: data_dir/master.key
+    keeper_public_key_path: Path | None = None  # default: data_dir/keeper.pub
+    keeper_url: str | None = None  # default: unix://<data_dir>-keeper/keeper.sock
+    host: str = "127.0.0.1"
+    port: int = 8480
+    max_value_bytes: int = Field(default=64 * 1024, ge=1, le=1024 * 1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    versions_kept: int = Field(default=10, ge=1, le=1000)
+    log_level: str = "info"
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServerSettings:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+pysqlite:///{self.data_dir / 'sealbox.db'}"
+
+    @property
+    def resolved_master_key_path(self) -> Path:
+        return self.master_key_path or self.data_dir / "master.key"
+
+    @property
+    def resolved_keeper_public_key_path(self) -> Path:
+        return self.keeper_public_key_path or self.data_dir / "keeper.pub"
+
+    @property
+    def resolved_keeper_url(self) -> str:
+        return self.keeper_url or f"unix://{keeper_dir_for(self.data_dir) / 'keeper.sock'}"
+
+
+class KeeperSettings(BaseSettings):
+    """The keeper's settings: `SEALBOX_KEEPER_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SEALBOX_KEEPER_", extra="ignore")
+
+    dir: Path = Field(default_factory=default_keeper_dir)
+    listen: str | None = None  # unix:///path.sock (default: keeper.sock in dir) or tcp://host:port
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> KeeperSettings:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def resolved_listen(self) -> str:
+        return self.listen or f"unix://{self.dir / 'keeper.sock'}"

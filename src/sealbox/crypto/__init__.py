@@ -1,0 +1,1 @@
+"""Recipes over `cryptography`: callers pick no algorithm, nonce or key length."""

@@ -1,0 +1,126 @@
+"""Key sets with public ids, current key first, read from and written to 0600 files."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sealbox.errors import ConfigError
+
+KEY_ID_BYTES = 8
+SYMMETRIC_KEY_BYTES = 32
+
+
+def new_key_id() -> bytes:
+    """A random public key id; random so that an id is never reused, even for a returning key."""
+    return secrets.token_bytes(KEY_ID_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """Raw keys by id. The first is the one new ciphertexts use; the rest still open old ones."""
+
+    keys: tuple[tuple[bytes, bytes], ...] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ConfigError("a keyring needs at least one key")
+        for kid, key in self.keys:
+            if len(kid) != KEY_ID_BYTES:
+                raise ValueError(f"key ids must be {KEY_ID_BYTES} bytes")
+            if len(key) != SYMMETRIC_KEY_BYTES:
+                raise ValueError(f"keys must be {SYMMETRIC_KEY_BYTES} bytes")
+
+    def __repr__(self) -> str:
+        return f"Keyring(ids={[kid.hex() for kid, _ in self.keys]})"
+
+    @classmethod
+    def generate(cls) -> Keyring:
+        return cls(keys=((new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES)),))
+
+    @property
+    def current_id(self) -> bytes:
+        return self.keys[0][0]
+
+    @property
+    def current(self) -> bytes:
+        return self.keys[0][1]
+
+    def find(self, kid: bytes) -> bytes | None:
+        for known, key in self.keys:
+            if known == kid:
+                return key
+        return None
+
+    def rotated(self) -> Keyring:
+        """A keyring with a fresh current key; the old ones stay for reading."""
+        return Keyring(keys=((new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES)), *self.keys))
+
+
+def encode_key_lines(entries: list[tuple[bytes, bytes]]) -> str:
+    return "".join(f"{kid.hex()}:{base64.b64encode(key).decode()}\n" for kid, key in entries)
+
+
+def decode_key_lines(text: str, *, source: str) -> list[tuple[bytes, bytes]]:
+    entries: list[tuple[bytes, bytes]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            kid_hex, key_b64 = line.split(":", 1)
+            entries.append((bytes.fromhex(kid_hex), base64.b64decode(key_b64, validate=True)))
+        except ValueError:
+            # The message names the file, never the line: the line is key material.
+            raise ConfigError(f"{source}: malformed key line") from None
+    if not entries:
+        raise ConfigError(f"{source}: holds no key")
+    return entries
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create `path` with mode 0600 atomically; refuse to overwrite an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber a key
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def replace_private_file(path: Path, text: str) -> None:
+    """Atomically replace `path` (mode 0600); used when a keyring rotates."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_private_file(path: Path) -> str:
+    """Read a key file, refusing one that other users could read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"key file {path} does not exist") from None
+    if st.st_mode & 0o077:
+        raise ConfigError(f"key file {path} is readable by others; chmod 600 it")
+    return path.read_text()
+
+
+def load_keyring(path: Path) -> Keyring:
+    return Keyring(keys=tuple(decode_key_lines(read_private_file(path), source=str(path))))
+
+
+def save_new_keyring(path: Path, ring: Keyring) -> None:
+    write_private_file(path, encode_key_lines(list(ring.keys)))

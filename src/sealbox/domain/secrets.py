@@ -1,0 +1,53 @@
+"""Secrets and their versions, as the rest of sealbox sees them (never with a value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NewType
+
+from sealbox.domain.kinds import Kind
+from sealbox.domain.principals import UserID
+
+SecretID = NewType("SecretID", str)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SecretVersion:
+    version: int
+    created_at: datetime
+    created_by: str
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Secret:
+    id: SecretID
+    owner_id: UserID
+    owner_name: str
+    name: str
+    kind: Kind
+    description: str
+    field_names: tuple[str, ...]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    expires_at: datetime | None
+    current_version: int
+    versions: tuple[SecretVersion, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SecretPatch:
+    """A metadata change; `None` leaves a field alone, `clear_expiry` removes the expiry."""
+
+    description: str | None = None
+    expires_at: datetime | None = None
+    clear_expiry: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Page:
+    items: tuple[Secret, ...]
+    next_cursor: str | None

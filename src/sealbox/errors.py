@@ -1,0 +1,125 @@
+"""Every exception sealbox raises, in one tree.
+
+    SealboxError
+    ├── DecryptionError            a ciphertext did not open (any reason; no detail, no oracle)
+    ├── ConfigError                settings or key files are missing or unsafe
+    ├── SecretNotFound             get_secret() found the name in no provider
+    ├── ClientError                the SDK's view of an HTTP error answer
+    └── ServiceError               a failure with an HTTP status, a stable code and a fixed message
+        ├── BadRequest                 400  invalid_request, invalid_name, invalid_value, ...
+        ├── Unauthenticated            401  unauthenticated
+        ├── Forbidden                  403  forbidden
+        ├── NotFound                   404  not_found (also for what exists but is not yours)
+        ├── Conflict                   409  already_exists, version_conflict
+        ├── PayloadTooLarge            413  payload_too_large
+        ├── IntegrityError             422  integrity_error (a stored ciphertext failed to open)
+        └── Unavailable                503  keeper_unavailable, database_unavailable
+
+Messages are fixed strings written here or at the raise site; they never carry a value, a key,
+a token or a piece of the request body.
+"""
+
+from __future__ import annotations
+
+
+class SealboxError(Exception):
+    """Base of every sealbox exception."""
+
+
+class DecryptionError(SealboxError):
+    """A ciphertext could not be opened: wrong key, wrong context, or tampered bytes."""
+
+    def __init__(self) -> None:
+        super().__init__("ciphertext could not be opened")
+
+
+class ConfigError(SealboxError):
+    """Settings, key files or the data directory are missing or unsafe."""
+
+
+class SecretNotFound(SealboxError, KeyError):
+    """`get_secret()` found the name in none of its providers."""
+
+    def __init__(self, name: str, places: list[str]) -> None:
+        self.name = name
+        self.places = places
+        super().__init__(f"secret {name!r} not found; looked in: {', '.join(places) or 'no provider'}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ClientError(SealboxError):
+    """An error answer from the sealbox server, as the client sees it."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        super().__init__(f"{message} ({code}, HTTP {status_code})")
+
+
+class ServiceError(SealboxError):
+    """A failure the API reports with `status_code`, a stable `code` and a safe `message`."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "internal error"
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, field: str | None = None
+    ) -> None:
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+        super().__init__(self.message)
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "invalid_request"
+    message = "the request is not valid"
+
+
+class Unauthenticated(ServiceError):
+    status_code = 401
+    code = "unauthenticated"
+    message = "a valid token is required"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+    message = "not allowed"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+    message = "not found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+    message = "the request conflicts with the current state"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "request body too large"
+
+
+class IntegrityError(ServiceError):
+    status_code = 422
+    code = "integrity_error"
+    message = "a stored ciphertext failed its integrity check"
+
+
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"
+    message = "a backing service is unavailable"

@@ -1,0 +1,105 @@
+"""Running the keeper: key directory, hardening (no core dumps), and its listening socket."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import resource
+import socket
+import stat
+from pathlib import Path
+
+import uvicorn
+
+from sealbox.config import KeeperSettings
+from sealbox.errors import ConfigError
+from sealbox.keeper.app import create_keeper_app
+from sealbox.keeper.keys import ensure_key_dir
+
+log = logging.getLogger("sealbox.keeper")
+_PR_SET_DUMPABLE = 4
+
+
+def harden_process() -> None:
+    """No core dumps and no ptrace/`/proc/<pid>/mem` reads by other processes of the same user."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover -- not Linux
+        log.warning("could not mark the process non-dumpable")
+
+
+def bind_unix_socket(path: Path) -> socket.socket:
+    """Bind a 0600 unix socket in a 0700 directory, replacing a stale socket file only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parent = path.parent.stat()
+    if parent.st_uid != os.getuid() or parent.st_mode & 0o077:
+        raise ConfigError(f"socket directory {path.parent} must be 0700 and owned by this user")
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise ConfigError(f"{path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale: nothing listens there
+        else:
+            probe.close()
+            raise ConfigError(f"a keeper already listens on {path}")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
+def serve(settings: KeeperSettings) -> None:
+    harden_process()
+    keys = ensure_key_dir(settings.dir)
+    listen = settings.resolved_listen
+    socket_path = Path(listen.removeprefix("unix://")) if listen.startswith("unix://") else None
+    # uvicorn re-raises SIGTERM after shutting down, so clean up in the lifespan, not in a finally.
+    app = create_keeper_app(
+        keys, on_shutdown=(lambda: socket_path.unlink(missing_ok=True)) if socket_path else None
+    )
+    log_level = settings.log_level.lower()
+    if socket_path is not None:
+        path = socket_path
+        sock = bind_unix_socket(path)
+        log.info("keeper listening on unix socket %s", path)
+        try:
+            config = uvicorn.Config(
+                app,
+                fd=sock.fileno(),
+                log_level=log_level,
+                access_log=False,
+                lifespan="on",
+                server_header=False,
+            )
+            uvicorn.Server(config).run()
+        finally:
+            sock.close()
+            path.unlink(missing_ok=True)
+    elif listen.startswith("tcp://"):
+        host, _, port = listen.removeprefix("tcp://").rpartition(":")
+        log.info("keeper listening on %s:%s", host, port)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=int(port),
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+        uvicorn.Server(config).run()
+    else:
+        raise ConfigError("keeper listen address must be unix:///path or tcp://host:port")

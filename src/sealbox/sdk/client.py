@@ -1,0 +1,145 @@
+"""The HTTP client of the sealbox API. It keeps no response body in its errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from sealbox.errors import ClientError
+
+_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class Client:
+    """`Client(url, token)`: every method returns decoded JSON or raises ClientError."""
+
+    def __init__(self, url: str, token: str, *, timeout: httpx.Timeout = _TIMEOUT) -> None:
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(url={str(self._http.base_url)!r}, token=[secure])"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            raise ClientError(
+                0, "unreachable", f"cannot reach the sealbox server at {self._http.base_url}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, message = str(body.get("code", "error")), str(body.get("message", "error"))
+                errors = body.get("errors") or []
+                if errors and isinstance(errors, list) and isinstance(errors[0], dict):
+                    where = errors[0].get("field")
+                    problem = errors[0].get("problem")
+                    if where and problem and problem != message:
+                        message = f"{message} ({where}: {problem})"
+            except ValueError:
+                code, message = "error", response.reason_phrase or "error"
+            raise ClientError(response.status_code, code, message)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # secrets
+    def create_secret(
+        self,
+        name: str,
+        *,
+        kind: str = "generic",
+        value: str | None = None,
+        value_base64: str | None = None,
+        fields: dict[str, str] | None = None,
+        description: str = "",
+        expires_at: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "kind": kind, "description": description}
+        for key, item in (
+            ("value", value),
+            ("value_base64", value_base64),
+            ("fields", fields),
+            ("expires_at", expires_at),
+        ):
+            if item is not None:
+                body[key] = item
+        result: dict[str, Any] = self._request("POST", "/api/v1/secrets", json=body)
+        return result
+
+    def replace_secret(
+        self,
+        name: str,
+        *,
+        value: str | None = None,
+        value_base64: str | None = None,
+        fields: dict[str, str] | None = None,
+        if_version: int | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for key, item in (("value", value), ("value_base64", value_base64), ("fields", fields)):
+            if item is not None:
+                body[key] = item
+        headers = {"If-Match": f'"{if_version}"'} if if_version is not None else {}
+        result: dict[str, Any] = self._request(
+            "PUT", f"/api/v1/secrets/{name}/value", json=body, headers=headers
+        )
+        return result
+
+    def update_secret(self, name: str, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("PATCH", f"/api/v1/secrets/{name}", json=changes)
+        return result
+
+    def delete_secret(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/secrets/{name}")
+
+    def get_secret_metadata(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/api/v1/secrets/{name}")
+        return result
+
+    def list_secrets(self, *, prefix: str | None = None, page_size: int = 200) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": page_size}
+            if cursor:
+                params["cursor"] = cursor
+            if prefix:
+                params["prefix"] = prefix
+            page = self._request("GET", "/api/v1/secrets", params=params)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    # tokens and users
+    def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/api/v1/me")
+        return result
+
+    def create_token(self, name: str, *, expires_at: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if expires_at:
+            body["expires_at"] = expires_at
+        result: dict[str, Any] = self._request("POST", "/api/v1/tokens", json=body)
+        return result
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/api/v1/tokens")
+        return result
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("DELETE", f"/api/v1/tokens/{token_id}")
+        return result

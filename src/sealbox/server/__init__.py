@@ -1,0 +1,1 @@
+"""The public API (FastAPI): authentication, authorization, routes and error rendering."""

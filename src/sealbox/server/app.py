@@ -1,0 +1,100 @@
+"""`create_app(settings)`: the one place concrete stores, keys and clients are wired together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from sealbox.config import ServerSettings
+from sealbox.sdk.keeper import KeeperClient
+from sealbox.server import schemas
+from sealbox.server.context import AppContext, Converter
+from sealbox.server.errors import install_error_handlers
+from sealbox.server.middleware import GuardMiddleware
+from sealbox.server.routes import health, secrets, tokens, users
+from sealbox.services.keys import ServerKeys
+from sealbox.services.ports import KeeperPort
+from sealbox.services.secrets import Limits, SecretService
+from sealbox.store.database import Database
+
+log = logging.getLogger("sealbox.server")
+
+
+def _schema_field_names() -> frozenset[str]:
+    names: set[str] = {
+        "limit",
+        "cursor",
+        "prefix",
+        "name",
+        "token_id",
+        "If-Match",
+        "if-match",
+        "authorization",
+    }
+    for model in (
+        schemas.SecretCreate,
+        schemas.SecretReplace,
+        schemas.SecretUpdate,
+        schemas.TokenCreate,
+        schemas.UserCreate,
+    ):
+        names.update(model.model_fields)
+    return frozenset(names)
+
+
+def create_app(
+    settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
+) -> FastAPI:
+    db = Database.open(settings.resolved_database_url)
+    keys = ServerKeys.load(
+        master_key_path=settings.resolved_master_key_path,
+        keeper_public_key_path=settings.resolved_keeper_public_key_path,
+    )
+    keeper_port: KeeperPort = keeper or KeeperClient(settings.resolved_keeper_url)
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        keys=keys,
+        keeper=keeper_port,
+        secrets=SecretService(
+            db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
+        ),
+        converter=Converter(db, keeper_port) if convert else None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if ctx.converter:
+            ctx.converter.start()
+        yield
+        if ctx.converter:
+            ctx.converter.stop()
+        db.dispose()
+
+    app = FastAPI(
+        title="sealbox",
+        version="0.1.0",
+        summary="Secrets for data-science sessions and jobs. Values go in and never come back out.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.sealbox = ctx
+    install_error_handlers(app, _schema_field_names())
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, secrets, tokens, users):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for the ASGI server processes: settings come from `SEALBOX_*` (paths only, no keys)."""
+    from sealbox.server.logs import configure_logging
+
+    settings = ServerSettings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

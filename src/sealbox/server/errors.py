@@ -1,0 +1,88 @@
+"""The one place errors become JSON: stable codes, fixed messages, never the submitted input."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sealbox.errors import ServiceError
+
+log = logging.getLogger("sealbox.server")
+
+_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    errors: list[dict[str, str | None]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "errors": errors or []}, status_code=status, headers=headers
+    )
+
+
+def _safe_loc(loc: tuple[int | str, ...], known: frozenset[str]) -> str | None:
+    """A field path from schema names only; a key the client invented is never echoed."""
+    parts = [
+        str(p) if (isinstance(p, int) or p in known) else "…"
+        for p in loc
+        if p not in ("body", "query", "path", "header")
+    ]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:
+    async def service_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ServiceError)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        errors: list[dict[str, str | None]] = (
+            [{"field": exc.field, "problem": exc.message}] if exc.field else []
+        )
+        return error_response(exc.status_code, exc.code, exc.message, errors, headers)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's default body echoes `input` (the submitted value). Keep only the place and the
+        # kind of problem, both from the schema.
+        assert isinstance(exc, RequestValidationError)
+        errors: list[dict[str, str | None]] = []
+        for err in exc.errors()[:20]:
+            kind = str(err.get("type", "invalid"))
+            errors.append({"field": _safe_loc(tuple(err.get("loc", ())), known_fields), "problem": kind})
+        if any(e["problem"] == "json_invalid" for e in errors):
+            return error_response(400, "invalid_json", "the request body is not valid JSON")
+        return error_response(422, "invalid_request", "the request does not match the schema", errors)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, code.replace("_", " "))
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Last resort: log the exception type only (its text may hold request data).
+        log.error("unhandled %s", type(exc).__name__)
+        return error_response(500, "internal_error", "internal error")
+
+    app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,138 @@
+"""/api/v1/secrets: create, list, show, replace, update, delete. No route returns a value."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from sealbox.domain.secrets import SecretPatch
+from sealbox.errors import BadRequest
+from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.schemas import (
+    ErrorBody,
+    SecretCreate,
+    SecretPage,
+    SecretPublic,
+    SecretReplace,
+    SecretUpdate,
+    ValueIn,
+)
+from sealbox.services.secrets import NewValue
+
+router = APIRouter(
+    prefix="/api/v1/secrets",
+    tags=["secrets"],
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        413: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+)
+_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,9})"?')
+NamePath = Annotated[str, "secret name"]
+
+
+def _value(body: ValueIn) -> NewValue:
+    raw: bytes | None = None
+    if body.value_base64 is not None:
+        try:
+            raw = base64.b64decode(body.value_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(
+                "value_base64 is not valid base64", code="invalid_value", field="value_base64"
+            ) from None
+    return NewValue(text=body.value, raw=raw, fields=body.fields)
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretPublic)
+def create_secret(
+    body: SecretCreate, principal: CurrentPrincipal, ctx: ContextDep, response: Response
+) -> SecretPublic:
+    secret = ctx.secrets.create(
+        principal,
+        name=body.name,
+        kind=body.kind,
+        value=_value(body),
+        description=body.description,
+        expires_at=body.expires_at,
+        now=now(),
+    )
+    if ctx.converter:
+        ctx.converter.poke()
+    response.headers["Location"] = f"/api/v1/secrets/{secret.name}"
+    response.headers["ETag"] = _etag(secret.current_version)
+    return SecretPublic.of(secret, with_versions=True)
+
+
+@router.get("", response_model=SecretPage)
+def list_secrets(
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    prefix: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._-]*$")] = None,
+) -> SecretPage:
+    page = ctx.secrets.page(principal, cursor=cursor, limit=limit, prefix=prefix)
+    return SecretPage(
+        items=[SecretPublic.of(s, with_versions=False) for s in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{name}", response_model=SecretPublic)
+def get_secret(
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response
+) -> SecretPublic:
+    secret = ctx.secrets.get(principal, name)
+    response.headers["ETag"] = _etag(secret.current_version)
+    return SecretPublic.of(secret, with_versions=True)
+
+
+@router.put("/{name}/value", response_model=SecretPublic)
+def replace_value(
+    name: NamePath,
+    body: SecretReplace,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=64, description="the version you last saw")] = None,
+) -> SecretPublic:
+    expected: int | None = None
+    if if_match is not None and if_match.strip() != "*":
+        match = _IF_MATCH.fullmatch(if_match.strip())
+        if match is None:
+            raise BadRequest(
+                'If-Match must be a version number such as "3"', code="invalid_if_match", field="If-Match"
+            )
+        expected = int(match.group(1))
+    secret = ctx.secrets.replace(principal, name, value=_value(body), if_match=expected, now=now())
+    if ctx.converter:
+        ctx.converter.poke()
+    response.headers["ETag"] = _etag(secret.current_version)
+    return SecretPublic.of(secret, with_versions=True)
+
+
+@router.patch("/{name}", response_model=SecretPublic)
+def update_secret(
+    name: NamePath, body: SecretUpdate, principal: CurrentPrincipal, ctx: ContextDep
+) -> SecretPublic:
+    patch = SecretPatch(
+        description=body.description, expires_at=body.expires_at, clear_expiry=body.clear_expiry
+    )
+    return SecretPublic.of(ctx.secrets.update(principal, name, patch, now=now()), with_versions=True)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_secret(name: NamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    ctx.secrets.delete(principal, name, now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

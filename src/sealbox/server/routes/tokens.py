@@ -1,0 +1,43 @@
+"""/api/v1/tokens and /api/v1/me: my tokens, shown once when issued; revocable."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
+from sealbox.services import tokens
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["tokens"],
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+)
+
+
+@router.get("/me", response_model=UserPublic)
+def me(principal: CurrentPrincipal) -> UserPublic:
+    return UserPublic.of(principal.user)
+
+
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)
+def create_token(body: TokenCreate, principal: CurrentPrincipal, ctx: ContextDep) -> TokenIssued:
+    issued = tokens.issue(
+        ctx.db, principal.user, name=body.name, expires_at=body.expires_at, now=now(), requested_by=principal
+    )
+    return TokenIssued(**TokenPublic.of(issued.token).model_dump(), token=issued.value)
+
+
+@router.get("/tokens", response_model=list[TokenPublic])
+def list_tokens(principal: CurrentPrincipal, ctx: ContextDep) -> list[TokenPublic]:
+    return [TokenPublic.of(t) for t in tokens.list_tokens(ctx.db, principal)]
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenPublic)
+def revoke_token(token_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> TokenPublic:
+    return TokenPublic.of(tokens.revoke(ctx.db, principal, token_id[:32], now=now()))

@@ -1,0 +1,164 @@
+"""HTTP bodies. A `...Public` schema never has a value field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sealbox.domain.kinds import Kind
+from sealbox.domain.principals import AccessToken, User
+from sealbox.domain.secrets import Secret
+
+NameStr = Annotated[
+    str,
+    Field(
+        max_length=200,
+        examples=["db_password"],
+        description="1-128 letters, digits, '.', '_' or '-'; not '.' or '..'",
+    ),
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class ValueIn(_In):
+    """Exactly one of `value` (text), `value_base64` (bytes) or `fields` (multi-field kinds)."""
+
+    value: str | None = Field(default=None, description="the value as text; never returned")
+    value_base64: str | None = Field(default=None, description="the value as base64 bytes; never returned")
+    fields: dict[str, str] | None = Field(default=None, description="fields of an aws or database secret")
+
+
+class SecretCreate(ValueIn):
+    name: NameStr
+    kind: Kind = Kind.GENERIC
+    description: str = Field(default="", max_length=1024)
+    expires_at: datetime | None = None
+
+
+class SecretReplace(ValueIn):
+    pass
+
+
+class SecretUpdate(_In):
+    description: str | None = Field(default=None, max_length=1024)
+    expires_at: datetime | None = Field(default=None, description="a new expiry; see clear_expiry")
+    clear_expiry: bool = False
+
+
+class SecretVersionPublic(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    size: int
+
+
+class SecretPublic(BaseModel):
+    id: str
+    name: str
+    owner: str
+    kind: Kind
+    description: str
+    fields: list[str] = Field(description="names of the fields present (never their values)")
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+    expires_at: datetime | None
+    current_version: int
+    versions: list[SecretVersionPublic] | None = None
+
+    @classmethod
+    def of(cls, s: Secret, *, with_versions: bool) -> SecretPublic:
+        return cls(
+            id=s.id,
+            name=s.name,
+            owner=s.owner_name,
+            kind=s.kind,
+            description=s.description,
+            fields=list(s.field_names),
+            created_at=s.created_at,
+            created_by=s.created_by,
+            updated_at=s.updated_at,
+            updated_by=s.updated_by,
+            expires_at=s.expires_at,
+            current_version=s.current_version,
+            versions=[
+                SecretVersionPublic(
+                    version=v.version, created_at=v.created_at, created_by=v.created_by, size=v.size
+                )
+                for v in s.versions
+            ]
+            if with_versions
+            else None,
+        )
+
+
+class SecretPage(BaseModel):
+    items: list[SecretPublic]
+    next_cursor: str | None
+
+
+class TokenCreate(_In):
+    name: str = Field(min_length=1, max_length=128)
+    expires_at: datetime | None = None
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, t: AccessToken) -> TokenPublic:
+        return cls(
+            id=t.id, name=t.name, created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at
+        )
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="the token itself: shown this once, never stored")
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: User) -> UserPublic:
+        return cls(id=u.id, name=u.name, is_admin=u.is_admin, created_at=u.created_at)
+
+
+class UserCreate(_In):
+    name: str = Field(min_length=1, max_length=64)
+    is_admin: bool = False
+
+
+class UserCreated(BaseModel):
+    user: UserPublic
+    token: str = Field(description="the new user's first token: shown this once")
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    errors: list[ErrorDetail] = []
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    keeper: str

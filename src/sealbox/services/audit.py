@@ -1,0 +1,42 @@
+"""Writing audit records inside the transaction of the change they describe."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from sealbox.domain.audit import AuditEvent, Outcome
+from sealbox.domain.principals import Principal
+from sealbox.store.audit import AuditRepository
+
+
+def record(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    *,
+    now: datetime,
+    outcome: Outcome = Outcome.SUCCESS,
+    secret_id: str | None = None,
+    secret_name: str | None = None,
+    version: int | None = None,
+    detail: str | None = None,
+    client_addr: str | None = None,
+) -> None:
+    """Append one record; a failure here fails (rolls back) the change it belongs to."""
+    AuditRepository(conn).append(
+        AuditEvent(
+            at=now,
+            actor_id=principal.user.id if principal else None,
+            actor_name=principal.user.name if principal else None,
+            token_id=principal.token_id if principal else None,
+            action=action,
+            outcome=outcome,
+            secret_id=secret_id,
+            secret_name=secret_name,
+            version=version,
+            client_addr=principal.client_addr if principal else client_addr,
+            detail=detail,
+        )
+    )

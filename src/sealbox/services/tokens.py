@@ -1,0 +1,110 @@
+"""Personal access tokens: issued once, stored as a hash, checked in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sealbox.domain.principals import AccessToken, Principal, TokenID, User
+from sealbox.errors import BadRequest, NotFound, Unauthenticated
+from sealbox.services.audit import record
+from sealbox.store.database import Database
+from sealbox.store.users import TokenRepository
+
+PREFIX = "sbx_"
+_TOKEN = re.compile(r"sbx_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
+# Unknown token ids are checked against this so that they cost the same work as known ones.
+_DUMMY_HASH = hashlib.sha256(b"sealbox-token-dummy").digest()
+MAX_TOKEN_NAME = 128
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A new token: `value` is shown to its owner once and never stored."""
+
+    token: AccessToken
+    value: str = field(repr=False)
+
+
+def _hash(token_id: str, secret_part: str) -> bytes:
+    return hashlib.sha256(b"sealbox-token\x00" + token_id.encode() + b"\x00" + secret_part.encode()).digest()
+
+
+def _new_token_id() -> str:
+    import base64
+
+    return base64.b32encode(secrets.token_bytes(10)).decode().lower()
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    """The one comparison used for token hashes."""
+    return hmac.compare_digest(a, b)
+
+
+def issue(
+    db: Database,
+    user: User,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    now: datetime,
+    requested_by: Principal | None,
+) -> IssuedToken:
+    name = name.strip()
+    if not name or len(name) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in name):
+        raise BadRequest(
+            f"a token name is 1-{MAX_TOKEN_NAME} printable characters", code="invalid_name", field="name"
+        )
+    if expires_at is not None and expires_at <= now:
+        raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
+    token_id = _new_token_id()
+    secret_part = secrets.token_urlsafe(32)  # 256 bits from the CSPRNG
+    token = AccessToken(
+        id=TokenID(token_id),
+        user_id=user.id,
+        name=name,
+        created_at=now,
+        expires_at=expires_at,
+        revoked_at=None,
+    )
+    with db.write() as conn:
+        TokenRepository(conn).add(token=token, secret_hash=_hash(token_id, secret_part))
+        record(conn, requested_by, "token.create", now=now, detail=f"token_id={token_id} user={user.name}")
+    return IssuedToken(token=token, value=f"{PREFIX}{token_id}_{secret_part}")
+
+
+def authenticate(db: Database, presented: str, *, now: datetime, client_addr: str | None) -> Principal:
+    """The principal a bearer token stands for; Unauthenticated for anything else, all alike."""
+    match = _TOKEN.fullmatch(presented)
+    token_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
+    with db.read() as conn:
+        found = TokenRepository(conn).lookup(token_id) if match else None
+    expected = found[1] if found else _DUMMY_HASH
+    ok = constant_time_equal(_hash(token_id, secret_part), expected)
+    if not (ok and found and found[0].is_active(now)):
+        raise Unauthenticated()
+    return Principal(user=found[2], token_id=found[0].id, client_addr=client_addr)
+
+
+def list_tokens(db: Database, principal: Principal) -> list[AccessToken]:
+    with db.read() as conn:
+        return TokenRepository(conn).list_for(principal.user.id)
+
+
+def revoke(db: Database, principal: Principal, token_id: str, *, now: datetime) -> AccessToken:
+    with db.write() as conn:
+        repo = TokenRepository(conn)
+        if not repo.revoke(user_id=principal.user.id, token_id=token_id, now=now):
+            existing = repo.get_for(user_id=principal.user.id, token_id=token_id)
+            if existing is None:
+                raise NotFound("no such token")
+            return existing  # already revoked: revoking again changes nothing
+        record(conn, principal, "token.revoke", now=now, detail=f"token_id={token_id}")
+        token = repo.get_for(user_id=principal.user.id, token_id=token_id)
+    if token is None:  # pragma: no cover -- the row was just updated in this transaction
+        raise NotFound("no such token")
+    return token

@@ -1,0 +1,1 @@
+"""SQLAlchemy persistence: the only package that knows about rows and SQL."""

@@ -1,0 +1,257 @@
+"""Secrets and their encrypted versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from sealbox.crypto.wrapping import StoredVersion
+from sealbox.domain.kinds import Kind
+from sealbox.domain.principals import UserID
+from sealbox.domain.secrets import Secret, SecretID, SecretVersion
+from sealbox.store.tables import secret_versions, secrets, users
+
+_COLS = (*secrets.c, users.c.name.label("owner_name"))
+
+
+def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
+    m = row._mapping
+    return Secret(
+        id=SecretID(m["id"]),
+        owner_id=UserID(m["owner_id"]),
+        owner_name=m["owner_name"],
+        name=m["name"],
+        kind=Kind(m["kind"]),
+        description=m["description"],
+        field_names=tuple(f for f in m["field_names"].split(",") if f),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        updated_at=m["updated_at"],
+        updated_by=m["updated_by"],
+        expires_at=m["expires_at"],
+        current_version=m["current_version"],
+        versions=versions,
+    )
+
+
+class SecretRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(
+        self, secret: Secret, stored: StoredVersion, *, size: int, user_key_id: str, keeper_key_id: str
+    ) -> None:
+        self.conn.execute(
+            insert(secrets).values(
+                id=secret.id,
+                owner_id=secret.owner_id,
+                name=secret.name,
+                kind=secret.kind.value,
+                description=secret.description,
+                field_names=",".join(secret.field_names),
+                created_at=secret.created_at,
+                created_by=secret.created_by,
+                updated_at=secret.updated_at,
+                updated_by=secret.updated_by,
+                expires_at=secret.expires_at,
+                current_version=1,
+            )
+        )
+        self._add_version(
+            secret.id,
+            1,
+            stored,
+            at=secret.created_at,
+            by=secret.created_by,
+            size=size,
+            user_key_id=user_key_id,
+            keeper_key_id=keeper_key_id,
+        )
+
+    def _add_version(
+        self,
+        secret_id: str,
+        version: int,
+        stored: StoredVersion,
+        *,
+        at: datetime,
+        by: str,
+        size: int,
+        user_key_id: str,
+        keeper_key_id: str,
+    ) -> None:
+        self.conn.execute(
+            insert(secret_versions).values(
+                secret_id=secret_id,
+                version=version,
+                created_at=at,
+                created_by=by,
+                size=size,
+                wrapped_dek=stored.wrapped_dek,
+                user_key_id=user_key_id,
+                outer=stored.outer,
+                keeper_key_id=keeper_key_id,
+            )
+        )
+
+    def exists(self, *, owner_id: str, name: str) -> bool:
+        return (
+            self.conn.execute(
+                select(secrets.c.id).where(secrets.c.owner_id == owner_id, secrets.c.name == name)
+            ).first()
+            is not None
+        )
+
+    def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
+        row = self.conn.execute(
+            select(*_COLS)
+            .join(users, users.c.id == secrets.c.owner_id)
+            .where(secrets.c.owner_id == owner_id, secrets.c.name == name)
+        ).first()
+        if row is None:
+            return None
+        versions: tuple[SecretVersion, ...] = ()
+        if with_versions:
+            versions = tuple(
+                SecretVersion(
+                    version=v.version, created_at=v.created_at, created_by=v.created_by, size=v.size
+                )
+                for v in self.conn.execute(
+                    select(
+                        secret_versions.c.version,
+                        secret_versions.c.created_at,
+                        secret_versions.c.created_by,
+                        secret_versions.c.size,
+                    )
+                    .where(secret_versions.c.secret_id == row._mapping["id"])
+                    .order_by(secret_versions.c.version.desc())
+                )
+            )
+        return _secret(row, versions)
+
+    def page(
+        self, *, owner_id: str, after: str | None, limit: int, prefix: str | None = None
+    ) -> list[Secret]:
+        """One page of an owner's secrets in name order (keyset pagination: no OFFSET, no full scan)."""
+        query = (
+            select(*_COLS).join(users, users.c.id == secrets.c.owner_id).where(secrets.c.owner_id == owner_id)
+        )
+        if after is not None:
+            query = query.where(secrets.c.name > after)
+        if prefix:
+            query = query.where(secrets.c.name >= prefix, secrets.c.name < prefix + "\U0010ffff")
+        rows = self.conn.execute(query.order_by(secrets.c.name).limit(limit))
+        return [_secret(r) for r in rows]
+
+    def add_version(
+        self,
+        secret: Secret,
+        stored: StoredVersion,
+        *,
+        expected_version: int,
+        at: datetime,
+        by: str,
+        size: int,
+        user_key_id: str,
+        keeper_key_id: str,
+        keep: int,
+    ) -> int | None:
+        """Append a version if the current one is still `expected_version`; None when it moved on."""
+        new_version = expected_version + 1
+        result = self.conn.execute(
+            update(secrets)
+            .where(secrets.c.id == secret.id, secrets.c.current_version == expected_version)
+            .values(current_version=new_version, updated_at=at, updated_by=by)
+        )
+        if result.rowcount != 1:
+            return None
+        self._add_version(
+            secret.id,
+            new_version,
+            stored,
+            at=at,
+            by=by,
+            size=size,
+            user_key_id=user_key_id,
+            keeper_key_id=keeper_key_id,
+        )
+        self.conn.execute(
+            delete(secret_versions).where(
+                secret_versions.c.secret_id == secret.id, secret_versions.c.version <= new_version - keep
+            )
+        )
+        return new_version
+
+    def update_metadata(
+        self,
+        secret_id: str,
+        *,
+        description: str | None,
+        expires_at: datetime | None,
+        set_expiry: bool,
+        at: datetime,
+        by: str,
+    ) -> None:
+        values: dict[str, object] = {"updated_at": at, "updated_by": by}
+        if description is not None:
+            values["description"] = description
+        if set_expiry:
+            values["expires_at"] = expires_at
+        self.conn.execute(update(secrets).where(secrets.c.id == secret_id).values(**values))
+
+    def set_field_names(self, secret_id: str, names: tuple[str, ...]) -> None:
+        self.conn.execute(
+            update(secrets).where(secrets.c.id == secret_id).values(field_names=",".join(names))
+        )
+
+    def delete(self, secret_id: str) -> None:
+        self.conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == secret_id))
+        self.conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+
+    def material(self, secret_id: str, version: int) -> tuple[bytes, bytes] | None:
+        """The wrapped data key and the outer ciphertext of one version."""
+        row = self.conn.execute(
+            select(secret_versions.c.wrapped_dek, secret_versions.c.outer).where(
+                secret_versions.c.secret_id == secret_id, secret_versions.c.version == version
+            )
+        ).first()
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def sealed_versions(self, *, limit: int) -> list[tuple[str, int, str, bytes]]:
+        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer)."""
+        rows = self.conn.execute(
+            select(
+                secret_versions.c.secret_id,
+                secret_versions.c.version,
+                secrets.c.owner_id,
+                secret_versions.c.outer,
+            )
+            .join(secrets, secrets.c.id == secret_versions.c.secret_id)
+            .where(secret_versions.c.keeper_key_id.like("hpke:%"))
+            .limit(limit)
+        )
+        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    def set_outer(
+        self, secret_id: str, version: int, *, expected: bytes, outer: bytes, keeper_key_id: str
+    ) -> bool:
+        result = self.conn.execute(
+            update(secret_versions)
+            .where(
+                secret_versions.c.secret_id == secret_id,
+                secret_versions.c.version == version,
+                secret_versions.c.outer == expected,
+            )
+            .values(outer=outer, keeper_key_id=keeper_key_id)
+        )
+        return result.rowcount == 1
+
+    def count_for(self, owner_id: str) -> int:
+        return int(
+            self.conn.execute(
+                select(func.count()).select_from(secrets).where(secrets.c.owner_id == owner_id)
+            ).scalar_one()
+        )

@@ -1,0 +1,125 @@
+"""Table definitions; alembic migrations under `migrations/` must match them (`alembic check`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (SQLite has none) and always hands back aware datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("user_key", LargeBinary, nullable=False),  # wrapped by the master key
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", LargeBinary(32), nullable=False),  # SHA-256 of the token's secret part
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("field_names", String(256), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("current_version", Integer, nullable=False),
+    UniqueConstraint("owner_id", "name", name="uq_secrets_owner_name"),
+)
+
+secret_versions = Table(
+    "secret_versions",
+    metadata,
+    Column("secret_id", String(32), ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("wrapped_dek", LargeBinary, nullable=False),  # the data key, wrapped by the owner's user key
+    Column("user_key_id", String(16), nullable=False),
+    Column("outer", LargeBinary, nullable=False),  # the inner ciphertext under the keeper's outer layer
+    Column("keeper_key_id", String(24), nullable=False),  # "hpke:<id>" sealed, "wrap:<id>" converted
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor_id", String(32), nullable=True),
+    Column("actor_name", String(64), nullable=True),
+    Column("token_id", String(16), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("secret_id", String(32), nullable=True),
+    Column("secret_name", String(128), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("client_addr", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_audit_events_secret_id", "secret_id"),
+)

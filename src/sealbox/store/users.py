@@ -1,0 +1,127 @@
+"""Users and their access tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from sealbox.domain.principals import AccessToken, TokenID, User, UserID
+from sealbox.store.tables import tokens, users
+
+
+def _user(row: Any) -> User:
+    m = row._mapping
+    return User(id=UserID(m["id"]), name=m["name"], is_admin=bool(m["is_admin"]), created_at=m["created_at"])
+
+
+def _token(row: Any) -> AccessToken:
+    m = row._mapping
+    return AccessToken(
+        id=TokenID(m["id"]),
+        user_id=UserID(m["user_id"]),
+        name=m["name"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+_USER_COLS = (users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+
+
+class UserRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, *, user: User, wrapped_user_key: bytes, master_key_id: str) -> None:
+        self.conn.execute(
+            insert(users).values(
+                id=user.id,
+                name=user.name,
+                is_admin=user.is_admin,
+                user_key=wrapped_user_key,
+                master_key_id=master_key_id,
+                created_at=user.created_at,
+            )
+        )
+
+    def by_name(self, name: str) -> User | None:
+        row = self.conn.execute(select(*_USER_COLS).where(users.c.name == name)).first()
+        return _user(row) if row else None
+
+    def by_id(self, user_id: str) -> User | None:
+        row = self.conn.execute(select(*_USER_COLS).where(users.c.id == user_id)).first()
+        return _user(row) if row else None
+
+    def wrapped_key(self, user_id: str) -> bytes:
+        return bytes(self.conn.execute(select(users.c.user_key).where(users.c.id == user_id)).scalar_one())
+
+    def list(self) -> list[User]:
+        return [_user(r) for r in self.conn.execute(select(*_USER_COLS).order_by(users.c.name))]
+
+    def count_admins(self) -> int:
+        return len(self.conn.execute(select(users.c.id).where(users.c.is_admin.is_(True))).all())
+
+
+class TokenRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, *, token: AccessToken, secret_hash: bytes) -> None:
+        self.conn.execute(
+            insert(tokens).values(
+                id=token.id,
+                user_id=token.user_id,
+                name=token.name,
+                secret_hash=secret_hash,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+                revoked_at=None,
+            )
+        )
+
+    def lookup(self, token_id: str) -> tuple[AccessToken, bytes, User] | None:
+        """The token, its stored hash and its user, in one query (the hot path of every request)."""
+        row = self.conn.execute(
+            select(
+                tokens,
+                users.c.name.label("user_name"),
+                users.c.is_admin,
+                users.c.created_at.label("user_created_at"),
+            )
+            .join(users, users.c.id == tokens.c.user_id)
+            .where(tokens.c.id == token_id)
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        user = User(
+            id=UserID(m["user_id"]),
+            name=m["user_name"],
+            is_admin=bool(m["is_admin"]),
+            created_at=m["user_created_at"],
+        )
+        return _token(row), bytes(m["secret_hash"]), user
+
+    def list_for(self, user_id: str) -> list[AccessToken]:
+        rows = self.conn.execute(
+            select(tokens).where(tokens.c.user_id == user_id).order_by(tokens.c.created_at, tokens.c.id)
+        )
+        return [_token(r) for r in rows]
+
+    def revoke(self, *, user_id: str, token_id: str, now: datetime) -> bool:
+        result = self.conn.execute(
+            update(tokens)
+            .where(tokens.c.id == token_id, tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+    def get_for(self, *, user_id: str, token_id: str) -> AccessToken | None:
+        row = self.conn.execute(
+            select(tokens).where(tokens.c.id == token_id, tokens.c.user_id == user_id)
+        ).first()
+        return _token(row) if row else None
