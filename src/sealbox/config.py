@@ -38,6 +38,7 @@ class ServerSettings(BaseSettings):
     database_url: str | None = None  # default: SQLite file sealbox.db in data_dir
     master_key_path: Path | None = None  # default: data_dir/master.key
     keeper_public_key_path: Path | None = None  # default: data_dir/keeper.pub
+    signing_key_path: Path | None = None  # default: data_dir/signing.key (its public half: signing.pub)
     keeper_url: str | None = None  # default: unix://<data_dir>-keeper/keeper.sock
     host: str = "127.0.0.1"
     port: int = 8480
@@ -46,6 +47,8 @@ class ServerSettings(BaseSettings):
     versions_kept: int = Field(default=10, ge=1, le=1000)
     log_level: str = "info"
     workers: int = Field(default=1, ge=1, le=64)
+
+    public_keeper_url: str | None = None  # the keeper address sessions use; default: keeper_url
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:
@@ -64,6 +67,10 @@ class ServerSettings(BaseSettings):
         return self.keeper_public_key_path or self.data_dir / "keeper.pub"
 
     @property
+    def resolved_signing_key_path(self) -> Path:
+        return self.signing_key_path or self.data_dir / "signing.key"
+
+    @property
     def resolved_keeper_url(self) -> str:
         return self.keeper_url or f"unix://{keeper_dir_for(self.data_dir) / 'keeper.sock'}"
 
@@ -75,11 +82,16 @@ class KeeperSettings(BaseSettings):
 
     dir: Path = Field(default_factory=default_keeper_dir)
     listen: str | None = None  # unix:///path.sock (default: keeper.sock in dir) or tcp://host:port
+    server_key_path: Path | None = None  # the server's ticket-verification key; default dir/server.pub
     log_level: str = "info"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> KeeperSettings:
         return cls(**{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def resolved_server_key_path(self) -> Path:
+        return self.server_key_path or self.dir / "server.pub"
 
     @property
     def resolved_listen(self) -> str:

@@ -152,7 +152,10 @@ def running_stack(root: Path, *, database_url: str | None = None) -> Iterator[St
              "from sealbox.cli.up import bootstrap; from sealbox.cli.processes import install_keeper_public_key as i;"
              "s = ServerSettings.from_env(); s.data_dir.mkdir(parents=True, exist_ok=True);"
              f"i(keeper_url={keeper.url!r}, keeper_dir=Path({str(keeper.dir)!r}), target=s.resolved_keeper_public_key_path);"
-             "print(bootstrap(s))"],
+             "t = bootstrap(s);"
+             "from sealbox.cli.processes import install_server_verify_key as v;"
+             f"v(source=s.resolved_signing_key_path.with_suffix('.pub'), keeper_dir=Path({str(keeper.dir)!r}));"
+             "print(t)"],
             env=stack.env(), capture_output=True, check=True,
         )
         stack.admin_token = boot.stdout.decode().strip()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from sealbox.cli import admin, secrets, tokens
+from sealbox.cli import run as run_command
 from sealbox.cli.output import fail_from
 from sealbox.errors import ConfigError, SealboxError
 
@@ -22,6 +23,7 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
 app.command("login")(tokens.login)
+app.command("run", context_settings={"allow_interspersed_args": False})(run_command.run)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR or ~/.local/share/sealbox")
@@ -63,7 +65,7 @@ def server(
     from sealbox.cli.processes import install_keeper_public_key
     from sealbox.config import ServerSettings
     from sealbox.server.logs import configure_logging
-    from sealbox.services.keys import ensure_master_key
+    from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
     settings = ServerSettings.from_env(
         data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
@@ -73,6 +75,8 @@ def server(
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if settings.master_key_path is None:
             ensure_master_key(settings.resolved_master_key_path)
+        if settings.signing_key_path is None:
+            ensure_signing_key(settings.resolved_signing_key_path)
         install_keeper_public_key(
             keeper_url=settings.resolved_keeper_url,
             keeper_dir=None,
@@ -104,13 +108,16 @@ def keeper(
     listen: Annotated[
         str | None, typer.Option(help="unix:///path.sock (default: keeper.sock in --dir) or tcp://host:port")
     ] = None,
+    server_key: Annotated[
+        Path | None, typer.Option(help="the server's signing.pub (checks tickets); default <dir>/server.pub")
+    ] = None,
 ) -> None:
     """Run the keeper (normally started by `sealbox up`)."""
     from sealbox.config import KeeperSettings
     from sealbox.keeper.process import serve
     from sealbox.server.logs import configure_logging
 
-    settings = KeeperSettings.from_env(dir=dir, listen=listen)
+    settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
     configure_logging(settings.log_level)
     try:
         serve(settings)

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from sealbox.errors import ClientError, ConfigError, ServiceError
+from sealbox.errors import ClientError, ConfigError, SecretNotFound, ServiceError
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -24,7 +24,7 @@ def fail_from(exc: Exception) -> NoReturn:
         fail(f"{exc.message} ({exc.code})")
     if isinstance(exc, ServiceError):
         fail(f"{exc.message} ({exc.code})")
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | SecretNotFound):
         fail(str(exc))
     fail(type(exc).__name__)
 

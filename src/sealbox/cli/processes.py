@@ -104,6 +104,18 @@ def install_keeper_public_key(*, keeper_url: str, keeper_dir: Path | None, targe
     os.replace(tmp, target)
 
 
+def install_server_verify_key(*, source: Path, keeper_dir: Path) -> None:
+    """Give the keeper the server's ticket-verification key (public), in its own directory."""
+    text = source.read_text()
+    target = keeper_dir / "server.pub"
+    if target.exists() and target.read_text() == text:
+        return
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)
+
+
 def stop(procs: Sequence[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> None:
     """SIGTERM each child (server first, keeper last), then SIGKILL what is still running."""
     for proc in procs:

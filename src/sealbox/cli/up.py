@@ -14,6 +14,7 @@ import typer
 from sealbox.cli import config_file
 from sealbox.cli.processes import (
     install_keeper_public_key,
+    install_server_verify_key,
     keeper_ready,
     server_ready,
     spawn,
@@ -24,7 +25,7 @@ from sealbox.config import ServerSettings, keeper_dir_for
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError
 from sealbox.services import tokens, users
-from sealbox.services.keys import ensure_master_key
+from sealbox.services.keys import ensure_master_key, ensure_signing_key
 from sealbox.store.database import Database
 
 ADMIN_NAME = "admin"
@@ -35,6 +36,7 @@ def bootstrap(settings: ServerSettings) -> str | None:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(settings.data_dir, 0o700)
     ensure_master_key(settings.resolved_master_key_path)
+    ensure_signing_key(settings.resolved_signing_key_path)
     db = Database.open(settings.resolved_database_url)
     try:
         if users.list_users(db):
@@ -72,6 +74,8 @@ def run_up(*, data_dir: Path | None, host: str, port: int, keeper_dir: Path | No
             keeper_url=keeper_url, keeper_dir=kdir, target=settings.resolved_keeper_public_key_path
         )
         token = bootstrap(settings)
+        verify_key = settings.resolved_signing_key_path.with_suffix(".pub")
+        install_server_verify_key(source=verify_key, keeper_dir=kdir)
         server = spawn(
             [
                 "server",

@@ -7,9 +7,11 @@ import binascii
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -18,6 +20,7 @@ from sealbox.crypto.sealing import is_sealed_to_keeper, keeper_wrap, open_outer
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import DecryptionError
 from sealbox.keeper.keys import KeeperKeys
+from sealbox.keeper.launches import LaunchAuthority, LaunchRefused, audit_log
 
 log = logging.getLogger("sealbox.keeper")
 MAX_CONVERT_ITEMS = 1000
@@ -27,8 +30,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
-def create_keeper_app(keys: KeeperKeys, *, on_shutdown: Callable[[], None] | None = None) -> Starlette:
+def create_keeper_app(
+    keys: KeeperKeys, *, server_key_path: Path, on_shutdown: Callable[[], None] | None = None
+) -> Starlette:
     wrap_kid = "wrap:" + keys.wrap.current_id.hex()
+    authority = LaunchAuthority(keys, server_key_path)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse(
@@ -73,6 +79,20 @@ def create_keeper_app(keys: KeeperKeys, *, on_shutdown: Callable[[], None] | Non
             log.warning("convert: %d of %d items refused", failed, len(items))
         return JSONResponse({"results": results})
 
+    def launch(request_body: Any) -> JSONResponse:
+        try:
+            return JSONResponse(authority.serve(request_body))
+        except LaunchRefused as refused:
+            audit_log.warning("launch refused reason=%r", refused.reason)
+            return _error(403, "launch_refused", "the keeper refused this launch")
+
+    async def launch_route(request: Request) -> JSONResponse:
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return _error(400, "invalid_request", "expected a JSON body")
+        return await run_in_threadpool(launch, body)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -85,5 +105,6 @@ def create_keeper_app(keys: KeeperKeys, *, on_shutdown: Callable[[], None] | Non
             Route("/healthz", healthz),
             Route("/public-key", public_key),
             Route("/v1/convert", convert, methods=["POST"]),
+            Route("/v1/launch", launch_route, methods=["POST"]),
         ],
     )

@@ -68,7 +68,9 @@ def serve(settings: KeeperSettings) -> None:
     socket_path = Path(listen.removeprefix("unix://")) if listen.startswith("unix://") else None
     # uvicorn re-raises SIGTERM after shutting down, so clean up in the lifespan, not in a finally.
     app = create_keeper_app(
-        keys, on_shutdown=(lambda: socket_path.unlink(missing_ok=True)) if socket_path else None
+        keys,
+        server_key_path=settings.resolved_server_key_path,
+        on_shutdown=(lambda: socket_path.unlink(missing_ok=True)) if socket_path else None,
     )
     log_level = settings.log_level.lower()
     if socket_path is not None:

@@ -14,8 +14,9 @@ from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
-from sealbox.server.routes import health, secrets, tokens, users
+from sealbox.server.routes import health, secrets, sessions, tokens, users
 from sealbox.services.keys import ServerKeys
+from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.store.database import Database
@@ -52,6 +53,7 @@ def create_app(
     keys = ServerKeys.load(
         master_key_path=settings.resolved_master_key_path,
         keeper_public_key_path=settings.resolved_keeper_public_key_path,
+        signing_key_path=settings.resolved_signing_key_path,
     )
     keeper_port: KeeperPort = keeper or KeeperClient(settings.resolved_keeper_url)
     ctx = AppContext(
@@ -62,6 +64,8 @@ def create_app(
         secrets=SecretService(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
+        launches=LaunchService(db, keys, keys.signing, keeper_port),
+        public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
     )
 
@@ -86,7 +90,7 @@ def create_app(
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, secrets, tokens, users):
+    for module in (health, secrets, sessions, tokens, users):
         app.include_router(module.router)
     return app
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sealbox.config import ServerSettings
 from sealbox.services.conversion import convert_pending
 from sealbox.services.keys import ServerKeys
+from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import SecretService
 from sealbox.store.database import Database
@@ -57,4 +58,6 @@ class AppContext:
     keys: ServerKeys
     secrets: SecretService
     keeper: KeeperPort
+    launches: LaunchService
+    public_keeper_url: str
     converter: Converter | None = field(default=None)

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from sealbox.domain.kinds import Kind
+from sealbox.domain.launches import Session
 from sealbox.domain.principals import AccessToken, User
 from sealbox.domain.secrets import Secret
 
@@ -57,6 +58,13 @@ class SecretVersionPublic(BaseModel):
     size: int
 
 
+class MountingSession(BaseModel):
+    id: str
+    owner: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class SecretPublic(BaseModel):
     id: str
     name: str
@@ -71,6 +79,7 @@ class SecretPublic(BaseModel):
     expires_at: datetime | None
     current_version: int
     versions: list[SecretVersionPublic] | None = None
+    sessions: list[MountingSession] | None = Field(default=None, description="live sessions that mount it")
 
     @classmethod
     def of(cls, s: Secret, *, with_versions: bool) -> SecretPublic:
@@ -162,3 +171,103 @@ class Health(BaseModel):
     status: str
     database: str
     keeper: str
+
+
+class SessionSecretIn(_In):
+    name: str = Field(max_length=200, description="the secret's name")
+    field: str | None = Field(default=None, max_length=64, description="one field of an aws/database secret")
+    file: str | None = Field(default=None, max_length=200, description="file name in the mount folder")
+    env: str | None = Field(default=None, max_length=200, description="environment variable name")
+
+
+class SessionCreate(_In):
+    secrets: list[SessionSecretIn] = Field(max_length=500)
+    mount_path: str | None = Field(default=None, max_length=1024)
+    project: str | None = Field(default=None, max_length=200)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+
+
+class SessionSecretPublic(BaseModel):
+    name: str
+    owner: str
+    kind: str
+    field: str | None
+    file: str | None
+    env: str | None
+    version: int = Field(description="the version last delivered to the session")
+    current_version: int | None = Field(description="the secret's version now; null once deleted")
+
+
+class SessionPublic(BaseModel):
+    id: str
+    owner: str
+    project: str | None
+    mount_path: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    secrets: list[SessionSecretPublic]
+
+    @classmethod
+    def of(cls, s: Session) -> SessionPublic:
+        return cls(
+            id=s.id,
+            owner=s.owner_name,
+            project=s.project,
+            mount_path=s.mount_path,
+            status=s.status,
+            created_at=s.created_at,
+            expires_at=s.expires_at,
+            ended_at=s.ended_at,
+            secrets=[
+                SessionSecretPublic(
+                    name=i.secret_name,
+                    owner=i.owner_name,
+                    kind=i.kind,
+                    field=i.field,
+                    file=i.file,
+                    env=i.env,
+                    version=i.version,
+                    current_version=i.current_version,
+                )
+                for i in s.secrets
+            ],
+        )
+
+
+class SessionLaunch(BaseModel):
+    session: SessionPublic
+    launch_credential: str = Field(
+        description="one-time, expires within a minute; redeem it on the session side"
+    )
+    credential_expires_at: datetime
+    keeper_url: str
+
+
+class RedeemIn(_In):
+    credential: str = Field(max_length=200)
+    public_key: str = Field(max_length=100, description="the session's ephemeral X25519 public key, base64")
+
+
+class RedeemedItemPublic(BaseModel):
+    name: str
+    owner: str
+    secret_id: str
+    owner_id: str
+    kind: str
+    field: str | None
+    file: str | None
+    env: str | None
+    version: int
+    outer: str = Field(description="the stored outer layer (only the keeper can open it), base64")
+    wrapped_dek: str = Field(description="the data key wrapped for this launch, base64")
+
+
+class RedeemOut(BaseModel):
+    session_id: str
+    mount_path: str
+    sealed_key: str
+    ticket: str
+    keeper_url: str
+    items: list[RedeemedItemPublic]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.domain.principals import Principal
+from sealbox.errors import Unavailable
 from sealbox.store.audit import AuditRepository
 
 
@@ -24,7 +26,39 @@ def record(
     detail: str | None = None,
     client_addr: str | None = None,
 ) -> None:
-    """Append one record; a failure here fails (rolls back) the change it belongs to."""
+    """Append one record; a failure here fails (rolls back) the change it belongs to: no record, no change."""
+    try:
+        _append(
+            conn,
+            principal,
+            action,
+            now=now,
+            outcome=outcome,
+            secret_id=secret_id,
+            secret_name=secret_name,
+            version=version,
+            detail=detail,
+            client_addr=client_addr,
+        )
+    except SQLAlchemyError:
+        raise Unavailable(
+            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
+        ) from None
+
+
+def _append(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    *,
+    now: datetime,
+    outcome: Outcome,
+    secret_id: str | None,
+    secret_name: str | None,
+    version: int | None,
+    detail: str | None,
+    client_addr: str | None,
+) -> None:
     AuditRepository(conn).append(
         AuditEvent(
             at=now,

@@ -59,7 +59,7 @@ def issue(
         raise BadRequest(
             f"a token name is 1-{MAX_TOKEN_NAME} printable characters", code="invalid_name", field="name"
         )
-    if expires_at is not None and expires_at <= now:
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
         raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
     token_id = _new_token_id()
     secret_part = secrets.token_urlsafe(32)  # 256 bits from the CSPRNG

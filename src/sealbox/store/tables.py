@@ -123,3 +123,44 @@ audit_events = Table(
     Column("detail", Text, nullable=True),
     Index("ix_audit_events_secret_id", "secret_id"),
 )
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("project", String(128), nullable=True),
+    Column("mount_path", String(1024), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, active, ended
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+)
+
+session_secrets = Table(
+    "session_secrets",
+    metadata,
+    Column("session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    # No foreign key to secrets: a session's record outlives a deleted secret.
+    Column("secret_id", String(32), nullable=False, index=True),
+    Column("secret_name", String(128), nullable=False),
+    Column("owner_id", String(32), nullable=False),
+    Column("field", String(32), nullable=True),
+    Column("file", String(128), nullable=True),
+    Column("env", String(128), nullable=True),
+    Column("version", Integer, nullable=False),  # the version last delivered
+)
+
+launch_credentials = Table(
+    "launch_credentials",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column(
+        "session_id", String(32), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("redeemed_at", UTCDateTime, nullable=True),
+)

@@ -14,6 +14,7 @@ from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
+    MountingSession,
     SecretCreate,
     SecretPage,
     SecretPublic,
@@ -95,7 +96,12 @@ def get_secret(
 ) -> SecretPublic:
     secret = ctx.secrets.get(principal, name)
     response.headers["ETag"] = _etag(secret.current_version)
-    return SecretPublic.of(secret, with_versions=True)
+    public = SecretPublic.of(secret, with_versions=True)
+    public.sessions = [
+        MountingSession(id=sid, owner=owner, created_at=created, expires_at=expires)
+        for sid, owner, created, expires in ctx.launches.live_sessions_for(secret.id, now=now())
+    ]
+    return public
 
 
 @router.put("/{name}/value", response_model=SecretPublic)

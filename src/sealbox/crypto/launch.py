@@ -1,0 +1,184 @@
+"""Launch recipes: wrapping material for one session, and the server's signed launch tickets.
+
+A launch carries two halves to the session side: from the server, the data keys; from the keeper,
+the inner ciphertexts with the outer layer removed. Each half is wrapped under its own fresh launch
+key, and that key is sealed (HPKE) to the session's ephemeral public key, once per launch, so the
+per-secret cost is one AES-GCM seal on either side. Only the session side, holding the ephemeral
+private key, ever has both halves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from sealbox.crypto.context import Context, Layer
+from sealbox.crypto.envelope import open_with_key, seal_with_key
+from sealbox.crypto.keyring import KEY_ID_BYTES, SYMMETRIC_KEY_BYTES, new_key_id
+from sealbox.errors import ConfigError, DecryptionError
+
+_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+TICKET_VERSION = 1
+
+
+def _launch_context(session_id: str, part: str, **ids: str) -> Context:
+    return Context(layer=Layer.LAUNCH, fields=(("session", session_id), ("part", part), *sorted(ids.items())))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeyPair:
+    """The session side's ephemeral key pair; the private half never leaves the launcher."""
+
+    private: X25519PrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> SessionKeyPair:
+        return cls(private=X25519PrivateKey.generate())
+
+    def public_bytes(self) -> bytes:
+        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def public_key_from_bytes(raw: bytes) -> X25519PublicKey:
+    try:
+        return X25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise DecryptionError from None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchWrapper:
+    """One side's half of a launch: a fresh key, sealed once to the session, then used per secret."""
+
+    session_id: str
+    part: str
+    key: bytes = field(repr=False)
+    sealed_key: bytes
+
+    @classmethod
+    def for_session(cls, session_public: bytes, *, session_id: str, part: str) -> LaunchWrapper:
+        key = secrets.token_bytes(SYMMETRIC_KEY_BYTES)
+        info = _launch_context(session_id, part).encode()
+        sealed = _SUITE.encrypt(key, public_key_from_bytes(session_public), info=info)
+        return cls(session_id=session_id, part=part, key=key, sealed_key=sealed)
+
+    def wrap(self, material: bytes, *, secret_id: str, version: int, owner_id: str) -> bytes:
+        ctx = _launch_context(
+            self.session_id, self.part, secret=secret_id, version=str(version), owner=owner_id
+        )
+        return seal_with_key(self.key, b"\x00" * KEY_ID_BYTES, material, ctx)
+
+
+def open_launch_key(pair: SessionKeyPair, sealed_key: bytes, *, session_id: str, part: str) -> bytes:
+    try:
+        return _SUITE.decrypt(sealed_key, pair.private, info=_launch_context(session_id, part).encode())
+    except (InvalidTag, ValueError):
+        raise DecryptionError from None
+
+
+def open_launch_item(
+    key: bytes, wrapped: bytes, *, session_id: str, part: str, secret_id: str, version: int, owner_id: str
+) -> bytes:
+    ctx = _launch_context(session_id, part, secret=secret_id, version=str(version), owner=owner_id)
+    return open_with_key(key, wrapped, ctx)
+
+
+def outer_digest(outer: bytes) -> str:
+    return hashlib.sha256(outer).hexdigest()
+
+
+# Tickets: what the server signs so that the keeper can authorise a launch without a database.
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: bytes
+    private: Ed25519PrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(kid=new_key_id(), private=Ed25519PrivateKey.generate())
+
+    def to_text(self) -> str:
+        raw = self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return f"{self.kid.hex()}:{base64.b64encode(raw).decode()}\n"
+
+    def public_text(self) -> str:
+        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return f"{self.kid.hex()}:{base64.b64encode(raw).decode()}\n"
+
+    @classmethod
+    def from_entries(cls, entries: list[tuple[bytes, bytes]]) -> SigningKey:
+        kid, raw = entries[0]
+        return cls(kid=kid, private=Ed25519PrivateKey.from_private_bytes(raw))
+
+    def sign_ticket(self, claims: dict[str, Any]) -> str:
+        payload = json.dumps(
+            {"v": TICKET_VERSION, "kid": self.kid.hex(), **claims}, sort_keys=True, separators=(",", ":")
+        ).encode()
+        signature = self.private.sign(payload)
+        return _b64(payload) + "." + _b64(signature)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyKeys:
+    """The server's ticket-verification keys by id (the keeper's only trust anchor)."""
+
+    keys: tuple[tuple[bytes, Ed25519PublicKey], ...]
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str) -> VerifyKeys:
+        keys: list[tuple[bytes, Ed25519PublicKey]] = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                kid_hex, raw = line.strip().split(":", 1)
+                keys.append(
+                    (bytes.fromhex(kid_hex), Ed25519PublicKey.from_public_bytes(base64.b64decode(raw)))
+                )
+            except ValueError:
+                raise ConfigError(f"{source}: malformed verification key line") from None
+        if not keys:
+            raise ConfigError(f"{source}: holds no verification key")
+        return cls(keys=tuple(keys))
+
+    def verify_ticket(self, ticket: str) -> dict[str, Any]:
+        """The ticket's claims if its signature is good; DecryptionError otherwise (no detail)."""
+        try:
+            payload_b64, signature_b64 = ticket.split(".", 1)
+            payload, signature = _unb64(payload_b64), _unb64(signature_b64)
+            unverified_claims = json.loads(payload)
+            kid = bytes.fromhex(unverified_claims["kid"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise DecryptionError from None
+        for known, public in self.keys:
+            if known == kid:
+                try:
+                    public.verify(signature, payload)
+                except InvalidSignature:
+                    raise DecryptionError from None
+                if unverified_claims.get("v") != TICKET_VERSION:
+                    raise DecryptionError from None
+                claims: dict[str, Any] = unverified_claims
+                return claims
+        raise DecryptionError from None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,164 @@
+"""Sessions and launches: which secrets a session gets, as which files and variables, and the rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NewType
+
+from sealbox.domain.names import is_valid_secret_name
+from sealbox.errors import BadRequest
+
+SessionID = NewType("SessionID", str)
+
+DEFAULT_TTL_SECONDS = 12 * 3600
+MAX_TTL_SECONDS = 7 * 24 * 3600
+CREDENTIAL_TTL_SECONDS = 60
+MAX_SECRETS_PER_SESSION = 500
+DEFAULT_MOUNT_PATH = "/secrets"
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Variables that change how the session's programs run, or that sealbox sets itself.
+_RESERVED_ENV = {
+    "PATH",
+    "HOME",
+    "SHELL",
+    "USER",
+    "PWD",
+    "IFS",
+    "ENV",
+    "BASH_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONINSPECT",
+    "NODE_OPTIONS",
+    "PERL5OPT",
+    "RUBYOPT",
+}
+_RESERVED_ENV_PREFIXES = ("LD_", "SEALBOX_", "DYLD_")
+_FIELD = re.compile(r"[a-z_]{1,32}")
+
+
+def check_env_name(name: str) -> str:
+    if not _ENV_NAME.fullmatch(name):
+        raise BadRequest(
+            "an environment variable name is letters, digits and '_', not starting with a digit",
+            code="invalid_env",
+            field="env",
+        )
+    if name.upper() in _RESERVED_ENV or name.upper().startswith(_RESERVED_ENV_PREFIXES):
+        raise BadRequest(
+            "that environment variable is reserved (it changes how programs run)",
+            code="invalid_env",
+            field="env",
+        )
+    return name
+
+
+def check_file_name(name: str) -> str:
+    """A file name inside the mount folder: the secret-name rules, so no '/', no '..', no NUL."""
+    if not is_valid_secret_name(name):
+        raise BadRequest(
+            "a file name is 1-128 letters, digits, '.', '_' or '-', and not '.' or '..'",
+            code="invalid_file",
+            field="file",
+        )
+    return name
+
+
+def check_mount_path(path: str) -> str:
+    if not path.startswith("/") or "\x00" in path or len(path) > 1024:
+        raise BadRequest(
+            "the mount path must be an absolute path", code="invalid_mount_path", field="mount_path"
+        )
+    parts = path.split("/")
+    if any(p in {".", ".."} for p in parts):
+        raise BadRequest(
+            "the mount path must not contain '.' or '..'", code="invalid_mount_path", field="mount_path"
+        )
+    return path
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mapping:
+    """One secret (or one field of it) brought into a session: as a file, a variable, or both."""
+
+    secret: str  # "name" (own) — "owner/name" comes with sharing
+    field: str | None = None
+    file: str | None = None
+    env: str | None = None
+
+    def validated(self) -> Mapping:
+        if not is_valid_secret_name(self.secret):
+            raise BadRequest("unknown secret name", code="invalid_name", field="secret")
+        if self.field is not None and not _FIELD.fullmatch(self.field):
+            raise BadRequest("unknown field", code="invalid_field", field="field")
+        if self.file is not None:
+            check_file_name(self.file)
+        if self.env is not None:
+            check_env_name(self.env)
+        return self
+
+
+def check_mappings(mappings: list[Mapping]) -> list[Mapping]:
+    """Refuse an empty list, too many, and two mappings onto the same file or variable."""
+    if not mappings:
+        raise BadRequest(
+            "a session needs at least one secret (none is included by default)",
+            code="no_secrets",
+            field="secrets",
+        )
+    if len(mappings) > MAX_SECRETS_PER_SESSION:
+        raise BadRequest(
+            f"at most {MAX_SECRETS_PER_SESSION} secrets per session", code="too_many_secrets", field="secrets"
+        )
+    files: set[str] = set()
+    envs: set[str] = set()
+    for m in mappings:
+        m.validated()
+        if m.file is not None:
+            if m.file in files:
+                raise BadRequest("two secrets map to the same file", code="duplicate_file", field="file")
+            files.add(m.file)
+        if m.env is not None:
+            if m.env in envs:
+                raise BadRequest("two secrets map to the same variable", code="duplicate_env", field="env")
+            envs.add(m.env)
+        if m.file is None and m.env is None:
+            raise BadRequest(
+                "each secret needs a file or a variable", code="invalid_mapping", field="secrets"
+            )
+    return mappings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionSecret:
+    secret_id: str
+    secret_name: str
+    owner_id: str
+    owner_name: str
+    kind: str
+    field: str | None
+    file: str | None
+    env: str | None
+    version: int  # the version last delivered to the session
+    current_version: int | None = None  # the secret's version now (None once deleted)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Session:
+    id: SessionID
+    owner_id: str
+    owner_name: str
+    project: str | None
+    mount_path: str
+    status: str  # pending (not yet redeemed), active, ended
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    secrets: tuple[SessionSecret, ...] = ()
+
+    def is_live(self, now: datetime) -> bool:
+        return self.status != "ended" and now < self.expires_at

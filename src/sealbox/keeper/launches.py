@@ -1,0 +1,132 @@
+"""The keeper's part of a launch: check the server's ticket, remove outer layers, wrap them for the session.
+
+The keeper keeps no database. What it trusts is the server's signature over the ticket, which
+names the session's public key, the exact outer layers (by digest) and an expiry; a ticket is
+served once (an in-memory replay cache until it expires). The result is sealed to the session's
+key and goes back only to the caller on the session side.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sealbox.crypto.launch import LaunchWrapper, VerifyKeys, outer_digest
+from sealbox.crypto.sealing import open_outer
+from sealbox.crypto.wrapping import outer_context
+from sealbox.errors import ConfigError, DecryptionError
+from sealbox.keeper.keys import KeeperKeys
+
+audit_log = logging.getLogger("sealbox.keeper.audit")
+MAX_ITEMS = 1000
+
+
+class LaunchRefused(Exception):
+    """A launch the keeper will not serve; `reason` goes to the keeper's audit log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _VerifyKeyFile:
+    path: Path
+    mtime: float = -1.0
+    keys: VerifyKeys | None = None
+
+    def get(self) -> VerifyKeys:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            raise LaunchRefused("no server verification key installed") from None
+        if self.keys is None or mtime != self.mtime:
+            self.keys = VerifyKeys.from_text(self.path.read_text(), source=str(self.path))
+            self.mtime = mtime
+        return self.keys
+
+
+class LaunchAuthority:
+    def __init__(self, keys: KeeperKeys, server_key_path: Path) -> None:
+        self._keys = keys
+        self._verify = _VerifyKeyFile(server_key_path)
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _claim_once(self, ticket_id: str, expires: float, now: float) -> None:
+        with self._lock:
+            for old in [t for t, exp in self._seen.items() if exp < now]:
+                del self._seen[old]
+            if ticket_id in self._seen:
+                raise LaunchRefused("ticket replayed")
+            self._seen[ticket_id] = expires
+
+    def serve(self, body: Any, *, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        try:
+            ticket = body["ticket"]
+            items = body["items"]
+            if not isinstance(ticket, str) or not isinstance(items, list) or len(items) > MAX_ITEMS:
+                raise LaunchRefused("malformed request")
+        except (KeyError, TypeError):
+            raise LaunchRefused("malformed request") from None
+        try:
+            claims = self._verify.get().verify_ticket(ticket)
+        except (DecryptionError, ConfigError):
+            raise LaunchRefused("bad ticket signature") from None
+        session_id = str(claims.get("session_id", ""))
+        try:
+            expires = float(claims["exp"])
+            recipient = base64.b64decode(claims["recipient"], validate=True)
+            wanted = {
+                (str(i["secret_id"]), int(i["version"]), str(i["owner_id"])): str(i["outer_sha256"])
+                for i in claims["items"]
+            }
+            ticket_id = str(claims["ticket_id"])
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise LaunchRefused("malformed ticket") from None
+        if now >= expires:
+            raise LaunchRefused("ticket expired")
+        if len(items) != len(wanted):
+            raise LaunchRefused("items differ from the ticket")
+        parsed: list[tuple[str, int, str, bytes]] = []
+        for item in items:
+            try:
+                key = (str(item["secret_id"]), int(item["version"]), str(item["owner_id"]))
+                outer = base64.b64decode(item["outer"], validate=True)
+            except (KeyError, TypeError, ValueError, binascii.Error):
+                raise LaunchRefused("malformed item") from None
+            digest = wanted.get(key)
+            if digest is None or not hmac.compare_digest(digest, outer_digest(outer)):
+                raise LaunchRefused("items differ from the ticket")
+            parsed.append((*key, outer))
+        self._claim_once(ticket_id, expires, now)
+        try:
+            wrapper = LaunchWrapper.for_session(recipient, session_id=session_id, part="inner")
+        except DecryptionError:
+            raise LaunchRefused("bad recipient key") from None
+        results = []
+        for secret_id, version, owner_id, outer in parsed:
+            ctx = outer_context(secret_id=secret_id, version=version, owner_id=owner_id)
+            try:
+                inner = open_outer(self._keys.private, self._keys.wrap, outer, ctx)
+            except DecryptionError:
+                raise LaunchRefused("an outer layer failed its integrity check") from None
+            results.append(
+                {
+                    "secret_id": secret_id,
+                    "version": version,
+                    "inner": base64.b64encode(
+                        wrapper.wrap(inner, secret_id=secret_id, version=version, owner_id=owner_id)
+                    ).decode(),
+                }
+            )
+        audit_log.info("launch served session=%s items=%d", session_id, len(results))
+        return {"sealed_key": base64.b64encode(wrapper.sealed_key).decode(), "items": results}

@@ -1,0 +1,257 @@
+"""`sealbox run`: create a session, redeem it, write the folder and env, run the command, clean up."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from sealbox.domain.launches import check_mappings
+from sealbox.errors import BadRequest, ClientError, SealboxError
+from sealbox.launcher.environ import child_environment
+from sealbox.launcher.redeem import Delivered, Delivery, redeem
+from sealbox.launcher.spec import RunSpec
+from sealbox.launcher.spool import (
+    SecretFolder,
+    check_mount_path,
+    clean_leftovers,
+    memory_base,
+    private_root,
+    write_lease,
+)
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+REFRESH_INTERVAL_S = 2.0
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+@dataclass(kw_only=True)
+class RunOptions:
+    spec: RunSpec
+    command: Sequence[str]
+    url: str
+    token: str = field(repr=False)
+    keeper_url: str | None = None
+    refresh_interval: float = REFRESH_INTERVAL_S
+    log: Callable[[str], None] = lambda line: print(f"sealbox: {line}", file=sys.stderr)
+
+
+def _harden() -> None:
+    """The launcher holds plaintexts: no core dumps, no reads of its memory by same-user processes."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _child_setup() -> None:
+    # Between fork and exec: die with sealbox (even on its SIGKILL), and be dumpable as the user expects.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+
+def folder_contents(items: Sequence[Delivered]) -> tuple[dict[str, bytes | dict[str, bytes]], dict[str, Any]]:
+    files: dict[str, bytes | dict[str, bytes]] = {}
+    manifest: dict[str, Any] = {"files": [], "version": 1}
+    for item in items:
+        if item.file is None:
+            continue
+        fields = item.fields
+        if item.field is None and fields is not None:
+            files[item.file] = {k: v.encode() for k, v in fields.items()}
+        else:
+            files[item.file] = item.selected()
+        manifest["files"].append(
+            {
+                "secret": item.name,
+                "owner": item.owner,
+                "field": item.field,
+                "file": item.file,
+                "kind": item.kind,
+                "version": item.version,
+            }
+        )
+    return files, manifest
+
+
+def _lease_root() -> Path:
+    try:
+        return private_root()
+    except BadRequest:
+        # No memory filesystem: leases hold no secret, so a private folder on disk will do.
+        root = Path.home() / ".cache" / "sealbox"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return root
+
+
+class _Runner:
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.http = httpx.Client(
+            base_url=opts.url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {opts.token}"}
+        )
+        self.redeem_http = httpx.Client(base_url=opts.url.rstrip("/"), timeout=30)
+        self.child: subprocess.Popen[bytes] | None = None
+        self.delivery: Delivery | None = None
+        self.folder: SecretFolder | None = None
+        self.stop_refresh = threading.Event()
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError:
+            raise ClientError(
+                0, "unreachable", f"cannot reach the sealbox server at {self.opts.url}"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ClientError(response.status_code, str(body.get("code")), str(body.get("message")))
+            except ValueError:
+                raise ClientError(response.status_code, "error", response.reason_phrase) from None
+        return response.json() if response.content else None
+
+    def _session_body(self, mount_path: str) -> dict[str, Any]:
+        return {
+            "secrets": [
+                {"name": m.secret, "field": m.field, "file": m.file, "env": m.env}
+                for m in self.opts.spec.mappings
+            ],
+            "mount_path": mount_path,
+            "project": self.opts.spec.project,
+        }
+
+    def run(self) -> int:
+        spec = self.opts.spec
+        check_mappings(list(spec.mappings))
+        wants_files = any(m.file is not None for m in spec.mappings)
+        lease_root = _lease_root()
+        clean_leftovers(lease_root)
+        if spec.mount_path is not None:
+            mount = Path(spec.mount_path)
+            check_mount_path(mount)  # refuse before anything is written anywhere
+        elif wants_files:
+            memory_base()
+            mount = lease_root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
+        else:
+            mount = None
+        launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
+        session_id = launch["session"]["id"]
+        try:
+            self.delivery = redeem(
+                self.redeem_http,
+                session_id=session_id,
+                credential=launch["launch_credential"],
+                keeper_url=self.opts.keeper_url,
+            )
+            env = child_environment(
+                self.delivery.items, secrets_dir=str(mount) if mount else None, session_id=session_id
+            )
+            lease = None
+            if mount is not None and wants_files:
+                self.folder = SecretFolder.create(mount)
+                lease = write_lease(lease_root, self.folder)
+                files, manifest = folder_contents(self.delivery.items)
+                self.folder.write(files, {**manifest, "session": session_id})
+            try:
+                return self._run_child(env, session_id)
+            finally:
+                if self.folder is not None:
+                    self.folder.remove()
+                if lease is not None:
+                    lease.unlink(missing_ok=True)
+        finally:
+            with contextlib.suppress(SealboxError, httpx.HTTPError):
+                self.api("DELETE", f"/api/v1/sessions/{session_id}")
+            self.http.close()
+            self.redeem_http.close()
+
+    def _run_child(self, env: dict[str, str], session_id: str) -> int:
+        previous: dict[int, Any] = {}
+        foreground = _owns_terminal()
+
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            child = self.child
+            if child is None or child.poll() is not None:
+                return
+            # From a terminal, Ctrl-C already reached the child (same process group): do not send it twice.
+            if signum == signal.SIGINT and foreground:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+        for sig in _FORWARDED:
+            previous[sig] = signal.signal(sig, forward)
+        try:
+            try:
+                self.child = subprocess.Popen(list(self.opts.command), env=env, preexec_fn=_child_setup)
+            except OSError as exc:
+                raise BadRequest(
+                    f"cannot start {self.opts.command[0]}: {exc.strerror}", code="command_failed"
+                ) from None
+            refresher = None
+            if self.opts.spec.refresh and self.folder is not None:
+                refresher = threading.Thread(target=self._refresh_loop, args=(session_id,), daemon=True)
+                refresher.start()
+            code = self.child.wait()
+            self.stop_refresh.set()
+            if refresher is not None:
+                refresher.join(timeout=10)
+            return 128 - code if code < 0 else code
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _refresh_loop(self, session_id: str) -> None:
+        while not self.stop_refresh.wait(self.opts.refresh_interval):
+            try:
+                self._refresh_once(session_id)
+            except (SealboxError, httpx.HTTPError) as exc:
+                self.opts.log(f"refresh failed ({type(exc).__name__}); keeping the current values")
+
+    def _refresh_once(self, session_id: str) -> None:
+        session = self.api("GET", f"/api/v1/sessions/{session_id}")
+        stale = any(
+            s["current_version"] is not None and s["current_version"] != s["version"]
+            for s in session["secrets"]
+        )
+        if not stale or self.folder is None:
+            return
+        launch = self.api("POST", f"/api/v1/sessions/{session_id}/credentials")
+        delivery = redeem(
+            self.redeem_http,
+            session_id=session_id,
+            credential=launch["launch_credential"],
+            keeper_url=self.opts.keeper_url,
+        )
+        files, manifest = folder_contents(delivery.items)
+        self.folder.write(files, {**manifest, "session": session_id})
+        self.delivery = delivery
+
+
+def _owns_terminal() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def run(opts: RunOptions) -> int:
+    """Run the command with its secrets; returns the command's exit code (128+N if killed by signal N)."""
+    _harden()
+    return _Runner(opts).run()

@@ -1,0 +1,133 @@
+"""What a run asks for: `--secret NAME[:FILE]`, `--env VAR=NAME[.FIELD]`, or a job's TOML/YAML spec."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealbox.domain.kinds import SPECS
+from sealbox.domain.launches import Mapping
+from sealbox.errors import BadRequest
+
+ALL_FIELDS = frozenset(f for spec in SPECS.values() for f in spec.all_fields)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunSpec:
+    mappings: tuple[Mapping, ...]
+    mount_path: str | None = None
+    refresh: bool = False
+    project: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def split_field(ref: str) -> tuple[str, str | None]:
+    """`aws.secret_access_key` -> ('aws', 'secret_access_key'); names may contain dots, fields may not."""
+    name, dot, suffix = ref.rpartition(".")
+    if dot and name and suffix in ALL_FIELDS:
+        return name, suffix
+    return ref, None
+
+
+def parse_secret_option(text: str) -> Mapping:
+    name, colon, file = text.partition(":")
+    if not name:
+        raise BadRequest("--secret takes NAME or NAME:FILE", code="invalid_mapping")
+    name, field_name = split_field(name)
+    return Mapping(secret=name, field=field_name, file=(file if colon else name))
+
+
+def parse_env_option(text: str) -> Mapping:
+    var, eq, ref = text.partition("=")
+    if not eq or not var or not ref:
+        raise BadRequest("--env takes VAR=NAME or VAR=NAME.FIELD", code="invalid_mapping")
+    name, field_name = split_field(ref)
+    return Mapping(secret=name, field=field_name, env=var)
+
+
+def _from_document(data: Any, source: str) -> RunSpec:
+    if not isinstance(data, dict):
+        raise BadRequest(f"{source}: expected a table/mapping at the top", code="invalid_spec")
+    unknown = set(data) - {"secrets", "env", "mount_path", "refresh", "project"}
+    if unknown:
+        raise BadRequest(
+            f"{source}: unknown keys (allowed: secrets, env, mount_path, refresh, project)",
+            code="invalid_spec",
+        )
+    mappings: list[Mapping] = []
+    for entry in data.get("secrets") or []:
+        if isinstance(entry, str):
+            mappings.append(parse_secret_option(entry))
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            name, field_name = split_field(entry["name"])
+            field_name = entry.get("field", field_name)
+            mappings.append(Mapping(secret=name, field=field_name, file=str(entry.get("file") or name)))
+        else:
+            raise BadRequest(
+                f"{source}: each entry of secrets is NAME[:FILE] or {{name, file, field}}",
+                code="invalid_spec",
+            )
+    env = data.get("env") or {}
+    if not isinstance(env, dict):
+        raise BadRequest(f'{source}: env is a table of VAR = "NAME[.FIELD]"', code="invalid_spec")
+    for var, ref in env.items():
+        if not isinstance(ref, str):
+            raise BadRequest(f"{source}: env values are secret names", code="invalid_spec")
+        mappings.append(parse_env_option(f"{var}={ref}"))
+    mount = data.get("mount_path")
+    project = data.get("project")
+    refresh = data.get("refresh", False)
+    if (
+        (mount is not None and not isinstance(mount, str))
+        or (project is not None and not isinstance(project, str))
+        or not isinstance(refresh, bool)
+    ):
+        raise BadRequest(
+            f"{source}: mount_path and project are text, refresh is true/false", code="invalid_spec"
+        )
+    return RunSpec(mappings=tuple(mappings), mount_path=mount, refresh=refresh, project=project)
+
+
+def load_spec(path: Path) -> RunSpec:
+    """Read a job's secret spec (TOML, or YAML for .yaml/.yml)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadRequest(f"cannot read {path}: {exc.strerror}", code="invalid_spec") from None
+    if path.suffix in {".yaml", ".yml"}:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise BadRequest(f"{path}: not valid YAML", code="invalid_spec") from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            raise BadRequest(f"{path}: not valid TOML", code="invalid_spec") from None
+    return _from_document(data, str(path))
+
+
+def combine(
+    spec: RunSpec | None,
+    secrets: Iterable[str],
+    envs: Iterable[str],
+    *,
+    mount_path: str | None,
+    refresh: bool,
+    project: str | None,
+) -> RunSpec:
+    """Flags add to a spec file; a flag's mount path, refresh or project wins over the file's."""
+    mappings = list(spec.mappings if spec else ())
+    mappings += [parse_secret_option(s) for s in secrets]
+    mappings += [parse_env_option(e) for e in envs]
+    return RunSpec(
+        mappings=tuple(mappings),
+        mount_path=mount_path or (spec.mount_path if spec else None),
+        refresh=refresh or bool(spec and spec.refresh),
+        project=project or (spec.project if spec else None),
+    )

@@ -1,0 +1,255 @@
+"""Secret folders on the session side: where they may go, how they are written and swapped, and removed.
+
+Files are 0400 in 0700 folders, created with O_NOFOLLOW|O_EXCL relative to a directory descriptor,
+so a symlink planted in the folder cannot redirect a write. The layout is Kubernetes' atomic
+writer's: the values live in a timestamped folder, `..data` is a symlink to it, and each visible
+name is a symlink through `..data`; a refresh writes a new folder and renames a new `..data` over
+the old one, so a reader sees either the old set or the new set, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealbox.errors import BadRequest
+
+DATA_LINK = "..data"
+MANIFEST = "@sealbox.json"  # '@' never occurs in a secret's file name, so this cannot collide
+_MEMORY_FS = {"tmpfs", "ramfs"}
+Content = bytes | Mapping[str, bytes]
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem `path` is on, from /proc/self/mounts (longest mount prefix wins)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, best_type = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mount_point = parts[1].replace("\\040", " ")
+        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(
+            mount_point
+        ) >= len(best):
+            best, best_type = mount_point, parts[2]
+    return best_type
+
+
+def memory_base() -> Path:
+    """A memory filesystem for secrets: /dev/shm, else $XDG_RUNTIME_DIR; never a fallback to disk."""
+    candidates = [Path("/dev/shm")]  # noqa: S108 -- a private 0700 folder is made inside it
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        candidates.append(Path(runtime))
+    for candidate in candidates:
+        if candidate.is_dir() and _filesystem_type(candidate) in _MEMORY_FS and os.access(candidate, os.W_OK):
+            return candidate
+    raise BadRequest(
+        "no memory filesystem (/dev/shm or $XDG_RUNTIME_DIR) to hold secrets; "
+        "pass --mount-path to choose a folder yourself",
+        code="no_memory_fs",
+    )
+
+
+def private_root(base: Path | None = None) -> Path:
+    """`<base>/sealbox-<uid>`: 0700, owned by us, not a symlink; created when missing."""
+    root = (base or memory_base()) / f"sealbox-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(root, 0o700)
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise BadRequest(f"{root} is not a private folder of yours", code="unsafe_mount_path")
+    return root
+
+
+def check_mount_path(path: Path) -> bool:
+    """Refuse an unsafe mount path before anything is written; True if it already existed.
+
+    It must be absolute; no component may be a symlink; if it exists it must be an empty folder
+    owned by this user and not writable by others; otherwise its parent must exist.
+    """
+    if not path.is_absolute():
+        raise BadRequest("the mount path must be absolute", code="invalid_mount_path")
+    if any(part in {".", ".."} for part in path.parts) or "\x00" in str(path):
+        raise BadRequest("the mount path must not contain '.' or '..'", code="invalid_mount_path")
+    current = Path("/")
+    for part in path.parts[1:]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            if current != path:
+                raise BadRequest(
+                    f"the parent folder of {path} does not exist", code="invalid_mount_path"
+                ) from None
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            raise BadRequest(f"{current} is a symlink; give the real path", code="unsafe_mount_path")
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise BadRequest(f"{path} exists and is not a folder", code="unsafe_mount_path")
+    if st.st_uid != os.getuid():
+        raise BadRequest(f"{path} is not owned by you", code="unsafe_mount_path")
+    if st.st_mode & 0o022:
+        raise BadRequest(f"{path} is writable by others", code="unsafe_mount_path")
+    if any(os.scandir(path)):
+        raise BadRequest(f"{path} is not empty", code="unsafe_mount_path")
+    return True
+
+
+@dataclass
+class SecretFolder:
+    """One session's folder: written once, swapped atomically on refresh, removed at the end."""
+
+    path: Path
+    existed: bool  # an empty folder the person gave us: we empty it at the end but leave it
+
+    @classmethod
+    def create(cls, path: Path) -> SecretFolder:
+        existed = check_mount_path(path)
+        if not existed:
+            os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+        return cls(path=path, existed=existed)
+
+    def write(self, files: Mapping[str, Content], manifest: Mapping[str, object]) -> None:
+        """Write a complete new set of files and switch to it in one rename."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            version_dir = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{secrets.token_hex(4)}"
+            os.mkdir(version_dir, 0o700, dir_fd=fd)
+            vfd = os.open(version_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                for name, content in files.items():
+                    if isinstance(content, bytes):
+                        _write_file(vfd, name, content)
+                    else:
+                        os.mkdir(name, 0o700, dir_fd=vfd)
+                        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=vfd)
+                        try:
+                            for field_name, value in content.items():
+                                _write_file(sub, field_name, value)
+                        finally:
+                            os.close(sub)
+                _write_file(vfd, MANIFEST, json.dumps(manifest, sort_keys=True).encode())
+            finally:
+                os.close(vfd)
+            tmp_link = f"{DATA_LINK}_tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_link, dir_fd=fd)
+            os.symlink(version_dir, tmp_link, dir_fd=fd)
+            os.rename(tmp_link, DATA_LINK, src_dir_fd=fd, dst_dir_fd=fd)
+            self._relink(fd, set(files))
+            self._prune(fd, keep=version_dir)
+        finally:
+            os.close(fd)
+
+    def _relink(self, fd: int, names: set[str]) -> None:
+        existing = {e.name for e in os.scandir(self.path) if not e.name.startswith("..")}
+        for name in names - existing:
+            os.symlink(f"{DATA_LINK}/{name}", name, dir_fd=fd)
+        for name in existing - names:
+            os.unlink(name, dir_fd=fd)
+
+    def _prune(self, fd: int, *, keep: str) -> None:
+        """Remove old version folders, keeping the newest two so a reader mid-swap still finds its files."""
+        versions = sorted(
+            (
+                e.name
+                for e in os.scandir(self.path)
+                if e.name.startswith("..")
+                and e.name not in {DATA_LINK, f"{DATA_LINK}_tmp"}
+                and e.is_dir(follow_symlinks=False)
+            ),
+            key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns,
+        )
+        for old in [v for v in versions if v != keep][:-1]:
+            shutil.rmtree(self.path / old, ignore_errors=True)
+
+    def remove(self) -> None:
+        remove_folder(self.path, keep_folder=self.existed)
+
+
+def _write_file(dir_fd: int, name: str, content: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400, dir_fd=dir_fd)
+    try:
+        view = memoryview(content)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+
+
+def remove_folder(path: Path, *, keep_folder: bool) -> None:
+    """Remove everything sealbox put in `path` (and `path` itself unless it was given to us)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        return  # not ours any more: never follow a link to delete elsewhere
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+    if not keep_folder:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+# Leases: a record of each live folder, so that the next run removes what a crashed run left.
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat_line.rsplit(")", 1)[1].split()[19]
+
+
+def write_lease(root: Path, folder: SecretFolder) -> Path:
+    lease = root / f"lease-{os.getpid()}-{secrets.token_hex(4)}.json"
+    data = {
+        "pid": os.getpid(),
+        "start": _start_time(os.getpid()),
+        "path": str(folder.path),
+        "keep_folder": folder.existed,
+    }
+    fd = os.open(lease, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return lease
+
+
+def clean_leftovers(root: Path) -> int:
+    """Remove the folders of runs whose process is gone (crashed or killed); returns how many."""
+    removed = 0
+    for lease in root.glob("lease-*.json"):
+        try:
+            data = json.loads(lease.read_text())
+            pid, start, path = int(data["pid"]), data["start"], Path(data["path"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _start_time(pid) is not None and _start_time(pid) == start:
+            continue  # still running
+        remove_folder(path, keep_folder=bool(data.get("keep_folder")))
+        lease.unlink(missing_ok=True)
+        removed += 1
+    return removed

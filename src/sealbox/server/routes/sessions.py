@@ -1,0 +1,119 @@
+"""/api/v1/sessions: bring chosen secrets into a session or job, by a one-time launch credential."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+
+from sealbox.domain.launches import Mapping
+from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.schemas import (
+    ErrorBody,
+    RedeemedItemPublic,
+    RedeemIn,
+    RedeemOut,
+    SessionCreate,
+    SessionLaunch,
+    SessionPublic,
+)
+from sealbox.services.launches import decode_public_key
+
+router = APIRouter(
+    prefix="/api/v1/sessions",
+    tags=["sessions"],
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
+)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
+def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
+    mappings = [Mapping(secret=s.name, field=s.field, file=s.file, env=s.env) for s in body.secrets]
+    issued = ctx.launches.create(
+        principal,
+        mappings=mappings,
+        mount_path=body.mount_path,
+        project=body.project,
+        ttl_seconds=body.ttl_seconds,
+        now=now(),
+    )
+    return SessionLaunch(
+        session=SessionPublic.of(issued.session),
+        launch_credential=issued.value,
+        credential_expires_at=issued.expires_at,
+        keeper_url=ctx.public_keeper_url,
+    )
+
+
+@router.get("", response_model=list[SessionPublic])
+def list_sessions(
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    all: Annotated[bool, Query(description="include ended and expired sessions")] = False,
+) -> list[SessionPublic]:
+    return [SessionPublic.of(s) for s in ctx.launches.list_sessions(principal, live_only=not all, now=now())]
+
+
+@router.get("/{session_id}", response_model=SessionPublic)
+def get_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+    return SessionPublic.of(ctx.launches.get(principal, session_id))
+
+
+@router.delete("/{session_id}", response_model=SessionPublic)
+def end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+    return SessionPublic.of(ctx.launches.end(principal, session_id, now=now()))
+
+
+@router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
+def new_credential(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
+    """A fresh one-time credential for a live session (to deliver replaced values)."""
+    issued = ctx.launches.new_credential(principal, session_id[:64], now=now())
+    return SessionLaunch(
+        session=SessionPublic.of(issued.session),
+        launch_credential=issued.value,
+        credential_expires_at=issued.expires_at,
+        keeper_url=ctx.public_keeper_url,
+    )
+
+
+@router.post("/{session_id}/redeem", response_model=RedeemOut)
+def redeem(session_id: str, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
+    """Spend a launch credential (no bearer token: the credential is the authority), once."""
+    client = request.client.host if request.client else None
+    result = ctx.launches.redeem(
+        session_id=session_id[:64],
+        credential=body.credential,
+        session_public_key=decode_public_key(body.public_key),
+        client_addr=client,
+        now=now(),
+    )
+    return RedeemOut(
+        session_id=result.session.id,
+        mount_path=result.session.mount_path,
+        sealed_key=base64.b64encode(result.sealed_key).decode(),
+        ticket=result.ticket,
+        keeper_url=ctx.public_keeper_url,
+        items=[
+            RedeemedItemPublic(
+                name=i.secret.secret_name,
+                owner=i.secret.owner_name,
+                secret_id=i.secret.secret_id,
+                owner_id=i.secret.owner_id,
+                kind=i.secret.kind,
+                field=i.secret.field,
+                file=i.secret.file,
+                env=i.secret.env,
+                version=i.secret.version,
+                outer=base64.b64encode(i.outer).decode(),
+                wrapped_dek=base64.b64encode(i.wrapped_dek).decode(),
+            )
+            for i in result.items
+        ],
+    )

@@ -1,0 +1,426 @@
+"""Launches: create a session, hand out a one-time credential, and redeem it toward the session side.
+
+The server's half of a redemption is the data keys, wrapped for this launch only; it also signs a
+ticket naming exactly which outer layers the keeper may open, for which session key, until when.
+The keeper's half (the inner ciphertexts) travels from the keeper to the session side and never
+passes through the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets as random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
+from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
+from sealbox.domain.audit import Outcome
+from sealbox.domain.kinds import SPECS, Kind
+from sealbox.domain.launches import (
+    CREDENTIAL_TTL_SECONDS,
+    DEFAULT_TTL_SECONDS,
+    MAX_TTL_SECONDS,
+    Mapping,
+    Session,
+    SessionID,
+    SessionSecret,
+    check_mappings,
+    check_mount_path,
+)
+from sealbox.domain.names import is_valid_secret_name
+from sealbox.domain.principals import Principal
+from sealbox.errors import (
+    BadRequest,
+    DecryptionError,
+    IntegrityError,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+)
+from sealbox.services.audit import record
+from sealbox.services.keys import ServerKeys
+from sealbox.services.ports import KeeperPort
+from sealbox.services.tokens import constant_time_equal
+from sealbox.store.database import Database
+from sealbox.store.secrets import SecretRepository
+from sealbox.store.sessions import SessionRepository
+from sealbox.store.users import UserRepository
+
+CREDENTIAL_PREFIX = "sbl_"
+_CREDENTIAL = re.compile(r"sbl_([a-f0-9]{16})_([A-Za-z0-9_-]{43})")
+_DUMMY_HASH = hashlib.sha256(b"sealbox-launch-dummy").digest()
+MAX_SESSIONS_LISTED = 500
+
+
+class CredentialRefused(Unauthenticated):
+    code = "invalid_credential"
+    message = "the launch credential is not valid (used, expired, or for another session)"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason  # for the audit record only; the caller sees one message for every reason
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCredential:
+    session: Session
+    value: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedeemedItem:
+    secret: SessionSecret
+    outer: bytes
+    wrapped_dek: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Redemption:
+    session: Session
+    sealed_key: bytes  # the server's launch key, sealed to the session's public key
+    ticket: str  # signed by the server; the keeper's only authority for this launch
+    items: tuple[RedeemedItem, ...]
+
+
+def _hash(credential_id: str, secret_part: str) -> bytes:
+    return hashlib.sha256(
+        b"sealbox-launch\x00" + credential_id.encode() + b"\x00" + secret_part.encode()
+    ).digest()
+
+
+class LaunchService:
+    def __init__(self, db: Database, keys: ServerKeys, signing: SigningKey, keeper: KeeperPort) -> None:
+        self.db = db
+        self.keys = keys
+        self.signing = signing
+        self.keeper = keeper
+
+    def _issue_credential(
+        self, repo: SessionRepository, session_id: str, now: datetime
+    ) -> tuple[str, datetime]:
+        credential_id = random.token_hex(8)
+        secret_part = random.token_urlsafe(32)
+        expires_at = now + timedelta(seconds=CREDENTIAL_TTL_SECONDS)
+        repo.add_credential(
+            credential_id=credential_id,
+            session_id=session_id,
+            secret_hash=_hash(credential_id, secret_part),
+            now=now,
+            expires_at=expires_at,
+        )
+        return f"{CREDENTIAL_PREFIX}{credential_id}_{secret_part}", expires_at
+
+    def create(
+        self,
+        requested_by: Principal,
+        *,
+        mappings: list[Mapping],
+        mount_path: str | None,
+        project: str | None,
+        ttl_seconds: int | None,
+        now: datetime,
+    ) -> IssuedCredential:
+        """Record a session and return its one-time launch credential; every secret must be usable."""
+        check_mappings(mappings)
+        mount = check_mount_path(mount_path or "/secrets")
+        if project is not None and not is_valid_secret_name(project):
+            raise BadRequest(
+                "a project name follows the secret-name rules", code="invalid_project", field="project"
+            )
+        ttl = DEFAULT_TTL_SECONDS if ttl_seconds is None else ttl_seconds
+        if not 60 <= ttl <= MAX_TTL_SECONDS:
+            raise BadRequest(
+                f"ttl_seconds must be 60-{MAX_TTL_SECONDS}", code="invalid_ttl", field="ttl_seconds"
+            )
+        # Fail fast with a clear 503 rather than hand out a credential no keeper can serve.
+        self.keeper.health()
+        user = requested_by.user
+        session_id = SessionID(random.token_hex(16))
+        with self.db.write() as conn:
+            secrets_repo = SecretRepository(conn)
+            items: list[SessionSecret] = []
+            for index, m in enumerate(mappings):
+                found = secrets_repo.get(owner_id=user.id, name=m.secret, with_versions=False)
+                if found is None:
+                    # The position, not the name: names are input, and input is never echoed.
+                    raise NotFound(
+                        f"secrets[{index}]: no such secret, or not one you may use", field=f"secrets[{index}]"
+                    )
+                _check_field(found.kind, m, index)
+                items.append(
+                    SessionSecret(
+                        secret_id=found.id,
+                        secret_name=found.name,
+                        owner_id=found.owner_id,
+                        owner_name=found.owner_name,
+                        kind=found.kind.value,
+                        field=m.field,
+                        file=m.file,
+                        env=m.env,
+                        version=found.current_version,
+                    )
+                )
+            session = Session(
+                id=session_id,
+                owner_id=user.id,
+                owner_name=user.name,
+                project=project,
+                mount_path=mount,
+                status="pending",
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl),
+                ended_at=None,
+                secrets=tuple(items),
+            )
+            repo = SessionRepository(conn)
+            repo.add(session)
+            credential, expires_at = self._issue_credential(repo, session_id, now)
+            for item in items:
+                record(
+                    conn,
+                    requested_by,
+                    "session.create",
+                    now=now,
+                    secret_id=item.secret_id,
+                    secret_name=item.secret_name,
+                    version=item.version,
+                    detail=f"session={session_id}",
+                )
+        return IssuedCredential(session=session, value=credential, expires_at=expires_at)
+
+    def new_credential(self, requested_by: Principal, session_id: str, *, now: datetime) -> IssuedCredential:
+        """A fresh one-time credential for a live session of mine (used by `sealbox run --refresh`)."""
+        with self.db.write() as conn:
+            repo = SessionRepository(conn)
+            session = repo.get(session_id, owner_id=requested_by.user.id)
+            if session is None or not session.is_live(now):
+                raise NotFound("no such live session")
+            credential, expires_at = self._issue_credential(repo, session_id, now)
+            record(conn, requested_by, "session.credential", now=now, detail=f"session={session_id}")
+        return IssuedCredential(session=session, value=credential, expires_at=expires_at)
+
+    def redeem(
+        self,
+        *,
+        session_id: str,
+        credential: str,
+        session_public_key: bytes,
+        client_addr: str | None,
+        now: datetime,
+    ) -> Redemption:
+        """Spend a credential once; refusals are audited and all look alike to the caller."""
+        try:
+            return self._redeem(
+                session_id=session_id,
+                credential=credential,
+                session_public_key=session_public_key,
+                client_addr=client_addr,
+                now=now,
+            )
+        except CredentialRefused as refused:
+            self._audit_refusal(session_id, client_addr, now, Outcome.DENIED, str(refused.reason))
+            raise CredentialRefused() from None
+        except ServiceError as failed:
+            if failed.code != "audit_unavailable":
+                self._audit_refusal(session_id, client_addr, now, Outcome.FAILED, failed.code)
+            raise
+
+    def _audit_refusal(
+        self, session_id: str, client_addr: str | None, now: datetime, outcome: Outcome, reason: str
+    ) -> None:
+        with self.db.write() as conn:
+            record(
+                conn,
+                None,
+                "session.redeem",
+                now=now,
+                outcome=outcome,
+                client_addr=client_addr,
+                detail=f"session={session_id[:32]} reason={reason}",
+            )
+
+    def _redeem(
+        self,
+        *,
+        session_id: str,
+        credential: str,
+        session_public_key: bytes,
+        client_addr: str | None,
+        now: datetime,
+    ) -> Redemption:
+        match = _CREDENTIAL.fullmatch(credential)
+        credential_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
+        if len(session_public_key) != 32:
+            raise BadRequest(
+                "public_key must be 32 bytes (X25519)", code="invalid_public_key", field="public_key"
+            )
+        with self.db.write() as conn:
+            repo = SessionRepository(conn)
+            stored = repo.credential(credential_id) if match else None
+            ok = constant_time_equal(
+                _hash(credential_id, secret_part), stored.secret_hash if stored else _DUMMY_HASH
+            )
+            if not ok or stored is None:
+                raise CredentialRefused("unknown")
+            if stored.session_id != session_id:
+                raise CredentialRefused("other-session")
+            if stored.redeemed_at is not None:
+                raise CredentialRefused("already-redeemed")
+            if now >= stored.expires_at:
+                raise CredentialRefused("expired")
+            session = repo.get(session_id)
+            if session is None or not session.is_live(now):
+                raise CredentialRefused("session-ended")
+            if not repo.mark_redeemed(credential_id, now):
+                raise CredentialRefused("already-redeemed")
+            material = repo.current_material([s.secret_id for s in session.secrets])
+            users = UserRepository(conn)
+            user_keys: dict[str, UserKey] = {}
+            wrapper = LaunchWrapper.for_session(session_public_key, session_id=session_id, part="dek")
+            items: list[RedeemedItem] = []
+            delivered: dict[int, int] = {}
+            for position, s in enumerate(session.secrets):
+                current = material.get(s.secret_id)
+                if current is None or current.owner_id != s.owner_id:
+                    raise NotFound("a secret of this session no longer exists", code="secret_gone")
+                try:
+                    if s.owner_id not in user_keys:
+                        user_keys[s.owner_id] = unwrap_user_key(
+                            self.keys.master, users.wrapped_key(s.owner_id), user_id=s.owner_id
+                        )
+                    dek = unwrap_data_key(
+                        user_keys[s.owner_id],
+                        current.wrapped_dek,
+                        secret_id=s.secret_id,
+                        version=current.version,
+                        owner_id=s.owner_id,
+                    )
+                except DecryptionError:
+                    raise IntegrityError() from None
+                wrapped = wrapper.wrap(
+                    dek, secret_id=s.secret_id, version=current.version, owner_id=s.owner_id
+                )
+                delivered[position] = current.version
+                items.append(
+                    RedeemedItem(
+                        secret=_with_version(s, current.version),
+                        outer=current.outer,
+                        wrapped_dek=wrapped,
+                    )
+                )
+            repo.mark_delivered(session_id, delivered)
+            for item in items:
+                record(
+                    conn,
+                    None,
+                    "session.redeem",
+                    now=now,
+                    secret_id=item.secret.secret_id,
+                    secret_name=item.secret.secret_name,
+                    version=item.secret.version,
+                    client_addr=client_addr,
+                    detail=f"session={session_id} owner={session.owner_name}",
+                )
+        ticket = self.signing.sign_ticket(
+            {
+                "session_id": session_id,
+                "ticket_id": random.token_hex(16),
+                "exp": int((now + timedelta(seconds=CREDENTIAL_TTL_SECONDS)).timestamp()),
+                "recipient": base64.b64encode(session_public_key).decode(),
+                "items": _unique_ticket_items(items),
+            }
+        )
+        return Redemption(session=session, sealed_key=wrapper.sealed_key, ticket=ticket, items=tuple(items))
+
+    def list_sessions(self, requested_by: Principal, *, live_only: bool, now: datetime) -> list[Session]:
+        with self.db.read() as conn:
+            return SessionRepository(conn).list_for(
+                requested_by.user.id, live_only=live_only, now=now, limit=MAX_SESSIONS_LISTED
+            )
+
+    def get(self, requested_by: Principal, session_id: str) -> Session:
+        with self.db.read() as conn:
+            session = SessionRepository(conn).get(session_id[:64], owner_id=requested_by.user.id)
+        if session is None:
+            raise NotFound("no such session")
+        return session
+
+    def end(self, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
+        with self.db.write() as conn:
+            repo = SessionRepository(conn)
+            session = repo.get(session_id[:64], owner_id=requested_by.user.id)
+            if session is None:
+                raise NotFound("no such session")
+            if repo.end(session.id, now):
+                record(conn, requested_by, "session.end", now=now, detail=f"session={session.id}")
+            ended = repo.get(session.id)
+        if ended is None:  # pragma: no cover
+            raise NotFound("no such session")
+        return ended
+
+    def live_sessions_for(
+        self, secret_id: str, *, now: datetime
+    ) -> list[tuple[str, str, datetime, datetime]]:
+        with self.db.read() as conn:
+            return SessionRepository(conn).live_for_secret(secret_id, now)
+
+
+def _unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:
+    """One ticket entry per secret version, however many files or variables it feeds."""
+    unique: dict[tuple[str, int], dict[str, object]] = {}
+    for i in items:
+        unique[(i.secret.secret_id, i.secret.version)] = {
+            "secret_id": i.secret.secret_id,
+            "version": i.secret.version,
+            "owner_id": i.secret.owner_id,
+            "outer_sha256": outer_digest(i.outer),
+        }
+    return list(unique.values())
+
+
+def _with_version(s: SessionSecret, version: int) -> SessionSecret:
+    return SessionSecret(
+        secret_id=s.secret_id,
+        secret_name=s.secret_name,
+        owner_id=s.owner_id,
+        owner_name=s.owner_name,
+        kind=s.kind,
+        field=s.field,
+        file=s.file,
+        env=s.env,
+        version=version,
+    )
+
+
+def _check_field(kind: Kind, m: Mapping, index: int) -> None:
+    spec = SPECS[kind]
+    where = f"secrets[{index}]"
+    if m.field is not None:
+        if not spec.multi_field:
+            raise BadRequest(
+                f"{where}: a {kind.value} secret has no fields", code="invalid_field", field=where
+            )
+        if m.field not in spec.all_fields:
+            raise BadRequest(
+                f"{where}: a {kind.value} secret's fields are {', '.join(spec.all_fields)}",
+                code="invalid_field",
+                field=where,
+            )
+    elif spec.multi_field and m.env is not None:
+        raise BadRequest(
+            f"{where}: a variable takes one field of a {kind.value} secret (NAME.FIELD)",
+            code="invalid_field",
+            field=where,
+        )
+
+
+def decode_public_key(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("public_key must be base64", code="invalid_public_key", field="public_key") from None

@@ -1,0 +1,252 @@
+"""Sessions, the secrets each one mounts, and their one-time launch credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from sealbox.domain.launches import Session, SessionID, SessionSecret
+from sealbox.store.tables import (
+    launch_credentials,
+    secret_versions,
+    secrets,
+    session_secrets,
+    sessions,
+    users,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredCredential:
+    id: str
+    session_id: str
+    secret_hash: bytes
+    expires_at: datetime
+    redeemed_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CurrentMaterial:
+    """What a redemption needs of one secret now: its current version's ciphertexts."""
+
+    secret_id: str
+    name: str
+    kind: str
+    owner_id: str
+    version: int
+    wrapped_dek: bytes
+    outer: bytes
+
+
+def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
+    m = row._mapping
+    return Session(
+        id=SessionID(m["id"]),
+        owner_id=m["owner_id"],
+        owner_name=m["owner_name"],
+        project=m["project"],
+        mount_path=m["mount_path"],
+        status=m["status"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        ended_at=m["ended_at"],
+        secrets=items,
+    )
+
+
+class SessionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, session: Session) -> None:
+        self.conn.execute(
+            insert(sessions).values(
+                id=session.id,
+                owner_id=session.owner_id,
+                project=session.project,
+                mount_path=session.mount_path,
+                status=session.status,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                ended_at=None,
+            )
+        )
+        self.conn.execute(
+            insert(session_secrets),
+            [
+                {
+                    "session_id": session.id,
+                    "position": i,
+                    "secret_id": s.secret_id,
+                    "secret_name": s.secret_name,
+                    "owner_id": s.owner_id,
+                    "field": s.field,
+                    "file": s.file,
+                    "env": s.env,
+                    "version": s.version,
+                }
+                for i, s in enumerate(session.secrets)
+            ],
+        )
+
+    def add_credential(
+        self, *, credential_id: str, session_id: str, secret_hash: bytes, now: datetime, expires_at: datetime
+    ) -> None:
+        self.conn.execute(
+            insert(launch_credentials).values(
+                id=credential_id,
+                session_id=session_id,
+                secret_hash=secret_hash,
+                created_at=now,
+                expires_at=expires_at,
+                redeemed_at=None,
+            )
+        )
+
+    def credential(self, credential_id: str) -> StoredCredential | None:
+        row = self.conn.execute(
+            select(launch_credentials).where(launch_credentials.c.id == credential_id)
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return StoredCredential(
+            id=m["id"],
+            session_id=m["session_id"],
+            secret_hash=bytes(m["secret_hash"]),
+            expires_at=m["expires_at"],
+            redeemed_at=m["redeemed_at"],
+        )
+
+    def mark_redeemed(self, credential_id: str, now: datetime) -> bool:
+        """Exactly one caller wins: the update only matches a credential not yet redeemed."""
+        result = self.conn.execute(
+            update(launch_credentials)
+            .where(launch_credentials.c.id == credential_id, launch_credentials.c.redeemed_at.is_(None))
+            .values(redeemed_at=now)
+        )
+        return result.rowcount == 1
+
+    def _items(self, session_ids: list[str]) -> dict[str, list[SessionSecret]]:
+        out: dict[str, list[SessionSecret]] = {sid: [] for sid in session_ids}
+        if not session_ids:
+            return out
+        rows = self.conn.execute(
+            select(
+                session_secrets, users.c.name.label("owner_name"), secrets.c.kind, secrets.c.current_version
+            )
+            .join(users, users.c.id == session_secrets.c.owner_id)
+            .outerjoin(secrets, secrets.c.id == session_secrets.c.secret_id)
+            .where(session_secrets.c.session_id.in_(session_ids))
+            .order_by(session_secrets.c.session_id, session_secrets.c.position)
+        )
+        for r in rows:
+            m = r._mapping
+            out[m["session_id"]].append(
+                SessionSecret(
+                    secret_id=m["secret_id"],
+                    secret_name=m["secret_name"],
+                    owner_id=m["owner_id"],
+                    owner_name=m["owner_name"],
+                    kind=m["kind"] or "deleted",
+                    field=m["field"],
+                    file=m["file"],
+                    env=m["env"],
+                    version=m["version"],
+                )
+            )
+        return out
+
+    def _select(self) -> Any:
+        return select(sessions, users.c.name.label("owner_name")).join(
+            users, users.c.id == sessions.c.owner_id
+        )
+
+    def get(self, session_id: str, *, owner_id: str | None = None) -> Session | None:
+        query = self._select().where(sessions.c.id == session_id)
+        if owner_id is not None:
+            query = query.where(sessions.c.owner_id == owner_id)
+        row = self.conn.execute(query).first()
+        if row is None:
+            return None
+        return _session(row, tuple(self._items([session_id])[session_id]))
+
+    def list_for(self, owner_id: str, *, live_only: bool, now: datetime, limit: int) -> list[Session]:
+        query = self._select().where(sessions.c.owner_id == owner_id)
+        if live_only:
+            query = query.where(sessions.c.status != "ended", sessions.c.expires_at > now)
+        rows = self.conn.execute(query.order_by(sessions.c.created_at.desc()).limit(limit)).all()
+        items = self._items([r._mapping["id"] for r in rows])
+        return [_session(r, tuple(items[r._mapping["id"]])) for r in rows]
+
+    def end(self, session_id: str, now: datetime) -> bool:
+        result = self.conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.status != "ended")
+            .values(status="ended", ended_at=now)
+        )
+        return result.rowcount == 1
+
+    def mark_delivered(self, session_id: str, versions: dict[int, int]) -> None:
+        self.conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.status == "pending")
+            .values(status="active")
+        )
+        for position, version in versions.items():
+            self.conn.execute(
+                update(session_secrets)
+                .where(session_secrets.c.session_id == session_id, session_secrets.c.position == position)
+                .values(version=version)
+            )
+
+    def live_for_secret(self, secret_id: str, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
+        """(session id, owner name, created, expires) of the live sessions that mount a secret."""
+        rows = self.conn.execute(
+            select(sessions.c.id, users.c.name, sessions.c.created_at, sessions.c.expires_at)
+            .join(session_secrets, session_secrets.c.session_id == sessions.c.id)
+            .join(users, users.c.id == sessions.c.owner_id)
+            .where(
+                session_secrets.c.secret_id == secret_id,
+                sessions.c.status != "ended",
+                sessions.c.expires_at > now,
+            )
+            .distinct()
+            .order_by(sessions.c.created_at)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def current_material(self, secret_ids: list[str]) -> dict[str, CurrentMaterial]:
+        rows = self.conn.execute(
+            select(
+                secrets.c.id,
+                secrets.c.name,
+                secrets.c.kind,
+                secrets.c.owner_id,
+                secrets.c.current_version,
+                secret_versions.c.wrapped_dek,
+                secret_versions.c.outer,
+            )
+            .join(
+                secret_versions,
+                (secret_versions.c.secret_id == secrets.c.id)
+                & (secret_versions.c.version == secrets.c.current_version),
+            )
+            .where(secrets.c.id.in_(secret_ids))
+        )
+        return {
+            r[0]: CurrentMaterial(
+                secret_id=r[0],
+                name=r[1],
+                kind=r[2],
+                owner_id=r[3],
+                version=r[4],
+                wrapped_dek=bytes(r[5]),
+                outer=bytes(r[6]),
+            )
+            for r in rows
+        }
