@@ -157,6 +157,7 @@ class SessionRepository:
                     file=m["file"],
                     env=m["env"],
                     version=m["version"],
+                    current_version=m["current_version"],
                 )
             )
         return out
