@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,8 +12,11 @@ from sealbox.cli.output import fail_from, print_table
 from sealbox.config import ServerSettings
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError, ServiceError
-from sealbox.services import tokens, users
-from sealbox.store.database import Database
+
+if TYPE_CHECKING:
+    from sealbox.store.database import Database
+
+# The database layer is imported inside the commands: `sealbox run` and `sealbox secret` never load it.
 
 app = typer.Typer(help="Administration on this machine's data directory.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
@@ -25,6 +28,8 @@ DataDir = Annotated[
 
 
 def _open(data_dir: Path | None) -> tuple[ServerSettings, Database]:
+    from sealbox.store.database import Database
+
     settings = ServerSettings.from_env(data_dir=data_dir)
     try:
         if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
@@ -41,6 +46,8 @@ def add_user(
     data_dir: DataDir = None,
 ) -> None:
     """Add a user and print their first token (shown once)."""
+    from sealbox.services import tokens, users
+
     settings, db = _open(data_dir)
     try:
         master = load_keyring(settings.resolved_master_key_path)
@@ -58,6 +65,8 @@ def add_user(
 @user_app.command("ls")
 def list_users(data_dir: DataDir = None) -> None:
     """List users."""
+    from sealbox.services import users
+
     _, db = _open(data_dir)
     try:
         rows = users.list_users(db)

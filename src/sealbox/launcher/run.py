@@ -30,6 +30,7 @@ from sealbox.launcher.spool import (
     private_root,
     write_lease,
 )
+from sealbox.sdk.client import tls_verification
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -102,10 +103,14 @@ def _lease_root() -> Path:
 class _Runner:
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
+        verify = tls_verification(opts.url)
         self.http = httpx.Client(
-            base_url=opts.url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {opts.token}"}
+            base_url=opts.url.rstrip("/"),
+            timeout=30,
+            headers={"Authorization": f"Bearer {opts.token}"},
+            verify=verify,
         )
-        self.redeem_http = httpx.Client(base_url=opts.url.rstrip("/"), timeout=30)
+        self.redeem_http = httpx.Client(base_url=opts.url.rstrip("/"), timeout=30, verify=verify)
         self.child: subprocess.Popen[bytes] | None = None
         self.delivery: Delivery | None = None
         self.folder: SecretFolder | None = None

@@ -11,12 +11,20 @@ from sealbox.errors import ClientError
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
+def tls_verification(url: str) -> bool:
+    """Verify certificates for https; for plain http skip loading a CA bundle (tens of ms per client)."""
+    return not url.startswith("http://")
+
+
 class Client:
     """`Client(url, token)`: every method returns decoded JSON or raises ClientError."""
 
     def __init__(self, url: str, token: str, *, timeout: httpx.Timeout = _TIMEOUT) -> None:
         self._http = httpx.Client(
-            base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {token}"}
+            base_url=url.rstrip("/"),
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=tls_verification(url),
         )
 
     def __repr__(self) -> str:

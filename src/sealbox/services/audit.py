@@ -74,3 +74,38 @@ def _append(
             detail=detail,
         )
     )
+
+
+def record_many(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    *,
+    now: datetime,
+    secrets: list[tuple[str, str, int]],
+    detail: str | None = None,
+    client_addr: str | None = None,
+) -> None:
+    """One record per (secret id, name, version), written in one statement; fails closed like `record`."""
+    events = [
+        AuditEvent(
+            at=now,
+            actor_id=principal.user.id if principal else None,
+            actor_name=principal.user.name if principal else None,
+            token_id=principal.token_id if principal else None,
+            action=action,
+            outcome=Outcome.SUCCESS,
+            secret_id=secret_id,
+            secret_name=name,
+            version=version,
+            client_addr=principal.client_addr if principal else client_addr,
+            detail=detail,
+        )
+        for secret_id, name, version in secrets
+    ]
+    try:
+        AuditRepository(conn).append_many(events)
+    except SQLAlchemyError:
+        raise Unavailable(
+            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
+        ) from None

@@ -41,7 +41,7 @@ from sealbox.errors import (
     ServiceError,
     Unauthenticated,
 )
-from sealbox.services.audit import record
+from sealbox.services.audit import record, record_many
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import KeeperPort
 from sealbox.services.tokens import constant_time_equal
@@ -142,10 +142,10 @@ class LaunchService:
         user = requested_by.user
         session_id = SessionID(random.token_hex(16))
         with self.db.write() as conn:
-            secrets_repo = SecretRepository(conn)
+            by_name = SecretRepository(conn).get_many(owner_id=user.id, names=[m.secret for m in mappings])
             items: list[SessionSecret] = []
             for index, m in enumerate(mappings):
-                found = secrets_repo.get(owner_id=user.id, name=m.secret, with_versions=False)
+                found = by_name.get(m.secret)
                 if found is None:
                     # The position, not the name: names are input, and input is never echoed.
                     raise NotFound(
@@ -180,17 +180,14 @@ class LaunchService:
             repo = SessionRepository(conn)
             repo.add(session)
             credential, expires_at = self._issue_credential(repo, session_id, now)
-            for item in items:
-                record(
-                    conn,
-                    requested_by,
-                    "session.create",
-                    now=now,
-                    secret_id=item.secret_id,
-                    secret_name=item.secret_name,
-                    version=item.version,
-                    detail=f"session={session_id}",
-                )
+            record_many(
+                conn,
+                requested_by,
+                "session.create",
+                now=now,
+                secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
+                detail=f"session={session_id}",
+            )
         return IssuedCredential(session=session, value=credential, expires_at=expires_at)
 
     def new_credential(self, requested_by: Principal, session_id: str, *, now: datetime) -> IssuedCredential:
@@ -314,18 +311,15 @@ class LaunchService:
                     )
                 )
             repo.mark_delivered(session_id, delivered)
-            for item in items:
-                record(
-                    conn,
-                    None,
-                    "session.redeem",
-                    now=now,
-                    secret_id=item.secret.secret_id,
-                    secret_name=item.secret.secret_name,
-                    version=item.secret.version,
-                    client_addr=client_addr,
-                    detail=f"session={session_id} owner={session.owner_name}",
-                )
+            record_many(
+                conn,
+                None,
+                "session.redeem",
+                now=now,
+                secrets=[(i.secret.secret_id, i.secret.secret_name, i.secret.version) for i in items],
+                client_addr=client_addr,
+                detail=f"session={session_id} owner={session.owner_name}",
+            )
         ticket = self.signing.sign_ticket(
             {
                 "session_id": session_id,

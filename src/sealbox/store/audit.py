@@ -33,20 +33,30 @@ class AuditRepository:
         self.conn = conn
 
     def append(self, event: AuditEvent) -> None:
+        self.append_many([event])
+
+    def append_many(self, events: list[AuditEvent]) -> None:
+        """One statement for many records (a launch of N secrets writes N records)."""
+        if not events:
+            return
         self.conn.execute(
-            insert(audit_events).values(
-                at=event.at,
-                actor_id=event.actor_id,
-                actor_name=event.actor_name,
-                token_id=event.token_id,
-                action=event.action,
-                outcome=event.outcome.value,
-                secret_id=event.secret_id,
-                secret_name=event.secret_name,
-                version=event.version,
-                client_addr=event.client_addr,
-                detail=event.detail,
-            )
+            insert(audit_events),
+            [
+                {
+                    "at": e.at,
+                    "actor_id": e.actor_id,
+                    "actor_name": e.actor_name,
+                    "token_id": e.token_id,
+                    "action": e.action,
+                    "outcome": e.outcome.value,
+                    "secret_id": e.secret_id,
+                    "secret_name": e.secret_name,
+                    "version": e.version,
+                    "client_addr": e.client_addr,
+                    "detail": e.detail,
+                }
+                for e in events
+            ],
         )
 
     def for_secret(self, secret_id: str, *, limit: int = 100) -> list[AuditEvent]:

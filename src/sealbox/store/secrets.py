@@ -132,6 +132,15 @@ class SecretRepository:
             )
         return _secret(row, versions)
 
+    def get_many(self, *, owner_id: str, names: list[str]) -> dict[str, Secret]:
+        """Several of one owner's secrets by name, in one query (no versions)."""
+        rows = self.conn.execute(
+            select(*_COLS)
+            .join(users, users.c.id == secrets.c.owner_id)
+            .where(secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names))))
+        )
+        return {r._mapping["name"]: _secret(r) for r in rows}
+
     def page(
         self, *, owner_id: str, after: str | None, limit: int, prefix: str | None = None
     ) -> list[Secret]:

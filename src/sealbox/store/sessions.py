@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.launches import Session, SessionID, SessionSecret
@@ -198,11 +198,15 @@ class SessionRepository:
             .where(sessions.c.id == session_id, sessions.c.status == "pending")
             .values(status="active")
         )
-        for position, version in versions.items():
+        if versions:
             self.conn.execute(
                 update(session_secrets)
-                .where(session_secrets.c.session_id == session_id, session_secrets.c.position == position)
-                .values(version=version)
+                .where(
+                    session_secrets.c.session_id == bindparam("sid"),
+                    session_secrets.c.position == bindparam("pos"),
+                )
+                .values(version=bindparam("ver")),
+                [{"sid": session_id, "pos": p, "ver": v} for p, v in versions.items()],
             )
 
     def live_for_secret(self, secret_id: str, now: datetime) -> list[tuple[str, str, datetime, datetime]]:

@@ -12,6 +12,7 @@ router = APIRouter(
     prefix="/api/v1/users",
     tags=["users"],
     responses={
+        400: {"model": ErrorBody},
         401: {"model": ErrorBody},
         403: {"model": ErrorBody},
         409: {"model": ErrorBody},
