@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sealbox.errors import DecryptionError
+
 _PREFIX = b"sealbox/v1"
 
 
@@ -42,4 +44,7 @@ class Context:
         for key, value in self.fields:
             parts.append(key.encode())
             parts.append(value.encode())
+        if any(len(p) > 0xFFFF for p in parts):
+            # Ids are short; anything this long did not come from a stored row.
+            raise DecryptionError from None
         return b"".join(len(p).to_bytes(2, "big") + p for p in parts)

@@ -100,26 +100,38 @@ def replace_private_file(path: Path, text: str) -> None:
     """Atomically replace `path` (mode 0600); used when a keyring rotates."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_private_file(path: Path) -> str:
-    """Read a key file, refusing one that other users could read."""
+    """Read a key file: not through a symlink, owned by this user, readable by no one else."""
     try:
-        st = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         raise ConfigError(f"key file {path} does not exist") from None
-    if st.st_mode & 0o077:
-        raise ConfigError(f"key file {path} is readable by others; chmod 600 it")
-    return path.read_text()
+    except OSError:
+        raise ConfigError(f"key file {path} cannot be opened (a symlink?)") from None
+    with os.fdopen(fd) as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_uid != os.getuid():
+            raise ConfigError(f"key file {path} is not owned by this user")
+        if st.st_mode & 0o077:
+            raise ConfigError(f"key file {path} is readable by others; chmod 600 it")
+        return fh.read()
 
 
 def load_keyring(path: Path) -> Keyring:
-    return Keyring(keys=tuple(decode_key_lines(read_private_file(path), source=str(path))))
+    try:
+        return Keyring(keys=tuple(decode_key_lines(read_private_file(path), source=str(path))))
+    except ValueError:
+        raise ConfigError(f"{path}: a key id or key has the wrong length") from None
 
 
 def save_new_keyring(path: Path, ring: Keyring) -> None:

@@ -124,11 +124,14 @@ class SigningKey:
         return cls(kid=kid, private=Ed25519PrivateKey.from_private_bytes(raw))
 
     def sign_ticket(self, claims: dict[str, Any]) -> str:
-        payload = json.dumps(
-            {"v": TICKET_VERSION, "kid": self.kid.hex(), **claims}, sort_keys=True, separators=(",", ":")
-        ).encode()
-        signature = self.private.sign(payload)
-        return _b64(payload) + "." + _b64(signature)
+        """`kid.payload.signature`: the key id sits outside the payload, so a verifier checks the
+        signature before it parses a single byte of JSON."""
+        payload = json.dumps({**claims, "v": TICKET_VERSION}, sort_keys=True, separators=(",", ":")).encode()
+        signature = self.private.sign(self.kid + payload)
+        return self.kid.hex() + "." + _b64(payload) + "." + _b64(signature)
+
+
+MAX_TICKET_CHARS = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,22 +159,27 @@ class VerifyKeys:
 
     def verify_ticket(self, ticket: str) -> dict[str, Any]:
         """The ticket's claims if its signature is good; DecryptionError otherwise (no detail)."""
+        if not isinstance(ticket, str) or len(ticket) > MAX_TICKET_CHARS:
+            raise DecryptionError from None
         try:
-            payload_b64, signature_b64 = ticket.split(".", 1)
+            kid_hex, payload_b64, signature_b64 = ticket.split(".")
+            kid = bytes.fromhex(kid_hex)
             payload, signature = _unb64(payload_b64), _unb64(signature_b64)
-            unverified_claims = json.loads(payload)
-            kid = bytes.fromhex(unverified_claims["kid"])
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, binascii.Error):
             raise DecryptionError from None
         for known, public in self.keys:
             if known == kid:
                 try:
-                    public.verify(signature, payload)
+                    public.verify(signature, kid + payload)
                 except InvalidSignature:
                     raise DecryptionError from None
-                if unverified_claims.get("v") != TICKET_VERSION:
+                # Signed by the server: now, and only now, parse it.
+                try:
+                    claims: Any = json.loads(payload)
+                except (ValueError, RecursionError):
                     raise DecryptionError from None
-                claims: dict[str, Any] = unverified_claims
+                if not isinstance(claims, dict) or claims.get("v") != TICKET_VERSION:
+                    raise DecryptionError from None
                 return claims
         raise DecryptionError from None
 

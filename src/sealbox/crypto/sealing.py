@@ -9,6 +9,7 @@ secret instead of one X25519 exchange.
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -50,10 +51,11 @@ class PublicKeySet:
                 continue
             try:
                 kid_hex, raw = line.strip().split(":", 1)
-                keys.append(
-                    (bytes.fromhex(kid_hex), X25519PublicKey.from_public_bytes(base64.b64decode(raw)))
-                )
-            except ValueError:
+                kid = bytes.fromhex(kid_hex)
+                if len(kid) != KEY_ID_BYTES:
+                    raise ValueError
+                keys.append((kid, X25519PublicKey.from_public_bytes(base64.b64decode(raw, validate=True))))
+            except (ValueError, binascii.Error):
                 raise ConfigError(f"{source}: malformed public key line") from None
         if not keys:
             raise ConfigError(f"{source}: holds no public key")

@@ -44,7 +44,8 @@ SPECS: Mapping[Kind, KindSpec] = {
 }
 
 _AWS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
-_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+_PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits only: str.isdigit() admits "²" and "٨"
 _DB_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _SSH_KEY_HEADER = re.compile(rb"-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----")
 _PLAIN_FIELD_CHARS = re.compile(r"[\x20-\x7e]*")
@@ -147,5 +148,5 @@ def _check_kind_rules(kind: Kind, fields: Mapping[str, str]) -> None:
                     field="host",
                 )
             port = fields.get("port")
-            if port is not None and (not port.isdigit() or not 0 < int(port) < 65536):
+            if port is not None and (not _PORT.fullmatch(port) or not 0 < int(port) < 65536):
                 raise BadRequest("port must be a number from 1 to 65535", code="invalid_field", field="port")

@@ -231,8 +231,11 @@ class _Runner:
 
     def _refresh_once(self, session_id: str) -> None:
         session = self.api("GET", f"/api/v1/sessions/{session_id}")
+        # Compare with the versions this side holds, not the server's "version" (what it last handed out):
+        # a redemption whose keeper half failed counts as delivered on the server but never arrived here.
+        held = {(i.owner, i.name): i.version for i in self.delivery.items} if self.delivery else {}
         stale = any(
-            s["current_version"] is not None and s["current_version"] != s["version"]
+            s["current_version"] is not None and s["current_version"] != held.get((s["owner"], s["name"]))
             for s in session["secrets"]
         )
         if not stale or self.folder is None:
