@@ -39,6 +39,7 @@ _RESERVED_ENV = {
 }
 _RESERVED_ENV_PREFIXES = ("LD_", "SEALBOX_", "DYLD_")
 _FIELD = re.compile(r"[a-z_]{1,32}")
+_USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def check_env_name(name: str) -> str:
@@ -85,13 +86,14 @@ def check_mount_path(path: str) -> str:
 class Mapping:
     """One secret (or one field of it) brought into a session: as a file, a variable, or both."""
 
-    secret: str  # "name" (own) — "owner/name" comes with sharing
+    secret: str  # "name" (own) or "owner/name" (shared with me)
     field: str | None = None
     file: str | None = None
     env: str | None = None
 
     def validated(self) -> Mapping:
-        if not is_valid_secret_name(self.secret):
+        owner, slash, name = self.secret.rpartition("/")
+        if not is_valid_secret_name(name) or (slash and not _USER.fullmatch(owner)):
             raise BadRequest("unknown secret name", code="invalid_name", field="secret")
         if self.field is not None and not _FIELD.fullmatch(self.field):
             raise BadRequest("unknown field", code="invalid_field", field="field")

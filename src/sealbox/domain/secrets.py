@@ -36,6 +36,15 @@ class Secret:
     expires_at: datetime | None
     current_version: int
     versions: tuple[SecretVersion, ...] = ()
+    project: str | None = None  # set: it can be brought only into that project's sessions
+    project_id: str | None = None
+    scopes: tuple[str, ...] = ()  # resource patterns a typed credential is for, e.g. s3://team-data/*
+    access: str = "owner"  # the viewer's level: owner, manage, write or use
+
+    @property
+    def ref(self) -> str:
+        """How others name it: `owner/name`."""
+        return f"{self.owner_name}/{self.name}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,6 +54,7 @@ class SecretPatch:
     description: str | None = None
     expires_at: datetime | None = None
     clear_expiry: bool = False
+    scopes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -37,7 +37,8 @@ def parse_secret_option(text: str) -> Mapping:
     if not name:
         raise BadRequest("--secret takes NAME or NAME:FILE", code="invalid_mapping")
     name, field_name = split_field(name)
-    return Mapping(secret=name, field=field_name, file=(file if colon else name))
+    # A shared secret `alice/db` is mounted as `db` unless a FILE is given.
+    return Mapping(secret=name, field=field_name, file=(file if colon else name.rpartition("/")[2]))
 
 
 def parse_env_option(text: str) -> Mapping:
@@ -64,7 +65,8 @@ def _from_document(data: Any, source: str) -> RunSpec:
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
             name, field_name = split_field(entry["name"])
             field_name = entry.get("field", field_name)
-            mappings.append(Mapping(secret=name, field=field_name, file=str(entry.get("file") or name)))
+            file = str(entry.get("file") or name.rpartition("/")[2])
+            mappings.append(Mapping(secret=name, field=field_name, file=file))
         else:
             raise BadRequest(
                 f"{source}: each entry of secrets is NAME[:FILE] or {{name, file, field}}",

@@ -105,7 +105,9 @@ def check_mount_path(path: Path) -> bool:
         raise BadRequest(f"{path} is not owned by you", code="unsafe_mount_path")
     if st.st_mode & 0o022:
         raise BadRequest(f"{path} is writable by others", code="unsafe_mount_path")
-    if any(os.scandir(path)):
+    with os.scandir(path) as entries:
+        empty = not any(entries)
+    if not empty:
         raise BadRequest(f"{path} is not empty", code="unsafe_mount_path")
     return True
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from sealbox.config import ServerSettings
 from sealbox.sdk.keeper import KeeperClient
@@ -14,35 +15,41 @@ from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
-from sealbox.server.routes import health, secrets, sessions, tokens, users
+from sealbox.server.routes import health, secrets, sessions, sharing, tokens, users
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
+from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
 
 log = logging.getLogger("sealbox.server")
 
 
 def _schema_field_names() -> frozenset[str]:
+    """Every name a request schema or parameter defines: the only words an error may echo."""
     names: set[str] = {
         "limit",
         "cursor",
         "prefix",
         "name",
+        "owner",
         "token_id",
+        "session_id",
+        "grantee_type",
+        "grantee",
+        "user",
+        "all",
         "If-Match",
         "if-match",
         "authorization",
+        "since",
+        "secret",
+        "session",
     }
-    for model in (
-        schemas.SecretCreate,
-        schemas.SecretReplace,
-        schemas.SecretUpdate,
-        schemas.TokenCreate,
-        schemas.UserCreate,
-    ):
-        names.update(model.model_fields)
+    for value in vars(schemas).values():
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            names.update(value.model_fields)
     return frozenset(names)
 
 
@@ -65,6 +72,7 @@ def create_app(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
         launches=LaunchService(db, keys, keys.signing, keeper_port),
+        sharing=SharingService(db),
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
     )
@@ -90,7 +98,7 @@ def create_app(
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, secrets, sessions, tokens, users):
+    for module in (health, secrets, sessions, sharing, tokens, users):
         app.include_router(module.router)
     return app
 

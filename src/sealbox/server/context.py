@@ -12,6 +12,7 @@ from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import SecretService
+from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
 
 log = logging.getLogger("sealbox.server")
@@ -59,5 +60,6 @@ class AppContext:
     secrets: SecretService
     keeper: KeeperPort
     launches: LaunchService
+    sharing: SharingService
     public_keeper_url: str
     converter: Converter | None = field(default=None)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sealbox.domain.grants import Grant
 from sealbox.domain.kinds import Kind
 from sealbox.domain.launches import Session
 from sealbox.domain.principals import AccessToken, User
@@ -39,6 +40,10 @@ class SecretCreate(ValueIn):
     kind: Kind = Kind.GENERIC
     description: str = Field(default="", max_length=1024)
     expires_at: datetime | None = None
+    project: str | None = Field(default=None, max_length=200, description="only this project's sessions")
+    scopes: list[str] = Field(
+        default=[], max_length=32, description="resource patterns, e.g. s3://team-data/*"
+    )
 
 
 class SecretReplace(ValueIn):
@@ -49,6 +54,7 @@ class SecretUpdate(_In):
     description: str | None = Field(default=None, max_length=1024)
     expires_at: datetime | None = Field(default=None, description="a new expiry; see clear_expiry")
     clear_expiry: bool = False
+    scopes: list[str] | None = Field(default=None, max_length=32)
 
 
 class SecretVersionPublic(BaseModel):
@@ -69,9 +75,13 @@ class SecretPublic(BaseModel):
     id: str
     name: str
     owner: str
+    ref: str = Field(description="owner/name: how others refer to it")
+    access: str = Field(description="your level: owner, manage, write or use")
     kind: Kind
     description: str
     fields: list[str] = Field(description="names of the fields present (never their values)")
+    project: str | None = None
+    scopes: list[str] = []
     created_at: datetime
     created_by: str
     updated_at: datetime
@@ -87,9 +97,13 @@ class SecretPublic(BaseModel):
             id=s.id,
             name=s.name,
             owner=s.owner_name,
+            ref=s.ref,
+            access=s.access,
             kind=s.kind,
             description=s.description,
             fields=list(s.field_names),
+            project=s.project,
+            scopes=list(s.scopes),
             created_at=s.created_at,
             created_by=s.created_by,
             updated_at=s.updated_at,
@@ -271,3 +285,55 @@ class RedeemOut(BaseModel):
     ticket: str
     keeper_url: str
     items: list[RedeemedItemPublic]
+
+
+class GrantIn(_In):
+    user: str | None = Field(default=None, max_length=64)
+    group: str | None = Field(default=None, max_length=128)
+    level: str = Field(max_length=16, description="use, write or manage")
+
+
+class GrantPublic(BaseModel):
+    grantee_type: str
+    grantee: str
+    level: str
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, g: Grant) -> GrantPublic:
+        return cls(
+            grantee_type=g.grantee_type,
+            grantee=g.grantee_name,
+            level=g.level.value,
+            created_at=g.created_at,
+            created_by=g.created_by,
+        )
+
+
+class UnshareOut(BaseModel):
+    live_sessions: list[MountingSession] = Field(description="sessions that still hold the value; end them")
+
+
+class CollectionIn(_In):
+    name: str = Field(max_length=200)
+
+
+class MemberIn(_In):
+    user: str = Field(max_length=64)
+    role: str = Field(default="member", max_length=16)
+
+
+class Member(BaseModel):
+    user: str
+    role: str
+
+
+class CollectionPublic(BaseModel):
+    name: str
+    members: list[Member]
+
+
+class Membership(BaseModel):
+    name: str
+    role: str

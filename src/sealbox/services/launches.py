@@ -16,9 +16,12 @@ import secrets as random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
 from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.audit import Outcome
+from sealbox.domain.grants import Level, split_ref
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
@@ -36,6 +39,7 @@ from sealbox.domain.principals import Principal
 from sealbox.errors import (
     BadRequest,
     DecryptionError,
+    Forbidden,
     IntegrityError,
     NotFound,
     ServiceError,
@@ -44,10 +48,12 @@ from sealbox.errors import (
 from sealbox.services.audit import record, record_many
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import KeeperPort
+from sealbox.services.secrets import resolve
 from sealbox.services.tokens import constant_time_equal
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
 from sealbox.store.sessions import SessionRepository
+from sealbox.store.sharing import SharingRepository
 from sealbox.store.users import UserRepository
 
 CREDENTIAL_PREFIX = "sbl_"
@@ -142,15 +148,27 @@ class LaunchService:
         user = requested_by.user
         session_id = SessionID(random.token_hex(16))
         with self.db.write() as conn:
-            by_name = SecretRepository(conn).get_many(owner_id=user.id, names=[m.secret for m in mappings])
+            if project is not None:
+                _check_project_member(conn, user.id, project)
+            refs = [split_ref(m.secret) for m in mappings]
+            own = [name for owner, name in refs if owner is None or owner == user.name]
+            by_name = SecretRepository(conn).get_many(owner_id=user.id, names=own)
             items: list[SessionSecret] = []
-            for index, m in enumerate(mappings):
-                found = by_name.get(m.secret)
+            for index, (m, (owner, name)) in enumerate(zip(mappings, refs, strict=True)):
+                try:
+                    found = (
+                        by_name.get(name)
+                        if owner is None or owner == user.name
+                        else resolve(conn, requested_by, name, owner, Level.USE)
+                    )
+                except (NotFound, Forbidden, BadRequest):
+                    found = None
                 if found is None:
                     # The position, not the name: names are input, and input is never echoed.
                     raise NotFound(
                         f"secrets[{index}]: no such secret, or not one you may use", field=f"secrets[{index}]"
                     )
+                _check_project_scope(found.project_id, found.project, project, index)
                 _check_field(found.kind, m, index)
                 items.append(
                     SessionSecret(
@@ -276,6 +294,9 @@ class LaunchService:
             if not repo.mark_redeemed(credential_id, now):
                 raise CredentialRefused("already-redeemed")
             material = repo.current_material([s.secret_id for s in session.secrets])
+            sharing = SharingRepository(conn)
+            scoped = sharing.project_by_name(session.project) if session.project else None
+            session_project_id = scoped["id"] if scoped else None
             users = UserRepository(conn)
             user_keys: dict[str, UserKey] = {}
             wrapper = LaunchWrapper.for_session(session_public_key, session_id=session_id, part="dek")
@@ -285,6 +306,13 @@ class LaunchService:
                 current = material.get(s.secret_id)
                 if current is None or current.owner_id != s.owner_id:
                     raise NotFound("a secret of this session no longer exists", code="secret_gone")
+                # Access is checked again at every redemption: a revoked grant stops the next launch.
+                if s.owner_id != session.owner_id and sharing.level_of(s.secret_id, session.owner_id) is None:
+                    raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
+                if current.project_id is not None and current.project_id != session_project_id:
+                    raise Forbidden(
+                        "a secret of this session belongs to another project", code="project_scope"
+                    )
                 try:
                     if s.owner_id not in user_keys:
                         user_keys[s.owner_id] = unwrap_user_key(
@@ -375,6 +403,25 @@ def _unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:
             "outer_sha256": outer_digest(i.outer),
         }
     return list(unique.values())
+
+
+def _check_project_member(conn: Connection, user_id: str, project: str) -> None:
+    sharing = SharingRepository(conn)
+    found = sharing.project_by_name(project)
+    if found is None or sharing.project_role(found["id"], user_id) is None:
+        raise NotFound("no such project, or you are not a member", field="project")
+
+
+def _check_project_scope(
+    project_id: str | None, project_name: str | None, session_project: str | None, index: int
+) -> None:
+    """A project-scoped secret goes only into sessions launched for that project (by its members)."""
+    if project_id is not None and project_name != session_project:
+        raise Forbidden(
+            f"secrets[{index}]: this secret can only be used in sessions of its project",
+            code="project_scope",
+            field=f"secrets[{index}]",
+        )
 
 
 def _with_version(s: SessionSecret, version: int) -> SessionSecret:

@@ -7,22 +7,26 @@ import secrets as random_ids
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
+from sealbox.domain.grants import Level, at_least
 from sealbox.domain.kinds import Kind, check_single_value, encode_fields
-from sealbox.domain.names import check_secret_name
+from sealbox.domain.names import check_secret_name, check_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
-from sealbox.errors import BadRequest, Conflict, NotFound
+from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
+from sealbox.store.sharing import SharingRepository
 from sealbox.store.users import UserRepository
 
 MAX_DESCRIPTION = 1024
 MAX_PAGE = 500
+MAX_SCOPES = 32
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,6 +81,54 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
             raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
 
 
+def check_scopes(scopes: tuple[str, ...] | None) -> None:
+    if scopes is None:
+        return
+    if len(scopes) > MAX_SCOPES or any(not s or len(s) > 512 or any(ord(c) < 32 for c in s) for s in scopes):
+        raise BadRequest(
+            f"scopes: at most {MAX_SCOPES} patterns of 1-512 printable characters",
+            code="invalid_scopes",
+            field="scopes",
+        )
+
+
+def resolve(
+    conn: Connection,
+    requested_by: Principal,
+    name: str,
+    owner: str | None,
+    need: Level,
+    *,
+    with_versions: bool = False,
+) -> Secret:
+    """The secret `owner/name` (own when `owner` is None) with the caller's level, if at least `need`.
+
+    Raises NotFound when the caller has no access at all (exactly as for a missing secret), and
+    Forbidden when they can see it but not do this.
+    """
+    check_secret_name(name)
+    repo = SecretRepository(conn)
+    me = requested_by.user
+    if owner is None or owner == me.name:
+        found = repo.get(owner_id=me.id, name=name, with_versions=with_versions)
+        level: Level | None = Level.OWNER if found else None
+    else:
+        check_user_name(owner)
+        found = repo.get_by_owner_name(owner_name=owner, name=name, with_versions=with_versions)
+        level = SharingRepository(conn).level_of(found.id, me.id) if found else None
+    if found is None or level is None:
+        raise NotFound("no such secret")
+    if not at_least(level, need):
+        raise Forbidden(f"this needs the {need.value} level on the secret", code="insufficient_level")
+    return _with_access(found, level)
+
+
+def _with_access(secret: Secret, level: Level) -> Secret:
+    from dataclasses import replace
+
+    return replace(secret, access=level.value)
+
+
 class SecretService:
     def __init__(self, db: Database, keys: ServerKeys, limits: Limits) -> None:
         self.db = db
@@ -96,34 +148,41 @@ class SecretService:
         description: str,
         expires_at: datetime | None,
         now: datetime,
+        project: str | None = None,
+        scopes: tuple[str, ...] = (),
     ) -> Secret:
         check_secret_name(name)
         _check_description(description)
         _check_expiry(expires_at, now)
+        check_scopes(scopes)
         plaintext, field_names = _plaintext(kind, value, self.limits)
         user = requested_by.user
-        secret = Secret(
-            id=SecretID(random_ids.token_hex(16)),
-            owner_id=user.id,
-            owner_name=user.name,
-            name=name,
-            kind=kind,
-            description=description,
-            field_names=field_names,
-            created_at=now,
-            created_by=user.name,
-            updated_at=now,
-            updated_by=user.name,
-            expires_at=expires_at,
-            current_version=1,
-        )
+        secret_id = SecretID(random_ids.token_hex(16))
         try:
             with self.db.write() as conn:
                 repo = SecretRepository(conn)
+                project_id = _member_project_id(conn, requested_by, project)
                 if repo.exists(owner_id=user.id, name=name):
                     raise Conflict(
                         "you already have a secret with that name", code="already_exists", field="name"
                     )
+                secret = Secret(
+                    id=secret_id,
+                    owner_id=user.id,
+                    owner_name=user.name,
+                    name=name,
+                    kind=kind,
+                    description=description,
+                    field_names=field_names,
+                    created_at=now,
+                    created_by=user.name,
+                    updated_at=now,
+                    updated_by=user.name,
+                    expires_at=expires_at,
+                    current_version=1,
+                    project_id=project_id,
+                    scopes=scopes,
+                )
                 user_key = unwrap_user_key(
                     self.keys.master, UserRepository(conn).wrapped_key(user.id), user_id=user.id
                 )
@@ -150,7 +209,7 @@ class SecretService:
                     secret_id=secret.id,
                     secret_name=name,
                     version=1,
-                    detail=f"kind={kind.value}",
+                    detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
                 created = repo.get(owner_id=user.id, name=name)
         except SQLIntegrityError:
@@ -162,44 +221,58 @@ class SecretService:
             raise NotFound()
         return created
 
-    def get(self, requested_by: Principal, name: str) -> Secret:
-        check_secret_name(name)
+    def get(self, requested_by: Principal, name: str, *, owner: str | None = None) -> Secret:
         with self.db.read() as conn:
-            found = SecretRepository(conn).get(owner_id=requested_by.user.id, name=name)
-        if found is None:
-            raise NotFound("no such secret")
-        return found
+            return resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
 
     def page(self, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None) -> Page:
+        """My secrets and those shared with me, ordered by (owner, name)."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be 1-{MAX_PAGE}", code="invalid_limit", field="limit")
         after = _decode_cursor(cursor) if cursor else None
+        me = requested_by.user
         with self.db.read() as conn:
+            sharing = SharingRepository(conn)
             rows = SecretRepository(conn).page(
-                owner_id=requested_by.user.id, after=after, limit=limit + 1, prefix=prefix
+                owner_id=me.id,
+                after=after,
+                limit=limit + 1,
+                prefix=prefix,
+                shared_ids=sharing.granted_secret_ids(me.id),
             )
+            shared = [r.id for r in rows if r.owner_id != me.id]
+            levels = sharing.levels_for(me.id, shared)
         more = len(rows) > limit
-        items = tuple(rows[:limit])
-        return Page(items=items, next_cursor=_encode_cursor(items[-1].name) if more else None)
+        items = tuple(
+            _with_access(r, Level.OWNER if r.owner_id == me.id else levels.get(r.id, Level.USE))
+            for r in rows[:limit]
+        )
+        return Page(
+            items=items, next_cursor=_encode_cursor(items[-1].owner_name, items[-1].name) if more else None
+        )
 
     def replace(
-        self, requested_by: Principal, name: str, *, value: NewValue, if_match: int | None, now: datetime
+        self,
+        requested_by: Principal,
+        name: str,
+        *,
+        value: NewValue,
+        if_match: int | None,
+        now: datetime,
+        owner: str | None = None,
     ) -> Secret:
-        check_secret_name(name)
-        user = requested_by.user
         with self.db.write() as conn:
             repo = SecretRepository(conn)
-            current = repo.get(owner_id=user.id, name=name, with_versions=False)
-            if current is None:
-                raise NotFound("no such secret")
+            current = resolve(conn, requested_by, name, owner, Level.WRITE)
             if if_match is not None and if_match != current.current_version:
                 raise Conflict(
                     "the secret changed since that version", code="version_conflict", field="If-Match"
                 )
             plaintext, field_names = _plaintext(current.kind, value, self.limits)
             version = current.current_version + 1
+            # Values are always encrypted under the owner's user key, whoever replaces them.
             user_key = unwrap_user_key(
-                self.keys.master, UserRepository(conn).wrapped_key(user.id), user_id=user.id
+                self.keys.master, UserRepository(conn).wrapped_key(current.owner_id), user_id=current.owner_id
             )
             stored = encrypt_version(
                 user_key,
@@ -207,14 +280,14 @@ class SecretService:
                 plaintext,
                 secret_id=current.id,
                 version=version,
-                owner_id=user.id,
+                owner_id=current.owner_id,
             )
             written = repo.add_version(
                 current,
                 stored,
                 expected_version=current.current_version,
                 at=now,
-                by=user.name,
+                by=requested_by.user.name,
                 size=len(plaintext),
                 user_key_id=user_key.kid.hex(),
                 keeper_key_id=self._keeper_kid(),
@@ -230,74 +303,94 @@ class SecretService:
                 "secret.replace",
                 now=now,
                 secret_id=current.id,
-                secret_name=name,
+                secret_name=current.ref,
                 version=version,
             )
-            updated = repo.get(owner_id=user.id, name=name)
+            updated = repo.get(owner_id=current.owner_id, name=current.name)
         if updated is None:  # pragma: no cover
             raise NotFound()
-        return updated
+        return _with_access(updated, Level(current.access))
 
-    def update(self, requested_by: Principal, name: str, patch: SecretPatch, *, now: datetime) -> Secret:
-        check_secret_name(name)
+    def update(
+        self,
+        requested_by: Principal,
+        name: str,
+        patch: SecretPatch,
+        *,
+        now: datetime,
+        owner: str | None = None,
+    ) -> Secret:
         _check_description(patch.description)
         _check_expiry(patch.expires_at, now)
-        user = requested_by.user
+        check_scopes(patch.scopes)
         with self.db.write() as conn:
             repo = SecretRepository(conn)
-            current = repo.get(owner_id=user.id, name=name, with_versions=False)
-            if current is None:
-                raise NotFound("no such secret")
+            current = resolve(conn, requested_by, name, owner, Level.MANAGE)
             repo.update_metadata(
                 current.id,
                 description=patch.description,
                 expires_at=patch.expires_at,
                 set_expiry=patch.clear_expiry or patch.expires_at is not None,
                 at=now,
-                by=user.name,
+                by=requested_by.user.name,
             )
+            if patch.scopes is not None:
+                repo.set_scopes(current.id, patch.scopes)
             record(
                 conn,
                 requested_by,
                 "secret.update",
                 now=now,
                 secret_id=current.id,
-                secret_name=name,
+                secret_name=current.ref,
                 version=current.current_version,
             )
-            updated = repo.get(owner_id=user.id, name=name)
+            updated = repo.get(owner_id=current.owner_id, name=current.name, with_versions=True)
         if updated is None:  # pragma: no cover
             raise NotFound()
-        return updated
+        return _with_access(updated, Level(current.access))
 
-    def delete(self, requested_by: Principal, name: str, *, now: datetime) -> None:
-        check_secret_name(name)
+    def delete(self, requested_by: Principal, name: str, *, now: datetime, owner: str | None = None) -> None:
         with self.db.write() as conn:
-            repo = SecretRepository(conn)
-            current = repo.get(owner_id=requested_by.user.id, name=name, with_versions=False)
-            if current is None:
-                raise NotFound("no such secret")
-            repo.delete(current.id)
+            current = resolve(conn, requested_by, name, owner, Level.MANAGE)
+            SecretRepository(conn).delete(current.id)
             record(
                 conn,
                 requested_by,
                 "secret.delete",
                 now=now,
                 secret_id=current.id,
-                secret_name=name,
+                secret_name=current.ref,
                 version=current.current_version,
             )
 
 
-def _encode_cursor(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+def _member_project_id(conn: Connection, requested_by: Principal, project: str | None) -> str | None:
+    if project is None:
+        return None
+    sharing = SharingRepository(conn)
+    found = sharing.project_by_name(project) if check_project_name(project) else None
+    if found is None or sharing.project_role(found["id"], requested_by.user.id) is None:
+        raise NotFound("no such project, or you are not a member", field="project")
+    return str(found["id"])
 
 
-def _decode_cursor(cursor: str) -> str:
+def check_project_name(name: str) -> bool:
+    from sealbox.domain.names import is_valid_secret_name
+
+    return is_valid_secret_name(name)
+
+
+def _encode_cursor(owner: str, name: str) -> str:
+    return base64.urlsafe_b64encode(f"{owner}/{name}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
-        name = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the cursor is not valid", code="invalid_cursor", field="cursor") from None
-    if len(name) > 128:
+    owner, slash, name = text.partition("/")
+    if not slash or len(name) > 128 or len(owner) > 64:
         raise BadRequest("the cursor is not valid", code="invalid_cursor", field="cursor")
-    return name
+    return owner, name

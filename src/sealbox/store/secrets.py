@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import UserID
 from sealbox.domain.secrets import Secret, SecretID, SecretVersion
-from sealbox.store.tables import secret_versions, secrets, users
+from sealbox.store.tables import projects, secret_versions, secrets, users
 
-_COLS = (*secrets.c, users.c.name.label("owner_name"))
+_COLS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
+
+
+def _joined(query: Any) -> Any:
+    return query.join(users, users.c.id == secrets.c.owner_id).outerjoin(
+        projects, projects.c.id == secrets.c.project_id
+    )
 
 
 def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
@@ -34,6 +41,9 @@ def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
         expires_at=m["expires_at"],
         current_version=m["current_version"],
         versions=versions,
+        project=m["project_name"],
+        project_id=m["project_id"],
+        scopes=tuple(json.loads(m["scopes"])) if m["scopes"] else (),
     )
 
 
@@ -58,6 +68,8 @@ class SecretRepository:
                 updated_by=secret.updated_by,
                 expires_at=secret.expires_at,
                 current_version=1,
+                project_id=secret.project_id,
+                scopes=json.dumps(list(secret.scopes)) if secret.scopes else None,
             )
         )
         self._add_version(
@@ -106,11 +118,21 @@ class SecretRepository:
         )
 
     def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        row = self.conn.execute(
-            select(*_COLS)
-            .join(users, users.c.id == secrets.c.owner_id)
-            .where(secrets.c.owner_id == owner_id, secrets.c.name == name)
-        ).first()
+        return self._one(
+            _joined(select(*_COLS)).where(secrets.c.owner_id == owner_id, secrets.c.name == name),
+            with_versions,
+        )
+
+    def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
+        return self._one(
+            _joined(select(*_COLS)).where(users.c.name == owner_name, secrets.c.name == name), with_versions
+        )
+
+    def get_by_id(self, secret_id: str) -> Secret | None:
+        return self._one(_joined(select(*_COLS)).where(secrets.c.id == secret_id), False)
+
+    def _one(self, query: Any, with_versions: bool) -> Secret | None:
+        row = self.conn.execute(query).first()
         if row is None:
             return None
         versions: tuple[SecretVersion, ...] = ()
@@ -135,25 +157,45 @@ class SecretRepository:
     def get_many(self, *, owner_id: str, names: list[str]) -> dict[str, Secret]:
         """Several of one owner's secrets by name, in one query (no versions)."""
         rows = self.conn.execute(
-            select(*_COLS)
-            .join(users, users.c.id == secrets.c.owner_id)
-            .where(secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names))))
+            _joined(select(*_COLS)).where(
+                secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names)))
+            )
         )
         return {r._mapping["name"]: _secret(r) for r in rows}
 
     def page(
-        self, *, owner_id: str, after: str | None, limit: int, prefix: str | None = None
+        self,
+        *,
+        owner_id: str,
+        after: tuple[str, str] | None,
+        limit: int,
+        prefix: str | None = None,
+        shared_ids: Any = None,
     ) -> list[Secret]:
-        """One page of an owner's secrets in name order (keyset pagination: no OFFSET, no full scan)."""
-        query = (
-            select(*_COLS).join(users, users.c.id == secrets.c.owner_id).where(secrets.c.owner_id == owner_id)
-        )
+        """One page of what a user can see (own, plus `shared_ids`), ordered by (owner, name).
+
+        Keyset pagination on (owner name, secret name): no OFFSET and no scan past the page.
+        """
+        visible = secrets.c.owner_id == owner_id
+        if shared_ids is not None:
+            visible = or_(visible, secrets.c.id.in_(shared_ids))
+        query = _joined(select(*_COLS)).where(visible)
         if after is not None:
-            query = query.where(secrets.c.name > after)
+            query = query.where(
+                tuple_(users.c.name, secrets.c.name) > tuple_(literal(after[0]), literal(after[1]))
+            )
         if prefix:
             query = query.where(secrets.c.name >= prefix, secrets.c.name < prefix + "\U0010ffff")
-        rows = self.conn.execute(query.order_by(secrets.c.name).limit(limit))
+            query = query.where(func.substr(secrets.c.name, 1, len(prefix)) == prefix)  # any collation
+        rows = self.conn.execute(query.order_by(users.c.name, secrets.c.name).limit(limit))
         return [_secret(r) for r in rows]
+
+    def set_scopes(self, secret_id: str, scopes: tuple[str, ...]) -> None:
+        self.conn.execute(
+            update(secrets)
+            .where(secrets.c.id == secret_id)
+            .values(scopes=json.dumps(list(scopes)) if scopes else None)
+        )
 
     def add_version(
         self,

@@ -40,6 +40,7 @@ class CurrentMaterial:
     version: int
     wrapped_dek: bytes
     outer: bytes
+    project_id: str | None = None
 
 
 def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
@@ -235,6 +236,7 @@ class SessionRepository:
                 secrets.c.current_version,
                 secret_versions.c.wrapped_dek,
                 secret_versions.c.outer,
+                secrets.c.project_id,
             )
             .join(
                 secret_versions,
@@ -252,6 +254,7 @@ class SessionRepository:
                 version=r[4],
                 wrapped_dek=bytes(r[5]),
                 outer=bytes(r[6]),
+                project_id=r[7],
             )
             for r in rows
         }

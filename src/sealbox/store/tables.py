@@ -60,6 +60,8 @@ users = Table(
     Column("user_key", LargeBinary, nullable=False),  # wrapped by the master key
     Column("master_key_id", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="person"),  # person or service
+    Column("purposes", Text, nullable=True),  # service accounts: JSON {"kinds": [...], "names": [...]}
 )
 
 tokens = Table(
@@ -89,6 +91,8 @@ secrets = Table(
     Column("updated_by", String(64), nullable=False),
     Column("expires_at", UTCDateTime, nullable=True),
     Column("current_version", Integer, nullable=False),
+    Column("project_id", String(32), nullable=True, index=True),  # set: only that project's sessions
+    Column("scopes", Text, nullable=True),  # JSON list of resource patterns, e.g. ["s3://team-data/*"]
     UniqueConstraint("owner_id", "name", name="uq_secrets_owner_name"),
 )
 
@@ -121,7 +125,12 @@ audit_events = Table(
     Column("version", Integer, nullable=True),
     Column("client_addr", String(64), nullable=True),
     Column("detail", Text, nullable=True),
+    Column("on_behalf_of", String(64), nullable=True),  # the user a service account acted for
+    Column("session_id", String(32), nullable=True),
+    Column("prev_hash", String(64), nullable=True),  # the chain: hash of the record before this one
+    Column("hash", String(64), nullable=True),
     Index("ix_audit_events_secret_id", "secret_id"),
+    Index("ix_audit_events_session_id", "session_id"),
 )
 
 sessions = Table(
@@ -163,4 +172,60 @@ launch_credentials = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("redeemed_at", UTCDateTime, nullable=True),
+)
+
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(32), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),  # member or manager
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", String(32), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),  # member or owner
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("secret_id", String(32), ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True),
+    Column("grantee_type", String(8), primary_key=True),  # user or group
+    Column("grantee_id", String(32), primary_key=True),
+    Column("level", String(8), nullable=False),  # use, write, manage
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_grants_grantee", "grantee_type", "grantee_id"),
+)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    # One row per (bucket, minute): shared by every server replica on the same database.
+    Column("bucket", String(128), primary_key=True),
+    Column("window_start", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
 )

@@ -1,4 +1,7 @@
-"""/api/v1/secrets: create, list, show, replace, update, delete. No route returns a value."""
+"""/api/v1/secrets: create, list, show, replace, update, delete, share. No route returns a value.
+
+A secret shared with me is addressed with `?owner=<its owner>`; without it, a name is my own.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +17,19 @@ from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
+    GrantIn,
+    GrantPublic,
     MountingSession,
     SecretCreate,
     SecretPage,
     SecretPublic,
     SecretReplace,
     SecretUpdate,
+    UnshareOut,
     ValueIn,
 )
 from sealbox.services.secrets import NewValue
+from sealbox.services.sharing import Grantee
 
 router = APIRouter(
     prefix="/api/v1/secrets",
@@ -30,14 +37,19 @@ router = APIRouter(
     responses={
         400: {"model": ErrorBody},
         401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
         404: {"model": ErrorBody},
         409: {"model": ErrorBody},
         413: {"model": ErrorBody},
         422: {"model": ErrorBody},
+        429: {"model": ErrorBody},
     },
 )
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,9})"?')
 NamePath = Annotated[str, "secret name"]
+OwnerQuery = Annotated[
+    str | None, Query(max_length=64, description="the owner, for a secret shared with you; default: you")
+]
 
 
 def _value(body: ValueIn) -> NewValue:
@@ -56,6 +68,12 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+def _grantee(body: GrantIn) -> Grantee:
+    if (body.user is None) == (body.group is None):
+        raise BadRequest("give exactly one of user or group", code="invalid_grantee", field="user")
+    return Grantee(kind="user", name=body.user) if body.user else Grantee(kind="group", name=str(body.group))
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretPublic)
 def create_secret(
     body: SecretCreate, principal: CurrentPrincipal, ctx: ContextDep, response: Response
@@ -68,6 +86,8 @@ def create_secret(
         description=body.description,
         expires_at=body.expires_at,
         now=now(),
+        project=body.project,
+        scopes=tuple(body.scopes),
     )
     if ctx.converter:
         ctx.converter.poke()
@@ -84,6 +104,7 @@ def list_secrets(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     prefix: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._-]*$")] = None,
 ) -> SecretPage:
+    """My secrets and those shared with me (as `owner/name`, with my level), by owner then name."""
     page = ctx.secrets.page(principal, cursor=cursor, limit=limit, prefix=prefix)
     return SecretPage(
         items=[SecretPublic.of(s, with_versions=False) for s in page.items], next_cursor=page.next_cursor
@@ -92,14 +113,14 @@ def list_secrets(
 
 @router.get("/{name}", response_model=SecretPublic)
 def get_secret(
-    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response, owner: OwnerQuery = None
 ) -> SecretPublic:
-    secret = ctx.secrets.get(principal, name)
+    secret = ctx.secrets.get(principal, name, owner=owner)
     response.headers["ETag"] = _etag(secret.current_version)
     public = SecretPublic.of(secret, with_versions=True)
     public.sessions = [
-        MountingSession(id=sid, owner=owner, created_at=created, expires_at=expires)
-        for sid, owner, created, expires in ctx.launches.live_sessions_for(secret.id, now=now())
+        MountingSession(id=sid, owner=who, created_at=created, expires_at=expires)
+        for sid, who, created, expires in ctx.launches.live_sessions_for(secret.id, now=now())
     ]
     return public
 
@@ -112,6 +133,7 @@ def replace_value(
     ctx: ContextDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=64, description="the version you last saw")] = None,
+    owner: OwnerQuery = None,
 ) -> SecretPublic:
     expected: int | None = None
     if if_match is not None and if_match.strip() != "*":
@@ -121,7 +143,9 @@ def replace_value(
                 'If-Match must be a version number such as "3"', code="invalid_if_match", field="If-Match"
             )
         expected = int(match.group(1))
-    secret = ctx.secrets.replace(principal, name, value=_value(body), if_match=expected, now=now())
+    secret = ctx.secrets.replace(
+        principal, name, value=_value(body), if_match=expected, now=now(), owner=owner
+    )
     if ctx.converter:
         ctx.converter.poke()
     response.headers["ETag"] = _etag(secret.current_version)
@@ -130,15 +154,58 @@ def replace_value(
 
 @router.patch("/{name}", response_model=SecretPublic)
 def update_secret(
-    name: NamePath, body: SecretUpdate, principal: CurrentPrincipal, ctx: ContextDep
+    name: NamePath, body: SecretUpdate, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
 ) -> SecretPublic:
     patch = SecretPatch(
-        description=body.description, expires_at=body.expires_at, clear_expiry=body.clear_expiry
+        description=body.description,
+        expires_at=body.expires_at,
+        clear_expiry=body.clear_expiry,
+        scopes=tuple(body.scopes) if body.scopes is not None else None,
     )
-    return SecretPublic.of(ctx.secrets.update(principal, name, patch, now=now()), with_versions=True)
+    return SecretPublic.of(
+        ctx.secrets.update(principal, name, patch, now=now(), owner=owner), with_versions=True
+    )
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_secret(name: NamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
-    ctx.secrets.delete(principal, name, now=now())
+def delete_secret(
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+) -> Response:
+    ctx.secrets.delete(principal, name, now=now(), owner=owner)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{name}/grants", response_model=list[GrantPublic])
+def list_grants(
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+) -> list[GrantPublic]:
+    return [GrantPublic.of(g) for g in ctx.sharing.grants(principal, name, owner=owner)]
+
+
+@router.post("/{name}/grants", status_code=status.HTTP_201_CREATED, response_model=list[GrantPublic])
+def share_secret(
+    name: NamePath, body: GrantIn, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+) -> list[GrantPublic]:
+    """Grant a user or a group `use`, `write` or `manage` (needs `manage`)."""
+    grants = ctx.sharing.share(
+        principal, name, owner=owner, grantee=_grantee(body), level=body.level, now=now()
+    )
+    return [GrantPublic.of(g) for g in grants]
+
+
+@router.delete("/{name}/grants/{grantee_type}/{grantee}", response_model=UnshareOut)
+def unshare_secret(
+    name: NamePath,
+    grantee_type: str,
+    grantee: str,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    owner: OwnerQuery = None,
+) -> UnshareOut:
+    """Revoke a grant: every later launch is refused; live sessions keep what they got and are listed."""
+    if grantee_type not in ("user", "group"):
+        raise BadRequest("grantee type is user or group", code="invalid_grantee", field="grantee_type")
+    live = ctx.sharing.unshare(
+        principal, name, owner=owner, grantee=Grantee(kind=grantee_type, name=grantee[:128]), now=now()
+    )
+    return UnshareOut(live_sessions=[MountingSession(**s) for s in live])

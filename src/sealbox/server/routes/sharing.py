@@ -1,0 +1,83 @@
+"""/api/v1/groups and /api/v1/projects: who shares secrets, and where project-scoped secrets may go."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.schemas import CollectionIn, CollectionPublic, ErrorBody, MemberIn, Membership
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["sharing"],
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+)
+
+
+@router.post("/groups", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
+def create_group(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+    """Any user may create a group; they become its manager."""
+    return CollectionPublic.model_validate(ctx.sharing.create_group(principal, body.name, now=now()))
+
+
+@router.get("/groups", response_model=list[Membership])
+def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
+    return [Membership.model_validate(g) for g in ctx.sharing.my_groups(principal)]
+
+
+@router.get("/groups/{name}", response_model=CollectionPublic)
+def get_group(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+    return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]))
+
+
+@router.put("/groups/{name}/members", response_model=CollectionPublic)
+def set_group_member(
+    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
+) -> CollectionPublic:
+    return CollectionPublic.model_validate(
+        ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now())
+    )
+
+
+@router.delete("/groups/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_group_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    ctx.sharing.remove_group_member(principal, name[:128], user[:64], now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
+def create_project(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+    """Any user may create a project; they become its owner."""
+    return CollectionPublic.model_validate(ctx.sharing.create_project(principal, body.name, now=now()))
+
+
+@router.get("/projects", response_model=list[Membership])
+def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
+    return [Membership.model_validate(p) for p in ctx.sharing.my_projects(principal)]
+
+
+@router.get("/projects/{name}", response_model=CollectionPublic)
+def get_project(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+    return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]))
+
+
+@router.put("/projects/{name}/members", response_model=CollectionPublic)
+def set_project_member(
+    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
+) -> CollectionPublic:
+    return CollectionPublic.model_validate(
+        ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now())
+    )
+
+
+@router.delete("/projects/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_project_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    ctx.sharing.remove_project_member(principal, name[:128], user[:64], now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,273 @@
+"""Sharing use cases: grants on secrets, groups and projects; every change audited."""
+
+from __future__ import annotations
+
+import secrets as random_ids
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from sealbox.domain.grants import Grant, Level, parse_level
+from sealbox.domain.names import check_user_name, is_valid_secret_name
+from sealbox.domain.principals import Principal, User
+from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.services.audit import record
+from sealbox.services.secrets import resolve
+from sealbox.store.database import Database
+from sealbox.store.sessions import SessionRepository
+from sealbox.store.sharing import SharingRepository
+from sealbox.store.users import UserRepository
+
+GROUP_ROLES = ("member", "manager")
+PROJECT_ROLES = ("member", "owner")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grantee:
+    kind: str  # user or group
+    name: str
+
+
+def _check_collection_name(name: str, what: str) -> str:
+    if not is_valid_secret_name(name):
+        raise BadRequest(
+            f"a {what} name is 1-128 letters, digits, '.', '_' or '-'", code="invalid_name", field="name"
+        )
+    return name
+
+
+def _user_named(conn: Connection, name: str) -> User:
+    check_user_name(name)
+    user = UserRepository(conn).by_name(name)
+    if user is None:
+        raise NotFound("no such user", field="user")
+    return user
+
+
+def _grantee_id(conn: Connection, grantee: Grantee) -> str:
+    if grantee.kind == "user":
+        return _user_named(conn, grantee.name).id
+    if grantee.kind == "group":
+        found = SharingRepository(conn).group_by_name(_check_collection_name(grantee.name, "group"))
+        if found is None:
+            raise NotFound("no such group", field="group")
+        return str(found["id"])
+    raise BadRequest("share with a user or a group", code="invalid_grantee", field="grantee")
+
+
+class SharingService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # grants -----------------------------------------------------------------------------------
+    def share(
+        self,
+        requested_by: Principal,
+        name: str,
+        *,
+        owner: str | None,
+        grantee: Grantee,
+        level: str,
+        now: datetime,
+    ) -> list[Grant]:
+        wanted = parse_level(level)
+        with self.db.write() as conn:
+            secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
+            grantee_id = _grantee_id(conn, grantee)
+            if grantee.kind == "user" and grantee_id == secret.owner_id:
+                raise BadRequest("the owner already has every level", code="invalid_grantee", field="user")
+            repo = SharingRepository(conn)
+            repo.set_grant(
+                secret_id=secret.id,
+                grantee_type=grantee.kind,
+                grantee_id=grantee_id,
+                level=wanted,
+                now=now,
+                by=requested_by.user.name,
+            )
+            record(
+                conn,
+                requested_by,
+                "secret.share",
+                now=now,
+                secret_id=secret.id,
+                secret_name=secret.ref,
+                version=secret.current_version,
+                detail=f"{grantee.kind}={grantee.name} level={wanted.value}",
+            )
+            return repo.grants_of(secret.id)
+
+    def unshare(
+        self, requested_by: Principal, name: str, *, owner: str | None, grantee: Grantee, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Revoke a grant; returns the live sessions that still hold the value, for the owner to end."""
+        with self.db.write() as conn:
+            secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
+            grantee_id = _grantee_id(conn, grantee)
+            if not SharingRepository(conn).remove_grant(
+                secret_id=secret.id, grantee_type=grantee.kind, grantee_id=grantee_id
+            ):
+                raise NotFound("no such grant")
+            record(
+                conn,
+                requested_by,
+                "secret.unshare",
+                now=now,
+                secret_id=secret.id,
+                secret_name=secret.ref,
+                version=secret.current_version,
+                detail=f"{grantee.kind}={grantee.name}",
+            )
+            live = SessionRepository(conn).live_for_secret(secret.id, now)
+        return [
+            {"id": sid, "owner": who, "created_at": created, "expires_at": expires}
+            for sid, who, created, expires in live
+            if who != secret.owner_name
+        ]
+
+    def grants(self, requested_by: Principal, name: str, *, owner: str | None) -> list[Grant]:
+        with self.db.read() as conn:
+            secret = resolve(conn, requested_by, name, owner, Level.USE)
+            return SharingRepository(conn).grants_of(secret.id)
+
+    # groups -----------------------------------------------------------------------------------
+    def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
+        _check_collection_name(name, "group")
+        try:
+            with self.db.write() as conn:
+                repo = SharingRepository(conn)
+                if repo.group_by_name(name) is not None:
+                    raise Conflict("a group with that name exists", code="already_exists", field="name")
+                group_id = random_ids.token_hex(16)
+                repo.add_group(group_id=group_id, name=name, now=now, by=requested_by.user.name)
+                repo.set_group_member(group_id, requested_by.user.id, "manager")
+                record(conn, requested_by, "group.create", now=now, detail=f"group={name}")
+                return {"name": name, "members": repo.group_members(group_id)}
+        except SQLIntegrityError:
+            raise Conflict("a group with that name exists", code="already_exists", field="name") from None
+
+    def _managed_group(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:
+        repo = SharingRepository(conn)
+        group = repo.group_by_name(_check_collection_name(name, "group"))
+        role = repo.group_role(group["id"], requested_by.user.id) if group else None
+        if group is None or (role is None and not requested_by.user.is_admin):
+            raise NotFound("no such group")
+        if role != "manager" and not requested_by.user.is_admin:
+            raise Forbidden("only the group's managers change its members")
+        return group
+
+    def set_group_member(
+        self, requested_by: Principal, group: str, user: str, role: str, *, now: datetime
+    ) -> dict[str, Any]:
+        if role not in GROUP_ROLES:
+            raise BadRequest("role must be member or manager", code="invalid_role", field="role")
+        with self.db.write() as conn:
+            found = self._managed_group(conn, requested_by, group)
+            member = _user_named(conn, user)
+            repo = SharingRepository(conn)
+            repo.set_group_member(found["id"], member.id, role)
+            record(
+                conn,
+                requested_by,
+                "group.member.set",
+                now=now,
+                detail=f"group={group} user={user} role={role}",
+            )
+            return {"name": group, "members": repo.group_members(found["id"])}
+
+    def remove_group_member(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
+        with self.db.write() as conn:
+            found = self._managed_group(conn, requested_by, group)
+            member = _user_named(conn, user)
+            if not SharingRepository(conn).remove_group_member(found["id"], member.id):
+                raise NotFound("not a member")
+            record(conn, requested_by, "group.member.remove", now=now, detail=f"group={group} user={user}")
+
+    def my_groups(self, requested_by: Principal) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return SharingRepository(conn).groups_of(requested_by.user.id)
+
+    def group(self, requested_by: Principal, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            repo = SharingRepository(conn)
+            found = repo.group_by_name(_check_collection_name(name, "group"))
+            if found is None or (
+                repo.group_role(found["id"], requested_by.user.id) is None and not requested_by.user.is_admin
+            ):
+                raise NotFound("no such group")
+            return {"name": name, "members": repo.group_members(found["id"])}
+
+    # projects ---------------------------------------------------------------------------------
+    def create_project(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
+        _check_collection_name(name, "project")
+        try:
+            with self.db.write() as conn:
+                repo = SharingRepository(conn)
+                if repo.project_by_name(name) is not None:
+                    raise Conflict("a project with that name exists", code="already_exists", field="name")
+                project_id = random_ids.token_hex(16)
+                repo.add_project(project_id=project_id, name=name, now=now, by=requested_by.user.name)
+                repo.set_project_member(project_id, requested_by.user.id, "owner")
+                record(conn, requested_by, "project.create", now=now, detail=f"project={name}")
+                return {"name": name, "members": repo.project_members(project_id)}
+        except SQLIntegrityError:
+            raise Conflict("a project with that name exists", code="already_exists", field="name") from None
+
+    def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:
+        repo = SharingRepository(conn)
+        project = repo.project_by_name(_check_collection_name(name, "project"))
+        role = repo.project_role(project["id"], requested_by.user.id) if project else None
+        if project is None or (role is None and not requested_by.user.is_admin):
+            raise NotFound("no such project")
+        if role != "owner" and not requested_by.user.is_admin:
+            raise Forbidden("only the project's owners change its members")
+        return project
+
+    def set_project_member(
+        self, requested_by: Principal, project: str, user: str, role: str, *, now: datetime
+    ) -> dict[str, Any]:
+        if role not in PROJECT_ROLES:
+            raise BadRequest("role must be member or owner", code="invalid_role", field="role")
+        with self.db.write() as conn:
+            found = self._owned_project(conn, requested_by, project)
+            member = _user_named(conn, user)
+            repo = SharingRepository(conn)
+            repo.set_project_member(found["id"], member.id, role)
+            record(
+                conn,
+                requested_by,
+                "project.member.set",
+                now=now,
+                detail=f"project={project} user={user} role={role}",
+            )
+            return {"name": project, "members": repo.project_members(found["id"])}
+
+    def remove_project_member(
+        self, requested_by: Principal, project: str, user: str, *, now: datetime
+    ) -> None:
+        with self.db.write() as conn:
+            found = self._owned_project(conn, requested_by, project)
+            member = _user_named(conn, user)
+            if not SharingRepository(conn).remove_project_member(found["id"], member.id):
+                raise NotFound("not a member")
+            record(
+                conn, requested_by, "project.member.remove", now=now, detail=f"project={project} user={user}"
+            )
+
+    def my_projects(self, requested_by: Principal) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return SharingRepository(conn).projects_of(requested_by.user.id)
+
+    def project(self, requested_by: Principal, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            repo = SharingRepository(conn)
+            found = repo.project_by_name(_check_collection_name(name, "project"))
+            if found is None or (
+                repo.project_role(found["id"], requested_by.user.id) is None
+                and not requested_by.user.is_admin
+            ):
+                raise NotFound("no such project")
+            return {"name": name, "members": repo.project_members(found["id"])}
