@@ -7,14 +7,24 @@ In a session: `from sealbox import get_secret`; `get_secret("db_password")`,
 
 from __future__ import annotations
 
-from sealbox.errors import ClientError, DecryptionError, SealboxError, SecretNotFound
+from sealbox.errors import (
+    AmbiguousCredential,
+    ClientError,
+    CredentialNotFound,
+    DecryptionError,
+    SealboxError,
+    SecretNotFound,
+)
 from sealbox.sdk.client import Client
+from sealbox.sdk.credentials import get_credential
 from sealbox.sdk.providers import EnvProvider, FileProvider, FolderProvider, InlineProvider
 from sealbox.sdk.secrets import get_secret, mask_logging, set_providers
 
 __all__ = [
+    "AmbiguousCredential",
     "Client",
     "ClientError",
+    "CredentialNotFound",
     "DecryptionError",
     "EnvProvider",
     "FileProvider",
@@ -22,6 +32,7 @@ __all__ = [
     "InlineProvider",
     "SealboxError",
     "SecretNotFound",
+    "get_credential",
     "get_secret",
     "mask_logging",
     "set_providers",

@@ -49,6 +49,14 @@ class ServerSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
 
     public_keeper_url: str | None = None  # the keeper address sessions use; default: keeper_url
+    oidc_issuer: str | None = None  # OpenID Connect: accept bearer JWTs from this issuer
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None  # default: from the issuer's discovery document
+    oidc_username_claim: str = "preferred_username"
+    oidc_groups_claim: str = "groups"
+    trusted_proxies: str = ""  # comma-separated addresses/CIDRs allowed to send the user header
+    proxy_user_header: str = "X-Forwarded-User"
+    auth_failure_limit: int = Field(default=20, ge=1, le=10_000)  # failed attempts per minute per IP/identity
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:

@@ -4,6 +4,8 @@
     ├── DecryptionError            a ciphertext did not open (any reason; no detail, no oracle)
     ├── ConfigError                settings or key files are missing or unsafe
     ├── SecretNotFound             get_secret() found the name in no provider
+    │   └── CredentialNotFound     get_credential() found no credential whose scope matches
+    ├── AmbiguousCredential        get_credential() found two that match equally
     ├── ClientError                the SDK's view of an HTTP error answer
     └── ServiceError               a failure with an HTTP status, a stable code and a fixed message
         ├── BadRequest                 400  invalid_request, invalid_name, invalid_value, ...
@@ -123,3 +125,11 @@ class Unavailable(ServiceError):
     status_code = 503
     code = "unavailable"
     message = "a backing service is unavailable"
+
+
+class CredentialNotFound(SecretNotFound):
+    """`get_credential()` found no mounted credential of that kind whose scope matches the resource."""
+
+
+class AmbiguousCredential(SealboxError):
+    """`get_credential()` found two mounted credentials that match the resource equally well."""

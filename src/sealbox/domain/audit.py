@@ -26,3 +26,5 @@ class AuditEvent:
     version: int | None = None
     client_addr: str | None = None
     detail: str | None = None
+    on_behalf_of: str | None = None  # the user a service account acted for
+    session_id: str | None = None

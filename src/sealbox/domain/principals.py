@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
@@ -11,11 +12,38 @@ TokenID = NewType("TokenID", str)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Purposes:
+    """What a service account may fetch on a user's behalf: secrets of these kinds, or with these names."""
+
+    kinds: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def allow(self, *, kind: str, name: str, ref: str) -> bool:
+        return kind in self.kinds or name in self.names or ref in self.names
+
+    def to_json(self) -> str:
+        return json.dumps({"kinds": list(self.kinds), "names": list(self.names)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Purposes | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(kinds=tuple(data.get("kinds", ())), names=tuple(data.get("names", ())))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class User:
     id: UserID
     name: str
     is_admin: bool
     created_at: datetime
+    kind: str = "person"  # person, or service (a platform service acting for users)
+    purposes: Purposes | None = None
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "service"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

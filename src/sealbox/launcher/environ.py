@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from sealbox.errors import BadRequest
-from sealbox.launcher.redeem import Delivered
+from sealbox.sdk.redeem import Delivered
 
 
 def child_environment(

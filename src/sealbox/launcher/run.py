@@ -20,7 +20,6 @@ import httpx
 from sealbox.domain.launches import check_mappings
 from sealbox.errors import BadRequest, ClientError, SealboxError
 from sealbox.launcher.environ import child_environment
-from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.spec import RunSpec
 from sealbox.launcher.spool import (
     SecretFolder,
@@ -31,6 +30,7 @@ from sealbox.launcher.spool import (
     write_lease,
 )
 from sealbox.sdk.client import tls_verification
+from sealbox.sdk.redeem import Delivered, Delivery, redeem
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -85,6 +85,7 @@ def folder_contents(items: Sequence[Delivered]) -> tuple[dict[str, bytes | dict[
                 "file": item.file,
                 "kind": item.kind,
                 "version": item.version,
+                "scopes": list(item.scopes),
             }
         )
     return files, manifest

@@ -16,6 +16,12 @@ def tls_verification(url: str) -> bool:
     return not url.startswith("http://")
 
 
+def _ref(ref: str) -> tuple[str, dict[str, str]]:
+    """`alice/db` -> ('db', {'owner': 'alice'}); a bare name is the caller's own."""
+    owner, slash, name = ref.partition("/")
+    return (name, {"owner": owner}) if slash else (ref, {})
+
+
 class Client:
     """`Client(url, token)`: every method returns decoded JSON or raises ClientError."""
 
@@ -101,20 +107,27 @@ class Client:
             if item is not None:
                 body[key] = item
         headers = {"If-Match": f'"{if_version}"'} if if_version is not None else {}
+        name, params = _ref(name)
         result: dict[str, Any] = self._request(
-            "PUT", f"/api/v1/secrets/{name}/value", json=body, headers=headers
+            "PUT", f"/api/v1/secrets/{name}/value", json=body, headers=headers, params=params
         )
         return result
 
-    def update_secret(self, name: str, **changes: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("PATCH", f"/api/v1/secrets/{name}", json=changes)
+    def update_secret(self, ref: str, **changes: Any) -> dict[str, Any]:
+        name, params = _ref(ref)
+        result: dict[str, Any] = self._request(
+            "PATCH", f"/api/v1/secrets/{name}", json=changes, params=params
+        )
         return result
 
-    def delete_secret(self, name: str) -> None:
-        self._request("DELETE", f"/api/v1/secrets/{name}")
+    def delete_secret(self, ref: str) -> None:
+        name, params = _ref(ref)
+        self._request("DELETE", f"/api/v1/secrets/{name}", params=params)
 
-    def get_secret_metadata(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/api/v1/secrets/{name}")
+    def get_secret_metadata(self, ref: str) -> dict[str, Any]:
+        """Metadata of `name` or `owner/name` (never the value)."""
+        name, params = _ref(ref)
+        result: dict[str, Any] = self._request("GET", f"/api/v1/secrets/{name}", params=params)
         return result
 
     def list_secrets(self, *, prefix: str | None = None, page_size: int = 200) -> list[dict[str, Any]]:
@@ -151,3 +164,67 @@ class Client:
     def revoke_token(self, token_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("DELETE", f"/api/v1/tokens/{token_id}")
         return result
+
+    # sharing
+    def share(
+        self, ref: str, *, level: str, user: str | None = None, group: str | None = None
+    ) -> list[dict[str, Any]]:
+        name, params = _ref(ref)
+        body = {"level": level, "user": user, "group": group}
+        result: list[dict[str, Any]] = self._request(
+            "POST", f"/api/v1/secrets/{name}/grants", json=body, params=params
+        )
+        return result
+
+    def unshare(self, ref: str, *, user: str | None = None, group: str | None = None) -> dict[str, Any]:
+        name, params = _ref(ref)
+        kind, who = ("user", user) if user else ("group", group)
+        result: dict[str, Any] = self._request(
+            "DELETE", f"/api/v1/secrets/{name}/grants/{kind}/{who}", params=params
+        )
+        return result
+
+    def grants(self, ref: str) -> list[dict[str, Any]]:
+        name, params = _ref(ref)
+        result: list[dict[str, Any]] = self._request("GET", f"/api/v1/secrets/{name}/grants", params=params)
+        return result
+
+    def collection(self, kind: str, method: str, path: str = "", **body: Any) -> Any:
+        """Groups and projects: kind is 'groups' or 'projects'."""
+        return self._request(method, f"/api/v1/{kind}{path}", json=body or None)
+
+    def audit(self, **filters: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._request(
+            "GET", "/api/v1/audit", params={k: v for k, v in filters.items() if v is not None}
+        )
+        return result
+
+    # service accounts
+    def fetch_secret(
+        self, ref: str, *, on_behalf_of: str, field: str | None = None, keeper_url: str | None = None
+    ) -> str:
+        """For a service account: one secret's value, fetched on behalf of a user who may use it.
+
+        The value is put together here from the server's half and the keeper's half; the request is
+        audited with both the service and the user.
+        """
+        from sealbox.sdk.redeem import redeem
+
+        launch = self._request(
+            "POST",
+            "/api/v1/service/sessions",
+            json={
+                "on_behalf_of": on_behalf_of,
+                "secrets": [{"name": ref, "field": field}],
+            },
+        )
+        with httpx.Client(
+            base_url=str(self._http.base_url), timeout=30, verify=tls_verification(str(self._http.base_url))
+        ) as anonymous:
+            delivery = redeem(
+                anonymous,
+                session_id=launch["session"]["id"],
+                credential=launch["launch_credential"],
+                keeper_url=keeper_url,
+            )
+        return delivery.items[0].selected().decode("utf-8")

@@ -42,14 +42,14 @@ class FolderProvider:
     folders: tuple[Path, ...] | None = None
     name: str = "folder"
 
-    def _folders(self) -> tuple[Path, ...]:
+    def search_folders(self) -> tuple[Path, ...]:
         if self.folders is not None:
             return self.folders
         mounted = os.environ.get("SEALBOX_SECRETS_DIR")
         return tuple(Path(p) for p in ((mounted,) if mounted else ()) + DEFAULT_FOLDERS)
 
     def describe(self) -> str:
-        return "folders " + ", ".join(str(f) for f in self._folders())
+        return "folders " + ", ".join(str(f) for f in self.search_folders())
 
     def _file_for(self, folder: Path, key: str, field: str | None) -> Path | None:
         """Follow the manifest when the secret was mounted under another file name."""
@@ -79,7 +79,7 @@ class FolderProvider:
     def get(self, key: str, field: str | None) -> str | None:
         if not _safe(key) or (field is not None and not _safe(field)):
             return None
-        for folder in self._folders():
+        for folder in self.search_folders():
             path = self._file_for(folder, key, field)
             if path is not None and path.is_file():
                 return path.read_bytes().decode("utf-8", errors="strict")

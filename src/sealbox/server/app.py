@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from sealbox.config import ServerSettings
+from sealbox.errors import ConfigError
 from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
-from sealbox.server.routes import health, secrets, sessions, sharing, tokens, users
+from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
@@ -53,6 +55,26 @@ def _schema_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def identity_settings(settings: ServerSettings) -> IdentitySettings:
+    oidc = None
+    if settings.oidc_issuer:
+        if not settings.oidc_audience:
+            raise ConfigError("SEALBOX_OIDC_AUDIENCE is required with SEALBOX_OIDC_ISSUER")
+        oidc = OIDCSettings(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            username_claim=settings.oidc_username_claim,
+            groups_claim=settings.oidc_groups_claim,
+        )
+    return IdentitySettings(
+        oidc=oidc,
+        trusted_proxies=tuple(p for p in settings.trusted_proxies.split(",") if p.strip()),
+        proxy_user_header=settings.proxy_user_header.lower(),
+        failure_limit=settings.auth_failure_limit,
+    )
+
+
 def create_app(
     settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
 ) -> FastAPI:
@@ -73,6 +95,7 @@ def create_app(
         ),
         launches=LaunchService(db, keys, keys.signing, keeper_port),
         sharing=SharingService(db),
+        authenticator=Authenticator(db, keys.master, identity_settings(settings)),
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
     )
@@ -98,7 +121,7 @@ def create_app(
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, secrets, sessions, sharing, tokens, users):
+    for module in (health, secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router)
     return app
 

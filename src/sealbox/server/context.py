@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sealbox.config import ServerSettings
 from sealbox.services.conversion import convert_pending
+from sealbox.services.identity import Authenticator
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
@@ -61,5 +62,6 @@ class AppContext:
     keeper: KeeperPort
     launches: LaunchService
     sharing: SharingService
+    authenticator: Authenticator
     public_keeper_url: str
     converter: Converter | None = field(default=None)

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sealbox.domain.principals import Principal
-from sealbox.errors import Forbidden, Unauthenticated
+from sealbox.errors import Forbidden
 from sealbox.server.context import AppContext
-from sealbox.services import tokens
 
 
 def get_context(request: Request) -> AppContext:
@@ -23,12 +22,16 @@ def now() -> datetime:
 
 
 def get_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        raise Unauthenticated()
     client = request.client.host if request.client else None
-    return tokens.authenticate(get_context(request).db, presented.strip(), now=now(), client_addr=client)
+    ctx = get_context(request)
+    header = ctx.authenticator.settings.proxy_user_header
+    proxied = request.headers.get(header)
+    return ctx.authenticator.authenticate(
+        authorization=request.headers.get("authorization"),
+        headers={header: proxied} if proxied else {},
+        client_addr=client,
+        now=now(),
+    )
 
 
 def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -54,6 +54,9 @@ def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:
     async def service_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         errors: list[dict[str, str | None]] = (
             [{"field": exc.field, "problem": exc.message}] if exc.field else []
         )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sealbox.domain.audit import AuditEvent
 from sealbox.domain.grants import Grant
 from sealbox.domain.kinds import Kind
 from sealbox.domain.launches import Session
@@ -274,6 +275,7 @@ class RedeemedItemPublic(BaseModel):
     file: str | None
     env: str | None
     version: int
+    scopes: list[str] = []
     outer: str = Field(description="the stored outer layer (only the keeper can open it), base64")
     wrapped_dek: str = Field(description="the data key wrapped for this launch, base64")
 
@@ -337,3 +339,61 @@ class CollectionPublic(BaseModel):
 class Membership(BaseModel):
     name: str
     role: str
+
+
+class ServiceAccountCreate(_In):
+    name: str = Field(max_length=64)
+    kinds: list[str] = Field(default=[], max_length=16, description="kinds of secret it may fetch")
+    names: list[str] = Field(
+        default=[], max_length=256, description="secret names (or owner/name) it may fetch"
+    )
+
+
+class ServiceSecretIn(_In):
+    name: str = Field(max_length=200, description="name or owner/name, as the user sees it")
+    field: str | None = Field(default=None, max_length=64)
+
+
+class ServiceFetchIn(_In):
+    on_behalf_of: str = Field(max_length=64, description="the user whose access decides")
+    secrets: list[ServiceSecretIn] = Field(max_length=100)
+    project: str | None = Field(default=None, max_length=200)
+
+
+class AuditRecord(BaseModel):
+    id: int
+    at: datetime
+    actor: str | None
+    token_id: str | None
+    on_behalf_of: str | None
+    action: str
+    outcome: str
+    secret_id: str | None
+    secret: str | None
+    version: int | None
+    session_id: str | None
+    client_addr: str | None
+    detail: str | None
+
+    @classmethod
+    def of(cls, record_id: int, e: AuditEvent) -> AuditRecord:
+        return cls(
+            id=record_id,
+            at=e.at,
+            actor=e.actor_name,
+            token_id=e.token_id,
+            on_behalf_of=e.on_behalf_of,
+            action=e.action,
+            outcome=e.outcome.value,
+            secret_id=e.secret_id,
+            secret=e.secret_name,
+            version=e.version,
+            session_id=e.session_id,
+            client_addr=e.client_addr,
+            detail=e.detail,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecord]
+    next_cursor: int | None

@@ -1,4 +1,4 @@
-"""Writing audit records inside the transaction of the change they describe."""
+"""Writing audit records inside the transaction of the change they describe (no record, no change)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,51 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from sealbox.domain.audit import AuditEvent, Outcome
+from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal
-from sealbox.errors import Unavailable
-from sealbox.store.audit import AuditRepository
+from sealbox.errors import BadRequest, Unavailable
+from sealbox.store.audit import AuditRepository, ChainCheck
+from sealbox.store.database import Database
+
+
+def _event(
+    principal: Principal | None,
+    action: str,
+    *,
+    now: datetime,
+    outcome: Outcome,
+    secret_id: str | None,
+    secret_name: str | None,
+    version: int | None,
+    detail: str | None,
+    client_addr: str | None,
+    on_behalf_of: str | None,
+    session_id: str | None,
+) -> AuditEvent:
+    return AuditEvent(
+        at=now,
+        actor_id=principal.user.id if principal else None,
+        actor_name=principal.user.name if principal else None,
+        token_id=principal.token_id if principal else None,
+        action=action,
+        outcome=outcome,
+        secret_id=secret_id,
+        secret_name=secret_name,
+        version=version,
+        client_addr=principal.client_addr if principal else client_addr,
+        detail=detail,
+        on_behalf_of=on_behalf_of,
+        session_id=session_id,
+    )
+
+
+def _append(conn: Connection, events: list[AuditEvent]) -> None:
+    try:
+        AuditRepository(conn).append_many(events)
+    except SQLAlchemyError:
+        raise Unavailable(
+            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
+        ) from None
 
 
 def record(
@@ -25,54 +67,27 @@ def record(
     version: int | None = None,
     detail: str | None = None,
     client_addr: str | None = None,
+    on_behalf_of: str | None = None,
+    session_id: str | None = None,
 ) -> None:
-    """Append one record; a failure here fails (rolls back) the change it belongs to: no record, no change."""
-    try:
-        _append(
-            conn,
-            principal,
-            action,
-            now=now,
-            outcome=outcome,
-            secret_id=secret_id,
-            secret_name=secret_name,
-            version=version,
-            detail=detail,
-            client_addr=client_addr,
-        )
-    except SQLAlchemyError:
-        raise Unavailable(
-            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
-        ) from None
-
-
-def _append(
-    conn: Connection,
-    principal: Principal | None,
-    action: str,
-    *,
-    now: datetime,
-    outcome: Outcome,
-    secret_id: str | None,
-    secret_name: str | None,
-    version: int | None,
-    detail: str | None,
-    client_addr: str | None,
-) -> None:
-    AuditRepository(conn).append(
-        AuditEvent(
-            at=now,
-            actor_id=principal.user.id if principal else None,
-            actor_name=principal.user.name if principal else None,
-            token_id=principal.token_id if principal else None,
-            action=action,
-            outcome=outcome,
-            secret_id=secret_id,
-            secret_name=secret_name,
-            version=version,
-            client_addr=principal.client_addr if principal else client_addr,
-            detail=detail,
-        )
+    """Append one record; a failure here fails (rolls back) the change it belongs to."""
+    _append(
+        conn,
+        [
+            _event(
+                principal,
+                action,
+                now=now,
+                outcome=outcome,
+                secret_id=secret_id,
+                secret_name=secret_name,
+                version=version,
+                detail=detail,
+                client_addr=client_addr,
+                on_behalf_of=on_behalf_of,
+                session_id=session_id,
+            )
+        ],
     )
 
 
@@ -85,27 +100,63 @@ def record_many(
     secrets: list[tuple[str, str, int]],
     detail: str | None = None,
     client_addr: str | None = None,
+    on_behalf_of: str | None = None,
+    session_id: str | None = None,
 ) -> None:
-    """One record per (secret id, name, version), written in one statement; fails closed like `record`."""
-    events = [
-        AuditEvent(
-            at=now,
-            actor_id=principal.user.id if principal else None,
-            actor_name=principal.user.name if principal else None,
-            token_id=principal.token_id if principal else None,
-            action=action,
-            outcome=Outcome.SUCCESS,
+    """One record per (secret id, name, version), in one statement; fails closed like `record`."""
+    _append(
+        conn,
+        [
+            _event(
+                principal,
+                action,
+                now=now,
+                outcome=Outcome.SUCCESS,
+                secret_id=secret_id,
+                secret_name=name,
+                version=version,
+                detail=detail,
+                client_addr=client_addr,
+                on_behalf_of=on_behalf_of,
+                session_id=session_id,
+            )
+            for secret_id, name, version in secrets
+        ],
+    )
+
+
+def list_records(
+    db: Database,
+    requested_by: Principal,
+    *,
+    secret: str | None,
+    session_id: str | None,
+    since: datetime | None,
+    cursor: int | None,
+    limit: int,
+) -> list[tuple[int, AuditEvent]]:
+    """Audit records newest first: admins see all; others see their secrets' records and their own acts."""
+    if not 1 <= limit <= 1000:
+        raise BadRequest("limit must be 1-1000", code="invalid_limit", field="limit")
+    admin = requested_by.user.is_admin
+    with db.read() as conn:
+        secret_id = None
+        if secret is not None:
+            from sealbox.services.secrets import resolve
+
+            owner, _, name = secret.rpartition("/")
+            secret_id = resolve(conn, requested_by, name, owner or None, Level.USE).id
+        return AuditRepository(conn).query(
+            visible_to=None if admin else requested_by.user.id,
+            visible_name=None if admin else requested_by.user.name,
             secret_id=secret_id,
-            secret_name=name,
-            version=version,
-            client_addr=principal.client_addr if principal else client_addr,
-            detail=detail,
+            session_id=session_id,
+            since=since,
+            after_id=cursor,
+            limit=limit,
         )
-        for secret_id, name, version in secrets
-    ]
-    try:
-        AuditRepository(conn).append_many(events)
-    except SQLAlchemyError:
-        raise Unavailable(
-            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
-        ) from None
+
+
+def verify_chain(db: Database) -> ChainCheck:
+    with db.read() as conn:
+        return AuditRepository(conn).verify_chain()

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.audit import Outcome
-from sealbox.domain.grants import Level, split_ref
+from sealbox.domain.grants import Level, at_least, split_ref
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
@@ -83,6 +83,7 @@ class RedeemedItem:
     secret: SessionSecret
     outer: bytes
     wrapped_dek: bytes
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -130,8 +131,13 @@ class LaunchService:
         project: str | None,
         ttl_seconds: int | None,
         now: datetime,
+        acting_for: Principal | None = None,
     ) -> IssuedCredential:
-        """Record a session and return its one-time launch credential; every secret must be usable."""
+        """Record a session and return its one-time launch credential; every secret must be usable.
+
+        With `acting_for`, a service account launches on a user's behalf: the user's access decides,
+        the service's purposes limit what it may take, and the audit names both.
+        """
         check_mappings(mappings)
         mount = check_mount_path(mount_path or "/secrets")
         if project is not None and not is_valid_secret_name(project):
@@ -145,7 +151,11 @@ class LaunchService:
             )
         # Fail fast with a clear 503 rather than hand out a credential no keeper can serve.
         self.keeper.health()
-        user = requested_by.user
+        subject = acting_for or requested_by
+        user = subject.user
+        purposes = requested_by.user.purposes if acting_for is not None else None
+        if acting_for is not None and (not requested_by.user.is_service or purposes is None):
+            raise Forbidden("only service accounts act on a user's behalf")
         session_id = SessionID(random.token_hex(16))
         with self.db.write() as conn:
             if project is not None:
@@ -159,7 +169,7 @@ class LaunchService:
                     found = (
                         by_name.get(name)
                         if owner is None or owner == user.name
-                        else resolve(conn, requested_by, name, owner, Level.USE)
+                        else resolve(conn, subject, name, owner, Level.USE)
                     )
                 except (NotFound, Forbidden, BadRequest):
                     found = None
@@ -169,6 +179,14 @@ class LaunchService:
                         f"secrets[{index}]: no such secret, or not one you may use", field=f"secrets[{index}]"
                     )
                 _check_project_scope(found.project_id, found.project, project, index)
+                if purposes is not None and not purposes.allow(
+                    kind=found.kind.value, name=found.name, ref=found.ref
+                ):
+                    raise Forbidden(
+                        f"secrets[{index}]: not among this service's allowed purposes",
+                        code="purpose_not_allowed",
+                        field=f"secrets[{index}]",
+                    )
                 _check_field(found.kind, m, index)
                 items.append(
                     SessionSecret(
@@ -204,7 +222,9 @@ class LaunchService:
                 "session.create",
                 now=now,
                 secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
-                detail=f"session={session_id}",
+                detail=f"session={session_id}" + (" service-fetch" if acting_for else ""),
+                on_behalf_of=acting_for.user.name if acting_for else None,
+                session_id=session_id,
             )
         return IssuedCredential(session=session, value=credential, expires_at=expires_at)
 
@@ -336,6 +356,7 @@ class LaunchService:
                         secret=_with_version(s, current.version),
                         outer=current.outer,
                         wrapped_dek=wrapped,
+                        scopes=current.scopes,
                     )
                 )
             repo.mark_delivered(session_id, delivered)
@@ -347,6 +368,8 @@ class LaunchService:
                 secrets=[(i.secret.secret_id, i.secret.secret_name, i.secret.version) for i in items],
                 client_addr=client_addr,
                 detail=f"session={session_id} owner={session.owner_name}",
+                on_behalf_of=session.owner_name,
+                session_id=session_id,
             )
         ticket = self.signing.sign_ticket(
             {
@@ -375,11 +398,18 @@ class LaunchService:
     def end(self, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
         with self.db.write() as conn:
             repo = SessionRepository(conn)
-            session = repo.get(session_id[:64], owner_id=requested_by.user.id)
-            if session is None:
+            session = repo.get(session_id[:64])
+            if session is None or not _may_end(conn, requested_by, session):
                 raise NotFound("no such session")
             if repo.end(session.id, now):
-                record(conn, requested_by, "session.end", now=now, detail=f"session={session.id}")
+                record(
+                    conn,
+                    requested_by,
+                    "session.end",
+                    now=now,
+                    detail=f"session={session.id}",
+                    session_id=session.id,
+                )
             ended = repo.get(session.id)
         if ended is None:  # pragma: no cover
             raise NotFound("no such session")
@@ -403,6 +433,17 @@ def _unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:
             "outer_sha256": outer_digest(i.outer),
         }
     return list(unique.values())
+
+
+def _may_end(conn: Connection, requested_by: Principal, session: Session) -> bool:
+    """Its owner may end a session, and so may whoever manages a secret it mounts (after revoking a grant)."""
+    me = requested_by.user.id
+    if session.owner_id == me:
+        return True
+    sharing = SharingRepository(conn)
+    return any(
+        s.owner_id == me or at_least(sharing.level_of(s.secret_id, me), Level.MANAGE) for s in session.secrets
+    )
 
 
 def _check_project_member(conn: Connection, user_id: str, project: str) -> None:

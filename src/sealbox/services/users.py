@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
 from sealbox.domain.names import check_user_name
-from sealbox.domain.principals import Principal, User, UserID
+from sealbox.domain.principals import Principal, Purposes, User, UserID
 from sealbox.errors import Conflict
 from sealbox.services.audit import record
 from sealbox.store.database import Database
@@ -18,10 +18,25 @@ from sealbox.store.users import UserRepository
 
 
 def create_user(
-    db: Database, master: Keyring, *, name: str, is_admin: bool, now: datetime, requested_by: Principal | None
+    db: Database,
+    master: Keyring,
+    *,
+    name: str,
+    is_admin: bool,
+    now: datetime,
+    requested_by: Principal | None,
+    kind: str = "person",
+    purposes: Purposes | None = None,
 ) -> User:
     check_user_name(name)
-    user = User(id=UserID(secrets.token_hex(16)), name=name, is_admin=is_admin, created_at=now)
+    user = User(
+        id=UserID(secrets.token_hex(16)),
+        name=name,
+        is_admin=is_admin,
+        created_at=now,
+        kind=kind,
+        purposes=purposes,
+    )
     wrapped = wrap_user_key(master, new_user_key(), user_id=user.id)
     try:
         with db.write() as conn:
@@ -29,7 +44,9 @@ def create_user(
             if repo.by_name(name) is not None:
                 raise Conflict("a user with that name exists", code="already_exists", field="name")
             repo.add(user=user, wrapped_user_key=wrapped, master_key_id=master.current_id.hex())
-            record(conn, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin}")
+            record(
+                conn, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin} kind={kind}"
+            )
     except SQLIntegrityError:
         raise Conflict("a user with that name exists", code="already_exists", field="name") from None
     return user

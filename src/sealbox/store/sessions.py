@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ class CurrentMaterial:
     wrapped_dek: bytes
     outer: bytes
     project_id: str | None = None
+    scopes: tuple[str, ...] = ()
 
 
 def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
@@ -237,6 +239,7 @@ class SessionRepository:
                 secret_versions.c.wrapped_dek,
                 secret_versions.c.outer,
                 secrets.c.project_id,
+                secrets.c.scopes,
             )
             .join(
                 secret_versions,
@@ -255,6 +258,7 @@ class SessionRepository:
                 wrapped_dek=bytes(r[5]),
                 outer=bytes(r[6]),
                 project_id=r[7],
+                scopes=tuple(json.loads(r[8])) if r[8] else (),
             )
             for r in rows
         }

@@ -8,13 +8,20 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from sealbox.domain.principals import AccessToken, TokenID, User, UserID
+from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, UserID
 from sealbox.store.tables import tokens, users
 
 
 def _user(row: Any) -> User:
     m = row._mapping
-    return User(id=UserID(m["id"]), name=m["name"], is_admin=bool(m["is_admin"]), created_at=m["created_at"])
+    return User(
+        id=UserID(m["id"]),
+        name=m["name"],
+        is_admin=bool(m["is_admin"]),
+        created_at=m["created_at"],
+        kind=m["kind"],
+        purposes=Purposes.from_json(m["purposes"]),
+    )
 
 
 def _token(row: Any) -> AccessToken:
@@ -29,7 +36,7 @@ def _token(row: Any) -> AccessToken:
     )
 
 
-_USER_COLS = (users.c.id, users.c.name, users.c.is_admin, users.c.created_at)
+_USER_COLS = (users.c.id, users.c.name, users.c.is_admin, users.c.created_at, users.c.kind, users.c.purposes)
 
 
 class UserRepository:
@@ -45,6 +52,8 @@ class UserRepository:
                 user_key=wrapped_user_key,
                 master_key_id=master_key_id,
                 created_at=user.created_at,
+                kind=user.kind,
+                purposes=user.purposes.to_json() if user.purposes else None,
             )
         )
 
@@ -91,6 +100,8 @@ class TokenRepository:
                 users.c.name.label("user_name"),
                 users.c.is_admin,
                 users.c.created_at.label("user_created_at"),
+                users.c.kind,
+                users.c.purposes,
             )
             .join(users, users.c.id == tokens.c.user_id)
             .where(tokens.c.id == token_id)
@@ -103,6 +114,8 @@ class TokenRepository:
             name=m["user_name"],
             is_admin=bool(m["is_admin"]),
             created_at=m["user_created_at"],
+            kind=m["kind"],
+            purposes=Purposes.from_json(m["purposes"]),
         )
         return _token(row), bytes(m["secret_hash"]), user
 

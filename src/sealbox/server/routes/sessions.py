@@ -113,6 +113,7 @@ def redeem(session_id: str, body: RedeemIn, request: Request, ctx: ContextDep) -
                 version=i.secret.version,
                 outer=base64.b64encode(i.outer).decode(),
                 wrapped_dek=base64.b64encode(i.wrapped_dek).decode(),
+                scopes=list(i.scopes),
             )
             for i in result.items
         ],

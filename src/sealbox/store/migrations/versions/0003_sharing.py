@@ -113,6 +113,45 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("purposes", sa.Text(), nullable=True))
 
     # ### end Alembic commands ###
+    _chain_existing_audit_records()
+
+
+def _chain_existing_audit_records() -> None:
+    """Give records written before the chain existed their links, in id order (frozen copy of the rule)."""
+    import hashlib
+    import json
+
+    conn = op.get_bind()
+    fields = (
+        "at",
+        "actor_id",
+        "actor_name",
+        "token_id",
+        "action",
+        "outcome",
+        "secret_id",
+        "secret_name",
+        "version",
+        "client_addr",
+        "detail",
+        "on_behalf_of",
+        "session_id",
+    )
+    rows = conn.execute(sa.text("SELECT * FROM audit_events ORDER BY id")).mappings().all()
+    prev = "0" * 64
+    for row in rows:
+        body = {k: row[k] for k in fields}
+        at = body["at"]
+        body["at"] = (at if isinstance(at, str) else at.isoformat(timespec="microseconds")).replace(" ", "T")
+        if "." not in body["at"]:
+            body["at"] += ".000000"
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        digest = hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+        conn.execute(
+            sa.text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE id = :i"),
+            {"p": prev, "h": digest, "i": row["id"]},
+        )
+        prev = digest
 
 
 def downgrade() -> None:

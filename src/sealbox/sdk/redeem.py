@@ -1,0 +1,145 @@
+"""Redeeming a launch credential: the only place where a value is put back together."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_key
+from sealbox.crypto.wrapping import open_inner
+from sealbox.domain.keeper import OuterLayer
+from sealbox.domain.kinds import SPECS, Kind, decode_fields
+from sealbox.errors import ClientError, DecryptionError, IntegrityError
+from sealbox.sdk.keeper import KeeperClient
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivered:
+    """One secret as the session receives it. `value` is the plaintext; never printed."""
+
+    name: str
+    owner: str
+    kind: str
+    field: str | None
+    file: str | None
+    env: str | None
+    version: int
+    value: bytes = dataclasses.field(repr=False)
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> dict[str, str] | None:
+        """The fields of a multi-field secret (aws, database), else None."""
+        if not SPECS[Kind(self.kind)].multi_field:
+            return None
+        return decode_fields(self.value)
+
+    def selected(self) -> bytes:
+        """What one file or one variable gets: the whole value, or the chosen field."""
+        if self.field is None:
+            return self.value
+        return (self.fields or {}).get(self.field, "").encode()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivery:
+    session_id: str
+    mount_path: str
+    items: tuple[Delivered, ...]
+    server_ms: float
+    keeper_ms: float
+    session_ms: float
+
+
+def _post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = http.post(path, json=body)
+    except httpx.TransportError:
+        raise ClientError(0, "unreachable", "cannot reach the sealbox server") from None
+    if response.status_code >= 400:
+        try:
+            data = response.json()
+            raise ClientError(response.status_code, str(data.get("code")), str(data.get("message")))
+        except ValueError:
+            raise ClientError(response.status_code, "error", response.reason_phrase) from None
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def redeem(
+    http: httpx.Client, *, session_id: str, credential: str, keeper_url: str | None = None
+) -> Delivery:
+    """Spend `credential` once and return the plaintexts, assembled here from both halves.
+
+    Raises ClientError (server refusal), Unavailable (keeper down), LaunchRefusedError, IntegrityError.
+    """
+    pair = SessionKeyPair.generate()
+    started = time.perf_counter()
+    body = _post(
+        http,
+        f"/api/v1/sessions/{session_id}/redeem",
+        {"credential": credential, "public_key": base64.b64encode(pair.public_bytes()).decode()},
+    )
+    server_done = time.perf_counter()
+    items = body["items"]
+    keeper = KeeperClient(keeper_url or body["keeper_url"])
+    try:
+        unique = {(i["secret_id"], i["version"]): i for i in items}
+        keeper_key, inners = keeper.launch(
+            body["ticket"],
+            [
+                OuterLayer(
+                    secret_id=i["secret_id"],
+                    version=i["version"],
+                    owner_id=i["owner_id"],
+                    outer=base64.b64decode(i["outer"]),
+                )
+                for i in unique.values()
+            ],
+        )
+    finally:
+        keeper.close()
+    keeper_done = time.perf_counter()
+    try:
+        dek_key = open_launch_key(
+            pair, base64.b64decode(body["sealed_key"]), session_id=session_id, part="dek"
+        )
+        inner_key = open_launch_key(pair, keeper_key, session_id=session_id, part="inner")
+        delivered = []
+        for i in items:
+            ids = {"secret_id": i["secret_id"], "version": i["version"], "owner_id": i["owner_id"]}
+            dek = open_launch_item(
+                dek_key, base64.b64decode(i["wrapped_dek"]), session_id=session_id, part="dek", **ids
+            )
+            inner = open_launch_item(
+                inner_key, inners[(i["secret_id"], i["version"])], session_id=session_id, part="inner", **ids
+            )
+            delivered.append(
+                Delivered(
+                    name=i["name"],
+                    owner=i["owner"],
+                    kind=i["kind"],
+                    field=i["field"],
+                    file=i["file"],
+                    env=i["env"],
+                    version=i["version"],
+                    value=open_inner(dek, inner, **ids),
+                    scopes=tuple(i.get("scopes") or ()),
+                )
+            )
+    except (DecryptionError, KeyError):
+        raise IntegrityError() from None
+    done = time.perf_counter()
+    return Delivery(
+        session_id=session_id,
+        mount_path=body["mount_path"],
+        items=tuple(delivered),
+        server_ms=(server_done - started) * 1000,
+        keeper_ms=(keeper_done - server_done) * 1000,
+        session_ms=(done - keeper_done) * 1000,
+    )

@@ -1,0 +1,89 @@
+"""Service accounts: platform services fetch a secret on behalf of a user who may use it.
+
+A fetch is a launch like any other: the service gets a one-time credential, redeems it, and
+assembles the value itself from the server's half and the keeper's half (`sealbox.Client.fetch_secret`).
+Person tokens are refused here: a person brings values into sessions, never reads them through the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from sealbox.domain.launches import Mapping
+from sealbox.domain.principals import Principal, Purposes
+from sealbox.errors import Forbidden, NotFound
+from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
+from sealbox.server.schemas import (
+    ErrorBody,
+    ServiceAccountCreate,
+    ServiceFetchIn,
+    SessionLaunch,
+    SessionPublic,
+    UserCreated,
+    UserPublic,
+)
+from sealbox.services import tokens, users
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["service accounts"],
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
+)
+SERVICE_FETCH_TTL_SECONDS = 60
+
+
+@router.post("/service-accounts", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
+def create_service_account(
+    body: ServiceAccountCreate, principal: AdminPrincipal, ctx: ContextDep
+) -> UserCreated:
+    """An admin creates a service account and names what it may fetch (kinds and/or secret names)."""
+    at = now()
+    account = users.create_user(
+        ctx.db,
+        ctx.keys.master,
+        name=body.name,
+        is_admin=False,
+        now=at,
+        requested_by=principal,
+        kind="service",
+        purposes=Purposes(kinds=tuple(body.kinds), names=tuple(body.names)),
+    )
+    issued = tokens.issue(
+        ctx.db, account, name="service token", expires_at=None, now=at, requested_by=principal
+    )
+    return UserCreated(user=UserPublic.of(account), token=issued.value)
+
+
+@router.post("/service/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
+def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
+    """A service account asks for a one-time credential to fetch secrets on behalf of `on_behalf_of`."""
+    if not principal.user.is_service:
+        raise Forbidden("only service accounts use this endpoint", code="not_a_service_account")
+    target = users.get_user(ctx.db, body.on_behalf_of[:64])
+    if target is None or target.is_service:
+        raise NotFound("no such user", field="on_behalf_of")
+    acting_for = Principal(user=target, token_id=None, client_addr=principal.client_addr)
+    mappings = [Mapping(secret=s.name, field=s.field, file=f"f{i}") for i, s in enumerate(body.secrets)]
+    issued = ctx.launches.create(
+        principal,
+        mappings=mappings,
+        mount_path="/service-fetch",
+        project=body.project,
+        ttl_seconds=SERVICE_FETCH_TTL_SECONDS,
+        now=now(),
+        acting_for=acting_for,
+    )
+    return SessionLaunch(
+        session=SessionPublic.of(issued.session),
+        launch_credential=issued.value,
+        credential_expires_at=issued.expires_at,
+        keeper_url=ctx.public_keeper_url,
+    )

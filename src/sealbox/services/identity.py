@@ -1,0 +1,219 @@
+"""Who is calling: personal access tokens, OpenID Connect bearer tokens, or a trusted proxy's header.
+
+Failed attempts are counted per client address and per normalised identity (case and Unicode
+variants share a bucket) in the database, so the limit holds across server replicas; over the limit,
+every attempt from that bucket gets 429 with Retry-After until the minute is over.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sealbox.crypto.keyring import Keyring
+from sealbox.domain.names import check_user_name, is_valid_secret_name
+from sealbox.domain.principals import Principal, User
+from sealbox.errors import BadRequest, Conflict, ServiceError, Unauthenticated
+from sealbox.services import tokens, users
+from sealbox.store.database import Database
+from sealbox.store.ratelimit import FailureCounter
+from sealbox.store.sharing import SharingRepository
+
+log = logging.getLogger("sealbox.auth")
+WINDOW_SECONDS = 60
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    code = "rate_limited"
+    message = "too many failed attempts; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, kw_only=True)
+class OIDCSettings:
+    issuer: str
+    audience: str
+    jwks_url: str | None = None
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
+
+
+@dataclass(kw_only=True)
+class IdentitySettings:
+    oidc: OIDCSettings | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_user_header: str = "x-forwarded-user"
+    failure_limit: int = 20
+    _networks: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._networks = [
+            ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies if p.strip()
+        ]
+
+    def is_trusted_proxy(self, addr: str | None) -> bool:
+        if not addr or not self._networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in self._networks)
+
+
+def normalise_identity(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().strip()[:100]
+
+
+class Authenticator:
+    def __init__(self, db: Database, master: Keyring, settings: IdentitySettings) -> None:
+        self.db = db
+        self.master = master
+        self.settings = settings
+        self._jwks: Any = None
+
+    def authenticate(
+        self, *, authorization: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
+    ) -> Principal:
+        window = int(now.timestamp()) // WINDOW_SECONDS
+        identity = self._claimed_identity(authorization, headers, client_addr)
+        buckets = [f"ip:{client_addr or '-'}"] + ([f"id:{identity}"] if identity else [])
+        with self.db.read() as conn:
+            if FailureCounter(conn).counts(buckets, window) >= self.settings.failure_limit:
+                raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS)
+        try:
+            return self._authenticate(authorization, headers, client_addr, now)
+        except Unauthenticated:
+            with self.db.write() as conn:
+                FailureCounter(conn).add(buckets, window)
+            log.info("authentication failed from %s", client_addr or "-")
+            raise
+
+    def _claimed_identity(
+        self, authorization: str | None, headers: dict[str, str], addr: str | None
+    ) -> str | None:
+        _, _, presented = (authorization or "").partition(" ")
+        presented = presented.strip()
+        if presented.startswith(tokens.PREFIX):
+            return "token:" + normalise_identity(presented[len(tokens.PREFIX) : len(tokens.PREFIX) + 16])
+        proxied = headers.get(self.settings.proxy_user_header)
+        if proxied and self.settings.is_trusted_proxy(addr):
+            return "user:" + normalise_identity(proxied)
+        return None
+
+    def _authenticate(
+        self, authorization: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
+    ) -> Principal:
+        scheme, _, presented = (authorization or "").partition(" ")
+        presented = presented.strip()
+        if scheme.lower() == "bearer" and presented:
+            if (
+                presented.startswith(tokens.PREFIX)
+                or self.settings.oidc is None
+                or not _JWT.fullmatch(presented)
+            ):
+                return tokens.authenticate(self.db, presented, now=now, client_addr=client_addr)
+            return self._from_oidc(presented, client_addr, now)
+        proxied = headers.get(self.settings.proxy_user_header)
+        if proxied:
+            if self.settings.is_trusted_proxy(client_addr):
+                return Principal(
+                    user=self._provision(proxied, groups=None, now=now),
+                    token_id=None,
+                    client_addr=client_addr,
+                )
+            log.warning("ignored %s header from an untrusted address", self.settings.proxy_user_header)
+        raise Unauthenticated()
+
+    def _from_oidc(self, token: str, client_addr: str | None, now: datetime) -> Principal:
+        import jwt
+
+        oidc = self.settings.oidc
+        assert oidc is not None
+        try:
+            if self._jwks is None:
+                self._jwks = jwt.PyJWKClient(
+                    oidc.jwks_url or _discover_jwks(oidc.issuer), cache_keys=True, lifespan=300, timeout=5
+                )
+            key = self._jwks.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=list(oidc.algorithms),
+                audience=oidc.audience,
+                issuer=oidc.issuer,
+                options={"require": ["exp", "iss", "aud"]},
+                leeway=30,
+            )
+        except (jwt.PyJWTError, ValueError, KeyError, OSError):
+            raise Unauthenticated() from None
+        username = claims.get(oidc.username_claim)
+        if not isinstance(username, str):
+            raise Unauthenticated()
+        groups = claims.get(oidc.groups_claim)
+        group_names = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else None
+        return Principal(
+            user=self._provision(username, groups=group_names, now=now),
+            token_id=None,
+            client_addr=client_addr,
+        )
+
+    def _provision(self, raw_name: str, *, groups: list[str] | None, now: datetime) -> User:
+        """The user an identity provider or proxy names, created on first sight; joins groups from claims."""
+        name = normalise_identity(raw_name)
+        try:
+            check_user_name(name)
+        except BadRequest:
+            raise Unauthenticated() from None
+        user = users.get_user(self.db, name)
+        if user is None:
+            try:
+                user = users.create_user(
+                    self.db, self.master, name=name, is_admin=False, now=now, requested_by=None
+                )
+            except Conflict:  # another request created it meanwhile
+                user = users.get_user(self.db, name)
+            if user is None:  # pragma: no cover
+                raise Unauthenticated()
+        if user.is_service:
+            raise Unauthenticated()  # service accounts authenticate with their tokens only
+        if groups:
+            self._join_groups(user, groups, now)
+        return user
+
+    def _join_groups(self, user: User, groups: list[str], now: datetime) -> None:
+        wanted = [g for g in groups[:100] if is_valid_secret_name(g)]
+        with self.db.write() as conn:
+            repo = SharingRepository(conn)
+            for name in wanted:
+                group = repo.group_by_name(name)
+                if group is None:
+                    group_id = secrets.token_hex(16)
+                    repo.add_group(group_id=group_id, name=name, now=now, by="oidc")
+                else:
+                    group_id = group["id"]
+                if repo.group_role(group_id, user.id) is None:
+                    repo.set_group_member(group_id, user.id, "member")
+
+
+def _discover_jwks(issuer: str) -> str:
+    import json
+    import urllib.request
+
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("issuer must be an http(s) URL")
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 -- scheme checked above
+        return str(json.load(response)["jwks_uri"])
