@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sealbox.cli.output import fail_from, print_table
+from sealbox.cli.output import fail, fail_from, print_table
 from sealbox.config import ServerSettings
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError, ServiceError
@@ -27,7 +27,7 @@ DataDir = Annotated[
 ]
 
 
-def _open(data_dir: Path | None) -> tuple[ServerSettings, Database]:
+def open_database(data_dir: Path | None) -> tuple[ServerSettings, Database]:
     from sealbox.store.database import Database
 
     settings = ServerSettings.from_env(data_dir=data_dir)
@@ -48,7 +48,7 @@ def add_user(
     """Add a user and print their first token (shown once)."""
     from sealbox.services import tokens, users
 
-    settings, db = _open(data_dir)
+    settings, db = open_database(data_dir)
     try:
         master = load_keyring(settings.resolved_master_key_path)
         now = datetime.now(UTC)
@@ -67,7 +67,7 @@ def list_users(data_dir: DataDir = None) -> None:
     """List users."""
     from sealbox.services import users
 
-    _, db = _open(data_dir)
+    _, db = open_database(data_dir)
     try:
         rows = users.list_users(db)
     finally:
@@ -76,3 +76,47 @@ def list_users(data_dir: DataDir = None) -> None:
         ["NAME", "ADMIN", "CREATED"],
         [[u.name, "yes" if u.is_admin else "", u.created_at.isoformat()[:19]] for u in rows],
     )
+
+
+service_app = typer.Typer(
+    help="Service accounts (platform services that fetch secrets for users).", no_args_is_help=True
+)
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("add")
+def add_service(
+    name: str,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="a kind it may fetch; repeatable")] = None,
+    secret: Annotated[
+        list[str] | None, typer.Option("--secret", help="a secret name it may fetch; repeatable")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add a service account allowed to fetch the given kinds/names for users who may use them."""
+    from sealbox.domain.principals import Purposes
+    from sealbox.services import tokens, users
+
+    if not kind and not secret:
+        fail("give at least one --kind or --secret: a service account may fetch nothing else")
+    settings, db = open_database(data_dir)
+    try:
+        master = load_keyring(settings.resolved_master_key_path)
+        now = datetime.now(UTC)
+        account = users.create_user(
+            db,
+            master,
+            name=name,
+            is_admin=False,
+            now=now,
+            requested_by=None,
+            kind="service",
+            purposes=Purposes(kinds=tuple(kind or ()), names=tuple(secret or ())),
+        )
+        issued = tokens.issue(db, account, name="service token", expires_at=None, now=now, requested_by=None)
+    except (ServiceError, ConfigError) as exc:
+        fail_from(exc)
+    finally:
+        db.dispose()
+    typer.echo(f"added service account {name}; its token, shown once:", err=True)
+    typer.echo(issued.value)

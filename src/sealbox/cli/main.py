@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sealbox.cli import admin, secrets, tokens
+from sealbox.cli import admin, audit, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
 from sealbox.cli.output import fail_from
 from sealbox.errors import ConfigError, SealboxError
@@ -22,6 +22,13 @@ app = typer.Typer(
 app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
+app.add_typer(sharing.group_app, name="group")
+app.add_typer(sharing.project_app, name="project")
+app.add_typer(sessions.app, name="session")
+app.add_typer(audit.app, name="audit")
+secrets.app.command("share")(sharing.share)
+secrets.app.command("unshare")(sharing.unshare)
+secrets.app.command("grants")(sharing.grants)
 app.command("login")(tokens.login)
 app.command("run", context_settings={"allow_interspersed_args": False})(run_command.run)
 

@@ -40,6 +40,10 @@ def add(
     expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO 8601 time")] = None,
     from_file: FromFile = None,
     field: Fields = None,
+    project: Annotated[str | None, typer.Option(help="only this project's sessions may use it")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="a resource pattern, e.g. s3://bucket/*")
+    ] = None,
 ) -> None:
     """Store a new secret. The value comes from a hidden prompt, stdin, --from-file or --field."""
     expires_at = parse_expiry(expires)
@@ -54,6 +58,8 @@ def add(
                 fields=value.fields,
                 description=description,
                 expires_at=expires_at,
+                project=project,
+                scopes=scope or [],
             )
     except ClientError as exc:
         fail_from(exc)
@@ -143,10 +149,11 @@ def list_(
         typer.echo("no secrets yet: add one with `sealbox secret add NAME`")
         return
     print_table(
-        ["NAME", "KIND", "VERSION", "UPDATED", "EXPIRES", "DESCRIPTION"],
+        ["NAME", "ACCESS", "KIND", "VERSION", "UPDATED", "EXPIRES", "DESCRIPTION"],
         [
             [
-                s["name"],
+                s["name"] if s["access"] == "owner" else s["ref"],
+                s["access"],
                 s["kind"],
                 s["current_version"],
                 s["updated_at"][:19].replace("T", " "),

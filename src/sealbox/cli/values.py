@@ -66,6 +66,21 @@ def read_value(*, from_file: Path | None, field_args: list[str], prompt_name: st
     return ValueInput(value=first)
 
 
+def parse_since(text: str | None, *, now: datetime | None = None) -> str | None:
+    """`24h`, `7d` (that long ago) or an ISO 8601 time -> ISO 8601 with a zone."""
+    if text is None:
+        return None
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.fullmatch(text.strip())
+    if match:
+        return (now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})).isoformat()
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        fail("--since takes a duration such as 24h or 7d, or an ISO 8601 time")
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+
+
 def parse_expiry(text: str | None, *, now: datetime | None = None) -> str | None:
     """`30d`, `12h`, `2w` or an ISO 8601 time (UTC if no zone) -> ISO 8601 with a zone."""
     if text is None:

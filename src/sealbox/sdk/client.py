@@ -80,6 +80,8 @@ class Client:
         fields: dict[str, str] | None = None,
         description: str = "",
         expires_at: str | None = None,
+        project: str | None = None,
+        scopes: list[str] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": name, "kind": kind, "description": description}
         for key, item in (
@@ -87,6 +89,8 @@ class Client:
             ("value_base64", value_base64),
             ("fields", fields),
             ("expires_at", expires_at),
+            ("project", project),
+            ("scopes", scopes),
         ):
             if item is not None:
                 body[key] = item

@@ -1,0 +1,87 @@
+"""`sealbox audit [--secret NAME] [--session ID] [--since T] [--json]` and `sealbox audit verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.secrets import client
+from sealbox.cli.values import parse_since
+from sealbox.errors import ClientError
+
+app = typer.Typer(help="The audit trail: who did what to which secret.", invoke_without_command=True)
+
+
+@app.callback()
+def audit(
+    ctx: typer.Context,
+    secret: Annotated[str | None, typer.Option(help="NAME or OWNER/NAME")] = None,
+    session: Annotated[str | None, typer.Option(help="a session id")] = None,
+    since: Annotated[str | None, typer.Option(help="24h, 7d or an ISO 8601 time")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many records")] = 200,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Audit records, newest first: yours and your secrets' (admins: all)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    items: list[dict[str, Any]] = []
+    cursor = None
+    try:
+        with client() as c:
+            while len(items) < limit:
+                page = c.audit(
+                    secret=secret,
+                    session=session,
+                    since=parse_since(since),
+                    cursor=cursor,
+                    limit=min(1000, limit - len(items)),
+                )
+                items.extend(page["items"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+    except ClientError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["WHEN", "WHO", "FOR", "ACTION", "OUTCOME", "SECRET", "V", "SESSION"],
+        [
+            [
+                r["at"][:19].replace("T", " "),
+                r["actor"] or "-",
+                r["on_behalf_of"] or "",
+                r["action"],
+                r["outcome"],
+                r["secret"] or "",
+                r["version"] or "",
+                (r["session_id"] or "")[:12],
+            ]
+            for r in items
+        ],
+    )
+
+
+@app.command("verify")
+def verify(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR")] = None,
+) -> None:
+    """Check the audit chain on this machine's database: an edited, deleted or reordered record fails it."""
+    from sealbox.cli.admin import open_database
+    from sealbox.services.audit import verify_chain
+
+    _, db = open_database(data_dir)
+    try:
+        result = verify_chain(db)
+    finally:
+        db.dispose()
+    if not result.ok:
+        fail(
+            f"the audit chain is broken at record {result.first_bad_id} "
+            f"(after {result.records - 1} good records)"
+        )
+    typer.echo(f"audit chain ok: {result.records} records, head {result.head}")

@@ -1,0 +1,114 @@
+"""`sealbox secret share|unshare|grants`, `sealbox group ...`, `sealbox project ...`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.secrets import client
+from sealbox.errors import ClientError
+
+UserOpt = Annotated[str | None, typer.Option("--user", help="a user name")]
+RoleOpt = Annotated[str, typer.Option(help="member; or manager (of a group), owner (of a project)")]
+GroupOpt = Annotated[str | None, typer.Option("--group", help="a group name")]
+
+
+def _one_grantee(user: str | None, group: str | None) -> None:
+    if (user is None) == (group is None):
+        fail("give exactly one of --user or --group")
+
+
+def share(
+    name: Annotated[str, typer.Argument(help="NAME, or OWNER/NAME for a secret you manage")],
+    level: Annotated[str, typer.Option(help="use, write or manage")],
+    user: UserOpt = None,
+    group: GroupOpt = None,
+) -> None:
+    """Share a secret with a user or a group at a level (use: bring into sessions only; write; manage)."""
+    _one_grantee(user, group)
+    try:
+        with client() as c:
+            c.share(name, level=level, user=user, group=group)
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"shared {name} with {'user ' + user if user else 'group ' + str(group)} at level {level}")
+
+
+def unshare(name: str, user: UserOpt = None, group: GroupOpt = None) -> None:
+    """Revoke a grant; lists live sessions that still hold the value (`sealbox session end` ends one)."""
+    _one_grantee(user, group)
+    try:
+        with client() as c:
+            result = c.unshare(name, user=user, group=group)
+    except ClientError as exc:
+        fail_from(exc)
+    typer.echo(f"revoked; later launches of {name} by them are refused")
+    for s in result["live_sessions"]:
+        typer.echo(f"  still live: session {s['id']} of {s['owner']} (until {s['expires_at'][:19]})")
+
+
+def grants(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Who a secret is shared with."""
+    try:
+        with client() as c:
+            items = c.grants(name)
+    except ClientError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["TYPE", "WHO", "LEVEL", "BY", "SINCE"],
+        [[g["grantee_type"], g["grantee"], g["level"], g["created_by"], g["created_at"][:19]] for g in items],
+    )
+
+
+def _collection_app(kind: str, manager_role: str) -> typer.Typer:
+    app = typer.Typer(help=f"{kind.capitalize()}s.", no_args_is_help=True)
+    path = f"{kind}s"
+
+    def call(method: str, suffix: str = "", **body: Any) -> Any:
+        try:
+            with client() as c:
+                return c.collection(path, method, suffix, **body)
+        except ClientError as exc:
+            fail_from(exc)
+
+    @app.command("create")
+    def create(name: str) -> None:
+        call("POST", name=name)
+        typer.echo(f"created {kind} {name}; you are its {manager_role}")
+
+    @app.command("ls")
+    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        items = call("GET")
+        if as_json:
+            print_json(items)
+        else:
+            print_table(["NAME", "ROLE"], [[i["name"], i["role"]] for i in items])
+
+    @app.command("show")
+    def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        data = call("GET", f"/{name}")
+        if as_json:
+            print_json(data)
+        else:
+            print_table(["MEMBER", "ROLE"], [[m["user"], m["role"]] for m in data["members"]])
+
+    @app.command("add")
+    def add(name: str, user: str, role: RoleOpt = "member") -> None:
+        call("PUT", f"/{name}/members", user=user, role=role)
+        typer.echo(f"{user} is now a {role} of {kind} {name}")
+
+    @app.command("rm")
+    def remove(name: str, user: str) -> None:
+        call("DELETE", f"/{name}/members/{user}")
+        typer.echo(f"removed {user} from {kind} {name}")
+
+    return app
+
+
+group_app = _collection_app("group", "manager")
+project_app = _collection_app("project", "owner")
