@@ -56,6 +56,8 @@ class ServerSettings(BaseSettings):
     oidc_groups_claim: str = "groups"
     trusted_proxies: str = ""  # comma-separated addresses/CIDRs allowed to send the user header
     proxy_user_header: str = "X-Forwarded-User"
+    oidc_client_id: str | None = None  # the web pages' sign-in with the issuer (authorization-code flow)
+    oidc_client_secret_path: Path | None = None  # a file holding the client secret (never an env value)
     auth_failure_limit: int = Field(default=20, ge=1, le=10_000)  # failed attempts per minute per IP/identity
 
     @classmethod

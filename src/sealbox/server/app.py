@@ -17,6 +17,7 @@ from sealbox.server.context import AppContext, Converter
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.web.routes import install_web
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
@@ -123,6 +124,7 @@ def create_app(
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router)
+    install_web(app)
     return app
 
 

@@ -23,6 +23,12 @@ _HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The web pages load only their own stylesheet and script; forms post only to this origin.
+_WEB_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'",
+)
 
 
 class _TooLarge(HTTPException):
@@ -82,7 +88,9 @@ class GuardMiddleware:
                 status_holder[0] = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.extend(_HEADERS)
-                if not relaxed_csp:
+                if path.startswith("/web"):
+                    headers.append(_WEB_CSP)
+                elif not relaxed_csp:
                     headers.append(_API_CSP)
                 message = {**message, "headers": headers}
             await send(message)

@@ -333,6 +333,12 @@ class LaunchService:
                     raise Forbidden(
                         "a secret of this session belongs to another project", code="project_scope"
                     )
+                # Leaving the project is checked again too, like a revoked grant.
+                if (
+                    current.project_id is not None
+                    and sharing.project_role(current.project_id, session.owner_id) is None
+                ):
+                    raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
                 try:
                     if s.owner_id not in user_keys:
                         user_keys[s.owner_id] = unwrap_user_key(

@@ -229,3 +229,14 @@ auth_failures = Table(
     Column("window_start", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # The cookie holds a random id; only its SHA-256 is stored. Each web session has its own CSRF token.
+    Column("id_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)

@@ -12,7 +12,7 @@ from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, User
 from sealbox.store.tables import tokens, users
 
 
-def _user(row: Any) -> User:
+def user_from_row(row: Any) -> User:
     m = row._mapping
     return User(
         id=UserID(m["id"]),
@@ -59,17 +59,17 @@ class UserRepository:
 
     def by_name(self, name: str) -> User | None:
         row = self.conn.execute(select(*_USER_COLS).where(users.c.name == name)).first()
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     def by_id(self, user_id: str) -> User | None:
         row = self.conn.execute(select(*_USER_COLS).where(users.c.id == user_id)).first()
-        return _user(row) if row else None
+        return user_from_row(row) if row else None
 
     def wrapped_key(self, user_id: str) -> bytes:
         return bytes(self.conn.execute(select(users.c.user_key).where(users.c.id == user_id)).scalar_one())
 
     def list(self) -> list[User]:
-        return [_user(r) for r in self.conn.execute(select(*_USER_COLS).order_by(users.c.name))]
+        return [user_from_row(r) for r in self.conn.execute(select(*_USER_COLS).order_by(users.c.name))]
 
     def count_admins(self) -> int:
         return len(self.conn.execute(select(users.c.id).where(users.c.is_admin.is_(True))).all())
