@@ -17,6 +17,7 @@ from sealbox.server.context import AppContext, Converter
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
@@ -97,6 +98,7 @@ def create_app(
         launches=LaunchService(db, keys, keys.signing, keeper_port),
         sharing=SharingService(db),
         authenticator=Authenticator(db, keys.master, identity_settings(settings)),
+        oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
     )

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from sealbox.config import ServerSettings
+from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.identity import Authenticator
 from sealbox.services.keys import ServerKeys
@@ -63,5 +64,6 @@ class AppContext:
     launches: LaunchService
     sharing: SharingService
     authenticator: Authenticator
+    oidc_login: OIDCLogin | None = None
     public_keeper_url: str
     converter: Converter | None = field(default=None)

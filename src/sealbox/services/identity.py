@@ -130,7 +130,7 @@ class Authenticator:
         if proxied:
             if self.settings.is_trusted_proxy(client_addr):
                 return Principal(
-                    user=self._provision(proxied, groups=None, now=now),
+                    user=self.provision(proxied, groups=None, now=now),
                     token_id=None,
                     client_addr=client_addr,
                 )
@@ -165,12 +165,12 @@ class Authenticator:
         groups = claims.get(oidc.groups_claim)
         group_names = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else None
         return Principal(
-            user=self._provision(username, groups=group_names, now=now),
+            user=self.provision(username, groups=group_names, now=now),
             token_id=None,
             client_addr=client_addr,
         )
 
-    def _provision(self, raw_name: str, *, groups: list[str] | None, now: datetime) -> User:
+    def provision(self, raw_name: str, *, groups: list[str] | None, now: datetime) -> User:
         """The user an identity provider or proxy names, created on first sight; joins groups from claims."""
         name = normalise_identity(raw_name)
         try:

@@ -25,6 +25,7 @@ from sealbox.errors import BadRequest, Forbidden, NotFound, ServiceError, Unauth
 from sealbox.server.context import AppContext
 from sealbox.server.deps import get_context, now
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
+from sealbox.server.web.oidc import FLOW_COOKIE
 from sealbox.services import audit as audit_service
 from sealbox.services import web_sessions
 from sealbox.services.sharing import Grantee
@@ -116,7 +117,7 @@ def login_page(request: Request, ctx: Ctx) -> HTMLResponse:
         csrf=token,
         errors={},
         user=None,
-        sso=ctx.authenticator.settings.oidc is not None and ctx.settings.oidc_client_id is not None,
+        sso=ctx.oidc_login is not None,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/web/login"
@@ -169,6 +170,57 @@ async def login(request: Request, ctx: Ctx) -> Response:
         max_age=int(web_sessions.WEB_SESSION_TTL.total_seconds()),
     )
     signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path="/web/login")
+    return signed_in
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request, ctx: Ctx) -> Response:
+    if ctx.oidc_login is None:
+        return RedirectResponse("/web/login", status_code=303)
+    target, flow = ctx.oidc_login.start(str(request.url_for("oidc_callback")))
+    response = RedirectResponse(target, status_code=303)
+    # Lax, not Strict: it must come back with the issuer's cross-site redirect.
+    response.set_cookie(
+        FLOW_COOKIE,
+        flow,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/web/login",
+        max_age=600,
+    )
+    return response
+
+
+@router.get("/login/callback", name="oidc_callback")
+def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -> Response:
+    if ctx.oidc_login is None:
+        return RedirectResponse("/web/login", status_code=303)
+    client = request.client.host if request.client else None
+    try:
+        username, groups = ctx.oidc_login.finish(
+            code=code[:2048],
+            state=state[:256],
+            cookie=request.cookies.get(FLOW_COOKIE, ""),
+            redirect_uri=str(request.url_for("oidc_callback")),
+        )
+        user = ctx.authenticator.provision(username, groups=groups, now=now())
+    except ServiceError:
+        return _render(
+            request, "error.html", 401, message="single sign-on did not succeed; try again", user=None
+        )
+    cookie = web_sessions.sign_in(ctx.db, Principal(user=user, token_id=None, client_addr=client), now=now())
+    signed_in = RedirectResponse("/web/", status_code=303)
+    signed_in.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/",
+        max_age=int(web_sessions.WEB_SESSION_TTL.total_seconds()),
+    )
+    signed_in.delete_cookie(FLOW_COOKIE, path="/web/login")
     return signed_in
 
 
