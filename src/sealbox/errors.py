@@ -6,6 +6,7 @@
     ├── SecretNotFound             get_secret() found the name in no provider
     │   └── CredentialNotFound     get_credential() found no credential whose scope matches
     ├── AmbiguousCredential        get_credential() found two that match equally
+    ├── BinarySecretError          get_secret() returns text; that secret is bytes
     ├── ClientError                the SDK's view of an HTTP error answer
     └── ServiceError               a failure with an HTTP status, a stable code and a fixed message
         ├── BadRequest                 400  invalid_request, invalid_name, invalid_value, ...
@@ -133,3 +134,10 @@ class CredentialNotFound(SecretNotFound):
 
 class AmbiguousCredential(SealboxError):
     """`get_credential()` found two mounted credentials that match the resource equally well."""
+
+
+class BinarySecretError(SealboxError, ValueError):
+    """`get_secret()` returns text; this secret is binary: read its file as bytes instead."""
+
+    def __init__(self, name: str, path: object) -> None:
+        super().__init__(f"secret {name!r} is binary, not text: read the file {path} as bytes")

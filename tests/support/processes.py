@@ -15,6 +15,10 @@ from pathlib import Path
 
 import httpx
 
+from sealbox.cli.processes import install_keeper_public_key, install_server_verify_key
+from sealbox.cli.up import bootstrap
+from sealbox.config import ServerSettings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -43,7 +47,9 @@ class Keeper:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 sealbox_cmd("keeper", "--dir", str(self.dir), "--listen", self.url),
-                stdout=log, stderr=subprocess.STDOUT, env=base_env(SEALBOX_KEEPER_LOG_LEVEL="debug"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=base_env(SEALBOX_KEEPER_LOG_LEVEL="debug"),
             )
         sock = Path(self.url.removeprefix("unix://"))
         wait_for(lambda: sock.exists(), self.proc, "keeper")
@@ -105,12 +111,19 @@ class Stack:
     def start_server(self) -> None:
         with self.log.open("ab") as log:
             self.server = subprocess.Popen(
-                sealbox_cmd("server", "--host", "127.0.0.1", "--port", str(self.port), "--keeper-url",
-                            self.keeper.url),
-                stdout=log, stderr=subprocess.STDOUT, env=self.env(),
+                sealbox_cmd(
+                    "server", "--host", "127.0.0.1", "--port", str(self.port), "--keeper-url", self.keeper.url
+                ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
             )
-        wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503), self.server,
-                 "server", timeout=60)
+        wait_for(
+            lambda: httpx.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503),
+            self.server,
+            "server",
+            timeout=60,
+        )
 
     def stop_server(self, sig: int = signal.SIGTERM) -> None:
         if self.server and self.server.poll() is None:
@@ -122,8 +135,9 @@ class Stack:
                 self.server.wait()
 
     def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"Authorization": f"Bearer {token or self.admin_token}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {token or self.admin_token}"}
+        )
 
     def add_user(self, name: str, *, admin: bool = False) -> str:
         """A new user's token, through the admin CLI on the data directory."""
@@ -139,26 +153,32 @@ class Stack:
 def running_stack(root: Path, *, database_url: str | None = None) -> Iterator[Stack]:
     """Bootstrap a data dir (keys, schema, admin) and run a keeper and a server on it."""
     data_dir = root / "data"
-    keeper = Keeper(dir=root / "data-keeper", url=f"unix://{root / 'data-keeper' / 'keeper.sock'}",
-                    log=root / "keeper.log")
+    keeper = Keeper(
+        dir=root / "data-keeper",
+        url=f"unix://{root / 'data-keeper' / 'keeper.sock'}",
+        log=root / "keeper.log",
+    )
     port = free_port()
-    stack = Stack(data_dir=data_dir, keeper=keeper, url=f"http://127.0.0.1:{port}", port=port,
-                  log=root / "server.log", database_url=database_url)
+    stack = Stack(
+        data_dir=data_dir,
+        keeper=keeper,
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        log=root / "server.log",
+        database_url=database_url,
+    )
     keeper.start()
     try:
-        boot = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from pathlib import Path; from sealbox.config import ServerSettings;"
-             "from sealbox.cli.up import bootstrap; from sealbox.cli.processes import install_keeper_public_key as i;"
-             "s = ServerSettings.from_env(); s.data_dir.mkdir(parents=True, exist_ok=True);"
-             f"i(keeper_url={keeper.url!r}, keeper_dir=Path({str(keeper.dir)!r}), target=s.resolved_keeper_public_key_path);"
-             "t = bootstrap(s);"
-             "from sealbox.cli.processes import install_server_verify_key as v;"
-             f"v(source=s.resolved_signing_key_path.with_suffix('.pub'), keeper_dir=Path({str(keeper.dir)!r}));"
-             "print(t)"],
-            env=stack.env(), capture_output=True, check=True,
+        settings = ServerSettings(data_dir=data_dir, database_url=database_url)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        install_keeper_public_key(
+            keeper_url=keeper.url, keeper_dir=keeper.dir, target=settings.resolved_keeper_public_key_path
         )
-        stack.admin_token = boot.stdout.decode().strip()
+        token = bootstrap(settings)
+        install_server_verify_key(
+            source=settings.resolved_signing_key_path.with_suffix(".pub"), keeper_dir=keeper.dir
+        )
+        stack.admin_token = token or ""
         stack.start_server()
         yield stack
     finally:

@@ -147,10 +147,14 @@ class _Runner:
         check_mappings(list(spec.mappings))
         wants_files = any(m.file is not None for m in spec.mappings)
         lease_root = _lease_root()
-        clean_leftovers(lease_root)
+        for stale_session in clean_leftovers(lease_root):
+            # A crashed run left its session live on the server: end it now.
+            with contextlib.suppress(SealboxError, httpx.HTTPError):
+                self.api("DELETE", f"/api/v1/sessions/{stale_session}")
+        existed = False
         if spec.mount_path is not None:
             mount = Path(spec.mount_path)
-            check_mount_path(mount)  # refuse before anything is written anywhere
+            existed = check_mount_path(mount)  # refuse before anything is written anywhere
         elif wants_files:
             memory_base()
             mount = lease_root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
@@ -158,6 +162,7 @@ class _Runner:
             mount = None
         launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
         session_id = launch["session"]["id"]
+        lease = write_lease(lease_root, path=mount, keep_folder=existed, session_id=session_id)
         try:
             self.delivery = redeem(
                 self.redeem_http,
@@ -168,20 +173,15 @@ class _Runner:
             env = child_environment(
                 self.delivery.items, secrets_dir=str(mount) if mount else None, session_id=session_id
             )
-            lease = None
             if mount is not None and wants_files:
                 self.folder = SecretFolder.create(mount)
-                lease = write_lease(lease_root, self.folder)
                 files, manifest = folder_contents(self.delivery.items)
                 self.folder.write(files, {**manifest, "session": session_id})
-            try:
-                return self._run_child(env, session_id)
-            finally:
-                if self.folder is not None:
-                    self.folder.remove()
-                if lease is not None:
-                    lease.unlink(missing_ok=True)
+            return self._run_child(env, session_id)
         finally:
+            if self.folder is not None:
+                self.folder.remove()
+            lease.unlink(missing_ok=True)
             with contextlib.suppress(SealboxError, httpx.HTTPError):
                 self.api("DELETE", f"/api/v1/sessions/{session_id}")
             self.http.close()

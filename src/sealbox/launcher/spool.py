@@ -226,13 +226,15 @@ def _start_time(pid: int) -> str | None:
     return stat_line.rsplit(")", 1)[1].split()[19]
 
 
-def write_lease(root: Path, folder: SecretFolder) -> Path:
+def write_lease(root: Path, *, path: Path | None, keep_folder: bool, session_id: str) -> Path:
+    """Record a live run (process, folder, session; no value) so the next run can clean up after a crash."""
     lease = root / f"lease-{os.getpid()}-{secrets.token_hex(4)}.json"
     data = {
         "pid": os.getpid(),
         "start": _start_time(os.getpid()),
-        "path": str(folder.path),
-        "keep_folder": folder.existed,
+        "path": str(path) if path is not None else None,
+        "keep_folder": keep_folder,
+        "session": session_id,
     }
     fd = os.open(lease, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -240,18 +242,21 @@ def write_lease(root: Path, folder: SecretFolder) -> Path:
     return lease
 
 
-def clean_leftovers(root: Path) -> int:
-    """Remove the folders of runs whose process is gone (crashed or killed); returns how many."""
-    removed = 0
+def clean_leftovers(root: Path) -> list[str]:
+    """Remove the folders of runs whose process is gone (crashed or killed); returns their session ids."""
+    sessions: list[str] = []
     for lease in root.glob("lease-*.json"):
         try:
             data = json.loads(lease.read_text())
-            pid, start, path = int(data["pid"]), data["start"], Path(data["path"])
+            pid, start = int(data["pid"]), data["start"]
+            path = Path(data["path"]) if data.get("path") else None
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if _start_time(pid) is not None and _start_time(pid) == start:
             continue  # still running
-        remove_folder(path, keep_folder=bool(data.get("keep_folder")))
+        if path is not None:
+            remove_folder(path, keep_folder=bool(data.get("keep_folder")))
         lease.unlink(missing_ok=True)
-        removed += 1
-    return removed
+        if isinstance(data.get("session"), str):
+            sessions.append(data["session"])
+    return sessions

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sealbox.errors import BinarySecretError
+
 DEFAULT_FOLDERS = ("/secrets",)
 _MANIFEST = "@sealbox.json"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -82,7 +84,10 @@ class FolderProvider:
         for folder in self.search_folders():
             path = self._file_for(folder, key, field)
             if path is not None and path.is_file():
-                return path.read_bytes().decode("utf-8", errors="strict")
+                try:
+                    return path.read_bytes().decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BinarySecretError(key, path) from None
         return None
 
 

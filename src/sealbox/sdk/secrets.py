@@ -69,12 +69,22 @@ class _MaskingFactory:
             message = record.getMessage()
         except (TypeError, ValueError):
             return record
-        masked = message
-        for value in values:
-            masked = masked.replace(value, MASK)
+        masked = _mask(message, values)
         if masked != message:
             record.msg, record.args = masked, None
+        # Exceptions and stacks are formatted later by handlers; format them now, masked, so that a
+        # value inside an exception's text (log.exception) is hidden too.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _mask(logging.Formatter().formatException(record.exc_info), values)
+        if record.stack_info:
+            record.stack_info = _mask(record.stack_info, values)
         return record
+
+
+def _mask(text: str, values: list[str]) -> str:
+    for value in values:
+        text = text.replace(value, MASK)
+    return text
 
 
 def mask_logging() -> None:

@@ -168,7 +168,7 @@ def test_mapping_validated() -> None:
 @pytest.mark.parametrize(
     ("mapping", "code", "field"),
     [
-        (Mapping(secret="a/b", file="x"), "invalid_name", "secret"),
+        (Mapping(secret="A/b/c", file="x"), "invalid_name", "secret"),
         (Mapping(secret="..", file="x"), "invalid_name", "secret"),
         (Mapping(secret="DB", field="Password", file="x"), "invalid_field", "field"),
         (Mapping(secret="DB", field="pass-word", file="x"), "invalid_field", "field"),
@@ -188,7 +188,7 @@ def test_mapping_refusals(mapping: Mapping, code: str, field: str) -> None:
 def test_mapping_errors_do_not_echo() -> None:
     canary = "cnry-" + secrets.token_hex(16)
     for mapping in (
-        Mapping(secret=canary + "/x", file="f"),
+        Mapping(secret=canary + "/x/y", file="f"),
         Mapping(secret="DB", field=canary, file="f"),
         Mapping(secret="DB", file=canary + "/.."),
     ):

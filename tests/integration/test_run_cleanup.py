@@ -1,0 +1,156 @@
+"""The secret folder is removed however a run ends, a crash of sealbox included (issue 4; T18).
+
+kill -9 of the command: sealbox exits 137 and cleans up. kill -9 of sealbox itself: the command dies with it
+(PR_SET_PDEATHSIG), and the next `sealbox run` of the same user removes the folder and lease left behind.
+At the end no value is anywhere on disk under the private memory root or the data directory, nor in the
+server's and keeper's logs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_run import (
+    SHM_ROOT,
+    Person,
+    finish,
+    gone,
+    held,
+    keeper_restart,
+    make_person,
+    one_error_line,
+    shm_entries_of,
+    unique,
+)
+from tests.support.canaries import find_in_bytes, scan_tree
+from tests.support.processes import Stack
+
+Canary = Callable[[str], str]
+VALUES: list[str] = []
+PIDS: list[int] = []  # every sealbox run of this module
+
+
+@pytest.fixture(scope="module")
+def person(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Person:
+    return make_person(stack, tmp_path_factory.mktemp("cleanup"), "cleaner")
+
+
+@pytest.fixture
+def secret(person: Person, canary: Canary) -> str:
+    name = unique("clean")
+    value = canary("cleanup")
+    VALUES.append(value)
+    person.add(name, value=value)
+    return name
+
+
+def next_run(person: Person, secret: str) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "sealbox", "run", "--secret", secret, "--", "true"],
+        env=person.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        _, err = proc.communicate(timeout=60)
+    PIDS.append(proc.pid)
+    assert proc.returncode == 0, err
+
+
+def test_kill_9_of_the_command_exits_137_and_removes_the_folder(person: Person, secret: str) -> None:
+    with held(person, "--secret", secret) as run:
+        PIDS.append(run.proc.pid)
+        folder = run.folder
+        assert (folder / secret).is_file()
+        os.kill(run.child_pid, signal.SIGKILL)
+        assert finish(run.proc) == 137, run.output()
+    assert run.code == 137
+    assert not folder.exists()
+    assert shm_entries_of(run.proc.pid) == []
+    assert person.session(run.session_id)["status"] == "ended"
+
+
+def test_kill_9_of_sealbox_takes_the_command_along_and_the_next_run_cleans_up(
+    person: Person, secret: str
+) -> None:
+    with held(person, "--secret", secret) as run:
+        PIDS.append(run.proc.pid)
+        folder = run.folder
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait(10)
+        left = shm_entries_of(run.proc.pid)
+        assert folder.exists() and folder.name in left
+        assert any(n.startswith("lease-") for n in left)
+        assert gone(run.child_pid), "the command outlived sealbox"
+    assert run.code == -signal.SIGKILL
+    next_run(person, secret)
+    assert not folder.exists()
+    assert shm_entries_of(run.proc.pid) == []
+
+
+def test_the_run_after_a_crash_ends_the_crashed_session(person: Person, secret: str) -> None:
+    with held(person, "--secret", secret) as run:
+        PIDS.append(run.proc.pid)
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait(10)
+        assert gone(run.child_pid)
+    next_run(person, secret)
+    assert person.session(run.session_id)["status"] == "ended"
+
+
+def test_a_crash_in_a_folder_i_gave_leaves_it_empty_after_the_next_run(
+    person: Person, secret: str, tmp_path: Path
+) -> None:
+    mount = tmp_path / "mine"
+    mount.mkdir(mode=0o700)
+    with held(person, "--secret", secret, "--mount-path", str(mount)) as run:
+        PIDS.append(run.proc.pid)
+        assert (mount / secret).is_file()
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait(10)
+        assert gone(run.child_pid)
+    assert (mount / "..data").is_symlink()
+    next_run(person, secret)
+    assert mount.is_dir() and os.listdir(mount) == []
+    assert shm_entries_of(run.proc.pid) == []
+
+
+def test_a_failed_launch_writes_nothing_and_runs_nothing(
+    stack: Stack, person: Person, secret: str, tmp_path: Path
+) -> None:
+    ran = tmp_path / "ran"
+    with keeper_restart():
+        stack.keeper.stop()
+        try:
+            with subprocess.Popen(
+                [sys.executable, "-m", "sealbox", "run", "--secret", secret, "--", "touch", str(ran)],
+                env=person.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ) as proc:
+                out, err = proc.communicate(timeout=60)
+        finally:
+            stack.keeper.start()
+    PIDS.append(proc.pid)
+    line = one_error_line(subprocess.CompletedProcess(proc.args, proc.returncode, out.decode(), err.decode()))
+    assert "keeper_unavailable" in line
+    assert not ran.exists()
+    assert shm_entries_of(proc.pid) == []
+
+
+def test_no_value_left_on_disk_or_in_the_logs(stack: Stack, person: Person) -> None:
+    """Runs last in this module: the memory root, the data directory and the logs hold no value."""
+    assert VALUES and PIDS
+    assert scan_tree(SHM_ROOT, VALUES) == {}
+    assert scan_tree(stack.data_dir, VALUES) == {}
+    assert scan_tree(person.workdir, VALUES) == {}
+    assert find_in_bytes(stack.logs(), VALUES) == []
+    assert [pid for pid in PIDS if shm_entries_of(pid)] == []
