@@ -551,6 +551,8 @@ def test_redeem_raises_when_the_keeper_refuses(
 
     def spend_ticket_first(response: httpx.Response) -> None:
         """Spend the ticket at the keeper before the launcher gets to it."""
+        if not response.url.path.endswith("/redeem"):
+            return  # e.g. the launcher's report of the failure afterwards
         response.read()
         body = response.json()
         items = {(i["secret_id"], i["version"]): i for i in body["items"]}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sealbox.cli import admin, audit, secrets, sessions, sharing, tokens
+from sealbox.cli import admin, audit, kube, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
 from sealbox.cli.output import fail_from
 from sealbox.errors import ConfigError, SealboxError
@@ -26,6 +26,7 @@ app.add_typer(sharing.group_app, name="group")
 app.add_typer(sharing.project_app, name="project")
 app.add_typer(sessions.app, name="session")
 app.add_typer(audit.app, name="audit")
+app.add_typer(kube.app, name="kube")
 secrets.app.command("share")(sharing.share)
 secrets.app.command("unshare")(sharing.unshare)
 secrets.app.command("grants")(sharing.grants)

@@ -82,6 +82,10 @@ def encode_fields(kind: Kind, fields: Mapping[str, str]) -> bytes:
     for name, value in cleaned.items():
         if not isinstance(value, str):
             raise BadRequest(f"field {name} must be text", code="invalid_field", field=name)
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise BadRequest(f"field {name} is not valid text", code="invalid_field", field=name) from None
     _check_kind_rules(kind, cleaned)
     return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
 

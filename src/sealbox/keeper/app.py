@@ -84,6 +84,8 @@ def create_keeper_app(
             return JSONResponse(authority.serve(request_body))
         except LaunchRefused as refused:
             audit_log.warning("launch refused reason=%r", refused.reason)
+            if refused.integrity:
+                return _error(422, "integrity_error", "a stored ciphertext failed its integrity check")
             return _error(403, "launch_refused", "the keeper refused this launch")
 
     async def launch_route(request: Request) -> JSONResponse:

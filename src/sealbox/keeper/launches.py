@@ -31,9 +31,17 @@ MAX_ITEMS = 1000
 class LaunchRefused(Exception):
     """A launch the keeper will not serve; `reason` goes to the keeper's audit log only."""
 
+    integrity = False
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OuterLayerBroken(LaunchRefused):
+    """A signed, valid launch whose stored ciphertext does not open: tampered or moved data."""
+
+    integrity = True
 
 
 @dataclass
@@ -118,7 +126,7 @@ class LaunchAuthority:
             try:
                 inner = open_outer(self._keys.private, self._keys.wrap, outer, ctx)
             except DecryptionError:
-                raise LaunchRefused("an outer layer failed its integrity check") from None
+                raise OuterLayerBroken("an outer layer failed its integrity check") from None
             results.append(
                 {
                     "secret_id": secret_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_
 from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.kinds import SPECS, Kind, decode_fields
-from sealbox.errors import ClientError, DecryptionError, IntegrityError
+from sealbox.errors import ClientError, DecryptionError, IntegrityError, Unavailable
 from sealbox.sdk.keeper import KeeperClient
 
 
@@ -67,6 +68,8 @@ def _post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]
             raise ClientError(response.status_code, str(data.get("code")), str(data.get("message")))
         except ValueError:
             raise ClientError(response.status_code, "error", response.reason_phrase) from None
+    if response.status_code == 204 or not response.content:
+        return {}
     result: dict[str, Any] = response.json()
     return result
 
@@ -86,24 +89,45 @@ def redeem(
         {"credential": credential, "public_key": base64.b64encode(pair.public_bytes()).decode()},
     )
     server_done = time.perf_counter()
-    items = body["items"]
     keeper = KeeperClient(keeper_url or body["keeper_url"])
     try:
-        unique = {(i["secret_id"], i["version"]): i for i in items}
-        keeper_key, inners = keeper.launch(
-            body["ticket"],
-            [
-                OuterLayer(
-                    secret_id=i["secret_id"],
-                    version=i["version"],
-                    owner_id=i["owner_id"],
-                    outer=base64.b64decode(i["outer"]),
-                )
-                for i in unique.values()
-            ],
-        )
+        return _assemble(pair, body, keeper, session_id=session_id, started=started, server_done=server_done)
+    except (IntegrityError, Unavailable) as failed:
+        # The server recorded a successful redemption; tell it how the launch really ended, for its audit.
+        with contextlib.suppress(ClientError, httpx.HTTPError):
+            _post(
+                http,
+                f"/api/v1/sessions/{session_id}/failures",
+                {"credential": credential, "code": failed.code},
+            )
+        raise
     finally:
         keeper.close()
+
+
+def _assemble(
+    pair: SessionKeyPair,
+    body: dict[str, Any],
+    keeper: KeeperClient,
+    *,
+    session_id: str,
+    started: float,
+    server_done: float,
+) -> Delivery:
+    items = body["items"]
+    unique = {(i["secret_id"], i["version"]): i for i in items}
+    keeper_key, inners = keeper.launch(
+        body["ticket"],
+        [
+            OuterLayer(
+                secret_id=i["secret_id"],
+                version=i["version"],
+                owner_id=i["owner_id"],
+                outer=base64.b64decode(i["outer"]),
+            )
+            for i in unique.values()
+        ],
+    )
     keeper_done = time.perf_counter()
     try:
         dek_key = open_launch_key(

@@ -12,9 +12,14 @@ from sealbox.errors import Forbidden
 from sealbox.server.context import AppContext
 
 
-def get_context(request: Request) -> AppContext:
+def context_of(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.sealbox
     return ctx
+
+
+async def get_context(request: Request) -> AppContext:
+    """As a dependency: async, so FastAPI does not spend a threadpool hop on a lookup."""
+    return context_of(request)
 
 
 def now() -> datetime:
@@ -23,7 +28,7 @@ def now() -> datetime:
 
 def get_principal(request: Request) -> Principal:
     client = request.client.host if request.client else None
-    ctx = get_context(request)
+    ctx = context_of(request)
     header = ctx.authenticator.settings.proxy_user_header
     proxied = request.headers.get(header)
     return ctx.authenticator.authenticate(
@@ -34,7 +39,7 @@ def get_principal(request: Request) -> Principal:
     )
 
 
-def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.user.is_admin:
         raise Forbidden("this needs an admin")
     return principal

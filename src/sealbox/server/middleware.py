@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("sealbox.access")
+error_log = logging.getLogger("sealbox.server")
 
 _HEADERS = [
     (b"cache-control", b"no-store"),
@@ -100,7 +101,32 @@ class GuardMiddleware:
         except _TooLarge:
             if not response_started:
                 await self._reject(send, status_holder)
+        except Exception as exc:
+            # The last resort: answer 500 here and do not re-raise, so that no server (granian, uvicorn)
+            # prints the exception, whose text may hold request data. Only its type is logged.
+            error_log.error(
+                "unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path")
+            )
+            if not response_started:
+                await self._internal_error(send, status_holder)
         self._log(scope, status_holder[0], started)
+
+    async def _internal_error(self, send: Send, status_holder: list[int]) -> None:
+        body = json.dumps({"code": "internal_error", "message": "internal error", "errors": []}).encode()
+        status_holder[0] = 500
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *_HEADERS,
+                    _API_CSP,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     async def _reject(self, send: Send, status_holder: list[int]) -> None:
         body = _too_large_body()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sealbox.domain.audit import AuditEvent
 from sealbox.domain.grants import Grant
@@ -14,6 +14,15 @@ from sealbox.domain.launches import Session
 from sealbox.domain.principals import AccessToken, User
 from sealbox.domain.secrets import Secret
 
+
+def _iso_text(value: object) -> object:
+    """Body timestamps are ISO 8601 text only: pydantic's lax mode would also take 4102444800 or 0.0."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO 8601 time")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_iso_text)]
 NameStr = Annotated[
     str,
     Field(
@@ -40,7 +49,7 @@ class SecretCreate(ValueIn):
     name: NameStr
     kind: Kind = Kind.GENERIC
     description: str = Field(default="", max_length=1024)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     project: str | None = Field(default=None, max_length=200, description="only this project's sessions")
     scopes: list[str] = Field(
         default=[], max_length=32, description="resource patterns, e.g. s3://team-data/*"
@@ -53,7 +62,7 @@ class SecretReplace(ValueIn):
 
 class SecretUpdate(_In):
     description: str | None = Field(default=None, max_length=1024)
-    expires_at: datetime | None = Field(default=None, description="a new expiry; see clear_expiry")
+    expires_at: Timestamp | None = Field(default=None, description="a new expiry; see clear_expiry")
     clear_expiry: bool = False
     scopes: list[str] | None = Field(default=None, max_length=32)
 
@@ -129,7 +138,7 @@ class SecretPage(BaseModel):
 
 class TokenCreate(_In):
     name: str = Field(min_length=1, max_length=128)
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
 
 
 class TokenPublic(BaseModel):
@@ -397,3 +406,8 @@ class AuditRecord(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditRecord]
     next_cursor: int | None
+
+
+class FailureIn(_In):
+    credential: str = Field(max_length=200)
+    code: str = Field(max_length=32, description="integrity_error, launch_refused or keeper_unavailable")

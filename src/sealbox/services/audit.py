@@ -136,7 +136,8 @@ def list_records(
     limit: int,
 ) -> list[tuple[int, AuditEvent]]:
     """Audit records newest first: admins see all; others see their secrets' records and their own acts."""
-    if not 1 <= limit <= 1000:
+    # Up to 1000 a page, plus the one more record a caller asks for to know whether a next page exists.
+    if not 1 <= limit <= 1001:
         raise BadRequest("limit must be 1-1000", code="invalid_limit", field="limit")
     admin = requested_by.user.is_admin
     with db.read() as conn:

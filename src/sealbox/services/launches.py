@@ -60,6 +60,7 @@ CREDENTIAL_PREFIX = "sbl_"
 _CREDENTIAL = re.compile(r"sbl_([a-f0-9]{16})_([A-Za-z0-9_-]{43})")
 _DUMMY_HASH = hashlib.sha256(b"sealbox-launch-dummy").digest()
 MAX_SESSIONS_LISTED = 500
+REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_unavailable"})
 
 
 class CredentialRefused(Unauthenticated):
@@ -277,6 +278,7 @@ class LaunchService:
                 outcome=outcome,
                 client_addr=client_addr,
                 detail=f"session={session_id[:32]} reason={reason}",
+                session_id=session_id[:32],  # so that `sealbox audit --session ID` shows refusals too
             )
 
     def _redeem(
@@ -387,6 +389,33 @@ class LaunchService:
             }
         )
         return Redemption(session=session, sealed_key=wrapper.sealed_key, ticket=ticket, items=tuple(items))
+
+    def report_failure(
+        self, *, session_id: str, credential: str, code: str, client_addr: str | None, now: datetime
+    ) -> None:
+        """The session side reports that a redeemed launch failed after the server's part (keeper refusal,
+        integrity error): recorded as a failed redemption. Only the holder of the spent credential can."""
+        if code not in REPORTABLE_FAILURES:
+            raise BadRequest("unknown failure code", code="invalid_code", field="code")
+        match = _CREDENTIAL.fullmatch(credential)
+        credential_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
+        with self.db.write() as conn:
+            stored = SessionRepository(conn).credential(credential_id) if match else None
+            ok = constant_time_equal(
+                _hash(credential_id, secret_part), stored.secret_hash if stored else _DUMMY_HASH
+            )
+            if not ok or stored is None or stored.session_id != session_id or stored.redeemed_at is None:
+                raise CredentialRefused()
+            record(
+                conn,
+                None,
+                "session.redeem",
+                now=now,
+                outcome=Outcome.FAILED,
+                client_addr=client_addr,
+                detail=f"session={session_id} reason={code} (reported by the session side)",
+                session_id=session_id,
+            )
 
     def list_sessions(self, requested_by: Principal, *, live_only: bool, now: datetime) -> list[Session]:
         with self.db.read() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import secrets as random_ids
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
@@ -21,6 +21,7 @@ from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
+from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
 from sealbox.store.users import UserRepository
 
@@ -54,7 +55,10 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
         plaintext = encode_fields(kind, value.fields)
         names = tuple(sorted(k for k, v in value.fields.items() if v != ""))
     else:
-        raw = value.raw if value.raw is not None else (value.text or "").encode()
+        try:
+            raw = value.raw if value.raw is not None else (value.text or "").encode()
+        except UnicodeEncodeError:  # a lone surrogate: not text any program could use
+            raise BadRequest("the value is not valid text", code="invalid_value", field="value") from None
         plaintext = check_single_value(kind, raw)
         names = ()
     if len(plaintext) > limits.max_value_bytes:
@@ -77,8 +81,17 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise BadRequest("expires_at needs a time zone", code="invalid_expiry", field="expires_at")
+        check_representable(expires_at)
         if expires_at <= now:
             raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
+
+
+def check_representable(when: datetime) -> None:
+    """A time that has a UTC equivalent (9999-12-31T23:59-23:59 has none)."""
+    try:
+        when.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadRequest("that time is out of range", code="invalid_expiry", field="expires_at") from None
 
 
 def check_scopes(scopes: tuple[str, ...] | None) -> None:
@@ -207,7 +220,7 @@ class SecretService:
                     "secret.create",
                     now=now,
                     secret_id=secret.id,
-                    secret_name=name,
+                    secret_name=secret.ref,
                     version=1,
                     detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
@@ -225,6 +238,14 @@ class SecretService:
         with self.db.read() as conn:
             return resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
 
+    def get_with_sessions(
+        self, requested_by: Principal, name: str, *, owner: str | None, now: datetime
+    ) -> tuple[Secret, list[tuple[str, str, datetime, datetime]]]:
+        """Metadata, versions and the live sessions that mount it, in one read transaction."""
+        with self.db.read() as conn:
+            secret = resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
+            return secret, SessionRepository(conn).live_for_secret(secret.id, now)
+
     def page(self, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None) -> Page:
         """My secrets and those shared with me, ordered by (owner, name)."""
         if not 1 <= limit <= MAX_PAGE:
@@ -235,6 +256,7 @@ class SecretService:
             sharing = SharingRepository(conn)
             rows = SecretRepository(conn).page(
                 owner_id=me.id,
+                owner_name=me.name,
                 after=after,
                 limit=limit + 1,
                 prefix=prefix,

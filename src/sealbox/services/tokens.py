@@ -59,6 +59,10 @@ def issue(
         raise BadRequest(
             f"a token name is 1-{MAX_TOKEN_NAME} printable characters", code="invalid_name", field="name"
         )
+    if expires_at is not None and expires_at.tzinfo is not None:
+        from sealbox.services.secrets import check_representable
+
+        check_representable(expires_at)
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
         raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
     token_id = _new_token_id()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +21,9 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time; waiting on a lock here is fairer and faster than SQLite's
+        # busy-timeout backoff (which puts seconds on the tail under 16 concurrent writers).
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Database:
@@ -41,8 +46,9 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        lock = self._write_lock or contextlib.nullcontext()
         try:
-            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            with lock, self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
                 yield conn
         except (OperationalError, PoolTimeout):
             raise Unavailable("the database is unavailable", code="database_unavailable") from None

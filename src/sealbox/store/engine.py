@@ -23,7 +23,8 @@ def sqlite_url(data_dir: Path) -> str:
 def make_engine(url: str, *, pool_size: int = 16) -> Engine:
     """An engine with sealbox's durability settings applied to every connection."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=False)
+        # Few connections: each keeps its own page cache, and SQLite serialises writers anyway.
+        engine = create_engine(url, pool_size=min(pool_size, 6), max_overflow=2, pool_pre_ping=False)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
@@ -45,6 +46,7 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEn
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA secure_delete=ON")
+    cur.execute("PRAGMA cache_size=-1024")  # 1 MiB a connection: memory stays flat as the store grows
     cur.close()
 
 

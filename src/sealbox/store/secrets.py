@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sealbox.crypto.wrapping import StoredVersion
@@ -16,6 +16,12 @@ from sealbox.domain.secrets import Secret, SecretID, SecretVersion
 from sealbox.store.tables import projects, secret_versions, secrets, users
 
 _COLS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
+
+
+def _binary(column: Any, dialect: str) -> Any:
+    """Names compare byte-wise everywhere (PostgreSQL's default collation may ignore case or punctuation),
+    so that pages are the same on both databases and a cursor means the same thing in SQL and Python."""
+    return column.collate("C") if dialect == "postgresql" else column
 
 
 def _joined(query: Any) -> Any:
@@ -167,6 +173,7 @@ class SecretRepository:
         self,
         *,
         owner_id: str,
+        owner_name: str | None = None,
         after: tuple[str, str] | None,
         limit: int,
         prefix: str | None = None,
@@ -174,21 +181,52 @@ class SecretRepository:
     ) -> list[Secret]:
         """One page of what a user can see (own, plus `shared_ids`), ordered by (owner, name).
 
-        Keyset pagination on (owner name, secret name): no OFFSET and no scan past the page.
+        Keyset pagination without OFFSET: own secrets come from the (owner, name) index with a LIMIT,
+        shared ones from their own LIMITed query, and at most 2 x limit rows are merged here.
         """
-        visible = secrets.c.owner_id == owner_id
-        if shared_ids is not None:
-            visible = or_(visible, secrets.c.id.in_(shared_ids))
-        query = _joined(select(*_COLS)).where(visible)
-        if after is not None:
-            query = query.where(
+        rows: list[Secret] = []
+        dialect = self.conn.dialect.name
+        name_col = _binary(secrets.c.name, dialect)
+        owner_col = _binary(users.c.name, dialect)
+        own = _joined(select(*_COLS)).where(secrets.c.owner_id == owner_id)
+        skip_own = False
+        if after is not None and owner_name is not None:
+            if after[0] > owner_name:
+                skip_own = True
+            elif after[0] == owner_name:
+                own = own.where(name_col > after[1])
+        elif after is not None:
+            own = own.where(
                 tuple_(users.c.name, secrets.c.name) > tuple_(literal(after[0]), literal(after[1]))
             )
+        if not skip_own:
+            rows += [
+                _secret(r)
+                for r in self.conn.execute(self._with_prefix(own, prefix).order_by(name_col).limit(limit))
+            ]
+        if shared_ids is not None:
+            shared = _joined(select(*_COLS)).where(
+                secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
+            )
+            if after is not None:
+                shared = shared.where(
+                    tuple_(owner_col, name_col) > tuple_(literal(after[0]), literal(after[1]))
+                )
+            rows += [
+                _secret(r)
+                for r in self.conn.execute(
+                    self._with_prefix(shared, prefix).order_by(owner_col, name_col).limit(limit)
+                )
+            ]
+        rows.sort(key=lambda s: (s.owner_name, s.name))
+        return rows[:limit]
+
+    @staticmethod
+    def _with_prefix(query: Any, prefix: str | None) -> Any:
         if prefix:
             query = query.where(secrets.c.name >= prefix, secrets.c.name < prefix + "\U0010ffff")
             query = query.where(func.substr(secrets.c.name, 1, len(prefix)) == prefix)  # any collation
-        rows = self.conn.execute(query.order_by(users.c.name, secrets.c.name).limit(limit))
-        return [_secret(r) for r in rows]
+        return query
 
     def set_scopes(self, secret_id: str, scopes: tuple[str, ...]) -> None:
         self.conn.execute(
@@ -281,7 +319,7 @@ class SecretRepository:
                 secret_versions.c.outer,
             )
             .join(secrets, secrets.c.id == secret_versions.c.secret_id)
-            .where(secret_versions.c.keeper_key_id.like("hpke:%"))
+            .where(secret_versions.c.keeper_key_id >= "hpke:", secret_versions.c.keeper_key_id < "hpke;")
             .limit(limit)
         )
         return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]

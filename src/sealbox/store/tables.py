@@ -108,6 +108,7 @@ secret_versions = Table(
     Column("user_key_id", String(16), nullable=False),
     Column("outer", LargeBinary, nullable=False),  # the inner ciphertext under the keeper's outer layer
     Column("keeper_key_id", String(24), nullable=False),  # "hpke:<id>" sealed, "wrap:<id>" converted
+    Index("ix_secret_versions_keeper_key_id", "keeper_key_id"),  # finds the still-sealed ones without a scan
 )
 
 audit_events = Table(

@@ -115,12 +115,12 @@ def list_secrets(
 def get_secret(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response, owner: OwnerQuery = None
 ) -> SecretPublic:
-    secret = ctx.secrets.get(principal, name, owner=owner)
+    secret, live = ctx.secrets.get_with_sessions(principal, name, owner=owner, now=now())
     response.headers["ETag"] = _etag(secret.current_version)
     public = SecretPublic.of(secret, with_versions=True)
     public.sessions = [
         MountingSession(id=sid, owner=who, created_at=created, expires_at=expires)
-        for sid, who, created, expires in ctx.launches.live_sessions_for(secret.id, now=now())
+        for sid, who, created, expires in live
     ]
     return public
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from sealbox.domain.launches import Mapping
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
+    FailureIn,
     RedeemedItemPublic,
     RedeemIn,
     RedeemOut,
@@ -81,6 +82,16 @@ def new_credential(session_id: str, principal: CurrentPrincipal, ctx: ContextDep
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
     )
+
+
+@router.post("/{session_id}/failures", status_code=status.HTTP_204_NO_CONTENT)
+def report_failure(session_id: str, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
+    """The session side reports a launch that failed after redemption (for the audit trail)."""
+    client = request.client.host if request.client else None
+    ctx.launches.report_failure(
+        session_id=session_id[:64], credential=body.credential, code=body.code, client_addr=client, now=now()
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{session_id}/redeem", response_model=RedeemOut)

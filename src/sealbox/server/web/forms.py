@@ -16,7 +16,11 @@ def form_value(form: Mapping[str, str], kind: Kind) -> NewValue:
     if spec.multi_field:
         fields = {name: form.get(f"field_{name}", "") for name in spec.all_fields}
         return NewValue(fields={k: v for k, v in fields.items() if v != ""})
-    return NewValue(text=form.get("value", ""))
+    text = form.get("value", "")
+    if kind is Kind.SSH_KEY:
+        # A <textarea> posts its line breaks as CRLF (HTML form encoding); a key file needs LF to load.
+        text = text.replace("\r\n", "\n")
+    return NewValue(text=text)
 
 
 def form_kind(form: Mapping[str, str]) -> Kind:

@@ -23,7 +23,7 @@ from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import SecretPatch
 from sealbox.errors import BadRequest, Forbidden, NotFound, ServiceError, Unauthenticated
 from sealbox.server.context import AppContext
-from sealbox.server.deps import get_context, now
+from sealbox.server.deps import context_of, get_context, now
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
 from sealbox.server.web.oidc import FLOW_COOKIE
 from sealbox.services import audit as audit_service
@@ -47,7 +47,7 @@ def _secure(request: Request) -> bool:
 
 
 def _page_principal(request: Request) -> tuple[Principal, str]:
-    ctx = get_context(request)
+    ctx = context_of(request)
     found = web_sessions.lookup(ctx.db, request.cookies.get(COOKIE, ""), now=now())
     if found is None:
         raise _SignIn()
@@ -147,7 +147,7 @@ async def login(request: Request, ctx: Ctx) -> Response:
             csrf=token,
             errors={"token": message},
             user=None,
-            sso=False,
+            sso=ctx.oidc_login is not None,
         )
         response.set_cookie(
             LOGIN_CSRF_COOKIE,
@@ -210,7 +210,11 @@ def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -
             request, "error.html", 401, message="single sign-on did not succeed; try again", user=None
         )
     cookie = web_sessions.sign_in(ctx.db, Principal(user=user, token_id=None, client_addr=client), now=now())
-    signed_in = RedirectResponse("/web/", status_code=303)
+    # The way here began on the issuer's site: a redirect from this response would still be part of that
+    # cross-site navigation, and the browser would leave out the SameSite=Strict cookie set just now (the
+    # person would land on the sign-in page). A page of ours that moves on by itself starts a same-site one.
+    signed_in = _render(request, "signed_in.html", user=None, username=user.name)
+    signed_in.headers["Refresh"] = "0; url=/web/"
     signed_in.set_cookie(
         COOKIE,
         cookie,
@@ -464,13 +468,13 @@ def sessions_page(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
 @router.post("/sessions/{session_id}/end")
 async def end_session(request: Request, session_id: str, ctx: Ctx, signed: Signed) -> Response:
     principal, csrf = signed
-    await _form(request, csrf)
+    form = await _form(request, csrf)
     with contextlib.suppress(NotFound):
         ctx.launches.end(principal, session_id[:64], now=now())
-    back = request.headers.get("referer", "")
-    return RedirectResponse(
-        back if back.startswith(str(request.base_url)) else "/web/sessions", status_code=303
-    )
+    # Back to the page the form was on: only a path of ours (never a URL someone else chose).
+    back = form.get("next", "")
+    safe = back.startswith("/web/") and "//" not in back and "\\" not in back
+    return RedirectResponse(back if safe else "/web/sessions", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -28,6 +28,11 @@
       input.setAttribute("aria-invalid", ok || v === "" ? "false" : "true");
       error.hidden = ok || v === "";
       if (!error.hidden) { error.textContent = "A secret name is " + input.getAttribute("data-rule") + "."; }
+      var ids = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+        return id && id !== "name-error";
+      });
+      if (!error.hidden) { ids.push("name-error"); }
+      input.setAttribute("aria-describedby", ids.join(" "));
     });
   }
 

@@ -1,0 +1,425 @@
+"""`sealbox kube`: Kubernetes session pods (init container, refresh sidecar), sync, key staging, Kubeflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from sealbox.cli.output import fail, fail_from
+from sealbox.errors import ConfigError, SealboxError
+
+app = typer.Typer(
+    help="Kubernetes session pods and Kubeflow workspaces: values reach pods through an init container.",
+    no_args_is_help=True,
+)
+kubeflow_app = typer.Typer(help="Kubeflow Notebooks 2.0 workspaces and synced secrets.", no_args_is_help=True)
+app.add_typer(kubeflow_app, name="kubeflow")
+
+ServerOpt = Annotated[str, typer.Option("--server", help="the sealbox server's URL, as the pod reaches it")]
+KeeperOpt = Annotated[
+    str | None, typer.Option("--keeper-url", help="override the keeper address the server gives")
+]
+
+
+def _dump(docs: list[dict[str, Any]], fmt: str) -> str:
+    import yaml
+
+    if fmt == "json":
+        return json.dumps(docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs})
+    return (
+        yaml.safe_dump_all(docs, sort_keys=False)
+        if len(docs) > 1
+        else yaml.safe_dump(docs[0], sort_keys=False)
+    )
+
+
+def _write_private(path: Path | None, text: str) -> None:
+    """To stdout, or to a new 0600 file (it may hold a credential or values)."""
+    if path is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+@app.command("init")
+def init(
+    server: ServerOpt,
+    credential_file: Annotated[Path, typer.Option(help="the launch credential (a mounted Secret's file)")],
+    target: Annotated[Path, typer.Option(help="the folder to create inside the emptyDir (medium: Memory)")],
+    session_id_file: Annotated[
+        Path | None, typer.Option(help="the session id's file; default: session-id beside the credential")
+    ] = None,
+    session_id: Annotated[
+        str | None, typer.Option(help="the session id, instead of --session-id-file")
+    ] = None,
+    keeper_url: KeeperOpt = None,
+    require_memory: Annotated[
+        bool, typer.Option("--require-memory", help="refuse unless the folder is on a memory filesystem")
+    ] = False,
+) -> None:
+    """The init container: redeem the launch credential once into TARGET (folder 0700, files 0400)."""
+    from sealbox.integrations.initcontainer import InitOptions, harden, init_folder
+
+    harden()
+    try:
+        result = init_folder(
+            InitOptions(
+                server_url=server,
+                credential_file=credential_file,
+                target=target,
+                session_id=session_id,
+                session_id_file=session_id_file,
+                keeper_url=keeper_url,
+                require_memory=require_memory,
+            )
+        )
+    except SealboxError as exc:
+        fail_from(exc)
+    typer.echo(f"sealbox: session {result.session_id}: {len(result.files)} file(s) in {target}", err=True)
+
+
+@app.command("refresh")
+def refresh(
+    server: ServerOpt,
+    token_file: Annotated[Path, typer.Option(help="a service account's token (a mounted Secret's file)")],
+    on_behalf_of: Annotated[str, typer.Option(help="the user whose session this is")],
+    target: Annotated[Path, typer.Option(help="the folder `sealbox kube init` wrote")],
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="seconds between polls (each poll is a launch)")
+    ] = 60.0,
+    project: Annotated[str | None, typer.Option(help="the session's project, if any")] = None,
+    keeper_url: KeeperOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="poll once and exit (0: swapped or current)")] = False,
+) -> None:
+    """The sidecar: swap in replaced values atomically, fetching as a service account for the user."""
+    from sealbox.integrations.initcontainer import Refresher, RefreshOptions, harden
+
+    harden()
+    refresher = Refresher(
+        RefreshOptions(
+            server_url=server,
+            token_file=token_file,
+            on_behalf_of=on_behalf_of,
+            target=target,
+            keeper_url=keeper_url,
+            project=project,
+            interval=interval,
+        )
+    )
+    try:
+        if once:
+            swapped = refresher.poll_once()
+            typer.echo(f"sealbox: {'swapped' if swapped else 'current'}", err=True)
+            return
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            refresher.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        refresher.run()
+    except SealboxError as exc:
+        fail_from(exc)
+
+
+@app.command("stage-keys")
+def stage_keys(
+    source: Annotated[Path, typer.Argument(help="a mounted Secret's folder holding key files")],
+    target: Annotated[Path, typer.Argument(help="a private folder (0700) to copy them into, 0600 each")],
+) -> None:
+    """Copy key files out of a Secret volume so the server's and keeper's key-file checks accept them."""
+    from sealbox.integrations.initcontainer import stage_keys as stage
+
+    try:
+        names = stage(source, target)
+    except SealboxError as exc:
+        fail_from(exc)
+    typer.echo(f"staged {len(names)} key file(s) in {target}", err=True)
+
+
+@app.command("keygen")
+def keygen(
+    out: Annotated[Path, typer.Argument(help="a new folder: server/ and keeper/ key files go inside")],
+) -> None:
+    """Create a deployment's keys: OUT/server (master.key, signing.key, keeper.pub) and OUT/keeper
+    (keeper.key, wrap.key, server.pub), for `kubectl create secret generic --from-file`."""
+    import shutil
+
+    from sealbox.keeper.keys import ensure_key_dir
+    from sealbox.services.keys import ensure_master_key, ensure_signing_key
+
+    try:
+        os.mkdir(out, 0o700)
+    except FileExistsError:
+        fail(f"{out} exists; give a new folder (keys are never overwritten)")
+    server_dir, keeper_dir, scratch = out / "server", out / "keeper", out / ".signing"
+    try:
+        for d in (server_dir, keeper_dir, scratch):
+            os.mkdir(d, 0o700)
+        ensure_key_dir(keeper_dir)
+        ensure_master_key(server_dir / "master.key")
+        ensure_signing_key(scratch / "signing.key")
+        os.replace(scratch / "signing.key", server_dir / "signing.key")
+        shutil.copyfile(scratch / "signing.pub", keeper_dir / "server.pub")
+        shutil.copyfile(keeper_dir / "keeper.pub", server_dir / "keeper.pub")
+        shutil.rmtree(scratch)
+    except SealboxError as exc:
+        fail_from(exc)
+    typer.echo(f"keys in {out}/server and {out}/keeper; see deploy/README.md", err=True)
+
+
+def _session_body(
+    secrets: list[str], mount_path: str, project: str | None, ttl: int | None
+) -> dict[str, Any]:
+    """`--secret NAME`, `NAME:FILE`, `NAME.FIELD` as `sealbox run` reads them; files only (no env in pods)."""
+    from sealbox.launcher.spec import parse_secret_option
+
+    mappings = [parse_secret_option(option) for option in secrets]
+    body: dict[str, Any] = {
+        "secrets": [{"name": m.secret, "field": m.field, "file": m.file} for m in mappings],
+        "mount_path": mount_path,
+        "project": project,
+    }
+    if ttl is not None:
+        body["ttl_seconds"] = ttl
+    return body
+
+
+@app.command("pod")
+def pod(
+    file: Annotated[Path, typer.Option("--file", "-f", help="a Pod's YAML/JSON ('-' for stdin)")],
+    secret: Annotated[list[str], typer.Option("--secret", help="NAME or NAME:FILE; repeatable")],
+    credential_secret: Annotated[str, typer.Option(help="name of the short-lived credential Secret")],
+    server_url: Annotated[
+        str | None, typer.Option(help="the server's URL as the pod reaches it; default: yours")
+    ] = None,
+    keeper_url: KeeperOpt = None,
+    namespace: Annotated[str | None, typer.Option(help="the namespace of the Pod and Secret")] = None,
+    mount_path: Annotated[str, typer.Option(help="where the app containers see the files")] = "/secrets",
+    image: Annotated[str | None, typer.Option(help="the sealbox image for the init container")] = None,
+    run_as_user: Annotated[
+        int | None, typer.Option(help="the app containers' uid, if the Pod does not say")
+    ] = None,
+    fs_group: Annotated[int | None, typer.Option(help="the pod's fsGroup, if the Pod does not say")] = None,
+    project: Annotated[str | None, typer.Option(help="the session's project")] = None,
+    ttl: Annotated[int | None, typer.Option(help="the session's lifetime in seconds")] = None,
+    out: Annotated[Path | None, typer.Option(help="write to this new 0600 file instead of stdout")] = None,
+) -> None:
+    """Start a session and print the credential Secret and the patched Pod, for `kubectl apply -f -`.
+
+    The credential in the Secret is one-time and valid for 60 s: apply at once.
+    """
+    import httpx
+    import yaml
+
+    from sealbox.cli import config_file
+    from sealbox.integrations.kubernetes import (
+        IMAGE,
+        KubeLaunch,
+        PodSpecError,
+        patch_pod,
+    )
+    from sealbox.integrations.kubernetes import (
+        credential_secret as secret_doc,
+    )
+
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        manifest = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError):
+        fail(f"cannot read a Pod from {file}")
+    if not isinstance(manifest, dict) or manifest.get("kind") != "Pod":
+        fail(f"{file} does not hold a Pod")
+    try:
+        cfg = config_file.load()
+        with httpx.Client(
+            base_url=cfg.url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {cfg.token}"}
+        ) as http:
+            response = http.post("/api/v1/sessions", json=_session_body(secret, mount_path, project, ttl))
+        if response.status_code >= 400:
+            body = response.json()
+            fail(f"{body.get('message')} ({body.get('code')})")
+        launch = response.json()
+        session_id = launch["session"]["id"]
+        if namespace is not None:
+            manifest.setdefault("metadata", {})["namespace"] = namespace
+        patched = patch_pod(
+            manifest,
+            KubeLaunch(
+                session_id=session_id,
+                credential_secret_name=credential_secret,
+                server_url=server_url or cfg.url,
+                keeper_url=keeper_url,
+                mount_path=mount_path,
+                image=image or IMAGE,
+                run_as_user=run_as_user,
+                fs_group=fs_group,
+            ),
+        )
+        doc = secret_doc(
+            name=credential_secret,
+            session_id=session_id,
+            credential=launch["launch_credential"],
+            namespace=namespace or (manifest.get("metadata") or {}).get("namespace"),
+        )
+    except PodSpecError as exc:
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(str(exc))
+    except SealboxError as exc:
+        fail_from(exc)
+    except httpx.HTTPError:
+        fail("cannot reach the sealbox server")
+    _write_private(out, _dump([doc, patched], "yaml"))
+    typer.echo(f"sealbox: session {session_id}; apply within 60 s", err=True)
+
+
+@app.command("sync")
+def sync(
+    secret: Annotated[
+        str, typer.Option("--secret", help="the sealbox secret: NAME, NAME:FILE or NAME.FIELD")
+    ],
+    name: Annotated[str, typer.Option("--name", help="the Kubernetes Secret's name")],
+    namespace: Annotated[str, typer.Option(help="the namespace to hold it")],
+    project: Annotated[str | None, typer.Option(help="the session's project")] = None,
+    keeper_url: KeeperOpt = None,
+    out: Annotated[Path | None, typer.Option(help="write to this new 0600 file instead of stdout")] = None,
+) -> None:
+    """WEAKER, explicit: print a namespace Secret holding the secret's files (etcd will hold the values).
+
+    For platforms that mount only Kubernetes Secrets (Kubeflow). The Secret is labelled with the session
+    (sealbox.io/session) that delivered it; its mount path reads /kubernetes/NAMESPACE/NAME in `sealbox
+    session ls`. Pipe it to `kubectl apply -f -`; it never follows a replaced value (sync again).
+    """
+    import httpx
+
+    from sealbox.cli import config_file
+    from sealbox.integrations.kubernetes import PodSpecError, sync_secret_manifest
+    from sealbox.sdk.client import tls_verification
+    from sealbox.sdk.redeem import redeem
+
+    typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
+    try:
+        cfg = config_file.load()
+        verify = tls_verification(cfg.url)
+        base = cfg.url.rstrip("/")
+        with httpx.Client(
+            base_url=base, timeout=30, headers={"Authorization": f"Bearer {cfg.token}"}, verify=verify
+        ) as http:
+            response = http.post(
+                "/api/v1/sessions",
+                json=_session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
+            )
+        if response.status_code >= 400:
+            body = response.json()
+            fail(f"{body.get('message')} ({body.get('code')})")
+        launch = response.json()
+        session_id = launch["session"]["id"]
+        with httpx.Client(base_url=base, timeout=30, verify=verify) as http:
+            delivery = redeem(
+                http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
+            )
+        doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
+    except PodSpecError as exc:
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(str(exc))
+    except SealboxError as exc:
+        fail_from(exc)
+    except httpx.HTTPError:
+        fail("cannot reach the sealbox server")
+    _write_private(out, _dump([doc], "yaml"))
+    typer.echo(f"sealbox: session {session_id} synced into {namespace}/{name}", err=True)
+
+
+@kubeflow_app.command("volumes")
+def kubeflow_volumes(
+    secret: Annotated[list[str], typer.Option("--secret", help="NAME or NAME:/mount/path; repeatable")],
+    default_mode: Annotated[
+        str, typer.Option(help="octal file mode (0440: owner and the pod's fsGroup may read)")
+    ] = "0440",
+    root: Annotated[str, typer.Option(help="where NAME without a path is mounted: ROOT/NAME")] = "/secrets",
+    patch: Annotated[
+        bool, typer.Option("--patch", help="a merge patch for the Workspace, not the list")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
+) -> None:
+    """Emit spec.podTemplate.volumes.secrets[] entries for Secrets synced into a workspace's namespace."""
+    from sealbox.integrations.kubeflow import (
+        WorkspaceError,
+        parse_secret_option,
+        secret_volumes,
+        workspace_patch,
+    )
+
+    if fmt not in ("yaml", "json"):
+        fail("--format is yaml or json")
+    try:
+        mode = int(default_mode, 8)
+    except ValueError:
+        fail("--default-mode is an octal number such as 0440")
+    try:
+        entries = secret_volumes(parse_secret_option(s, root=root, default_mode=mode) for s in secret)
+    except WorkspaceError as exc:
+        fail(str(exc))
+    data: Any = workspace_patch(entries) if patch else entries
+    if fmt == "json":
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        import yaml
+
+        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@kubeflow_app.command("mounts")
+def kubeflow_mounts(
+    file: Annotated[
+        Path,
+        typer.Option("--file", "-f", help="Workspaces: `kubectl get workspaces -A -o yaml` ('-': stdin)"),
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Which workspaces mount each secret (Kubeflow's Secrets page): namespace, secret, workspace, path."""
+    import yaml
+
+    from sealbox.cli.output import print_json, print_table
+    from sealbox.integrations.kubeflow import workspaces_by_secret
+
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    except (OSError, yaml.YAMLError):
+        fail(f"cannot read Workspaces from {file}")
+    items: list[dict[str, Any]] = []
+    for d in docs:
+        items.extend(d.get("items") or []) if "items" in d else items.append(d)
+    found = workspaces_by_secret(items)
+    if as_json:
+        print_json(
+            [
+                {
+                    "namespace": ns,
+                    "secret": secret,
+                    "workspaces": [
+                        {"name": m.workspace, "mountPath": m.mount_path, "defaultMode": m.default_mode}
+                        for m in mounts
+                    ],
+                }
+                for (ns, secret), mounts in found.items()
+            ]
+        )
+        return
+    print_table(
+        ["NAMESPACE", "SECRET", "WORKSPACE", "MOUNT PATH"],
+        [[ns, secret, m.workspace, m.mount_path] for (ns, secret), mounts in found.items() for m in mounts],
+    )

@@ -1,0 +1,277 @@
+"""`sealbox up` on a fresh machine: keys, database, admin token, two children, a clean Ctrl-C, a reuse.
+
+The tests in this module run in order on one data directory: the first run creates everything, the
+second run must reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.canaries import find_in_bytes, make_canary
+from tests.support.processes import base_env, free_port, sealbox_cmd
+
+STARTUP_TIMEOUT = 120.0
+
+
+@dataclass
+class Machine:
+    """One fresh "machine": a data dir, a CLI config and a port, shared by the tests in this module."""
+
+    root: Path
+    data_dir: Path
+    config: Path
+    port: int
+    secret_name: str
+    secret_value: str = field(repr=False)
+    admin_token: str = field(default="", repr=False)
+    first_run_done: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return base_env(
+            SEALBOX_CONFIG=str(self.config), SEALBOX_LOG_LEVEL="debug", SEALBOX_KEEPER_LOG_LEVEL="debug"
+        )
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            sealbox_cmd(*args),
+            input=stdin,
+            text=True,
+            capture_output=True,
+            env=self.env(),
+            timeout=120,
+            check=False,
+        )
+
+
+class Up:
+    """A running `sealbox up`, its stdout collected line by line (children share the pipe)."""
+
+    def __init__(self, machine: Machine, log: Path) -> None:
+        self.log = log
+        with log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                sealbox_cmd("up", "--data-dir", str(machine.data_dir), "--port", str(machine.port)),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=machine.env(),
+                start_new_session=True,  # its own process group, as in a terminal
+            )
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace")
+            self.lines.append(line)
+            if "sealbox is up" in line:
+                self.ready.set()
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.ready.wait(0.1):
+            if self.proc.poll() is not None:
+                pytest.fail(f"sealbox up exited with {self.proc.returncode}: {self.stdout}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"sealbox up was not up in {STARTUP_TIMEOUT} s: {self.stdout}")
+
+    def interrupt(self, *, whole_group: bool = False, timeout: float = 60) -> int:
+        """SIGINT to `up` alone, or to its process group as a terminal's Ctrl-C does."""
+        if whole_group:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout)
+        self._reader.join(10)
+        return code
+
+    def kill(self) -> None:
+        """Make sure the process is gone and its pipe closed (also after a failed assertion)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, read from /proc (no psutil)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields after the last ')' are fixed.
+        fields = stat_line.rsplit(")", 1)[1].split()
+        parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        children = {child for child, parent in parents.items() if parent == current}
+        frontier.extend(children - found)
+        found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def pgrep(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def wait_gone(pids: set[int], pattern: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(alive(p) for p in pids) and not pgrep(pattern):
+            return
+        time.sleep(0.1)
+    left = [p for p in pids if alive(p)] + pgrep(pattern)
+    pytest.fail(f"processes left after sealbox up stopped: {left}")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
+    root = tmp_path_factory.mktemp("up")
+    m = Machine(
+        root=root,
+        data_dir=root / f"data-{uuid.uuid4().hex[:6]}",
+        config=root / "home" / ".config" / "sealbox" / "config.toml",
+        port=free_port(),
+        secret_name=f"first-{uuid.uuid4().hex[:6]}",
+        secret_value=make_canary("up-"),
+    )
+    yield m
+    for pid in pgrep(str(m.data_dir)):  # a failed test must not leave servers behind
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_first_up_creates_everything_and_stops_cleanly(machine: Machine) -> None:
+    up = Up(machine, machine.root / "up-1.log")
+    try:
+        up.wait_ready()
+        children = descendants(up.proc.pid)
+        child_args = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") for pid in children}
+
+        # The admin token: printed once, saved to the config (0600), and it works.
+        config_text = machine.config.read_text()
+        token = next(line.split('"')[1] for line in config_text.splitlines() if line.startswith("token"))
+        machine.admin_token = token
+        assert token.startswith("sbx_")
+        assert up.stdout.count(token) == 1, up.stdout
+        assert "first run" in up.stdout
+        assert f'url = "{machine.url}"' in config_text
+        assert mode(machine.config) == 0o600
+        assert machine.url in up.stdout
+        with httpx.Client(base_url=machine.url, headers={"Authorization": f"Bearer {token}"}) as api:
+            assert api.get("/api/v1/me").json()["name"] == "admin"
+            assert api.get("/healthz").json() == {"status": "ok", "database": "ok", "keeper": "ok"}
+
+        # Keys and the keeper: master key 0600 in the data dir; the keeper beside it, never inside it.
+        d = machine.data_dir
+        keeper_dir = d.with_name(d.name + "-keeper")
+        assert mode(d) == 0o700
+        assert mode(d / "master.key") == 0o600
+        assert keeper_dir.is_dir() and mode(keeper_dir) == 0o700
+        assert d not in keeper_dir.parents and keeper_dir != d
+        sock = keeper_dir / "keeper.sock"
+        assert stat.S_ISSOCK(sock.stat().st_mode)
+        assert mode(sock) == 0o600
+        private_files = {p.name for p in keeper_dir.iterdir() if p.is_file() and p.name.endswith(".key")}
+        assert private_files, "the keeper keeps its private key in its own dir"
+        in_data_dir = {p.name for p in d.rglob("*")}
+        assert not private_files & in_data_dir
+        for p in d.rglob("*"):
+            if p.is_file() and p.suffix != ".pub":  # public keys may be world-readable
+                assert mode(p) & 0o077 == 0, (p, oct(mode(p)))
+        # Both children run: a keeper and a server, both started from this data dir.
+        assert any(b" keeper " in a and bytes(keeper_dir) in a for a in child_args.values()), child_args
+        assert any(b" server " in a and bytes(d) in a for a in child_args.values()), child_args
+
+        # The CLI works at once with the saved config.
+        added = machine.cli("secret", "add", machine.secret_name, stdin=machine.secret_value)
+        assert added.returncode == 0, added.stderr
+        listed = machine.cli("secret", "ls")
+        assert machine.secret_name in listed.stdout
+        assert machine.secret_value not in added.stdout + added.stderr + listed.stdout
+
+        # Ctrl-C: both children stop, nothing is left, exit status 0.
+        children = descendants(up.proc.pid) | children
+        assert len(children) >= 2
+        assert up.interrupt() == 0, up.stdout
+        wait_gone(children, str(d))
+        assert "stopping sealbox" in up.stdout
+        machine.first_run_done = True
+    finally:
+        up.kill()
+    logs = up.log.read_bytes() + up.stdout.replace(machine.admin_token, "", 1).encode()
+    assert find_in_bytes(logs, [machine.secret_value, machine.admin_token]) == []
+
+
+def test_second_up_reuses_everything(machine: Machine) -> None:
+    if not machine.first_run_done:
+        pytest.fail("the first run did not complete")
+    config_before = machine.config.read_bytes()
+    master_before = (machine.data_dir / "master.key").read_bytes()
+    up = Up(machine, machine.root / "up-2.log")
+    try:
+        up.wait_ready()
+        assert "first run" not in up.stdout
+        assert "sbx_" not in up.stdout
+        assert machine.config.read_bytes() == config_before
+        assert (machine.data_dir / "master.key").read_bytes() == master_before
+        listed = machine.cli("secret", "ls", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert machine.secret_name in listed.stdout
+        assert machine.secret_value not in listed.stdout
+        shown = machine.cli("secret", "show", machine.secret_name, "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert '"current_version": 1' in shown.stdout
+        children = descendants(up.proc.pid)
+        assert len(children) >= 2
+        assert up.interrupt(whole_group=True) == 0, up.stdout
+        wait_gone(children, str(machine.data_dir))
+    finally:
+        up.kill()
+    assert (
+        find_in_bytes(up.log.read_bytes() + up.stdout.encode(), [machine.secret_value, machine.admin_token])
+        == []
+    )

@@ -1,0 +1,41 @@
+"""sealbox.integrations runs inside session pods: it may use the SDK, the launcher, crypto and domain, and
+must never reach the database, the services or the server (the import-linter contracts in pyproject.toml do
+not name this package yet, so this test holds the rule)."""
+
+from __future__ import annotations
+
+import grimp
+import pytest
+
+FORBIDDEN = [
+    "sealbox.store",
+    "sealbox.services",
+    "sealbox.server",
+    "sealbox.keeper",
+    "sealbox.cli",
+    "sqlalchemy",
+    "fastapi",
+    "kubernetes",  # imported lazily, in the KubeSpawner hook only: an init container needs none of it
+]
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph("sealbox", include_external_packages=True)
+
+
+@pytest.mark.parametrize("forbidden", FORBIDDEN)
+def test_integrations_never_import(graph: grimp.ImportGraph, forbidden: str) -> None:
+    if forbidden == "kubernetes":
+        # Lazy imports (inside functions) are in the graph too: allow exactly the hook's.
+        importers = {
+            m
+            for m in graph.find_modules_that_directly_import(forbidden)
+            if m.startswith("sealbox.integrations")
+        }
+        assert importers == {"sealbox.integrations.kubernetes"}
+        details = graph.get_import_details(importer="sealbox.integrations.kubernetes", imported=forbidden)
+        assert [d["line_contents"] for d in details] == ["from kubernetes.client import ApiClient"]
+        return
+    chain = graph.find_shortest_chain(importer="sealbox.integrations", imported=forbidden, as_packages=True)
+    assert chain is None, chain
