@@ -81,6 +81,9 @@ def migrate(engine: Engine) -> None:
             conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
             with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    # Replicas starting together on one database migrate one at a time.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(5385621)")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         finally:
