@@ -40,6 +40,7 @@ class User:
     created_at: datetime
     kind: str = "person"  # person, or service (a platform service acting for users)
     purposes: Purposes | None = None
+    external_id: str | None = None  # set for users an identity provider or proxy created
 
     @property
     def is_service(self) -> bool:

@@ -27,6 +27,7 @@ from sealbox.store.sharing import SharingRepository
 
 log = logging.getLogger("sealbox.auth")
 WINDOW_SECONDS = 60
+PROVIDER_GROUP = "oidc"  # groups created from identity-provider claims (membership follows the claims)
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -130,7 +131,7 @@ class Authenticator:
         if proxied:
             if self.settings.is_trusted_proxy(client_addr):
                 return Principal(
-                    user=self.provision(proxied, groups=None, now=now),
+                    user=self.provision(proxied, external_id="proxy", groups=None, now=now),
                     token_id=None,
                     client_addr=client_addr,
                 )
@@ -164,14 +165,19 @@ class Authenticator:
             raise Unauthenticated()
         groups = claims.get(oidc.groups_claim)
         group_names = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else None
+        subject = f"oidc:{oidc.issuer}|{claims.get('sub', username)}"
         return Principal(
-            user=self.provision(username, groups=group_names, now=now),
+            user=self.provision(username, external_id=subject, groups=group_names, now=now),
             token_id=None,
             client_addr=client_addr,
         )
 
-    def provision(self, raw_name: str, *, groups: list[str] | None, now: datetime) -> User:
-        """The user an identity provider or proxy names, created on first sight; joins groups from claims."""
+    def provision(self, raw_name: str, *, external_id: str, groups: list[str] | None, now: datetime) -> User:
+        """The user an identity provider or proxy names, created on first sight; groups synced from claims.
+
+        A name is bound to the identity that created it: a local account (made by an admin or by
+        `sealbox up`), or one made for another identity, is never signed in to this way.
+        """
         name = normalise_identity(raw_name)
         try:
             check_user_name(name)
@@ -181,31 +187,45 @@ class Authenticator:
         if user is None:
             try:
                 user = users.create_user(
-                    self.db, self.master, name=name, is_admin=False, now=now, requested_by=None
+                    self.db,
+                    self.master,
+                    name=name,
+                    is_admin=False,
+                    now=now,
+                    requested_by=None,
+                    external_id=external_id,
                 )
             except Conflict:  # another request created it meanwhile
                 user = users.get_user(self.db, name)
             if user is None:  # pragma: no cover
                 raise Unauthenticated()
-        if user.is_service:
-            raise Unauthenticated()  # service accounts authenticate with their tokens only
-        if groups:
+        if user.is_service or user.external_id != external_id:
+            log.warning("refused an external identity for an account it did not create")
+            raise Unauthenticated()
+        if groups is not None:  # the claim is present: memberships follow it, also when it is empty
             self._join_groups(user, groups, now)
         return user
 
     def _join_groups(self, user: User, groups: list[str], now: datetime) -> None:
-        wanted = [g for g in groups[:100] if is_valid_secret_name(g)]
+        """Make the user's provider-group memberships match the claim; groups people made stay untouched."""
+        wanted = {g for g in groups[:100] if is_valid_secret_name(g)}
         with self.db.write() as conn:
             repo = SharingRepository(conn)
-            for name in wanted:
+            for name in sorted(wanted):
                 group = repo.group_by_name(name)
                 if group is None:
                     group_id = secrets.token_hex(16)
-                    repo.add_group(group_id=group_id, name=name, now=now, by="oidc")
+                    repo.add_group(group_id=group_id, name=name, now=now, by=PROVIDER_GROUP)
+                elif group["created_by"] != PROVIDER_GROUP:
+                    continue  # a name someone chose by hand: a claim never makes anyone a member of it
                 else:
                     group_id = group["id"]
                 if repo.group_role(group_id, user.id) is None:
                     repo.set_group_member(group_id, user.id, "member")
+            for membership in repo.groups_of(user.id):
+                group = repo.group_by_name(membership["name"])
+                if group and group["created_by"] == PROVIDER_GROUP and membership["name"] not in wanted:
+                    repo.remove_group_member(group["id"], user.id)
 
 
 def _discover_jwks(issuer: str) -> str:

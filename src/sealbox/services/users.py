@@ -27,6 +27,7 @@ def create_user(
     requested_by: Principal | None,
     kind: str = "person",
     purposes: Purposes | None = None,
+    external_id: str | None = None,
 ) -> User:
     check_user_name(name)
     user = User(
@@ -36,6 +37,7 @@ def create_user(
         created_at=now,
         kind=kind,
         purposes=purposes,
+        external_id=external_id,
     )
     wrapped = wrap_user_key(master, new_user_key(), user_id=user.id)
     try:

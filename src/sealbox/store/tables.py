@@ -62,6 +62,9 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("kind", String(16), nullable=False, server_default="person"),  # person or service
     Column("purposes", Text, nullable=True),  # service accounts: JSON {"kinds": [...], "names": [...]}
+    # Who vouches for this user when it was created by an identity provider or proxy ("oidc:<iss>|<sub>",
+    # "proxy"); NULL for local users, whom no external identity can ever sign in as.
+    Column("external_id", String(512), nullable=True),
 )
 
 tokens = Table(

@@ -21,6 +21,7 @@ def user_from_row(row: Any) -> User:
         created_at=m["created_at"],
         kind=m["kind"],
         purposes=Purposes.from_json(m["purposes"]),
+        external_id=m.get("external_id"),
     )
 
 
@@ -36,7 +37,15 @@ def _token(row: Any) -> AccessToken:
     )
 
 
-_USER_COLS = (users.c.id, users.c.name, users.c.is_admin, users.c.created_at, users.c.kind, users.c.purposes)
+_USER_COLS = (
+    users.c.id,
+    users.c.name,
+    users.c.is_admin,
+    users.c.created_at,
+    users.c.kind,
+    users.c.purposes,
+    users.c.external_id,
+)
 
 
 class UserRepository:
@@ -54,6 +63,7 @@ class UserRepository:
                 created_at=user.created_at,
                 kind=user.kind,
                 purposes=user.purposes.to_json() if user.purposes else None,
+                external_id=user.external_id,
             )
         )
 

@@ -76,8 +76,8 @@ class OIDCLogin:
 
     def finish(
         self, *, code: str, state: str, cookie: str, redirect_uri: str
-    ) -> tuple[str, list[str] | None]:
-        """Exchange the code; returns the user name and groups from a verified ID token."""
+    ) -> tuple[str, str, list[str] | None]:
+        """Exchange the code; returns the user name, the identity ("oidc:<iss>|<sub>") and groups."""
         try:
             flow = json.loads(base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4)))
             expected_state, nonce, verifier = str(flow["state"]), str(flow["nonce"]), str(flow["verifier"])
@@ -117,4 +117,6 @@ class OIDCLogin:
         if not isinstance(username, str):
             raise Unauthenticated()
         groups = claims.get(self.groups_claim)
-        return username, ([g for g in groups if isinstance(g, str)] if isinstance(groups, list) else None)
+        subject = f"oidc:{self.issuer}|{claims.get('sub', username)}"
+        names = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else None
+        return username, subject, names

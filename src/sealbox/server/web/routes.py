@@ -198,13 +198,13 @@ def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -
         return RedirectResponse("/web/login", status_code=303)
     client = request.client.host if request.client else None
     try:
-        username, groups = ctx.oidc_login.finish(
+        username, subject, groups = ctx.oidc_login.finish(
             code=code[:2048],
             state=state[:256],
             cookie=request.cookies.get(FLOW_COOKIE, ""),
             redirect_uri=str(request.url_for("oidc_callback")),
         )
-        user = ctx.authenticator.provision(username, groups=groups, now=now())
+        user = ctx.authenticator.provision(username, external_id=subject, groups=groups, now=now())
     except ServiceError:
         return _render(
             request, "error.html", 401, message="single sign-on did not succeed; try again", user=None
