@@ -650,8 +650,13 @@ def test_audit_page_records_and_filter(
     sign_in(erin_page, base, erin)
     erin_page.goto(f"{base}/web/audit")
     secrets_named = {r[5] for r in table_rows(erin_page)}
-    assert "erin-notes" in secrets_named
-    assert not secrets_named & {"aud-one", "aud-two", "team-db", "csrf-target"}
+    assert "erin/erin-notes" in secrets_named  # the audit names every secret owner/name
+    assert not {name.rpartition("/")[2] for name in secrets_named} & {
+        "aud-one",
+        "aud-two",
+        "team-db",
+        "csrf-target",
+    }
 
 
 # --- keyboard and labels -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("secret_id", sa.String(length=32), nullable=True),
-        sa.Column("secret_name", sa.String(length=128), nullable=True),
+        sa.Column("secret_name", sa.String(length=200), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.Column("client_addr", sa.String(length=64), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
