@@ -472,7 +472,8 @@ def test_pages_walk_the_whole_log_once(work: Workload) -> None:
 
 def test_no_value_or_token_in_audit_rows_or_cli_json(stack: Stack, work: Workload, tmp_path: Path) -> None:
     """T8: scan the raw audit table and `sealbox audit --json` for every canary and every token issued."""
-    secrets_of_tokens = [t.rsplit("_", 1)[1] for t in TOKENS] + TOKENS
+    # sbx_<id>_<secret>: the secret part may itself contain "_", so split from the left.
+    secrets_of_tokens = [t.split("_", 2)[-1] for t in TOKENS] + TOKENS
     with closing(snapshot(stack)) as db:
         raw = "\n".join(repr(row) for row in db.execute("SELECT * FROM audit_events")).encode()
     assert len(raw) > 1000
