@@ -96,8 +96,10 @@ def create_secret(
     return SecretPublic.of(secret, with_versions=True)
 
 
+# Reads run inline on the event loop (async def): each is a few short indexed queries, and the hop to a
+# worker thread cost more than the query. Writes stay in the threadpool (they can wait on locks, fsync).
 @router.get("", response_model=SecretPage)
-def list_secrets(
+async def list_secrets(
     principal: CurrentPrincipal,
     ctx: ContextDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -112,7 +114,7 @@ def list_secrets(
 
 
 @router.get("/{name}", response_model=SecretPublic)
-def get_secret(
+async def get_secret(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response, owner: OwnerQuery = None
 ) -> SecretPublic:
     secret, live = ctx.secrets.get_with_sessions(principal, name, owner=owner, now=now())

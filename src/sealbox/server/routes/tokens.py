@@ -21,7 +21,7 @@ router = APIRouter(
 
 
 @router.get("/me", response_model=UserPublic)
-def me(principal: CurrentPrincipal) -> UserPublic:
+async def me(principal: CurrentPrincipal) -> UserPublic:
     return UserPublic.of(principal.user)
 
 
