@@ -31,7 +31,7 @@ from tests.browser.web import (
     unlabelled,
     who,
 )
-from tests.support.canaries import find_in_bytes
+from tests.support.canaries import find_in_bytes, ssh_key_shaped
 from tests.support.processes import Stack
 
 NewContext = Callable[..., tuple[BrowserContext, Watch]]
@@ -76,7 +76,7 @@ def _assert_next_to(field: Locator, error: Locator, *, within: float = 90) -> No
 
 def _ssh_key(marker: str) -> str:
     body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
-    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n{marker}\n-----END OPENSSH PRIVATE KEY-----\n"
+    return ssh_key_shaped(body, marker)
 
 
 def _access_key_id() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.canaries import find_in_bytes
+from tests.support.canaries import find_in_bytes, ssh_key_shaped
 from tests.support.processes import Stack
 
 API = "/api/v1/secrets"
@@ -116,7 +116,7 @@ def _kind_cases(canary: Canary) -> list[tuple[str, dict[str, Any], list[str], li
     raw = b"\x00\xff\xfe" + in_bytes.encode() + b"\x80\n"
     tok = canary("token")
     ssh = canary("ssh")
-    ssh_value = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{ssh}\n-----END OPENSSH PRIVATE KEY-----\n"
+    ssh_value = ssh_key_shaped(ssh)
     key_id, aws_secret, aws_session = _aws_key_id(), canary("awssecret"), canary("awssession")
     db_pw, db_url_pw = canary("dbpw"), canary("dburl")
     return [

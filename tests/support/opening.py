@@ -56,6 +56,7 @@ from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
 from sealbox.store.tables import secret_versions, users
 from sealbox.store.tables import secrets as secrets_table
+from tests.support.canaries import ssh_key_shaped
 
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 # Everything a failed open may raise: sealbox's one error, and what raw primitives raise on junk.
@@ -396,7 +397,7 @@ def canary_payload(kind: str, value: str) -> dict[str, Any]:
     if kind == "token":
         return {"kind": "token", "value": value}
     if kind == "ssh-key":
-        pem = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{value}\n-----END OPENSSH PRIVATE KEY-----\n"
+        pem = ssh_key_shaped(value)
         return {"kind": "ssh-key", "value": pem}
     if kind == "aws":
         key_id = "AKIA" + secrets.token_hex(8).upper()

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level, at_least
 from sealbox.domain.kinds import Kind, check_single_value, encode_fields
-from sealbox.domain.names import check_secret_name, check_user_name
+from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -391,16 +391,10 @@ def _member_project_id(conn: Connection, requested_by: Principal, project: str |
     if project is None:
         return None
     sharing = SharingRepository(conn)
-    found = sharing.project_by_name(project) if check_project_name(project) else None
+    found = sharing.project_by_name(project) if is_valid_secret_name(project) else None
     if found is None or sharing.project_role(found["id"], requested_by.user.id) is None:
         raise NotFound("no such project, or you are not a member", field="project")
     return str(found["id"])
-
-
-def check_project_name(name: str) -> bool:
-    from sealbox.domain.names import is_valid_secret_name
-
-    return is_valid_secret_name(name)
 
 
 def _encode_cursor(owner: str, name: str) -> str:

