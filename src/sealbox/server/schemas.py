@@ -209,6 +209,15 @@ class SessionCreate(_In):
     mount_path: str | None = Field(default=None, max_length=1024)
     project: str | None = Field(default=None, max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+    credential_ttl_seconds: int | None = Field(
+        default=None, ge=1, le=24 * 3600, description="the launch credential's lifetime: 60-900, default 60"
+    )
+
+
+class CredentialCreate(_In):
+    credential_ttl_seconds: int | None = Field(
+        default=None, ge=1, le=24 * 3600, description="the launch credential's lifetime: 60-900, default 60"
+    )
 
 
 class SessionSecretPublic(BaseModel):

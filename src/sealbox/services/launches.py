@@ -60,6 +60,9 @@ CREDENTIAL_PREFIX = "sbl_"
 _CREDENTIAL = re.compile(r"sbl_([a-f0-9]{16})_([A-Za-z0-9_-]{43})")
 _DUMMY_HASH = hashlib.sha256(b"sealbox-launch-dummy").digest()
 MAX_SESSIONS_LISTED = 500
+# A pod's init container may start minutes after its session is created (scheduling, image pulls): a
+# platform may ask for a longer-lived launch credential, up to this bound. It is still spent by its first use.
+MAX_CREDENTIAL_TTL_SECONDS = 900
 REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_unavailable"})
 
 
@@ -109,11 +112,11 @@ class LaunchService:
         self.keeper = keeper
 
     def _issue_credential(
-        self, repo: SessionRepository, session_id: str, now: datetime
+        self, repo: SessionRepository, session_id: str, now: datetime, ttl: int = CREDENTIAL_TTL_SECONDS
     ) -> tuple[str, datetime]:
         credential_id = random.token_hex(8)
         secret_part = random.token_urlsafe(32)
-        expires_at = now + timedelta(seconds=CREDENTIAL_TTL_SECONDS)
+        expires_at = now + timedelta(seconds=ttl)
         repo.add_credential(
             credential_id=credential_id,
             session_id=session_id,
@@ -133,11 +136,14 @@ class LaunchService:
         ttl_seconds: int | None,
         now: datetime,
         acting_for: Principal | None = None,
+        credential_ttl_seconds: int | None = None,
     ) -> IssuedCredential:
         """Record a session and return its one-time launch credential; every secret must be usable.
 
         With `acting_for`, a service account launches on a user's behalf: the user's access decides,
         the service's purposes limit what it may take, and the audit names both.
+        `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
+        init container starts late; a longer lifetime is written into the audit record.
         """
         check_mappings(mappings)
         mount = check_mount_path(mount_path or "/secrets")
@@ -150,6 +156,7 @@ class LaunchService:
             raise BadRequest(
                 f"ttl_seconds must be 60-{MAX_TTL_SECONDS}", code="invalid_ttl", field="ttl_seconds"
             )
+        credential_ttl = _credential_ttl(credential_ttl_seconds, session_ttl=ttl)
         # Fail fast with a clear 503 rather than hand out a credential no keeper can serve.
         self.keeper.health()
         subject = acting_for or requested_by
@@ -216,28 +223,46 @@ class LaunchService:
             )
             repo = SessionRepository(conn)
             repo.add(session)
-            credential, expires_at = self._issue_credential(repo, session_id, now)
+            credential, expires_at = self._issue_credential(repo, session_id, now, credential_ttl)
             record_many(
                 conn,
                 requested_by,
                 "session.create",
                 now=now,
                 secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
-                detail=f"session={session_id}" + (" service-fetch" if acting_for else ""),
+                detail=f"session={session_id}"
+                + (" service-fetch" if acting_for else "")
+                + _credential_ttl_note(credential_ttl),
                 on_behalf_of=acting_for.user.name if acting_for else None,
                 session_id=session_id,
             )
         return IssuedCredential(session=session, value=credential, expires_at=expires_at)
 
-    def new_credential(self, requested_by: Principal, session_id: str, *, now: datetime) -> IssuedCredential:
-        """A fresh one-time credential for a live session of mine (used by `sealbox run --refresh`)."""
+    def new_credential(
+        self,
+        requested_by: Principal,
+        session_id: str,
+        *,
+        now: datetime,
+        credential_ttl_seconds: int | None = None,
+    ) -> IssuedCredential:
+        """A fresh one-time credential for a live session of mine (used by `sealbox run --refresh`, and to
+        reissue one for a pod whose first credential expired before its init container ran)."""
+        credential_ttl = _credential_ttl(credential_ttl_seconds, session_ttl=None)
         with self.db.write() as conn:
             repo = SessionRepository(conn)
             session = repo.get(session_id, owner_id=requested_by.user.id)
             if session is None or not session.is_live(now):
                 raise NotFound("no such live session")
-            credential, expires_at = self._issue_credential(repo, session_id, now)
-            record(conn, requested_by, "session.credential", now=now, detail=f"session={session_id}")
+            credential, expires_at = self._issue_credential(repo, session_id, now, credential_ttl)
+            record(
+                conn,
+                requested_by,
+                "session.credential",
+                now=now,
+                detail=f"session={session_id}" + _credential_ttl_note(credential_ttl),
+                session_id=session_id,
+            )
         return IssuedCredential(session=session, value=credential, expires_at=expires_at)
 
     def redeem(
@@ -455,6 +480,28 @@ class LaunchService:
     ) -> list[tuple[str, str, datetime, datetime]]:
         with self.db.read() as conn:
             return SessionRepository(conn).live_for_secret(secret_id, now)
+
+
+def _credential_ttl(requested: int | None, *, session_ttl: int | None) -> int:
+    """The launch credential's lifetime: 60 s unless asked for, never above the bound or the session's."""
+    ttl = CREDENTIAL_TTL_SECONDS if requested is None else requested
+    if not CREDENTIAL_TTL_SECONDS <= ttl <= MAX_CREDENTIAL_TTL_SECONDS:
+        raise BadRequest(
+            f"credential_ttl_seconds must be {CREDENTIAL_TTL_SECONDS}-{MAX_CREDENTIAL_TTL_SECONDS}",
+            code="invalid_credential_ttl",
+            field="credential_ttl_seconds",
+        )
+    if session_ttl is not None and ttl > session_ttl:
+        raise BadRequest(
+            "credential_ttl_seconds must not exceed the session's ttl_seconds",
+            code="invalid_credential_ttl",
+            field="credential_ttl_seconds",
+        )
+    return ttl
+
+
+def _credential_ttl_note(ttl: int) -> str:
+    return "" if ttl == CREDENTIAL_TTL_SECONDS else f" credential_ttl={ttl}"
 
 
 def _unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sealbox.domain.launches import Mapping
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
+    CredentialCreate,
     ErrorBody,
     FailureIn,
     RedeemedItemPublic,
@@ -44,6 +45,7 @@ def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: Contex
         project=body.project,
         ttl_seconds=body.ttl_seconds,
         now=now(),
+        credential_ttl_seconds=body.credential_ttl_seconds,
     )
     return SessionLaunch(
         session=SessionPublic.of(issued.session),
@@ -73,9 +75,17 @@ def end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -
 
 
 @router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
-def new_credential(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
-    """A fresh one-time credential for a live session (to deliver replaced values)."""
-    issued = ctx.launches.new_credential(principal, session_id[:64], now=now())
+def new_credential(
+    session_id: str, principal: CurrentPrincipal, ctx: ContextDep, body: CredentialCreate | None = None
+) -> SessionLaunch:
+    """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
+    pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
+    issued = ctx.launches.new_credential(
+        principal,
+        session_id[:64],
+        now=now(),
+        credential_ttl_seconds=body.credential_ttl_seconds if body is not None else None,
+    )
     return SessionLaunch(
         session=SessionPublic.of(issued.session),
         launch_credential=issued.value,
