@@ -892,6 +892,82 @@ def _service_fetch(w: World, who: Identity) -> list[Case]:
     return cases
 
 
+@route("GET", "/api/v1/service/users/{user}/secrets")
+def _service_usable(w: World, who: Identity) -> list[Case]:
+    """Only services list a user's usable secrets, and only within their purposes and the user's access."""
+    rt = ("GET", "/api/v1/service/users/{user}/secrets")
+    cases = []
+    for user, expect_s, never in (
+        (w.alice, w.S, f"{w.zed}/{w.Z}"),
+        (str(w.ids["use"].user), f"{w.alice}/{w.S}", f"{w.zed}/{w.Z}"),
+        (str(w.ids["other"].user), None, f"{w.alice}/{w.S}"),
+    ):
+
+        def check(
+            resp: httpx.Response, who: Identity = who, expect: str | None = expect_s, no: str = never
+        ) -> None:
+            items = resp.json()
+            refs = {i["ref"] for i in items}
+            assert {i["kind"] for i in items} <= set(who.service_kinds or ()), (who.key, items)
+            assert no not in refs and f"{w.alice}/{w.D}" not in refs and w.D not in refs, refs
+            if expect is not None and "generic" in (who.service_kinds or ()):
+                assert expect in refs, (expect, refs)
+
+        cases.append(
+            Case(
+                rt,
+                who,
+                user,
+                "GET",
+                f"/service/users/{user}/secrets",
+                allowed=who.service_kinds is not None,
+                denied_with=403 if who.authenticated else 401,
+                check=check,
+            )
+        )
+    return cases
+
+
+@route("DELETE", "/api/v1/service/sessions/{session_id}")
+def _service_end(w: World, who: Identity) -> list[Case]:
+    """A service ends only the sessions it started; another's session answers like a missing one."""
+    rt = ("DELETE", "/api/v1/service/sessions/{session_id}")
+    allowed_service = w.ids["svc_allowed"]
+    assert allowed_service.token is not None
+    started = w.as_token(
+        allowed_service.token,
+        "POST",
+        "/service/sessions",
+        json={"on_behalf_of": w.alice, "secrets": [{"name": w.S}], "mount_path": "/secrets"},
+    )["session"]["id"]
+    cases = []
+    for label, sid, allowed in (
+        ("service-started", started, who.key == "svc_allowed"),
+        ("person-started", w.sessions["alice"][0], False),
+    ):
+        twin = None
+        if who.service_kinds is not None and not allowed:
+            twin = Case(rt, who, "missing", "DELETE", f"/service/sessions/{uuid.uuid4().hex}")
+
+        def after(sid: str = sid, allowed: bool = allowed) -> None:
+            assert (w.session_status(sid, w.alice) == "ended") == allowed
+
+        cases.append(
+            Case(
+                rt,
+                who,
+                label,
+                "DELETE",
+                f"/service/sessions/{sid}",
+                allowed=allowed,
+                denied_with=(404 if who.service_kinds is not None else 403) if who.authenticated else 401,
+                twin=twin,
+                after=after,
+            )
+        )
+    return cases
+
+
 def _audit_visible(w: World, who: Identity) -> Callable[[httpx.Response], None]:
     def check(resp: httpx.Response) -> None:
         if who.admin:

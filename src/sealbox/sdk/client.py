@@ -232,3 +232,33 @@ class Client:
                 keeper_url=keeper_url,
             )
         return delivery.items[0].selected().decode("utf-8")
+
+    def start_service_session(
+        self,
+        *,
+        on_behalf_of: str,
+        secrets: list[dict[str, str | None]],
+        mount_path: str | None = None,
+        ttl_seconds: int | None = None,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """For a service account: a session for `on_behalf_of` with these mappings (each `{name, field,
+        file, env}`), listed among the user's sessions. Returns the session and its one-time launch
+        credential (redeem it with `sealbox.sdk.redeem.redeem`, or hand it to an init container)."""
+        body: dict[str, Any] = {"on_behalf_of": on_behalf_of, "secrets": secrets}
+        body["mount_path"] = mount_path or "/secrets"
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        if project is not None:
+            body["project"] = project
+        result: dict[str, Any] = self._request("POST", "/api/v1/service/sessions", json=body)
+        return result
+
+    def end_service_session(self, session_id: str) -> None:
+        """For a service account: end a session it started (ending twice is fine)."""
+        self._request("DELETE", f"/api/v1/service/sessions/{session_id}")
+
+    def usable_secrets(self, user: str) -> list[dict[str, Any]]:
+        """For a service account: what `user` may bring into a session through it (metadata only)."""
+        result: list[dict[str, Any]] = self._request("GET", f"/api/v1/service/users/{user}/secrets")
+        return result

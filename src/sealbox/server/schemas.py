@@ -372,10 +372,45 @@ class ServiceSecretIn(_In):
     field: str | None = Field(default=None, max_length=64)
 
 
+class ServiceSessionSecretIn(ServiceSecretIn):
+    file: str | None = Field(default=None, max_length=200, description="file name in the mount folder")
+    env: str | None = Field(default=None, max_length=200, description="environment variable name")
+
+
 class ServiceFetchIn(_In):
+    """Without `mount_path`, files or variables: a fetch (the service assembles the values itself, the
+    session lives a minute). With them: a session for the user (e.g. a notebook server a hub starts),
+    listed among the user's sessions, that the service ends when the server stops."""
+
     on_behalf_of: str = Field(max_length=64, description="the user whose access decides")
-    secrets: list[ServiceSecretIn] = Field(max_length=100)
+    secrets: list[ServiceSessionSecretIn] = Field(max_length=500)
     project: str | None = Field(default=None, max_length=200)
+    mount_path: str | None = Field(default=None, max_length=1024)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+
+
+class ServiceUsableSecret(BaseModel):
+    """A secret a user may bring into a session through this service: metadata only."""
+
+    ref: str = Field(description="`name` for the user's own, `owner/name` for one shared with them")
+    name: str
+    owner: str
+    kind: str
+    description: str
+    fields: list[str]
+    project: str | None
+
+    @classmethod
+    def of(cls, s: Secret, *, for_user: str) -> ServiceUsableSecret:
+        return cls(
+            ref=s.name if s.owner_name == for_user else s.ref,
+            name=s.name,
+            owner=s.owner_name,
+            kind=s.kind.value,
+            description=s.description,
+            fields=list(s.field_names),
+            project=s.project,
+        )
 
 
 class AuditRecord(BaseModel):

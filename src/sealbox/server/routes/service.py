@@ -7,9 +7,9 @@ Person tokens are refused here: a person brings values into sessions, never read
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
-from sealbox.domain.launches import Mapping
+from sealbox.domain.launches import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
 from sealbox.domain.principals import Principal, Purposes
 from sealbox.errors import Forbidden, NotFound
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
@@ -17,12 +17,13 @@ from sealbox.server.schemas import (
     ErrorBody,
     ServiceAccountCreate,
     ServiceFetchIn,
+    ServiceUsableSecret,
     SessionLaunch,
     SessionPublic,
     UserCreated,
     UserPublic,
 )
-from sealbox.services import tokens, users
+from sealbox.services import service_sessions, tokens, users
 
 router = APIRouter(
     prefix="/api/v1",
@@ -64,20 +65,42 @@ def create_service_account(
 
 @router.post("/service/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
 def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
-    """A service account asks for a one-time credential to fetch secrets on behalf of `on_behalf_of`."""
+    """A service account asks for a one-time credential to fetch secrets on behalf of `on_behalf_of`.
+
+    With `mount_path`, a `file` or an `env` on any secret, it is a session for the user instead (a notebook
+    server a hub starts): those mappings, that mount path, `ttl_seconds` (default 12 h), listed among the
+    user's sessions; the service ends it with `DELETE /api/v1/service/sessions/{id}`.
+    """
     if not principal.user.is_service:
         raise Forbidden("only service accounts use this endpoint", code="not_a_service_account")
     target = users.get_user(ctx.db, body.on_behalf_of[:64])
     if target is None or target.is_service:
         raise NotFound("no such user", field="on_behalf_of")
     acting_for = Principal(user=target, token_id=None, client_addr=principal.client_addr)
-    mappings = [Mapping(secret=s.name, field=s.field, file=f"f{i}") for i, s in enumerate(body.secrets)]
+    session_mode = body.mount_path is not None or any(
+        s.file is not None or s.env is not None for s in body.secrets
+    )
+    if session_mode:
+        mappings = [
+            Mapping(
+                secret=s.name,
+                field=s.field,
+                file=s.file if s.file is not None or s.env is not None else s.name.rpartition("/")[2],
+                env=s.env,
+            )
+            for s in body.secrets
+        ]
+        mount_path = body.mount_path or DEFAULT_MOUNT_PATH
+        ttl = body.ttl_seconds if body.ttl_seconds is not None else DEFAULT_TTL_SECONDS
+    else:
+        mappings = [Mapping(secret=s.name, field=s.field, file=f"f{i}") for i, s in enumerate(body.secrets)]
+        mount_path, ttl = "/service-fetch", SERVICE_FETCH_TTL_SECONDS
     issued = ctx.launches.create(
         principal,
         mappings=mappings,
-        mount_path="/service-fetch",
+        mount_path=mount_path,
         project=body.project,
-        ttl_seconds=SERVICE_FETCH_TTL_SECONDS,
+        ttl_seconds=ttl,
         now=now(),
         acting_for=acting_for,
     )
@@ -87,3 +110,20 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
     )
+
+
+@router.delete("/service/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def service_end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    """A service account ends a session it started for a user (the user's server stopped)."""
+    service_sessions.end_session(ctx.db, principal, session_id, now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/service/users/{user}/secrets", response_model=list[ServiceUsableSecret])
+def service_usable_secrets(
+    user: str, principal: CurrentPrincipal, ctx: ContextDep
+) -> list[ServiceUsableSecret]:
+    """The secrets `user` may bring into a session through this service: own and shared, within the
+    service's purposes. Names, kinds and descriptions only; never a value."""
+    found = service_sessions.usable_secrets(ctx.db, ctx.secrets, principal, user)
+    return [ServiceUsableSecret.of(s, for_user=user) for s in found]
