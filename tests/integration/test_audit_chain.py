@@ -15,29 +15,40 @@ redeemed, refused, revoked, fetched by a service, tokens issued and revoked):
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
-from sqlalchemy.pool import StaticPool
+from alembic import command
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool, StaticPool
 
 from sealbox import Client
+from sealbox.crypto.chain import ChainKeys
+from sealbox.crypto.keyring import Keyring, load_keyring
 from sealbox.errors import ClientError
 from sealbox.launcher.redeem import redeem
-from sealbox.store.audit import AuditRepository, record_hash
+from sealbox.services import audit as audit_service
+from sealbox.services.audit import install_audit_chain
+from sealbox.store.audit import GENESIS, AuditRepository, record_hash, record_tag
+from sealbox.store.audit_anchor import CHECKPOINT_NAME, Checkpoint, read_checkpoint
+from sealbox.store.database import Database
+from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.processes import Stack, base_env, sealbox_cmd
@@ -59,6 +70,8 @@ COLUMNS = (
     "session_id",
     "prev_hash",
     "hash",
+    "chain_version",
+    "key_id",
 )
 SEED = 20_250_505  # change it to explore; every failure message names the tampering
 BROKEN = re.compile(r"broken at record (\d+)")
@@ -141,6 +154,15 @@ def no_value_in_logs(stack: Stack) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def work(stack: Stack) -> Workload:
+    return workload(stack)
+
+
+@pytest.fixture(scope="module")
+def pg_work(pg_stack: Stack) -> Workload:
+    return workload(pg_stack)
+
+
+def workload(stack: Stack) -> Workload:
     TOKENS.append(stack.admin_token)
     admin = Actor(stack=stack, name="admin", token=stack.admin_token)
     alice, bob, carol = (new_actor(stack, n) for n in ("alice", "bob", "carol"))
@@ -237,10 +259,40 @@ def snapshot(stack: Stack) -> sqlite3.Connection:
     return memory
 
 
+def chain_keys(stack: Stack) -> ChainKeys:
+    return ChainKeys.derive(load_keyring(stack.data_dir / "master.key"))
+
+
+@contextmanager
+def audit_table(stack: Stack) -> Iterator[tuple[Connection, Checkpoint]]:
+    """A connection on which the audit table may be changed at will, and the stack's head checkpoint.
+
+    SQLite: an in-memory copy of the database. PostgreSQL: the live database itself; the caller's
+    changes go into transactions that are rolled back. The checkpoint must name the newest record:
+    the stack is idle, and a checkpoint is written before the response of the request that wrote it.
+    """
+    point = read_checkpoint(stack.data_dir / CHECKPOINT_NAME, chain_keys(stack))
+    assert point is not None
+    if stack.database_url:
+        engine = create_engine(stack.database_url, poolclass=NullPool)
+    else:
+        memory = snapshot(stack)
+        engine = create_engine("sqlite://", creator=lambda: memory, poolclass=StaticPool)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(func.max(audit_events.c.id))).scalar_one() == point.record_id
+            conn.rollback()
+            yield conn, point
+    finally:
+        engine.dispose()
+
+
 def _changed(old: Any, rng: random.Random, column: str) -> Any:
     """A different value of the same shape: one character of a text, +1 on a number, something for NULL."""
     if old is None:
-        return 1 if column == "version" else "x"
+        return 1 if column in ("version", "chain_version") else "x"
+    if isinstance(old, datetime):  # PostgreSQL hands back a time: move it by a little
+        return old + timedelta(microseconds=rng.choice((1, -1, 1000)))
     if isinstance(old, int):
         return old + rng.choice((1, -1, 1000))
     text = str(old)
@@ -248,71 +300,90 @@ def _changed(old: Any, rng: random.Random, column: str) -> Any:
         return text[:-1] + str((int(text[-1]) + rng.randint(1, 9)) % 10)
     pos = rng.randrange(len(text))
     alphabet = (
-        "0123456789abcdef" if column in ("hash", "prev_hash") else "abcdefghijklmnopqrstuvwxyz0123456789"
+        "0123456789abcdef"
+        if column in ("hash", "prev_hash", "key_id")
+        else "abcdefghijklmnopqrstuvwxyz0123456789"
     )
     return text[:pos] + rng.choice([c for c in alphabet if c != text[pos]]) + text[pos + 1 :]
 
 
-def tamper(db: sqlite3.Connection, rng: random.Random) -> tuple[str, int]:
+def tamper(db: Connection, rng: random.Random) -> tuple[str, int]:
     """Change one thing in the audit table; returns what was done and the first record that must fail."""
-    ids = [r[0] for r in db.execute("SELECT id FROM audit_events ORDER BY id")]
+    ids = [r[0] for r in db.execute(text("SELECT id FROM audit_events ORDER BY id"))]
     kind = rng.choice(("edit", "edit", "delete", "swap", "move"))
     if kind == "edit":
         target = rng.choice(ids)
         column = rng.choice(COLUMNS)
-        old = db.execute(f"SELECT {column} FROM audit_events WHERE id = ?", (target,)).fetchone()[0]  # noqa: S608
-        db.execute(f"UPDATE audit_events SET {column} = ? WHERE id = ?", (_changed(old, rng, column), target))  # noqa: S608
+        old = db.execute(text(f"SELECT {column} FROM audit_events WHERE id = :i"), {"i": target}).scalar()  # noqa: S608
+        db.execute(
+            text(f"UPDATE audit_events SET {column} = :v WHERE id = :i"),  # noqa: S608
+            {"v": _changed(old, rng, column), "i": target},
+        )
         expected, what = target, f"edit {column} of {target}"
     elif kind == "delete":
-        index = rng.randrange(len(ids) - 1)  # the newest record has no successor: see the xfail below
-        db.execute("DELETE FROM audit_events WHERE id = ?", (ids[index],))
-        expected, what = ids[index + 1], f"delete {ids[index]}"
+        index = rng.randrange(len(ids))
+        db.execute(text("DELETE FROM audit_events WHERE id = :i"), {"i": ids[index]})
+        # The newest record has no successor: the head checkpoint names it.
+        expected = ids[index + 1] if index + 1 < len(ids) else ids[-1]
+        what = f"delete {ids[index]}"
     elif kind == "swap":
         a, b = sorted(rng.sample(ids, 2))
         cols = ", ".join(COLUMNS)
-        row_a = db.execute(f"SELECT {cols} FROM audit_events WHERE id = ?", (a,)).fetchone()  # noqa: S608
-        row_b = db.execute(f"SELECT {cols} FROM audit_events WHERE id = ?", (b,)).fetchone()  # noqa: S608
-        sets = ", ".join(f"{c} = ?" for c in COLUMNS)
-        db.execute(f"UPDATE audit_events SET {sets} WHERE id = ?", (*row_b, a))  # noqa: S608
-        db.execute(f"UPDATE audit_events SET {sets} WHERE id = ?", (*row_a, b))  # noqa: S608
+        row_a = db.execute(text(f"SELECT {cols} FROM audit_events WHERE id = :i"), {"i": a}).one()  # noqa: S608
+        row_b = db.execute(text(f"SELECT {cols} FROM audit_events WHERE id = :i"), {"i": b}).one()  # noqa: S608
+        sets = ", ".join(f"{c} = :{c}" for c in COLUMNS)
+        db.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), {**row_b._asdict(), "i": a})  # noqa: S608
+        db.execute(text(f"UPDATE audit_events SET {sets} WHERE id = :i"), {**row_a._asdict(), "i": b})  # noqa: S608
         expected, what = a, f"swap {a} and {b}"
     else:
         index = rng.randrange(len(ids) - 1)
-        db.execute("UPDATE audit_events SET id = ? WHERE id = ?", (ids[-1] + 1, ids[index]))
+        db.execute(text("UPDATE audit_events SET id = :n WHERE id = :i"), {"n": ids[-1] + 1, "i": ids[index]})
         expected, what = ids[index + 1], f"move {ids[index]} to the end"
-    db.commit()
     return what, expected
 
 
-def verify_in_process(db: sqlite3.Connection) -> int | None:
-    """The first bad record by the server's own verifier, on this connection (None: the chain is whole)."""
-    engine = create_engine("sqlite://", creator=lambda: db, poolclass=StaticPool)
-    try:
-        with engine.connect() as conn:
-            result = AuditRepository(conn).verify_chain()
-    finally:
-        engine.dispose()
+def first_bad(db: Connection, keys: ChainKeys, point: Checkpoint | None) -> int | None:
+    """The first bad record by the server's own verifier (None: the chain is whole)."""
+    result = AuditRepository(db).verify_chain(keys, checkpoint=point)
     return None if result.ok else result.first_bad_id
 
 
-def copy_of(base: sqlite3.Connection) -> sqlite3.Connection:
-    work = sqlite3.connect(":memory:")
-    base.backup(work)
-    return work
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    """A stack after the workload: SQLite (`stack`) or PostgreSQL (`pg_stack`)."""
+    if request.param == "sqlite":
+        request.getfixturevalue("work")
+        return cast(Stack, request.getfixturevalue("stack"))
+    request.getfixturevalue("pg_work")
+    return cast(Stack, request.getfixturevalue("pg_stack"))
 
 
-def test_1000_tamperings_are_caught_by_the_verifier(stack: Stack, work: Workload) -> None:
+def test_1000_tamperings_are_caught_by_the_verifier(any_stack: Stack) -> None:
+    """T21: edit, delete or reorder single records at random 1,000 times: all caught, at the right record."""
     rng = random.Random(SEED)
-    with closing(snapshot(stack)) as base:
-        assert verify_in_process(copy_of(base)) is None
-        missed = []
+    keys = chain_keys(any_stack)
+    missed = []
+    with audit_table(any_stack) as (db, point):
+        assert first_bad(db, keys, point) is None
+        db.rollback()
         for _ in range(1000):
-            with closing(copy_of(base)) as db:
-                what, expected = tamper(db, rng)
-                found = verify_in_process(db)
+            what, expected = tamper(db, rng)
+            found = first_bad(db, keys, point)
+            db.rollback()
             if found != expected:
                 missed.append((what, expected, found))
+        assert first_bad(db, keys, point) is None  # every change was rolled back
     assert missed == []
+
+
+def _copy_data_dir(stack: Stack, base: sqlite3.Connection, folder: Path) -> sqlite3.Connection:
+    """A data dir with a copy of the database, the master key and the head checkpoint."""
+    folder.mkdir(mode=0o700)
+    for name in ("master.key", CHECKPOINT_NAME):
+        shutil.copy2(stack.data_dir / name, folder / name)
+    db = sqlite3.connect(folder / "sealbox.db")
+    base.backup(db)
+    return db
 
 
 def test_50_tamperings_on_database_copies_are_caught_by_the_cli(
@@ -323,10 +394,12 @@ def test_50_tamperings_on_database_copies_are_caught_by_the_cli(
     with closing(snapshot(stack)) as base:
         for i in range(50):
             folder = tmp_path / f"copy{i}"
-            folder.mkdir()
-            with closing(sqlite3.connect(folder / "sealbox.db")) as db:
-                base.backup(db)  # only the database: verify needs no key
-                what, expected = tamper(db, rng)
+            with closing(_copy_data_dir(stack, base, folder)) as raw:
+                engine = create_engine("sqlite://", creator=lambda raw=raw: raw, poolclass=StaticPool)
+                with engine.connect() as conn:
+                    what, expected = tamper(conn, rng)
+                    conn.commit()
+                engine.dispose()
             cases.append((folder, what, expected))
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda case: verify_cli(case[0]), cases))
@@ -337,42 +410,181 @@ def test_50_tamperings_on_database_copies_are_caught_by_the_cli(
         assert "Traceback" not in out.stderr
 
 
-def test_garbage_in_a_column_is_a_broken_chain_not_a_crash(stack: Stack, tmp_path: Path) -> None:
-    with closing(snapshot(stack)) as base, closing(sqlite3.connect(tmp_path / "sealbox.db")) as db:
-        base.backup(db)
+def test_garbage_in_a_column_is_a_broken_chain_not_a_crash(
+    stack: Stack, work: Workload, tmp_path: Path
+) -> None:
+    with closing(snapshot(stack)) as base, closing(_copy_data_dir(stack, base, tmp_path / "d")) as db:
         target = db.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 3").fetchone()[0]
         db.execute("UPDATE audit_events SET version = 'seven' WHERE id = ?", (target,))
         db.commit()
-    out = verify_cli(tmp_path)
+    out = verify_cli(tmp_path / "d")
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert f"broken at record {target}" in out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the chain has no anchor outside the table, so removing the newest records "
-    "(or rewriting the tail with recomputed hashes) leaves a valid chain",
-)
-@pytest.mark.parametrize("how", ["delete-newest", "edit-and-rehash"])
-def test_truncating_or_rehashing_the_tail_is_caught(stack: Stack, how: str) -> None:
-    with closing(snapshot(stack)) as db:
-        last = db.execute("SELECT max(id) FROM audit_events").fetchone()[0]
-        if how == "delete-newest":
-            db.execute("DELETE FROM audit_events WHERE id = ?", (last,))
-        else:
-            # A reader of the database rewrites the newest record (who did it) and recomputes its hash:
-            # all the inputs of the hash are in the row itself.
-            engine = create_engine("sqlite://", creator=lambda: db, poolclass=StaticPool)
-            with engine.connect() as conn:
-                row = dict(conn.execute(select(audit_events).where(audit_events.c.id == last)).one()._mapping)
-            engine.dispose()
-            row["actor_name"] = "somebody-else"
+def _rows(db: Connection) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in db.execute(select(audit_events).order_by(audit_events.c.id))]
+
+
+def _rewrite(db: Connection, rows: list[dict[str, Any]], sign: Callable[[str, dict[str, Any]], str]) -> None:
+    """Recompute every link and hash from the first record on, as a writer of the database would."""
+    prev = GENESIS
+    for row in rows:
+        row["prev_hash"] = prev
+        row["hash"] = prev = sign(prev, row)
+        db.execute(
+            text(
+                "UPDATE audit_events SET actor_name = :a, prev_hash = :p, hash = :h, chain_version = :v,"
+                " key_id = :k WHERE id = :i"
+            ),
+            {
+                "a": row["actor_name"],
+                "p": row["prev_hash"],
+                "h": row["hash"],
+                "v": row["chain_version"],
+                "k": row["key_id"],
+                "i": row["id"],
+            },
+        )
+
+
+TAIL_AND_REWRITES = [
+    "delete-newest",
+    "delete-newest-5",
+    "edit-newest-and-rehash",
+    "rewrite-whole-chain-unkeyed",
+    "rewrite-whole-chain-under-a-guessed-key",
+]
+
+
+@pytest.mark.parametrize("how", TAIL_AND_REWRITES)
+def test_truncating_or_rewriting_the_chain_is_caught(any_stack: Stack, how: str) -> None:
+    """What a plain hash chain missed: the tail removed, or every hash recomputed after an edit."""
+    keys = chain_keys(any_stack)
+    with audit_table(any_stack) as (db, point):
+        rows = _rows(db)
+        ids = [r["id"] for r in rows]
+        if how.startswith("delete-newest"):
+            count = 5 if how.endswith("-5") else 1
+            for i in ids[-count:]:
+                db.execute(text("DELETE FROM audit_events WHERE id = :i"), {"i": i})
+            expected = ids[-1]
+        elif how == "edit-newest-and-rehash":
+            # All the inputs of a plain hash are in the row: edit who did it, and recompute.
+            last = rows[-1]
+            last["actor_name"] = "somebody-else"
             db.execute(
-                "UPDATE audit_events SET actor_name = ?, hash = ? WHERE id = ?",
-                (row["actor_name"], record_hash(row["prev_hash"], row), last),
+                text("UPDATE audit_events SET actor_name = :a, hash = :h WHERE id = :i"),
+                {"a": last["actor_name"], "h": record_hash(last["prev_hash"], last), "i": last["id"]},
             )
-        db.commit()
-        assert verify_in_process(db) is not None
+            expected = ids[-1]
+        elif how == "rewrite-whole-chain-unkeyed":
+            # Pass the whole log off as records from before the chain was keyed: every hash recomputes.
+            for row in rows:
+                row.update(chain_version=1, key_id=None)
+            rows[len(rows) // 2]["actor_name"] = "somebody-else"
+            _rewrite(db, rows, record_hash)
+            expected = point.record_id  # every record checks out; only the anchor disagrees
+        else:
+            guessed = ChainKeys(keys=((keys.current_id, os.urandom(32)),))
+            rows[len(rows) // 2]["actor_name"] = "somebody-else"
+            _rewrite(db, rows, lambda prev, row: record_tag(guessed, prev, row))
+            expected = ids[0]
+        assert first_bad(db, keys, point) == expected
+        db.rollback()
+        assert first_bad(db, keys, point) is None
+
+
+def test_verify_cli_reports_the_checkpoint(stack: Stack, work: Workload, tmp_path: Path) -> None:
+    """The CLI names the anchor it checked; without the checkpoint file it says what it cannot see."""
+    with closing(snapshot(stack)) as base:
+        _copy_data_dir(stack, base, tmp_path / "whole").close()
+        with closing(_copy_data_dir(stack, base, tmp_path / "cut")) as db:
+            db.execute("DELETE FROM audit_events WHERE id = (SELECT max(id) FROM audit_events)")
+            db.commit()
+    whole = verify_cli(tmp_path / "whole")
+    assert whole.returncode == 0 and "reaches the checkpoint" in whole.stdout, whole.stderr
+    cut = verify_cli(tmp_path / "cut")
+    assert cut.returncode == 1 and "records removed or rewritten" in cut.stderr, cut.stdout
+    (tmp_path / "cut" / CHECKPOINT_NAME).unlink()
+    blind = verify_cli(tmp_path / "cut")
+    assert blind.returncode == 0 and "a removed tail cannot be detected" in blind.stdout, blind.stderr
+
+
+def test_records_from_before_the_keyed_chain_verify_and_are_covered(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Migration 0007: unkeyed records keep their hashes; the first keyed record's tag covers them."""
+    cfg = alembic_config(database_url)
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    prev = GENESIS
+    with engine.begin() as conn:
+        for i in range(5):
+            at = datetime(2026, 1, 1, 12, 0, i, tzinfo=UTC)
+            row: dict[str, Any] = {
+                "at": at,
+                "actor_id": None,
+                "actor_name": "old",
+                "token_id": None,
+                "action": "secret.create",
+                "outcome": "success",
+                "secret_id": None,
+                "secret_name": f"legacy{i}",
+                "version": 1,
+                "client_addr": None,
+                "detail": None,
+                "on_behalf_of": None,
+                "session_id": None,
+            }
+            row["prev_hash"] = prev
+            row["hash"] = prev = record_hash(prev, row)
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events"
+                    " (at, actor_name, action, outcome, secret_name, version, prev_hash, hash) VALUES"
+                    " (:at, :actor_name, :action, :outcome, :secret_name, :version, :prev_hash, :hash)"
+                ),
+                {**row, "at": at.replace(tzinfo=None)},
+            )
+    engine.dispose()
+    master = Keyring.generate()
+    db = Database.open(database_url)  # migrates to head
+    try:
+        install_audit_chain(db, master, data_dir=tmp_path)
+        for i in range(3):
+            with db.write() as conn:
+                audit_service.record(
+                    conn, None, "secret.replace", now=datetime.now(UTC), secret_name=f"new{i}"
+                )
+        result = audit_service.verify_chain(db, master, data_dir=tmp_path)
+        assert (result.ok, result.records, result.legacy) == (True, 8, 5)
+        assert result.checkpoint is not None and result.checkpoint.record_id == 8
+        keys = ChainKeys.derive(master)
+        point = read_checkpoint(tmp_path / CHECKPOINT_NAME, keys)
+        with db.engine.connect() as conn:
+            rows = _rows(conn)
+            # An unkeyed record rewritten with every unkeyed hash recomputed: the keyed record after
+            # them links to the old head, and its tag covers that link.
+            rows[1]["actor_name"] = "somebody-else"
+            prev = rows[0]["hash"]
+            for row in rows[1:5]:
+                row["prev_hash"] = prev
+                row["hash"] = prev = record_hash(prev, row)
+                conn.execute(
+                    text("UPDATE audit_events SET actor_name = :a, prev_hash = :p, hash = :h WHERE id = :i"),
+                    {"a": row["actor_name"], "p": row["prev_hash"], "h": row["hash"], "i": row["id"]},
+                )
+            assert first_bad(conn, keys, point) == 6
+            conn.rollback()
+            # A keyed record passed off as an unkeyed one.
+            conn.execute(text("UPDATE audit_events SET chain_version = 1, key_id = NULL WHERE id = 7"))
+            assert first_bad(conn, keys, point) == 7
+            conn.rollback()
+    finally:
+        db.dispose()
 
 
 # --- the API and the CLI --------------------------------------------------------------------------------
@@ -507,7 +719,7 @@ def test_no_value_or_token_in_audit_rows_or_cli_json(stack: Stack, work: Workloa
     assert len(json.loads(outputs["admin --json"])) == len(work.admin.audit())
     alices = {work.ids[work.s1], work.ids[work.s2]}
     assert {r["secret_id"] for r in json.loads(outputs["alice --json"]) if r["secret_id"]} <= alices
-    for label, text in outputs.items():
-        assert find_in_bytes(text.encode(), VALUES) == [], label
-        assert find_in_bytes(text.encode(), secrets_of_tokens) == [], label
+    for label, printed in outputs.items():
+        assert find_in_bytes(printed.encode(), VALUES) == [], label
+        assert find_in_bytes(printed.encode(), secrets_of_tokens) == [], label
     assert work.s1 in outputs["alice --secret"]

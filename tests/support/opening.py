@@ -49,6 +49,7 @@ from sealbox.domain.kinds import Kind, encode_fields
 from sealbox.domain.principals import Principal
 from sealbox.errors import DecryptionError
 from sealbox.keeper.keys import PRIVATE_FILE, WRAP_FILE, KeeperKeys, ensure_key_dir
+from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ServerKeys, ensure_signing_key
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.users import create_user
@@ -453,6 +454,7 @@ class InProcess:
             signing=ensure_signing_key(key_dir / "signing.key"),
         )
         db = Database.open(url)
+        install_audit_chain(db, master, data_dir=key_dir)
         limits = Limits(max_value_bytes=64 * 1024, versions_kept=versions_kept)
         return cls(db=db, master=master, keeper=keeper, keys=keys, secrets=SecretService(db, keys, limits))
 

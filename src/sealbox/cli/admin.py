@@ -34,7 +34,14 @@ def open_database(data_dir: Path | None) -> tuple[ServerSettings, Database]:
     try:
         if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
             raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
-        return settings, Database.open(settings.resolved_database_url)
+        db = Database.open(settings.resolved_database_url)
+        if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
+            from sealbox.services.audit import install_audit_chain
+
+            install_audit_chain(
+                db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir
+            )
+        return settings, db
     except ConfigError as exc:
         fail_from(exc)
 

@@ -70,18 +70,38 @@ def audit(
 def verify(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR")] = None,
 ) -> None:
-    """Check the audit chain on this machine's database: an edited, deleted or reordered record fails it."""
+    """Check the audit chain on this machine's database with its master key, up to the head checkpoint.
+
+    An edited, deleted, reordered or rewritten record fails it, and so does a chain that ends before
+    the record the checkpoint file (audit.head in the data dir) names.
+    """
     from sealbox.cli.admin import open_database
+    from sealbox.crypto.keyring import load_keyring
+    from sealbox.errors import ConfigError
     from sealbox.services.audit import verify_chain
 
-    _, db = open_database(data_dir)
+    settings, db = open_database(data_dir)
     try:
-        result = verify_chain(db)
+        result = verify_chain(db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir)
+    except ConfigError as exc:
+        fail_from(exc)
     finally:
         db.dispose()
+    if result.truncated:
+        fail(
+            f"the audit chain is broken at record {result.first_bad_id}: the head checkpoint names that "
+            "record, and the chain does not reach it with that tag (records removed or rewritten)"
+        )
     if not result.ok:
         fail(
             f"the audit chain is broken at record {result.first_bad_id} "
             f"(after {result.records - 1} good records)"
         )
-    typer.echo(f"audit chain ok: {result.records} records, head {result.head}")
+    notes = []
+    if result.legacy:
+        notes.append(f"{result.legacy} records from before the chain was keyed (plain SHA-256)")
+    if result.checkpoint is None:
+        notes.append(f"no checkpoint in {settings.data_dir}: a removed tail cannot be detected here")
+    else:
+        notes.append(f"reaches the checkpoint at record {result.checkpoint.record_id}")
+    typer.echo(f"audit chain ok: {result.records} records, head {result.head}; " + "; ".join(notes))

@@ -25,6 +25,7 @@ from sealbox.config import ServerSettings, keeper_dir_for
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError
 from sealbox.services import tokens, users
+from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ensure_master_key, ensure_signing_key
 from sealbox.store.database import Database
 
@@ -43,6 +44,7 @@ def bootstrap(settings: ServerSettings) -> str | None:
             return None
         now = datetime.now(UTC)
         master = load_keyring(settings.resolved_master_key_path)
+        install_audit_chain(db, master, data_dir=settings.data_dir)
         admin = users.create_user(db, master, name=ADMIN_NAME, is_admin=True, now=now, requested_by=None)
         return tokens.issue(db, admin, name="sealbox up", expires_at=None, now=now, requested_by=None).value
     finally:

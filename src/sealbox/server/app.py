@@ -19,6 +19,7 @@ from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
+from sealbox.services.audit import install_audit_chain
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launches import LaunchService
@@ -86,6 +87,7 @@ def create_app(
         keeper_public_key_path=settings.resolved_keeper_public_key_path,
         signing_key_path=settings.resolved_signing_key_path,
     )
+    install_audit_chain(db, keys.master, data_dir=settings.data_dir)
     keeper_port: KeeperPort = keeper or KeeperClient(settings.resolved_keeper_url)
     ctx = AppContext(
         settings=settings,

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from sealbox.crypto.chain import ChainKeys
+from sealbox.crypto.keyring import Keyring
 from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal
-from sealbox.errors import BadRequest, Unavailable
+from sealbox.errors import BadRequest, ConfigError, Unavailable
 from sealbox.store.audit import AuditRepository, ChainCheck
+from sealbox.store.audit_anchor import CHECKPOINT_NAME, install_chain, read_checkpoint
 from sealbox.store.database import Database
+
+
+def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
+    """Key `db`'s audit chain with the master keyring, anchoring heads in `data_dir`/audit.head.
+
+    Every process that writes audit records calls this once after opening the database; without it,
+    writes that need a record fail closed.
+    """
+    install_chain(
+        db.engine,
+        ChainKeys.derive(master),
+        checkpoint_path=data_dir / CHECKPOINT_NAME if data_dir is not None else None,
+    )
 
 
 def _event(
@@ -49,7 +66,7 @@ def _event(
 def _append(conn: Connection, events: list[AuditEvent]) -> None:
     try:
         AuditRepository(conn).append_many(events)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, ConfigError):
         raise Unavailable(
             "the audit log cannot be written; nothing was changed", code="audit_unavailable"
         ) from None
@@ -158,6 +175,12 @@ def list_records(
         )
 
 
-def verify_chain(db: Database) -> ChainCheck:
+def verify_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> ChainCheck:
+    """Check the chain under the master keyring's chain keys, and against data_dir's checkpoint if any.
+
+    Raises ConfigError when the checkpoint file is there but unreadable or does not verify.
+    """
+    keys = ChainKeys.derive(master)
+    checkpoint = read_checkpoint(data_dir / CHECKPOINT_NAME, keys) if data_dir is not None else None
     with db.read() as conn:
-        return AuditRepository(conn).verify_chain()
+        return AuditRepository(conn).verify_chain(keys, checkpoint=checkpoint)

@@ -1,8 +1,12 @@
-"""The audit log: append-only rows, chained by hash, never a value.
+"""The audit log: append-only rows, chained by keyed hash, never a value.
 
-Each record carries the hash of the one before it, and its own hash over its fields and that link,
-so a record edited, deleted or moved breaks the chain at that point (`verify_chain`). Writers take
-a lock first (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so the chain has one order.
+Each record carries the tag of the one before it, and its own tag over its fields and that link: an
+HMAC-SHA256 under the chain key (derived from the master key, never in the database; `key_id` names
+it), so a record edited, deleted or moved breaks the chain at that point (`verify_chain`), and nobody
+with only the database can recompute the tags after an edit. Records from before the chain was keyed
+(chain_version 1, plain SHA-256) may only precede the first keyed one. The newest committed head is
+anchored outside the database (`audit_anchor`), which catches a removed tail. Writers take a lock
+first (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so the chain has one order.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, text
+from sqlalchemy import ColumnElement, func, insert, or_, select, text
 from sqlalchemy.engine import Connection
 
+from sealbox.crypto.chain import ChainKeys
 from sealbox.domain.audit import AuditEvent, Outcome
+from sealbox.errors import DecryptionError
+from sealbox.store.audit_anchor import Checkpoint, chain_setup, stage_head
 from sealbox.store.tables import audit_events, secrets
 
 _CHAIN_LOCK = 0x5EA1B0C5  # PostgreSQL advisory lock id for the audit chain
 GENESIS = "0" * 64
+LEGACY, KEYED = 1, 2  # chain_version: plain SHA-256 (before revision 0007), HMAC-SHA256
 _FIELDS = (
     "at",
     "actor_id",
@@ -43,10 +51,23 @@ def _canonical_at(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
+def _canonical(row: dict[str, Any]) -> str:
     body = {k: (_canonical_at(row[k]) if k == "at" else row[k]) for k in _FIELDS}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The unkeyed (chain_version 1) hash: anyone can recompute it, so it is only checked, never written."""
+    return hashlib.sha256(f"{prev_hash}\n{_canonical(row)}".encode()).hexdigest()
+
+
+def _keyed_message(prev_hash: str, row: dict[str, Any]) -> bytes:
+    return f"sealbox audit v2\n{row['key_id']}\n{prev_hash}\n{_canonical(row)}".encode()
+
+
+def record_tag(keys: ChainKeys, prev_hash: str, row: dict[str, Any]) -> str:
+    """The keyed (chain_version 2) tag of `row` after `prev_hash`, under the key `row["key_id"]`."""
+    return keys.tag(_keyed_message(prev_hash, row), key_id=row["key_id"])
 
 
 def _event(row: Any) -> AuditEvent:
@@ -74,6 +95,9 @@ class ChainCheck:
     records: int
     head: str
     first_bad_id: int | None = None
+    legacy: int = 0  # unkeyed records (written before the chain was keyed) at the start
+    checkpoint: Checkpoint | None = None  # the anchor the chain was checked against
+    truncated: bool = False  # the chain ends before, or differs at, the record the checkpoint names
 
 
 class AuditRepository:
@@ -87,6 +111,7 @@ class AuditRepository:
         """One statement for many records (a launch of N secrets writes N records), chained in order."""
         if not events:
             return
+        keys = chain_setup(self.conn).keys
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
         prev = (
@@ -111,11 +136,16 @@ class AuditRepository:
                 "detail": e.detail,
                 "on_behalf_of": e.on_behalf_of,
                 "session_id": e.session_id,
+                "chain_version": KEYED,
+                "key_id": keys.current_id,
             }
             row["prev_hash"] = prev
-            row["hash"] = prev = record_hash(prev, row)
+            row["hash"] = prev = record_tag(keys, prev, row)
             rows.append(row)
         self.conn.execute(insert(audit_events), rows)
+        # Still under the chain lock: the newest id is ours. It goes to the checkpoint after the commit.
+        newest = self.conn.execute(select(func.max(audit_events.c.id))).scalar_one()
+        stage_head(self.conn, int(newest), prev)
 
     def query(
         self,
@@ -179,13 +209,65 @@ class AuditRepository:
                 yield dict(r._mapping)
             last = rows[-1]._mapping["id"]
 
-    def verify_chain(self) -> ChainCheck:
-        """Walk the chain from the first record; the first record whose link or hash is wrong fails it."""
+    def verify_chain(self, keys: ChainKeys, *, checkpoint: Checkpoint | None = None) -> ChainCheck:
+        """Walk the chain from the first record; the first record whose link or tag is wrong fails it.
+
+        With a `checkpoint`, the chain must also reach the record it names, with the tag it names.
+        """
         prev = GENESIS
-        count = 0
+        count = legacy = 0
+        keyed_seen = False
+        anchored = checkpoint is None
         for row in self._in_order():
             count += 1
-            if row["prev_hash"] != prev or record_hash(prev, row) != row["hash"]:
-                return ChainCheck(ok=False, records=count, head=prev, first_bad_id=row["id"])
+            if row["prev_hash"] != prev or not _row_verifies(keys, prev, row, keyed_seen=keyed_seen):
+                return ChainCheck(
+                    ok=False,
+                    records=count,
+                    head=prev,
+                    first_bad_id=row["id"],
+                    legacy=legacy,
+                    checkpoint=checkpoint,
+                )
+            if row["chain_version"] == KEYED:
+                keyed_seen = True
+            else:
+                legacy += 1
             prev = row["hash"]
-        return ChainCheck(ok=True, records=count, head=prev)
+            if checkpoint is not None and row["id"] == checkpoint.record_id:
+                if row["hash"] != checkpoint.head or row["chain_version"] != KEYED:
+                    return ChainCheck(
+                        ok=False,
+                        records=count,
+                        head=prev,
+                        first_bad_id=row["id"],
+                        legacy=legacy,
+                        checkpoint=checkpoint,
+                        truncated=True,
+                    )
+                anchored = True
+        if not anchored:
+            assert checkpoint is not None
+            return ChainCheck(
+                ok=False,
+                records=count,
+                head=prev,
+                first_bad_id=checkpoint.record_id,
+                legacy=legacy,
+                checkpoint=checkpoint,
+                truncated=True,
+            )
+        return ChainCheck(ok=True, records=count, head=prev, legacy=legacy, checkpoint=checkpoint)
+
+
+def _row_verifies(keys: ChainKeys, prev: str, row: dict[str, Any], *, keyed_seen: bool) -> bool:
+    """One record's own check: its tag (keyed) or its hash (unkeyed, only before the first keyed one)."""
+    try:
+        if row["chain_version"] == KEYED:
+            keys.verify(_keyed_message(prev, row), row["hash"], key_id=row["key_id"])
+            return True
+        if row["chain_version"] == LEGACY and not keyed_seen and row["key_id"] is None:
+            return bool(record_hash(prev, row) == row["hash"])
+    except (DecryptionError, TypeError, ValueError, AttributeError):
+        pass  # a column that does not even parse is a broken record, never a crash
+    return False

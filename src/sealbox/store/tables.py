@@ -133,6 +133,9 @@ audit_events = Table(
     Column("session_id", String(32), nullable=True),
     Column("prev_hash", String(64), nullable=True),  # the chain: hash of the record before this one
     Column("hash", String(64), nullable=True),
+    # 1: plain SHA-256 (records written before 0007); 2: HMAC-SHA256 under the chain key `key_id`.
+    Column("chain_version", Integer, nullable=True),
+    Column("key_id", String(16), nullable=True),
     Index("ix_audit_events_secret_id", "secret_id"),
     Index("ix_audit_events_session_id", "session_id"),
 )

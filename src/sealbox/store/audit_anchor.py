@@ -1,0 +1,183 @@
+"""The audit chain's anchor outside the database: a tagged checkpoint file (`audit.head` in the data dir).
+
+After every transaction that appended audit records commits, the writer records the new head (record
+id and tag) in the checkpoint file, tagged under the chain key. `verify_chain` then requires the chain
+to reach that record with that tag, so removing the newest records, or rewriting them, is detected
+although every row left in the table still verifies. The file only moves forward: writers (threads,
+worker processes) take an exclusive lock on a lock file beside it and never replace a newer head with
+an older one. Residual window: records committed after the last checkpoint written (a crash between
+commit and the file write, or a data dir that cannot be written) are covered by their tags only.
+
+The head is handed from the transaction to the file through the connection's `info` and SQLAlchemy's
+events: staged on "commit" (just before the commit), dropped on "rollback" and on an error, and written
+when the connection goes back to the pool, which happens only after the commit returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection, ExceptionContext
+
+from sealbox.crypto.chain import ChainKeys
+from sealbox.errors import ConfigError, DecryptionError
+
+log = logging.getLogger("sealbox.audit")
+CHECKPOINT_NAME = "audit.head"
+_STAGED = "sealbox.audit.head"  # set by append_many inside the transaction
+_COMMITTING = "sealbox.audit.committing"  # moved here when the transaction commits
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    record_id: int
+    head: str
+    key_id: str
+
+
+def _message(record_id: int, head: str) -> bytes:
+    return f"sealbox audit checkpoint v1\n{record_id}\n{head}".encode()
+
+
+def read_checkpoint(path: Path, keys: ChainKeys) -> Checkpoint | None:
+    """The checkpoint in `path` (None when there is none); ConfigError when it is unreadable or forged."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        raise ConfigError(f"the audit checkpoint {path} cannot be read") from None
+    try:
+        data: Any = json.loads(text)
+        point = Checkpoint(record_id=int(data["id"]), head=str(data["head"]), key_id=str(data["key_id"]))
+        keys.verify(_message(point.record_id, point.head), data["tag"], key_id=point.key_id)
+    except (ValueError, KeyError, TypeError, DecryptionError):
+        raise ConfigError(f"the audit checkpoint {path} does not verify under this master key") from None
+    return point
+
+
+class CheckpointFile:
+    """Writes checkpoints to one file, forward only, safe across threads and processes."""
+
+    def __init__(self, path: Path, keys: ChainKeys) -> None:
+        self.path = path
+        self.keys = keys
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def advance(self, record_id: int, head: str) -> None:
+        """Record (record_id, head) unless the file already names a later record. Never raises."""
+        try:
+            with self._lock, self._file_lock():
+                try:
+                    current = read_checkpoint(self.path, self.keys)
+                except ConfigError:
+                    current = None  # unreadable or from another key: the new head replaces it
+                if current is not None and current.record_id >= record_id:
+                    return
+                body = {
+                    "id": record_id,
+                    "head": head,
+                    "key_id": self.keys.current_id,
+                    "tag": self.keys.tag(_message(record_id, head)),
+                }
+                self._replace(json.dumps(body, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            if not self._warned:  # once per process: the log must not fill up with it
+                self._warned = True
+                log.warning("cannot write the audit checkpoint %s (%s)", self.path, type(exc).__name__)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Any:
+        fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _replace(self, text: str) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainSetup:
+    keys: ChainKeys
+    checkpoints: CheckpointFile | None
+
+
+_SETUPS: WeakKeyDictionary[Engine, ChainSetup] = WeakKeyDictionary()
+
+
+def install_chain(engine: Engine, keys: ChainKeys, *, checkpoint_path: Path | None) -> None:
+    """Give `engine`'s audit writers their chain key and (optionally) the checkpoint file to advance."""
+    first = engine not in _SETUPS
+    setup = ChainSetup(
+        keys=keys, checkpoints=CheckpointFile(checkpoint_path, keys) if checkpoint_path else None
+    )
+    _SETUPS[engine] = setup
+    if first:
+        event.listen(engine, "commit", _on_commit)
+        event.listen(engine, "rollback", _on_rollback)
+        event.listen(engine, "handle_error", _on_error)
+        event.listen(engine.pool, "checkin", _on_checkin(engine))
+
+
+def chain_setup(conn: Connection) -> ChainSetup:
+    setup = _SETUPS.get(conn.engine)
+    if setup is None:
+        raise ConfigError("the audit chain key is not loaded")
+    return setup
+
+
+def stage_head(conn: Connection, record_id: int, head: str) -> None:
+    conn.info[_STAGED] = (record_id, head)
+
+
+def _on_commit(conn: Connection) -> None:
+    staged = conn.info.pop(_STAGED, None)
+    if staged is not None:
+        conn.info[_COMMITTING] = staged
+
+
+def _on_rollback(conn: Connection) -> None:
+    conn.info.pop(_STAGED, None)
+    conn.info.pop(_COMMITTING, None)
+
+
+def _on_error(context: ExceptionContext) -> None:
+    if context.connection is not None and not context.connection.invalidated:
+        _on_rollback(context.connection)
+
+
+def _on_checkin(engine: Engine) -> Any:
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is None:
+            return
+        committed = record.info.pop(_COMMITTING, None)
+        record.info.pop(_STAGED, None)
+        setup = _SETUPS.get(engine)
+        if committed is not None and setup is not None and setup.checkpoints is not None:
+            setup.checkpoints.advance(*committed)
+
+    return checkin
