@@ -165,7 +165,9 @@ def test_the_lifetime_is_bounded_and_nothing_starts_outside_the_bound(
 ) -> None:
     before = count_sessions(stack)
     resp = alice.request(
-        "POST", "/sessions", json={"secrets": [{"name": secret, "file": "f"}], "credential_ttl_seconds": asked}
+        "POST",
+        "/sessions",
+        json={"secrets": [{"name": secret, "file": "f"}], "credential_ttl_seconds": asked},
     )
     assert 400 <= resp.status_code < 500, resp.text
     body = resp.json()

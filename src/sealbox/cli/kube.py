@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -179,7 +180,11 @@ def keygen(
 
 
 def _session_body(
-    secrets: list[str], mount_path: str, project: str | None, ttl: int | None
+    secrets: list[str],
+    mount_path: str,
+    project: str | None,
+    ttl: int | None,
+    credential_ttl: int | None = None,
 ) -> dict[str, Any]:
     """`--secret NAME`, `NAME:FILE`, `NAME.FIELD` as `sealbox run` reads them; files only (no env in pods)."""
     from sealbox.launcher.spec import parse_secret_option
@@ -192,7 +197,47 @@ def _session_body(
     }
     if ttl is not None:
         body["ttl_seconds"] = ttl
+    if credential_ttl is not None:
+        body["credential_ttl_seconds"] = credential_ttl
     return body
+
+
+def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One call to the sealbox API with the saved login; a refusal ends the command with its message."""
+    import httpx
+
+    from sealbox.cli import config_file
+    from sealbox.sdk.client import tls_verification
+
+    cfg = config_file.load()
+    with httpx.Client(
+        base_url=cfg.url.rstrip("/"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {cfg.token}"},
+        verify=tls_verification(cfg.url),
+    ) as http:
+        response = http.request(method, path, json=body)
+    if response.status_code >= 400:
+        error = response.json()
+        fail(f"{error.get('message')} ({error.get('code')})")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _kube_api(kubeconfig: str | None, context: str | None) -> Any:
+    from sealbox.integrations.kubeapply import KubeApplier, core_api
+
+    return KubeApplier(core_api(kubeconfig=kubeconfig, context=context))
+
+
+ApplyOpt = Annotated[
+    bool,
+    typer.Option("--apply", help="create the objects through the Kubernetes API instead of printing them"),
+]
+KubeconfigOpt = Annotated[
+    str | None, typer.Option(help="kubeconfig for --apply; default: KUBECONFIG, ~/.kube/config, in-cluster")
+]
+ContextOpt = Annotated[str | None, typer.Option(help="the kubeconfig context for --apply")]
 
 
 @app.command("pod")
@@ -213,16 +258,23 @@ def pod(
     fs_group: Annotated[int | None, typer.Option(help="the pod's fsGroup, if the Pod does not say")] = None,
     project: Annotated[str | None, typer.Option(help="the session's project")] = None,
     ttl: Annotated[int | None, typer.Option(help="the session's lifetime in seconds")] = None,
+    credential_ttl: Annotated[
+        int | None,
+        typer.Option(help="the launch credential's lifetime, 60-900 s (default 60): for slow pod starts"),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="write to this new 0600 file instead of stdout")] = None,
+    apply: ApplyOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Start a session and print the credential Secret and the patched Pod, for `kubectl apply -f -`.
 
-    The credential in the Secret is one-time and valid for 60 s: apply at once.
+    The credential in the Secret is one-time and valid for 60 s (or --credential-ttl): apply at once.
+    With --apply, sealbox creates the Pod and then the Secret (owned by the Pod, so it goes with it).
     """
     import httpx
     import yaml
 
-    from sealbox.cli import config_file
     from sealbox.integrations.kubernetes import (
         IMAGE,
         KubeLaunch,
@@ -240,25 +292,26 @@ def pod(
         fail(f"cannot read a Pod from {file}")
     if not isinstance(manifest, dict) or manifest.get("kind") != "Pod":
         fail(f"{file} does not hold a Pod")
+    if namespace is not None:
+        manifest.setdefault("metadata", {})["namespace"] = namespace
+    pod_namespace = (manifest.get("metadata") or {}).get("namespace")
+    if apply and not pod_namespace:
+        fail("--apply needs --namespace (or metadata.namespace in the Pod)")
+    session_id = ""
     try:
-        cfg = config_file.load()
-        with httpx.Client(
-            base_url=cfg.url.rstrip("/"), timeout=30, headers={"Authorization": f"Bearer {cfg.token}"}
-        ) as http:
-            response = http.post("/api/v1/sessions", json=_session_body(secret, mount_path, project, ttl))
-        if response.status_code >= 400:
-            body = response.json()
-            fail(f"{body.get('message')} ({body.get('code')})")
-        launch = response.json()
+        applier = _kube_api(kubeconfig, context) if apply else None
+        from sealbox.cli import config_file
+
+        launch = _api(
+            "POST", "/api/v1/sessions", _session_body(secret, mount_path, project, ttl, credential_ttl)
+        )
         session_id = launch["session"]["id"]
-        if namespace is not None:
-            manifest.setdefault("metadata", {})["namespace"] = namespace
         patched = patch_pod(
             manifest,
             KubeLaunch(
                 session_id=session_id,
                 credential_secret_name=credential_secret,
-                server_url=server_url or cfg.url,
+                server_url=server_url or config_file.load().url,
                 keeper_url=keeper_url,
                 mount_path=mount_path,
                 image=image or IMAGE,
@@ -266,13 +319,33 @@ def pod(
                 fs_group=fs_group,
             ),
         )
-        doc = secret_doc(
-            name=credential_secret,
-            session_id=session_id,
-            credential=launch["launch_credential"],
-            namespace=namespace or (manifest.get("metadata") or {}).get("namespace"),
-        )
+        if applier is None:
+            doc = secret_doc(
+                name=credential_secret,
+                session_id=session_id,
+                credential=launch["launch_credential"],
+                namespace=pod_namespace,
+            )
+            _write_private(out, _dump([doc, patched], "yaml"))
+            seconds = credential_ttl or 60
+            typer.echo(f"sealbox: session {session_id}; apply within {seconds} s", err=True)
+            return
+        pod_name, pod_uid = applier.create_pod(patched)
+        try:
+            doc = secret_doc(
+                name=credential_secret,
+                session_id=session_id,
+                credential=launch["launch_credential"],
+                namespace=pod_namespace,
+                owner_pod=(pod_name, pod_uid),
+            )
+            applier.put_secret(doc, replace=True)
+        except PodSpecError:
+            applier.delete_pod(pod_namespace, pod_name)
+            raise
     except PodSpecError as exc:
+        if session_id:
+            _end_quietly(session_id)
         fail(str(exc))
     except ConfigError as exc:
         fail(str(exc))
@@ -280,8 +353,20 @@ def pod(
         fail_from(exc)
     except httpx.HTTPError:
         fail("cannot reach the sealbox server")
-    _write_private(out, _dump([doc, patched], "yaml"))
-    typer.echo(f"sealbox: session {session_id}; apply within 60 s", err=True)
+    typer.echo(
+        f"sealbox: session {session_id}: created pod {pod_namespace}/{pod_name} and Secret "
+        f"{pod_namespace}/{credential_secret}; `sealbox kube end {session_id} --namespace {pod_namespace}` "
+        "removes them",
+        err=True,
+    )
+
+
+def _end_quietly(session_id: str) -> None:
+    """End a session whose objects could not be made (best effort; the session expires anyway)."""
+    import httpx
+
+    with contextlib.suppress(httpx.HTTPError, typer.Exit, SealboxError):
+        _api("DELETE", f"/api/v1/sessions/{session_id}")
 
 
 @app.command("sync")
@@ -294,12 +379,16 @@ def sync(
     project: Annotated[str | None, typer.Option(help="the session's project")] = None,
     keeper_url: KeeperOpt = None,
     out: Annotated[Path | None, typer.Option(help="write to this new 0600 file instead of stdout")] = None,
+    apply: ApplyOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """WEAKER, explicit: print a namespace Secret holding the secret's files (etcd will hold the values).
 
     For platforms that mount only Kubernetes Secrets (Kubeflow). The Secret is labelled with the session
     (sealbox.io/session) that delivered it; its mount path reads /kubernetes/NAMESPACE/NAME in `sealbox
-    session ls`. Pipe it to `kubectl apply -f -`; it never follows a replaced value (sync again).
+    session ls`. Pipe it to `kubectl apply -f -`, or give --apply to have sealbox create (or update) it;
+    it never follows a replaced value (sync again). `sealbox kube end SESSION --namespace NS` deletes it.
     """
     import httpx
 
@@ -309,27 +398,60 @@ def sync(
     from sealbox.sdk.redeem import redeem
 
     typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
+    session_id = ""
     try:
-        cfg = config_file.load()
-        verify = tls_verification(cfg.url)
-        base = cfg.url.rstrip("/")
-        with httpx.Client(
-            base_url=base, timeout=30, headers={"Authorization": f"Bearer {cfg.token}"}, verify=verify
-        ) as http:
-            response = http.post(
-                "/api/v1/sessions",
-                json=_session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
-            )
-        if response.status_code >= 400:
-            body = response.json()
-            fail(f"{body.get('message')} ({body.get('code')})")
-        launch = response.json()
+        applier = _kube_api(kubeconfig, context) if apply else None
+        launch = _api(
+            "POST",
+            "/api/v1/sessions",
+            _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
+        )
         session_id = launch["session"]["id"]
-        with httpx.Client(base_url=base, timeout=30, verify=verify) as http:
+        cfg = config_file.load()
+        with httpx.Client(base_url=cfg.url.rstrip("/"), timeout=30, verify=tls_verification(cfg.url)) as http:
             delivery = redeem(
                 http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
             )
         doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
+        if applier is not None:
+            done = applier.put_secret(doc, replace=True)
+    except PodSpecError as exc:
+        if session_id:
+            _end_quietly(session_id)
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(str(exc))
+    except SealboxError as exc:
+        fail_from(exc)
+    except httpx.HTTPError:
+        fail("cannot reach the sealbox server")
+    if applier is None:
+        _write_private(out, _dump([doc], "yaml"))
+        typer.echo(f"sealbox: session {session_id} synced into {namespace}/{name}", err=True)
+    else:
+        typer.echo(f"sealbox: session {session_id}: Secret {namespace}/{name} {done.action}", err=True)
+
+
+@app.command("end")
+def end(
+    session_id: Annotated[str, typer.Argument(help="the session's id")],
+    namespace: Annotated[str, typer.Option(help="the namespace of the session's objects")],
+    pods: Annotated[
+        bool, typer.Option("--pods", help="also delete the pods labelled with the session")
+    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """End a session and delete, through the Kubernetes API, the Secrets labelled with it (credential and
+    synced Secrets; with --pods, its pods too)."""
+    import httpx
+
+    from sealbox.integrations.kubernetes import PodSpecError
+
+    try:
+        applier = _kube_api(kubeconfig, context)
+        _api("DELETE", f"/api/v1/sessions/{session_id[:64]}")
+        done = applier.delete_session_objects(session_id[:64], namespace, pods=pods)
     except PodSpecError as exc:
         fail(str(exc))
     except ConfigError as exc:
@@ -338,8 +460,9 @@ def sync(
         fail_from(exc)
     except httpx.HTTPError:
         fail("cannot reach the sealbox server")
-    _write_private(out, _dump([doc], "yaml"))
-    typer.echo(f"sealbox: session {session_id} synced into {namespace}/{name}", err=True)
+    for item in done:
+        typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
+    typer.echo(f"sealbox: session {session_id[:64]} ended; {len(done)} object(s) deleted", err=True)
 
 
 @kubeflow_app.command("volumes")
