@@ -59,6 +59,8 @@ class ServerSettings(BaseSettings):
     oidc_client_id: str | None = None  # the web pages' sign-in with the issuer (authorization-code flow)
     oidc_client_secret_path: Path | None = None  # a file holding the client secret (never an env value)
     auth_failure_limit: int = Field(default=20, ge=1, le=10_000)  # failed attempts per minute per IP/identity
+    # The web page "Start with secrets" links to `{jupyterhub_url}/hub/spawn?sealbox_secret=...` when set.
+    jupyterhub_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=2048)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServerSettings:
