@@ -1,0 +1,103 @@
+"""KubeSpawner with sealbox: the pod gets the init container, the memory emptyDir and the credential Secret.
+
+At spawn the hub creates the user's session (with the chosen mount path), puts its one-time launch
+credential into a short-lived Secret that holds nothing else (`kubernetes.credential_secret`), and patches
+the pod (`kubernetes.patch_pod`, the same code as `sealbox.integrations.kubernetes.modify_pod_hook`): the
+init container redeems the credential into an `emptyDir` with `medium: Memory`, mounted read-only at the
+mount path. Values never pass through the hub or etcd. Variables are not delivered into pods (they would
+sit in the pod spec); a choice with a variable is refused with 400. Stopping ends the session and deletes
+the Secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubespawner import KubeSpawner
+from traitlets import Unicode
+
+from sealbox.integrations.jupyterhub.spawner import SealboxSpawner
+from sealbox.integrations.kubernetes import (
+    IMAGE,
+    SPAWNER_ATTRIBUTE,
+    KubeLaunch,
+    credential_secret,
+    modify_pod_hook,
+)
+
+__all__ = ["SealboxKubeSpawner", "credential_secret_name", "modify_pod_hook"]
+
+
+def credential_secret_name(session_id: str) -> str:
+    return f"sealbox-launch-{session_id}"
+
+
+class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # untyped bases
+    """KubeSpawner whose pods receive the chosen secrets at the chosen mount path (files only)."""
+
+    allow_env = False
+    sealbox_pod_url = Unicode(
+        "", config=True, help="The sealbox server's URL as pods reach it (default: sealbox_url)."
+    )
+    sealbox_image = Unicode(
+        IMAGE, config=True, help="The image with the `sealbox` command for the init container."
+    )
+
+    async def get_pod_manifest(self) -> Any:
+        pod = await super().get_pod_manifest()
+        return modify_pod_hook(self, pod)
+
+    def sealbox_kube_launch(
+        self, launch: dict[str, Any], mount_path: str
+    ) -> tuple[KubeLaunch, dict[str, Any]]:
+        """The pod's launch description and the credential Secret's manifest for a created session."""
+        session_id = str(launch["session"]["id"])
+        name = credential_secret_name(session_id)
+        secret = credential_secret(
+            name=name, session_id=session_id, credential=launch["launch_credential"], namespace=self.namespace
+        )
+        description = KubeLaunch(
+            session_id=session_id,
+            credential_secret_name=name,
+            server_url=self.sealbox_pod_url or self.sealbox_url,
+            keeper_url=self.sealbox_keeper_url or None,
+            mount_path=mount_path,
+            image=self.sealbox_image,
+        )
+        return description, secret
+
+    async def start(self) -> Any:
+        selection = self.sealbox_selection()
+        setattr(self, SPAWNER_ATTRIBUTE, None)
+        if selection is None:
+            return await super().start()
+        launch = await asyncio.to_thread(
+            self.sealbox_start_session, selection, mount_path=selection.mount_path
+        )
+        description, secret = self.sealbox_kube_launch(launch, selection.mount_path)
+        self.sealbox_session_id = description.session_id
+        try:
+            await self.api.create_namespaced_secret(self.namespace, secret)
+            setattr(self, SPAWNER_ATTRIBUTE, description)
+            return await super().start()
+        except BaseException:
+            await self._sealbox_cleanup()
+            raise
+
+    async def _sealbox_cleanup(self) -> None:
+        session_id, self.sealbox_session_id = self.sealbox_session_id, ""
+        setattr(self, SPAWNER_ATTRIBUTE, None)
+        if not session_id:
+            return
+        try:
+            await self.api.delete_namespaced_secret(credential_secret_name(session_id), self.namespace)
+        except Exception as error:  # already gone, or the API is down: it holds a spent credential
+            self.log.info("sealbox: credential Secret not deleted (%s)", type(error).__name__)
+        await asyncio.to_thread(self.sealbox_end_session, session_id)
+
+    async def stop(self, now: bool = False) -> Any:
+        try:
+            return await super().stop(now=now)
+        finally:
+            await self._sealbox_cleanup()

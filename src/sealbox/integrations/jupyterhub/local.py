@@ -1,0 +1,142 @@
+"""Secret folders for single-user servers that run on the hub's machine (the local spawners).
+
+Layout, on a memory filesystem (`/dev/shm`):
+
+    /dev/shm/sealbox-hub-<hub uid>/          0711, the hub's: users can reach their folder, not list others
+        <session id>/                        0700, the server's user: SEALBOX_SECRETS_DIR (files 0400)
+        leases/<session id>.json             0600, the hub's: which process holds which folder and session
+
+A lease names the hub process that created the folder and, once started, the single-user server's
+process (pid and start time, so a reused pid is not mistaken for it). When neither lives any more, the
+folder is left over from a crash: `stale_leases` finds it and `remove_lease` removes it (the hub also ends
+its session). No value is ever in a lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealbox.errors import BadRequest
+from sealbox.launcher.run import folder_contents
+from sealbox.launcher.spool import SecretFolder, _start_time, memory_base, remove_folder
+from sealbox.sdk.redeem import Delivered
+
+_SESSION_ID = re.compile(r"[a-f0-9]{32}")
+
+
+def hub_root(base: Path | None = None) -> Path:
+    """`<memory fs>/sealbox-hub-<uid>`: 0711, owned by the hub's user, not a symlink; created when missing."""
+    root = (base or memory_base()) / f"sealbox-hub-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(root, 0o711)
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o066:
+        raise BadRequest(f"{root} is not a folder of the hub's own", code="unsafe_mount_path")
+    os.chmod(root, 0o711)  # noqa: S103 -- traverse only: each user reaches the own 0700 folder by name
+    leases = root / "leases"
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(leases, 0o700)
+    st = os.lstat(leases)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise BadRequest(f"{leases} is not a private folder of the hub's", code="unsafe_mount_path")
+    return root
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    session_id: str
+    folder: Path
+    user: str
+    path: Path  # the lease file
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give the folder and everything in it (links included, never followed) to the server's user."""
+    if (uid, gid) == (os.getuid(), os.getgid()):
+        return
+    os.lchown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+def write_folder(
+    root: Path, *, session_id: str, user: str, items: tuple[Delivered, ...], uid: int, gid: int
+) -> Path:
+    """Write the session's files (0400 in a 0700 folder) for the server's user; returns the folder.
+
+    The lease is written first, so that a crash at any later point leaves something to clean up.
+    """
+    if not _SESSION_ID.fullmatch(session_id):
+        raise BadRequest("a session id is 32 lowercase hex digits", code="invalid_session")
+    folder = root / session_id
+    _write_lease(root, session_id=session_id, folder=folder, user=user, server=None)
+    secret_folder = SecretFolder.create(folder)
+    files, manifest = folder_contents(items)
+    secret_folder.write(files, manifest)
+    _chown_tree(folder, uid, gid)
+    return folder
+
+
+def _process(pid: int | None) -> dict[str, object] | None:
+    return None if pid is None else {"pid": pid, "start": _start_time(pid)}
+
+
+def _write_lease(root: Path, *, session_id: str, folder: Path, user: str, server: int | None) -> None:
+    data = {
+        "session": session_id,
+        "folder": str(folder),
+        "user": user,
+        "hub": _process(os.getpid()),
+        "server": _process(server),
+    }
+    path = root / "leases" / f"{session_id}.json"
+    tmp = path.with_suffix(".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def record_server(root: Path, *, session_id: str, folder: Path, user: str, pid: int) -> None:
+    """The server started: from now on the folder lives as long as that process (hub restarts included)."""
+    _write_lease(root, session_id=session_id, folder=folder, user=user, server=pid)
+
+
+def _alive(proc: object) -> bool:
+    if not isinstance(proc, dict) or not isinstance(proc.get("pid"), int):
+        return False
+    start = _start_time(proc["pid"])
+    return start is not None and start == proc.get("start")
+
+
+def stale_leases(root: Path) -> list[Lease]:
+    """Leases whose server (or, before it started, whose hub) is gone: what a crash left behind."""
+    found = []
+    for path in sorted((root / "leases").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+            session_id, folder, user = str(data["session"]), Path(data["folder"]), str(data["user"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        holder = data.get("server") or data.get("hub")
+        if _alive(holder) or not _SESSION_ID.fullmatch(session_id) or folder.parent != root:
+            continue
+        found.append(Lease(session_id=session_id, folder=folder, user=user, path=path))
+    return found
+
+
+def remove_lease(root: Path, session_id: str) -> None:
+    """Remove a session's folder (everything sealbox wrote in it) and its lease."""
+    if not _SESSION_ID.fullmatch(session_id):
+        return
+    remove_folder(root / session_id, keep_folder=False)
+    (root / "leases" / f"{session_id}.json").unlink(missing_ok=True)

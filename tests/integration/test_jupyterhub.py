@@ -1,0 +1,268 @@
+"""JupyterHub with sealbox (issue 7): a real hub (configured by the README's jupyterhub_config.py), a real
+configurable-http-proxy and real single-user servers, against real sealbox server and keeper processes.
+
+One hub for the module. Spawns go through the REST API (`user_options`), the form in Chromium, and the
+query link; the servers' files, modes, owner and environment are read from /proc; a kernel calls
+`sealbox.get_secret`; stopping removes the files and ends the session; bad choices are a 400 and start
+nothing; a hub that was killed with its server cleans up when it starts again; and the hub's database,
+cookie secret and logs never hold a value.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sealbox.launcher.spool import _filesystem_type
+from tests.integration.jupyterhub_support import (
+    PASSWORD,
+    Hub,
+    environ_of,
+    hub_service_token,
+    kernel_output,
+    running_hub,
+    server_processes,
+)
+from tests.support.canaries import find_in_bytes, make_canary
+from tests.support.processes import Stack, running_stack
+
+pytestmark = pytest.mark.slow
+VALUES: list[str] = []
+
+
+@dataclass
+class World:
+    stack: Stack
+    hub: Hub
+    alice_token: str = field(repr=False)
+    bob_token: str = field(repr=False)
+
+
+def _value(label: str) -> str:
+    value = make_canary(label)
+    VALUES.append(value)
+    return value
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("jupyterhub")
+    (root / "sealbox").mkdir()
+    with running_stack(root / "sealbox") as stack:
+        alice, bob = stack.add_user("alice"), stack.add_user("bob")
+        with stack.client(alice) as a:
+            for name, description in (("db_password", "analytics <replica> & co"), ("api_token", "")):
+                made = a.post(
+                    "/api/v1/secrets", json={"name": name, "value": _value(name), "description": description}
+                )
+                assert made.status_code == 201, made.text
+        with stack.client(bob) as b:
+            for name in ("shared_key", "private_key"):
+                assert (
+                    b.post("/api/v1/secrets", json={"name": name, "value": _value(name)}).status_code == 201
+                )
+            shared = b.post("/api/v1/secrets/shared_key/grants", json={"user": "alice", "level": "use"})
+            assert shared.status_code in (200, 201), shared.text
+        token_file = hub_service_token(stack, root, kinds=["generic"])
+        with running_hub(root / "hub", stack=stack, token_file=token_file) as hub:
+            hub.add_user("alice")
+            yield World(stack=stack, hub=hub, alice_token=alice, bob_token=bob)
+            scan = [
+                hub.dir / "jupyterhub.sqlite",
+                hub.dir / "jupyterhub_cookie_secret",
+                hub.log,
+                hub.dir / "jupyterhub_config.py",
+            ]
+        blobs = b"".join(p.read_bytes() for p in scan if p.exists())
+        assert find_in_bytes(blobs, VALUES) == [], "a value reached the hub's database, secret or log"
+        assert find_in_bytes(stack.logs(), [*VALUES, stack.admin_token]) == []
+
+
+def _sessions(w: World) -> list[dict[str, object]]:
+    with w.stack.client(w.alice_token) as a:
+        listed = a.get("/api/v1/sessions").json()
+    return list(listed["items"] if isinstance(listed, dict) else listed)
+
+
+def _live_server(user: str) -> tuple[int, dict[str, str]]:
+    pids = server_processes(user)
+    assert len(pids) == 1, pids
+    return pids[0], environ_of(pids[0])
+
+
+def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> None:
+    w = world
+    db, api, shared = VALUES[0], VALUES[1], VALUES[2]
+    options = {
+        "sealbox": {
+            "secrets": ["db_password", {"name": "api_token", "env": "API_TOKEN"}, "bob/shared_key"],
+            "mount_path": "/secrets",
+        }
+    }
+    response = w.hub.spawn("alice", options)
+    assert response.status_code in (201, 202), response.text
+    pid, env = _live_server("alice")
+    folder = Path(env["SEALBOX_SECRETS_DIR"])
+    assert folder.parent == w.hub.root and _filesystem_type(folder) == "tmpfs"
+    owner = os.stat(f"/proc/{pid}").st_uid
+    st = os.lstat(folder)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == owner
+    for name, value in (("db_password", db), ("api_token", api), ("shared_key", shared)):
+        f = os.stat(folder / name)
+        assert (stat.S_IMODE(f.st_mode), f.st_uid) == (0o400, owner), name
+        assert (folder / name).read_text() == value
+    assert env["API_TOKEN"] == api
+    assert db not in "".join(env.values()) and shared not in "".join(env.values())
+    session_id = env["SEALBOX_SESSION_ID"]
+    listed = {s["id"]: s for s in _sessions(w)}
+    assert listed[session_id]["status"] != "ended"
+    assert {s["name"] for s in listed[session_id]["secrets"]} == {"db_password", "api_token", "shared_key"}  # type: ignore[union-attr]
+    # The hub's own records hold the names only.
+    with w.hub.api() as hub_api:
+        stored = hub_api.get("/users/alice").json()["servers"][""]["user_options"]
+    assert stored == options
+
+    printed = kernel_output(
+        w.hub,
+        "alice",
+        "import os, sealbox\n"
+        "print(sealbox.get_secret('db_password'), os.environ['API_TOKEN'] == sealbox.get_secret('api_token'))",  # noqa: E501
+        w.hub.dir / "runtime",
+    )
+    assert printed.split() == [db, "True"]
+
+    with w.stack.client() as admin:
+        audit = admin.get("/api/v1/audit", params={"session": session_id}).json()["items"]
+    actions = {(r["action"], r["outcome"], r["on_behalf_of"]) for r in audit}
+    assert ("session.create", "success", "alice") in actions and (
+        "session.redeem",
+        "success",
+        "alice",
+    ) in actions
+
+    w.hub.stop_server("alice")
+    assert not folder.exists() and not (w.hub.root / "leases" / f"{session_id}.json").exists()
+    assert server_processes("alice") == []
+    ended = {s["id"]: s for s in _sessions(w)}
+    assert session_id not in ended or ended[session_id]["status"] == "ended"
+    with w.stack.client(w.alice_token) as a:
+        assert a.get(f"/api/v1/sessions/{session_id}").json()["status"] == "ended"
+
+
+@pytest.mark.parametrize(
+    ("label", "secrets", "mount_path"),
+    [
+        ("unknown secret", ["no_such_secret"], "/secrets"),
+        ("not shared", ["bob/private_key"], "/secrets"),
+        ("bad file", [{"name": "db_password", "file": "../escape"}], "/secrets"),
+        ("reserved variable", [{"name": "db_password", "env": "LD_PRELOAD"}], "/secrets"),
+        ("bad variable", [{"name": "db_password", "env": "1BAD"}], "/secrets"),
+        (
+            "same file twice",
+            [{"name": "db_password", "file": "x"}, {"name": "api_token", "file": "x"}],
+            "/secrets",
+        ),
+        ("relative mount path", ["db_password"], "secrets"),
+        ("not a list", "db_password", "/secrets"),
+    ],
+)
+def test_bad_user_options_are_a_400_and_start_nothing(
+    world: World, label: str, secrets: object, mount_path: str
+) -> None:
+    w = world
+    before = {s["id"] for s in _sessions(w)}
+    folders = set(w.hub.root.iterdir()) if w.hub.root.exists() else set()
+    response = w.hub.spawn("alice", {"sealbox": {"secrets": secrets, "mount_path": mount_path}}, wait=False)
+    assert response.status_code == 400, (label, response.status_code, response.text)
+    assert "sealbox" in response.json()["message"]
+    with w.hub.api() as api:
+        assert api.get("/users/alice").json()["servers"] == {}, label
+    assert server_processes("alice") == []
+    assert {s["id"] for s in _sessions(w)} == before, label
+    assert (set(w.hub.root.iterdir()) if w.hub.root.exists() else set()) == folders
+
+
+def test_form_in_chromium_lists_the_secrets_and_spawns(world: World) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.web import CHROMIUM, LAUNCH_ARGS
+
+    w = world
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{w.hub.url}/hub/login")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("input[type=submit], button[type=submit]")
+            page.goto(f"{w.hub.url}/hub/spawn")
+            table = page.locator("#sealbox-secrets")
+            rows = table.locator("tbody tr")
+            assert rows.count() == 3
+            text = table.inner_text()
+            assert "api_token" in text and "db_password" in text and "generic" in text
+            assert "bob/shared_key" in text and "bob/private_key" not in text
+            assert "analytics <replica> & co" in text  # escaped in the HTML, shown as text
+            assert "<replica>" not in page.content().split("sealbox-secrets", 1)[1].split("</table>", 1)[0]
+            page.check("input[value='db_password']")
+            page.check("input[value='bob/shared_key']")
+            index = page.locator("input[type=hidden][value='db_password']").get_attribute("name")
+            assert index is not None
+            page.fill(f"#sealbox_file_{index.rsplit('_', 1)[1]}", "db.txt")
+            page.fill(f"#sealbox_env_{index.rsplit('_', 1)[1]}", "DB_PASSWORD")
+            page.click("form#spawn_form input[type=submit], form#spawn_form button[type=submit]")
+            page.wait_for_url("**/user/alice/**", timeout=90_000)
+        finally:
+            browser.close()
+    w.hub.wait_ready("alice")
+    _, env = _live_server("alice")
+    folder = Path(env["SEALBOX_SECRETS_DIR"])
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("..")) == ["db.txt", "shared_key"]
+    assert (folder / "db.txt").read_text() == VALUES[0] and env["DB_PASSWORD"] == VALUES[0]
+    w.hub.stop_server("alice")
+    assert not folder.exists()
+
+
+def test_query_link_spawns_with_the_named_secrets(world: World) -> None:
+    w = world
+    with httpx.Client(base_url=w.hub.url, timeout=90, follow_redirects=True) as browser:
+        browser.get("/hub/login")
+        xsrf = browser.cookies.get("_xsrf") or ""
+        login = browser.post("/hub/login", data={"username": "alice", "password": PASSWORD, "_xsrf": xsrf})
+        assert login.status_code == 200, login.text[:300]
+        link = (
+            "/hub/spawn?sealbox_secret=db_password&sealbox_secret=bob/shared_key&sealbox_mount_path=/secrets"
+        )
+        response = browser.get(link)
+        assert response.status_code == 200, response.text[:500]
+    w.hub.wait_ready("alice")
+    _, env = _live_server("alice")
+    folder = Path(env["SEALBOX_SECRETS_DIR"])
+    assert (folder / "db_password").read_text() == VALUES[0]
+    assert (folder / "shared_key").read_text() == VALUES[2]
+    w.hub.stop_server("alice")
+    assert not folder.exists()
+
+
+def test_a_killed_hub_and_server_are_cleaned_up_when_the_hub_starts_again(world: World) -> None:
+    w = world
+    assert w.hub.spawn("alice", {"sealbox": {"secrets": ["db_password"]}}).status_code in (201, 202)
+    pid, env = _live_server("alice")
+    folder, session_id = Path(env["SEALBOX_SECRETS_DIR"]), env["SEALBOX_SESSION_ID"]
+    w.hub.stop(signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    assert folder.exists()  # what the crash left
+    w.hub.start()
+    assert not folder.exists()
+    assert not (w.hub.root / "leases" / f"{session_id}.json").exists()
+    with w.stack.client(w.alice_token) as a:
+        assert a.get(f"/api/v1/sessions/{session_id}").json()["status"] == "ended"
