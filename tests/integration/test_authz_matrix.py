@@ -25,6 +25,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -792,6 +793,9 @@ def _collection_gen(rt: Route, kind: str) -> Gen:
             role = roles(w, name).get(who.key)
             if method == "GET":
                 allowed, denied = role is not None or who.admin, 404
+            elif method == "PUT" and kind == "groups":
+                # Adding to a group is for its managers only: admins get no secrets through a group.
+                allowed, denied = role == manager, (403 if role is not None or who.admin else 404)
             else:
                 allowed, denied = role == manager or who.admin, (403 if role is not None else 404)
             body = {"user": w.bystander} if method == "PUT" else None
@@ -818,12 +822,14 @@ def _collection_gen(rt: Route, kind: str) -> Gen:
                 twin=twin,
             )
             if method == "DELETE" and case.allowed:
-                # The bystander must be a member for a removal to succeed.
-                w.admin_call(
-                    "PUT",
-                    template.removeprefix(API).rsplit("/", 1)[0].format(name=name),
-                    json={"user": w.bystander},
-                )
+                # The bystander must be a member for a removal to succeed; a manager adds them.
+                members = template.removeprefix(API).rsplit("/", 1)[0].format(name=name)
+                if kind == "groups" and name == w.zed_group:
+                    w.as_token(w.zed_token, "PUT", members, json={"user": w.bystander})
+                elif kind == "groups":
+                    w.call(w.ids["owner"], "PUT", members, json={"user": w.bystander})
+                else:
+                    w.admin_call("PUT", members, json={"user": w.bystander})
                 cases.append(case)
                 continue
             cases.append(case)
@@ -1439,6 +1445,42 @@ def test_no_value_in_any_response(outcomes: list[Outcome]) -> None:
             (o.case.route, o.case.who.key, o.case.label) for o in outcomes if find_in_bytes(o.body, VALUES)
         ]
         assert hits == []
+
+
+def _denials(o: Outcome) -> bool:
+    """An API denial (403/404) to a caller who is somebody: a person, a service account, an admin."""
+    return (
+        not o.case.web
+        and o.case.who.authenticated
+        and o.status in (403, 404)
+        and not o.case.route[1].endswith(("/redeem", "/failures"))  # launch credentials, not identities
+        and o.case.route[1] != "/api/v1/openapi.json"
+    )
+
+
+def test_every_denial_of_an_identity_is_on_the_record(world: World, outcomes: list[Outcome]) -> None:
+    """T14, "100% of denials logged": each one left a `denied` audit record naming who, the route and
+    the status (and, on the secret routes, the name as requested); none holds a value."""
+    expected = Counter(
+        (o.case.who.user, f"{o.case.method} {o.case.route[1]} {o.status}") for o in outcomes if _denials(o)
+    )
+    records: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = world.admin_call(
+            "GET", "/audit", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        )
+        records.extend(r for r in page["items"] if r["outcome"] == "denied")
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    recorded = Counter((r["actor"], r["detail"]) for r in records)
+    assert expected - recorded == Counter()
+    assert sum(expected.values()) > 300 and len({who for who, _ in expected}) >= 10
+    # The name as requested: a foreign secret asked for by owner/name.
+    zed_asks = {r["secret"] for r in records if r["actor"] == world.ids["owner"].user}
+    assert f"{world.zed}/{world.Z}" in zed_asks
+    assert not find_in_bytes(repr(records).encode(), VALUES)
 
 
 def test_denied_requests_changed_nothing(world: World, outcomes: list[Outcome]) -> None:

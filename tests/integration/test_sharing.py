@@ -359,6 +359,78 @@ def test_revoking_refuses_the_next_launch_and_lists_live_sessions_for_the_owner_
     assert ended.status_code == 200 and ended.json()["status"] == "ended"
 
 
+def test_only_the_owner_and_managers_see_every_grant_and_mounting_session(
+    cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    """A `use` or `write` grantee sees the grants that reach them and their own sessions, nothing more."""
+    ref, group, _ = shared
+    owner, name = ref.split("/")
+    q = {"owner": owner}
+    sessions = {p.name: p.launched(ref)["session"]["id"] for p in (cast.bob, cast.carol, cast.erin)}
+
+    def grants(person: Person) -> set[tuple[str, str, str]]:
+        resp = person.call("GET", f"/secrets/{name}/grants", params=q if person is not cast.alice else None)
+        assert resp.status_code == 200, resp.text
+        return {(g["grantee_type"], g["grantee"], g["level"]) for g in resp.json()}
+
+    def mounting(person: Person) -> set[str]:
+        resp = person.call("GET", f"/secrets/{name}", params=q if person is not cast.alice else None)
+        assert resp.status_code == 200, resp.text
+        return {s["id"] for s in resp.json()["sessions"]}
+
+    every = {
+        ("user", cast.bob.name, "use"),
+        ("user", cast.carol.name, "write"),
+        ("user", cast.dave.name, "manage"),
+        ("group", group, "use"),
+    }
+    assert grants(cast.alice) == grants(cast.dave) == every
+    assert grants(cast.bob) == {("user", cast.bob.name, "use")}
+    assert grants(cast.carol) == {("user", cast.carol.name, "write")}
+    assert grants(cast.erin) == {("group", group, "use")}
+    assert mounting(cast.alice) >= set(sessions.values()) and mounting(cast.dave) >= set(sessions.values())
+    for person in (cast.bob, cast.carol, cast.erin):
+        assert mounting(person) == {sessions[person.name]}, person.name
+
+
+def test_unshare_lists_only_the_sessions_of_whom_it_revoked(cast: Cast, shared: tuple[str, str, str]) -> None:
+    ref, group, _ = shared
+    _, name = ref.split("/")
+    bobs, carols, erins = (p.launched(ref)["session"]["id"] for p in (cast.bob, cast.carol, cast.erin))
+    resp = cast.alice.call("DELETE", f"/secrets/{name}/grants/user/{cast.bob.name}")
+    assert resp.status_code == 200, resp.text
+    assert {s["id"] for s in resp.json()["live_sessions"]} == {bobs}
+    resp = cast.alice.call("DELETE", f"/secrets/{name}/grants/group/{group}")
+    assert resp.status_code == 200, resp.text
+    assert {s["id"] for s in resp.json()["live_sessions"]} == {erins}
+    assert carols in {s["id"] for s in cast.alice.call("GET", f"/secrets/{name}").json()["sessions"]}
+
+
+def test_admins_do_not_add_members_to_groups_they_do_not_manage(
+    stack: Stack, cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    """A group carries grants; admins get no secret through one, neither joining nor adding a puppet."""
+    ref, group, _ = shared
+    with stack.client() as admin:
+        for user in ("admin", cast.frank.name):
+            resp = admin.put(f"{API}/groups/{group}/members", json={"user": user})
+            assert (resp.status_code, resp.json()["code"]) == (403, "forbidden"), resp.text
+        assert admin.get(f"{API}/groups/{group}").status_code == 200  # admins still see groups...
+        resp = admin.delete(f"{API}/groups/{group}/members/{cast.erin.name}")
+        assert resp.status_code == 204  # ...and may take members out (that only lowers access)
+        members = {m["user"] for m in admin.get(f"{API}/groups/{group}").json()["members"]}
+        assert members == {cast.alice.name}
+        assert (
+            admin.get(f"{API}/secrets/{ref.split('/')[1]}", params={"owner": cast.alice.name}).status_code
+            == 404
+        )
+        # An admin's own group is theirs to fill.
+        own = unique("admins")
+        assert admin.post(f"{API}/groups", json={"name": own}).status_code == 201
+        assert admin.put(f"{API}/groups/{own}/members", json={"user": cast.frank.name}).status_code == 200
+    assert ref not in cast.frank.listing()
+
+
 def test_group_membership_changes_take_effect_at_the_next_launch(
     cast: Cast, shared: tuple[str, str, str]
 ) -> None:

@@ -14,6 +14,7 @@ from sealbox.errors import ConfigError
 from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
+from sealbox.server.denials import DenialAudit
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
@@ -125,6 +126,8 @@ def create_app(
     )
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
+    # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
+    app.add_middleware(DenialAudit, ctx=ctx)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router)

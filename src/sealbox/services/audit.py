@@ -142,6 +142,32 @@ def record_many(
     )
 
 
+def record_denial(
+    db: Database,
+    principal: Principal,
+    action: str,
+    *,
+    now: datetime,
+    secret_name: str | None,
+    detail: str,
+) -> None:
+    """One `denied` record in a transaction of its own (the refused request changed nothing).
+
+    No secret id: a denial looks the same whether the secret exists or not, and the caller can read
+    their own records. Raises Unavailable when the audit log cannot be written.
+    """
+    with db.write() as conn:
+        record(
+            conn,
+            principal,
+            action,
+            now=now,
+            outcome=Outcome.DENIED,
+            secret_name=secret_name,
+            detail=detail[:200],
+        )
+
+
 def list_records(
     db: Database,
     requested_by: Principal,

@@ -136,6 +136,16 @@ def resolve(
     return _with_access(found, level)
 
 
+def visible_sessions(
+    secret: Secret, requested_by: Principal, live: list[tuple[str, str, datetime, datetime]]
+) -> list[tuple[str, str, datetime, datetime]]:
+    """The live sessions mounting `secret` that the caller may know of: all for its owner and `manage`
+    grantees (they end them after a revocation), only their own for `use` and `write` grantees."""
+    if secret.access in (Level.OWNER.value, Level.MANAGE.value):
+        return live
+    return [s for s in live if s[1] == requested_by.user.name]
+
+
 def _with_access(secret: Secret, level: Level) -> Secret:
     from dataclasses import replace
 
@@ -244,7 +254,9 @@ class SecretService:
         """Metadata, versions and the live sessions that mount it, in one read transaction."""
         with self.db.read() as conn:
             secret = resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
-            return secret, SessionRepository(conn).live_for_secret(secret.id, now)
+            return secret, visible_sessions(
+                secret, requested_by, SessionRepository(conn).live_for_secret(secret.id, now)
+            )
 
     def page(self, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None) -> Page:
         """My secrets and those shared with me, ordered by (owner, name)."""

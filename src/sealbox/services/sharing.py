@@ -122,16 +122,32 @@ class SharingService:
                 detail=f"{grantee.kind}={grantee.name}",
             )
             live = SessionRepository(conn).live_for_secret(secret.id, now)
+            # Only the sessions of whom the grant named: the user, or the group's members.
+            if grantee.kind == "user":
+                revoked = {grantee.name}
+            else:
+                revoked = {m["user"] for m in SharingRepository(conn).group_members(grantee_id)}
         return [
             {"id": sid, "owner": who, "created_at": created, "expires_at": expires}
             for sid, who, created, expires in live
-            if who != secret.owner_name
+            if who in revoked and who != secret.owner_name
         ]
 
     def grants(self, requested_by: Principal, name: str, *, owner: str | None) -> list[Grant]:
+        """All grants for the owner and `manage` grantees; for others, only the grants that reach them."""
         with self.db.read() as conn:
             secret = resolve(conn, requested_by, name, owner, Level.USE)
-            return SharingRepository(conn).grants_of(secret.id)
+            repo = SharingRepository(conn)
+            every = repo.grants_of(secret.id)
+            if secret.access in (Level.OWNER.value, Level.MANAGE.value):
+                return every
+            mine = {g["name"] for g in repo.groups_of(requested_by.user.id)}
+            return [
+                g
+                for g in every
+                if (g.grantee_type == "user" and g.grantee_id == requested_by.user.id)
+                or (g.grantee_type == "group" and g.grantee_name in mine)
+            ]
 
     # groups -----------------------------------------------------------------------------------
     def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
@@ -149,13 +165,19 @@ class SharingService:
         except SQLIntegrityError:
             raise Conflict("a group with that name exists", code="already_exists", field="name") from None
 
-    def _managed_group(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:
+    def _managed_group(
+        self, conn: Connection, requested_by: Principal, name: str, *, adding: bool
+    ) -> dict[str, Any]:
+        """The group, if the caller may change its members. Admins see every group and may remove
+        members, but only a group's managers add members or change roles: a group carries grants, and
+        admins get no access to secrets (ARCHITECTURE, Permissions), neither by joining a group nor by
+        putting an account of theirs into one."""
         repo = SharingRepository(conn)
         group = repo.group_by_name(_check_collection_name(name, "group"))
         role = repo.group_role(group["id"], requested_by.user.id) if group else None
         if group is None or (role is None and not requested_by.user.is_admin):
             raise NotFound("no such group")
-        if role != "manager" and not requested_by.user.is_admin:
+        if role != "manager" and (adding or not requested_by.user.is_admin):
             raise Forbidden("only the group's managers change its members")
         return group
 
@@ -165,7 +187,7 @@ class SharingService:
         if role not in GROUP_ROLES:
             raise BadRequest("role must be member or manager", code="invalid_role", field="role")
         with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group)
+            found = self._managed_group(conn, requested_by, group, adding=True)
             member = _user_named(conn, user)
             repo = SharingRepository(conn)
             repo.set_group_member(found["id"], member.id, role)
@@ -180,7 +202,7 @@ class SharingService:
 
     def remove_group_member(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
         with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group)
+            found = self._managed_group(conn, requested_by, group, adding=False)
             member = _user_named(conn, user)
             if not SharingRepository(conn).remove_group_member(found["id"], member.id):
                 raise NotFound("not a member")
