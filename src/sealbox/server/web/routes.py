@@ -1,4 +1,4 @@
-"""/web: sign in, secrets, a secret's page (replace, share, delete), sessions, audit.
+"""/web: sign in, secrets, a secret's page (replace, share, delete), sessions, audit (start: web/start.py).
 
 Every POST carries the session's CSRF token; cookies are HttpOnly, SameSite=Strict (and Secure over
 HTTPS). Pages never render a value: after saving, the value exists only in the database.
@@ -98,6 +98,8 @@ def install_web(app: FastAPI) -> None:
 
     app.add_exception_handler(_SignIn, to_sign_in)
     app.add_exception_handler(Forbidden, csrf_refused)
+    from sealbox.server.web import start  # noqa: F401 -- its routes join `router` before it is included
+
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -51,8 +51,21 @@
     });
   }
 
+  // "Start with secrets": a Copy button beside the ready command (the text stays selectable without it).
+  function copyButtons() {
+    document.querySelectorAll("button.copy").forEach(function (button) {
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      if (!source || !navigator.clipboard) { return; }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.value).then(function () { button.textContent = "Copied"; });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("new-secret");
     if (form) { kindSwitch(form); nameCheck(form); revealToggle(form); }
+    copyButtons();
   });
 })();

@@ -1,0 +1,76 @@
+"""The "Start with secrets" page's command and link builder (web/start.py build), without a server.
+
+The browser test (tests/browser/test_web_start.py) runs the built command for real; these cover what it
+cannot reach in one stack: no JupyterHub configured, quoting, project-scoped secrets, names `sealbox run`
+would misread.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from sealbox.server.web.start import Choice, build
+
+
+def choice(ref: str, *, kind: str = "generic", project: str | None = None, **chosen: str) -> Choice:
+    return Choice(
+        ref=ref,
+        name=ref.rpartition("/")[2],
+        owner=ref.rpartition("/")[0] or "me",
+        kind=kind,
+        description="",
+        project=project,
+        multi_field=kind != "generic",
+        chosen=True,
+        file=chosen.get("file", ""),
+        env=chosen.get("env", ""),
+    )
+
+
+def test_without_a_hub_there_is_a_command_and_no_link() -> None:
+    started, errors = build([choice("db")], mount_path="/secrets", command="jupyter lab", hub_url=None)
+    assert errors == {} and started is not None
+    assert started.command == "sealbox run --secret db --mount-path /secrets -- jupyter lab"
+    assert started.hub_link is None
+
+
+def test_every_argument_is_quoted_for_the_shell() -> None:
+    started, _ = build(
+        [choice("db")],
+        mount_path="/home/ada/my secrets",
+        command="python -c 'print(1); print(2)'",
+        hub_url=None,
+    )
+    assert started is not None
+    argv = shlex.split(started.command)
+    assert argv[argv.index("--mount-path") + 1] == "/home/ada/my secrets"
+    assert argv[argv.index("--") + 1 :] == ["python", "-c", "print(1); print(2)"]
+
+
+def test_the_hub_link_carries_names_and_the_mount_path_only() -> None:
+    started, _ = build(
+        [choice("a", file="x", env="A"), choice("bo/b")],
+        mount_path="/work/s",
+        command="bash",
+        hub_url="https://hub.example.org/",
+    )
+    assert started is not None
+    assert started.hub_link == (
+        "https://hub.example.org/hub/spawn?sealbox_secret=a&sealbox_secret=bo/b&sealbox_mount_path=/work/s"
+    )
+
+
+def test_a_project_goes_into_the_command_and_two_projects_are_refused() -> None:
+    started, _ = build([choice("a", project="p1")], mount_path="/s", command="bash", hub_url=None)
+    assert started is not None and started.command.endswith("--project p1 -- bash")
+    started, errors = build(
+        [choice("a", project="p1"), choice("b", project="p2")], mount_path="/s", command="bash", hub_url=None
+    )
+    assert started is None and "different projects" in errors["secrets"]
+
+
+def test_refused_rows_say_why() -> None:
+    rows = [choice("x.password"), choice("dw", kind="database", env="DW")]
+    started, errors = build(rows, mount_path="/s", command="bash", hub_url=None)
+    assert started is None and errors["secrets"] == "correct the marked secrets"
+    assert "field" in rows[0].errors[0] and "variable takes one field" in rows[1].errors[0]
