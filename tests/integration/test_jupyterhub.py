@@ -81,7 +81,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 hub.dir / "jupyterhub_config.py",
             ]
         blobs = b"".join(p.read_bytes() for p in scan if p.exists())
-        assert find_in_bytes(blobs, VALUES) == [], "a value reached the hub's database, secret or log"
+        service_token = token_file.read_text().strip()
+        assert find_in_bytes(blobs, [*VALUES, service_token]) == [], "a value reached the hub's files or log"
         assert find_in_bytes(stack.logs(), [*VALUES, stack.admin_token]) == []
 
 
@@ -154,6 +155,10 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
     assert session_id not in ended or ended[session_id]["status"] == "ended"
     with w.stack.client(w.alice_token) as a:
         assert a.get(f"/api/v1/sessions/{session_id}").json()["status"] == "ended"
+    with w.stack.client() as admin:
+        audit = admin.get("/api/v1/audit", params={"session": session_id}).json()["items"]
+    ends = [r for r in audit if r["action"] == "session.end"]
+    assert [(r["actor"].startswith("hub-"), r["on_behalf_of"]) for r in ends] == [(True, "alice")]
 
 
 @pytest.mark.parametrize(

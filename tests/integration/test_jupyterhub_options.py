@@ -1,0 +1,132 @@
+"""The JupyterHub choice of secrets, on its own (no hub): the form's HTML, form and query data, checks."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from sealbox.integrations.jupyterhub.options import (
+    OptionsError,
+    Selection,
+    UsableSecret,
+    from_form,
+    parse,
+    render_form,
+)
+
+HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_form_escapes_everything_from_sealbox_and_the_user() -> None:
+    usable = [
+        UsableSecret(ref="db_password", kind="generic", description=HOSTILE),
+        UsableSecret(ref="bob/aws", kind="aws" + HOSTILE, description="team <keys>"),
+    ]
+    chosen = parse({"sealbox": {"secrets": [{"name": "db_password", "file": "db.txt", "env": "DB"}]}})
+    html = render_form(usable, chosen=chosen)
+    tags = _tags(html)
+    assert {t for t, _ in tags} <= {
+        "fieldset",
+        "legend",
+        "p",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "input",
+        "label",
+        "code",
+    }
+    assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html
+    boxes = [a for t, a in tags if t == "input" and a.get("type") == "checkbox"]
+    assert [(b["value"], "checked" in b) for b in boxes] == [("db_password", True), ("bob/aws", False)]
+    values = {a.get("name"): a.get("value") for t, a in tags if t == "input"}
+    assert values["sealbox_file_0"] == "db.txt" and values["sealbox_env_0"] == "DB"
+    assert values["sealbox_mount_path"] == "/secrets"
+
+
+def test_form_data_becomes_user_options_by_row() -> None:
+    form = {
+        "sealbox_secret": ["bob/aws", "db_password"],
+        "sealbox_ref_0": ["db_password"],
+        "sealbox_ref_1": ["bob/aws"],
+        "sealbox_ref_2": ["unticked"],
+        "sealbox_file_0": ["db.txt"],
+        "sealbox_env_0": [""],
+        "sealbox_file_1": [""],
+        "sealbox_env_1": ["AWS_CREDS"],
+        "sealbox_file_2": ["ignored"],
+        "sealbox_mount_path": ["/work/secrets"],
+    }
+    options = from_form(form)
+    assert options == {
+        "sealbox": {
+            "secrets": [
+                {"name": "bob/aws", "file": None, "env": "AWS_CREDS"},
+                {"name": "db_password", "file": "db.txt", "env": None},
+            ],
+            "mount_path": "/work/secrets",
+        }
+    }
+    selection = parse(options)
+    assert isinstance(selection, Selection) and selection.mount_path == "/work/secrets"
+    assert [(m.secret, m.file, m.env) for m in (c.mapping() for c in selection.choices)] == [
+        ("bob/aws", "aws", "AWS_CREDS"),
+        ("db_password", "db.txt", None),
+    ]
+
+
+def test_a_link_with_repeated_names_and_opt_prefix() -> None:
+    legacy = from_form({"sealbox_secret": ["a", "bob/b"], "sealbox_file_1": ["b.txt"]})
+    prefixed = from_form({"opt-sealbox_secret": ["a", "bob/b"], "opt-sealbox_file_1": ["b.txt"]})
+    assert legacy == prefixed
+    selection = parse(legacy)
+    assert selection is not None
+    assert [(c.secret, c.file) for c in selection.choices] == [("a", None), ("bob/b", "b.txt")]
+    assert parse(from_form({})) is None and parse({}) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "db",
+        {"secrets": "db"},
+        {"secrets": [1]},
+        {"secrets": [{"name": "db", "other": 1}]},
+        {"secrets": [{"file": "x"}]},
+        {"secrets": ["../db"]},
+        {"secrets": ["db"], "mount_path": "relative"},
+        {"secrets": ["db"], "mount_path": "/a/../b"},
+        {"secrets": ["db"], "mount_path": "/"},
+        {"secrets": [{"name": "db", "file": "a/b"}]},
+        {"secrets": [{"name": "db", "env": "PATH"}]},
+        {"secrets": [{"name": "db", "env": "SEALBOX_X"}]},
+        {"secrets": ["db", "alice/db"]},  # the same file twice
+        {"secrets": ["db"] * 501},
+        {"secrets": ["x" * 300]},
+        {"secrets": ["db"], "extra": True},
+    ],
+)
+def test_bad_choices_are_refused_without_echoing_them(raw: Any) -> None:
+    with pytest.raises(OptionsError) as refused:
+        parse({"sealbox": raw})
+    assert "../" not in str(refused.value) and "x" * 300 not in str(refused.value)
