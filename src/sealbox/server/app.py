@@ -16,6 +16,7 @@ from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit
 from sealbox.server.errors import install_error_handlers
+from sealbox.server.hot import HotReads
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.web.oidc import OIDCLogin
@@ -126,6 +127,8 @@ def create_app(
     )
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
+    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps HotReads.
+    app.add_middleware(HotReads, ctx=ctx)
     # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)

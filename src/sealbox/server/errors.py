@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealbox.errors import ServiceError
@@ -50,17 +51,24 @@ def _safe_loc(loc: tuple[int | str, ...], known: frozenset[str]) -> str | None:
     return ".".join(parts) or None
 
 
+def service_error_parts(exc: ServiceError) -> tuple[int, bytes, dict[str, str]]:
+    """Status, JSON body and headers of a ServiceError: the one rendering, for FastAPI and hot.py alike."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
+    errors: list[dict[str, str | None]] = [{"field": exc.field, "problem": exc.message}] if exc.field else []
+    body = {"code": exc.code, "message": exc.message, "errors": errors}
+    # As JSONResponse renders it.
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return exc.status_code, text.encode(), headers
+
+
 def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:
-    async def service_error(_: Request, exc: Exception) -> JSONResponse:
+    async def service_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            headers = {"Retry-After": str(retry_after)}
-        errors: list[dict[str, str | None]] = (
-            [{"field": exc.field, "problem": exc.message}] if exc.field else []
-        )
-        return error_response(exc.status_code, exc.code, exc.message, errors, headers)
+        status, body, headers = service_error_parts(exc)
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         # FastAPI's default body echoes `input` (the submitted value). Keep only the place and the

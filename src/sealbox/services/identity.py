@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from sealbox.crypto.keyring import Keyring
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
@@ -86,21 +88,60 @@ class Authenticator:
         self._jwks: Any = None
 
     def authenticate(
-        self, *, authorization: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
+        self,
+        *,
+        authorization: str | None,
+        headers: dict[str, str],
+        client_addr: str | None,
+        now: datetime,
+        conn: Connection | None = None,
     ) -> Principal:
+        """Who is calling, or Unauthenticated (counted) / RateLimited.
+
+        With `conn` (a read transaction the caller goes on to use), a personal access token is checked
+        in that transaction: one transaction for the check and the data. OpenID Connect and proxy
+        identities may create users or sync groups, so they are checked in their own transactions,
+        before `conn` has read anything."""
         window = int(now.timestamp()) // WINDOW_SECONDS
         identity = self._claimed_identity(authorization, headers, client_addr)
         buckets = [f"ip:{client_addr or '-'}"] + ([f"id:{identity}"] if identity else [])
-        with self.db.read() as conn:
-            if FailureCounter(conn).counts(buckets, window) >= self.settings.failure_limit:
-                raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS)
+        scheme, _, presented = (authorization or "").partition(" ")
+        presented = presented.strip()
+        bearer = presented if scheme.lower() == "bearer" and presented else None
         try:
-            return self._authenticate(authorization, headers, client_addr, now)
+            if bearer is not None and self._is_personal_token(bearer):
+                if conn is not None:
+                    return self._check_token(conn, buckets, window, now, bearer, client_addr)
+                with self.db.read() as own:
+                    return self._check_token(own, buckets, window, now, bearer, client_addr)
+            with self.db.read() as own:
+                self._check_limit(own, buckets, window, now)
+            return self._external(bearer, headers, client_addr, now)
         except Unauthenticated:
-            with self.db.write() as conn:
-                FailureCounter(conn).add(buckets, window)
+            with self.db.write() as wconn:
+                FailureCounter(wconn).add(buckets, window)
             log.info("authentication failed from %s", client_addr or "-")
             raise
+
+    def _is_personal_token(self, bearer: str) -> bool:
+        """Anything but a JWT for a configured OpenID Connect issuer is checked as a personal token."""
+        return bearer.startswith(tokens.PREFIX) or self.settings.oidc is None or not _JWT.fullmatch(bearer)
+
+    def _check_limit(self, conn: Connection, buckets: list[str], window: int, now: datetime) -> None:
+        if FailureCounter(conn).counts(buckets, window) >= self.settings.failure_limit:
+            raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS)
+
+    def _check_token(
+        self,
+        conn: Connection,
+        buckets: list[str],
+        window: int,
+        now: datetime,
+        bearer: str,
+        client_addr: str | None,
+    ) -> Principal:
+        self._check_limit(conn, buckets, window, now)
+        return tokens.authenticate(conn, bearer, now=now, client_addr=client_addr)
 
     def _claimed_identity(
         self, authorization: str | None, headers: dict[str, str], addr: str | None
@@ -114,19 +155,12 @@ class Authenticator:
             return "user:" + normalise_identity(proxied)
         return None
 
-    def _authenticate(
-        self, authorization: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
+    def _external(
+        self, bearer: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
     ) -> Principal:
-        scheme, _, presented = (authorization or "").partition(" ")
-        presented = presented.strip()
-        if scheme.lower() == "bearer" and presented:
-            if (
-                presented.startswith(tokens.PREFIX)
-                or self.settings.oidc is None
-                or not _JWT.fullmatch(presented)
-            ):
-                return tokens.authenticate(self.db, presented, now=now, client_addr=client_addr)
-            return self._from_oidc(presented, client_addr, now)
+        """An OpenID Connect bearer JWT, else the trusted proxy's header."""
+        if bearer is not None:
+            return self._from_oidc(bearer, client_addr, now)
         proxied = headers.get(self.settings.proxy_user_header)
         if proxied:
             if self.settings.is_trusted_proxy(client_addr):

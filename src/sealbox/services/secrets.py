@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import secrets as random_ids
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
@@ -147,8 +148,8 @@ def visible_sessions(
 
 
 def _with_access(secret: Secret, level: Level) -> Secret:
-    from dataclasses import replace
-
+    if secret.access == level.value:  # rows come as "owner": most need no copy (a page has up to 500)
+        return secret
     return replace(secret, access=level.value)
 
 
@@ -249,24 +250,39 @@ class SecretService:
             return resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
 
     def get_with_sessions(
-        self, requested_by: Principal, name: str, *, owner: str | None, now: datetime
+        self,
+        requested_by: Principal,
+        name: str,
+        *,
+        owner: str | None,
+        now: datetime,
+        conn: Connection | None = None,
     ) -> tuple[Secret, list[tuple[str, str, datetime, datetime]]]:
-        """Metadata, versions and the live sessions that mount it, in one read transaction."""
-        with self.db.read() as conn:
-            secret = resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
+        """Metadata, versions and the live sessions that mount it, in one read transaction (`conn`'s,
+        when the caller has one: the hot path authenticates in it too)."""
+        with self.db.read() if conn is None else nullcontext(conn) as tx:
+            secret = resolve(tx, requested_by, name, owner, Level.USE, with_versions=True)
             return secret, visible_sessions(
-                secret, requested_by, SessionRepository(conn).live_for_secret(secret.id, now)
+                secret, requested_by, SessionRepository(tx).live_for_secret(secret.id, now)
             )
 
-    def page(self, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None) -> Page:
+    def page(
+        self,
+        requested_by: Principal,
+        *,
+        cursor: str | None,
+        limit: int,
+        prefix: str | None,
+        conn: Connection | None = None,
+    ) -> Page:
         """My secrets and those shared with me, ordered by (owner, name)."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be 1-{MAX_PAGE}", code="invalid_limit", field="limit")
         after = _decode_cursor(cursor) if cursor else None
         me = requested_by.user
-        with self.db.read() as conn:
-            sharing = SharingRepository(conn)
-            rows = SecretRepository(conn).page(
+        with self.db.read() if conn is None else nullcontext(conn) as tx:
+            sharing = SharingRepository(tx)
+            rows = SecretRepository(tx).page(
                 owner_id=me.id,
                 owner_name=me.name,
                 after=after,

@@ -24,6 +24,11 @@ class Database:
         # SQLite has one writer at a time; waiting on a lock here is fairer and faster than SQLite's
         # busy-timeout backoff (which puts seconds on the tail under 16 concurrent writers).
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        # One connection stays checked out for reads: whoever finds it free (nearly always the event
+        # loop's thread, where the hot reads run) skips the pool's checkout and return. Anyone else,
+        # and nested reads, take a pooled connection as before.
+        self._held: Connection | None = None
+        self._held_free = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Database:
@@ -38,11 +43,34 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        if not self._held_free.acquire(blocking=False):
+            try:
+                with self.engine.connect() as conn, conn.begin():
+                    yield conn
+            except (OperationalError, PoolTimeout):
+                raise Unavailable("the database is unavailable", code="database_unavailable") from None
+            return
         try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+            held = self._held
+            if held is None or held.invalidated or held.closed:
+                if held is not None:
+                    held.close()
+                held = self._held = self.engine.connect()
+            with held.begin():
+                yield held
         except (OperationalError, PoolTimeout):
+            self._drop_held(invalidate=True)
             raise Unavailable("the database is unavailable", code="database_unavailable") from None
+        finally:
+            self._held_free.release()
+
+    def _drop_held(self, *, invalidate: bool = False) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close: it is gone anyway
+                if invalidate:
+                    held.invalidate()
+                held.close()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -58,4 +86,6 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        with self._held_free:
+            self._drop_held()
         self.engine.dispose()

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from sealbox.store.raw import RawReader, Statement
 from sealbox.store.tables import auth_failures
+
+# Checked on every authenticated request: hand-written SQL (store/raw.py), one statement per bucket count.
+_COUNTS: dict[int, Statement] = {}
+
+
+def _counts_statement(n: int) -> Statement:
+    stmt = _COUNTS.get(n)
+    if stmt is None:
+        marks = ", ".join("?" * n)
+        stmt = _COUNTS[n] = Statement.of(
+            f'SELECT max("count") FROM auth_failures WHERE window_start = ? AND bucket IN ({marks})'  # noqa: S608 -- placeholders only
+        )
+    return stmt
 
 
 class FailureCounter:
@@ -18,12 +32,8 @@ class FailureCounter:
 
     def counts(self, buckets: Sequence[str], window: int) -> int:
         """The highest count among `buckets` in this window."""
-        rows = self.conn.execute(
-            select(auth_failures.c.count).where(
-                auth_failures.c.window_start == window, auth_failures.c.bucket.in_(list(buckets))
-            )
-        ).all()
-        return max((r[0] for r in rows), default=0)
+        row = RawReader(self.conn).one(_counts_statement(len(buckets)), (window, *buckets))
+        return int(row[0]) if row and row[0] is not None else 0
 
     def add(self, buckets: Sequence[str], window: int) -> None:
         make = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert

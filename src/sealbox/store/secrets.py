@@ -13,6 +13,7 @@ from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import UserID
 from sealbox.domain.secrets import Secret, SecretID, SecretVersion
+from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import projects, secret_versions, secrets, users
 
 _COLS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
@@ -31,26 +32,58 @@ def _joined(query: Any) -> Any:
 
 
 def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
-    m = row._mapping
+    """A secret from a row of `_COLS` (or of `_SELECT`: the same columns, in the same order)."""
+    (
+        secret_id,
+        owner_id,
+        name,
+        kind,
+        description,
+        field_names,
+        created_at,
+        created_by,
+        updated_at,
+        updated_by,
+        expires_at,
+        current_version,
+        project_id,
+        scopes,
+        owner_name,
+        project_name,
+    ) = row
     return Secret(
-        id=SecretID(m["id"]),
-        owner_id=UserID(m["owner_id"]),
-        owner_name=m["owner_name"],
-        name=m["name"],
-        kind=Kind(m["kind"]),
-        description=m["description"],
-        field_names=tuple(f for f in m["field_names"].split(",") if f),
-        created_at=m["created_at"],
-        created_by=m["created_by"],
-        updated_at=m["updated_at"],
-        updated_by=m["updated_by"],
-        expires_at=m["expires_at"],
-        current_version=m["current_version"],
+        id=SecretID(secret_id),
+        owner_id=UserID(owner_id),
+        owner_name=owner_name,
+        name=name,
+        kind=Kind(kind),
+        description=description,
+        field_names=tuple(f for f in field_names.split(",") if f),
+        created_at=utc_required(created_at),
+        created_by=created_by,
+        updated_at=utc_required(updated_at),
+        updated_by=updated_by,
+        expires_at=utc(expires_at),
+        current_version=current_version,
         versions=versions,
-        project=m["project_name"],
-        project_id=m["project_id"],
-        scopes=tuple(json.loads(m["scopes"])) if m["scopes"] else (),
+        project=project_name,
+        project_id=project_id,
+        scopes=tuple(json.loads(scopes)) if scopes else (),
     )
+
+
+# The reads behind every metadata request, as hand-written SQL (store/raw.py); same columns as `_COLS`.
+_SELECT = """SELECT s.id, s.owner_id, s.name, s.kind, s.description, s.field_names, s.created_at,
+    s.created_by, s.updated_at, s.updated_by, s.expires_at, s.current_version, s.project_id, s.scopes,
+    u.name, p.name
+    FROM secrets s JOIN users u ON u.id = s.owner_id LEFT JOIN projects p ON p.id = s.project_id"""
+_BY_OWNER_ID = Statement.of(_SELECT + " WHERE s.owner_id = ? AND s.name = ?")
+_BY_OWNER_NAME = Statement.of(_SELECT + " WHERE u.name = ? AND s.name = ?")
+_BY_ID = Statement.of(_SELECT + " WHERE s.id = ?")
+_VERSIONS = Statement.of(
+    """SELECT version, created_at, created_by, size FROM secret_versions
+       WHERE secret_id = ? ORDER BY version DESC"""
+)
 
 
 class SecretRepository:
@@ -124,39 +157,26 @@ class SecretRepository:
         )
 
     def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(
-            _joined(select(*_COLS)).where(secrets.c.owner_id == owner_id, secrets.c.name == name),
-            with_versions,
-        )
+        return self._one(_BY_OWNER_ID, (owner_id, name), with_versions)
 
     def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(
-            _joined(select(*_COLS)).where(users.c.name == owner_name, secrets.c.name == name), with_versions
-        )
+        return self._one(_BY_OWNER_NAME, (owner_name, name), with_versions)
 
     def get_by_id(self, secret_id: str) -> Secret | None:
-        return self._one(_joined(select(*_COLS)).where(secrets.c.id == secret_id), False)
+        return self._one(_BY_ID, (secret_id,), False)
 
-    def _one(self, query: Any, with_versions: bool) -> Secret | None:
-        row = self.conn.execute(query).first()
+    def _one(self, stmt: Statement, params: tuple[str, ...], with_versions: bool) -> Secret | None:
+        raw = RawReader(self.conn)
+        row = raw.one(stmt, params)
         if row is None:
             return None
         versions: tuple[SecretVersion, ...] = ()
         if with_versions:
             versions = tuple(
                 SecretVersion(
-                    version=v.version, created_at=v.created_at, created_by=v.created_by, size=v.size
+                    version=version, created_at=utc_required(created_at), created_by=created_by, size=size
                 )
-                for v in self.conn.execute(
-                    select(
-                        secret_versions.c.version,
-                        secret_versions.c.created_at,
-                        secret_versions.c.created_by,
-                        secret_versions.c.size,
-                    )
-                    .where(secret_versions.c.secret_id == row._mapping["id"])
-                    .order_by(secret_versions.c.version.desc())
-                )
+                for version, created_at, created_by, size in raw.all(_VERSIONS, (row[0],))
             )
         return _secret(row, versions)
 
@@ -167,7 +187,7 @@ class SecretRepository:
                 secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names)))
             )
         )
-        return {r._mapping["name"]: _secret(r) for r in rows}
+        return {r[2]: _secret(r) for r in rows}
 
     def page(
         self,

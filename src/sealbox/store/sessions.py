@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.launches import Session, SessionID, SessionSecret
+from sealbox.store.raw import RawReader, Statement, utc_required
 from sealbox.store.tables import (
     launch_credentials,
     secret_versions,
@@ -18,6 +19,12 @@ from sealbox.store.tables import (
     session_secrets,
     sessions,
     users,
+)
+
+_LIVE_FOR_SECRET = Statement.of(
+    """SELECT DISTINCT se.id, u.name, se.created_at, se.expires_at
+       FROM sessions se JOIN session_secrets ss ON ss.session_id = se.id JOIN users u ON u.id = se.owner_id
+       WHERE ss.secret_id = ? AND se.status != 'ended' AND se.expires_at > ? ORDER BY se.created_at"""
 )
 
 
@@ -213,20 +220,14 @@ class SessionRepository:
             )
 
     def live_for_secret(self, secret_id: str, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
-        """(session id, owner name, created, expires) of the live sessions that mount a secret."""
-        rows = self.conn.execute(
-            select(sessions.c.id, users.c.name, sessions.c.created_at, sessions.c.expires_at)
-            .join(session_secrets, session_secrets.c.session_id == sessions.c.id)
-            .join(users, users.c.id == sessions.c.owner_id)
-            .where(
-                session_secrets.c.secret_id == secret_id,
-                sessions.c.status != "ended",
-                sessions.c.expires_at > now,
-            )
-            .distinct()
-            .order_by(sessions.c.created_at)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+        """(session id, owner name, created, expires) of the live sessions that mount a secret.
+
+        Part of every metadata read: hand-written SQL (store/raw.py)."""
+        raw = RawReader(self.conn)
+        return [
+            (sid, owner, utc_required(created), utc_required(expires))
+            for sid, owner, created, expires in raw.all(_LIVE_FOR_SECRET, (secret_id, raw.time_param(now)))
+        ]
 
     def current_material(self, secret_ids: list[str]) -> dict[str, CurrentMaterial]:
         rows = self.conn.execute(

@@ -9,7 +9,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, UserID
+from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import tokens, users
+
+_LOOKUP = Statement.of(
+    """SELECT t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at,
+              u.name, u.is_admin, u.created_at, u.kind, u.purposes
+       FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"""
+)
 
 
 def user_from_row(row: Any) -> User:
@@ -104,30 +111,29 @@ class TokenRepository:
 
     def lookup(self, token_id: str) -> tuple[AccessToken, bytes, User] | None:
         """The token, its stored hash and its user, in one query (the hot path of every request)."""
-        row = self.conn.execute(
-            select(
-                tokens,
-                users.c.name.label("user_name"),
-                users.c.is_admin,
-                users.c.created_at.label("user_created_at"),
-                users.c.kind,
-                users.c.purposes,
-            )
-            .join(users, users.c.id == tokens.c.user_id)
-            .where(tokens.c.id == token_id)
-        ).first()
+        raw = RawReader(self.conn)
+        row = raw.one(_LOOKUP, (token_id,))
         if row is None:
             return None
-        m = row._mapping
+        user_id, name, secret_hash, created, expires, revoked = row[:6]
+        user_name, admin, user_created, kind, purposes = row[6:]
         user = User(
-            id=UserID(m["user_id"]),
-            name=m["user_name"],
-            is_admin=bool(m["is_admin"]),
-            created_at=m["user_created_at"],
-            kind=m["kind"],
-            purposes=Purposes.from_json(m["purposes"]),
+            id=UserID(user_id),
+            name=user_name,
+            is_admin=bool(admin),
+            created_at=utc_required(user_created),
+            kind=kind,
+            purposes=Purposes.from_json(purposes),
         )
-        return _token(row), bytes(m["secret_hash"]), user
+        token = AccessToken(
+            id=TokenID(token_id),
+            user_id=UserID(user_id),
+            name=name,
+            created_at=utc_required(created),
+            expires_at=utc(expires),
+            revoked_at=utc(revoked),
+        )
+        return token, bytes(secret_hash), user
 
     def list_for(self, user_id: str) -> list[AccessToken]:
         rows = self.conn.execute(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from sealbox.domain.secrets import SecretPatch
 from sealbox.errors import BadRequest
+from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
@@ -96,8 +97,9 @@ def create_secret(
     return SecretPublic.of(secret, with_versions=True)
 
 
-# Reads run inline on the event loop (async def): each is a few short indexed queries, and the hop to a
-# worker thread cost more than the query. Writes stay in the threadpool (they can wait on locks, fsync).
+# The reads are served by server/hot.py ahead of FastAPI; these routes define them in the OpenAPI document
+# and answer what hot.py passes on (parameters FastAPI must validate), through the same functions.
+# Inline on the event loop (async def): a few short indexed queries cost less than a threadpool hop.
 @router.get("", response_model=SecretPage)
 async def list_secrets(
     principal: CurrentPrincipal,
@@ -105,26 +107,18 @@ async def list_secrets(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     prefix: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._-]*$")] = None,
-) -> SecretPage:
+) -> Response:
     """My secrets and those shared with me (as `owner/name`, with my level), by owner then name."""
-    page = ctx.secrets.page(principal, cursor=cursor, limit=limit, prefix=prefix)
-    return SecretPage(
-        items=[SecretPublic.of(s, with_versions=False) for s in page.items], next_cursor=page.next_cursor
-    )
+    body = hot.page_answer(ctx, principal, cursor=cursor, limit=limit, prefix=prefix)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{name}", response_model=SecretPublic)
 async def get_secret(
-    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, response: Response, owner: OwnerQuery = None
-) -> SecretPublic:
-    secret, live = ctx.secrets.get_with_sessions(principal, name, owner=owner, now=now())
-    response.headers["ETag"] = _etag(secret.current_version)
-    public = SecretPublic.of(secret, with_versions=True)
-    public.sessions = [
-        MountingSession(id=sid, owner=who, created_at=created, expires_at=expires)
-        for sid, who, created, expires in live
-    ]
-    return public
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+) -> Response:
+    body, tag = hot.secret_answer(ctx, principal, name, owner)
+    return Response(body, media_type="application/json", headers={"ETag": tag})
 
 
 @router.put("/{name}/value", response_model=SecretPublic)

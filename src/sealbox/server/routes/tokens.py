@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
+from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
 from sealbox.services import tokens
@@ -21,8 +22,9 @@ router = APIRouter(
 
 
 @router.get("/me", response_model=UserPublic)
-async def me(principal: CurrentPrincipal) -> UserPublic:
-    return UserPublic.of(principal.user)
+async def me(principal: CurrentPrincipal) -> Response:
+    """Served by server/hot.py ahead of FastAPI; this route defines it in the OpenAPI document."""
+    return Response(hot.user_body(principal.user), media_type="application/json")
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)

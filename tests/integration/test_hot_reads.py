@@ -1,0 +1,145 @@
+"""The hot reads (server/hot.py: one secret's metadata, the list, /me) answer exactly as the FastAPI
+routes of the same paths, on SQLite and PostgreSQL.
+
+hot.py serves a request only when it understands every query parameter; an unknown one (`x=1`, which
+FastAPI ignores) sends the same request through FastAPI's route. So each case is asked twice, plain
+(hot path) and with `x=1` (FastAPI), and the two answers must match in status, JSON body and every
+header but the date. Cases: own, shared (`?owner=`) and foreign secrets, missing ones, a bad name, no
+token, a malformed, a revoked and an expired token, list pages with cursor and prefix, /me, and a
+service account.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.support.processes import Stack
+
+API = "/api/v1"
+
+
+@pytest.fixture(params=["stack", "pg_stack"])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    found: Stack = request.getfixturevalue(request.param)
+    return found
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def both(
+    http: httpx.Client, path: str, params: dict[str, str] | None = None
+) -> tuple[httpx.Response, httpx.Response]:
+    hot = http.get(path, params=params)
+    slow = http.get(path, params={**(params or {}), "x": "1"})
+    return hot, slow
+
+
+def assert_same(hot: httpx.Response, slow: httpx.Response) -> None:
+    assert hot.status_code == slow.status_code, (hot.status_code, slow.status_code, hot.text, slow.text)
+    assert hot.json() == slow.json()
+    skip = {"date", "content-length"}
+    hot_headers = sorted((k, v) for k, v in hot.headers.multi_items() if k not in skip)
+    slow_headers = sorted((k, v) for k, v in slow.headers.multi_items() if k not in skip)
+    assert hot_headers == slow_headers
+    assert hot.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture
+def world(any_stack: Stack) -> Iterator[dict[str, object]]:
+    other_name = unique("hot").lower()
+    other = any_stack.add_user(other_name)
+    with any_stack.client() as admin, any_stack.client(other) as guest:
+        names = [unique("hot") for _ in range(3)]
+        for n in names:
+            admin.post(
+                f"{API}/secrets", json={"name": n, "value": "v-" + n, "description": "é ✓"}
+            ).raise_for_status()
+        admin.put(f"{API}/secrets/{names[0]}/value", json={"value": "second"}).raise_for_status()
+        admin.post(
+            f"{API}/secrets/{names[1]}/grants", json={"user": other_name, "level": "use"}
+        ).raise_for_status()
+        yield {"stack": any_stack, "admin": admin, "guest": guest, "names": names, "other": other_name}
+
+
+def test_metadata_reads_match(world: dict[str, object]) -> None:
+    admin, guest = world["admin"], world["guest"]
+    names = world["names"]
+    assert isinstance(admin, httpx.Client) and isinstance(guest, httpx.Client) and isinstance(names, list)
+    me = admin.get(f"{API}/me").json()["name"]
+    cases = [
+        (admin, f"{API}/secrets/{names[0]}", None, 200),
+        (admin, f"{API}/secrets/{names[1]}", {"owner": me}, 200),
+        (guest, f"{API}/secrets/{names[1]}", {"owner": me}, 200),  # shared: access "use"
+        (guest, f"{API}/secrets/{names[2]}", {"owner": me}, 404),  # not shared: as if missing
+        (guest, f"{API}/secrets/{names[0]}", None, 404),  # a name of someone else's, as one's own
+        (admin, f"{API}/secrets/missing-{uuid.uuid4().hex}", None, 404),
+        (admin, f"{API}/secrets/bad name", None, 400),
+        (admin, f"{API}/secrets/{names[0]}", {"owner": "no such user!"}, 400),
+    ]
+    for client, path, params, status in cases:
+        hot, slow = both(client, path, params)
+        assert hot.status_code == status, (path, params, hot.text)
+        assert_same(hot, slow)
+    ok = admin.get(f"{API}/secrets/{names[0]}")
+    assert ok.headers["etag"] == '"2"'
+    assert [v["version"] for v in ok.json()["versions"]] == [2, 1]
+    assert guest.get(f"{API}/secrets/{names[1]}", params={"owner": me}).json()["access"] == "use"
+
+
+def test_lists_and_me_match(world: dict[str, object]) -> None:
+    admin, guest = world["admin"], world["guest"]
+    assert isinstance(admin, httpx.Client) and isinstance(guest, httpx.Client)
+    for client in (admin, guest):
+        assert_same(*both(client, f"{API}/me"))
+        assert_same(*both(client, f"{API}/secrets"))
+        first, slow = both(client, f"{API}/secrets", {"limit": "1", "prefix": "hot-"})
+        assert_same(first, slow)
+        cursor = first.json()["next_cursor"]
+        if cursor:
+            assert_same(*both(client, f"{API}/secrets", {"limit": "2", "cursor": cursor}))
+        assert_same(*both(client, f"{API}/secrets", {"cursor": "%%%not-a-cursor"}))  # 400 from the service
+    shared = guest.get(f"{API}/secrets").json()["items"]
+    assert any(item["access"] == "use" for item in shared)
+
+
+def test_refusals_match(world: dict[str, object]) -> None:
+    """401 for each kind of bad token, then 429 with Retry-After once the failure limit (20 a minute per
+    address) is reached: the limit counts failures on both paths alike. Last in the module: the stack's
+    address stays limited for the rest of the minute."""
+    stack, admin, names = world["stack"], world["admin"], world["names"]
+    assert isinstance(stack, Stack) and isinstance(admin, httpx.Client) and isinstance(names, list)
+    revoked = admin.post(f"{API}/tokens", json={"name": unique("revoked")}).json()
+    admin.delete(f"{API}/tokens/{revoked['id']}").raise_for_status()
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    expiring = admin.post(f"{API}/tokens", json={"name": unique("expiring"), "expires_at": soon}).json()
+    with stack.client(expiring["token"]) as short:
+        assert short.get(f"{API}/me").status_code == 200
+        time.sleep(2.5)
+        assert_same(*both(short, f"{API}/me"))  # 2 failures
+    bad = ({}, {"Authorization": "Bearer sbx_garbage"}, {"Authorization": f"Bearer {revoked['token']}"})
+    for header in bad:
+        with httpx.Client(base_url=stack.url, headers=header, timeout=30) as anon:
+            for path in (f"{API}/secrets", f"{API}/secrets/{names[0]}"):  # 4 failures a header
+                hot, slow = both(anon, path)
+                assert hot.status_code == 401
+                assert hot.headers["www-authenticate"] == "Bearer"
+                assert hot.json()["code"] == "unauthenticated"
+                assert_same(hot, slow)
+    with httpx.Client(base_url=stack.url, headers=bad[1], timeout=30) as anon:
+        statuses = [anon.get(f"{API}/me").status_code for _ in range(25)]
+        assert statuses[-1] == 429 and set(statuses) == {401, 429}
+        hot, slow = both(anon, f"{API}/secrets/{names[0]}")
+        assert hot.status_code == slow.status_code == 429
+        assert hot.json() == slow.json()
+        assert abs(int(hot.headers["retry-after"]) - int(slow.headers["retry-after"])) <= 1
+        assert "www-authenticate" not in hot.headers
+    with stack.client() as good:  # a valid token from a limited address is refused too, until the minute ends
+        assert good.get(f"{API}/me").status_code == 429
