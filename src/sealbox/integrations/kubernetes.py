@@ -3,7 +3,8 @@
 The flow, for a platform (a spawner, an operator, a person with kubectl) that starts a pod for a user:
 
 1. Create a session for the user (`POST /api/v1/sessions`, or `/api/v1/service/sessions` as a service account
-   acting for the user). It returns the session id and a one-time launch credential (valid 60 s).
+   acting for the user). It returns the session id and a one-time launch credential (valid 60 s, or up to
+   900 s when the session asks with `credential_ttl_seconds`, for pods that start late).
 2. `credential_secret(...)`: a short-lived Kubernetes Secret holding only that credential and the session id.
    The credential is spent by the first redemption; what etcd keeps afterwards opens nothing.
 3. `patch_pod_spec(...)` (or `patch_pod`, or the KubeSpawner `modify_pod_hook`): an init container running
@@ -118,7 +119,8 @@ def credential_secret(
     """The short-lived Secret that carries a launch credential (and its session id) into a pod; nothing else.
 
     `owner_pod` = (pod name, pod uid) makes the Secret garbage-collected with the pod. Either way the
-    credential is one-time and expires within a minute: delete the Secret once the pod has started.
+    credential is one-time and short-lived (60 s unless the session asked for up to 900 s): delete the
+    Secret once the pod has started (`sealbox kube end` deletes what is labelled with the session).
     """
     if not credential or any(c in credential for c in "\r\n\x00"):
         raise PodSpecError("the launch credential is one line of text")
