@@ -46,7 +46,7 @@ from sealbox.launcher.redeem import redeem
 from sealbox.services import audit as audit_service
 from sealbox.services.audit import install_audit_chain
 from sealbox.store.audit import GENESIS, AuditRepository, record_hash, record_tag
-from sealbox.store.audit_anchor import CHECKPOINT_NAME, Checkpoint, read_checkpoint
+from sealbox.store.audit_anchor import CHECKPOINT_NAME, Checkpoint, flush_checkpoints, read_checkpoint
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
@@ -263,16 +263,35 @@ def chain_keys(stack: Stack) -> ChainKeys:
     return ChainKeys.derive(load_keyring(stack.data_dir / "master.key"))
 
 
+def settled(stack: Stack) -> Checkpoint:
+    """The stack's head checkpoint once it names the newest record.
+
+    The server's writer thread records a head a few milliseconds after its commit; the stack is idle
+    here, so the checkpoint catches up with the table and stays there.
+    """
+    url = stack.database_url or f"sqlite+pysqlite:///{stack.data_dir / 'sealbox.db'}"
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        for _ in range(300):
+            point = read_checkpoint(stack.data_dir / CHECKPOINT_NAME, chain_keys(stack))
+            with engine.connect() as conn:
+                newest = conn.execute(select(func.max(audit_events.c.id))).scalar_one()
+            if point is not None and point.record_id == newest:
+                return point
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"the checkpoint never reached record {newest}: {point}")
+
+
 @contextmanager
 def audit_table(stack: Stack) -> Iterator[tuple[Connection, Checkpoint]]:
     """A connection on which the audit table may be changed at will, and the stack's head checkpoint.
 
     SQLite: an in-memory copy of the database. PostgreSQL: the live database itself; the caller's
-    changes go into transactions that are rolled back. The checkpoint must name the newest record:
-    the stack is idle, and a checkpoint is written before the response of the request that wrote it.
+    changes go into transactions that are rolled back.
     """
-    point = read_checkpoint(stack.data_dir / CHECKPOINT_NAME, chain_keys(stack))
-    assert point is not None
+    point = settled(stack)
     if stack.database_url:
         engine = create_engine(stack.database_url, poolclass=NullPool)
     else:
@@ -391,6 +410,7 @@ def test_50_tamperings_on_database_copies_are_caught_by_the_cli(
 ) -> None:
     rng = random.Random(SEED + 1)
     cases: list[tuple[Path, str, int]] = []
+    settled(stack)
     with closing(snapshot(stack)) as base:
         for i in range(50):
             folder = tmp_path / f"copy{i}"
@@ -413,6 +433,7 @@ def test_50_tamperings_on_database_copies_are_caught_by_the_cli(
 def test_garbage_in_a_column_is_a_broken_chain_not_a_crash(
     stack: Stack, work: Workload, tmp_path: Path
 ) -> None:
+    settled(stack)
     with closing(snapshot(stack)) as base, closing(_copy_data_dir(stack, base, tmp_path / "d")) as db:
         target = db.execute("SELECT id FROM audit_events ORDER BY id LIMIT 1 OFFSET 3").fetchone()[0]
         db.execute("UPDATE audit_events SET version = 'seven' WHERE id = ?", (target,))
@@ -497,6 +518,7 @@ def test_truncating_or_rewriting_the_chain_is_caught(any_stack: Stack, how: str)
 
 def test_verify_cli_reports_the_checkpoint(stack: Stack, work: Workload, tmp_path: Path) -> None:
     """The CLI names the anchor it checked; without the checkpoint file it says what it cannot see."""
+    settled(stack)
     with closing(snapshot(stack)) as base:
         _copy_data_dir(stack, base, tmp_path / "whole").close()
         with closing(_copy_data_dir(stack, base, tmp_path / "cut")) as db:
@@ -559,6 +581,7 @@ def test_records_from_before_the_keyed_chain_verify_and_are_covered(
                 audit_service.record(
                     conn, None, "secret.replace", now=datetime.now(UTC), secret_name=f"new{i}"
                 )
+        assert flush_checkpoints(db.engine)
         result = audit_service.verify_chain(db, master, data_dir=tmp_path)
         assert (result.ok, result.records, result.legacy) == (True, 8, 5)
         assert result.checkpoint is not None and result.checkpoint.record_id == 8
@@ -585,6 +608,53 @@ def test_records_from_before_the_keyed_chain_verify_and_are_covered(
             conn.rollback()
     finally:
         db.dispose()
+
+
+def test_writers_on_several_replicas_keep_one_chain_and_forward_only_checkpoints(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Three database handles, as two workers on host A (one data dir) and one replica on host B (its
+    own), append from six threads at once: one chain, no gap, and every checkpoint file names a record
+    of it with its tag. On SQLite the handles share one file, as workers on one machine do."""
+    master = Keyring.generate()
+    host_a, host_b = tmp_path / "a", tmp_path / "b"
+    host_a.mkdir()
+    host_b.mkdir()
+    handles = [Database.open(database_url) for _ in range(3)]
+    try:
+        for db, data_dir in zip(handles, (host_a, host_a, host_b), strict=True):
+            install_audit_chain(db, master, data_dir=data_dir)
+
+        def append(db: Database, label: str) -> None:
+            for i in range(20):
+                with db.write() as conn:
+                    audit_service.record(
+                        conn, None, "secret.replace", now=datetime.now(UTC), detail=f"{label}-{i}"
+                    )
+
+        with ThreadPoolExecutor(6) as pool:
+            list(
+                pool.map(
+                    lambda job: append(*job), [(db, f"{n}{t}") for n, db in enumerate(handles) for t in "xy"]
+                )
+            )
+        for db in handles:
+            assert flush_checkpoints(db.engine)
+        keys = ChainKeys.derive(master)
+        with handles[0].engine.connect() as conn:
+            ids = [r["id"] for r in _rows(conn)]
+            assert len(ids) == 120 and ids == list(range(ids[0], ids[0] + 120))
+            for data_dir in (host_a, host_b):
+                point = read_checkpoint(data_dir / CHECKPOINT_NAME, keys)
+                assert point is not None and point.record_id in ids
+                assert first_bad(conn, keys, point) is None
+            # Host A's file holds the newest head either of its two workers committed.
+            assert read_checkpoint(host_a / CHECKPOINT_NAME, keys).record_id == max(  # type: ignore[union-attr]
+                r["id"] for r in _rows(conn) if r["detail"].startswith(("0", "1"))
+            )
+    finally:
+        for db in handles:
+            db.dispose()
 
 
 # --- the API and the CLI --------------------------------------------------------------------------------
