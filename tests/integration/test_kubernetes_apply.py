@@ -244,6 +244,28 @@ def test_kube_sync_apply_creates_updates_and_end_deletes_the_labelled_secret(
         assert find_in_bytes(outside_data, VALUES) == []
 
 
+def test_kube_gc_deletes_what_sessions_ended_elsewhere_left_behind(
+    stack: Stack, alice: User, kube: KubeAPI, env: dict[str, str], canary: Canary
+) -> None:
+    name, _ = add_secret(alice, canary, "gc")
+    for secret_name in ("ended-here", "still-live"):
+        done = run(
+            env, "kube", "sync", "--secret", name, "--name", secret_name, "--namespace", "team-c", "--apply"
+        )
+        assert done.returncode == 0, done.stderr
+    ended = kube.get("secrets", "team-c", "ended-here")
+    assert ended is not None
+    # Ended on the web page or through the API: nothing told the cluster.
+    alice.call("DELETE", f"/sessions/{ended['metadata']['labels'][k8s.LABEL_SESSION]}")
+    # Someone else's session (unknown to alice): never hers to delete.
+    theirs = k8s.credential_secret(name="theirs", session_id="e" * 32, credential="sbl_x", namespace="team-c")
+    kube.objects[("secrets", "team-c", "theirs")] = theirs
+    done = run(env, "kube", "gc", "--namespace", "team-c")
+    assert done.returncode == 0, done.stderr
+    assert sorted(s["metadata"]["name"] for s in kube.of("secrets", "team-c")) == ["still-live", "theirs"]
+    assert b"1 object(s)" in done.stderr
+
+
 def test_sync_apply_leaves_a_secret_that_is_not_sealboxs_alone(
     stack: Stack, alice: User, kube: KubeAPI, env: dict[str, str], canary: Canary
 ) -> None:

@@ -3,10 +3,11 @@
 No kube-apiserver can run on these machines. This server answers the few calls sealbox's apply mode makes
 through the official `kubernetes` client, the way the API server documents them: create (201, or 409
 AlreadyExists), read (404 NotFound), replace (with `resourceVersion`; an immutable Secret's data cannot
-change: 422), delete, and list with a `labelSelector` of `key=value` terms. It keeps the objects in memory,
-gives each a uid and resourceVersion, and records every request (method, path, query, headers, JSON body)
-so a test can assert what reached the "cluster". It does not schedule pods, collect garbage or validate
-schemas (the tests validate objects with the kubernetes models and kubernetes-validate instead).
+change: 422), delete, and list with a `labelSelector` of `key=value` and `key` (exists) terms. It keeps
+the objects in memory, gives each a uid and resourceVersion, and records every request (method, path,
+query, headers, JSON body) so a test can assert what reached the "cluster". It does not schedule pods,
+collect garbage or validate schemas (the tests validate objects with the kubernetes models and
+kubernetes-validate instead).
 """
 
 from __future__ import annotations
@@ -123,13 +124,16 @@ class KubeAPI:
             return _status(405, "MethodNotAllowed", "method not allowed")
 
     def _list(self, resource: str, namespace: str, selector: str) -> dict[str, Any]:
-        terms = [t.split("=", 1) for t in selector.split(",") if t]
+        # `key=value` terms, and bare `key` terms (the label exists).
+        terms = [(*t.split("=", 1), None)[:2] for t in selector.split(",") if t]
+
+        def matches(labels: dict[str, str]) -> bool:
+            return all(k in labels if v is None else labels.get(k) == v for k, v in terms)
+
         items = [
             o
             for (r, ns, _), o in self.objects.items()
-            if r == resource
-            and ns == namespace
-            and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in terms)
+            if r == resource and ns == namespace and matches(o["metadata"].get("labels") or {})
         ]
         kind = RESOURCES[resource]
         return {

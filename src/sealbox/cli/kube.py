@@ -465,6 +465,54 @@ def end(
     typer.echo(f"sealbox: session {session_id[:64]} ended; {len(done)} object(s) deleted", err=True)
 
 
+@app.command("gc")
+def gc(
+    namespace: Annotated[str, typer.Option(help="the namespace to clean")],
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Delete sealbox's Secrets in NAMESPACE whose session (one of yours) has ended or expired: what a
+    crash, a session ended elsewhere (web page, API) or an expired sync left behind."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from sealbox.cli import config_file
+    from sealbox.integrations.kubernetes import PodSpecError
+    from sealbox.sdk.client import tls_verification
+
+    deleted = 0
+    try:
+        applier = _kube_api(kubeconfig, context)
+        cfg = config_file.load()
+        with httpx.Client(
+            base_url=cfg.url.rstrip("/"),
+            timeout=30,
+            headers={"Authorization": f"Bearer {cfg.token}"},
+            verify=tls_verification(cfg.url),
+        ) as http:
+            for session_id in sorted(applier.sessions_in(namespace)):
+                response = http.get(f"/api/v1/sessions/{session_id[:64]}")
+                if response.status_code != 200:
+                    continue  # not a session of yours: someone else's to clean
+                session = response.json()
+                expires = datetime.fromisoformat(session["expires_at"])
+                if session["status"] != "ended" and expires > datetime.now(UTC):
+                    continue
+                for item in applier.delete_session_objects(session_id, namespace):
+                    typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
+                    deleted += 1
+    except PodSpecError as exc:
+        fail(str(exc))
+    except ConfigError as exc:
+        fail(str(exc))
+    except SealboxError as exc:
+        fail_from(exc)
+    except httpx.HTTPError:
+        fail("cannot reach the sealbox server")
+    typer.echo(f"sealbox: {deleted} object(s) of ended sessions deleted in {namespace}", err=True)
+
+
 @kubeflow_app.command("volumes")
 def kubeflow_volumes(
     secret: Annotated[list[str], typer.Option("--secret", help="NAME or NAME:/mount/path; repeatable")],

@@ -148,6 +148,16 @@ class KubeApplier:
     def delete_pod(self, namespace: str, name: str) -> None:
         self._status(self.api.delete_namespaced_pod, name, namespace)
 
+    def sessions_in(self, namespace: str) -> set[str]:
+        """The sessions named by the labels of sealbox's Secrets in `namespace`."""
+        found = self._call(
+            f"list Secrets in {namespace}",
+            self.api.list_namespaced_secret,
+            namespace,
+            label_selector=f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_SESSION}",
+        )
+        return {str((item.metadata.labels or {}).get(LABEL_SESSION)) for item in found.items}
+
     def delete_session_objects(self, session_id: str, namespace: str, *, pods: bool = False) -> list[Applied]:
         """Delete the Secrets (and with `pods`, the pods) labelled with this session in `namespace`."""
         selector = session_selector(session_id)
