@@ -406,6 +406,35 @@ def test_unshare_lists_only_the_sessions_of_whom_it_revoked(cast: Cast, shared: 
     assert carols in {s["id"] for s in cast.alice.call("GET", f"/secrets/{name}").json()["sessions"]}
 
 
+def test_refusals_are_on_the_record_and_the_owner_sees_those_of_grantees(
+    stack: Stack, cast: Cast, shared: tuple[str, str, str], value: Callable[[str], str]
+) -> None:
+    """A grantee's 403 names the secret, so its owner sees it; a stranger's 404 does not (it would
+    tell the stranger, who reads their own records, that the secret exists)."""
+    ref, _, _ = shared
+    owner, name = ref.split("/")
+    attempt = value("never-stored-denied")
+    resp = cast.bob.call("PUT", f"/secrets/{name}/value", params={"owner": owner}, json={"value": attempt})
+    assert resp.status_code == 403
+    assert cast.frank.call("GET", f"/secrets/{name}", params={"owner": owner}).status_code == 404
+    owners = cast.alice.call("GET", "/audit", params={"secret": name, "limit": 1000}).json()["items"]
+    assert any(
+        (r["actor"], r["action"], r["outcome"], r["secret"])
+        == (cast.bob.name, "secret.replace", "denied", ref)
+        and r["detail"] == "PUT /api/v1/secrets/{name}/value 403"
+        for r in owners
+    )
+    assert not any(r["actor"] == cast.frank.name for r in owners)
+    franks = cast.frank.call("GET", "/audit", params={"limit": 1000}).json()["items"]
+    mine = [r for r in franks if r["outcome"] == "denied" and r["secret"] == ref]
+    assert mine and all(r["secret_id"] is None and r["detail"].endswith(" 404") for r in mine)
+    # Anonymous refusals stay off the chain.
+    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
+        before = len(cast.alice.call("GET", "/audit", params={"limit": 1000}).json()["items"])
+        assert anonymous.get(f"{API}/secrets/{name}", params={"owner": owner}).status_code == 401
+        assert len(cast.alice.call("GET", "/audit", params={"limit": 1000}).json()["items"]) == before
+
+
 def test_admins_do_not_add_members_to_groups_they_do_not_manage(
     stack: Stack, cast: Cast, shared: tuple[str, str, str]
 ) -> None:

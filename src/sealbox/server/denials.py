@@ -4,7 +4,8 @@ A pure-ASGI middleware around the whole API, so that it sees every answer whiche
 (FastAPI's routes or the hot reads ahead of them). When an API route answers 403 or 404 to a caller
 that presented credentials, it identifies the caller again (the same `Authenticator`, only on this
 path) and appends one record with outcome `denied`: who, the route, the name as requested (truncated),
-the status. Never a value, a body or a header. Anonymous callers never reach the chain: their 401s are
+the status; on a 403 (the caller can see the secret) its id as well, so that its owner sees the
+refusal too. Never a value, a body or a header. Anonymous callers never reach the chain: their 401s are
 rate-limited and go to the app log. Launch credentials (`sbl_…`) are not identities: refused
 redemptions are recorded by the launch service itself.
 """
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealbox.errors import ServiceError
-from sealbox.services.audit import record_denial
+from sealbox.services.audit import record_denial, stop_watching, watch_denials
 
 if TYPE_CHECKING:
     from sealbox.server.context import AppContext
@@ -90,11 +91,15 @@ class DenialAudit:
                 status = int(message["status"])
             await send(message)
 
-        await self.app(scope, receive, watching_send)
+        token, seen = watch_denials()
+        try:
+            await self.app(scope, receive, watching_send)
+        finally:
+            stop_watching(token)
         if status in (403, 404):
-            await run_in_threadpool(self._record, scope, status)
+            await run_in_threadpool(self._record, scope, status, seen[0] if status == 403 and seen else None)
 
-    def _record(self, scope: Scope, status: int) -> None:
+    def _record(self, scope: Scope, status: int, secret_id: str | None) -> None:
         template = _template(scope)
         if template is None or template.endswith(_NOT_IDENTITIES):
             return
@@ -125,6 +130,7 @@ class DenialAudit:
                 _ACTIONS.get((method, template), "request"),
                 now=now,
                 secret_name=_requested_name(scope, template),
+                secret_id=secret_id,
                 detail=f"{method} {template} {status}",
             )
         except ServiceError as exc:

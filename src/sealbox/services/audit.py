@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from datetime import datetime
 from pathlib import Path
 
@@ -142,6 +143,27 @@ def record_many(
     )
 
 
+# The secrets a request was refused on although the caller may see them (403, not 404): a list set
+# by the denial middleware around each API request, shared with the threadpool's copy of the context.
+_DENIED_SECRETS: ContextVar[list[str] | None] = ContextVar("sealbox_denied_secrets", default=None)
+
+
+def watch_denials() -> tuple[Token[list[str] | None], list[str]]:
+    found: list[str] = []
+    return _DENIED_SECRETS.set(found), found
+
+
+def stop_watching(token: Token[list[str] | None]) -> None:
+    _DENIED_SECRETS.reset(token)
+
+
+def note_denied_secret(secret_id: str) -> None:
+    """Remember, for this request's denial record, the secret the caller can see but may not touch."""
+    found = _DENIED_SECRETS.get()
+    if found is not None:
+        found.append(secret_id)
+
+
 def record_denial(
     db: Database,
     principal: Principal,
@@ -149,12 +171,14 @@ def record_denial(
     *,
     now: datetime,
     secret_name: str | None,
+    secret_id: str | None,
     detail: str,
 ) -> None:
     """One `denied` record in a transaction of its own (the refused request changed nothing).
 
-    No secret id: a denial looks the same whether the secret exists or not, and the caller can read
-    their own records. Raises Unavailable when the audit log cannot be written.
+    `secret_id` only for a secret the caller can see (403): a 404 looks the same whether the secret
+    exists or not, and the caller reads their own records. Raises Unavailable when the audit log
+    cannot be written.
     """
     with db.write() as conn:
         record(
@@ -163,6 +187,7 @@ def record_denial(
             action,
             now=now,
             outcome=Outcome.DENIED,
+            secret_id=secret_id,
             secret_name=secret_name,
             detail=detail[:200],
         )

@@ -18,7 +18,7 @@ from sealbox.domain.names import check_secret_name, check_user_name, is_valid_se
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
-from sealbox.services.audit import record
+from sealbox.services.audit import note_denied_secret, record
 from sealbox.services.keys import ServerKeys
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
@@ -133,6 +133,7 @@ def resolve(
     if found is None or level is None:
         raise NotFound("no such secret")
     if not at_least(level, need):
+        note_denied_secret(found.id)  # they may see it: its owner may see the refusal too
         raise Forbidden(f"this needs the {need.value} level on the secret", code="insufficient_level")
     return _with_access(found, level)
 
