@@ -51,6 +51,7 @@ from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
 from tests.support.canaries import find_in_bytes, make_canary
+from tests.support.issuer import replica
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
 API = "/api/v1"
@@ -655,6 +656,38 @@ def test_writers_on_several_replicas_keep_one_chain_and_forward_only_checkpoints
     finally:
         for db in handles:
             db.dispose()
+
+
+def test_two_server_processes_with_two_workers_on_postgresql_keep_one_anchored_chain(
+    pg_stack: Stack, pg_work: Workload
+) -> None:
+    """Real processes: the stack's server and a replica running two workers, on one data dir and one
+    PostgreSQL database, write at once; `sealbox audit verify` then finds one chain reaching the head
+    the three of them anchored."""
+    value = make_canary("audit-replicas")
+    VALUES.append(value)
+    with replica(pg_stack, SEALBOX_WORKERS="2") as second:
+
+        def create(i: int) -> int:
+            url = pg_stack.url if i % 3 == 0 else second
+            with httpx.Client(
+                base_url=url, timeout=60, headers={"Authorization": f"Bearer {pg_stack.admin_token}"}
+            ) as api:
+                return api.post(f"{API}/secrets", json={"name": unique(f"r{i}"), "value": value}).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            assert set(pool.map(create, range(60))) == {201}
+    point = settled(pg_stack)
+    out = subprocess.run(
+        sealbox_cmd("audit", "verify", "--data-dir", str(pg_stack.data_dir)),
+        env=pg_stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"reaches the checkpoint at record {point.record_id}" in out.stdout
 
 
 # --- the API and the CLI --------------------------------------------------------------------------------
