@@ -41,12 +41,19 @@ from sqlalchemy.pool import NullPool, StaticPool
 from sealbox import Client
 from sealbox.crypto.chain import ChainKeys
 from sealbox.crypto.keyring import Keyring, load_keyring
-from sealbox.errors import ClientError
+from sealbox.errors import ClientError, ConfigError
 from sealbox.launcher.redeem import redeem
 from sealbox.services import audit as audit_service
 from sealbox.services.audit import install_audit_chain
+from sealbox.store import audit_anchor
 from sealbox.store.audit import GENESIS, AuditRepository, record_hash, record_tag
-from sealbox.store.audit_anchor import CHECKPOINT_NAME, Checkpoint, flush_checkpoints, read_checkpoint
+from sealbox.store.audit_anchor import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    CheckpointFile,
+    flush_checkpoints,
+    read_checkpoint,
+)
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
@@ -609,6 +616,38 @@ def test_records_from_before_the_keyed_chain_verify_and_are_covered(
             conn.rollback()
     finally:
         db.dispose()
+
+
+def test_the_checkpoint_file_only_moves_forward_and_refuses_a_forged_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = ChainKeys.derive(Keyring.generate())
+    path = tmp_path / CHECKPOINT_NAME
+    file = CheckpointFile(path, keys)
+    file.advance(7, "a" * 64)
+    file.advance(5, "b" * 64)  # an older head, from a slower worker: ignored
+    assert read_checkpoint(path, keys) == Checkpoint(record_id=7, head="a" * 64, key_id=keys.current_id)
+    forged = json.loads(path.read_text()) | {"id": 3}
+    path.write_text(json.dumps(forged))
+    with pytest.raises(ConfigError, match="does not verify"):
+        read_checkpoint(path, keys)
+    with pytest.raises(ConfigError, match="does not verify"):
+        read_checkpoint(path, ChainKeys.derive(Keyring.generate()))  # another master key
+    file.advance(8, "c" * 64)  # a writer replaces what it cannot read
+    assert read_checkpoint(path, keys) == Checkpoint(record_id=8, head="c" * 64, key_id=keys.current_id)
+    # The writer thread: heads handed over are written, and an idle thread ends.
+    monkeypatch.setattr(audit_anchor, "IDLE_EXIT_S", 0.2)
+    file.submit(9, "d" * 64)
+    file.submit(10, "e" * 64)
+    assert file.flush()
+    assert read_checkpoint(path, keys) == Checkpoint(record_id=10, head="e" * 64, key_id=keys.current_id)
+    for _ in range(100):
+        if file._thread is None:
+            break
+        time.sleep(0.05)
+    assert file._thread is None
+    file.submit(11, "f" * 64)
+    assert file.flush() and read_checkpoint(path, keys).record_id == 11  # type: ignore[union-attr]
 
 
 def test_writers_on_several_replicas_keep_one_chain_and_forward_only_checkpoints(

@@ -44,6 +44,7 @@ CHECKPOINT_NAME = "audit.head"
 _STAGED = "sealbox.audit.head"  # set by append_many inside the transaction
 _COMMITTING = "sealbox.audit.committing"  # moved here when the transaction commits
 WRITE_INTERVAL_S = 0.05
+IDLE_EXIT_S = 10.0  # a writer thread with nothing to write for this long ends
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,6 +87,7 @@ class CheckpointFile:
         self._pending: tuple[int, str] | None = None
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._exit_hooked = False
 
     def submit(self, record_id: int, head: str) -> None:
         """Hand a committed head to the writer thread; returns at once (no file I/O here)."""
@@ -95,7 +97,9 @@ class CheckpointFile:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sealbox-audit-head", daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
+                if not self._exit_hooked:
+                    self._exit_hooked = True
+                    atexit.register(self.flush)
             self._queue.notify_all()
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -106,7 +110,9 @@ class CheckpointFile:
     def _run(self) -> None:
         while True:
             with self._queue:
-                self._queue.wait_for(lambda: self._pending is not None)
+                if not self._queue.wait_for(lambda: self._pending is not None, IDLE_EXIT_S):
+                    self._thread = None  # idle: the next submit starts another
+                    return
                 assert self._pending is not None
                 (record_id, head), self._pending = self._pending, None
                 self._busy = True
