@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -95,14 +96,18 @@ class SealboxSpawner(LoggingConfigurable):
         return SealboxSpawner.sealbox_options_form
 
     async def sealbox_options_form(self) -> str:
-        usable = await asyncio.to_thread(self._usable)
+        note = self.mount_path_note
+        try:
+            usable = await asyncio.to_thread(self._usable)
+        except web.HTTPError:
+            # sealbox is down or not configured: the server can still start, without secrets.
+            usable, note = [], "sealbox cannot be reached now: this server will start without secrets."
+            self.log.warning("sealbox: the spawn form lists no secrets (sealbox unavailable)")
         try:
             chosen = parse(self.user_options)
         except OptionsError:
             chosen = None
-        return render_form(
-            usable, chosen=chosen, mount_path_note=self.mount_path_note, allow_env=self.allow_env
-        )
+        return render_form(usable, chosen=chosen, mount_path_note=note, allow_env=self.allow_env)
 
     def _usable(self) -> list[UsableSecret]:
         try:
@@ -267,7 +272,14 @@ class _LocalSealbox(SealboxSpawner):
         await asyncio.to_thread(self._clean_leftovers)
         if selection is None:
             return await cast(Any, super()).start()
+        began = time.perf_counter()
         await asyncio.to_thread(self._prepare, selection)
+        self.log.info(
+            "sealbox: %d secret(s) ready for %s in %.1f ms",
+            len(selection.choices),
+            self.user.name,
+            (time.perf_counter() - began) * 1000,
+        )
         try:
             result = await cast(Any, super()).start()
         except BaseException:
