@@ -223,9 +223,18 @@ def test_bad_choices_are_refused_on_the_page(
     assert submit() == 400
     expect(page.get_by_role("alert").first).to_contain_text("two secrets map to the same file")
 
+    # A ref the page did not offer (someone else's secret) is ignored: only listed rows can be chosen.
+    csrf = page.locator("input[name=csrf]").first.input_value()
+    made_up = page.request.post(
+        f"{web_stack.url}/web/start",
+        form={"use:ada-start/api-token": "on", "mount_path": "/secrets", "command": "bash", "csrf": csrf},
+    )
+    assert made_up.status == 400 and "choose at least one secret" in made_up.text()
+    assert "ada-start/api-token" not in made_up.text()
+
     # A post without the page's CSRF token is refused, and nothing is rendered from it.
     forged = page.request.post(
-        f"{web_stack.url}/web/start", form={"use_0": "on", "command": "bash", "csrf": "x"}
+        f"{web_stack.url}/web/start", form={"use:k1": "on", "command": "bash", "csrf": "x"}
     )
     assert forged.status == 403
     assert "sealbox run" not in forged.text()

@@ -190,11 +190,12 @@ async def start(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
     principal, csrf = signed
     form = await _form(request, csrf)
     choices = usable_secrets(ctx, principal)
-    # Rows are read by position in our own list: a ref is never taken from the form.
-    for i, c in enumerate(choices):
-        c.chosen = form.get(f"use_{i}") == "on"
-        c.file = form.get(f"file_{i}", "").strip()[:256]
-        c.env = form.get(f"env_{i}", "").strip()[:256]
+    # Rows are keyed by the secret's ref, looked up in our own list of what this person may use: a ref the
+    # form made up matches no row, and a secret shared since the page was loaded shifts nothing.
+    for c in choices:
+        c.chosen = form.get(f"use:{c.ref}") == "on"
+        c.file = form.get(f"file:{c.ref}", "").strip()[:256]
+        c.env = form.get(f"env:{c.ref}", "").strip()[:256]
     mount_path = form.get("mount_path", "").strip()[:1024] or DEFAULT_MOUNT_PATH
     command = form.get("command", "").strip()[:MAX_COMMAND]
     started, errors = build(
