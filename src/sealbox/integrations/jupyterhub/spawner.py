@@ -43,6 +43,7 @@ from sealbox.sdk.client import Client, tls_verification
 from sealbox.sdk.redeem import Delivered
 
 DEFAULT_SESSION_TTL_SECONDS = 7 * 24 * 3600
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 def _refusal(error: ClientError) -> web.HTTPError:
@@ -310,9 +311,11 @@ class _LocalSealbox(SealboxSpawner):
             local.remove_lease(self.sealbox_root(), session_id)
             self.sealbox_session_id = ""
             try:
-                asyncio.get_running_loop().create_task(
+                task = asyncio.get_running_loop().create_task(
                     asyncio.to_thread(self.sealbox_end_session, session_id)
                 )
+                _BACKGROUND.add(task)  # held until done, so that it is not collected half-way
+                task.add_done_callback(_BACKGROUND.discard)
             except RuntimeError:
                 self.sealbox_end_session(session_id)
         cast(Any, super()).clear_state()
