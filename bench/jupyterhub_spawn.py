@@ -46,10 +46,10 @@ def main() -> int:
         root = Path(tmp)
         (root / "sealbox").mkdir()
         stack = running.enter_context(running_stack(root / "sealbox"))
-        token = stack.add_user("alice")
-        with stack.client(token) as alice:
+        token = stack.add_user("bench")
+        with stack.client(token) as bench:
             for i in range(100):
-                made = alice.post("/api/v1/secrets", json={"name": f"s{i:03d}", "value": f"bench-value-{i}"})
+                made = bench.post("/api/v1/secrets", json={"name": f"s{i:03d}", "value": f"bench-value-{i}"})
                 assert made.status_code == 201, made.text
         token_file = hub_service_token(stack, root, kinds=["generic"])
         # Two hubs at once, the plain spawner and sealbox's; the rows take turns, spawn by spawn, so that
@@ -59,24 +59,24 @@ def main() -> int:
         )
         ours = running.enter_context(running_hub(root / "sealbox-hub", stack=stack, token_file=token_file))
         for hub in (plain, ours):
-            hub.add_user("alice")
-            hub.spawn("alice", {})  # warm-up: imports, kernel specs, the proxy's first route
-            hub.stop_server("alice")
+            hub.add_user("bench")
+            hub.spawn("bench", {})  # warm-up: imports, kernel specs, the proxy's first route
+            hub.stop_server("bench")
         for round_ in range(spawns):
             for label, count in ROWS:
                 hub = plain if count is None else ours
                 options = {"sealbox": {"secrets": [f"s{i:03d}" for i in range(count)]}} if count else {}
                 started = time.perf_counter()
-                response = hub.spawn("alice", options)
+                response = hub.spawn("bench", options)
                 rows[label].append((time.perf_counter() - started) * 1000)
                 assert response.status_code in (201, 202), response.text
-                hub.stop_server("alice")
+                hub.stop_server("bench")
             print(f"round {round_ + 1}/{spawns}", file=sys.stderr)
         # sealbox's own part of each spawn (create the session, redeem, write the folder), as the hub logs it.
         ready = [
             float(m)
             for m in re.findall(
-                rb"sealbox: \d+ secret\(s\) ready for alice in ([0-9.]+) ms", ours.log.read_bytes()
+                rb"sealbox: \d+ secret\(s\) ready for bench in ([0-9.]+) ms", ours.log.read_bytes()
             )
         ]
     own: dict[int, list[float]] = {}

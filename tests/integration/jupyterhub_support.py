@@ -40,6 +40,7 @@ class Hub:
     api_token: str = field(repr=False)
     proc: subprocess.Popen[bytes] | None = None
     config: Path | None = None
+    hub_api_url: str = ""  # what this hub's servers have as JUPYTERHUB_API_URL
 
     @property
     def root(self) -> Path:
@@ -123,6 +124,7 @@ def write_config(hub: Hub, *, stack: Stack, token_file: Path, sealbox: bool = Tr
     """The README's jupyterhub_config.py, executed as is, then pointed at this test's ports and folders."""
     port, hub_port, proxy_port = free_port(), free_port(), free_port()
     hub.url = f"http://127.0.0.1:{port}"
+    hub.hub_api_url = f"http://127.0.0.1:{hub_port}/hub/api"
     runtime = hub.dir / "runtime"
     runtime.mkdir(exist_ok=True)
     home = hub.dir / "home"
@@ -200,8 +202,8 @@ def hub_service_token(stack: Stack, directory: Path, *, kinds: list[str]) -> Pat
     return path
 
 
-def server_processes(user: str) -> list[int]:
-    """Pids whose environment says they are `user`'s single-user server (found through /proc)."""
+def server_processes(user: str, hub: Hub) -> list[int]:
+    """Pids whose environment says they are `user`'s single-user server of `hub` (found through /proc)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -211,7 +213,8 @@ def server_processes(user: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if f"JUPYTERHUB_USER={user}".encode() in env and b"jupyterhub-singleuser" in cmdline:
+        ours = f"JUPYTERHUB_API_URL={hub.hub_api_url}".encode() in env
+        if ours and f"JUPYTERHUB_USER={user}".encode() in env and b"jupyterhub-singleuser" in cmdline:
             found.append(int(entry.name))
     return found
 

@@ -43,6 +43,7 @@ class World:
     hub: Hub
     alice_token: str = field(repr=False)
     bob_token: str = field(repr=False)
+    token_file: Path
 
 
 def _value(label: str) -> str:
@@ -73,7 +74,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         token_file = hub_service_token(stack, root, kinds=["generic"])
         with running_hub(root / "hub", stack=stack, token_file=token_file) as hub:
             hub.add_user("alice")
-            yield World(stack=stack, hub=hub, alice_token=alice, bob_token=bob)
+            yield World(stack=stack, hub=hub, alice_token=alice, bob_token=bob, token_file=token_file)
             scan = [
                 hub.dir / "jupyterhub.sqlite",
                 hub.dir / "jupyterhub_cookie_secret",
@@ -92,8 +93,8 @@ def _sessions(w: World) -> list[dict[str, object]]:
     return list(listed["items"] if isinstance(listed, dict) else listed)
 
 
-def _live_server(user: str) -> tuple[int, dict[str, str]]:
-    pids = server_processes(user)
+def _live_server(user: str, hub: Hub) -> tuple[int, dict[str, str]]:
+    pids = server_processes(user, hub)
     assert len(pids) == 1, pids
     return pids[0], environ_of(pids[0])
 
@@ -109,7 +110,7 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
     }
     response = w.hub.spawn("alice", options)
     assert response.status_code in (201, 202), response.text
-    pid, env = _live_server("alice")
+    pid, env = _live_server("alice", w.hub)
     folder = Path(env["SEALBOX_SECRETS_DIR"])
     assert folder.parent == w.hub.root and _filesystem_type(folder) == "tmpfs"
     owner = os.stat(f"/proc/{pid}").st_uid
@@ -150,7 +151,7 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
 
     w.hub.stop_server("alice")
     assert not folder.exists() and not (w.hub.root / "leases" / f"{session_id}.json").exists()
-    assert server_processes("alice") == []
+    assert server_processes("alice", w.hub) == []
     ended = {s["id"]: s for s in _sessions(w)}
     assert session_id not in ended or ended[session_id]["status"] == "ended"
     with w.stack.client(w.alice_token) as a:
@@ -189,7 +190,7 @@ def test_bad_user_options_are_a_400_and_start_nothing(
     assert "sealbox" in response.json()["message"]
     with w.hub.api() as api:
         assert api.get("/users/alice").json()["servers"] == {}, label
-    assert server_processes("alice") == []
+    assert server_processes("alice", w.hub) == []
     assert {s["id"] for s in _sessions(w)} == before, label
     assert (set(w.hub.root.iterdir()) if w.hub.root.exists() else set()) == folders
 
@@ -229,7 +230,7 @@ def test_form_in_chromium_lists_the_secrets_and_spawns(world: World) -> None:
         finally:
             browser.close()
     w.hub.wait_ready("alice")
-    _, env = _live_server("alice")
+    _, env = _live_server("alice", w.hub)
     folder = Path(env["SEALBOX_SECRETS_DIR"])
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("..")) == ["db.txt", "shared_key"]
     assert (folder / "db.txt").read_text() == VALUES[0] and env["DB_PASSWORD"] == VALUES[0]
@@ -250,7 +251,7 @@ def test_query_link_spawns_with_the_named_secrets(world: World) -> None:
         response = browser.get(link)
         assert response.status_code == 200, response.text[:500]
     w.hub.wait_ready("alice")
-    _, env = _live_server("alice")
+    _, env = _live_server("alice", w.hub)
     folder = Path(env["SEALBOX_SECRETS_DIR"])
     assert (folder / "db_password").read_text() == VALUES[0]
     assert (folder / "shared_key").read_text() == VALUES[2]
@@ -261,7 +262,7 @@ def test_query_link_spawns_with_the_named_secrets(world: World) -> None:
 def test_a_killed_hub_and_server_are_cleaned_up_when_the_hub_starts_again(world: World) -> None:
     w = world
     assert w.hub.spawn("alice", {"sealbox": {"secrets": ["db_password"]}}).status_code in (201, 202)
-    pid, env = _live_server("alice")
+    pid, env = _live_server("alice", w.hub)
     folder, session_id = Path(env["SEALBOX_SECRETS_DIR"]), env["SEALBOX_SESSION_ID"]
     w.hub.stop(signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
@@ -271,3 +272,49 @@ def test_a_killed_hub_and_server_are_cleaned_up_when_the_hub_starts_again(world:
     assert not (w.hub.root / "leases" / f"{session_id}.json").exists()
     with w.stack.client(w.alice_token) as a:
         assert a.get(f"/api/v1/sessions/{session_id}").json()["status"] == "ended"
+
+
+def test_the_hubs_service_account_lists_and_starts_sessions_for_pods(world: World) -> None:
+    """What KubeSpawner asks of sealbox (no cluster here): the user's usable secrets, a session with the
+    chosen mount path whose credential lives long enough for a pod to be scheduled, and its end."""
+    from datetime import datetime
+
+    from sealbox.errors import ClientError
+    from sealbox.sdk.client import Client
+
+    w = world
+    with Client(w.stack.url, w.token_file.read_text().strip()) as hub:
+        usable = {s["ref"]: s for s in hub.usable_secrets("alice")}
+        assert set(usable) == {"db_password", "api_token", "bob/shared_key"}
+        assert usable["db_password"]["description"] == "analytics <replica> & co"
+        assert all(
+            set(s) == {"ref", "name", "owner", "kind", "description", "fields", "project"}
+            for s in usable.values()
+        )
+        launch = hub.start_service_session(
+            on_behalf_of="alice",
+            secrets=[{"name": "db_password", "file": "db", "env": None}],
+            mount_path="/home/jovyan/secrets",
+            ttl_seconds=3600,
+            credential_ttl_seconds=300,
+        )
+        session = launch["session"]
+        assert session["mount_path"] == "/home/jovyan/secrets" and session["owner"] == "alice"
+        lifetime = datetime.fromisoformat(launch["credential_expires_at"]) - datetime.fromisoformat(
+            session["created_at"]
+        )
+        assert 295 <= lifetime.total_seconds() <= 305
+        with pytest.raises(ClientError) as refused:
+            hub.start_service_session(
+                on_behalf_of="alice",
+                secrets=[{"name": "db_password", "file": "db", "env": None}],
+                credential_ttl_seconds=5000,
+            )
+        assert refused.value.status_code in (400, 422)
+        hub.end_service_session(session["id"])
+        hub.end_service_session(session["id"])  # twice is fine
+    with w.stack.client(w.alice_token) as a:
+        assert a.get(f"/api/v1/sessions/{session['id']}").json()["status"] == "ended"
+        # A person's token is refused on the service endpoints.
+        assert a.get("/api/v1/service/users/alice/secrets").status_code == 403
+        assert a.delete(f"/api/v1/service/sessions/{session['id']}").status_code == 403

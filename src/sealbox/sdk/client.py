@@ -241,6 +241,7 @@ class Client:
         mount_path: str | None = None,
         ttl_seconds: int | None = None,
         project: str | None = None,
+        credential_ttl_seconds: int | None = None,
     ) -> dict[str, Any]:
         """For a service account: a session for `on_behalf_of` with these mappings (each `{name, field,
         file, env}`), listed among the user's sessions. Returns the session and its one-time launch
@@ -251,6 +252,8 @@ class Client:
             body["ttl_seconds"] = ttl_seconds
         if project is not None:
             body["project"] = project
+        if credential_ttl_seconds is not None:
+            body["credential_ttl_seconds"] = credential_ttl_seconds
         result: dict[str, Any] = self._request("POST", "/api/v1/service/sessions", json=body)
         return result
 

@@ -387,6 +387,12 @@ class ServiceFetchIn(_In):
     project: str | None = Field(default=None, max_length=200)
     mount_path: str | None = Field(default=None, max_length=1024)
     ttl_seconds: int | None = Field(default=None, ge=1, le=10 * 365 * 24 * 3600)
+    credential_ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 3600,
+        description="sessions only: the launch credential's lifetime, 60-900",
+    )
 
 
 class ServiceUsableSecret(BaseModel):

@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from kubespawner import KubeSpawner
-from traitlets import Unicode
+from traitlets import Integer, Unicode
 
 from sealbox.integrations.jupyterhub.spawner import SealboxSpawner
 from sealbox.integrations.kubernetes import (
@@ -39,6 +39,11 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
     allow_env = False
     sealbox_pod_url = Unicode(
         "", config=True, help="The sealbox server's URL as pods reach it (default: sealbox_url)."
+    )
+    sealbox_credential_ttl = Integer(
+        300,
+        config=True,
+        help="How long the pod's one-time credential stays valid (60-900 s): scheduling and image pulls.",
     )
     sealbox_image = Unicode(
         IMAGE, config=True, help="The image with the `sealbox` command for the init container."
@@ -73,7 +78,10 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         if selection is None:
             return await super().start()
         launch = await asyncio.to_thread(
-            self.sealbox_start_session, selection, mount_path=selection.mount_path
+            self.sealbox_start_session,
+            selection,
+            mount_path=selection.mount_path,
+            credential_ttl=self.sealbox_credential_ttl,
         )
         description, secret = self.sealbox_kube_launch(launch, selection.mount_path)
         self.sealbox_session_id = description.session_id

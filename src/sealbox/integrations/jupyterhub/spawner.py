@@ -139,7 +139,9 @@ class SealboxSpawner(LoggingConfigurable):
             raise web.HTTPError(400, "sealbox: variables are not delivered here; choose files")
         return selection
 
-    def sealbox_start_session(self, selection: Selection, *, mount_path: str) -> dict[str, Any]:
+    def sealbox_start_session(
+        self, selection: Selection, *, mount_path: str, credential_ttl: int | None = None
+    ) -> dict[str, Any]:
         """Create the user's session (sealbox checks that the user may use each secret, and audits it)."""
         secrets: list[dict[str, str | None]] = [
             {"name": m.secret, "file": m.file, "env": m.env} for m in (c.mapping() for c in selection.choices)
@@ -151,6 +153,7 @@ class SealboxSpawner(LoggingConfigurable):
                     secrets=secrets,
                     mount_path=mount_path,
                     ttl_seconds=self.sealbox_session_ttl,
+                    credential_ttl_seconds=credential_ttl,
                 )
         except ClientError as error:
             raise _refusal(error) from None

@@ -92,9 +92,10 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         ]
         mount_path = body.mount_path or DEFAULT_MOUNT_PATH
         ttl = body.ttl_seconds if body.ttl_seconds is not None else DEFAULT_TTL_SECONDS
+        credential_ttl = body.credential_ttl_seconds  # a pod's init container may start minutes later
     else:
         mappings = [Mapping(secret=s.name, field=s.field, file=f"f{i}") for i, s in enumerate(body.secrets)]
-        mount_path, ttl = "/service-fetch", SERVICE_FETCH_TTL_SECONDS
+        mount_path, ttl, credential_ttl = "/service-fetch", SERVICE_FETCH_TTL_SECONDS, None
     issued = ctx.launches.create(
         principal,
         mappings=mappings,
@@ -103,6 +104,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         ttl_seconds=ttl,
         now=now(),
         acting_for=acting_for,
+        credential_ttl_seconds=credential_ttl,
     )
     return SessionLaunch(
         session=SessionPublic.of(issued.session),
