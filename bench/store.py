@@ -41,9 +41,11 @@ from bench.stack import (
     tree_cpu_seconds,
 )
 
+from sealbox.config import default_workers
+
 RESULTS = BENCH_DIR / "results" / "store.json"
 PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_WORKERS = 1  # ServerSettings.workers: `sealbox server` and `sealbox up` run one worker
+DEFAULT_WORKERS = default_workers()  # ServerSettings.workers: one server process per CPU
 SEEDED = 1000
 VALUE = "v" * 48  # a 48-byte value plus "-<n>": the size of a typical token or password
 _T0 = time.monotonic()

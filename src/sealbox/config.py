@@ -29,6 +29,15 @@ def default_keeper_dir() -> Path:
     return keeper_dir_for(default_data_dir())
 
 
+def default_workers() -> int:
+    """One server process per CPU this process may run on: a worker serves one request at a time in Python."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(64, cpus))
+
+
 class ServerSettings(BaseSettings):
     """The server's settings; each field is `SEALBOX_<NAME>` in the environment."""
 
@@ -46,7 +55,7 @@ class ServerSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     versions_kept: int = Field(default=10, ge=1, le=1000)
     log_level: str = "info"
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default_factory=default_workers, ge=1, le=64)
 
     public_keeper_url: str | None = None  # the keeper address sessions use; default: keeper_url
     oidc_issuer: str | None = None  # OpenID Connect: accept bearer JWTs from this issuer

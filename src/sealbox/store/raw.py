@@ -68,7 +68,8 @@ def utc(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        # Parsing with the zone is several times cheaper than parsing and then `replace(tzinfo=...)`.
+        return datetime.fromisoformat(value + "+00:00")
     return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 

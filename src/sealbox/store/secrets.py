@@ -86,6 +86,38 @@ _VERSIONS = Statement.of(
 )
 
 
+_OWN_PAGES: dict[tuple[bool, bool], Statement] = {}
+
+
+def _own_page(
+    owner_id: str, name_after: str | None, prefix: str | None, limit: int
+) -> tuple[Statement, tuple[Any, ...]]:
+    """One owner's secrets by name from the (owner_id, name) index, after a name, with a prefix.
+
+    Names order and compare byte-wise on both databases (as `_binary`); the prefix range uses the
+    column's own collation (so the index serves it) and `substr` makes it exact under any collation.
+    Run with `exec_driver_sql`: no statement compilation, no per-row type processing, but still seen
+    by SQLAlchemy's events."""
+    key = (name_after is not None, bool(prefix))
+    stmt = _OWN_PAGES.get(key)
+    if stmt is None:
+        sql = _SELECT + " WHERE s.owner_id = ?"
+        if name_after is not None:
+            sql += " AND s.name{C} > ?"
+        if prefix:
+            sql += " AND s.name >= ? AND s.name < ? AND substr(s.name, 1, ?) = ?"
+        sql += " ORDER BY s.name{C} LIMIT ?"
+        sqlite = Statement.of(sql.replace("{C}", ""))
+        postgresql = Statement.of(sql.replace("{C}", ' COLLATE "C"'))
+        stmt = _OWN_PAGES[key] = Statement(sqlite=sqlite.sqlite, postgresql=postgresql.postgresql)
+    params: tuple[Any, ...] = (owner_id,)
+    if name_after is not None:
+        params += (name_after,)
+    if prefix:
+        params += (prefix, prefix + "\U0010ffff", len(prefix), prefix)
+    return stmt, (*params, limit)
+
+
 class SecretRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -193,7 +225,7 @@ class SecretRepository:
         self,
         *,
         owner_id: str,
-        owner_name: str | None = None,
+        owner_name: str,
         after: tuple[str, str] | None,
         limit: int,
         prefix: str | None = None,
@@ -208,22 +240,12 @@ class SecretRepository:
         dialect = self.conn.dialect.name
         name_col = _binary(secrets.c.name, dialect)
         owner_col = _binary(users.c.name, dialect)
-        own = _joined(select(*_COLS)).where(secrets.c.owner_id == owner_id)
-        skip_own = False
-        if after is not None and owner_name is not None:
-            if after[0] > owner_name:
-                skip_own = True
-            elif after[0] == owner_name:
-                own = own.where(name_col > after[1])
-        elif after is not None:
-            own = own.where(
-                tuple_(users.c.name, secrets.c.name) > tuple_(literal(after[0]), literal(after[1]))
-            )
-        if not skip_own:
-            rows += [
-                _secret(r)
-                for r in self.conn.execute(self._with_prefix(own, prefix).order_by(name_col).limit(limit))
-            ]
+        # Own secrets (most of a page): hand-written SQL, see `_own_page`.
+        if after is None or after[0] <= owner_name:
+            name_after = after[1] if after is not None and after[0] == owner_name else None
+            stmt, params = _own_page(owner_id, name_after, prefix, limit)
+            sql = stmt.sqlite if dialect == "sqlite" else stmt.postgresql
+            rows += [_secret(r) for r in self.conn.exec_driver_sql(sql, params)]
         if shared_ids is not None:
             shared = _joined(select(*_COLS)).where(
                 secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
