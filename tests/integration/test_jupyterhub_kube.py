@@ -6,16 +6,23 @@ variables are refused for pods (they would sit in the pod spec)."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.client import ApiClient
+from kubespawner import KubeSpawner
 from tornado import web
 
 from sealbox.integrations import kubernetes as k8s
 from sealbox.integrations.jupyterhub.kube import SealboxKubeSpawner, credential_secret_name
 from sealbox.integrations.jupyterhub.options import parse
+from tests.integration.jupyterhub_support import hub_service_token
+from tests.integration.test_kubernetes import fake_pod
+from tests.support.canaries import find_in_bytes, make_canary
+from tests.support.kubeapi import running_kube_api
+from tests.support.processes import running_stack
 from tests.unit.integrations.validation import validate
 
 SESSION = "0123456789abcdef0123456789abcdef"
@@ -23,7 +30,7 @@ CREDENTIAL = "sbl_0123456789abcdef_" + "A" * 43
 
 
 @pytest.fixture(autouse=True)
-def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """KubeSpawner loads a client configuration when constructed; this one names a cluster that is never
     contacted (building a pod manifest makes no API call)."""
     config = tmp_path / "kubeconfig"
@@ -36,6 +43,10 @@ def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import kubernetes_asyncio.config.kube_config as loader
 
     monkeypatch.setattr(loader, "KUBE_CONFIG_DEFAULT_LOCATION", str(config))
+    from kubespawner.clients import load_config
+
+    load_config.cache_clear()  # kubespawner loads its configuration once per process
+    return config
 
 
 def _spawner(**options: Any) -> SealboxKubeSpawner:
@@ -118,3 +129,68 @@ def test_parse_accepts_names_and_objects() -> None:
         ("a", "a", None),
         ("bob/b", "b.txt", "B"),
     ]
+
+
+def test_kubespawner_start_and_stop_against_sealbox_and_a_stand_in_api(
+    tmp_path: Path, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our start() and stop() for real, against a real sealbox and the in-process stand-in for the Kubernetes
+    API (tests/support/kubeapi.py; no cluster runs here). KubeSpawner's own pod creation and watching, which
+    need a cluster, are replaced by building the manifest; the init container then runs as a process on the
+    credential Secret that reached the stand-in, into a folder on /dev/shm standing in for the emptyDir."""
+    built: list[dict[str, Any]] = []
+
+    async def kubespawner_start(self: SealboxKubeSpawner) -> str:
+        pod = await self.get_pod_manifest()
+        with ApiClient() as api:
+            built.append(api.sanitize_for_serialization(pod))
+        return "http://127.0.0.1:8888"
+
+    async def kubespawner_stop(self: SealboxKubeSpawner, now: bool = False) -> None:
+        return None
+
+    monkeypatch.setattr(KubeSpawner, "start", kubespawner_start)
+    monkeypatch.setattr(KubeSpawner, "stop", kubespawner_stop)
+    value = make_canary("kube-hub")
+    (tmp_path / "sealbox").mkdir()
+    with running_stack(tmp_path / "sealbox") as stack, running_kube_api() as cluster:
+        alice = stack.add_user("alice")
+        with stack.client(alice) as a:
+            assert a.post("/api/v1/secrets", json={"name": "db_password", "value": value}).status_code == 201
+        token_file = hub_service_token(stack, tmp_path, kinds=["generic"])
+        cluster.write_kubeconfig(kubeconfig, token="stand-in-token", namespace="jhub")
+        from kubespawner.clients import load_config
+
+        load_config.cache_clear()
+
+        async def spawn_and_stop() -> str:
+            spawner = _spawner(
+                sealbox={"secrets": [{"name": "db_password", "file": "db"}], "mount_path": "/work/s"}
+            )
+            spawner.user.name = "alice"
+            spawner.sealbox_url = stack.url
+            spawner.sealbox_token_file = str(token_file)
+            await spawner.start()
+            session_id = spawner.sealbox_session_id
+            stored = cluster.get("secrets", "jhub", credential_secret_name(session_id))
+            assert stored is not None and stored["metadata"]["labels"][k8s.LABEL_SESSION] == session_id
+            pod = {"apiVersion": "v1", "kind": "Pod", **built[-1]}
+            validate(pod, values=[value])
+            with tempfile.TemporaryDirectory(prefix="sealbox-jhk8s-", dir="/dev/shm") as empty_dir:
+                fp = fake_pod(pod, tmp_path / "volumes", Path(empty_dir))
+                (tmp_path / "volumes").mkdir()
+                fp.mount_secret(k8s.CREDENTIAL_VOLUME, stored)
+                done = fp.run(k8s.INIT_CONTAINER)
+                assert done.returncode == 0, done.stdout + done.stderr
+                assert (Path(empty_dir) / "secrets" / "db").read_text() == value
+            with stack.client(alice) as a:
+                live = a.get(f"/api/v1/sessions/{session_id}").json()
+                assert (live["mount_path"], live["status"] != "ended") == ("/work/s", True)
+            await spawner.stop()
+            assert cluster.get("secrets", "jhub", credential_secret_name(session_id)) is None
+            return session_id
+
+        session_id = asyncio.run(spawn_and_stop())
+        with stack.client(alice) as a:
+            assert a.get(f"/api/v1/sessions/{session_id}").json()["status"] == "ended"
+        assert find_in_bytes(cluster.raw_bytes() + stack.logs(), [value]) == []
