@@ -26,7 +26,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import scan_logs
 from tests.browser.web import Watch, exposure, screenshot, sign_in, table_rows
 from tests.support.canaries import find_in_bytes
-from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd, wait_for
+from tests.support.processes import Stack, base_env, free_port, running_stack, sealbox_cmd, wait_for
 
 HUB = "https://hub.example.org"
 API = "/api/v1"
@@ -37,6 +37,9 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A real keeper and server, the server started again with SEALBOX_JUPYTERHUB_URL set."""
     with running_stack(tmp_path_factory.mktemp("start")) as s:
         s.stop_server()
+        # A new port: the old server's workers may hold the old one for a moment (SO_REUSEPORT).
+        s.port = free_port()
+        s.url = f"http://127.0.0.1:{s.port}"
         with s.log.open("ab") as log:
             s.server = subprocess.Popen(
                 sealbox_cmd(
@@ -123,7 +126,10 @@ def test_start_with_secrets_gives_a_command_that_runs_and_a_hub_link(
     )
     assert command == expected
     link = page.locator("#hub-link").get_attribute("href")
-    query = f"sealbox_secret=api-token&sealbox_secret=bob-start/s3-key&sealbox_mount_path={mount}"
+    query = (
+        f"sealbox_secret=api-token&sealbox_secret=bob-start/s3-key&sealbox_mount_path={mount}"
+        "&sealbox_file_0=token&sealbox_env_0=API_TOKEN"
+    )
     assert link == f"{HUB}/hub/spawn?{query}"
     # The choices stay ticked, so the person can adjust and ask again.
     expect(page.get_by_label("Use api-token")).to_be_checked()

@@ -8,7 +8,9 @@ would misread.
 from __future__ import annotations
 
 import shlex
+from urllib.parse import parse_qs, urlsplit
 
+from sealbox.integrations.jupyterhub.options import from_form
 from sealbox.server.web.start import Choice, build
 
 
@@ -47,9 +49,9 @@ def test_every_argument_is_quoted_for_the_shell() -> None:
     assert argv[argv.index("--") + 1 :] == ["python", "-c", "print(1); print(2)"]
 
 
-def test_the_hub_link_carries_names_and_the_mount_path_only() -> None:
+def test_the_hub_link_is_what_the_hubs_module_reads() -> None:
     started, _ = build(
-        [choice("a", file="x", env="A"), choice("bo/b")],
+        [choice("a"), choice("bo/b")],
         mount_path="/work/s",
         command="bash",
         hub_url="https://hub.example.org/",
@@ -58,6 +60,25 @@ def test_the_hub_link_carries_names_and_the_mount_path_only() -> None:
     assert started.hub_link == (
         "https://hub.example.org/hub/spawn?sealbox_secret=a&sealbox_secret=bo/b&sealbox_mount_path=/work/s"
     )
+    # File names and variables follow, as the JupyterHub module's link reader takes them.
+    started, _ = build(
+        [choice("a", file="x", env="A_VAR"), choice("bo/b", file="b.json")],
+        mount_path="/secrets",
+        command="bash",
+        hub_url="https://hub.example.org",
+    )
+    assert started is not None and started.hub_link is not None
+    url = urlsplit(started.hub_link)
+    assert url.path == "/hub/spawn"
+    assert from_form(parse_qs(url.query)) == {
+        "sealbox": {
+            "secrets": [
+                {"name": "a", "file": "x", "env": "A_VAR"},
+                {"name": "bo/b", "file": "b.json", "env": None},
+            ],
+            "mount_path": "/secrets",
+        }
+    }
 
 
 def test_a_project_goes_into_the_command_and_two_projects_are_refused() -> None:

@@ -3,9 +3,10 @@
 The person ticks secrets they may use (their own and those shared with them), optionally a file name and
 an environment variable for each, and a mount path; the page answers with a ready `sealbox run` command
 (each argument quoted for a POSIX shell) and, when `SEALBOX_JUPYTERHUB_URL` is set, a JupyterHub spawn
-link carrying the secrets' names and the mount path (`sealbox_secret`, `sealbox_mount_path`), which the
-hub's sealbox module reads. Nothing starts here and no value is ever on the page: the session begins when
-the command runs (or the hub spawns), and then shows on /web/sessions.
+link carrying the secrets' names and the mount path (`sealbox_secret`, `sealbox_mount_path`, then any
+file name or variable as `sealbox_file_<i>`/`sealbox_env_<i>`), which the hub's sealbox module reads.
+Nothing starts here and no value is ever on the page: the session begins when the command runs (or the
+hub spawns), and then shows on /web/sessions.
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ def build(
     link = None
     if hub_url:
         query = [("sealbox_secret", c.ref) for c in chosen] + [("sealbox_mount_path", mount)]
+        # The hub's module reads the i-th secret's file name and variable as sealbox_file_<i>/sealbox_env_<i>.
+        for i, c in enumerate(chosen):
+            query += [(f"sealbox_file_{i}", c.file)] if c.file else []
+            query += [(f"sealbox_env_{i}", c.env)] if c.env else []
         link = f"{hub_url.rstrip('/')}/hub/spawn?{urlencode(query, quote_via=quote, safe='/')}"
     return Started(command=shlex.join([*args, "--", *argv]), hub_link=link), {}
 
