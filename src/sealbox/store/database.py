@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from sealbox.errors import Unavailable
 from sealbox.store.engine import WRITE, make_engine, migrate
+
+_HELD_IDLE_S = 10.0  # a held read connection unused this long goes back through the pool
 
 
 class Database:
@@ -29,6 +32,7 @@ class Database:
         # and nested reads, take a pooled connection as before.
         self._held: Connection | None = None
         self._held_free = threading.Lock()
+        self._held_used = 0.0
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Database:
@@ -52,10 +56,14 @@ class Database:
             return
         try:
             held = self._held
-            if held is None or held.invalidated or held.closed:
+            now = time.monotonic()
+            if held is None or held.invalidated or held.closed or now - self._held_used > _HELD_IDLE_S:
+                # After a quiet spell, hand it back and check one out again: the pool's pre-ping
+                # (PostgreSQL) then finds a connection the database dropped meanwhile.
                 if held is not None:
                     held.close()
                 held = self._held = self.engine.connect()
+            self._held_used = now
             with held.begin():
                 yield held
         except (OperationalError, PoolTimeout):
