@@ -1072,7 +1072,13 @@ WEB_PUBLIC = {
     ("GET", "/web/login/callback"): 303,
     ("MOUNT", "/web/static"): 200,
 }
-WEB_PAGES = [("GET", "/web/"), ("GET", "/web/new"), ("GET", "/web/sessions"), ("GET", "/web/audit")]
+WEB_PAGES = [
+    ("GET", "/web/"),
+    ("GET", "/web/new"),
+    ("GET", "/web/start"),
+    ("GET", "/web/sessions"),
+    ("GET", "/web/audit"),
+]
 WEB_ACTIONS: dict[Route, tuple[int, Callable[[World, str], dict[str, str]]]] = {
     ("POST", "/web/s/{owner}/{name}/replace"): (
         WRITE,
@@ -1159,6 +1165,43 @@ def _web_new(w: World, who: Identity) -> list[Case]:
             denied_with=403,
         ),
     ]
+
+
+@route("POST", "/web/start")
+def _web_start(w: World, who: Identity) -> list[Case]:
+    """The start page writes a command only for secrets the caller may use: a ticked ref of any other
+    secret (foreign, deleted, or one not shared) never reaches the command or the hub link."""
+    rt = ("POST", "/web/start")
+    if not who.authenticated:
+        form = {"use:x": "on"}
+        return [Case(rt, who, "-", "POST", "/web/start", form=form, denied_with=303, location="/web/login")]
+    cases = [Case(rt, who, "bad-csrf", "POST", "/web/start", form={"csrf": "forged"}, denied_with=403)]
+    for obj in OBJECTS:
+        owner, name = _secret_target(w, obj)
+        ref = name if owner == who.user else f"{owner}/{name}"
+        may_use = level(w, who, obj, True) is not None
+
+        def check(resp: httpx.Response, ref: str = ref, may_use: bool = may_use) -> None:
+            shown = f"--secret {ref}" in resp.text or f"--secret &#39;{ref}&#39;" in resp.text
+            assert shown == may_use, f"ref {ref} in the command: {shown}, may use: {may_use}"
+
+        form = {f"use:{ref}": "on", "mount_path": "/secrets", "command": "true"}
+        # With nothing the caller may use ticked, the page answers 400 ("choose at least one secret").
+        denied = None if may_use else 400
+        cases.append(
+            Case(
+                rt,
+                who,
+                obj,
+                "POST",
+                "/web/start",
+                form=form,
+                allowed=may_use,
+                denied_with=denied,
+                check=check,
+            )
+        )
+    return cases
 
 
 @route("GET", "/web/s/{owner}/{name}")
