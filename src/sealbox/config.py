@@ -29,13 +29,17 @@ def default_keeper_dir() -> Path:
     return keeper_dir_for(default_data_dir())
 
 
+MAX_DEFAULT_WORKERS = 8  # each worker has its own connection pool and ~90 MB: more only when asked
+
+
 def default_workers() -> int:
-    """One server process per CPU this process may run on: a worker serves one request at a time in Python."""
+    """One server process per CPU this process may run on (a worker runs one request's Python at a
+    time), at most `MAX_DEFAULT_WORKERS`."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(64, cpus))
+    return max(1, min(MAX_DEFAULT_WORKERS, cpus))
 
 
 class ServerSettings(BaseSettings):

@@ -62,7 +62,7 @@ def server(
     host: Annotated[str | None, typer.Option(help="default: $SEALBOX_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="default: $SEALBOX_PORT or 8480")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="server processes; default $SEALBOX_WORKERS or one per CPU")
+        int | None, typer.Option(help="server processes; default $SEALBOX_WORKERS or one per CPU (at most 8)")
     ] = None,
     keeper_url: Annotated[str | None, typer.Option(help="unix:///path.sock or http://host:port")] = None,
 ) -> None:
