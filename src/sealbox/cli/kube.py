@@ -202,20 +202,23 @@ def _session_body(
     return body
 
 
-def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One call to the sealbox API with the saved login; a refusal ends the command with its message."""
+def _sealbox_http(*, signed_in: bool = True) -> Any:
+    """An httpx client for the saved server, with the saved login unless `signed_in` is False."""
     import httpx
 
     from sealbox.cli import config_file
     from sealbox.sdk.client import tls_verification
 
     cfg = config_file.load()
-    with httpx.Client(
-        base_url=cfg.url.rstrip("/"),
-        timeout=30,
-        headers={"Authorization": f"Bearer {cfg.token}"},
-        verify=tls_verification(cfg.url),
-    ) as http:
+    headers = {"Authorization": f"Bearer {cfg.token}"} if signed_in else {}
+    return httpx.Client(
+        base_url=cfg.url.rstrip("/"), timeout=30, headers=headers, verify=tls_verification(cfg.url)
+    )
+
+
+def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One call to the sealbox API with the saved login; a refusal ends the command with its message."""
+    with _sealbox_http() as http:
         response = http.request(method, path, json=body)
     if response.status_code >= 400:
         error = response.json()
@@ -392,9 +395,7 @@ def sync(
     """
     import httpx
 
-    from sealbox.cli import config_file
     from sealbox.integrations.kubernetes import PodSpecError, sync_secret_manifest
-    from sealbox.sdk.client import tls_verification
     from sealbox.sdk.redeem import redeem
 
     typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
@@ -407,8 +408,7 @@ def sync(
             _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
         )
         session_id = launch["session"]["id"]
-        cfg = config_file.load()
-        with httpx.Client(base_url=cfg.url.rstrip("/"), timeout=30, verify=tls_verification(cfg.url)) as http:
+        with _sealbox_http(signed_in=False) as http:
             delivery = redeem(
                 http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
             )
@@ -477,20 +477,12 @@ def gc(
 
     import httpx
 
-    from sealbox.cli import config_file
     from sealbox.integrations.kubernetes import PodSpecError
-    from sealbox.sdk.client import tls_verification
 
     deleted = 0
     try:
         applier = _kube_api(kubeconfig, context)
-        cfg = config_file.load()
-        with httpx.Client(
-            base_url=cfg.url.rstrip("/"),
-            timeout=30,
-            headers={"Authorization": f"Bearer {cfg.token}"},
-            verify=tls_verification(cfg.url),
-        ) as http:
+        with _sealbox_http() as http:
             for session_id in sorted(applier.sessions_in(namespace)):
                 response = http.get(f"/api/v1/sessions/{session_id[:64]}")
                 if response.status_code != 200:
