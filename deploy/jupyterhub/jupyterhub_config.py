@@ -19,6 +19,13 @@ configure(
     spawner="local",  # LocalProcessSpawner; "simple" for SimpleLocalProcessSpawner, "kube" for KubeSpawner
 )
 
+# LocalProcessSpawner: the hub runs as root and starts each server as the system account named like the
+# hub user; those accounts need a Python they can run with sealbox, jupyterhub and ipykernel, e.g.
+#   python3 -m venv /opt/jupyter
+#   /opt/jupyter/bin/pip install jupyterhub jupyter_server ipykernel /path/to/sealbox
+# c.Spawner.cmd = ["/opt/jupyter/bin/jupyterhub-singleuser"]
+# c.Spawner.environment = {"PATH": "/opt/jupyter/bin:/usr/bin:/bin"}  # else the hub's PATH is passed on
+
 # Optional: how long a server's session may live at most (it ends when the server stops).
 c.SealboxSpawner.sealbox_session_ttl = 7 * 24 * 3600
 

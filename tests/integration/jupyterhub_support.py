@@ -120,8 +120,9 @@ class Hub:
             assert response.status_code in (201, 409), response.text
 
 
-def write_config(hub: Hub, *, stack: Stack, token_file: Path, sealbox: bool = True) -> Path:
-    """The README's jupyterhub_config.py, executed as is, then pointed at this test's ports and folders."""
+def write_config(hub: Hub, *, stack: Stack, token_file: Path, sealbox: bool = True, extra: str = "") -> Path:
+    """The README's jupyterhub_config.py, executed as is, then pointed at this test's ports and folders;
+    `extra` (config lines) goes last."""
     port, hub_port, proxy_port = free_port(), free_port(), free_port()
     hub.url = f"http://127.0.0.1:{port}"
     hub.hub_api_url = f"http://127.0.0.1:{hub_port}/hub/api"
@@ -160,6 +161,7 @@ c.JupyterHub.cleanup_servers = True
 c.SealboxSpawner.sealbox_url = {stack.url!r}  # sealbox: this test's server
 c.SealboxSpawner.sealbox_token_file = {str(token_file)!r}  # sealbox: this test's service token
 c.SealboxSpawner.sealbox_memory_base = {str(hub.memory_base)!r}  # sealbox: a folder of this test's
+{extra}
 """
     config = hub.dir / "jupyterhub_config.py"
     config.write_text(text)
@@ -168,10 +170,20 @@ c.SealboxSpawner.sealbox_memory_base = {str(hub.memory_base)!r}  # sealbox: a fo
 
 
 @contextmanager
-def running_hub(directory: Path, *, stack: Stack, token_file: Path, sealbox: bool = True) -> Iterator[Hub]:
+def running_hub(
+    directory: Path,
+    *,
+    stack: Stack,
+    token_file: Path,
+    sealbox: bool = True,
+    extra: str = "",
+    memory_mode: int = 0o700,
+) -> Iterator[Hub]:
+    """`memory_mode`: the test's stand-in for /dev/shm; 0o711 when servers run as other users."""
     directory.mkdir(parents=True, exist_ok=True)
     memory_base = Path("/dev/shm") / f"sealbox-hubtest-{secrets.token_hex(6)}"
     memory_base.mkdir(mode=0o700)
+    memory_base.chmod(memory_mode)
     hub = Hub(
         url="",
         dir=directory,
@@ -179,7 +191,7 @@ def running_hub(directory: Path, *, stack: Stack, token_file: Path, sealbox: boo
         memory_base=memory_base,
         api_token=secrets.token_hex(32),
     )
-    write_config(hub, stack=stack, token_file=token_file, sealbox=sealbox)
+    write_config(hub, stack=stack, token_file=token_file, sealbox=sealbox, extra=extra)
     hub.start()
     try:
         yield hub

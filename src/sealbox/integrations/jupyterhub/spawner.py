@@ -196,7 +196,8 @@ class _LocalSealbox(SealboxSpawner):
         return local.hub_root(Path(self.sealbox_memory_base) if self.sealbox_memory_base else None)
 
     def sealbox_owner(self) -> tuple[int, int]:
-        """The uid and gid the single-user server runs as (LocalProcessSpawner: the system user)."""
+        """The uid and gid the single-user server runs as (LocalProcessSpawner: the system user, whose
+        name is the hub user's; KeyError when there is none)."""
         entry = pwd.getpwnam(self.user.name)
         return entry.pw_uid, entry.pw_gid
 
@@ -205,6 +206,12 @@ class _LocalSealbox(SealboxSpawner):
         from sealbox.sdk.redeem import redeem
 
         root = self.sealbox_root()
+        try:
+            uid, gid = self.sealbox_owner()  # before the session: a user without an account gets nothing
+        except KeyError:
+            raise web.HTTPError(
+                400, f"sealbox: {self.user.name} has no system account on this machine; nothing was started"
+            ) from None
         launch = self.sealbox_start_session(selection, mount_path=str(root))
         session_id = str(launch["session"]["id"])
         self.sealbox_session_id = session_id
@@ -220,7 +227,6 @@ class _LocalSealbox(SealboxSpawner):
                     credential=launch["launch_credential"],
                     keeper_url=self.sealbox_keeper_url or None,
                 )
-            uid, gid = self.sealbox_owner()
             folder = local.write_folder(
                 root, session_id=session_id, user=self.user.name, items=delivery.items, uid=uid, gid=gid
             )
