@@ -81,8 +81,11 @@ def decode_key_lines(text: str, *, source: str) -> list[tuple[bytes, bytes]]:
     return entries
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Create `path` with mode 0600 atomically; refuse to overwrite an existing file."""
+def write_private_file(path: Path, text: str, *, replace: bool = False) -> None:
+    """Write `path` with mode 0600 atomically (written and synced aside, then put in place).
+
+    Without `replace` an existing file is refused (a key is never clobbered); with it, it is swapped.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -91,7 +94,10 @@ def write_private_file(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber a key
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if `path` appeared meanwhile
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -218,17 +218,22 @@ class AuditRepository:
         count = legacy = 0
         keyed_seen = False
         anchored = checkpoint is None
+
+        def broken(first_bad_id: int, *, truncated: bool = False) -> ChainCheck:
+            return ChainCheck(
+                ok=False,
+                records=count,
+                head=prev,
+                first_bad_id=first_bad_id,
+                legacy=legacy,
+                checkpoint=checkpoint,
+                truncated=truncated,
+            )
+
         for row in self._in_order():
             count += 1
             if row["prev_hash"] != prev or not _row_verifies(keys, prev, row, keyed_seen=keyed_seen):
-                return ChainCheck(
-                    ok=False,
-                    records=count,
-                    head=prev,
-                    first_bad_id=row["id"],
-                    legacy=legacy,
-                    checkpoint=checkpoint,
-                )
+                return broken(row["id"])
             if row["chain_version"] == KEYED:
                 keyed_seen = True
             else:
@@ -236,27 +241,11 @@ class AuditRepository:
             prev = row["hash"]
             if checkpoint is not None and row["id"] == checkpoint.record_id:
                 if row["hash"] != checkpoint.head or row["chain_version"] != KEYED:
-                    return ChainCheck(
-                        ok=False,
-                        records=count,
-                        head=prev,
-                        first_bad_id=row["id"],
-                        legacy=legacy,
-                        checkpoint=checkpoint,
-                        truncated=True,
-                    )
+                    return broken(row["id"], truncated=True)
                 anchored = True
         if not anchored:
             assert checkpoint is not None
-            return ChainCheck(
-                ok=False,
-                records=count,
-                head=prev,
-                first_bad_id=checkpoint.record_id,
-                legacy=legacy,
-                checkpoint=checkpoint,
-                truncated=True,
-            )
+            return broken(checkpoint.record_id, truncated=True)
         return ChainCheck(ok=True, records=count, head=prev, legacy=legacy, checkpoint=checkpoint)
 
 

@@ -25,7 +25,6 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection, ExceptionContext
 
 from sealbox.crypto.chain import ChainKeys
+from sealbox.crypto.keyring import write_private_file
 from sealbox.errors import ConfigError, DecryptionError
 
 log = logging.getLogger("sealbox.audit")
@@ -144,7 +144,7 @@ class CheckpointFile:
                     "key_id": self.keys.current_id,
                     "tag": self.keys.tag(_message(record_id, head)),
                 }
-                self._replace(json.dumps(body, separators=(",", ":")) + "\n")
+                write_private_file(self.path, json.dumps(body, separators=(",", ":")) + "\n", replace=True)
         except OSError as exc:
             if not self._warned:  # once per process: the log must not fill up with it
                 self._warned = True
@@ -158,18 +158,6 @@ class CheckpointFile:
             yield
         finally:
             os.close(fd)  # closing releases the lock
-
-    def _replace(self, text: str) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
