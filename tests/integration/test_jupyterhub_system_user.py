@@ -281,6 +281,9 @@ def test_the_server_runs_as_the_system_user_who_alone_can_read_its_secrets(world
     assert not (w.hub.root / "leases" / f"{session_id}.json").exists()
     assert server_processes(user.name, w.hub) == []
     assert _session_status(w, session_id) == "ended"
+    # Nothing the server or its kernels wrote in the user's home (runtime files, history) holds a value.
+    written = b"".join(p.read_bytes() for p in user.home.rglob("*") if p.is_file() and not p.is_symlink())
+    assert written and find_in_bytes(written, list(VALUES.values())) == []
 
 
 def test_a_killed_hub_removes_the_users_folder_when_it_starts_again(world: World) -> None:
