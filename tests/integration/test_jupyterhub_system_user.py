@@ -68,6 +68,8 @@ class World:
     user: SystemUser  # whose server it is
     other: SystemUser  # another unprivileged account on the same machine
     token: str = field(repr=False)  # the user's sealbox token
+    python: Path  # the users' Python (bin/python of the venv that holds jupyterhub-singleuser)
+    token_file: Path  # the hub's sealbox service token
 
 
 def _as(user: SystemUser, *argv: str) -> subprocess.CompletedProcess[bytes]:
@@ -190,7 +192,15 @@ c.Spawner.environment = {{"PATH": "{singleuser.parent}:/usr/bin:/bin"}}
             root / "hub", stack=stack, token_file=token_file, extra=extra, memory_mode=0o711
         ) as hub:
             hub.add_user(user.name)
-            yield World(stack=stack, hub=hub, user=user, other=other, token=token)
+            yield World(
+                stack=stack,
+                hub=hub,
+                user=user,
+                other=other,
+                token=token,
+                python=singleuser.parent / "python",
+                token_file=token_file,
+            )
             scan = [hub.dir / "jupyterhub.sqlite", hub.log, hub.dir / "jupyterhub_config.py"]
         blobs = b"".join(p.read_bytes() for p in scan if p.exists())
         assert find_in_bytes(blobs, [*VALUES.values(), token_file.read_text().strip()]) == []
@@ -331,3 +341,45 @@ def test_a_hub_user_without_a_system_account_gets_no_session(world: World) -> No
     if w.hub.root.exists():  # nothing written: no folder, no lease (the other tests' were removed)
         assert [p.name for p in w.hub.root.iterdir()] == ["leases"]
         assert list((w.hub.root / "leases").iterdir()) == []
+
+
+NOT_ROOT_HUB = """
+import sys
+from types import SimpleNamespace
+from tornado import web
+from sealbox.integrations.jupyterhub.options import parse
+from sealbox.integrations.jupyterhub.spawner import SealboxLocalProcessSpawner
+
+spawner = SealboxLocalProcessSpawner(user=SimpleNamespace(name=sys.argv[1]))
+spawner.sealbox_url, spawner.sealbox_token_file, spawner.sealbox_memory_base = sys.argv[2:5]
+try:
+    spawner._prepare(parse({"sealbox": {"secrets": ["db_password"]}}))
+except web.HTTPError as refused:
+    print(refused.status_code, refused.log_message)
+"""
+
+
+def test_a_hub_that_is_not_root_refuses_other_accounts_before_any_session(world: World) -> None:
+    """The spawner's start, run by an unprivileged account (standing in for a hub not run as root) for
+    another account: it cannot give that account a folder, so it says so and asks sealbox for nothing."""
+    w = world
+    with w.stack.client(w.token) as me:
+        before = me.get("/api/v1/audit", params={"secret": "db_password"}).json()["items"]
+    work = Path(tempfile.mkdtemp(prefix="sealbox-nonroot-", dir="/dev/shm"))
+    try:
+        os.chown(work, w.other.uid, w.other.gid)
+        token_file = work / "token"
+        shutil.copy(w.token_file, token_file)
+        os.chown(token_file, w.other.uid, w.other.gid)
+        run = _as(
+            w.other, str(w.python), "-c", NOT_ROOT_HUB, w.user.name, w.stack.url, str(token_file), str(work)
+        )
+        assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+        code, message = run.stdout.decode().split(" ", 1)
+        assert code == "503" and "does not run as root" in message, run.stdout
+        assert [p.name for p in (work / f"sealbox-hub-{w.other.uid}").iterdir()] == ["leases"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with w.stack.client(w.token) as me:
+        after = me.get("/api/v1/audit", params={"secret": "db_password"}).json()["items"]
+    assert after == before  # no session created, nothing redeemed

@@ -212,6 +212,12 @@ class _LocalSealbox(SealboxSpawner):
             raise web.HTTPError(
                 400, f"sealbox: {self.user.name} has no system account on this machine; nothing was started"
             ) from None
+        if uid != os.geteuid() and os.geteuid() != 0:
+            raise web.HTTPError(
+                503,
+                f"sealbox: the hub does not run as root, so it cannot give {self.user.name} a private "
+                "folder; nothing was started",
+            )
         launch = self.sealbox_start_session(selection, mount_path=str(root))
         session_id = str(launch["session"]["id"])
         self.sealbox_session_id = session_id
