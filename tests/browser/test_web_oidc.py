@@ -23,7 +23,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import scan_logs
 from tests.browser.web import Watch, who
-from tests.support.processes import Stack, base_env, free_port, running_stack, sealbox_cmd, wait_for
+from tests.support.issuer import restart_server
+from tests.support.processes import Stack, base_env, free_port, running_stack, wait_for
 
 CLIENT_ID = "sealbox-web"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,26 +75,6 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def restart_server(stack: Stack, **extra: str) -> None:
-    """The stack's server again, on the same port, with extra SEALBOX_* settings."""
-    stack.stop_server()
-    with stack.log.open("ab") as log:
-        stack.server = subprocess.Popen(
-            sealbox_cmd(
-                "server", "--host", "127.0.0.1", "--port", str(stack.port), "--keeper-url", stack.keeper.url
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=stack.env(**extra),
-        )
-    wait_for(
-        lambda: httpx.get(f"{stack.url}/healthz", timeout=1).status_code in (200, 503),
-        stack.server,
-        "server",
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")
