@@ -28,7 +28,7 @@ def _die_with_parent() -> None:
 
 
 def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return subprocess.Popen(  # our own interpreter and module, an argv list, no shell  # nosec B603
         [sys.executable, "-m", "sealbox", *args],
         start_new_session=True,  # Ctrl-C reaches `up`, which stops the children in order
         preexec_fn=_die_with_parent,

@@ -27,7 +27,7 @@ def login(
     """Save a server URL and token to the CLI config, after checking them."""
     if token is None:
         token = getpass.getpass("token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
-    elif token == "-":  # noqa: S105 -- "-" means "read from stdin"
+    elif token == "-":  # noqa: S105 -- "-" means "read from stdin"  # nosec B105
         token = sys.stdin.readline()
     token = token.strip()
     if not token:

@@ -15,7 +15,7 @@ class Kind(StrEnum):
     GENERIC = "generic"
     AWS = "aws"
     DATABASE = "database"
-    TOKEN = "token"  # noqa: S105 -- a kind name, not a credential
+    TOKEN = "token"  # noqa: S105 -- a kind name, not a credential  # nosec B105
     SSH_KEY = "ssh-key"
 
 

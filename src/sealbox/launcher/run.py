@@ -205,7 +205,8 @@ class _Runner:
             previous[sig] = signal.signal(sig, forward)
         try:
             try:
-                self.child = subprocess.Popen(list(self.opts.command), env=env, preexec_fn=_child_setup)
+                # The command the person asked to run: an argv list, no shell.
+                self.child = subprocess.Popen(list(self.opts.command), env=env, preexec_fn=_child_setup)  # nosec B603
             except OSError as exc:
                 raise BadRequest(
                     f"cannot start {self.opts.command[0]}: {exc.strerror}", code="command_failed"

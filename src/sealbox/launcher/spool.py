@@ -50,7 +50,7 @@ def _filesystem_type(path: Path) -> str | None:
 
 def memory_base() -> Path:
     """A memory filesystem for secrets: /dev/shm, else $XDG_RUNTIME_DIR; never a fallback to disk."""
-    candidates = [Path("/dev/shm")]  # noqa: S108 -- a private 0700 folder is made inside it
+    candidates = [Path("/dev/shm")]  # noqa: S108 -- a private 0700 folder is made inside it  # nosec B108
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         candidates.append(Path(runtime))

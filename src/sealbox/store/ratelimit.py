@@ -21,7 +21,7 @@ def _counts_statement(n: int) -> Statement:
     if stmt is None:
         marks = ", ".join("?" * n)
         stmt = _COUNTS[n] = Statement.of(
-            f'SELECT max("count") FROM auth_failures WHERE window_start = ? AND bucket IN ({marks})'  # noqa: S608 -- placeholders only
+            f'SELECT max("count") FROM auth_failures WHERE window_start = ? AND bucket IN ({marks})'  # noqa: S608 -- placeholders only  # nosec B608
         )
     return stmt
 
