@@ -262,6 +262,11 @@ def test_no_plaintext_in_the_server_after_a_restart_nor_in_the_keeper_at_any_tim
             run.names.append(name)
     wait_until_converted(sqlite_url(stack.data_dir / "sealbox.db"))
 
+    # The keeper dumps no core (T9): a crash leaves no copy of its keys on disk.
+    limits = proc_text(run.keeper_pids()[0], "limits").decode().splitlines()
+    core = next(line for line in limits if line.startswith("Max core file size")).split()
+    assert core[4:6] == ["0", "0"], core  # soft and hard limits
+
     # The keeper never sees a value: not after the writes and their conversion either.
     assert_no_value_in_memory(run.keeper_pids(), run.values, "keeper")
     assert_nothing_in_environ_or_argv(run.server_pids() + run.keeper_pids(), run.values + run.tokens, "stack")
