@@ -38,7 +38,7 @@ def hub_root(base: Path | None = None) -> Path:
     st = os.lstat(root)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o066:
         raise BadRequest(f"{root} is not a folder of the hub's own", code="unsafe_mount_path")
-    os.chmod(root, 0o711)  # noqa: S103 -- traverse only: each user reaches the own 0700 folder by name
+    os.chmod(root, 0o711)  # noqa: S103 -- traverse only: each user reaches the own 0700 folder by name  # nosec B103
     leases = root / "leases"
     with contextlib.suppress(FileExistsError):
         os.mkdir(leases, 0o700)

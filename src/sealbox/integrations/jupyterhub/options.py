@@ -19,7 +19,7 @@ from sealbox.domain.launches import check_mount_path as check_session_mount_path
 from sealbox.errors import BadRequest
 
 KEY = "sealbox"
-FORM_SECRET = "sealbox_secret"  # noqa: S105 -- a form field's name, not a credential
+FORM_SECRET = "sealbox_secret"  # noqa: S105 -- a form field's name, not a credential  # nosec B105
 FORM_REF = "sealbox_ref_"
 FORM_FILE = "sealbox_file_"
 FORM_ENV = "sealbox_env_"
