@@ -59,7 +59,10 @@ def _from_document(data: Any, source: str) -> RunSpec:
             code="invalid_spec",
         )
     mappings: list[Mapping] = []
-    for entry in data.get("secrets") or []:
+    entries = data.get("secrets") or []
+    if not isinstance(entries, list):
+        raise BadRequest(f"{source}: secrets is a list", code="invalid_spec")
+    for entry in entries:
         if isinstance(entry, str):
             mappings.append(parse_secret_option(entry))
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
@@ -99,6 +102,8 @@ def load_spec(path: Path) -> RunSpec:
         text = path.read_text()
     except OSError as exc:
         raise BadRequest(f"cannot read {path}: {exc.strerror}", code="invalid_spec") from None
+    except UnicodeDecodeError:
+        raise BadRequest(f"{path}: not UTF-8 text", code="invalid_spec") from None
     if path.suffix in {".yaml", ".yml"}:
         import yaml
 
