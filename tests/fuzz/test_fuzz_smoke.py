@@ -65,3 +65,13 @@ def test_bad_spec_files_are_bad_requests(tmp_path: Path, suffix: str, content: b
     with pytest.raises(BadRequest) as err:
         load_spec(path)
     assert err.value.code == "invalid_spec"
+
+
+def test_a_mount_path_the_file_system_refuses_is_a_bad_request(tmp_path: Path) -> None:
+    """Found by the mount_path target: a component longer than NAME_MAX made `sealbox run --mount-path`
+    end in an OSError traceback."""
+    from sealbox.launcher.spool import check_mount_path
+
+    with pytest.raises(BadRequest) as err:
+        check_mount_path(tmp_path / ("x" * 300))
+    assert err.value.code == "invalid_mount_path"

@@ -96,6 +96,8 @@ def check_mount_path(path: Path) -> bool:
                     f"the parent folder of {path} does not exist", code="invalid_mount_path"
                 ) from None
             return False
+        except OSError as exc:  # a name too long, a folder we may not search, ...
+            raise BadRequest(f"cannot use {current}: {exc.strerror}", code="invalid_mount_path") from None
         if stat.S_ISLNK(st.st_mode):
             raise BadRequest(f"{current} is a symlink; give the real path", code="unsafe_mount_path")
     st = os.lstat(path)
