@@ -56,6 +56,9 @@ def up(
         fail_from(exc)
 
 
+WORKERS_KILL_TIMEOUT_S = 10
+
+
 @app.command()
 def server(
     data_dir: DataDir = None,
@@ -105,6 +108,7 @@ def server(
         log_access=False,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         backlog=2048,
+        workers_kill_timeout=WORKERS_KILL_TIMEOUT_S,  # a worker that ignores SIGTERM must not hang a stop
     ).serve()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -16,22 +14,15 @@ import httpx
 
 from sealbox.crypto.sealing import PublicKeySet
 from sealbox.errors import ConfigError, Unavailable
+from sealbox.parent_death import die_with_parent
 from sealbox.sdk.keeper import KeeperClient
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: if `sealbox up` dies, even by SIGKILL, so do its children.
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: the children outlive a killed parent
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(  # our own interpreter and module, an argv list, no shell  # nosec B603
         [sys.executable, "-m", "sealbox", *args],
         start_new_session=True,  # Ctrl-C reaches `up`, which stops the children in order
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,  # between fork and exec: if `up` dies, so do they
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -140,8 +141,11 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for the ASGI server processes: settings come from `SEALBOX_*` (paths only, no keys)."""
+    from sealbox.parent_death import die_with_parent
     from sealbox.server.logs import configure_logging
 
+    # A worker whose granian main process was killed must not go on serving the port on its own.
+    die_with_parent(signal.SIGKILL)
     settings = ServerSettings.from_env()
     configure_logging(settings.log_level)
     return create_app(settings)
