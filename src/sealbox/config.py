@@ -30,6 +30,7 @@ def default_keeper_dir() -> Path:
 
 
 MAX_DEFAULT_WORKERS = 8  # each worker has its own connection pool and ~90 MB: more only when asked
+SERVER_MAIN_PID_VAR = "SEALBOX_SERVER_MAIN_PID"  # set by `sealbox server` for its workers (not a setting)
 
 
 def default_workers() -> int:

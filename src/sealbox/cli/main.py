@@ -74,7 +74,7 @@ def server(
     from granian.constants import Interfaces
 
     from sealbox.cli.processes import install_keeper_public_key
-    from sealbox.config import ServerSettings
+    from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
     from sealbox.server.logs import configure_logging
     from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
@@ -98,6 +98,7 @@ def server(
     # The worker processes build their own settings from the environment: hand them paths, never keys.
     os.environ["SEALBOX_DATA_DIR"] = str(settings.data_dir)
     os.environ["SEALBOX_KEEPER_URL"] = settings.resolved_keeper_url
+    os.environ[SERVER_MAIN_PID_VAR] = str(os.getpid())  # a worker started after this process died exits
     Granian(
         "sealbox.server.app:app_from_env",
         factory=True,

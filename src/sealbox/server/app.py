@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from sealbox.config import ServerSettings
+from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
 from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import schemas
@@ -145,7 +146,8 @@ def app_from_env() -> FastAPI:
     from sealbox.server.logs import configure_logging
 
     # A worker whose granian main process was killed must not go on serving the port on its own.
-    die_with_parent(signal.SIGKILL)
+    main_pid = os.environ.get(SERVER_MAIN_PID_VAR, "")
+    die_with_parent(signal.SIGKILL, parent=int(main_pid) if main_pid.isdigit() else None)
     settings = ServerSettings.from_env()
     configure_logging(settings.log_level)
     return create_app(settings)
