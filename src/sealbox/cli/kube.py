@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -275,7 +276,6 @@ def pod(
     The credential in the Secret is one-time and valid for 60 s (or --credential-ttl): apply at once.
     With --apply, sealbox creates the Pod and then the Secret (owned by the Pod, so it goes with it).
     """
-    import httpx
     import yaml
 
     from sealbox.integrations.kubernetes import (
@@ -301,7 +301,7 @@ def pod(
     if apply and not pod_namespace:
         fail("--apply needs --namespace (or metadata.namespace in the Pod)")
     session_id = ""
-    try:
+    with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
         from sealbox.cli import config_file
 
@@ -346,8 +346,26 @@ def pod(
         except PodSpecError:
             applier.delete_pod(pod_namespace, pod_name)
             raise
+    typer.echo(
+        f"sealbox: session {session_id}: created pod {pod_namespace}/{pod_name} and Secret "
+        f"{pod_namespace}/{credential_secret}; `sealbox kube end {session_id} --namespace {pod_namespace}` "
+        "removes them",
+        err=True,
+    )
+
+
+@contextlib.contextmanager
+def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
+    """One line and a non-zero exit for whatever a kube command meets; when the Kubernetes side fails
+    after a session began (`ending()` names it), that session is ended: its objects could not be made."""
+    import httpx
+
+    from sealbox.integrations.kubernetes import PodSpecError
+
+    try:
+        yield
     except PodSpecError as exc:
-        if session_id:
+        if session_id := ending():
             _end_quietly(session_id)
         fail(str(exc))
     except ConfigError as exc:
@@ -356,12 +374,6 @@ def pod(
         fail_from(exc)
     except httpx.HTTPError:
         fail("cannot reach the sealbox server")
-    typer.echo(
-        f"sealbox: session {session_id}: created pod {pod_namespace}/{pod_name} and Secret "
-        f"{pod_namespace}/{credential_secret}; `sealbox kube end {session_id} --namespace {pod_namespace}` "
-        "removes them",
-        err=True,
-    )
 
 
 def _end_quietly(session_id: str) -> None:
@@ -393,14 +405,13 @@ def sync(
     session ls`. Pipe it to `kubectl apply -f -`, or give --apply to have sealbox create (or update) it;
     it never follows a replaced value (sync again). `sealbox kube end SESSION --namespace NS` deletes it.
     """
-    import httpx
 
-    from sealbox.integrations.kubernetes import PodSpecError, sync_secret_manifest
+    from sealbox.integrations.kubernetes import sync_secret_manifest
     from sealbox.sdk.redeem import redeem
 
     typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
     session_id = ""
-    try:
+    with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
         launch = _api(
             "POST",
@@ -415,16 +426,6 @@ def sync(
         doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
         if applier is not None:
             done = applier.put_secret(doc, replace=True)
-    except PodSpecError as exc:
-        if session_id:
-            _end_quietly(session_id)
-        fail(str(exc))
-    except ConfigError as exc:
-        fail(str(exc))
-    except SealboxError as exc:
-        fail_from(exc)
-    except httpx.HTTPError:
-        fail("cannot reach the sealbox server")
     if applier is None:
         _write_private(out, _dump([doc], "yaml"))
         typer.echo(f"sealbox: session {session_id} synced into {namespace}/{name}", err=True)
@@ -444,22 +445,11 @@ def end(
 ) -> None:
     """End a session and delete, through the Kubernetes API, the Secrets labelled with it (credential and
     synced Secrets; with --pods, its pods too)."""
-    import httpx
 
-    from sealbox.integrations.kubernetes import PodSpecError
-
-    try:
+    with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
         _api("DELETE", f"/api/v1/sessions/{session_id[:64]}")
         done = applier.delete_session_objects(session_id[:64], namespace, pods=pods)
-    except PodSpecError as exc:
-        fail(str(exc))
-    except ConfigError as exc:
-        fail(str(exc))
-    except SealboxError as exc:
-        fail_from(exc)
-    except httpx.HTTPError:
-        fail("cannot reach the sealbox server")
     for item in done:
         typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
     typer.echo(f"sealbox: session {session_id[:64]} ended; {len(done)} object(s) deleted", err=True)
@@ -475,12 +465,8 @@ def gc(
     crash, a session ended elsewhere (web page, API) or an expired sync left behind."""
     from datetime import UTC, datetime
 
-    import httpx
-
-    from sealbox.integrations.kubernetes import PodSpecError
-
     deleted = 0
-    try:
+    with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
         with _sealbox_http() as http:
             for session_id in sorted(applier.sessions_in(namespace)):
@@ -494,12 +480,4 @@ def gc(
                 for item in applier.delete_session_objects(session_id, namespace):
                     typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
                     deleted += 1
-    except PodSpecError as exc:
-        fail(str(exc))
-    except ConfigError as exc:
-        fail(str(exc))
-    except SealboxError as exc:
-        fail_from(exc)
-    except httpx.HTTPError:
-        fail("cannot reach the sealbox server")
     typer.echo(f"sealbox: {deleted} object(s) of ended sessions deleted in {namespace}", err=True)
