@@ -64,15 +64,20 @@ def memory_base() -> Path:
     )
 
 
+def own_folder(path: Path, *, mode: int = 0o700, what: str = "a private folder of yours") -> Path:
+    """`path` as a folder of ours (created with `mode` when missing): not a symlink, owned by this
+    user, and open to others no further than `mode` allows; BadRequest otherwise."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, mode)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o777 & ~mode:
+        raise BadRequest(f"{path} is not {what}", code="unsafe_mount_path")
+    return path
+
+
 def private_root(base: Path | None = None) -> Path:
     """`<base>/sealbox-<uid>`: 0700, owned by us, not a symlink; created when missing."""
-    root = (base or memory_base()) / f"sealbox-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(root, 0o700)
-    st = os.lstat(root)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise BadRequest(f"{root} is not a private folder of yours", code="unsafe_mount_path")
-    return root
+    return own_folder((base or memory_base()) / f"sealbox-{os.getuid()}")
 
 
 def check_mount_path(path: Path) -> bool:

@@ -18,13 +18,12 @@ import contextlib
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from sealbox.errors import BadRequest
 from sealbox.launcher.run import folder_contents
-from sealbox.launcher.spool import SecretFolder, _start_time, memory_base, remove_folder
+from sealbox.launcher.spool import SecretFolder, _start_time, memory_base, own_folder, remove_folder
 from sealbox.sdk.redeem import Delivered
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
@@ -32,19 +31,11 @@ _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 
 def hub_root(base: Path | None = None) -> Path:
     """`<memory fs>/sealbox-hub-<uid>`: 0711, owned by the hub's user, not a symlink; created when missing."""
-    root = (base or memory_base()) / f"sealbox-hub-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(root, 0o711)
-    st = os.lstat(root)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o066:
-        raise BadRequest(f"{root} is not a folder of the hub's own", code="unsafe_mount_path")
+    root = own_folder(
+        (base or memory_base()) / f"sealbox-hub-{os.getuid()}", mode=0o711, what="a folder of the hub's own"
+    )
     os.chmod(root, 0o711)  # noqa: S103 -- traverse only: each user reaches the own 0700 folder by name  # nosec B103
-    leases = root / "leases"
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(leases, 0o700)
-    st = os.lstat(leases)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise BadRequest(f"{leases} is not a private folder of the hub's", code="unsafe_mount_path")
+    own_folder(root / "leases", what="a private folder of the hub's")
     return root
 
 
