@@ -65,6 +65,8 @@ users = Table(
     # Who vouches for this user when it was created by an identity provider or proxy ("oidc:<iss>|<sub>",
     # "proxy"); NULL for local users, whom no external identity can ever sign in as.
     Column("external_id", String(512), nullable=True),
+    # Set by `sealbox admin user disable`: the user's tokens, web sessions and sessions stop working.
+    Column("disabled_at", UTCDateTime, nullable=True),
 )
 
 tokens = Table(
@@ -151,6 +153,10 @@ sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime, nullable=True),
+    # A session side that calls in (`sealbox run`) asks for a heartbeat: a session not seen for three
+    # intervals is over, so one whose side died while the server was down does not stay live.
+    Column("heartbeat_seconds", Integer, nullable=True),
+    Column("last_seen_at", UTCDateTime, nullable=True),
 )
 
 session_secrets = Table(
@@ -197,6 +203,17 @@ group_members = Table(
     Column("group_id", String(32), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
     Column("role", String(16), nullable=False),  # member or manager
+)
+
+group_invitations = Table(
+    "group_invitations",
+    metadata,
+    # A manager invites; the person joins only by accepting (or an admin adds them directly).
+    Column("group_id", String(32), ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),  # member or manager
+    Column("invited_by", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 projects = Table(
@@ -246,4 +263,7 @@ web_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # The personal access token it was signed in with (NULL for single sign-on): revoking or expiring
+    # the token ends the web session.
+    Column("token_id", String(16), ForeignKey("tokens.id", ondelete="CASCADE"), nullable=True, index=True),
 )
