@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 import sys
 import uuid
@@ -705,6 +706,43 @@ def test_project_scoped_secret_goes_only_into_its_project_by_members(
     )
     members = {m["user"]: m["role"] for m in cast.bob.call("GET", f"/projects/{project}").json()["members"]}
     assert members == {cast.alice.name: "owner", cast.bob.name: "member"}
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_projects_example_in_the_docs_runs_as_written(
+    stack: Stack, tmp_path: Path, value: Callable[[str], str]
+) -> None:
+    """Issue 12, new-user finding 5: docs/sharing.md's project example, command by command, as the
+    users it names (alice, bob; carol, a member without a grant, for the claim after it). Only the
+    program after `--` is swapped for one that checks the file's hash."""
+    text = (DOCS / "sharing.md").read_text()
+    block = text[text.index("alice$ sealbox project create") :].split("```")[0]
+    steps = [line.split("$ ", 1) for line in block.strip().splitlines()]
+    assert [who for who, _ in steps] == ["alice", "alice", "alice", "alice", "bob"]
+    people = {}
+    for who in ("alice", "bob", "carol"):
+        with stack.client() as admin:
+            created = admin.post(f"{API}/users", json={"name": who})
+        assert created.status_code == 201, created.text
+        people[who] = logged_in(Person(stack=stack, name=who, token=created.json()["token"]), tmp_path)
+    key = value("warehouse-key")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for who, command in steps:
+        argv = shlex.split(command)
+        assert argv[0] == "sealbox"
+        if "--" in argv:
+            argv = [*argv[: argv.index("--") + 1], sys.executable, "-c", CHECK_FILE, "warehouse_key", digest]
+        people[who].ok(*argv[1:], stdin=key)  # only `secret add` reads stdin: the value
+    # The claims after the example: no project, no run; a member without a grant, no run either.
+    bob_elsewhere = people["bob"].run("run", "--secret", "alice/warehouse_key", "--", "true")
+    assert bob_elsewhere.returncode != 0 and "project_scope" in bob_elsewhere.stderr, bob_elsewhere.stderr
+    people["alice"].ok("project", "add", "churn-model", "carol")
+    carols = people["carol"].run(
+        "run", "--project", "churn-model", "--secret", "alice/warehouse_key", "--", "true"
+    )
+    assert carols.returncode != 0 and "not_found" in carols.stderr, carols.stderr
 
 
 def test_only_members_create_secrets_in_a_project(
