@@ -236,7 +236,11 @@ KUBEFLOW_SAMPLE_WORKSPACE: dict[str, Any] = {
                 "home": "workspace-home-pvc",
                 "data": [{"pvcName": "workspace-data-pvc", "mountPath": "/data/my-data", "readOnly": False}],
                 "secrets": [
-                    {"secretName": "workspace-secret", "mountPath": "/secrets/my-secret", "defaultMode": 420}
+                    {
+                        "secretName": "workspace-secret",  # pragma: allowlist secret -- a Secret's name
+                        "mountPath": "/secrets/my-secret",
+                        "defaultMode": 420,
+                    }
                 ],
             },
             "options": {"imageConfig": "jupyter-scipy:v1.10.0", "podConfig": "tiny_cpu"},
