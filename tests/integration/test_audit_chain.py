@@ -189,7 +189,8 @@ def workload(stack: Stack) -> Workload:
         assert client.fetch_secret(s2, on_behalf_of=alice.name, keeper_url=stack.keeper.url) == v2
     group = unique("grp")
     alice.ok("POST", "/groups", json={"name": group})
-    alice.ok("PUT", f"/groups/{group}/members", json={"user": carol.name})
+    alice.ok("PUT", f"/groups/{group}/members", json={"user": carol.name})  # an invitation
+    carol.ok("POST", f"/invitations/{group}/accept")
     alice.ok("DELETE", f"/sessions/{launch['session']['id']}")
     alice.ok("DELETE", f"/tokens/{issued['id']}")
     return Workload(
@@ -209,7 +210,14 @@ def workload(stack: Stack) -> Workload:
         refused_session=pending["session"]["id"],
         since=since,
         first_half={"secret.create", "secret.replace", "secret.share", "token.create"},
-        second_half={"secret.unshare", "group.create", "group.member.set", "session.end", "token.revoke"},
+        second_half={
+            "secret.unshare",
+            "group.create",
+            "group.invite",
+            "group.invite.accept",
+            "session.end",
+            "token.revoke",
+        },
     )
 
 

@@ -211,6 +211,27 @@ def test_replace_with_if_version_update_and_rm(cli: Cli, canary: Canary) -> None
         assert api.get(f"{API}/secrets/{name}").status_code == 404
 
 
+def test_show_lists_the_live_sessions_that_mount_a_secret(cli: Cli, canary: Canary) -> None:
+    """Issue 12, new-user finding 9: the API and the web page listed them, `secret show` did not."""
+    name = unique("mounted")
+    with cli.api() as api:
+        assert api.post(f"{API}/secrets", json={"name": name, "value": canary("mounted")}).status_code == 201
+    assert "live sessions: none" in cli.ok("secret", "show", name).stdout
+    with cli.api() as api:
+        launched = api.post(f"{API}/sessions", json={"secrets": [{"name": name, "file": "f"}]})
+        assert launched.status_code == 201, launched.text
+        session = launched.json()["session"]
+        listed = api.get(f"{API}/secrets/{name}").json()["sessions"]
+    assert [s["id"] for s in listed] == [session["id"]]
+    out = cli.ok("secret", "show", name).stdout
+    assert "live sessions that mount it" in out
+    row = next(line for line in out.splitlines() if session["id"] in line)
+    assert row.split()[:2] == [session["id"], session["owner"]], row
+    with cli.api() as api:
+        assert api.delete(f"{API}/sessions/{session['id']}").status_code == 200
+    assert session["id"] not in cli.ok("secret", "show", name).stdout
+
+
 def test_token_add_ls_revoke(cli: Cli) -> None:
     name = unique("ci-token")
     added = cli.ok("token", "add", name)

@@ -10,6 +10,7 @@ cookie secret and logs never hold a value.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -71,7 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 )
             shared = b.post("/api/v1/secrets/shared_key/grants", json={"user": "alice", "level": "use"})
             assert shared.status_code in (200, 201), shared.text
-        token_file = hub_service_token(stack, root, kinds=["generic"])
+        token_file = hub_service_token(stack, root, kinds=["generic", "aws"])
         with running_hub(root / "hub", stack=stack, token_file=token_file) as hub:
             hub.add_user("alice")
             yield World(stack=stack, hub=hub, alice_token=alice, bob_token=bob, token_file=token_file)
@@ -318,3 +319,53 @@ def test_the_hubs_service_account_lists_and_starts_sessions_for_pods(world: Worl
         # A person's token is refused on the service endpoints.
         assert a.get("/api/v1/service/users/alice/secrets").status_code == 403
         assert a.delete(f"/api/v1/service/sessions/{session['id']}").status_code == 403
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_rest_example_spawns(world: World) -> None:
+    """Issue 12, new-user finding 11: docs/jupyterhub.md's REST example, as written, on the real hub: a
+    typed secret (bob's aws, shared with alice) as a folder of its fields, and one field as a variable.
+    (The old example, a variable of the whole aws secret, was a 400.) Last in the module: bob's aws
+    secret exists only here, so the other tests' lists stay as they were."""
+    w = world
+    text = (DOCS / "jupyterhub.md").read_text()
+    block = text[text.index("POST /hub/api/users/alice/server") :].split("```json", 1)[1].split("```", 1)[0]
+    body = json.loads(block)
+    secret_key, key_id = _value("aws-secret"), "AKIA" + "Z" * 16
+    with w.stack.client(w.bob_token) as b:
+        made = b.post(
+            "/api/v1/secrets",
+            json={
+                "name": "aws",
+                "kind": "aws",
+                "fields": {"access_key_id": key_id, "secret_access_key": secret_key, "region": "eu-west-1"},
+            },
+        )
+        assert made.status_code == 201, made.text
+        assert b.post("/api/v1/secrets/aws/grants", json={"user": "alice", "level": "use"}).status_code == 201
+    try:
+        # The old shape, for the record: a variable of a whole typed secret is refused, naming it.
+        old = {"sealbox": {"secrets": [{"name": "bob/aws", "file": "aws", "env": "AWS_CREDS"}]}}
+        refused = w.hub.spawn("alice", old, wait=False)
+        assert refused.status_code == 400, refused.text
+        assert (
+            'secret "bob/aws" is of kind aws: a variable takes one of its fields' in refused.json()["message"]
+        )
+
+        response = w.hub.spawn("alice", body["user_options"])
+        assert response.status_code in (201, 202), response.text
+        _, env = _live_server("alice", w.hub)
+        folder = Path(env["SEALBOX_SECRETS_DIR"])
+        assert (folder / "db_password").read_text() == VALUES[0]
+        assert (folder / "aws" / "secret_access_key").read_text() == secret_key
+        assert (folder / "aws" / "access_key_id").read_text() == key_id
+        assert (folder / "aws" / "region").read_text() == "eu-west-1"
+        assert env["AWS_SECRET_ACCESS_KEY"] == secret_key
+        assert key_id not in "".join(env.values())  # only the field the variable names
+        w.hub.stop_server("alice")
+        assert not folder.exists()
+    finally:
+        with w.stack.client(w.bob_token) as b:
+            assert b.delete("/api/v1/secrets/aws").status_code == 204

@@ -125,7 +125,7 @@ def test_kubespawner_refuses_bad_choices_with_400(options: dict[str, Any]) -> No
 def test_parse_accepts_names_and_objects() -> None:
     selection = parse({"sealbox": {"secrets": ["a", {"name": "bob/b", "file": "b.txt", "env": "B"}]}})
     assert selection is not None
-    assert [(m.secret, m.file, m.env) for m in (c.mapping() for c in selection.choices)] == [
+    assert [(m.secret, m.file, m.env) for c in selection.choices for m in c.mappings()] == [
         ("a", "a", None),
         ("bob/b", "b.txt", "B"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -55,6 +56,8 @@ def test_form_escapes_everything_from_sealbox_and_the_user() -> None:
         "input",
         "label",
         "code",
+        "select",
+        "option",
     }
     assert "<script>" not in html and "<img" not in html and "&lt;script&gt;" in html
     boxes = [a for t, a in tags if t == "input" and a.get("type") == "checkbox"]
@@ -73,7 +76,9 @@ def test_form_data_becomes_user_options_by_row() -> None:
         "sealbox_file_0": ["db.txt"],
         "sealbox_env_0": [""],
         "sealbox_file_1": [""],
-        "sealbox_env_1": ["AWS_CREDS"],
+        "sealbox_env_1": ["AWS_SECRET_ACCESS_KEY"],
+        "sealbox_field_1": ["secret_access_key"],
+        "sealbox_field_0": ["ignored: no variable"],
         "sealbox_file_2": ["ignored"],
         "sealbox_mount_path": ["/work/secrets"],
     }
@@ -81,7 +86,12 @@ def test_form_data_becomes_user_options_by_row() -> None:
     assert options == {
         "sealbox": {
             "secrets": [
-                {"name": "bob/aws", "file": None, "env": "AWS_CREDS"},
+                {
+                    "name": "bob/aws",
+                    "file": None,
+                    "env": "AWS_SECRET_ACCESS_KEY",
+                    "field": "secret_access_key",
+                },
                 {"name": "db_password", "file": "db.txt", "env": None},
             ],
             "mount_path": "/work/secrets",
@@ -89,10 +99,35 @@ def test_form_data_becomes_user_options_by_row() -> None:
     }
     selection = parse(options)
     assert isinstance(selection, Selection) and selection.mount_path == "/work/secrets"
-    assert [(m.secret, m.file, m.env) for m in (c.mapping() for c in selection.choices)] == [
-        ("bob/aws", "aws", "AWS_CREDS"),
-        ("db_password", "db.txt", None),
+    # The file holds the whole secret; the variable, the one field (a typed secret's variable needs one).
+    assert [(m.secret, m.field, m.file, m.env) for c in selection.choices for m in c.mappings()] == [
+        ("bob/aws", None, "aws", None),
+        ("bob/aws", "secret_access_key", None, "AWS_SECRET_ACCESS_KEY"),
+        ("db_password", None, "db.txt", None),
     ]
+    assert parse(selection.to_user_options()) == selection
+
+
+def test_a_typed_secrets_row_offers_its_fields_for_the_variable() -> None:
+    usable = [
+        UsableSecret(ref="bob/aws", kind="aws", description=""),
+        UsableSecret(ref="db", kind="generic", description=""),
+    ]
+    chosen = parse(
+        {"sealbox": {"secrets": [{"name": "bob/aws", "env": "AWS_REGION", "field": "region"}, "db"]}}
+    )
+    tags = _tags(render_form(usable, chosen=chosen))
+    selects = [a for t, a in tags if t == "select"]
+    assert [s["name"] for s in selects] == ["sealbox_field_0"]  # the aws row only
+    options = [(a["value"], "selected" in a) for t, a in tags if t == "option"]
+    assert options == [
+        ("access_key_id", False),
+        ("secret_access_key", False),
+        ("session_token", False),
+        ("region", True),
+    ]
+    # Where variables are not delivered (KubeSpawner), neither the variable nor the field is asked for.
+    assert "select" not in {t for t, _ in _tags(render_form(usable, allow_env=False))}
 
 
 def test_a_link_with_repeated_names_and_opt_prefix() -> None:
@@ -124,9 +159,25 @@ def test_a_link_with_repeated_names_and_opt_prefix() -> None:
         {"secrets": ["db"] * 501},
         {"secrets": ["x" * 300]},
         {"secrets": ["db"], "extra": True},
+        {"secrets": [{"name": "bob/aws", "field": "region"}]},  # a field is for a variable: env too
+        {"secrets": [{"name": "bob/aws", "env": "R", "field": "x" * 300}]},
     ],
 )
 def test_bad_choices_are_refused_without_echoing_them(raw: Any) -> None:
     with pytest.raises(OptionsError) as refused:
         parse({"sealbox": raw})
     assert "../" not in str(refused.value) and "x" * 300 not in str(refused.value)
+
+
+def test_the_operators_install_list_is_a_pip_extra() -> None:
+    """docs/jupyterhub.md tells the operator `pip install 'sealbox[jupyterhub]'`: the extra exists and
+    holds what the hub and its servers import."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=;\[ ]", req, maxsplit=1)[0] for req in extras["jupyterhub"]}
+    assert names == {"jupyterhub", "jupyter_server", "ipykernel"}
+    docs = (root / "docs" / "jupyterhub.md").read_text()
+    assert "pip install 'sealbox[jupyterhub]'" in docs and "configurable-http-proxy" in docs

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shlex
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,9 @@ from tests.support.processes import Stack, base_env, sealbox_cmd
 
 API = "/api/v1"
 Canary = Callable[[str], str]
+CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+SESSION_ID = re.compile(r"<code>([0-9a-f]{32})</code>")
+END_BUTTON = re.compile(r'action="/web/sessions/([0-9a-f]{32})/end"')
 
 # Every value this module stores: no answer of the API may ever hold one, in any encoding.
 VALUES: list[str] = []
@@ -151,11 +157,31 @@ def shared(cast: Cast, value: Callable[[str], str]) -> Iterator[tuple[str, str, 
     name, group, v = unique("db"), unique("team"), value("shared")
     cast.alice.add(name, v, description="shared database password")
     assert cast.alice.collection("POST", "/groups", name=group).status_code == 201
-    assert cast.alice.collection("PUT", f"/groups/{group}/members", user=cast.erin.name).status_code == 200
+    joined(cast.alice, group, cast.erin)
     for who, level in ((cast.bob, "use"), (cast.carol, "write"), (cast.dave, "manage")):
         cast.alice.share(name, level, user=who.name)
     cast.alice.share(name, "use", group=group)
     yield f"{cast.alice.name}/{name}", group, v
+
+
+def joined(manager: Person, group: str, person: Person, role: str = "member") -> None:
+    """A manager invites; the person accepts: then, and only then, they are in the group."""
+    invited = manager.collection("PUT", f"/groups/{group}/members", user=person.name, role=role)
+    assert (invited.status_code, invited.json()["status"]) == (202, "invited"), invited.text
+    accepted = person.call("POST", f"/invitations/{group}/accept")
+    assert accepted.status_code == 200 and accepted.json() == {"name": group, "role": role}, accepted.text
+
+
+def named_alike(a: httpx.Response, b: httpx.Response, *names: str) -> bool:
+    """Two answers that differ only by the names the requests gave (errors repeat those, no more)."""
+
+    def blank(resp: httpx.Response) -> tuple[int, bytes]:
+        body = resp.content
+        for name in names:
+            body = body.replace(name.encode(), b"NAME")
+        return resp.status_code, body
+
+    return blank(a) == blank(b)
 
 
 def cast_value(label: str) -> str:
@@ -332,9 +358,11 @@ def test_revoking_refuses_the_next_launch_and_lists_live_sessions_for_the_owner_
     # The very next redemption and the next launch are refused.
     err = refused(cast.bob, pending)
     assert (err.status_code, err.code) == (403, "access_revoked")
-    missing = cast.bob.launch(f"{owner}/{unique('no-such')}")
+    nowhere = f"{owner}/{unique('no-such')}"
+    missing = cast.bob.launch(nowhere)
     again = cast.bob.launch(ref)
-    assert again.status_code == 404 and again.json() == missing.json()  # like a secret that never was
+    assert again.status_code == 404 and named_alike(again, missing, ref, nowhere)  # like one that never was
+    assert again.json()["message"] == f'no such secret "{ref}", or not one you may use'  # named as written
     fresh = cast.bob.call("POST", f"/sessions/{active['session']['id']}/credentials")
     assert fresh.status_code == 201, fresh.text
     err = refused(cast.bob, fresh.json())
@@ -391,6 +419,45 @@ def test_only_the_owner_and_managers_see_every_grant_and_mounting_session(
     assert mounting(cast.alice) >= set(sessions.values()) and mounting(cast.dave) >= set(sessions.values())
     for person in (cast.bob, cast.carol, cast.erin):
         assert mounting(person) == {sessions[person.name]}, person.name
+
+
+def signed_in_web(person: Person) -> httpx.Client:
+    """A browser's session on the web pages: the sign-in form, then its cookie."""
+    web = httpx.Client(base_url=person.stack.url, timeout=30)
+    page = web.get("/web/login")
+    found = CSRF.search(page.text)
+    assert found is not None, page.text[:300]
+    resp = web.post("/web/login", data={"csrf": found.group(1), "token": person.token})
+    assert resp.status_code == 303, resp.text[:300]
+    return web
+
+
+def test_the_web_page_of_a_secret_shows_each_person_the_sessions_the_api_shows(
+    cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    """Issue 12, security finding 7: a `use` grantee's page listed the owner's and others' live sessions
+    (ids, owners, an End button). The page and the API now ask the same rule (visible_sessions)."""
+    ref, _, _ = shared
+    owner, name = ref.split("/")
+    every = {p.name: p.launched(ref)["session"]["id"] for p in (cast.alice, cast.bob, cast.carol, cast.erin)}
+    for person in (cast.alice, cast.dave, cast.bob, cast.carol, cast.erin):
+        api = person.call("GET", f"/secrets/{name}", params={"owner": owner})
+        assert api.status_code == 200, api.text
+        expected = {s["id"] for s in api.json()["sessions"]}
+        with closing(signed_in_web(person)) as web:
+            page = web.get(f"/web/s/{owner}/{name}")
+            listing = web.get("/web/")
+        assert page.status_code == 200, page.text[:300]
+        shown = set(SESSION_ID.findall(page.text))
+        assert shown == expected, person.name
+        ends = set(END_BUTTON.findall(page.text))
+        assert ends == expected, person.name
+        row = listing.text[listing.text.index(f'href="/web/s/{owner}/{name}"') :].split("</tr>")[0]
+        assert row.rstrip().endswith(f"<td>{len(expected)}</td>"), (person.name, row)
+        if person in (cast.alice, cast.dave):
+            assert set(every.values()) <= shown  # the owner and managers end others' sessions
+        else:
+            assert shown == {every[person.name]}, person.name  # one's own, and nobody else's
 
 
 def test_unshare_lists_only_the_sessions_of_whom_it_revoked(cast: Cast, shared: tuple[str, str, str]) -> None:
@@ -453,11 +520,20 @@ def test_admins_do_not_add_members_to_groups_they_do_not_manage(
             admin.get(f"{API}/secrets/{ref.split('/')[1]}", params={"owner": cast.alice.name}).status_code
             == 404
         )
-        # An admin's own group is theirs to fill.
+        # Nor invite: an invitation is a manager's act, and an admin who does not manage the group is not.
+        resp = admin.put(f"{API}/groups/{group}/members", json={"user": cast.frank.name, "role": "manager"})
+        assert resp.status_code == 403
+        resp = admin.delete(f"{API}/groups/{group}/invitations/{cast.frank.name}")
+        assert resp.status_code == 403
+        # An admin's own group is theirs to fill, directly (admins may list users: no name is news).
         own = unique("admins")
         assert admin.post(f"{API}/groups", json={"name": own}).status_code == 201
-        assert admin.put(f"{API}/groups/{own}/members", json={"user": cast.frank.name}).status_code == 200
+        added = admin.put(f"{API}/groups/{own}/members", json={"user": cast.frank.name})
+        assert (added.status_code, added.json()["status"]) == (200, "member"), added.text
+        unknown = admin.put(f"{API}/groups/{own}/members", json={"user": unique("nobody")})
+        assert (unknown.status_code, unknown.json()["message"]) == (404, "no such user")
     assert ref not in cast.frank.listing()
+    assert cast.frank.call("GET", "/invitations").json() == []
 
 
 def test_group_membership_changes_take_effect_at_the_next_launch(
@@ -472,16 +548,11 @@ def test_group_membership_changes_take_effect_at_the_next_launch(
     err = refused(cast.erin, pending)
     assert (err.status_code, err.code) == (403, "access_revoked")
 
-    # Added as a manager, frank gets the group's level and may add others; a plain member may not.
-    assert (
-        cast.alice.collection(
-            "PUT", f"/groups/{group}/members", user=cast.frank.name, role="manager"
-        ).status_code
-        == 200
-    )
+    # Joined as a manager, frank gets the group's level and may invite others; a plain member may not.
+    joined(cast.alice, group, cast.frank, role="manager")
     assert cast.frank.listing()[ref] == "use"
     assert cast.frank.value_of(ref) == [v]
-    assert cast.frank.collection("PUT", f"/groups/{group}/members", user=cast.erin.name).status_code == 200
+    joined(cast.frank, group, cast.erin)
     assert cast.erin.value_of(ref) == [v]
     assert cast.erin.collection("PUT", f"/groups/{group}/members", user=cast.bob.name).status_code == 403
     # A non-member cannot tell the group exists.
@@ -494,6 +565,98 @@ def test_group_membership_changes_take_effect_at_the_next_launch(
     )
     members = {m["user"]: m["role"] for m in cast.frank.call("GET", f"/groups/{group}").json()["members"]}
     assert members == {cast.alice.name: "manager", cast.frank.name: "manager", cast.erin.name: "member"}
+
+
+# --- invitations (issue 12, security finding 8) -------------------------------------------------------
+
+
+def test_a_pending_invitation_grants_nothing_and_only_the_invited_person_joins(
+    cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    """A manager's add is an invitation: until bob accepts, the group's grant does not reach him (no
+    listing, no launch), he is not among its members, and nobody else can accept it for him."""
+    ref, group, v = shared
+    invited = cast.alice.collection("PUT", f"/groups/{group}/members", user=cast.bob.name)
+    assert invited.status_code == 202 and invited.json() == {
+        "group": group,
+        "user": cast.bob.name,
+        "role": "member",
+        "status": "invited",
+    }
+    cast.alice.call("DELETE", f"/secrets/{ref.split('/')[1]}/grants/user/{cast.bob.name}")  # only the group's
+    pending = cast.bob.call("GET", "/invitations").json()
+    assert [(i["group"], i["role"], i["invited_by"]) for i in pending] == [(group, "member", cast.alice.name)]
+    assert ref not in cast.bob.listing()
+    launch = cast.bob.launch(ref)
+    assert (launch.status_code, launch.json()["code"]) == (404, "not_found"), launch.text
+    assert cast.bob.name not in {
+        m["user"] for m in cast.alice.call("GET", f"/groups/{group}").json()["members"]
+    }
+    assert cast.bob.call("GET", f"/groups/{group}").status_code == 404
+    # Someone else's invitation is no invitation: frank cannot accept or decline bob's.
+    elsewhere = unique("g")
+    for method, tail in (("POST", "/accept"), ("DELETE", "")):
+        theirs = cast.frank.call(method, f"/invitations/{group}{tail}")
+        nowhere = cast.frank.call(method, f"/invitations/{elsewhere}{tail}")
+        assert theirs.status_code == 404 and named_alike(theirs, nowhere, group, elsewhere), theirs.text
+    assert cast.frank.call("GET", "/invitations").json() == []
+
+    accepted = cast.bob.call("POST", f"/invitations/{group}/accept")
+    assert accepted.status_code == 200 and accepted.json() == {"name": group, "role": "member"}
+    assert cast.bob.listing()[ref] == "use" and cast.bob.value_of(ref) == [v]
+    assert cast.bob.call("GET", "/invitations").json() == []
+    assert cast.bob.call("POST", f"/invitations/{group}/accept").status_code == 404  # spent
+
+
+def test_an_invitation_answers_alike_for_every_name_and_is_on_the_record(
+    cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    """The answer to a manager (and the record in the manager's own audit view) is the same for a name
+    that exists and one that does not; so is withdrawing an invitation and removing a non-member."""
+    _, group, _ = shared
+    nobody = unique("nobody")
+    real = cast.alice.collection("PUT", f"/groups/{group}/members", user=cast.carol.name, role="manager")
+    fake = cast.alice.collection("PUT", f"/groups/{group}/members", user=nobody, role="manager")
+    assert real.status_code == fake.status_code == 202
+    assert named_alike(real, fake, cast.carol.name, nobody)
+    for who in (cast.carol.name, nobody):
+        gone = cast.alice.call("DELETE", f"/groups/{group}/invitations/{who}")
+        assert gone.status_code == 204 and gone.content == b""
+    not_member = cast.alice.call("DELETE", f"/groups/{group}/members/{cast.frank.name}")
+    no_one = cast.alice.call("DELETE", f"/groups/{group}/members/{nobody}")
+    assert not_member.status_code == 404 and named_alike(not_member, no_one, cast.frank.name, nobody)
+    assert cast.carol.call("GET", "/invitations").json() == []  # withdrawn
+    assert cast.carol.call("POST", f"/invitations/{group}/accept").status_code == 404
+
+    records = cast.alice.call("GET", "/audit", params={"limit": 1000}).json()["items"]
+    mine = [(r["action"], r["detail"]) for r in records if f"group={group} " in (r["detail"] or "") + " "]
+    for who in (cast.carol.name, nobody):
+        assert ("group.invite", f"group={group} user={who} role=manager") in mine
+        assert ("group.invite.withdraw", f"group={group} user={who}") in mine
+
+    # A member's role changes at once (the manager sees the members: nothing to learn there).
+    promoted = cast.alice.collection("PUT", f"/groups/{group}/members", user=cast.erin.name, role="manager")
+    assert (promoted.status_code, promoted.json()["status"]) == (200, "member")
+    members = {m["user"]: m["role"] for m in cast.alice.call("GET", f"/groups/{group}").json()["members"]}
+    assert members[cast.erin.name] == "manager"
+
+
+def test_declining_leaves_the_person_out_and_each_step_is_audited(
+    stack: Stack, cast: Cast, shared: tuple[str, str, str]
+) -> None:
+    ref, group, _ = shared
+    assert cast.alice.collection("PUT", f"/groups/{group}/members", user=cast.frank.name).status_code == 202
+    assert cast.frank.call("DELETE", f"/invitations/{group}").status_code == 204
+    assert cast.frank.call("GET", "/invitations").json() == []
+    assert cast.frank.call("POST", f"/invitations/{group}/accept").status_code == 404
+    assert ref not in cast.frank.listing()
+    joined(cast.alice, group, cast.dave)
+    with stack.client() as admin:
+        records = admin.get(f"{API}/audit", params={"limit": 1000}).json()["items"]
+    steps = {(r["actor"], r["action"], r["detail"]) for r in records}
+    assert (cast.alice.name, "group.invite", f"group={group} user={cast.frank.name} role=member") in steps
+    assert (cast.frank.name, "group.invite.decline", f"group={group}") in steps
+    assert (cast.dave.name, "group.invite.accept", f"group={group} role=member") in steps
 
 
 # --- projects -------------------------------------------------------------------------------------------
@@ -543,6 +706,43 @@ def test_project_scoped_secret_goes_only_into_its_project_by_members(
     )
     members = {m["user"]: m["role"] for m in cast.bob.call("GET", f"/projects/{project}").json()["members"]}
     assert members == {cast.alice.name: "owner", cast.bob.name: "member"}
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_projects_example_in_the_docs_runs_as_written(
+    stack: Stack, tmp_path: Path, value: Callable[[str], str]
+) -> None:
+    """Issue 12, new-user finding 5: docs/sharing.md's project example, command by command, as the
+    users it names (alice, bob; carol, a member without a grant, for the claim after it). Only the
+    program after `--` is swapped for one that checks the file's hash."""
+    text = (DOCS / "sharing.md").read_text()
+    block = text[text.index("alice$ sealbox project create") :].split("```")[0]
+    steps = [line.split("$ ", 1) for line in block.strip().splitlines()]
+    assert [who for who, _ in steps] == ["alice", "alice", "alice", "alice", "bob"]
+    people = {}
+    for who in ("alice", "bob", "carol"):
+        with stack.client() as admin:
+            created = admin.post(f"{API}/users", json={"name": who})
+        assert created.status_code == 201, created.text
+        people[who] = logged_in(Person(stack=stack, name=who, token=created.json()["token"]), tmp_path)
+    key = value("warehouse-key")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    for who, command in steps:
+        argv = shlex.split(command)
+        assert argv[0] == "sealbox"
+        if "--" in argv:
+            argv = [*argv[: argv.index("--") + 1], sys.executable, "-c", CHECK_FILE, "warehouse_key", digest]
+        people[who].ok(*argv[1:], stdin=key)  # only `secret add` reads stdin: the value
+    # The claims after the example: no project, no run; a member without a grant, no run either.
+    bob_elsewhere = people["bob"].run("run", "--secret", "alice/warehouse_key", "--", "true")
+    assert bob_elsewhere.returncode != 0 and "project_scope" in bob_elsewhere.stderr, bob_elsewhere.stderr
+    people["alice"].ok("project", "add", "churn-model", "carol")
+    carols = people["carol"].run(
+        "run", "--project", "churn-model", "--secret", "alice/warehouse_key", "--", "true"
+    )
+    assert carols.returncode != 0 and "not_found" in carols.stderr, carols.stderr
 
 
 def test_only_members_create_secrets_in_a_project(
@@ -640,7 +840,10 @@ def test_cli_share_unshare_grants_groups_and_projects(
         alice, bob = pool.map(lambda p: logged_in(p, tmp_path), (cast.alice, cast.bob))
 
     assert "you are its manager" in alice.ok("group", "create", group)
-    alice.ok("group", "add", group, cast.bob.name)
+    assert "they join when they accept" in alice.ok("group", "add", group, cast.bob.name)
+    pending = json.loads(bob.ok("group", "invitations", "--json"))
+    assert [(i["group"], i["role"], i["invited_by"]) for i in pending] == [(group, "member", cast.alice.name)]
+    assert f"you are now a member of group {group}" in bob.ok("group", "accept", group)
     listed, shown = together(
         lambda: bob.ok("group", "ls", "--json"), lambda: alice.ok("group", "show", group, "--json")
     )

@@ -3,7 +3,8 @@ driven through the real HTTP API of real keeper and server processes, on SQLite 
 
 Each example gets three fresh users and a fresh group (so one stack per backend serves every example),
 then Hypothesis runs create/replace/update/delete, share/unshare at use/write/manage to users and to the
-group, group membership changes, launches and redemptions. After every step:
+group, group membership changes (the manager invites; the invited person accepts or declines; a pending
+invitation grants nothing), launches and redemptions. After every step:
   - each user's list is the model's (own secrets as `owner`, shared ones with the best level any grant gives);
   - every answer's status is the model's: 404 for no access (exactly as for a missing secret), 403 for too
     low a level (services/secrets.py resolve());
@@ -134,6 +135,7 @@ class Model(RuleBasedStateMachine):
         self.group = f"m{tag}-g"
         self.secrets: dict[Key, Secret] = {}
         self.members: set[int] = {0}  # the group's creator is its manager, and so a member
+        self.invited: set[int] = set()  # invited by the manager, not (yet) accepted: no access from it
         self.launches: list[Launch] = []
         self.forms: list[bytes] = []  # every value of this example, in every encoding
         self.lanes: list[dict[int, httpx.Client]] = [{}, {}]  # two clients per user: lane 1 races lane 0
@@ -349,12 +351,36 @@ class Model(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from((1, 2)))
     def toggle_member(self, user: int) -> None:
+        """The manager removes a member, or invites anyone else (the same answer again while pending)."""
         if user in self.members:
             expect(self.call(0, "DELETE", f"/groups/{self.group}/members/{self.names[user]}"), 204)
             self.members.discard(user)
         else:
-            expect(self.call(0, "PUT", f"/groups/{self.group}/members", json={"user": self.names[user]}), 200)
+            resp = self.call(0, "PUT", f"/groups/{self.group}/members", json={"user": self.names[user]})
+            assert expect(resp, 202).json()["status"] == "invited", resp.text
+            self.invited.add(user)
+
+    @rule(user=st.sampled_from((1, 2)), accept=st.booleans())
+    def answer_invitation(self, user: int, accept: bool) -> None:
+        pending = expect(self.call(user, "GET", "/invitations"), 200).json()
+        assert [i["group"] for i in pending] == ([self.group] if user in self.invited else []), pending
+        if accept:
+            resp = self.call(user, "POST", f"/invitations/{self.group}/accept")
+        else:
+            resp = self.call(user, "DELETE", f"/invitations/{self.group}")
+        if user not in self.invited:
+            expect(resp, 404)
+            return
+        expect(resp, 200 if accept else 204)
+        self.invited.discard(user)
+        if accept:
             self.members.add(user)
+
+    @rule(actor=st.sampled_from((1, 2)), user=st.sampled_from(USERS))
+    def only_the_manager_invites(self, actor: int, user: int) -> None:
+        """A member who does not manage the group gets 403; someone outside it, 404 (as for no group)."""
+        resp = self.call(actor, "PUT", f"/groups/{self.group}/members", json={"user": self.names[user]})
+        expect(resp, 403 if actor in self.members else 404)
 
     # --- sessions ------------------------------------------------------------------------------
 

@@ -22,7 +22,14 @@ def kubeflow_volumes(
     ] = "0440",
     root: Annotated[str, typer.Option(help="where NAME without a path is mounted: ROOT/NAME")] = "/secrets",
     patch: Annotated[
-        bool, typer.Option("--patch", help="a merge patch for the Workspace, not the list")
+        bool,
+        typer.Option("--patch", help="a merge patch for the Workspace (it replaces the whole list)"),
+    ] = False,
+    json_patch: Annotated[
+        bool,
+        typer.Option(
+            "--json-patch", help="a JSON patch (kubectl patch --type json) that appends to the list; JSON"
+        ),
     ] = False,
     fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
 ) -> None:
@@ -31,11 +38,14 @@ def kubeflow_volumes(
         WorkspaceError,
         parse_secret_option,
         secret_volumes,
+        workspace_json_patch,
         workspace_patch,
     )
 
     if fmt not in ("yaml", "json"):
         fail("--format is yaml or json")
+    if patch and json_patch:
+        fail("give --patch or --json-patch, not both")
     try:
         mode = int(default_mode, 8)
     except ValueError:
@@ -45,6 +55,8 @@ def kubeflow_volumes(
     except WorkspaceError as exc:
         fail(str(exc))
     data: Any = workspace_patch(entries) if patch else entries
+    if json_patch:
+        data, fmt = workspace_json_patch(entries), "json"  # what `kubectl patch --type json -p` takes
     if fmt == "json":
         typer.echo(json.dumps(data, indent=2))
     else:

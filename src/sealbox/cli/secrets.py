@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -157,7 +158,7 @@ def list_(
                 s["kind"],
                 s["current_version"],
                 s["updated_at"][:19].replace("T", " "),
-                (s["expires_at"] or "")[:19].replace("T", " "),
+                _expiry(s["expires_at"]),
                 s["description"][:40],
             ]
             for s in items
@@ -186,9 +187,9 @@ def show(name: str, as_json: AsJSON = False) -> None:
         ("created by", "created_by"),
         ("updated", "updated_at"),
         ("updated by", "updated_by"),
-        ("expires", "expires_at"),
     ):
         typer.echo(f"{label + ':':13} {s.get(key) if s.get(key) is not None else '-'}")
+    typer.echo(f"{'expires:':13} {_expiry(s.get('expires_at')) or '-'}")
     if s.get("fields"):
         typer.echo(f"{'fields:':13} {', '.join(s['fields'])}")
     typer.echo("versions:")
@@ -199,3 +200,30 @@ def show(name: str, as_json: AsJSON = False) -> None:
             for v in s.get("versions") or []
         ],
     )
+    live = s.get("sessions") or []
+    if not live:
+        typer.echo("live sessions: none")
+        return
+    typer.echo("live sessions that mount it (`sealbox session end ID` ends one):")
+    print_table(
+        ["  SESSION", "OWNER", "SINCE", "UNTIL"],
+        [
+            [
+                f"  {x['id']}",
+                x["owner"],
+                x["created_at"][:19].replace("T", " "),
+                x["expires_at"][:19].replace("T", " "),
+            ]
+            for x in live
+        ],
+    )
+
+
+def _expiry(expires_at: str | None) -> str:
+    """The expiry as the tables show it, marked when it has passed (such a secret is not delivered)."""
+    if not expires_at:
+        return ""
+    shown = expires_at[:19].replace("T", " ")
+    when = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return f"{shown} (expired)" if when <= datetime.now(UTC) else shown

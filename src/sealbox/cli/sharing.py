@@ -65,16 +65,20 @@ def grants(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     )
 
 
+def _call(path: str, method: str, suffix: str = "", **body: Any) -> Any:
+    try:
+        with client() as c:
+            return c.collection(path, method, suffix, **body)
+    except ClientError as exc:
+        fail_from(exc)
+
+
 def _collection_app(kind: str, manager_role: str) -> typer.Typer:
     app = typer.Typer(help=f"{kind.capitalize()}s.", no_args_is_help=True)
     path = f"{kind}s"
 
     def call(method: str, suffix: str = "", **body: Any) -> Any:
-        try:
-            with client() as c:
-                return c.collection(path, method, suffix, **body)
-        except ClientError as exc:
-            fail_from(exc)
+        return _call(path, method, suffix, **body)
 
     @app.command("create")
     def create(name: str) -> None:
@@ -99,8 +103,12 @@ def _collection_app(kind: str, manager_role: str) -> typer.Typer:
 
     @app.command("add")
     def add(name: str, user: str, role: RoleOpt = "member") -> None:
-        call("PUT", f"/{name}/members", user=user, role=role)
-        typer.echo(f"{user} is now a {role} of {kind} {name}")
+        """Add a member; to a group, a manager invites (they join by `sealbox group accept`)."""
+        result = call("PUT", f"/{name}/members", user=user, role=role)
+        if result.get("status") == "invited":
+            typer.echo(f"invited {user} to group {name} as {role}; they join when they accept")
+        else:
+            typer.echo(f"{user} is now a {role} of {kind} {name}")
 
     @app.command("rm")
     def remove(name: str, user: str) -> None:
@@ -112,3 +120,37 @@ def _collection_app(kind: str, manager_role: str) -> typer.Typer:
 
 group_app = _collection_app("group", "manager")
 project_app = _collection_app("project", "owner")
+
+
+@group_app.command("invitations")
+def invitations(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The groups you are invited to (an invitation grants nothing until you accept it)."""
+    items = _call("invitations", "GET")
+    if as_json:
+        print_json(items)
+        return
+    print_table(
+        ["GROUP", "ROLE", "INVITED BY", "SINCE"],
+        [[i["group"], i["role"], i["invited_by"], i["created_at"][:19].replace("T", " ")] for i in items],
+    )
+
+
+@group_app.command("accept")
+def accept(name: str) -> None:
+    """Accept an invitation: join the group (and so whatever is shared with it)."""
+    joined = _call("invitations", "POST", f"/{name}/accept")
+    typer.echo(f"you are now a {joined['role']} of group {name}")
+
+
+@group_app.command("decline")
+def decline(name: str) -> None:
+    """Decline an invitation."""
+    _call("invitations", "DELETE", f"/{name}")
+    typer.echo(f"declined the invitation to group {name}")
+
+
+@group_app.command("uninvite")
+def uninvite(name: str, user: str) -> None:
+    """Take back an invitation you made as a manager (whether or not it is still pending)."""
+    _call("groups", "DELETE", f"/{name}/invitations/{user}")
+    typer.echo(f"no invitation of {user} to group {name} is pending")

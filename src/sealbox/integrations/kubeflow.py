@@ -115,9 +115,20 @@ def secret_volumes(mounts: Iterable[SecretMount]) -> list[dict[str, Any]]:
 def workspace_patch(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A merge patch for a Workspace (`kubectl patch workspace NAME --type merge -p ...`).
 
-    A merge patch replaces the whole list: give every secret the workspace should mount.
+    A merge patch replaces the whole list: give every secret the workspace should mount (for a workspace
+    that mounts none yet; otherwise `workspace_json_patch` appends).
     """
     return {"spec": {"podTemplate": {"volumes": {"secrets": [dict(e) for e in entries]}}}}
+
+
+SECRETS_POINTER = "/spec/podTemplate/volumes/secrets"
+
+
+def workspace_json_patch(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A JSON patch (RFC 6902; `kubectl patch workspace NAME --type json -p ...`) that appends the entries
+    to the workspace's `secrets` list and keeps the ones it has. The list must exist (it may be empty):
+    an "add" at `/-` of a list that is not there fails, and changes nothing."""
+    return [{"op": "add", "path": f"{SECRETS_POINTER}/-", "value": dict(e)} for e in entries]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.audit import Outcome
 from sealbox.domain.grants import Level, at_least, split_ref
-from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_TTL_SECONDS,
@@ -47,6 +46,13 @@ from sealbox.errors import (
 )
 from sealbox.services.audit import record, record_many
 from sealbox.services.keys import ServerKeys
+from sealbox.services.launch_checks import (
+    check_field,
+    check_not_expired,
+    check_project_scope,
+    no_such_secret,
+    purpose_not_allowed,
+)
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import resolve
 from sealbox.services.tokens import constant_time_equal
@@ -182,20 +188,20 @@ class LaunchService:
                 except (NotFound, Forbidden, BadRequest):
                     found = None
                 if found is None:
-                    # The position, not the name: names are input, and input is never echoed.
-                    raise NotFound(
-                        f"secrets[{index}]: no such secret, or not one you may use", field=f"secrets[{index}]"
-                    )
-                _check_project_scope(found.project_id, found.project, project, index)
+                    raise no_such_secret(m.secret, index)
+                check_project_scope(
+                    m.secret,
+                    index,
+                    project_id=found.project_id,
+                    project_name=found.project,
+                    session_project=project,
+                )
                 if purposes is not None and not purposes.allow(
                     kind=found.kind.value, name=found.name, ref=found.ref
                 ):
-                    raise Forbidden(
-                        f"secrets[{index}]: not among this service's allowed purposes",
-                        code="purpose_not_allowed",
-                        field=f"secrets[{index}]",
-                    )
-                _check_field(found.kind, m, index)
+                    raise purpose_not_allowed(m.secret, index)
+                check_field(found.kind, m, index)
+                check_not_expired(m.secret, found.expires_at, now, field=f"secrets[{index}]")
                 items.append(
                     SessionSecret(
                         secret_id=found.id,
@@ -366,6 +372,12 @@ class LaunchService:
                     and sharing.project_role(current.project_id, session.owner_id) is None
                 ):
                     raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
+                # Expiry too: a refresh (or a late first redemption) after it delivers nothing.
+                check_not_expired(
+                    s.secret_name if s.owner_id == session.owner_id else f"{s.owner_name}/{s.secret_name}",
+                    current.expires_at,
+                    now,
+                )
                 try:
                     if s.owner_id not in user_keys:
                         user_keys[s.owner_id] = unwrap_user_key(
@@ -535,18 +547,6 @@ def _check_project_member(conn: Connection, user_id: str, project: str) -> None:
         raise NotFound("no such project, or you are not a member", field="project")
 
 
-def _check_project_scope(
-    project_id: str | None, project_name: str | None, session_project: str | None, index: int
-) -> None:
-    """A project-scoped secret goes only into sessions launched for that project (by its members)."""
-    if project_id is not None and project_name != session_project:
-        raise Forbidden(
-            f"secrets[{index}]: this secret can only be used in sessions of its project",
-            code="project_scope",
-            field=f"secrets[{index}]",
-        )
-
-
 def _with_version(s: SessionSecret, version: int) -> SessionSecret:
     return SessionSecret(
         secret_id=s.secret_id,
@@ -559,28 +559,6 @@ def _with_version(s: SessionSecret, version: int) -> SessionSecret:
         env=s.env,
         version=version,
     )
-
-
-def _check_field(kind: Kind, m: Mapping, index: int) -> None:
-    spec = SPECS[kind]
-    where = f"secrets[{index}]"
-    if m.field is not None:
-        if not spec.multi_field:
-            raise BadRequest(
-                f"{where}: a {kind.value} secret has no fields", code="invalid_field", field=where
-            )
-        if m.field not in spec.all_fields:
-            raise BadRequest(
-                f"{where}: a {kind.value} secret's fields are {', '.join(spec.all_fields)}",
-                code="invalid_field",
-                field=where,
-            )
-    elif spec.multi_field and m.env is not None:
-        raise BadRequest(
-            f"{where}: a variable takes one field of a {kind.value} secret (NAME.FIELD)",
-            code="invalid_field",
-            field=where,
-        )
 
 
 def decode_public_key(text: str) -> bytes:

@@ -11,17 +11,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from sealbox.domain.grants import Grant, Level, parse_level
-from sealbox.domain.names import check_user_name, is_valid_secret_name
-from sealbox.domain.principals import Principal, User
+from sealbox.domain.principals import Principal
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.audit import record
+from sealbox.services.groups import GroupService, check_collection_name, user_named
 from sealbox.services.secrets import resolve
-from sealbox.store.database import Database
 from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
-from sealbox.store.users import UserRepository
 
-GROUP_ROLES = ("member", "manager")
 PROJECT_ROLES = ("member", "owner")
 
 
@@ -31,36 +28,19 @@ class Grantee:
     name: str
 
 
-def _check_collection_name(name: str, what: str) -> str:
-    if not is_valid_secret_name(name):
-        raise BadRequest(
-            f"a {what} name is 1-128 letters, digits, '.', '_' or '-'", code="invalid_name", field="name"
-        )
-    return name
-
-
-def _user_named(conn: Connection, name: str) -> User:
-    check_user_name(name)
-    user = UserRepository(conn).by_name(name)
-    if user is None:
-        raise NotFound("no such user", field="user")
-    return user
-
-
 def _grantee_id(conn: Connection, grantee: Grantee) -> str:
     if grantee.kind == "user":
-        return _user_named(conn, grantee.name).id
+        return user_named(conn, grantee.name).id
     if grantee.kind == "group":
-        found = SharingRepository(conn).group_by_name(_check_collection_name(grantee.name, "group"))
+        found = SharingRepository(conn).group_by_name(check_collection_name(grantee.name, "group"))
         if found is None:
             raise NotFound("no such group", field="group")
         return str(found["id"])
     raise BadRequest("share with a user or a group", code="invalid_grantee", field="grantee")
 
 
-class SharingService:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+class SharingService(GroupService):
+    """Grants and projects; the group use cases come from GroupService (services/groups.py)."""
 
     # grants -----------------------------------------------------------------------------------
     def share(
@@ -149,82 +129,9 @@ class SharingService:
                 or (g.grantee_type == "group" and g.grantee_name in mine)
             ]
 
-    # groups -----------------------------------------------------------------------------------
-    def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
-        _check_collection_name(name, "group")
-        try:
-            with self.db.write() as conn:
-                repo = SharingRepository(conn)
-                if repo.group_by_name(name) is not None:
-                    raise Conflict("a group with that name exists", code="already_exists", field="name")
-                group_id = random_ids.token_hex(16)
-                repo.add_group(group_id=group_id, name=name, now=now, by=requested_by.user.name)
-                repo.set_group_member(group_id, requested_by.user.id, "manager")
-                record(conn, requested_by, "group.create", now=now, detail=f"group={name}")
-                return {"name": name, "members": repo.group_members(group_id)}
-        except SQLIntegrityError:
-            raise Conflict("a group with that name exists", code="already_exists", field="name") from None
-
-    def _managed_group(
-        self, conn: Connection, requested_by: Principal, name: str, *, adding: bool
-    ) -> dict[str, Any]:
-        """The group, if the caller may change its members. Admins see every group and may remove
-        members, but only a group's managers add members or change roles: a group carries grants, and
-        admins get no access to secrets (ARCHITECTURE, Permissions), neither by joining a group nor by
-        putting an account of theirs into one."""
-        repo = SharingRepository(conn)
-        group = repo.group_by_name(_check_collection_name(name, "group"))
-        role = repo.group_role(group["id"], requested_by.user.id) if group else None
-        if group is None or (role is None and not requested_by.user.is_admin):
-            raise NotFound("no such group")
-        if role != "manager" and (adding or not requested_by.user.is_admin):
-            raise Forbidden("only the group's managers change its members")
-        return group
-
-    def set_group_member(
-        self, requested_by: Principal, group: str, user: str, role: str, *, now: datetime
-    ) -> dict[str, Any]:
-        if role not in GROUP_ROLES:
-            raise BadRequest("role must be member or manager", code="invalid_role", field="role")
-        with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group, adding=True)
-            member = _user_named(conn, user)
-            repo = SharingRepository(conn)
-            repo.set_group_member(found["id"], member.id, role)
-            record(
-                conn,
-                requested_by,
-                "group.member.set",
-                now=now,
-                detail=f"group={group} user={user} role={role}",
-            )
-            return {"name": group, "members": repo.group_members(found["id"])}
-
-    def remove_group_member(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
-        with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group, adding=False)
-            member = _user_named(conn, user)
-            if not SharingRepository(conn).remove_group_member(found["id"], member.id):
-                raise NotFound("not a member")
-            record(conn, requested_by, "group.member.remove", now=now, detail=f"group={group} user={user}")
-
-    def my_groups(self, requested_by: Principal) -> list[dict[str, Any]]:
-        with self.db.read() as conn:
-            return SharingRepository(conn).groups_of(requested_by.user.id)
-
-    def group(self, requested_by: Principal, name: str) -> dict[str, Any]:
-        with self.db.read() as conn:
-            repo = SharingRepository(conn)
-            found = repo.group_by_name(_check_collection_name(name, "group"))
-            if found is None or (
-                repo.group_role(found["id"], requested_by.user.id) is None and not requested_by.user.is_admin
-            ):
-                raise NotFound("no such group")
-            return {"name": name, "members": repo.group_members(found["id"])}
-
     # projects ---------------------------------------------------------------------------------
     def create_project(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
-        _check_collection_name(name, "project")
+        check_collection_name(name, "project")
         try:
             with self.db.write() as conn:
                 repo = SharingRepository(conn)
@@ -240,7 +147,7 @@ class SharingService:
 
     def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:
         repo = SharingRepository(conn)
-        project = repo.project_by_name(_check_collection_name(name, "project"))
+        project = repo.project_by_name(check_collection_name(name, "project"))
         role = repo.project_role(project["id"], requested_by.user.id) if project else None
         if project is None or (role is None and not requested_by.user.is_admin):
             raise NotFound("no such project")
@@ -255,7 +162,7 @@ class SharingService:
             raise BadRequest("role must be member or owner", code="invalid_role", field="role")
         with self.db.write() as conn:
             found = self._owned_project(conn, requested_by, project)
-            member = _user_named(conn, user)
+            member = user_named(conn, user)
             repo = SharingRepository(conn)
             repo.set_project_member(found["id"], member.id, role)
             record(
@@ -272,7 +179,7 @@ class SharingService:
     ) -> None:
         with self.db.write() as conn:
             found = self._owned_project(conn, requested_by, project)
-            member = _user_named(conn, user)
+            member = user_named(conn, user)
             if not SharingRepository(conn).remove_project_member(found["id"], member.id):
                 raise NotFound("not a member")
             record(
@@ -286,7 +193,7 @@ class SharingService:
     def project(self, requested_by: Principal, name: str) -> dict[str, Any]:
         with self.db.read() as conn:
             repo = SharingRepository(conn)
-            found = repo.project_by_name(_check_collection_name(name, "project"))
+            found = repo.project_by_name(check_collection_name(name, "project"))
             if found is None or (
                 repo.project_role(found["id"], requested_by.user.id) is None
                 and not requested_by.user.is_admin

@@ -50,6 +50,7 @@ class CurrentMaterial:
     outer: bytes
     project_id: str | None = None
     scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
 
 
 def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
@@ -241,6 +242,7 @@ class SessionRepository:
                 secret_versions.c.outer,
                 secrets.c.project_id,
                 secrets.c.scopes,
+                secrets.c.expires_at,
             )
             .join(
                 secret_versions,
@@ -260,6 +262,7 @@ class SessionRepository:
                 outer=bytes(r[6]),
                 project_id=r[7],
                 scopes=tuple(json.loads(r[8])) if r[8] else (),
+                expires_at=r[9],
             )
             for r in rows
         }

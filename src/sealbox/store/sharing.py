@@ -10,7 +10,15 @@ from sqlalchemy import delete, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.grants import Grant, Level, best
-from sealbox.store.tables import grants, group_members, groups, project_members, projects, users
+from sealbox.store.tables import (
+    grants,
+    group_invitations,
+    group_members,
+    groups,
+    project_members,
+    projects,
+    users,
+)
 
 
 class SharingRepository:
@@ -75,6 +83,47 @@ class SharingRepository:
             .order_by(users.c.name)
         )
         return [{"user": r[0], "role": r[1]} for r in rows]
+
+    # invitations: a manager invites, the person joins only by accepting ----------------------------
+    def invite(self, *, group_id: str, user_id: str, role: str, by: str, now: datetime) -> None:
+        """Make or renew the invitation (a second one replaces the first, with its role)."""
+        self.remove_invitation(group_id, user_id)
+        self.conn.execute(
+            insert(group_invitations).values(
+                group_id=group_id, user_id=user_id, role=role, invited_by=by, created_at=now
+            )
+        )
+
+    def invitation_role(self, group_id: str, user_id: str) -> str | None:
+        return self.conn.execute(
+            select(group_invitations.c.role).where(
+                group_invitations.c.group_id == group_id, group_invitations.c.user_id == user_id
+            )
+        ).scalar()
+
+    def remove_invitation(self, group_id: str, user_id: str) -> bool:
+        return (
+            self.conn.execute(
+                delete(group_invitations).where(
+                    group_invitations.c.group_id == group_id, group_invitations.c.user_id == user_id
+                )
+            ).rowcount
+            == 1
+        )
+
+    def invitations_of(self, user_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(
+                groups.c.name,
+                group_invitations.c.role,
+                group_invitations.c.invited_by,
+                group_invitations.c.created_at,
+            )
+            .join(groups, groups.c.id == group_invitations.c.group_id)
+            .where(group_invitations.c.user_id == user_id)
+            .order_by(groups.c.name)
+        )
+        return [{"group": r[0], "role": r[1], "invited_by": r[2], "created_at": r[3]} for r in rows]
 
     # projects ---------------------------------------------------------------------------------
     def project_by_name(self, name: str) -> dict[str, Any] | None:

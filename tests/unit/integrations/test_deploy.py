@@ -11,17 +11,24 @@ SEALBOX_* variable is a setting the server reads, and the image is the one the D
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 import sealbox
+from sealbox.cli.main import app
 from sealbox.config import ServerSettings
 from sealbox.integrations import kubernetes as k8s
-from sealbox.integrations.kubernetes import patch_pod
+from sealbox.integrations.kubeflow import check_secret_entries
+from sealbox.integrations.kubernetes import PodSpecError, patch_pod
 from tests.unit.integrations.pods import notebook_pod
 from tests.unit.integrations.test_kubernetes_pod import launch
 from tests.unit.integrations.validation import validate
@@ -210,3 +217,102 @@ def test_readme_creates_the_secrets_the_manifests_use(objects: list[dict[str, An
             for c in spec["containers"]:
                 used |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", []) if "valueFrom" in e}
     assert created == used == {"sealbox-server-keys", "sealbox-keeper-keys", "sealbox-database"}
+
+
+# Kubeflow's own sample Workspace, as far as these tests need it: our transcription of the data in
+# kubeflow/notebooks@8b6105775132f4ea0af2a1dc3833519789651233 (the commit kubeflow.py's schema is pinned
+# to), workspaces/controller/manifests/kustomize/samples/jupyterlab_v1beta1_workspace.yaml.
+KUBEFLOW_SAMPLE_WORKSPACE: dict[str, Any] = {
+    "apiVersion": "kubeflow.org/v1beta1",
+    "kind": "Workspace",
+    "metadata": {"name": "jupyterlab-workspace"},
+    "spec": {
+        "paused": False,
+        "displayName": "Example JupyterLab Workspace",
+        "kind": "jupyterlab",
+        "podTemplate": {
+            "podMetadata": {"labels": {}, "annotations": {}},
+            "volumes": {
+                "home": "workspace-home-pvc",
+                "data": [{"pvcName": "workspace-data-pvc", "mountPath": "/data/my-data", "readOnly": False}],
+                "secrets": [
+                    {
+                        "secretName": "workspace-secret",  # pragma: allowlist secret -- a Secret's name
+                        "mountPath": "/secrets/my-secret",
+                        "defaultMode": 420,
+                    }
+                ],
+            },
+            "options": {"imageConfig": "jupyter-scipy:v1.10.0", "podConfig": "tiny_cpu"},
+        },
+    },
+}
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, what `kubectl patch --type merge` does with a custom resource."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _readme_kubeflow_patch() -> tuple[list[str], list[str]]:
+    """The README's `kubectl ... patch workspace` command: its kubectl part and the sealbox command in it."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    start = readme.index("kubectl -n team-a patch workspace")
+    command = readme[start:].split("\n```", 1)[0].split("\nkubectl get", 1)[0].replace("\\\n", " ")
+    inner = re.search(r'"\$\((sealbox [^)]*)\)"', command)
+    assert inner is not None, command
+    return shlex.split(command[: inner.start()]), shlex.split(inner.group(1))
+
+
+def test_readme_kubeflow_patch_keeps_what_the_workspace_mounts() -> None:
+    """Issue 12, new-user finding 12: the README's merge patch replaced a workspace's whole `secrets`
+    list (on Kubeflow's sample, `workspace-secret` was lost). The command it shows now is a JSON patch
+    that appends; applied to Kubeflow's sample with a real RFC 6902 implementation, the entry stays."""
+    kubectl, sealbox = _readme_kubeflow_patch()
+    assert kubectl[kubectl.index("--type") + 1] == "json", kubectl
+    assert sealbox[0] == "sealbox"
+    emitted = CliRunner().invoke(app, sealbox[1:])
+    assert emitted.exit_code == 0, emitted.output
+    patched = jsonpatch.apply_patch(KUBEFLOW_SAMPLE_WORKSPACE, json.loads(emitted.stdout))
+    secrets = patched["spec"]["podTemplate"]["volumes"]["secrets"]
+    assert [e["secretName"] for e in secrets] == ["workspace-secret", "warehouse-creds"]
+    assert secrets[0] == KUBEFLOW_SAMPLE_WORKSPACE["spec"]["podTemplate"]["volumes"]["secrets"][0]
+    assert check_secret_entries(secrets) == []
+    # What the README says about the alternative: a merge patch replaces the list (so only for an empty
+    # one), and an append needs the list to be there.
+    merge = CliRunner().invoke(app, [*sealbox[1:-1], "--patch", "--format", "json"])
+    assert merge.exit_code == 0, merge.output
+    merged = _merge_patch(KUBEFLOW_SAMPLE_WORKSPACE, json.loads(merge.stdout))
+    assert [e["secretName"] for e in merged["spec"]["podTemplate"]["volumes"]["secrets"]] == [
+        "warehouse-creds"
+    ]
+    without = copy.deepcopy(KUBEFLOW_SAMPLE_WORKSPACE)
+    del without["spec"]["podTemplate"]["volumes"]["secrets"]
+    with pytest.raises((jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException)):
+        jsonpatch.apply_patch(without, json.loads(emitted.stdout))
+
+
+def test_readme_says_what_happens_to_a_pod_without_fsgroup() -> None:
+    """The README said fsGroup is "set when missing", while `sealbox kube pod` refused a pod without one.
+    It now says: set from --fs-group, else from runAsGroup; with neither, refused in one line."""
+    readme = " ".join((ROOT / "deploy" / "README.md").read_text().split())
+    assert "set when missing" not in readme
+    assert "to `--fs-group`" in readme and "else to the containers' `runAsGroup`" in readme
+    assert "a non-root pod with neither is refused" in readme
+    pod = notebook_pod()
+    pod["spec"].pop("securityContext", None)
+    for c in pod["spec"]["containers"]:
+        c["securityContext"].pop("runAsGroup", None)
+    with pytest.raises(PodSpecError, match="no fsGroup"):
+        patch_pod(pod, launch())
+    assert patch_pod(pod, launch(fs_group=4321))["spec"]["securityContext"]["fsGroup"] == 4321
+    pod["spec"]["containers"][0]["securityContext"]["runAsGroup"] = 100
+    assert patch_pod(pod, launch())["spec"]["securityContext"]["fsGroup"] == 100

@@ -158,6 +158,14 @@ def test_cli_volumes_emits_valid_entries() -> None:
     )
     assert result.exit_code == 0, result.output
     valid(json.loads(result.stdout)["spec"]["podTemplate"]["volumes"]["secrets"])
+    # A JSON patch appends each entry (deploy/README.md; applied to Kubeflow's sample in test_deploy.py).
+    result = runner.invoke(
+        app, ["kube", "kubeflow", "volumes", "--secret", "warehouse", "--secret", "aws", "--json-patch"]
+    )
+    assert result.exit_code == 0, result.output
+    ops = json.loads(result.stdout)
+    assert [(o["op"], o["path"]) for o in ops] == [("add", "/spec/podTemplate/volumes/secrets/-")] * 2
+    valid([o["value"] for o in ops])
 
 
 @pytest.mark.parametrize(
@@ -168,6 +176,7 @@ def test_cli_volumes_emits_valid_entries() -> None:
         ["--secret", "a", "--default-mode", "0999"],
         ["--secret", "a", "--default-mode", "1777"],
         ["--secret", "a", "--format", "xml"],
+        ["--secret", "a", "--patch", "--json-patch"],
     ],
 )
 def test_cli_volumes_refuses_what_the_crd_would(args: list[str]) -> None:

@@ -1,8 +1,10 @@
 """The user's choice of secrets for a JupyterHub spawn: the form, the query link, `user_options`, and checks.
 
 `user_options` hold names only, never a value:
-`{"sealbox": {"secrets": ["db", {"name": "alice/aws", "file": "aws", "env": null}],
-"mount_path": "/secrets"}}`.
+`{"sealbox": {"secrets": ["db", {"name": "alice/aws", "file": "aws", "env": "AWS_SECRET_ACCESS_KEY",
+"field": "secret_access_key"}], "mount_path": "/secrets"}}`. A choice's file holds the whole secret (a
+typed one, aws or database, is a folder with a file per field, which `get_secret(name, field=...)`
+reads); a variable holds one value, so for a typed secret it holds the field that `field` names.
 Everything here is pure: no jupyterhub import, no network.
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.launches import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
 from sealbox.domain.launches import check_mount_path as check_session_mount_path
 from sealbox.errors import BadRequest
@@ -23,6 +26,7 @@ FORM_SECRET = "sealbox_secret"  # noqa: S105 -- a form field's name, not a crede
 FORM_REF = "sealbox_ref_"
 FORM_FILE = "sealbox_file_"
 FORM_ENV = "sealbox_env_"
+FORM_FIELD = "sealbox_field_"
 FORM_MOUNT = "sealbox_mount_path"
 
 
@@ -35,11 +39,17 @@ class Choice:
     secret: str  # "name" (the user's own) or "owner/name" (shared with the user)
     file: str | None = None
     env: str | None = None
+    field: str | None = None  # the field of a typed secret the variable holds
 
-    def mapping(self) -> Mapping:
-        """As a session mapping: always a file (named like the secret unless named otherwise), and the
-        variable if one is named."""
-        return Mapping(secret=self.secret, file=self.file or self.secret.rpartition("/")[2], env=self.env)
+    def mappings(self) -> list[Mapping]:
+        """As session mappings: always a file with the whole secret (named like the secret unless named
+        otherwise), and the variable if one is named (with `field`, that field alone)."""
+        file = Mapping(secret=self.secret, file=self.file or self.secret.rpartition("/")[2])
+        if self.env is None:
+            return [file]
+        if self.field is None:
+            return [Mapping(secret=self.secret, file=file.file, env=self.env)]
+        return [file, Mapping(secret=self.secret, field=self.field, env=self.env)]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,7 +60,15 @@ class Selection:
     def to_user_options(self) -> dict[str, Any]:
         return {
             KEY: {
-                "secrets": [{"name": c.secret, "file": c.file, "env": c.env} for c in self.choices],
+                "secrets": [
+                    {
+                        "name": c.secret,
+                        "file": c.file,
+                        "env": c.env,
+                        **({"field": c.field} if c.field else {}),
+                    }
+                    for c in self.choices
+                ],
                 "mount_path": self.mount_path,
             }
         }
@@ -97,25 +115,27 @@ def parse(user_options: MappingABC[str, Any] | None) -> Selection | None:
         where = f"secrets[{index}]"
         if isinstance(item, str):
             item = {"name": item}
-        if not isinstance(item, MappingABC) or set(item) - {"name", "file", "env"}:
-            raise OptionsError(f"{where} must be a name or an object with name, file and env")
+        if not isinstance(item, MappingABC) or set(item) - {"name", "file", "env", "field"}:
+            raise OptionsError(f"{where} must be a name or an object with name, file, env and field")
         name = _text(item.get("name"), f"{where}.name", 200)
         if name is None:
             raise OptionsError(f"{where} needs a name")
-        choices.append(
-            Choice(
-                secret=name,
-                file=_text(item.get("file"), f"{where}.file", 200),
-                env=_text(item.get("env"), f"{where}.env", 200),
-            )
+        choice = Choice(
+            secret=name,
+            file=_text(item.get("file"), f"{where}.file", 200),
+            env=_text(item.get("env"), f"{where}.env", 200),
+            field=_text(item.get("field"), f"{where}.field", 32),
         )
+        if choice.field is not None and choice.env is None:
+            raise OptionsError(f"{where}.field names the field a variable holds: give env too")
+        choices.append(choice)
     mount_path = _text(raw.get("mount_path"), "mount_path", 1024) or DEFAULT_MOUNT_PATH
     try:
         check_session_mount_path(mount_path)
         if mount_path.rstrip("/") in ("", "/"):
             raise BadRequest("the mount path must be below /")
         if choices:
-            check_mappings([c.mapping() for c in choices])
+            check_mappings([m for c in choices for m in c.mappings()])
     except BadRequest as bad:
         raise OptionsError(bad.message) from None
     if not choices:
@@ -147,9 +167,11 @@ def from_form(form: MappingABC[str, Sequence[str]]) -> dict[str, Any]:
     secrets = []
     for position, ref in enumerate(ticked):
         row = rows.get(ref, str(position))
-        secrets.append(
-            {"name": ref, "file": _first(data, FORM_FILE + row), "env": _first(data, FORM_ENV + row)}
-        )
+        choice = {"name": ref, "file": _first(data, FORM_FILE + row), "env": _first(data, FORM_ENV + row)}
+        field = _first(data, FORM_FIELD + row)
+        if field is not None and choice["env"] is not None:  # the form always sends a typed row's field
+            choice["field"] = field
+        secrets.append(choice)
     options: dict[str, Any] = {"secrets": secrets}
     mount = _first(data, FORM_MOUNT)
     if mount is not None:
@@ -178,7 +200,8 @@ def render_form(
         file_value = esc(choice.file or "") if choice else ""
         env_cell = (
             f'<td><input type="text" name="{FORM_ENV}{i}" id="{FORM_ENV}{i}" value="{env_value}"'
-            f' placeholder="(none)" aria-label="variable for {esc(s.ref)}" maxlength="128"></td>'
+            f' placeholder="(none)" aria-label="variable for {esc(s.ref)}" maxlength="128">'
+            f"{_field_select(s, i, choice.field if choice else None)}</td>"
             if allow_env
             else ""
         )
@@ -214,3 +237,17 @@ def render_form(
         f'<input type="text" name="{FORM_MOUNT}" id="{FORM_MOUNT}" value="{mount}" maxlength="1024">'
         f"{note}</fieldset>"
     )
+
+
+def _field_select(s: UsableSecret, row: int, chosen: str | None) -> str:
+    """For a typed secret (aws, database), which of its fields the variable holds: a variable holds one
+    value, while the file holds them all."""
+    try:
+        fields = SPECS[Kind(s.kind)].all_fields
+    except ValueError:
+        return ""
+    if not fields:
+        return ""
+    options = "".join(f'<option value="{f}"{" selected" if f == chosen else ""}>{f}</option>' for f in fields)
+    label = html.escape(f"field of {s.ref} the variable holds", quote=True)
+    return f' <select name="{FORM_FIELD}{row}" id="{FORM_FIELD}{row}" aria-label="{label}">{options}</select>'

@@ -47,8 +47,8 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 def _refusal(error: ClientError) -> web.HTTPError:
-    """sealbox's refusal as the error JupyterHub shows: 400 for bad or unusable choices (its message never
-    repeats the input), 503 when sealbox cannot be reached."""
+    """sealbox's refusal as the error JupyterHub shows: 400 for bad or unusable choices (its message names
+    a secret as chosen, never a value), 503 when sealbox cannot be reached."""
     if 400 <= error.status_code < 500 and error.status_code not in (401, 429):
         return web.HTTPError(400, f"sealbox: {error.message}")
     return web.HTTPError(503, "sealbox is unavailable; the server was not started")
@@ -144,7 +144,9 @@ class SealboxSpawner(LoggingConfigurable):
     ) -> dict[str, Any]:
         """Create the user's session (sealbox checks that the user may use each secret, and audits it)."""
         secrets: list[dict[str, str | None]] = [
-            {"name": m.secret, "file": m.file, "env": m.env} for m in (c.mapping() for c in selection.choices)
+            {"name": m.secret, "field": m.field, "file": m.file, "env": m.env}
+            for c in selection.choices
+            for m in c.mappings()
         ]
         try:
             with self.sealbox_client() as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.group_schemas import InvitationPublic, MemberChange
 from sealbox.server.schemas import CollectionIn, CollectionPublic, ErrorBody, MemberIn, Membership
 
 router = APIRouter(
@@ -37,18 +38,51 @@ def get_group(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> Collec
     return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]))
 
 
-@router.put("/groups/{name}/members", response_model=CollectionPublic)
+@router.put(
+    "/groups/{name}/members",
+    response_model=MemberChange,
+    responses={202: {"model": MemberChange, "description": "invited: the person joins by accepting"}},
+)
 def set_group_member(
-    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
-) -> CollectionPublic:
-    return CollectionPublic.model_validate(
+    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep, response: Response
+) -> MemberChange:
+    """Managers: a member's role changes at once (200); anyone else is invited (202, the same answer
+    whether or not the name belongs to anyone). An admin who manages the group adds directly (200)."""
+    change = MemberChange.model_validate(
         ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now())
     )
+    if change.status == "invited":
+        response.status_code = status.HTTP_202_ACCEPTED
+    return change
 
 
 @router.delete("/groups/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
 def remove_group_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     ctx.sharing.remove_group_member(principal, name[:128], user[:64], now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/groups/{name}/invitations/{user}", status_code=status.HTTP_204_NO_CONTENT)
+def withdraw_invitation(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    """Managers take an invitation back (204 whether or not there was one)."""
+    ctx.sharing.withdraw_invitation(principal, name[:128], user[:64], now=now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/invitations", response_model=list[InvitationPublic])
+def my_invitations(principal: CurrentPrincipal, ctx: ContextDep) -> list[InvitationPublic]:
+    """The groups I am invited to; an invitation grants nothing until accepted."""
+    return [InvitationPublic.model_validate(i) for i in ctx.sharing.my_invitations(principal)]
+
+
+@router.post("/invitations/{group}/accept", response_model=Membership)
+def accept_invitation(group: str, principal: CurrentPrincipal, ctx: ContextDep) -> Membership:
+    return Membership.model_validate(ctx.sharing.accept_invitation(principal, group[:128], now=now()))
+
+
+@router.delete("/invitations/{group}", status_code=status.HTTP_204_NO_CONTENT)
+def decline_invitation(group: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    ctx.sharing.decline_invitation(principal, group[:128], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -20,15 +20,14 @@ from fastapi.templating import Jinja2Templates
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.names import NAME_RULE
 from sealbox.domain.principals import Principal
-from sealbox.domain.secrets import SecretPatch
-from sealbox.errors import BadRequest, Forbidden, NotFound, ServiceError, Unauthenticated
+from sealbox.errors import Forbidden, NotFound, ServiceError, Unauthenticated
 from sealbox.server.context import AppContext
 from sealbox.server.deps import context_of, get_context, now
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
 from sealbox.server.web.oidc import FLOW_COOKIE
 from sealbox.services import audit as audit_service
 from sealbox.services import web_sessions
-from sealbox.services.sharing import Grantee
+from sealbox.services.secrets import visible_sessions
 
 COOKIE = "sealbox_session"
 LOGIN_CSRF_COOKIE = "sealbox_login_csrf"
@@ -98,7 +97,8 @@ def install_web(app: FastAPI) -> None:
 
     app.add_exception_handler(_SignIn, to_sign_in)
     app.add_exception_handler(Forbidden, csrf_refused)
-    from sealbox.server.web import start  # noqa: F401 -- its routes join `router` before it is included
+    # Their routes join `router` before it is included.
+    from sealbox.server.web import secret_page, start  # noqa: F401
 
     app.include_router(router)
 
@@ -258,11 +258,20 @@ def secrets_page(
             {
                 "secret": s,
                 "shared_with": _shared_with(ctx, principal, s),
-                "sessions": len(ctx.launches.live_sessions_for(s.id, now=now())),
+                "sessions": len(
+                    visible_sessions(s, principal, ctx.launches.live_sessions_for(s.id, now=now()))
+                ),
             }
         )
     return _render(
-        request, "secrets.html", user=principal.user, csrf=csrf, rows=rows, q=q, next_cursor=page.next_cursor
+        request,
+        "secrets.html",
+        user=principal.user,
+        csrf=csrf,
+        rows=rows,
+        q=q,
+        next_cursor=page.next_cursor,
+        now=now(),
     )
 
 
@@ -327,129 +336,6 @@ async def create_secret(request: Request, ctx: Ctx, signed: Signed) -> Response:
     if ctx.converter:
         ctx.converter.poke()
     return RedirectResponse(f"/web/s/{secret.owner_name}/{secret.name}?saved=1", status_code=303)
-
-
-def _secret_context(ctx: AppContext, principal: Principal, owner: str, name: str) -> dict[str, Any]:
-    secret = ctx.secrets.get(principal, name, owner=owner)
-    return {
-        "secret": secret,
-        "grants": ctx.sharing.grants(principal, name, owner=owner),
-        "sessions": ctx.launches.live_sessions_for(secret.id, now=now()),
-        "spec": SPECS[secret.kind],
-    }
-
-
-@router.get("/s/{owner}/{name}", response_class=HTMLResponse)
-def secret_page(
-    request: Request, owner: str, name: str, ctx: Ctx, signed: Signed, saved: int = 0
-) -> HTMLResponse:
-    principal, csrf = signed
-    try:
-        data = _secret_context(ctx, principal, owner[:64], name[:200])
-    except ServiceError as exc:
-        return _render(request, "error.html", exc.status_code, message=exc.message, user=principal.user)
-    return _render(
-        request, "secret.html", user=principal.user, csrf=csrf, errors={}, saved=bool(saved), **data
-    )
-
-
-async def _secret_action(
-    request: Request, ctx: AppContext, signed: tuple[Principal, str], owner: str, name: str, action: Any
-) -> Response:
-    principal, csrf = signed
-    form = await _form(request, csrf)
-    try:
-        result = action(principal, form)
-    except ServiceError as exc:
-        try:
-            data = _secret_context(ctx, principal, owner, name)
-        except ServiceError:
-            return RedirectResponse("/web/", status_code=303)
-        return _render(
-            request,
-            "secret.html",
-            exc.status_code,
-            user=principal.user,
-            csrf=csrf,
-            errors=_errors(exc),
-            saved=False,
-            **data,
-        )
-    if isinstance(result, Response):
-        return result
-    return RedirectResponse(f"/web/s/{owner}/{name}", status_code=303)
-
-
-@router.post("/s/{owner}/{name}/replace")
-async def replace_value(request: Request, owner: str, name: str, ctx: Ctx, signed: Signed) -> Response:
-    def act(principal: Principal, form: dict[str, str]) -> None:
-        current = ctx.secrets.get(principal, name, owner=owner)
-        expected = int(form["version"]) if form.get("version", "").isdigit() else None
-        ctx.secrets.replace(
-            principal, name, value=form_value(form, current.kind), if_match=expected, now=now(), owner=owner
-        )
-        if ctx.converter:
-            ctx.converter.poke()
-
-    return await _secret_action(request, ctx, signed, owner, name, act)
-
-
-@router.post("/s/{owner}/{name}/update")
-async def update_secret(request: Request, owner: str, name: str, ctx: Ctx, signed: Signed) -> Response:
-    def act(principal: Principal, form: dict[str, str]) -> None:
-        expiry = form_expiry(form.get("expires_at", ""))
-        ctx.secrets.update(
-            principal,
-            name,
-            SecretPatch(
-                description=form.get("description", ""),
-                expires_at=expiry,
-                clear_expiry=expiry is None,
-                scopes=form_scopes(form.get("scopes", "")),
-            ),
-            now=now(),
-            owner=owner,
-        )
-
-    return await _secret_action(request, ctx, signed, owner, name, act)
-
-
-@router.post("/s/{owner}/{name}/share")
-async def share(request: Request, owner: str, name: str, ctx: Ctx, signed: Signed) -> Response:
-    def act(principal: Principal, form: dict[str, str]) -> None:
-        kind = "group" if form.get("grantee_type") == "group" else "user"
-        ctx.sharing.share(
-            principal,
-            name,
-            owner=owner,
-            grantee=Grantee(kind=kind, name=form.get("grantee", "")),
-            level=form.get("level", ""),
-            now=now(),
-        )
-
-    return await _secret_action(request, ctx, signed, owner, name, act)
-
-
-@router.post("/s/{owner}/{name}/unshare")
-async def unshare(request: Request, owner: str, name: str, ctx: Ctx, signed: Signed) -> Response:
-    def act(principal: Principal, form: dict[str, str]) -> None:
-        kind = "group" if form.get("grantee_type") == "group" else "user"
-        ctx.sharing.unshare(
-            principal, name, owner=owner, grantee=Grantee(kind=kind, name=form.get("grantee", "")), now=now()
-        )
-
-    return await _secret_action(request, ctx, signed, owner, name, act)
-
-
-@router.post("/s/{owner}/{name}/delete")
-async def delete_secret(request: Request, owner: str, name: str, ctx: Ctx, signed: Signed) -> Response:
-    def act(principal: Principal, form: dict[str, str]) -> Response:
-        if form.get("confirm") != name:
-            raise BadRequest("type the secret's name to confirm", code="confirm", field="confirm")
-        ctx.secrets.delete(principal, name, now=now(), owner=owner)
-        return RedirectResponse("/web/?deleted=1", status_code=303)
-
-    return await _secret_action(request, ctx, signed, owner, name, act)
 
 
 # sessions and audit -------------------------------------------------------------------------------

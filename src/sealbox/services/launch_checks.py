@@ -1,0 +1,82 @@
+"""The checks a launch makes on each secret it brings in, with errors that name the secret.
+
+A launch names its secrets as `name` or `owner/name`; the errors repeat that reference as the caller
+wrote it (it has passed the name rules by then: letters, digits, '.', '_', '-', one '/'), never a value.
+`field` stays the position (`secrets[1]`) for programs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sealbox.domain.kinds import SPECS, Kind
+from sealbox.domain.launches import Mapping
+from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+
+
+def _where(index: int) -> str:
+    return f"secrets[{index}]"
+
+
+def no_such_secret(ref: str, index: int) -> NotFound:
+    """The one answer for a secret that does not exist and one the caller may not use."""
+    return NotFound(f'no such secret "{ref}", or not one you may use', field=_where(index))
+
+
+def check_project_scope(
+    ref: str, index: int, *, project_id: str | None, project_name: str | None, session_project: str | None
+) -> None:
+    """A project-scoped secret goes only into sessions launched for that project (by its members)."""
+    if project_id is not None and project_name != session_project:
+        raise Forbidden(
+            f'secret "{ref}" can only be used in sessions of its project (--project {project_name})',
+            code="project_scope",
+            field=_where(index),
+        )
+
+
+def purpose_not_allowed(ref: str, index: int) -> Forbidden:
+    return Forbidden(
+        f'secret "{ref}" is not among this service\'s allowed purposes',
+        code="purpose_not_allowed",
+        field=_where(index),
+    )
+
+
+def check_field(kind: Kind, m: Mapping, index: int) -> None:
+    spec = SPECS[kind]
+    where = _where(index)
+    if m.field is not None:
+        if not spec.multi_field:
+            raise BadRequest(
+                f'secret "{m.secret}" is of kind {kind.value}, which has no fields',
+                code="invalid_field",
+                field=where,
+            )
+        if m.field not in spec.all_fields:
+            raise BadRequest(
+                f'secret "{m.secret}" is of kind {kind.value}, whose fields are {", ".join(spec.all_fields)}',
+                code="invalid_field",
+                field=where,
+            )
+    elif spec.multi_field and m.env is not None:
+        raise BadRequest(
+            f'secret "{m.secret}" is of kind {kind.value}: a variable takes one of its fields'
+            f" ({', '.join(spec.all_fields)}), as NAME.FIELD",
+            code="invalid_field",
+            field=where,
+        )
+
+
+def check_not_expired(
+    ref: str, expires_at: datetime | None, now: datetime, *, field: str | None = None
+) -> None:
+    """A secret past its `expires_at` is delivered nowhere (launch, redemption, refresh, service fetch):
+    its owner, or a `manage` grantee, sets a new expiry or removes it, and it works again."""
+    if expires_at is not None and expires_at <= now:
+        raise Conflict(
+            f'secret "{ref}" expired at {expires_at:%Y-%m-%d %H:%M} UTC: its owner can set a new expiry'
+            " (`sealbox secret update NAME --expires 30d`) or remove it (`--no-expiry`)",
+            code="secret_expired",
+            field=field,
+        )
