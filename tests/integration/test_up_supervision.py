@@ -218,6 +218,9 @@ def test_a_port_held_by_another_program_is_named_in_one_line(tmp_path: Path) -> 
         ):
             line = one_line_refusal(args, machine.env())
             assert f"port {port} on 127.0.0.1 is already in use by {program} (pid {os.getpid()})" in line
+        keeper = ["keeper", "--dir", str(tmp_path / "k"), "--listen", f"tcp://127.0.0.1:{port}"]
+        line = one_line_refusal(keeper, machine.env())
+        assert line == f"error: the keeper cannot listen on 127.0.0.1:{port}: it is already in use"
 
 
 # --- the keeper dies --------------------------------------------------------------------------------------
