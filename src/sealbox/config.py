@@ -61,6 +61,11 @@ class ServerSettings(BaseSettings):
     versions_kept: int = Field(default=10, ge=1, le=1000)
     log_level: str = "info"
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
+    # Limits on clients (docs/configuration.md): seconds for a request's headers (also how long an idle
+    # keep-alive connection stays open), seconds for a whole body, open connections per server process.
+    header_read_timeout: int = Field(default=10, ge=1, le=60)
+    body_read_timeout: int = Field(default=30, ge=1, le=600)
+    max_connections: int = Field(default=512, ge=16, le=65536)
 
     public_keeper_url: str | None = None  # the keeper address sessions use; default: keeper_url
     oidc_issuer: str | None = None  # OpenID Connect: accept bearer JWTs from this issuer

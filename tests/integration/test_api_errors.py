@@ -420,6 +420,38 @@ def test_openapi_and_docs_are_served(api: httpx.Client) -> None:
     assert "openapi.json" in docs.text
 
 
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/web", "/web/"),
+        ("/docs/", "/docs"),
+        (f"{API}/secrets/", f"{API}/secrets"),
+        (f"{API}/secrets/?limit=5&prefix=a", f"{API}/secrets?limit=5&prefix=a"),
+        (f"{API}/secrets//", f"{API}/secrets"),
+        ("/", "/web/"),
+        ("/web/", "/web/login"),
+        ("/web/sessions", "/web/login"),
+        ("/web/login/oidc", "/web/login"),
+    ],
+)
+def test_redirects_never_name_the_hosts_a_request_claims(stack: Stack, path: str, location: str) -> None:
+    """Security finding 9: the trailing-slash redirect answered `Location: http://<Host header>/...`."""
+    for host in ("evil.example", "evil.example:8443", "127.0.0.1.evil.example"):
+        with httpx.Client(base_url=stack.url, timeout=30, headers={"Host": host}) as client:
+            resp = client.get(path, headers={"Authorization": f"Bearer {stack.admin_token}"})
+        assert 300 <= resp.status_code < 400, (path, resp.status_code, resp.text)
+        assert resp.headers["location"] == location, (host, path)
+    with stack.client() as api:  # and where it points is really there
+        assert api.get(location).status_code < 400
+
+
+def test_no_slash_redirect_leads_to_another_site(api: httpx.Client) -> None:
+    for path in ("//evil.example/", "//evil.example/web/", "/\\evil.example/web", "///evil.example//"):
+        resp = api.get(path)
+        location = resp.headers.get("location", "")
+        assert not location.startswith("//") and "evil" not in location, (path, location)
+
+
 def test_every_answer_has_no_store_and_safety_headers(stack: Stack) -> None:
     with elsewhere(stack) as anonymous:
         answers = [

@@ -374,8 +374,11 @@ def public(path: str) -> Gen:
     return lambda w, who: [Case(("GET", path), who, "-", "GET", path, allowed=True)]
 
 
-for _path in ("/api/v1/openapi.json", "/docs", "/docs/oauth2-redirect"):
+for _path in ("/api/v1/openapi.json", "/docs"):
     ROUTES[("GET", _path)] = public(_path)
+ROUTES[("MOUNT", "/docs/static")] = lambda w, who: [
+    Case(("MOUNT", "/docs/static"), who, "-", "GET", "/docs/static/sealbox-docs.js", allowed=True)
+]
 ROUTES[("GET", "/api/v1/me")] = anyone_authenticated("GET", "/api/v1/me")
 ROUTES[("GET", "/api/v1/tokens")] = anyone_authenticated("GET", "/api/v1/tokens")
 ROUTES[("POST", "/api/v1/tokens")] = anyone_authenticated("POST", "/api/v1/tokens", json={"name": "matrix"})

@@ -38,6 +38,11 @@ DataDir = Annotated[
 ]
 
 
+Workers = Annotated[
+    int | None, typer.Option(help="server processes; default $SEALBOX_WORKERS or one per CPU (at most 8)")
+]
+
+
 @app.command()
 def up(
     data_dir: DataDir = None,
@@ -46,17 +51,18 @@ def up(
     keeper_dir: Annotated[
         Path | None, typer.Option(help="the keeper's key directory; default <data-dir>-keeper")
     ] = None,
+    workers: Workers = None,
 ) -> None:
-    """Start sealbox on this machine (keeper + server); the first run creates keys, database and an admin."""
+    """Start sealbox on this machine (keeper + server); the first run creates keys, database and an admin.
+
+    It restarts the keeper or the server if one dies, and stops both on Ctrl-C (or SIGTERM).
+    """
     from sealbox.cli.up import run_up
 
     try:
-        run_up(data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir)
+        run_up(data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir, workers=workers)
     except ConfigError as exc:
         fail_from(exc)
-
-
-WORKERS_KILL_TIMEOUT_S = 10
 
 
 @app.command()
@@ -64,53 +70,23 @@ def server(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="default: $SEALBOX_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="default: $SEALBOX_PORT or 8480")] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="server processes; default $SEALBOX_WORKERS or one per CPU (at most 8)")
-    ] = None,
+    workers: Workers = None,
     keeper_url: Annotated[str | None, typer.Option(help="unix:///path.sock or http://host:port")] = None,
 ) -> None:
     """Run the API server (normally started by `sealbox up`)."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from sealbox.cli.processes import install_keeper_public_key
-    from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
+    from sealbox.cli.serving import prepare, serve
+    from sealbox.config import ServerSettings
     from sealbox.server.logs import configure_logging
-    from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
     settings = ServerSettings.from_env(
         data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
     )
     configure_logging(settings.log_level)
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if settings.master_key_path is None:
-            ensure_master_key(settings.resolved_master_key_path)
-        if settings.signing_key_path is None:
-            ensure_signing_key(settings.resolved_signing_key_path)
-        install_keeper_public_key(
-            keeper_url=settings.resolved_keeper_url,
-            keeper_dir=None,
-            target=settings.resolved_keeper_public_key_path,
-        )
+        prepare(settings)
     except SealboxError as exc:
         fail_from(exc)
-    # The worker processes build their own settings from the environment: hand them paths, never keys.
-    os.environ["SEALBOX_DATA_DIR"] = str(settings.data_dir)
-    os.environ["SEALBOX_KEEPER_URL"] = settings.resolved_keeper_url
-    os.environ[SERVER_MAIN_PID_VAR] = str(os.getpid())  # a worker started after this process died exits
-    Granian(
-        "sealbox.server.app:app_from_env",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        log_access=False,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
-        backlog=2048,
-        workers_kill_timeout=WORKERS_KILL_TIMEOUT_S,  # a worker that ignores SIGTERM must not hang a stop
-    ).serve()
+    serve(settings)
 
 
 @app.command()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -24,19 +25,6 @@ def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
         start_new_session=True,  # Ctrl-C reaches `up`, which stops the children in order
         preexec_fn=die_with_parent,  # between fork and exec: if `up` dies, so do they
     )
-
-
-def wait_until(
-    check: Callable[[], bool], *, timeout: float, proc: subprocess.Popen[bytes], what: str
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ConfigError(f"the {what} exited with status {proc.returncode} while starting")
-        if check():
-            return
-        time.sleep(0.05)
-    raise ConfigError(f"the {what} did not become ready in {timeout:.0f} s")
 
 
 def keeper_ready(url: str) -> bool:
@@ -119,3 +107,6 @@ def stop(procs: Sequence[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    for proc in procs:  # each leads its own process group (start_new_session): end what is left of it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)

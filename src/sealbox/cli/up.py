@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -12,15 +11,16 @@ from types import FrameType
 import typer
 
 from sealbox.cli import config_file
+from sealbox.cli.dir_lock import DirLock
+from sealbox.cli.port_check import check_port_free
 from sealbox.cli.processes import (
     install_keeper_public_key,
     install_server_verify_key,
     keeper_ready,
     server_ready,
-    spawn,
     stop,
-    wait_until,
 )
+from sealbox.cli.supervisor import Child, supervise
 from sealbox.config import ServerSettings, keeper_dir_for
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError
@@ -51,14 +51,28 @@ def bootstrap(settings: ServerSettings) -> str | None:
         db.dispose()
 
 
-def run_up(*, data_dir: Path | None, host: str, port: int, keeper_dir: Path | None) -> None:
-    settings = ServerSettings.from_env(data_dir=data_dir, host=host, port=port)
+def run_up(
+    *, data_dir: Path | None, host: str, port: int, keeper_dir: Path | None, workers: int | None = None
+) -> None:
+    settings = ServerSettings.from_env(data_dir=data_dir, host=host, port=port, workers=workers)
     kdir = keeper_dir or keeper_dir_for(settings.data_dir)
     if kdir.resolve() == settings.data_dir.resolve() or settings.data_dir.resolve() in kdir.resolve().parents:
         raise ConfigError("the keeper directory must not be inside the server's data directory")
     keeper_url = f"unix://{kdir / 'keeper.sock'}"
     url = f"http://{host}:{port}"
 
+    # Refuse before starting anything: a free port, one `up` per data dir and per keeper dir.
+    check_port_free(host, port)
+    locks = [DirLock(settings.data_dir, what="the data directory")]
+    try:
+        locks.append(DirLock(kdir, what="the keeper directory"))
+        _run(settings, kdir=kdir, keeper_url=keeper_url, url=url)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run(settings: ServerSettings, *, kdir: Path, keeper_url: str, url: str) -> None:
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -68,42 +82,39 @@ def run_up(*, data_dir: Path | None, host: str, port: int, keeper_dir: Path | No
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    keeper = spawn(["keeper", "--dir", str(kdir), "--listen", keeper_url])
-    procs = [keeper]
-    try:
-        wait_until(lambda: keeper_ready(keeper_url), timeout=30, proc=keeper, what="keeper")
+    def keeper_key_unchanged() -> None:
+        # A keeper that came back with other keys (its directory replaced) could open nothing stored so far.
         install_keeper_public_key(
             keeper_url=keeper_url, keeper_dir=kdir, target=settings.resolved_keeper_public_key_path
         )
+
+    keeper = Child(
+        what="keeper",
+        args=["keeper", "--dir", str(kdir), "--listen", keeper_url],
+        ready=lambda: keeper_ready(keeper_url),
+        on_ready=keeper_key_unchanged,
+    )
+    server_args = ["server", "--data-dir", str(settings.data_dir), "--host", settings.host]
+    server_args += ["--port", str(settings.port), "--keeper-url", keeper_url]
+    server_args += ["--workers", str(settings.workers)]
+    server = Child(what="server", args=server_args, ready=lambda: server_ready(url))
+    try:
+        keeper.start()
+        if not keeper.wait_ready(timeout=30, stopping=lambda: stopping):
+            return
         token = bootstrap(settings)
         verify_key = settings.resolved_signing_key_path.with_suffix(".pub")
         install_server_verify_key(source=verify_key, keeper_dir=kdir)
-        server = spawn(
-            [
-                "server",
-                "--data-dir",
-                str(settings.data_dir),
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--keeper-url",
-                keeper_url,
-            ]
-        )
-        procs.insert(0, server)
-        wait_until(lambda: server_ready(url), timeout=60, proc=server, what="server")
+        server.start()
+        if not server.wait_ready(timeout=60, stopping=lambda: stopping):
+            return
         if token is not None:
             path = config_file.save(config_file.CLIConfig(url=url, token=token))
             typer.echo(f"first run: created user '{ADMIN_NAME}'. Its token, shown this once:")
             typer.echo(f"  {token}")
             typer.echo(f"saved to {path}, so the sealbox CLI works now.")
         typer.echo(f"sealbox is up at {url}  (API {url}/api/v1, docs {url}/docs); Ctrl-C stops it")
-        while not stopping:
-            for proc, what in ((server, "server"), (keeper, "keeper")):
-                if proc.poll() is not None:
-                    raise ConfigError(f"the {what} exited with status {proc.returncode}")
-            time.sleep(0.2)
+        supervise([server, keeper], stopping=lambda: stopping)
         typer.echo("stopping sealbox")
     finally:
-        stop(procs)
+        stop([c.proc for c in (server, keeper) if c.proc is not None])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import os
 import resource
@@ -61,6 +62,23 @@ def bind_unix_socket(path: Path) -> socket.socket:
     return sock
 
 
+def bind_tcp_socket(host: str, port: str) -> socket.socket:
+    """Bind the keeper's TCP port here, so that a taken port is one clear line, not a server's log."""
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("keeper listen address must be unix:///path or tcp://host:port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        reason = "it is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or "refused")
+        raise ConfigError(f"the keeper cannot listen on {host}:{port}: {reason}") from None
+    sock.listen(128)
+    return sock
+
+
 def serve(settings: KeeperSettings) -> None:
     harden_process()
     keys = ensure_key_dir(settings.dir)
@@ -92,16 +110,14 @@ def serve(settings: KeeperSettings) -> None:
             path.unlink(missing_ok=True)
     elif listen.startswith("tcp://"):
         host, _, port = listen.removeprefix("tcp://").rpartition(":")
+        sock = bind_tcp_socket(host.strip("[]"), port)
         log.info("keeper listening on %s:%s", host, port)
         config = uvicorn.Config(
-            app,
-            host=host,
-            port=int(port),
-            log_level=log_level,
-            access_log=False,
-            lifespan="off",
-            server_header=False,
+            app, log_level=log_level, access_log=False, lifespan="off", server_header=False
         )
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            sock.close()
     else:
         raise ConfigError("keeper listen address must be unix:///path or tcp://host:port")

@@ -17,10 +17,12 @@ from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit
+from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.hot import HotReads
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
 from sealbox.services.audit import install_audit_chain
@@ -123,20 +125,26 @@ def create_app(
         version="0.1.0",
         summary="Secrets for data-science sessions and jobs. Values go in and never come back out.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours serves it from a package
         redoc_url=None,
         lifespan=lifespan,
     )
+    relative_slash_redirects(app.router)
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
     # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps HotReads.
     app.add_middleware(HotReads, ctx=ctx)
     # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_read_timeout=settings.body_read_timeout,
+    )
     for module in (health, secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router)
     install_web(app)
+    install_docs(app)
     return app
 
 

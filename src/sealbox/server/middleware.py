@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware: body size limit (413 before reading it whole), security headers, access log.
+"""One pure-ASGI middleware: body size limit (413 before reading it whole), body read timeout (408),
+security headers, access log.
 
 The access log names method, path and status only: never the query string or a header, so a token
 passed by mistake in a URL never reaches a log line.
@@ -6,6 +7,7 @@ passed by mistake in a URL never reaches a log line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,6 +34,24 @@ _WEB_CSP = (
 )
 
 
+# The interactive API docs (/docs, Swagger UI from the package, our own initializer): the same policy,
+# plus what Swagger UI needs to read the OpenAPI document and send "Try it out" requests to this origin,
+# and the small icons its stylesheet holds inline as data: images.
+_DOCS_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+)
+
+
+def _csp_for(path: str) -> tuple[bytes, bytes]:
+    if path.startswith("/web"):
+        return _WEB_CSP
+    if path == "/docs" or path.startswith("/docs/"):
+        return _DOCS_CSP
+    return _API_CSP
+
+
 class _TooLarge(HTTPException):
     """Raised from `receive`; an HTTPException so that FastAPI's body parser passes it through as 413."""
 
@@ -39,16 +59,22 @@ class _TooLarge(HTTPException):
         super().__init__(status_code=413)
 
 
-def _too_large_body() -> bytes:
-    return json.dumps(
-        {"code": "payload_too_large", "message": "request body too large", "errors": []}
-    ).encode()
+class _TooSlow(HTTPException):
+    """Raised from `receive` when the body has not arrived in time; passed through as 408 like `_TooLarge`."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=408)
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"code": code, "message": message, "errors": []}).encode()
 
 
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_read_timeout = body_read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,8 +82,7 @@ class GuardMiddleware:
             return
         started = time.perf_counter()
         status_holder = [0]
-        path: str = scope.get("path", "")
-        relaxed_csp = path == "/docs"  # Swagger UI needs its own script and style
+        csp = _csp_for(scope.get("path", ""))
 
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -66,17 +91,34 @@ class GuardMiddleware:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._reject(send, status_holder)
+                    await self._reject(
+                        send, status_holder, 413, "payload_too_large", "request body too large"
+                    )
                     self._log(scope, status_holder[0], started)
                     return
 
         received = 0
         response_started = False
+        # The whole body must arrive within the timeout, however slowly it trickles in. Only the time
+        # spent waiting for the client counts: a handler that reads the body late is not the client's fault.
+        loop = asyncio.get_running_loop()
+        waited = 0.0
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done, waited
+            if body_done:
+                message = await receive()
+            else:
+                began = loop.time()
+                try:
+                    message = await asyncio.wait_for(receive(), self.body_read_timeout - waited)
+                except TimeoutError:
+                    raise _TooSlow() from None
+                finally:
+                    waited += loop.time() - began
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     raise _TooLarge()
@@ -89,10 +131,7 @@ class GuardMiddleware:
                 status_holder[0] = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.extend(_HEADERS)
-                if path.startswith("/web"):
-                    headers.append(_WEB_CSP)
-                elif not relaxed_csp:
-                    headers.append(_API_CSP)
+                headers.append(csp)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -100,7 +139,10 @@ class GuardMiddleware:
             await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not response_started:
-                await self._reject(send, status_holder)
+                await self._reject(send, status_holder, 413, "payload_too_large", "request body too large")
+        except _TooSlow:
+            if not response_started:
+                await self._reject(send, status_holder, 408, "request_timeout", "request timeout")
         except Exception as exc:
             # The last resort: answer 500 here and do not re-raise, so that no server (granian, uvicorn)
             # prints the exception, whose text may hold request data. Only its type is logged.
@@ -112,7 +154,7 @@ class GuardMiddleware:
         self._log(scope, status_holder[0], started)
 
     async def _internal_error(self, send: Send, status_holder: list[int]) -> None:
-        body = json.dumps({"code": "internal_error", "message": "internal error", "errors": []}).encode()
+        body = _error_body("internal_error", "internal error")
         status_holder[0] = 500
         await send(
             {
@@ -128,13 +170,16 @@ class GuardMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _reject(self, send: Send, status_holder: list[int]) -> None:
-        body = _too_large_body()
-        status_holder[0] = 413
+    async def _reject(
+        self, send: Send, status_holder: list[int], status: int, code: str, message: str
+    ) -> None:
+        """Answer and close the connection: the rest of the body is not wanted."""
+        body = _error_body(code, message)
+        status_holder[0] = status
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
