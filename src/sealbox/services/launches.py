@@ -22,7 +22,7 @@ from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.audit import Outcome
 from sealbox.domain.grants import Level, at_least, split_ref
-from sealbox.domain.kinds import SPECS, Kind
+from sealbox.domain.kinds import SPECS
 from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_TTL_SECONDS,
@@ -31,11 +31,13 @@ from sealbox.domain.launches import (
     Session,
     SessionID,
     SessionSecret,
+    check_heartbeat,
     check_mappings,
     check_mount_path,
 )
 from sealbox.domain.names import is_valid_secret_name
 from sealbox.domain.principals import Principal
+from sealbox.domain.secrets import Secret
 from sealbox.errors import (
     BadRequest,
     DecryptionError,
@@ -137,6 +139,7 @@ class LaunchService:
         now: datetime,
         acting_for: Principal | None = None,
         credential_ttl_seconds: int | None = None,
+        heartbeat_seconds: int | None = None,
     ) -> IssuedCredential:
         """Record a session and return its one-time launch credential; every secret must be usable.
 
@@ -144,8 +147,10 @@ class LaunchService:
         the service's purposes limit what it may take, and the audit names both.
         `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
         init container starts late; a longer lifetime is written into the audit record.
+        `heartbeat_seconds`: the session side will call in that often (services/heartbeats.py).
         """
         check_mappings(mappings)
+        check_heartbeat(heartbeat_seconds)
         mount = check_mount_path(mount_path or "/secrets")
         if project is not None and not is_valid_secret_name(project):
             raise BadRequest(
@@ -195,7 +200,7 @@ class LaunchService:
                         code="purpose_not_allowed",
                         field=f"secrets[{index}]",
                     )
-                _check_field(found.kind, m, index)
+                _check_field(found, m, index)
                 items.append(
                     SessionSecret(
                         secret_id=found.id,
@@ -220,6 +225,8 @@ class LaunchService:
                 expires_at=now + timedelta(seconds=ttl),
                 ended_at=None,
                 secrets=tuple(items),
+                heartbeat_seconds=heartbeat_seconds,
+                last_seen_at=now if heartbeat_seconds is not None else None,
             )
             repo = SessionRepository(conn)
             repo.add(session)
@@ -561,7 +568,8 @@ def _with_version(s: SessionSecret, version: int) -> SessionSecret:
     )
 
 
-def _check_field(kind: Kind, m: Mapping, index: int) -> None:
+def _check_field(found: Secret, m: Mapping, index: int) -> None:
+    kind = found.kind
     spec = SPECS[kind]
     where = f"secrets[{index}]"
     if m.field is not None:
@@ -573,6 +581,15 @@ def _check_field(kind: Kind, m: Mapping, index: int) -> None:
             raise BadRequest(
                 f"{where}: a {kind.value} secret's fields are {', '.join(spec.all_fields)}",
                 code="invalid_field",
+                field=where,
+            )
+        if m.field not in found.field_names:
+            # An optional field this secret's value does not have (an aws secret without a region):
+            # refused here, so that no launch starts that would write an empty file or variable.
+            stored = ", ".join(found.field_names) or "none"
+            raise BadRequest(
+                f"{where}: secret {m.secret} has no field {m.field} (its fields: {stored})",
+                code="missing_field",
                 field=where,
             )
     elif spec.multi_field and m.env is not None:
