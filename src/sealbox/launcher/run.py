@@ -250,7 +250,7 @@ class _Runner:
             "ended": "was ended (sealbox session end, or the web page)",
             "expired": "is over on the server (expired, or not heard from in time)",
             "silent": f"is over: the server has not heard from this run for {window} s",
-        }.get(state, "is not known to the server any more")
+        }.get(state, "is not live on the server any more")
         files = "its files are removed; " if removed else ""
         variables = any(m.env is not None for m in self.opts.spec.mappings)
         kept = " (the variables it was given stay in its environment)" if variables else ""

@@ -35,18 +35,19 @@ class Reporter:
         self.url = url
         self.current: str | None = None  # the kind of failure last reported, None when all is well
 
-    def failed(self, exc: Exception, *, doing: str) -> None:
+    def failed(self, exc: Exception, *, what: str, doing: str) -> None:
+        """`what` failed (refresh, heartbeat) with `exc`; `doing` says what happens meanwhile."""
         if (isinstance(exc, ClientError) and exc.status_code == 0) or isinstance(exc, httpx.HTTPError):
-            key, line = (
-                "unreachable",
-                f"cannot reach the sealbox server at {self.url}; {doing}, and trying again",
-            )
+            key, line = "unreachable", f"cannot reach the sealbox server at {self.url}; {doing}; trying again"
         elif isinstance(exc, ClientError) and exc.status_code >= 500:
-            key, line = f"down:{exc.code}", f"the sealbox server is unavailable ({exc.code}); {doing}"
+            key, line = (
+                f"down:{exc.code}",
+                f"the sealbox server is unavailable ({exc.code}); {doing}; trying again",
+            )
         else:
             code = getattr(exc, "code", type(exc).__name__)
             message = exc.message if isinstance(exc, ClientError) else str(exc)
-            key, line = f"error:{code}", f"{message} ({code}); {doing}"
+            key, line = f"{what}:{code}", f"{what} failed: {message} ({code}); {doing}"
         if key != self.current:
             self.log(line)
             self.current = key
@@ -54,6 +55,8 @@ class Reporter:
     def ok(self) -> None:
         if self.current == "unreachable" or (self.current or "").startswith("down:"):
             self.log(f"the sealbox server at {self.url} answers again")
+        elif self.current is not None:
+            self.log(f"{self.current.partition(':')[0]} works again")
         self.current = None
 
 
@@ -100,6 +103,7 @@ class Watch:
                 # whether the server was unreachable or refused the calls (a revoked token).
                 self.on_over("silent")
                 return
+            what = "heartbeat"
             try:
                 session = None
                 if time.monotonic() >= next_beat:
@@ -107,23 +111,26 @@ class Watch:
                     last_beat = time.monotonic()
                     next_beat = last_beat + self.heartbeat_seconds
                 if session is None and self.refresh is not None:
+                    what = "refresh"
                     session = self.call("GET", f"/api/v1/sessions/{self.session_id}")
                 if session is None:
                     continue
-                self.reporter.ok()
                 if session.get("status") in OVER:
+                    self.reporter.ok()
                     self.on_over(str(session["status"]))
                     return
                 if self.refresh is not None and not self._stop.is_set():
+                    what = "refresh"
                     self.refresh(session)
+                self.reporter.ok()
             except ClientError as exc:
                 if exc.status_code == 404:  # the server does not know this session (any more)
                     self.reporter.ok()
                     self.on_over("unknown")
                     return
-                self.reporter.failed(exc, doing=doing)
+                self.reporter.failed(exc, what=what, doing=doing)
             except (SealboxError, httpx.HTTPError) as exc:
-                self.reporter.failed(exc, doing=doing)
+                self.reporter.failed(exc, what=what, doing=doing)
 
 
 def end_session(call: Call, session_id: str, reporter: Reporter) -> bool:
