@@ -33,7 +33,7 @@ from tests.integration.test_run import (
     shm_roots,
     unique,
 )
-from tests.support.canaries import find_in_bytes, scan_tree
+from tests.support.canaries import find_in_bytes, make_canary, scan_tree
 from tests.support.processes import Stack
 
 Canary = Callable[[str], str]
@@ -216,6 +216,34 @@ def test_a_run_killed_while_the_server_is_down_is_over_on_the_server_after_its_h
     # Nobody ended it: it is over by the heartbeat rule alone; the next run still ends it properly.
     next_run(person, secret)
     assert person.session(sid)["status"] == "ended"
+
+
+def test_what_older_versions_left_on_the_disk_is_removed(person: Person, secret: str, tmp_path: Path) -> None:
+    """Older versions fell back to `~/.cache/sealbox` (issue 12, security finding 1): the folder of a run
+    that crashed there, values and all, is removed by the next run, which itself never writes there."""
+    value = make_canary("old-fallback")
+    VALUES.append(value)
+    old = tmp_path / "home" / ".cache" / "sealbox"
+    old.mkdir(parents=True, mode=0o700)
+    folder = old / "run-1-abcdef01"
+    folder.mkdir(mode=0o700)
+    (folder / "db").write_text(value)
+    lease = old / "lease-1-abcdef01.json"
+    dead = {"pid": 2**22 + 7, "start": "1", "path": str(folder), "keep_folder": False, "session": "0" * 32}
+    lease.write_text(json.dumps(dead))
+    with subprocess.Popen(
+        [sys.executable, "-m", "sealbox", "run", "--secret", secret, "--", "true"],
+        env=person.env(HOME=str(tmp_path / "home")),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        _, err = proc.communicate(timeout=60)
+    PIDS.append(proc.pid)
+    assert proc.returncode == 0, err
+    assert not folder.exists() and not lease.exists()
+    assert list(old.iterdir()) == []
+    assert scan_tree(tmp_path / "home", VALUES) == {}
 
 
 def test_no_value_left_on_disk_or_in_the_logs(stack: Stack, person: Person) -> None:

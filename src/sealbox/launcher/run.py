@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -126,6 +127,17 @@ def _lease_root() -> Path | None:
         return None
 
 
+def _old_disk_roots() -> list[Path]:
+    """`~/.cache/sealbox`, where older versions fell back to when /dev/shm could not be used (values
+    included): the leases there are cleaned up, so a crashed run's folder leaves the disk; never used."""
+    try:
+        root = Path.home() / ".cache" / "sealbox"
+        st = os.lstat(root)
+    except (OSError, RuntimeError, KeyError):
+        return []
+    return [root] if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() else []
+
+
 class _Runner:
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
@@ -227,7 +239,7 @@ class _Runner:
     def _end_leftovers(self) -> None:
         """Remove what crashed runs left (folders), and end their sessions (also those of runs that ended
         while the server was down)."""
-        for root in private_roots():
+        for root in [*private_roots(), *_old_disk_roots()]:
             for leftover in clean_leftovers(root):
                 if not end_session(self.api, leftover.session_id, self.reporter):
                     return  # the server is unreachable: keep the leases for the next run

@@ -106,7 +106,7 @@ class Watch:
             what = "heartbeat"
             try:
                 session = None
-                if time.monotonic() >= next_beat:
+                if time.monotonic() + tick / 2 >= next_beat:  # due (a wait may end a little early)
                     session = self.call("POST", f"/api/v1/sessions/{self.session_id}/heartbeat")
                     last_beat = time.monotonic()
                     next_beat = last_beat + self.heartbeat_seconds
