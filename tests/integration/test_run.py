@@ -13,6 +13,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -825,3 +826,46 @@ def test_a_missing_field_is_an_error_naming_it_and_nothing_is_written(
         assert not ran.exists(), "the command ran"
     assert person.session_count() == before_sessions  # refused before any session began
     assert {p for p in shm_listing() - before_shm if p.name.startswith("run-")} == set()
+
+
+# --- no memory filesystem (issue 12, security finding 1) ---------------------------------------------------
+
+
+def _without_memory(person: Person, disk: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`sealbox run ARGS` in a mount namespace where /dev/shm is a folder on the disk."""
+    script = 'mount --bind "$0" /dev/shm && exec "$@"'
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, str(disk), *sealbox_cmd("run", *args)],
+        env=person.env(HOME=str(home)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare for a mount namespace",
+)
+def test_without_a_memory_filesystem_files_are_refused_with_one_line_and_nothing_goes_to_disk(
+    person: Person, value: Callable[[str], str], tmp_path: Path
+) -> None:
+    name = unique("nomem")
+    person.add(name, value=value("nomem"))
+    disk, home, ran = tmp_path / "disk-shm", tmp_path / "home", tmp_path / "ran"
+    disk.mkdir(mode=0o1777)
+    home.mkdir()
+    before = person.session_count()
+    result = _without_memory(person, disk, "--secret", name, "--", "touch", str(ran), home=home)
+    line = one_error_line(result)
+    assert "no_memory_fs" in line and "--mount-path" in line
+    assert not ran.exists()
+    assert person.session_count() == before  # refused before any session
+    assert list(disk.iterdir()) == [] and list(home.iterdir()) == []
+    # Variables need no folder: such a run works, and writes nothing either.
+    env_only = _without_memory(person, disk, "--env", f"NOMEM={name}", "--", "touch", str(ran), home=home)
+    assert env_only.returncode == 0 and env_only.stderr == "", env_only.stderr
+    assert ran.exists()
+    assert list(disk.iterdir()) == [] and list(home.iterdir()) == []
