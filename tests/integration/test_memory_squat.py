@@ -201,10 +201,9 @@ def test_squatted_names_never_send_values_to_disk_or_to_the_squatter(stack: Stac
 
         for launch in range(LAUNCHES):
             kind = KINDS[launch % len(KINDS)]
-            # A fresh start each time (as after a reboot): no earlier folder of the victim's to reuse.
-            for old in SHM.glob(f"sealbox-{victim.uid}-*"):
-                if os.lstat(old).st_uid == victim.uid:
-                    shutil.rmtree(old)
+            # A fresh start each time (as after a reboot): no earlier folder of the victim's to reuse, and
+            # nothing left by an earlier run of this test whose accounts had the same uids.
+            clear([*SHM.glob(f"sealbox-{victim.uid}"), *SHM.glob(f"sealbox-{victim.uid}-*")])
             squatted = squat(attacker, victim.uid, kind, lair)
             marker = work / f"marker-{launch}"
             run = subprocess.Popen(
@@ -245,10 +244,10 @@ def test_squatted_names_never_send_values_to_disk_or_to_the_squatter(stack: Stac
             finally:
                 marker.with_name(marker.name + ".go").write_text("0")
                 out, err = run.communicate(timeout=60)
+                clear(squatted)
             assert run.returncode == 0, (kind, err)
             assert err == b"" and find_in_bytes(out + err, values) == [], (kind, err)
             assert not folder.exists()
-            clear(squatted)
 
         assert disk_hits(disk, values) == {}
         assert not (victim.home / ".cache" / "sealbox").exists()  # the old fallback on the disk
