@@ -44,9 +44,10 @@ from sealbox.crypto.sealing import PrivateKeySet, keeper_wrap, seal_to_keeper
 from sealbox.crypto.wrapping import outer_context
 from sealbox.keeper.keys import KeeperKeys
 from sealbox.keeper.launches import LaunchAuthority
+from sealbox.launcher.memory import private_root
 from sealbox.launcher.redeem import redeem
 from sealbox.launcher.run import folder_contents
-from sealbox.launcher.spool import SecretFolder, private_root
+from sealbox.launcher.spool import SecretFolder
 from sealbox.sdk.client import tls_verification
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -43,10 +43,12 @@ class ConfigError(SealboxError):
 class SecretNotFound(SealboxError, KeyError):
     """`get_secret()` found the name in none of its providers."""
 
-    def __init__(self, name: str, places: list[str]) -> None:
+    def __init__(self, name: str, places: list[str], *, hint: str | None = None) -> None:
         self.name = name
         self.places = places
-        super().__init__(f"secret {name!r} not found; looked in: {', '.join(places) or 'no provider'}")
+        self.hint = hint
+        message = f"secret {name!r} not found; looked in: {', '.join(places) or 'no provider'}"
+        super().__init__(f"{message} ({hint})" if hint else message)
 
     def __str__(self) -> str:
         return str(self.args[0])

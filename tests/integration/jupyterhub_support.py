@@ -44,8 +44,11 @@ class Hub:
 
     @property
     def root(self) -> Path:
-        """The hub's folder of secret folders (`local.hub_root`)."""
-        return self.memory_base / f"sealbox-hub-{os.getuid()}"
+        """The hub's folder of secret folders (`local.hub_root`: a random name the hub made and checked);
+        a path that does not exist before the hub made one."""
+        from sealbox.integrations.jupyterhub.local import find_hub_root
+
+        return find_hub_root(self.memory_base) or self.memory_base / "no-hub-root-yet"
 
     def api(self) -> httpx.Client:
         return httpx.Client(

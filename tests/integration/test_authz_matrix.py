@@ -687,6 +687,7 @@ for _rt in (
     ("GET", "/api/v1/sessions/{session_id}"),
     ("DELETE", "/api/v1/sessions/{session_id}"),
     ("POST", "/api/v1/sessions/{session_id}/credentials"),
+    ("POST", "/api/v1/sessions/{session_id}/heartbeat"),
 ):
     ROUTES[_rt] = _session_gen(_rt)
 

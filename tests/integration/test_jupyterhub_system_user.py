@@ -377,9 +377,58 @@ def test_a_hub_that_is_not_root_refuses_other_accounts_before_any_session(world:
         assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
         code, message = run.stdout.decode().split(" ", 1)
         assert code == "503" and "does not run as root" in message, run.stdout
-        assert [p.name for p in (work / f"sealbox-hub-{w.other.uid}").iterdir()] == ["leases"]
+        (made,) = work.glob(f"sealbox-hub-{w.other.uid}-*")  # the hub's folder, made as that account
+        assert [p.name for p in made.iterdir()] == ["leases"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with w.stack.client(w.token) as me:
         after = me.get("/api/v1/audit", params={"secret": "db_password"}).json()["items"]
     assert after == before  # no session created, nothing redeemed
+
+
+def test_a_squatted_memory_filesystem_neither_gets_values_nor_stops_a_spawn(world: World) -> None:
+    """Issue 12, security finding 1 (T27) for the local spawner: the memory folder is cleared (as by a
+    reboot) and opened to everyone like /dev/shm; another account then takes the hub's old fixed name and
+    names of the present form (a folder open to all, a symlink into its own folder, a FIFO). The spawn
+    works, the values go to a folder the hub made and checked, and the squatter reads nothing."""
+    w, user = world, world.user
+    assert server_processes(user.name, w.hub) == []
+    base = w.hub.memory_base
+    if w.hub.root.exists():
+        shutil.rmtree(w.hub.root)  # what a reboot does to /dev/shm
+    lair = w.other.home / "lair"
+    assert _as(w.other, "mkdir", "-m", "777", str(lair)).returncode == 0
+    prefix = f"sealbox-hub-{os.getuid()}"
+    squatted = {
+        base / prefix: ["mkdir", "-m", "777"],
+        base / f"{prefix}-{secrets.token_hex(4)}": ["ln", "-s", str(lair)],
+        base / f"{prefix}-{secrets.token_hex(4)}": ["mkfifo", "-m", "666"],
+    }
+    base.chmod(0o1777)
+    try:
+        for path, argv in squatted.items():
+            made = _as(w.other, *argv, str(path))
+            assert made.returncode == 0, made.stderr
+        response = w.hub.spawn(user.name, {"sealbox": {"secrets": ["db_password"]}})
+        assert response.status_code in (201, 202), (response.text, w.hub.log.read_text()[-3000:])
+        _, env = _server(w)
+        folder = Path(env["SEALBOX_SECRETS_DIR"])
+        root = folder.parent
+        assert root == w.hub.root and root not in squatted and root.name.startswith(f"{prefix}-")
+        st = os.lstat(root)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (os.getuid(), 0o711) and _filesystem_type(
+            root
+        ) == "tmpfs"
+        assert _as(user, "cat", str(folder / "db_password")).stdout.decode() == VALUES["db_password"]
+        peek = _as(w.other, "cat", str(folder / "db_password"))
+        assert peek.returncode != 0 and find_in_bytes(peek.stdout, list(VALUES.values())) == []
+        assert list(lair.iterdir()) == [] and list((base / prefix).iterdir()) == []
+        w.hub.stop_server(user.name)
+        assert not folder.exists()
+    finally:
+        base.chmod(0o711)
+        for path in squatted:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)

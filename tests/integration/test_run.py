@@ -13,6 +13,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sealbox.launcher.memory import filesystem_type, private_roots
 from tests.support.canaries import find_in_bytes
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
@@ -36,7 +38,6 @@ API = "/api/v1"
 Canary = Callable[[str], str]
 AWS_KEY_ID = "AKIA" + "FEDCBA9876543210"
 UID = os.getuid()
-SHM_ROOT = Path(f"/dev/shm/sealbox-{UID}")
 
 # Every value this module stores: none may show up in sealbox's own environ or cmdline, or its output.
 VALUES: list[str] = []
@@ -105,12 +106,12 @@ class Person:
             proc.stderr.decode(errors="replace"),
         )
 
-    def start(self, *args: str, out: Path) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, out: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """`sealbox run ARGS` in the background, in its own session (no stray terminal signals)."""
         with out.open("wb") as sink:
             return subprocess.Popen(
                 sealbox_cmd("run", *args),
-                env=self.env(),
+                env=self.env(**(env or {})),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -267,11 +268,13 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
 
 
 @contextmanager
-def held(person: Person, *args: str, script: str = HOLD, exit_code: int = 0) -> Iterator[Held]:
+def held(
+    person: Person, *args: str, script: str = HOLD, exit_code: int = 0, env: dict[str, str] | None = None
+) -> Iterator[Held]:
     """Start `sealbox run ARGS -- python -c SCRIPT MARKER`, yield once the child runs, then let it exit."""
     marker = person.workdir / f"marker-{uuid.uuid4().hex[:8]}"
     out = marker.with_name(marker.name + ".out")
-    proc = person.start(*args, "--", sys.executable, "-c", script, str(marker), out=out)
+    proc = person.start(*args, "--", sys.executable, "-c", script, str(marker), out=out, env=env)
     run = Held(proc=proc, marker=marker, out=out)
     try:
         run.info = wait_for_marker(marker, proc, out)
@@ -297,11 +300,23 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+def shm_roots() -> list[Path]:
+    """The private memory roots of this user (`sealbox run`s of the people here run as the same uid, in the
+    same environment): random `/dev/shm/sealbox-<uid>-*` folders that sealbox made and checked."""
+    return private_roots()
+
+
 def shm_entries_of(pid: int) -> list[str]:
-    """Folders and leases a sealbox process with this pid left in the private memory root."""
-    if not SHM_ROOT.exists():
-        return []
-    return sorted(e.name for e in os.scandir(SHM_ROOT) if f"-{pid}-" in e.name)
+    """Folders and leases a sealbox process with this pid left in the private memory roots."""
+    return sorted(e.name for root in shm_roots() for e in os.scandir(root) if f"-{pid}-" in e.name)
+
+
+def shm_paths_of(pid: int) -> list[Path]:
+    return sorted(Path(e.path) for root in shm_roots() for e in os.scandir(root) if f"-{pid}-" in e.name)
+
+
+def shm_listing() -> set[Path]:
+    return {Path(e.path) for root in shm_roots() for e in os.scandir(root)}
 
 
 def read_proc(pid: int, what: str) -> bytes:
@@ -395,8 +410,12 @@ def test_files_land_in_a_private_memory_folder_in_the_atomic_writer_layout(
         folder = run.folder
         sealbox_pid = run.proc.pid
         assert run.info["ppid"] == sealbox_pid
-        assert folder.parent == SHM_ROOT and folder.name.startswith(f"run-{sealbox_pid}-")
-        assert stat.S_IMODE(SHM_ROOT.stat().st_mode) == 0o700
+        root = folder.parent
+        assert root in shm_roots() and folder.name.startswith(f"run-{sealbox_pid}-")
+        assert root.parent == Path("/dev/shm") and root.name.startswith(f"sealbox-{UID}-")
+        st = os.lstat(root)
+        assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == UID
+        assert filesystem_type(folder) == "tmpfs"
         assert_modes(folder)
         assert sorted(e.name for e in os.scandir(folder) if not e.name.startswith("..")) == sorted(
             [g, "renamed.txt", aws]
@@ -416,7 +435,7 @@ def test_files_land_in_a_private_memory_folder_in_the_atomic_writer_layout(
         assert listed["session"] == run.session_id
         assert find_in_bytes((folder / "..data" / "@sealbox.json").read_bytes(), VALUES) == []
         # A lease records the folder (no value) so that a later run can clean up after a crash.
-        leases = [SHM_ROOT / n for n in shm_entries_of(sealbox_pid) if n.startswith("lease-")]
+        leases = [p for p in shm_paths_of(sealbox_pid) if p.name.startswith("lease-")]
         assert len(leases) == 1
         assert stat.S_IMODE(leases[0].stat().st_mode) == 0o600
         assert json.loads(leases[0].read_text())["path"] == str(folder)
@@ -535,7 +554,7 @@ def test_an_unsafe_run_is_refused_before_anything_is_written(
     extra = prepare(work)
     ran = tmp_path / "ran"
     before_tree, before_sessions = tree(work), person.session_count()
-    before_shm = set(os.listdir(SHM_ROOT)) if SHM_ROOT.exists() else set()
+    before_shm = shm_listing()
     with subprocess.Popen(
         sealbox_cmd("run", *mappings(a, b), *extra, "--", "touch", str(ran)),
         env=person.env(),
@@ -549,8 +568,8 @@ def test_an_unsafe_run_is_refused_before_anything_is_written(
     assert not ran.exists(), "the command ran"
     assert tree(work) == before_tree
     assert shm_entries_of(proc.pid) == []
-    after_shm = set(os.listdir(SHM_ROOT)) if SHM_ROOT.exists() else set()
-    assert not any(f"-{proc.pid}-" in n for n in after_shm - before_shm)
+    after_shm = shm_listing()
+    assert not any(f"-{proc.pid}-" in p.name for p in after_shm - before_shm)
     # Refused on this machine: the server never heard of it; refused by the server: no session either.
     assert person.session_count() == before_sessions
     assert find_in_bytes((result.stdout + result.stderr).encode(), VALUES) == []
@@ -606,15 +625,15 @@ def test_env_only_writes_no_files(person: Person, value: Callable[[str], str]) -
     name = unique("envonly")
     v = value("envonly")
     person.add(name, value=v)
-    before = set(os.listdir(SHM_ROOT)) if SHM_ROOT.exists() else set()
+    before = shm_listing()
     with held(person, "--env", f"ONLY_ENV={name}") as run:
         assert run.info["dir"] is None
         assert environ_of(run.child_pid)["ONLY_ENV"] == v
         # A lease may exist while running; a secret folder may not.
         assert [n for n in shm_entries_of(run.proc.pid) if n.startswith("run-")] == []
     assert run.code == 0, run.output()
-    after = set(os.listdir(SHM_ROOT)) if SHM_ROOT.exists() else set()
-    assert not any(f"-{run.proc.pid}-" in n for n in after - before)
+    after = shm_listing()
+    assert not any(f"-{run.proc.pid}-" in p.name for p in after - before)
 
 
 def test_a_binary_value_cannot_become_a_variable(person: Person, value: Callable[[str], str]) -> None:
@@ -782,4 +801,71 @@ def test_get_secret_in_the_command_finds_files_fields_renames_and_variables(
     assert got[envonly] == sha(v["env"])
     assert got[f"{envfield}+secret_access_key"] == sha(v["envf"])
     assert got[missing].startswith("missing: ")
-    assert missing in got[missing] and str(SHM_ROOT) in got[missing] and "environment" in got[missing]
+    assert (
+        missing in got[missing]
+        and f"/dev/shm/sealbox-{UID}-" in got[missing]
+        and "environment" in got[missing]
+    )
+    assert "sealbox run" not in got[missing]  # in a session: no hint about starting one
+
+
+# --- a field the secret does not have (issue 12, new user 8) ------------------------------------------------
+
+
+def test_a_missing_field_is_an_error_naming_it_and_nothing_is_written(
+    person: Person, value: Callable[[str], str], tmp_path: Path
+) -> None:
+    aws = unique("noregion")
+    person.add(aws, kind="aws", fields={"access_key_id": AWS_KEY_ID, "secret_access_key": value("noregion")})
+    ran = tmp_path / "ran"
+    before_sessions, before_shm = person.session_count(), shm_listing()
+    for mapping in (["--secret", f"{aws}.region:region"], ["--env", f"REGION={aws}.region"]):
+        result = person.run(*mapping, "--", "touch", str(ran))
+        line = one_error_line(result)
+        assert "missing_field" in line and aws in line and "region" in line, line
+        assert not ran.exists(), "the command ran"
+    assert person.session_count() == before_sessions  # refused before any session began
+    assert {p for p in shm_listing() - before_shm if p.name.startswith("run-")} == set()
+
+
+# --- no memory filesystem (issue 12, security finding 1) ---------------------------------------------------
+
+
+def _without_memory(person: Person, disk: Path, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """`sealbox run ARGS` in a mount namespace where /dev/shm is a folder on the disk."""
+    script = 'mount --bind "$0" /dev/shm && exec "$@"'
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, str(disk), *sealbox_cmd("run", *args)],
+        env=person.env(HOME=str(home)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare for a mount namespace",
+)
+def test_without_a_memory_filesystem_files_are_refused_with_one_line_and_nothing_goes_to_disk(
+    person: Person, value: Callable[[str], str], tmp_path: Path
+) -> None:
+    name = unique("nomem")
+    person.add(name, value=value("nomem"))
+    disk, home, ran = tmp_path / "disk-shm", tmp_path / "home", tmp_path / "ran"
+    disk.mkdir(mode=0o1777)
+    home.mkdir()
+    before = person.session_count()
+    result = _without_memory(person, disk, "--secret", name, "--", "touch", str(ran), home=home)
+    line = one_error_line(result)
+    assert "no_memory_fs" in line and "--mount-path" in line
+    assert not ran.exists()
+    assert person.session_count() == before  # refused before any session
+    assert list(disk.iterdir()) == [] and list(home.iterdir()) == []
+    # Variables need no folder: such a run works, and writes nothing either.
+    env_only = _without_memory(person, disk, "--env", f"NOMEM={name}", "--", "touch", str(ran), home=home)
+    assert env_only.returncode == 0 and env_only.stderr == "", env_only.stderr
+    assert ran.exists()
+    assert list(disk.iterdir()) == [] and list(home.iterdir()) == []

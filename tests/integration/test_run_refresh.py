@@ -21,19 +21,20 @@ import pytest
 
 from tests.integration.test_run import (
     HOLD,
-    SHM_ROOT,
     Person,
     assert_modes,
     finish,
+    gone,
     held,
     keeper_restart,
     make_person,
     manifest,
     shm_entries_of,
+    shm_paths_of,
     unique,
 )
 from tests.support.canaries import find_in_bytes
-from tests.support.processes import Stack
+from tests.support.processes import Stack, sealbox_cmd
 
 Canary = Callable[[str], str]
 ROUNDS = 5
@@ -163,9 +164,9 @@ def test_refresh_swaps_whole_folders_within_seconds(person: Person, token: str, 
             for i, key in enumerate(("a", "b", "db")):
                 first = wait_for_event(out, seen_at_least(n, position=i), proc, timeout=1)
                 latencies.append(first["at"] - put[key])
-        folders = [n for n in shm_entries_of(proc.pid) if n.startswith("run-")]
+        folders = [p for p in shm_paths_of(proc.pid) if p.name.startswith("run-")]
         assert len(folders) == 1
-        folder = SHM_ROOT / folders[0]
+        folder = folders[0]
         assert_modes(folder)
         # Old versions are pruned: the current one, and the previous one for a reader mid-swap.
         assert len([e for e in os.listdir(folder) if e.startswith("..") and e not in {"..data"}]) <= 2
@@ -228,4 +229,87 @@ def test_refresh_survives_a_keeper_outage_and_catches_up(
             time.sleep(0.05)
         assert_modes(run.folder)
     assert run.code == 0, run.output()
+    # Said once while it lasted (two polls or more), and once when it was over.
+    assert run.output().splitlines() == [
+        "sealbox: refresh failed: the keeper is unavailable (keeper_unavailable); keeping the current values",
+        "sealbox: refresh works again",
+    ], run.output()
+    assert find_in_bytes(run.out.read_bytes(), VALUES) == []
+
+
+# --- the server says the session is over; the server cannot be reached (issue 12, new user 2 and 3) -------
+
+
+def end_with_the_cli(person: Person, session_id: str) -> None:
+    ended = subprocess.run(
+        sealbox_cmd("session", "end", session_id),
+        env=person.env(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert ended.returncode == 0, ended.stderr
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not in {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "within"),
+    [
+        (["--refresh"], {}, 20.0),  # noticed at the next poll (2 s)
+        ([], {"SEALBOX_HEARTBEAT_SECONDS": "10"}, 40.0),  # noticed at the next heartbeat (10 s)
+    ],
+    ids=["refresh", "heartbeat"],
+)
+def test_session_end_removes_the_files_of_a_running_command_and_says_so(
+    person: Person, token: str, args: list[str], env: dict[str, str], within: float
+) -> None:
+    name = unique("ended")
+    person.add(name, value=f"E-1-{token}")
+    with held(person, *args, "--secret", name, "--env", f"ENDED_VAR={name}", env=env) as run:
+        folder = run.folder
+        assert (folder / name).read_text() == f"E-1-{token}"
+        end_with_the_cli(person, run.session_id)
+        wait_until(lambda: not folder.exists(), "the folder was removed", within)
+        assert not gone(run.child_pid, timeout=0.5), "ending the session killed the command"
+        wait_until(lambda: "keeps running" in run.output(), "sealbox said so", 10)
+    assert run.code == 0, run.output()
+    lines = run.output().splitlines()
+    assert lines == [
+        f"sealbox: session {run.session_id} was ended (sealbox session end, or the web page): its files are "
+        "removed; the command keeps running (the variables it was given stay in its environment)"
+    ], lines
+    assert person.session(run.session_id)["status"] == "ended"
+    assert shm_entries_of(run.proc.pid) == []
+
+
+def test_an_unreachable_server_is_reported_once_and_its_return_once(
+    stack: Stack, person: Person, token: str
+) -> None:
+    """It used to print `refresh failed (ClientError)` every 2 s."""
+    name = unique("outage")
+    person.add(name, value=f"O-1-{token}")
+    # A wide heartbeat window (3 x 60 s), so that a slow restart of the server does not end the session.
+    with held(person, "--refresh", "--secret", name, env={"SEALBOX_HEARTBEAT_SECONDS": "60"}) as run:
+        stack.stop_server()
+        try:
+            wait_until(lambda: "cannot reach" in run.output(), "the server is reported unreachable", 30)
+            time.sleep(5 * 2.0)  # five more polls with the server down: nothing more is said
+            assert (run.folder / name).read_text() == f"O-1-{token}"
+        finally:
+            stack.start_server()
+        wait_until(lambda: "answers again" in run.output(), "the server's return is reported", 30)
+        person.replace(name, value=f"O-2-{token}")
+        wait_until(lambda: (run.folder / name).read_text() == f"O-2-{token}", "refresh resumed", 30)
+    assert run.code == 0, run.output()
+    lines = run.output().splitlines()
+    assert lines == [
+        f"sealbox: cannot reach the sealbox server at {stack.url}; keeping the current values; trying again",
+        f"sealbox: the sealbox server at {stack.url} answers again",
+    ], lines
     assert find_in_bytes(run.out.read_bytes(), VALUES) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NewType
 
 from sealbox.domain.names import is_valid_secret_name
@@ -17,6 +17,11 @@ MAX_TTL_SECONDS = 7 * 24 * 3600
 CREDENTIAL_TTL_SECONDS = 60
 MAX_SECRETS_PER_SESSION = 500
 DEFAULT_MOUNT_PATH = "/secrets"
+# A session side that calls in (`sealbox run`) asks for a heartbeat of this many seconds; a session not
+# heard from for HEARTBEAT_MISSES intervals is over, like one past its lifetime.
+MIN_HEARTBEAT_SECONDS = 10
+MAX_HEARTBEAT_SECONDS = 3600
+HEARTBEAT_MISSES = 3
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 # Variables that change how the session's programs run, or that sealbox sets itself.
@@ -161,6 +166,49 @@ class Session:
     expires_at: datetime
     ended_at: datetime | None
     secrets: tuple[SessionSecret, ...] = ()
+    heartbeat_seconds: int | None = None  # None: the session side does not call in (hubs, pods)
+    last_seen_at: datetime | None = None
 
     def is_live(self, now: datetime) -> bool:
-        return self.status != "ended" and now < self.expires_at
+        return session_is_live(
+            status=self.status,
+            expires_at=self.expires_at,
+            heartbeat_seconds=self.heartbeat_seconds,
+            last_seen_at=self.last_seen_at,
+            now=now,
+        )
+
+    def state(self, now: datetime) -> str:
+        """pending, active, ended, or expired (over without being ended: past its lifetime, or its side
+        stopped calling in)."""
+        if self.status == "ended" or self.is_live(now):
+            return self.status
+        return "expired"
+
+
+def session_is_live(
+    *,
+    status: str,
+    expires_at: datetime,
+    heartbeat_seconds: int | None,
+    last_seen_at: datetime | None,
+    now: datetime,
+) -> bool:
+    """The one rule for a live session (listing, redemption, new credentials, a secret's live sessions):
+    not ended, not past its lifetime, and, when its side asked for a heartbeat, heard from within
+    HEARTBEAT_MISSES intervals."""
+    if status == "ended" or now >= expires_at:
+        return False
+    if heartbeat_seconds is not None and last_seen_at is not None:
+        return now < last_seen_at + timedelta(seconds=HEARTBEAT_MISSES * heartbeat_seconds)
+    return True
+
+
+def check_heartbeat(seconds: int | None) -> int | None:
+    if seconds is not None and not MIN_HEARTBEAT_SECONDS <= seconds <= MAX_HEARTBEAT_SECONDS:
+        raise BadRequest(
+            f"heartbeat_seconds must be {MIN_HEARTBEAT_SECONDS}-{MAX_HEARTBEAT_SECONDS}",
+            code="invalid_heartbeat",
+            field="heartbeat_seconds",
+        )
+    return seconds

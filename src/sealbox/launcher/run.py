@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -17,25 +18,50 @@ from typing import Any
 
 import httpx
 
-from sealbox.domain.launches import check_mappings
-from sealbox.errors import BadRequest, ClientError, SealboxError
+from sealbox.domain.launches import (
+    HEARTBEAT_MISSES,
+    MAX_HEARTBEAT_SECONDS,
+    MIN_HEARTBEAT_SECONDS,
+    check_mappings,
+)
+from sealbox.errors import BadRequest, ClientError
 from sealbox.launcher.environ import child_environment
+from sealbox.launcher.memory import private_root, private_roots
 from sealbox.launcher.spec import RunSpec
 from sealbox.launcher.spool import (
     SecretFolder,
     check_mount_path,
     clean_leftovers,
-    memory_base,
-    private_root,
+    keep_session_lease,
     write_lease,
 )
+from sealbox.launcher.watch import Reporter, Watch, end_session
 from sealbox.sdk.client import tls_verification
 from sealbox.sdk.redeem import Delivered, Delivery, redeem
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 REFRESH_INTERVAL_S = 2.0
+DEFAULT_HEARTBEAT_SECONDS = 30
+HEARTBEAT_VARIABLE = "SEALBOX_HEARTBEAT_SECONDS"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def heartbeat_from_env() -> int:
+    """How often a run calls in: $SEALBOX_HEARTBEAT_SECONDS, else 30 s."""
+    raw = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_HEARTBEAT_SECONDS
+    if (
+        not raw.isascii()
+        or not raw.isdigit()
+        or not MIN_HEARTBEAT_SECONDS <= int(raw) <= MAX_HEARTBEAT_SECONDS
+    ):
+        raise BadRequest(
+            f"{HEARTBEAT_VARIABLE} is a number of seconds, {MIN_HEARTBEAT_SECONDS}-{MAX_HEARTBEAT_SECONDS}",
+            code="invalid_heartbeat",
+        )
+    return int(raw)
 
 
 @dataclass(kw_only=True)
@@ -46,6 +72,7 @@ class RunOptions:
     token: str = field(repr=False)
     keeper_url: str | None = None
     refresh_interval: float = REFRESH_INTERVAL_S
+    heartbeat_seconds: int = field(default_factory=heartbeat_from_env)
     log: Callable[[str], None] = lambda line: print(f"sealbox: {line}", file=sys.stderr)
 
 
@@ -91,14 +118,24 @@ def folder_contents(items: Sequence[Delivered]) -> tuple[dict[str, bytes | dict[
     return files, manifest
 
 
-def _lease_root() -> Path:
+def _lease_root() -> Path | None:
+    """Where this run's lease goes when it needs no folder of its own: the private root if there is one.
+    Without one, a crash leaves a session that the server ends after its heartbeat window."""
     try:
         return private_root()
     except BadRequest:
-        # No memory filesystem: leases hold no secret, so a private folder on disk will do.
+        return None
+
+
+def _old_disk_roots() -> list[Path]:
+    """`~/.cache/sealbox`, where older versions fell back to when /dev/shm could not be used (values
+    included): the leases there are cleaned up, so a crashed run's folder leaves the disk; never used."""
+    try:
         root = Path.home() / ".cache" / "sealbox"
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return root
+        st = os.lstat(root)
+    except (OSError, RuntimeError, KeyError):
+        return []
+    return [root] if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() else []
 
 
 class _Runner:
@@ -115,7 +152,8 @@ class _Runner:
         self.child: subprocess.Popen[bytes] | None = None
         self.delivery: Delivery | None = None
         self.folder: SecretFolder | None = None
-        self.stop_refresh = threading.Event()
+        self.folder_lock = threading.Lock()  # the watch thread may remove the folder when the session ends
+        self.reporter = Reporter(opts.log, opts.url)
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -140,29 +178,31 @@ class _Runner:
             ],
             "mount_path": mount_path,
             "project": self.opts.spec.project,
+            "heartbeat_seconds": self.opts.heartbeat_seconds,
         }
 
     def run(self) -> int:
         spec = self.opts.spec
         check_mappings(list(spec.mappings))
         wants_files = any(m.file is not None for m in spec.mappings)
-        lease_root = _lease_root()
-        for stale_session in clean_leftovers(lease_root):
-            # A crashed run left its session live on the server: end it now.
-            with contextlib.suppress(SealboxError, httpx.HTTPError):
-                self.api("DELETE", f"/api/v1/sessions/{stale_session}")
+        self._end_leftovers()
         existed = False
+        lease_root: Path | None
+        mount: Path | None
         if spec.mount_path is not None:
             mount = Path(spec.mount_path)
             existed = check_mount_path(mount)  # refuse before anything is written anywhere
+            lease_root = _lease_root()
         elif wants_files:
-            memory_base()
+            lease_root = private_root()  # a memory filesystem, or one line saying there is none
             mount = lease_root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
         else:
-            mount = None
+            mount, lease_root = None, _lease_root()
         launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
         session_id = launch["session"]["id"]
-        lease = write_lease(lease_root, path=mount, keep_folder=existed, session_id=session_id)
+        lease = None
+        if lease_root is not None:
+            lease = write_lease(lease_root, path=mount, keep_folder=existed, session_id=session_id)
         try:
             self.delivery = redeem(
                 self.redeem_http,
@@ -174,18 +214,59 @@ class _Runner:
                 self.delivery.items, secrets_dir=str(mount) if mount else None, session_id=session_id
             )
             if mount is not None and wants_files:
+                files, manifest = folder_contents(self.delivery.items)  # a missing field refuses here
                 self.folder = SecretFolder.create(mount)
-                files, manifest = folder_contents(self.delivery.items)
                 self.folder.write(files, {**manifest, "session": session_id})
             return self._run_child(env, session_id)
         finally:
-            if self.folder is not None:
-                self.folder.remove()
-            lease.unlink(missing_ok=True)
-            with contextlib.suppress(SealboxError, httpx.HTTPError):
-                self.api("DELETE", f"/api/v1/sessions/{session_id}")
+            self._remove_folder()
+            ended = end_session(self.api, session_id, self.reporter)
+            if lease is not None:
+                if ended:
+                    lease.unlink(missing_ok=True)
+                else:
+                    keep_session_lease(lease)
+            if not ended:
+                window = HEARTBEAT_MISSES * self.opts.heartbeat_seconds
+                later = "the next sealbox run ends it, and " if lease is not None else ""
+                self.opts.log(
+                    f"could not end session {session_id}: the server at {self.opts.url} cannot be reached; "
+                    f"{later}the server counts it as over after {window} s without a heartbeat"
+                )
             self.http.close()
             self.redeem_http.close()
+
+    def _end_leftovers(self) -> None:
+        """Remove what crashed runs left (folders), and end their sessions (also those of runs that ended
+        while the server was down)."""
+        for root in [*private_roots(), *_old_disk_roots()]:
+            for leftover in clean_leftovers(root):
+                if not end_session(self.api, leftover.session_id, self.reporter):
+                    return  # the server is unreachable: keep the leases for the next run
+                leftover.lease.unlink(missing_ok=True)
+
+    def _remove_folder(self) -> bool:
+        with self.folder_lock:
+            folder, self.folder = self.folder, None
+        if folder is None:
+            return False
+        folder.remove()
+        return True
+
+    def _session_over(self, session_id: str, state: str) -> None:
+        """The server says the session is over while the command runs: the files go at once, the command
+        is left running, and the person is told."""
+        removed = self._remove_folder()
+        window = HEARTBEAT_MISSES * self.opts.heartbeat_seconds
+        why = {
+            "ended": "was ended (sealbox session end, or the web page)",
+            "expired": "is over on the server (expired, or not heard from in time)",
+            "silent": f"is over: the server has not heard from this run for {window} s",
+        }.get(state, "is not live on the server any more")
+        files = "its files are removed; " if removed else ""
+        variables = any(m.env is not None for m in self.opts.spec.mappings)
+        kept = " (the variables it was given stay in its environment)" if variables else ""
+        self.opts.log(f"session {session_id} {why}: {files}the command keeps running{kept}")
 
     def _run_child(self, env: dict[str, str], session_id: str) -> int:
         previous: dict[int, Any] = {}
@@ -211,28 +292,28 @@ class _Runner:
                 raise BadRequest(
                     f"cannot start {self.opts.command[0]}: {exc.strerror}", code="command_failed"
                 ) from None
-            refresher = None
-            if self.opts.spec.refresh and self.folder is not None:
-                refresher = threading.Thread(target=self._refresh_loop, args=(session_id,), daemon=True)
-                refresher.start()
-            code = self.child.wait()
-            self.stop_refresh.set()
-            if refresher is not None:
-                refresher.join(timeout=10)
+            watch = Watch(
+                call=self.api,
+                session_id=session_id,
+                heartbeat_seconds=self.opts.heartbeat_seconds,
+                refresh=(lambda s: self._refresh_once(session_id, s))
+                if self.opts.spec.refresh and self.folder is not None
+                else None,
+                refresh_interval=self.opts.refresh_interval,
+                on_over=lambda state: self._session_over(session_id, state),
+                reporter=self.reporter,
+            )
+            watch.start()
+            try:
+                code = self.child.wait()
+            finally:
+                watch.stop()
             return 128 - code if code < 0 else code
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def _refresh_loop(self, session_id: str) -> None:
-        while not self.stop_refresh.wait(self.opts.refresh_interval):
-            try:
-                self._refresh_once(session_id)
-            except (SealboxError, httpx.HTTPError) as exc:
-                self.opts.log(f"refresh failed ({type(exc).__name__}); keeping the current values")
-
-    def _refresh_once(self, session_id: str) -> None:
-        session = self.api("GET", f"/api/v1/sessions/{session_id}")
+    def _refresh_once(self, session_id: str, session: dict[str, Any]) -> None:
         # Compare with the versions this side holds, not the server's "version" (what it last handed out):
         # a redemption whose keeper half failed counts as delivered on the server but never arrived here.
         held = {(i.owner, i.name): i.version for i in self.delivery.items} if self.delivery else {}
@@ -250,7 +331,10 @@ class _Runner:
             keeper_url=self.opts.keeper_url,
         )
         files, manifest = folder_contents(delivery.items)
-        self.folder.write(files, {**manifest, "session": session_id})
+        with self.folder_lock:
+            if self.folder is None:
+                return  # ended meanwhile
+            self.folder.write(files, {**manifest, "session": session_id})
         self.delivery = delivery
 
 

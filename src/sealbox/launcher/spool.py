@@ -1,4 +1,6 @@
-"""Secret folders on the session side: where they may go, how they are written and swapped, and removed.
+"""Secret folders on the session side: how they are checked, written, swapped and removed.
+
+Where a folder may go (a private root on a memory filesystem) is memory.py's part.
 
 Files are 0400 in 0700 folders, created with O_NOFOLLOW|O_EXCL relative to a directory descriptor,
 so a symlink planted in the folder cannot redirect a write. The layout is Kubernetes' atomic
@@ -21,47 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealbox.errors import BadRequest
+from sealbox.launcher.memory import filesystem_type
 
 DATA_LINK = "..data"
 MANIFEST = "@sealbox.json"  # '@' never occurs in a secret's file name, so this cannot collide
-_MEMORY_FS = {"tmpfs", "ramfs"}
 Content = bytes | Mapping[str, bytes]
-
-
-def _filesystem_type(path: Path) -> str | None:
-    """The type of the filesystem `path` is on, from /proc/self/mounts (longest mount prefix wins)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    best, best_type = "", None
-    target = str(path.resolve())
-    for line in mounts:
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        mount_point = parts[1].replace("\\040", " ")
-        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(
-            mount_point
-        ) >= len(best):
-            best, best_type = mount_point, parts[2]
-    return best_type
-
-
-def memory_base() -> Path:
-    """A memory filesystem for secrets: /dev/shm, else $XDG_RUNTIME_DIR; never a fallback to disk."""
-    candidates = [Path("/dev/shm")]  # noqa: S108 -- a private 0700 folder is made inside it  # nosec B108
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        candidates.append(Path(runtime))
-    for candidate in candidates:
-        if candidate.is_dir() and _filesystem_type(candidate) in _MEMORY_FS and os.access(candidate, os.W_OK):
-            return candidate
-    raise BadRequest(
-        "no memory filesystem (/dev/shm or $XDG_RUNTIME_DIR) to hold secrets; "
-        "pass --mount-path to choose a folder yourself",
-        code="no_memory_fs",
-    )
+_filesystem_type = filesystem_type  # the name the init container and older tests import
 
 
 def own_folder(path: Path, *, mode: int = 0o700, what: str = "a private folder of yours") -> Path:
@@ -73,11 +40,6 @@ def own_folder(path: Path, *, mode: int = 0o700, what: str = "a private folder o
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o777 & ~mode:
         raise BadRequest(f"{path} is not {what}", code="unsafe_mount_path")
     return path
-
-
-def private_root(base: Path | None = None) -> Path:
-    """`<base>/sealbox-<uid>`: 0700, owned by us, not a symlink; created when missing."""
-    return own_folder((base or memory_base()) / f"sealbox-{os.getuid()}")
 
 
 def check_mount_path(path: Path) -> bool:
@@ -203,14 +165,17 @@ def _write_file(dir_fd: int, name: str, content: bytes) -> None:
         os.close(fd)
 
 
-def remove_folder(path: Path, *, keep_folder: bool) -> None:
-    """Remove everything sealbox put in `path` (and `path` itself unless it was given to us)."""
+def remove_folder(path: Path, *, keep_folder: bool, owner: int | None = None) -> None:
+    """Remove everything sealbox put in `path` (and `path` itself unless it was given to us); with `owner`,
+    only while the folder still belongs to that user."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         return  # not ours any more: never follow a link to delete elsewhere
+    if owner is not None and st.st_uid != owner:
+        return  # someone else's folder under a name we once used
     for entry in os.scandir(path):
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -236,22 +201,48 @@ def _start_time(pid: int) -> str | None:
 def write_lease(root: Path, *, path: Path | None, keep_folder: bool, session_id: str) -> Path:
     """Record a live run (process, folder, session; no value) so the next run can clean up after a crash."""
     lease = root / f"lease-{os.getpid()}-{secrets.token_hex(4)}.json"
-    data = {
-        "pid": os.getpid(),
-        "start": _start_time(os.getpid()),
-        "path": str(path) if path is not None else None,
-        "keep_folder": keep_folder,
-        "session": session_id,
-    }
-    fd = os.open(lease, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
+    _write_lease_file(
+        lease,
+        {
+            "pid": os.getpid(),
+            "start": _start_time(os.getpid()),
+            "path": str(path) if path is not None else None,
+            "keep_folder": keep_folder,
+            "session": session_id,
+        },
+    )
     return lease
 
 
-def clean_leftovers(root: Path) -> list[str]:
-    """Remove the folders of runs whose process is gone (crashed or killed); returns their session ids."""
-    sessions: list[str] = []
+def _write_lease_file(lease: Path, data: Mapping[str, object]) -> None:
+    tmp = lease.with_name(f"{lease.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, lease)
+
+
+def keep_session_lease(lease: Path) -> None:
+    """The run is over and its folder removed, but its session could not be ended (server unreachable):
+    keep only the session in the lease, so that the next run ends it."""
+    try:
+        data = json.loads(lease.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        _write_lease_file(lease, {**data, "path": None})
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    session_id: str
+    lease: Path  # remove it once the session is ended; keep it to try again next time
+
+
+def clean_leftovers(root: Path) -> list[Leftover]:
+    """Remove the folders of runs whose process is gone (crashed or killed); returns their sessions, whose
+    leases the caller removes once each is ended."""
+    found: list[Leftover] = []
     for lease in root.glob("lease-*.json"):
         try:
             data = json.loads(lease.read_text())
@@ -262,8 +253,10 @@ def clean_leftovers(root: Path) -> list[str]:
         if _start_time(pid) is not None and _start_time(pid) == start:
             continue  # still running
         if path is not None:
-            remove_folder(path, keep_folder=bool(data.get("keep_folder")))
-        lease.unlink(missing_ok=True)
+            remove_folder(path, keep_folder=bool(data.get("keep_folder")), owner=os.getuid())
         if isinstance(data.get("session"), str):
-            sessions.append(data["session"])
-    return sessions
+            keep_session_lease(lease)  # the folder is gone; the session may still need ending
+            found.append(Leftover(session_id=data["session"], lease=lease))
+        else:
+            lease.unlink(missing_ok=True)
+    return found

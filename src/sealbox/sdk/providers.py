@@ -169,6 +169,19 @@ class InlineProvider:
         return self.values.get(key if field is None else f"{key}.{field}")
 
 
+OUTSIDE_A_SESSION = "no session here: run it inside `sealbox run` or a session started with secrets"
+
+
+def outside_session_hint() -> str | None:
+    """The hint for SecretNotFound when nothing says this process is in a session: no SEALBOX_SECRETS_DIR
+    or SEALBOX_SESSION_ID, and none of the default folders exists."""
+    if os.environ.get("SEALBOX_SECRETS_DIR") or os.environ.get("SEALBOX_SESSION_ID"):
+        return None
+    if any(Path(folder).exists() for folder in DEFAULT_FOLDERS):
+        return None
+    return OUTSIDE_A_SESSION
+
+
 def providers_from_env() -> list[Provider]:
     names = os.environ.get("SEALBOX_PROVIDERS", "folder,env,file")
     known: dict[str, type[FolderProvider] | type[EnvProvider] | type[FileProvider]] = {

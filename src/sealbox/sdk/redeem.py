@@ -15,7 +15,7 @@ from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_
 from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.kinds import SPECS, Kind, decode_fields
-from sealbox.errors import ClientError, DecryptionError, IntegrityError, Unavailable
+from sealbox.errors import BadRequest, ClientError, DecryptionError, IntegrityError, Unavailable
 from sealbox.sdk.keeper import KeeperClient
 
 
@@ -41,10 +41,21 @@ class Delivered:
         return decode_fields(self.value)
 
     def selected(self) -> bytes:
-        """What one file or one variable gets: the whole value, or the chosen field."""
+        """What one file or one variable gets: the whole value, or the chosen field.
+
+        A field the value does not have (an aws secret without a region, or a value replaced without
+        it since the launch began) is an error naming the secret and the field, never an empty value.
+        """
         if self.field is None:
             return self.value
-        return (self.fields or {}).get(self.field, "").encode()
+        chosen = (self.fields or {}).get(self.field)
+        if chosen is None:
+            raise BadRequest(
+                f"secret {self.owner}/{self.name} has no field {self.field}",
+                code="missing_field",
+                field="field",
+            )
+        return chosen.encode()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, overload
 
 from sealbox.errors import SecretNotFound
-from sealbox.sdk.providers import Provider, providers_from_env
+from sealbox.sdk.providers import Provider, outside_session_hint, providers_from_env
 
 _T = TypeVar("_T")
 _MISSING: Any = object()
@@ -52,7 +52,7 @@ def get_secret(name: str, *, field: str | None = None, default: Any = _MISSING) 
         places.append(provider.describe())
     if default is not _MISSING:
         return default
-    raise SecretNotFound(name if field is None else f"{name}.{field}", places)
+    raise SecretNotFound(name if field is None else f"{name}.{field}", places, hint=outside_session_hint())
 
 
 class _MaskingFactory:

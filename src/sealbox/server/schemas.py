@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sealbox.domain.audit import AuditEvent
 from sealbox.domain.grants import Grant
 from sealbox.domain.kinds import Kind
-from sealbox.domain.launches import Session
+from sealbox.domain.launches import HEARTBEAT_MISSES, MAX_HEARTBEAT_SECONDS, MIN_HEARTBEAT_SECONDS, Session
 from sealbox.domain.principals import AccessToken, User
 from sealbox.domain.secrets import Secret
 
@@ -212,6 +212,13 @@ class SessionCreate(_In):
     credential_ttl_seconds: int | None = Field(
         default=None, ge=1, le=24 * 3600, description="the launch credential's lifetime: 60-900, default 60"
     )
+    heartbeat_seconds: int | None = Field(
+        default=None,
+        ge=MIN_HEARTBEAT_SECONDS,
+        le=MAX_HEARTBEAT_SECONDS,
+        description="the session side will call in (POST .../heartbeat) this often; a session not heard "
+        f"from for {HEARTBEAT_MISSES} intervals is over. Unset: no heartbeat (the session lasts its ttl)",
+    )
 
 
 class CredentialCreate(_In):
@@ -236,23 +243,30 @@ class SessionPublic(BaseModel):
     owner: str
     project: str | None
     mount_path: str
-    status: str
+    status: str = Field(
+        description="pending, active, ended, or expired (over without being ended: past expires_at, or not "
+        "heard from for 3 heartbeat intervals)"
+    )
     created_at: datetime
     expires_at: datetime
     ended_at: datetime | None
+    heartbeat_seconds: int | None = Field(default=None, description="null: the session side does not call in")
+    last_seen_at: datetime | None = Field(default=None, description="when the session side last called in")
     secrets: list[SessionSecretPublic]
 
     @classmethod
-    def of(cls, s: Session) -> SessionPublic:
+    def of(cls, s: Session, *, now: datetime) -> SessionPublic:
         return cls(
             id=s.id,
             owner=s.owner_name,
             project=s.project,
             mount_path=s.mount_path,
-            status=s.status,
+            status=s.state(now),
             created_at=s.created_at,
             expires_at=s.expires_at,
             ended_at=s.ended_at,
+            heartbeat_seconds=s.heartbeat_seconds,
+            last_seen_at=s.last_seen_at,
             secrets=[
                 SessionSecretPublic(
                     name=i.secret_name,

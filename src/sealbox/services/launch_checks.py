@@ -43,7 +43,8 @@ def purpose_not_allowed(ref: str, index: int) -> Forbidden:
     )
 
 
-def check_field(kind: Kind, m: Mapping, index: int) -> None:
+def check_field(kind: Kind, m: Mapping, index: int, *, stored_fields: tuple[str, ...]) -> None:
+    """The field a mapping selects exists for the kind and in this secret's value (`stored_fields`)."""
     spec = SPECS[kind]
     where = _where(index)
     if m.field is not None:
@@ -57,6 +58,15 @@ def check_field(kind: Kind, m: Mapping, index: int) -> None:
             raise BadRequest(
                 f'secret "{m.secret}" is of kind {kind.value}, whose fields are {", ".join(spec.all_fields)}',
                 code="invalid_field",
+                field=where,
+            )
+        if m.field not in stored_fields:
+            # An optional field this secret's value does not have (an aws secret without a region):
+            # refused here, so that no launch starts that would write an empty file or variable.
+            stored = ", ".join(stored_fields) or "none"
+            raise BadRequest(
+                f'secret "{m.secret}" has no field {m.field} (its fields: {stored})',
+                code="missing_field",
                 field=where,
             )
     elif spec.multi_field and m.env is not None:

@@ -30,6 +30,7 @@ from sealbox.domain.launches import (
     Session,
     SessionID,
     SessionSecret,
+    check_heartbeat,
     check_mappings,
     check_mount_path,
 )
@@ -143,6 +144,7 @@ class LaunchService:
         now: datetime,
         acting_for: Principal | None = None,
         credential_ttl_seconds: int | None = None,
+        heartbeat_seconds: int | None = None,
     ) -> IssuedCredential:
         """Record a session and return its one-time launch credential; every secret must be usable.
 
@@ -150,8 +152,10 @@ class LaunchService:
         the service's purposes limit what it may take, and the audit names both.
         `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
         init container starts late; a longer lifetime is written into the audit record.
+        `heartbeat_seconds`: the session side will call in that often (services/heartbeats.py).
         """
         check_mappings(mappings)
+        check_heartbeat(heartbeat_seconds)
         mount = check_mount_path(mount_path or "/secrets")
         if project is not None and not is_valid_secret_name(project):
             raise BadRequest(
@@ -200,7 +204,7 @@ class LaunchService:
                     kind=found.kind.value, name=found.name, ref=found.ref
                 ):
                     raise purpose_not_allowed(m.secret, index)
-                check_field(found.kind, m, index)
+                check_field(found.kind, m, index, stored_fields=found.field_names)
                 check_not_expired(m.secret, found.expires_at, now, field=f"secrets[{index}]")
                 items.append(
                     SessionSecret(
@@ -226,6 +230,8 @@ class LaunchService:
                 expires_at=now + timedelta(seconds=ttl),
                 ended_at=None,
                 secrets=tuple(items),
+                heartbeat_seconds=heartbeat_seconds,
+                last_seen_at=now if heartbeat_seconds is not None else None,
             )
             repo = SessionRepository(conn)
             repo.add(session)

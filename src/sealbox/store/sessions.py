@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sealbox.domain.launches import Session, SessionID, SessionSecret
-from sealbox.store.raw import RawReader, Statement, utc_required
+from sealbox.domain.launches import Session, SessionID, SessionSecret, session_is_live
+from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import (
     launch_credentials,
     secret_versions,
@@ -21,8 +21,10 @@ from sealbox.store.tables import (
     users,
 )
 
+# Not ended and not past its lifetime here; the heartbeat part of "live" (domain `session_is_live`) is
+# applied to the rows, so that the rule stays in one place.
 _LIVE_FOR_SECRET = Statement.of(
-    """SELECT DISTINCT se.id, u.name, se.created_at, se.expires_at
+    """SELECT DISTINCT se.id, u.name, se.created_at, se.expires_at, se.heartbeat_seconds, se.last_seen_at
        FROM sessions se JOIN session_secrets ss ON ss.session_id = se.id JOIN users u ON u.id = se.owner_id
        WHERE ss.secret_id = ? AND se.status != 'ended' AND se.expires_at > ? ORDER BY se.created_at"""
 )
@@ -66,6 +68,8 @@ def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
         expires_at=m["expires_at"],
         ended_at=m["ended_at"],
         secrets=items,
+        heartbeat_seconds=m["heartbeat_seconds"],
+        last_seen_at=m["last_seen_at"],
     )
 
 
@@ -84,6 +88,8 @@ class SessionRepository:
                 created_at=session.created_at,
                 expires_at=session.expires_at,
                 ended_at=None,
+                heartbeat_seconds=session.heartbeat_seconds,
+                last_seen_at=session.last_seen_at,
             )
         )
         self.conn.execute(
@@ -188,12 +194,23 @@ class SessionRepository:
         return _session(row, tuple(self._items([session_id])[session_id]))
 
     def list_for(self, owner_id: str, *, live_only: bool, now: datetime, limit: int) -> list[Session]:
-        query = self._select().where(sessions.c.owner_id == owner_id)
+        query = self._select().where(sessions.c.owner_id == owner_id).order_by(sessions.c.created_at.desc())
         if live_only:
+            # The heartbeat part of "live" is the domain's rule, applied to the rows.
             query = query.where(sessions.c.status != "ended", sessions.c.expires_at > now)
-        rows = self.conn.execute(query.order_by(sessions.c.created_at.desc()).limit(limit)).all()
+            rows = [r for r in self.conn.execute(query) if _session(r, ()).is_live(now)][:limit]
+        else:
+            rows = list(self.conn.execute(query.limit(limit)))
         items = self._items([r._mapping["id"] for r in rows])
         return [_session(r, tuple(items[r._mapping["id"]])) for r in rows]
+
+    def touch(self, session_id: str, now: datetime) -> None:
+        """The session side called in (heartbeat)."""
+        self.conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.heartbeat_seconds.is_not(None))
+            .values(last_seen_at=now)
+        )
 
     def end(self, session_id: str, now: datetime) -> bool:
         result = self.conn.execute(
@@ -227,7 +244,16 @@ class SessionRepository:
         raw = RawReader(self.conn)
         return [
             (sid, owner, utc_required(created), utc_required(expires))
-            for sid, owner, created, expires in raw.all(_LIVE_FOR_SECRET, (secret_id, raw.time_param(now)))
+            for sid, owner, created, expires, heartbeat, seen in raw.all(
+                _LIVE_FOR_SECRET, (secret_id, raw.time_param(now))
+            )
+            if session_is_live(
+                status="active",  # not ended: the query's condition
+                expires_at=utc_required(expires),
+                heartbeat_seconds=heartbeat,
+                last_seen_at=utc(seen),
+                now=now,
+            )
         ]
 
     def current_material(self, secret_ids: list[str]) -> dict[str, CurrentMaterial]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,14 +12,18 @@ from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_MOUNT_PATH,
     DEFAULT_TTL_SECONDS,
+    HEARTBEAT_MISSES,
+    MAX_HEARTBEAT_SECONDS,
     MAX_SECRETS_PER_SESSION,
     MAX_TTL_SECONDS,
+    MIN_HEARTBEAT_SECONDS,
     Mapping,
     Session,
     SessionID,
     SessionSecret,
     check_env_name,
     check_file_name,
+    check_heartbeat,
     check_mappings,
     check_mount_path,
 )
@@ -265,6 +270,45 @@ def _session(*, status: str = "active", expires_at: datetime = NOW + timedelta(h
 )
 def test_session_is_live(status: str, expires_at: datetime, live: bool) -> None:
     assert _session(status=status, expires_at=expires_at).is_live(NOW) is live
+
+
+@pytest.mark.parametrize(
+    ("heartbeat", "seen_ago", "status", "live", "state"),
+    [
+        (None, None, "active", True, "active"),  # no heartbeat asked (hubs, pods): its lifetime decides
+        (30, 0, "active", True, "active"),
+        (30, 89, "active", True, "active"),
+        (30, 90, "active", False, "expired"),  # three intervals without a call: over
+        (30, 3600, "pending", False, "expired"),
+        (10, 29, "pending", True, "pending"),
+        (30, 0, "ended", False, "ended"),
+    ],
+)
+def test_a_session_not_heard_from_for_three_heartbeats_is_over(
+    heartbeat: int | None, seen_ago: int | None, status: str, live: bool, state: str
+) -> None:
+    """Issue 12, new user 2: one rule for "live" (listing, redemption, credentials, a secret's sessions)."""
+    session = replace(
+        _session(status=status),
+        heartbeat_seconds=heartbeat,
+        last_seen_at=None if seen_ago is None else NOW - timedelta(seconds=seen_ago),
+    )
+    assert HEARTBEAT_MISSES == 3
+    assert session.is_live(NOW) is live
+    assert session.state(NOW) == state
+    assert _session(expires_at=NOW).state(NOW) == "expired"
+
+
+@pytest.mark.parametrize("seconds", [None, MIN_HEARTBEAT_SECONDS, 60, MAX_HEARTBEAT_SECONDS])
+def test_heartbeat_bounds_accepted(seconds: int | None) -> None:
+    assert check_heartbeat(seconds) == seconds
+
+
+@pytest.mark.parametrize("seconds", [-1, 0, 1, MIN_HEARTBEAT_SECONDS - 1, MAX_HEARTBEAT_SECONDS + 1])
+def test_heartbeat_bounds_refused(seconds: int) -> None:
+    with pytest.raises(BadRequest) as info:
+        check_heartbeat(seconds)
+    _refused(info.value, "invalid_heartbeat", "heartbeat_seconds")
 
 
 def test_session_secret_defaults() -> None:

@@ -97,5 +97,16 @@ def test_delivered_never_shows_its_value() -> None:
     assert "super-secret-value" not in repr(delivered)
     assert item("aws", AWS, kind="aws").fields == json.loads(AWS)
     assert item("aws", AWS, kind="aws", field="secret_access_key").selected() == b"sk-value"
-    assert item("aws", AWS, kind="aws", field="region").selected() == b""
     assert item("plain", b"v").fields is None
+
+
+def test_a_field_the_value_does_not_have_is_an_error_naming_it() -> None:
+    """Issue 12, new user 8: an aws secret without a region gave an empty file or variable, and exit 0."""
+    no_region = item("aws", AWS, kind="aws", field="region", env="REGION")
+    with pytest.raises(BadRequest) as caught:
+        no_region.selected()
+    assert caught.value.code == "missing_field"
+    assert "me/aws" in caught.value.message and "region" in caught.value.message
+    assert "sk-value" not in str(caught.value)
+    with pytest.raises(BadRequest):
+        child_environment([no_region], secrets_dir=None, session_id="s", base={})

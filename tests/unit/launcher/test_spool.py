@@ -20,8 +20,7 @@ from sealbox.launcher.spool import (
     SecretFolder,
     check_mount_path,
     clean_leftovers,
-    memory_base,
-    private_root,
+    keep_session_lease,
     remove_folder,
     write_lease,
 )
@@ -336,11 +335,40 @@ def test_clean_leftovers_of_dead_runs(tmp_path: Path) -> None:
     )
     broken = tmp_path / "lease-broken.json"
     broken.write_text("{not json")
-    assert sorted(clean_leftovers(tmp_path)) == ["s-dead"]  # the sessions to end on the server
+    found = clean_leftovers(tmp_path)
+    assert [(f.session_id, f.lease) for f in found] == [("s-dead", dead)]  # the sessions to end on the server
     assert not dead_folder.path.exists() and not reused_folder.path.exists()
     assert given.is_dir() and os.listdir(given) == []
-    assert not dead.exists() and not reused.exists() and not kept.exists()
+    assert not reused.exists() and not kept.exists()
+    # The dead run's lease stays, without its folder, until the caller has ended the session.
+    assert (
+        json.loads(dead.read_text())["path"] is None and json.loads(dead.read_text())["session"] == "s-dead"
+    )
     assert broken.exists()  # not understood: left for a person to look at
+    # Asked again (the server was unreachable the first time): the same session, and nothing else touched.
+    assert [f.session_id for f in clean_leftovers(tmp_path)] == ["s-dead"]
+
+
+def test_a_run_that_could_not_end_its_session_leaves_only_the_session_to_end(tmp_path: Path) -> None:
+    folder = SecretFolder.create(tmp_path / "run-1")
+    lease = write_lease(tmp_path, path=folder.path, keep_folder=False, session_id="s-1")
+    folder.remove()
+    keep_session_lease(lease)
+    data = json.loads(lease.read_text())
+    assert data["path"] is None and data["session"] == "s-1" and data["pid"] == os.getpid()
+    assert stat.S_IMODE(lease.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [lease.name]  # no temporary file left
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to make a folder owned by someone else")
+def test_clean_leftovers_leaves_a_folder_now_owned_by_someone_else(tmp_path: Path) -> None:
+    theirs = tmp_path / "run-theirs"
+    theirs.mkdir()
+    (theirs / "their-file").write_text("theirs")
+    os.chown(theirs, 65534, 65534)
+    _lease(tmp_path, "t", pid=_pid_that_is_not_running(), start="1", path=str(theirs), session="s-t")
+    assert [f.session_id for f in clean_leftovers(tmp_path)] == ["s-t"]
+    assert (theirs / "their-file").read_text() == "theirs"
 
 
 def test_clean_leftovers_never_follows_a_link(tmp_path: Path) -> None:
@@ -352,42 +380,3 @@ def test_clean_leftovers_never_follows_a_link(tmp_path: Path) -> None:
     assert clean_leftovers(tmp_path) == []
     assert not list(tmp_path.glob("lease-x.json"))
     assert (elsewhere / "precious").read_text() == "keep"
-
-
-# --- where folders go ---------------------------------------------------------------------------------------
-
-
-def test_private_root(tmp_path: Path) -> None:
-    root = private_root(tmp_path)
-    assert root == tmp_path / f"sealbox-{os.getuid()}"
-    assert stat.S_IMODE(root.stat().st_mode) == 0o700
-    assert private_root(tmp_path) == root
-    os.chmod(root, 0o770)  # noqa: S103 -- the unsafe mode under test
-    with pytest.raises(BadRequest):
-        private_root(tmp_path)
-
-
-def test_private_root_refuses_a_symlink(tmp_path: Path) -> None:
-    (tmp_path / "real").mkdir(mode=0o700)
-    (tmp_path / f"sealbox-{os.getuid()}").symlink_to(tmp_path / "real")
-    with pytest.raises(BadRequest):
-        private_root(tmp_path)
-
-
-@pytest.mark.skipif(spool._filesystem_type(Path("/dev/shm")) != "tmpfs", reason="no tmpfs at /dev/shm")
-def test_memory_base_is_dev_shm_here() -> None:
-    assert memory_base() == Path("/dev/shm")
-
-
-def test_never_a_fallback_to_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(spool, "_filesystem_type", lambda path: "ext4")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    with pytest.raises(BadRequest) as caught:
-        memory_base()
-    assert caught.value.code == "no_memory_fs"
-
-
-def test_xdg_runtime_dir_when_dev_shm_is_not_memory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(spool, "_filesystem_type", lambda path: "tmpfs" if path == tmp_path else "ext4")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    assert memory_base() == tmp_path

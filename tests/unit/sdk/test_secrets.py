@@ -23,6 +23,7 @@ from sealbox import (
     mask_logging,
     set_providers,
 )
+from sealbox.sdk import providers
 from sealbox.sdk import secrets as sdk_secrets
 
 
@@ -79,7 +80,8 @@ def test_a_default_instead_of_an_error() -> None:
     assert get_secret("missing", field="f", default=0) == 0
 
 
-def test_not_found_names_the_places_it_looked(tmp_path: Path) -> None:
+def test_not_found_names_the_places_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEALBOX_SESSION_ID", "s")  # in a session: no hint about starting one
     set_providers(
         [
             FolderProvider(folders=(tmp_path,)),
@@ -98,6 +100,28 @@ def test_not_found_names_the_places_it_looked(tmp_path: Path) -> None:
     assert caught.value.name == "db_password"
     assert len(caught.value.places) == 4
     assert isinstance(caught.value, KeyError)  # `except KeyError` works as with a mapping
+
+
+@pytest.mark.parametrize("where", ["nothing", "SEALBOX_SECRETS_DIR", "SEALBOX_SESSION_ID", "folder"])
+def test_not_found_outside_a_session_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Issue 12, new user 13: outside any session the message says to run inside `sealbox run`; inside one
+    (its variables, or a mounted default folder) it does not."""
+    monkeypatch.delenv("SEALBOX_SECRETS_DIR", raising=False)
+    monkeypatch.delenv("SEALBOX_SESSION_ID", raising=False)
+    monkeypatch.setattr(providers, "DEFAULT_FOLDERS", (str(tmp_path / "secrets"),))
+    if where.startswith("SEALBOX_"):
+        monkeypatch.setenv(where, str(tmp_path))
+    elif where == "folder":
+        (tmp_path / "secrets").mkdir()
+    set_providers([EnvProvider(environ={})])
+    with pytest.raises(SecretNotFound) as caught:
+        get_secret("db_password")
+    hint = "run it inside `sealbox run` or a session started with secrets"
+    assert (hint in str(caught.value)) is (where == "nothing")
+    assert (caught.value.hint is not None) is (where == "nothing")
+    assert str(caught.value).startswith("secret 'db_password' not found; looked in: environment variables")
 
 
 def test_not_found_with_no_provider() -> None:

@@ -1,10 +1,15 @@
 """Secret folders for single-user servers that run on the hub's machine (the local spawners).
 
-Layout, on a memory filesystem (`/dev/shm`):
+Layout, on a memory filesystem (`/dev/shm`, or `c.SealboxSpawner.sealbox_memory_base`):
 
-    /dev/shm/sealbox-hub-<hub uid>/          0711, the hub's: users can reach their folder, not list others
+    <base>/sealbox-hub-<hub uid>-<random>/   0711, the hub's: users can reach their folder, not list others
         <session id>/                        0700, the server's user: SEALBOX_SECRETS_DIR (files 0400)
         leases/<session id>.json             0600, the hub's: which process holds which folder and session
+
+The root's name is random (mkdtemp) and checked after creation (memory.find_or_make: a folder owned by the
+hub's user, 0711, on tmpfs or ramfs); a restarted hub finds it again by the same check. Anyone may create
+`/dev/shm/sealbox-hub-...` names first: such objects are not the hub's, so they are skipped, and they
+neither receive values nor stop a spawn.
 
 A lease names the hub process that created the folder and, once started, the single-user server's
 process (pid and start time, so a reused pid is not mistaken for it). When neither lives any more, the
@@ -22,21 +27,36 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealbox.errors import BadRequest
+from sealbox.launcher.memory import SHM, find_or_make, found_roots
 from sealbox.launcher.run import folder_contents
-from sealbox.launcher.spool import SecretFolder, _start_time, memory_base, own_folder, remove_folder
+from sealbox.launcher.spool import SecretFolder, _start_time, own_folder, remove_folder
 from sealbox.sdk.redeem import Delivered
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
+_ROOT_MODE = 0o711  # traverse only: each user reaches the own 0700 folder by name
+
+
+def _prefix() -> str:
+    return f"sealbox-hub-{os.getuid()}-"
 
 
 def hub_root(base: Path | None = None) -> Path:
-    """`<memory fs>/sealbox-hub-<uid>`: 0711, owned by the hub's user, not a symlink; created when missing."""
-    root = own_folder(
-        (base or memory_base()) / f"sealbox-hub-{os.getuid()}", mode=0o711, what="a folder of the hub's own"
+    """The hub's folder on the memory filesystem `base` (default /dev/shm), found or made (see above)."""
+    where = base or SHM
+    root = find_or_make(
+        where,
+        _prefix(),
+        mode=_ROOT_MODE,
+        refusal=f"no memory filesystem for the servers' secret folders at {where} (sealbox_memory_base)",
     )
-    os.chmod(root, 0o711)  # noqa: S103 -- traverse only: each user reaches the own 0700 folder by name  # nosec B103
     own_folder(root / "leases", what="a private folder of the hub's")
     return root
+
+
+def find_hub_root(base: Path | None = None) -> Path | None:
+    """The hub's folder if one exists (nothing is created)."""
+    found = found_roots(base or SHM, _prefix(), mode=_ROOT_MODE)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -107,7 +107,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         credential_ttl_seconds=credential_ttl,
     )
     return SessionLaunch(
-        session=SessionPublic.of(issued.session),
+        session=SessionPublic.of(issued.session, now=issued.session.created_at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,

@@ -20,6 +20,7 @@ from sealbox.server.schemas import (
     SessionLaunch,
     SessionPublic,
 )
+from sealbox.services.heartbeats import heartbeat as record_heartbeat
 from sealbox.services.launches import decode_public_key
 
 router = APIRouter(
@@ -46,9 +47,10 @@ def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: Contex
         ttl_seconds=body.ttl_seconds,
         now=now(),
         credential_ttl_seconds=body.credential_ttl_seconds,
+        heartbeat_seconds=body.heartbeat_seconds,
     )
     return SessionLaunch(
-        session=SessionPublic.of(issued.session),
+        session=SessionPublic.of(issued.session, now=issued.session.created_at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
@@ -61,17 +63,29 @@ def list_sessions(
     ctx: ContextDep,
     all: Annotated[bool, Query(description="include ended and expired sessions")] = False,
 ) -> list[SessionPublic]:
-    return [SessionPublic.of(s) for s in ctx.launches.list_sessions(principal, live_only=not all, now=now())]
+    at = now()
+    return [
+        SessionPublic.of(s, now=at) for s in ctx.launches.list_sessions(principal, live_only=not all, now=at)
+    ]
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
 def get_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
-    return SessionPublic.of(ctx.launches.get(principal, session_id))
+    return SessionPublic.of(ctx.launches.get(principal, session_id), now=now())
 
 
 @router.delete("/{session_id}", response_model=SessionPublic)
 def end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
-    return SessionPublic.of(ctx.launches.end(principal, session_id, now=now()))
+    at = now()
+    return SessionPublic.of(ctx.launches.end(principal, session_id, now=at), now=at)
+
+
+@router.post("/{session_id}/heartbeat", response_model=SessionPublic)
+def heartbeat(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+    """The session side calls in (sessions created with `heartbeat_seconds`; owner only). The answer is the
+    session: a `status` of ended or expired tells the side to remove what it holds."""
+    at = now()
+    return SessionPublic.of(record_heartbeat(ctx.db, principal, session_id, now=at), now=at)
 
 
 @router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
@@ -80,14 +94,15 @@ def new_credential(
 ) -> SessionLaunch:
     """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
     pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
+    at = now()
     issued = ctx.launches.new_credential(
         principal,
         session_id[:64],
-        now=now(),
+        now=at,
         credential_ttl_seconds=body.credential_ttl_seconds if body is not None else None,
     )
     return SessionLaunch(
-        session=SessionPublic.of(issued.session),
+        session=SessionPublic.of(issued.session, now=at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,

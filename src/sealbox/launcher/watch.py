@@ -1,0 +1,146 @@
+"""A running `sealbox run` calls in: heartbeats, `--refresh` polls, and one line per change of state.
+
+The run asked for a heartbeat when it created its session; it calls in every `heartbeat_seconds`
+(POST .../heartbeat), so that the server can tell a run that died (even while the server was down) from
+one that still holds values. With `--refresh` it also polls the session every refresh interval and swaps
+in replaced values. Either answer may say the session is over (ended with `sealbox session end` or on the
+web page, or expired): the run then removes its files at once and says so. So does a run whose calls
+have not reached the server for as long as the server waits before it counts the session as over.
+
+A server that cannot be reached is reported once, when it happens, and once when it answers again; never
+a line per attempt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from sealbox.domain.launches import HEARTBEAT_MISSES
+from sealbox.errors import ClientError, SealboxError
+
+OVER = frozenset({"ended", "expired"})
+Call = Callable[[str, str], Any]
+
+
+class Reporter:
+    """Says what went wrong once, and that it is over once; repeats nothing."""
+
+    def __init__(self, log: Callable[[str], None], url: str) -> None:
+        self.log = log
+        self.url = url
+        self.current: str | None = None  # the kind of failure last reported, None when all is well
+
+    def failed(self, exc: Exception, *, what: str, doing: str) -> None:
+        """`what` failed (refresh, heartbeat) with `exc`; `doing` says what happens meanwhile."""
+        if (isinstance(exc, ClientError) and exc.status_code == 0) or isinstance(exc, httpx.HTTPError):
+            key, line = "unreachable", f"cannot reach the sealbox server at {self.url}; {doing}; trying again"
+        elif isinstance(exc, ClientError) and exc.status_code >= 500:
+            key, line = (
+                f"down:{exc.code}",
+                f"the sealbox server is unavailable ({exc.code}); {doing}; trying again",
+            )
+        else:
+            code = getattr(exc, "code", type(exc).__name__)
+            message = exc.message if isinstance(exc, ClientError) else str(exc)
+            key, line = f"{what}:{code}", f"{what} failed: {message} ({code}); {doing}"
+        if key != self.current:
+            self.log(line)
+            self.current = key
+
+    def ok(self) -> None:
+        if self.current == "unreachable" or (self.current or "").startswith("down:"):
+            self.log(f"the sealbox server at {self.url} answers again")
+        elif self.current is not None:
+            self.log(f"{self.current.partition(':')[0]} works again")
+        self.current = None
+
+
+class Watch:
+    """The thread that calls in for one session until stopped, or until the session is over."""
+
+    def __init__(
+        self,
+        *,
+        call: Call,
+        session_id: str,
+        heartbeat_seconds: int,
+        refresh: Callable[[dict[str, Any]], None] | None,
+        refresh_interval: float,
+        on_over: Callable[[str], None],
+        reporter: Reporter,
+    ) -> None:
+        self.call = call
+        self.session_id = session_id
+        self.heartbeat_seconds = heartbeat_seconds
+        self.refresh = refresh
+        self.refresh_interval = refresh_interval
+        self.on_over = on_over
+        self.reporter = reporter
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sealbox-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        tick = self.refresh_interval if self.refresh is not None else float(self.heartbeat_seconds)
+        last_beat = time.monotonic()  # creating the session counted as a call
+        next_beat = last_beat + self.heartbeat_seconds
+        doing = "keeping the current values" if self.refresh is not None else "the command keeps running"
+        while not self._stop.wait(tick):
+            if time.monotonic() - last_beat >= HEARTBEAT_MISSES * self.heartbeat_seconds:
+                # The server counts a session it has not heard from for this long as over: so does this side,
+                # whether the server was unreachable or refused the calls (a revoked token).
+                self.on_over("silent")
+                return
+            what = "heartbeat"
+            try:
+                session = None
+                if time.monotonic() + tick / 2 >= next_beat:  # due (a wait may end a little early)
+                    session = self.call("POST", f"/api/v1/sessions/{self.session_id}/heartbeat")
+                    last_beat = time.monotonic()
+                    next_beat = last_beat + self.heartbeat_seconds
+                if session is None and self.refresh is not None:
+                    what = "refresh"
+                    session = self.call("GET", f"/api/v1/sessions/{self.session_id}")
+                if session is None:
+                    continue
+                if session.get("status") in OVER:
+                    self.reporter.ok()
+                    self.on_over(str(session["status"]))
+                    return
+                if self.refresh is not None and not self._stop.is_set():
+                    what = "refresh"
+                    self.refresh(session)
+                self.reporter.ok()
+            except ClientError as exc:
+                if exc.status_code == 404:  # the server does not know this session (any more)
+                    self.reporter.ok()
+                    self.on_over("unknown")
+                    return
+                self.reporter.failed(exc, what=what, doing=doing)
+            except (SealboxError, httpx.HTTPError) as exc:
+                self.reporter.failed(exc, what=what, doing=doing)
+
+
+def end_session(call: Call, session_id: str, reporter: Reporter) -> bool:
+    """End the session on the server; False when the server could not be reached (try again later)."""
+    try:
+        call("DELETE", f"/api/v1/sessions/{session_id}")
+    except ClientError as exc:
+        # 404 and the like: nothing left to end; unreachable or unavailable: try again later.
+        return not (exc.status_code == 0 or exc.status_code >= 500)
+    except httpx.HTTPError:
+        return False
+    reporter.ok()
+    return True

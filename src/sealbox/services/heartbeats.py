@@ -1,0 +1,34 @@
+"""Heartbeats: a session side that asked for one (`sealbox run`) calls in, and hears whether its session
+is still live.
+
+A session created with `heartbeat_seconds` is over once it has not been heard from for
+HEARTBEAT_MISSES intervals (the domain's `session_is_live`): a run that died while the server was down
+does not stay live for the rest of its lifetime. A call-in is not audited (it changes nothing but the
+time last seen); the answer tells the side that its session was ended or expired, so that it removes
+its files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sealbox.domain.launches import Session
+from sealbox.domain.principals import Principal
+from sealbox.errors import NotFound
+from sealbox.store.database import Database
+from sealbox.store.sessions import SessionRepository
+
+
+def heartbeat(db: Database, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
+    """Record that the owner's session side is alive (when the session is live) and return the session;
+    its `state(now)` says whether it is still live. NotFound for a session that is not the caller's."""
+    with db.write() as conn:
+        repo = SessionRepository(conn)
+        session = repo.get(session_id[:64], owner_id=requested_by.user.id)
+        if session is None:
+            raise NotFound("no such session")
+        if session.heartbeat_seconds is None or not session.is_live(now):
+            return session
+        repo.touch(session.id, now)
+    return replace(session, last_seen_at=now)
