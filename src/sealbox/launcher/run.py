@@ -261,7 +261,7 @@ class _Runner:
         why = {
             "ended": "was ended (sealbox session end, or the web page)",
             "expired": "is over on the server (expired, or not heard from in time)",
-            "silent": f"is over: the server has not heard from this run for {window} s",
+            "refused": f"is over: the server has refused this run's calls for {window} s (token revoked?)",
         }.get(state, "is not live on the server any more")
         files = "its files are removed; " if removed else ""
         variables = any(m.env is not None for m in self.opts.spec.mappings)

@@ -5,7 +5,9 @@ The run asked for a heartbeat when it created its session; it calls in every `he
 one that still holds values. With `--refresh` it also polls the session every refresh interval and swaps
 in replaced values. Either answer may say the session is over (ended with `sealbox session end` or on the
 web page, or expired): the run then removes its files at once and says so. So does a run whose calls
-have not reached the server for as long as the server waits before it counts the session as over.
+the server has refused (a revoked token, a disabled account) for as long as the server waits before it
+counts the session as over. A server that cannot be reached, or answers 5xx, takes nothing away: the
+files stay, and the first heartbeat that gets through makes the session live again on the server.
 
 A server that cannot be reached is reported once, when it happens, and once when it answers again; never
 a line per attempt.
@@ -94,27 +96,22 @@ class Watch:
 
     def _loop(self) -> None:
         tick = self.refresh_interval if self.refresh is not None else float(self.heartbeat_seconds)
-        last_beat = time.monotonic()  # creating the session counted as a call
-        next_beat = last_beat + self.heartbeat_seconds
+        next_beat = time.monotonic() + self.heartbeat_seconds  # creating the session counted as a call
+        refused_since: float | None = None
         doing = "keeping the current values" if self.refresh is not None else "the command keeps running"
         while not self._stop.wait(tick):
-            if time.monotonic() - last_beat >= HEARTBEAT_MISSES * self.heartbeat_seconds:
-                # The server counts a session it has not heard from for this long as over: so does this side,
-                # whether the server was unreachable or refused the calls (a revoked token).
-                self.on_over("silent")
-                return
             what = "heartbeat"
             try:
                 session = None
                 if time.monotonic() + tick / 2 >= next_beat:  # due (a wait may end a little early)
                     session = self.call("POST", f"/api/v1/sessions/{self.session_id}/heartbeat")
-                    last_beat = time.monotonic()
-                    next_beat = last_beat + self.heartbeat_seconds
+                    next_beat = time.monotonic() + self.heartbeat_seconds
                 if session is None and self.refresh is not None:
                     what = "refresh"
                     session = self.call("GET", f"/api/v1/sessions/{self.session_id}")
                 if session is None:
                     continue
+                refused_since = None
                 if session.get("status") in OVER:
                     self.reporter.ok()
                     self.on_over(str(session["status"]))
@@ -128,9 +125,19 @@ class Watch:
                     self.reporter.ok()
                     self.on_over("unknown")
                     return
+                if exc.status_code in (401, 403):
+                    # Refused (a revoked token, a disabled account): the server stops hearing from this run,
+                    # and counts its session as over after the window; so does this side.
+                    refused_since = refused_since or time.monotonic()
+                    if time.monotonic() - refused_since >= HEARTBEAT_MISSES * self.heartbeat_seconds:
+                        self.reporter.failed(exc, what=what, doing=doing)
+                        self.on_over("refused")
+                        return
                 self.reporter.failed(exc, what=what, doing=doing)
+                next_beat = time.monotonic()  # after a failure, call in first: a heartbeat revives
             except (SealboxError, httpx.HTTPError) as exc:
                 self.reporter.failed(exc, what=what, doing=doing)
+                next_beat = time.monotonic()
 
 
 def end_session(call: Call, session_id: str, reporter: Reporter) -> bool:

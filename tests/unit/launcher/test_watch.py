@@ -125,19 +125,37 @@ def test_a_session_the_server_does_not_know_is_over() -> None:
     assert over == ["unknown"]
 
 
-def test_a_run_not_heard_for_three_heartbeats_counts_its_session_as_over() -> None:
-    """The server counts it as over after three missed heartbeats; so does the run, whatever the cause
-    (here: the token was revoked, so every call is refused)."""
+def test_a_run_refused_for_three_heartbeats_counts_its_session_as_over() -> None:
+    """The server counts it as over after three missed heartbeats; a run whose calls are refused for
+    that long (the token was revoked) does too."""
     refused = ClientError(401, "unauthenticated", "a valid token is required")
     w, lines, over, done = watch(Server(refused))
     started = time.monotonic()
     w.start()
     assert done.wait(30)
     w.stop()
-    assert over == ["silent"] and time.monotonic() - started >= 3
+    assert over == ["refused"] and time.monotonic() - started >= 3
     assert lines == [
         "heartbeat failed: a valid token is required (unauthenticated); the command keeps running"
     ]
+
+
+def test_a_server_down_for_longer_than_the_window_takes_no_files_away() -> None:
+    """An outage (unreachable, then 503) longer than three heartbeats: the run keeps its session, and
+    the first call that gets through is a heartbeat (which makes a silent session live again)."""
+    unavailable = ClientError(503, "database_unavailable", "the database is unavailable")
+    server = Server(*[DOWN] * 10, *[unavailable] * 10, "active")
+    w, lines, over, _ = watch(server, refresh=lambda session: None)
+    w.start()
+    try:
+        wait_for(lambda: len(lines) == 3, timeout=30)
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    assert over == []
+    first_answered = server.calls[20]
+    assert first_answered == ("POST", "/api/v1/sessions/s1/heartbeat")
+    assert lines[-1] == f"the sealbox server at {URL} answers again"
 
 
 @pytest.mark.parametrize(
