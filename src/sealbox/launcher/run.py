@@ -21,6 +21,7 @@ import httpx
 from sealbox.domain.launches import (
     HEARTBEAT_MISSES,
     MAX_HEARTBEAT_SECONDS,
+    MAX_TTL_SECONDS,
     MIN_HEARTBEAT_SECONDS,
     check_mappings,
 )
@@ -179,6 +180,9 @@ class _Runner:
             "mount_path": mount_path,
             "project": self.opts.spec.project,
             "heartbeat_seconds": self.opts.heartbeat_seconds,
+            # The heartbeat ends an abandoned run's session within minutes, so the lifetime need not: a
+            # long job keeps its files for up to the longest lifetime, not the default 12 hours.
+            "ttl_seconds": MAX_TTL_SECONDS,
         }
 
     def run(self) -> int:
