@@ -277,7 +277,7 @@ def world(matrix_stack: Stack) -> Iterator[World]:
     w.zed_token_id = w.as_token(w.zed_token, "GET", "/tokens")[0]["id"]
 
     for p in ids.values():
-        if p.authenticated:
+        if p.authenticated and p.service_kinds is None:  # a service account cannot sign in to the pages
             p.web, p.csrf = _web_sign_in(stack, str(p.token))
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds() + 0.5))  # the short token has expired
     yield w
@@ -377,6 +377,34 @@ ROUTES[("GET", "/api/v1/tokens")] = anyone_authenticated("GET", "/api/v1/tokens"
 ROUTES[("POST", "/api/v1/tokens")] = anyone_authenticated("POST", "/api/v1/tokens", json={"name": "matrix"})
 ROUTES[("POST", "/api/v1/users")] = admin_only("POST", "/api/v1/users", lambda: {"name": unique("u")})
 ROUTES[("GET", "/api/v1/users")] = admin_only("GET", "/api/v1/users")
+
+
+def _user_switch(action: str) -> Gen:
+    """Only admins disable or enable a user; each authorised case switches a throwaway user of its own."""
+    rt = ("POST", f"/api/v1/users/{{name}}/{action}")
+
+    def gen(w: World, who: Identity) -> list[Case]:
+        target = w.bystander
+        if who.admin:
+            target = unique("switch")
+            w.admin_call("POST", "/users", json={"name": target})
+        return [
+            Case(
+                rt,
+                who,
+                "-",
+                "POST",
+                f"/users/{target}/{action}",
+                allowed=who.admin,
+                denied_with=403 if who.authenticated else 401,
+            )
+        ]
+
+    return gen
+
+
+for _action in ("disable", "enable"):
+    ROUTES[("POST", f"/api/v1/users/{{name}}/{_action}")] = _user_switch(_action)
 ROUTES[("POST", "/api/v1/service-accounts")] = admin_only(
     "POST", "/api/v1/service-accounts", lambda: {"name": unique("svc"), "kinds": ["generic"]}
 )
@@ -1399,12 +1427,21 @@ def test_every_route_is_classified(matrix_stack: Stack) -> None:
     assert gone == [], f"classified routes the app no longer has: {gone}"
 
 
+def _on_the_pages(who: Identity) -> Identity:
+    """Who an identity is to the /web pages: a service account is nobody there (it cannot sign in), though
+    it still sends its token."""
+    if who.service_kinds is None:
+        return who
+    return Identity(who.key, None, who.token, http=who.http)
+
+
 @pytest.fixture(scope="module")
 def outcomes(world: World) -> list[Outcome]:
     results = []
-    for gen in ROUTES.values():
+    for rt, gen in ROUTES.items():
+        web = rt[1].startswith("/web") or rt[1] == "/"
         for who in world.ids.values():
-            for case in gen(world, who):
+            for case in gen(world, _on_the_pages(who) if web else who):
                 results.append(send(world, case))
                 if case.twin is not None:
                     results.append(send(world, case.twin))
