@@ -1538,28 +1538,43 @@ def _denials(o: Outcome) -> bool:
     )
 
 
+def _counted(record: dict[str, Any]) -> int:
+    """How many denials an audit record stands for: a first denial is one; a sum says `count=N ...`."""
+    detail = record["detail"] or ""
+    return int(detail.split()[0].removeprefix("count=")) if detail.startswith("count=") else 1
+
+
 def test_every_denial_of_an_identity_is_on_the_record(world: World, outcomes: list[Outcome]) -> None:
-    """T14, "100% of denials logged": each one left a `denied` audit record naming who, the route and
-    the status (and, on the secret routes, the name as requested); none holds a value."""
-    expected = Counter(
-        (o.case.who.user, f"{o.case.method} {o.case.route[1]} {o.status}") for o in outcomes if _denials(o)
-    )
-    records: list[dict[str, Any]] = []
-    cursor = None
+    """T14, "100% of denials logged": each one is counted on the record. The first of a kind in a minute
+    is a `denied` record naming who, the route and the status (and, on the secret routes, the name as
+    requested); the repeats are summed up in one record per minute (issue 12, finding 11), written once
+    the minute is over. None holds a value."""
+    expected = Counter(o.case.who.user for o in outcomes if _denials(o))
+    routes = {f"{o.case.method} {o.case.route[1]} {o.status}" for o in outcomes if _denials(o)}
+    deadline = time.monotonic() + 200
     while True:
-        page = world.admin_call(
-            "GET", "/audit", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})
-        )
-        records.extend(r for r in page["items"] if r["outcome"] == "denied")
-        cursor = page["next_cursor"]
-        if not cursor:
+        records: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = world.admin_call(
+                "GET", "/audit", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})
+            )
+            records.extend(r for r in page["items"] if r["outcome"] == "denied")
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        recorded: Counter[str | None] = Counter()
+        for r in records:
+            recorded[r["actor"]] += _counted(r)
+        if expected - recorded == Counter() or time.monotonic() > deadline:
             break
-    recorded = Counter((r["actor"], r["detail"]) for r in records)
+        time.sleep(5)
     assert expected - recorded == Counter()
-    assert sum(expected.values()) > 300 and len({who for who, _ in expected}) >= 10
-    # The name as requested: a foreign secret asked for by owner/name.
-    zed_asks = {r["secret"] for r in records if r["actor"] == world.ids["owner"].user}
-    assert f"{world.zed}/{world.Z}" in zed_asks
+    assert sum(expected.values()) > 300 and len(expected) >= 10
+    mine = [r for r in records if r["actor"] in expected]  # not the launch service's refused redemptions
+    firsts = [r for r in mine if not (r["detail"] or "").startswith("count=")]
+    assert {r["detail"] for r in firsts} <= routes  # each first names the route and the status
+    assert len(mine) < sum(expected.values()) / 2  # repeats are counted, not written one by one
     assert not find_in_bytes(repr(records).encode(), VALUES)
 
 
