@@ -282,6 +282,33 @@ def test_the_proxy_header_counts_only_from_the_trusted_address(oidc: OIDC) -> No
     assert call(url, "/me", headers={"X-Forwarded-User": "not a name!"}).status_code == 401
 
 
+def test_a_disabled_user_is_refused_through_the_issuer_and_the_proxy_at_once(oidc: OIDC) -> None:
+    """Issue 12, finding 2: disabling a user refuses their OpenID Connect and proxy sign-ins, as well as
+    their tokens; enabling them lets them in again."""
+    url = oidc.stack.url
+    via_oidc, via_proxy = unique("olga"), unique("pete")
+    token = oidc.issuer.token(preferred_username=via_oidc)
+    SECRETS.append(token)
+    assert call(url, "/me", token=token).json()["name"] == via_oidc
+    assert call(url, "/me", headers={"X-Forwarded-User": via_proxy}).json()["name"] == via_proxy
+    for name in (via_oidc, via_proxy):
+        done = call(url, f"/users/{name}/disable", token=oidc.stack.admin_token, method="POST")
+        assert done.status_code == 200, done.text
+    fresh = oidc.issuer.token(preferred_username=via_oidc)  # a new JWT does not help either
+    for refused in (
+        call(url, "/me", token=token, source=new_address()),
+        call(url, "/me", token=fresh, source=new_address()),
+        call(url, "/secrets", token=fresh, source=new_address()),
+        call(url, "/me", headers={"X-Forwarded-User": via_proxy}),
+        call(url, "/secrets", headers={"X-Forwarded-User": via_proxy.upper()}),
+    ):
+        assert refused.status_code == 401, refused.text
+    for name in (via_oidc, via_proxy):
+        call(url, f"/users/{name}/enable", token=oidc.stack.admin_token, method="POST").raise_for_status()
+    assert call(url, "/me", token=fresh).json()["name"] == via_oidc
+    assert call(url, "/me", headers={"X-Forwarded-User": via_proxy}).json()["name"] == via_proxy
+
+
 # --- rate limits ----------------------------------------------------------------------------------------
 
 
