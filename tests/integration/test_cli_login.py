@@ -21,6 +21,7 @@ from tests.support.processes import Stack, base_env, free_port, sealbox_cmd
 
 API = "/api/v1"
 Result = subprocess.CompletedProcess[str]
+USERINFO = "someone:" + "not-echoed"  # a user name and password in a URL, never shown back
 
 
 def unique(prefix: str) -> str:
@@ -111,11 +112,11 @@ def test_login_without_a_scheme_to_another_host_assumes_https_and_says_which(con
         ("http://", "has no host name"),
         (":8480", "has no host name"),
         ("http://127.0.0.1:99999", "port"),
-        ("https://user:password@sealbox.example.org", "no user name, password"),
+        (f"https://{USERINFO}@sealbox.example.org", "no user name, password"),
     ],
 )
 def test_login_names_what_is_wrong_with_a_url(config: Path, url: str, says: str) -> None:
     line = error_line(run(config, "login", url, "--token", "-", stdin="sbx_x\n"))
     assert says in line and "http://127.0.0.1:8480" in line  # and shows what would do
-    assert "password@" not in line
+    assert USERINFO not in line
     assert not config.exists()
