@@ -309,6 +309,20 @@ def test_a_disabled_user_is_refused_through_the_issuer_and_the_proxy_at_once(oid
     assert call(url, "/me", headers={"X-Forwarded-User": via_proxy}).json()["name"] == via_proxy
 
 
+def test_an_identity_providers_jwt_does_not_sign_in_to_the_web_form(oidc: OIDC) -> None:
+    """The form takes personal access tokens only: a web session signed in with a JWT would name no token
+    and outlive the JWT (single sign-on is the way in for an identity provider's users)."""
+    token = oidc.issuer.token(preferred_username=unique("wendy"))
+    SECRETS.append(token)
+    assert call(oidc.stack.url, "/me", token=token).status_code == 200
+    with httpx.Client(base_url=oidc.stack.url, timeout=30, follow_redirects=False) as web:
+        page = web.get("/web/login")
+        csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        resp = web.post("/web/login", data={"csrf": csrf, "token": token})
+        assert resp.status_code == 401 and "sealbox_session" not in web.cookies
+        assert "that token is not valid" in resp.text
+
+
 # --- rate limits ----------------------------------------------------------------------------------------
 
 

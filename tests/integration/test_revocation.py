@@ -9,12 +9,14 @@ revocation is acknowledged. Kinds: a web session (token revoked, token expired, 
 token (revoked, expired, user disabled), a service account's sessions (its token revoked, it disabled,
 the user it acts for disabled) and a launch (session ended, owner disabled).
 
-The stack runs with a high failure limit: this module sends hundreds of refused credentials on purpose.
+On SQLite and on PostgreSQL. The stack runs with a high failure limit: this module sends hundreds of
+refused credentials on purpose.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import subprocess
@@ -30,6 +32,7 @@ import pytest
 
 from sealbox.config import ServerSettings
 from tests.support.issuer import restart_server
+from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack, sealbox_cmd
 
 API = "/api/v1"
@@ -41,9 +44,11 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="module")
-def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("revocation")) as stack:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def rstack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with contextlib.ExitStack() as stacks:
+        url = stacks.enter_context(fresh_database()) if request.param == "postgres" else None
+        stack = stacks.enter_context(running_stack(tmp_path_factory.mktemp("revocation"), database_url=url))
         restart_server(stack, SEALBOX_AUTH_FAILURE_LIMIT="10000")
         yield stack
 

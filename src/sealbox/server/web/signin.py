@@ -1,8 +1,9 @@
 """/web sign-in and sign-out: with a personal access token, or with single sign-on (OpenID Connect).
 
 A web session lasts at most 12 hours and ends earlier when the token it was signed in with is revoked
-or expires, or when its user is disabled (services/web_sessions.py checks on every request). Service
-accounts' tokens do not sign in here: the pages are for people.
+or expires, or when its user is disabled (services/web_sessions.py checks on every request). The form
+takes personal access tokens only, not an identity provider's JWT, so that every web session signed in
+with a token names it; service accounts' tokens do not sign in here: the pages are for people.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ async def login(request: Request, ctx: Ctx) -> Response:
         principal = ctx.authenticator.authenticate(
             authorization=f"Bearer {form.get('token', '').strip()}", headers={}, client_addr=client, now=now()
         )
+        if principal.token_id is None:
+            # An identity provider's JWT pasted here: the web session could not end with it. Single
+            # sign-on is the way in for those.
+            raise Unauthenticated()
         cookie = web_sessions.sign_in(ctx.db, principal, now=now())
     except ServiceError as exc:
         message = REFUSAL if isinstance(exc, Unauthenticated) else exc.message
