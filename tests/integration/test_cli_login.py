@@ -4,7 +4,8 @@ new-user finding 6).
 Before: an expired or revoked saved token gave only `a valid token is required (unauthenticated)`, and
 `sealbox login 127.0.0.1:PORT` said it could not reach the server. Now the CLI says what to do; the
 server still answers every refused token alike (no oracle for which token ids exist), and a URL
-without a scheme gets http:// only for this machine (https:// otherwise), saying which.
+without a scheme gets http:// only for this machine (https:// otherwise), saying which. And
+`sealbox token revoke` says how many web sessions ended with the token (finding 2).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.processes import Stack, base_env, free_port, sealbox_cmd
@@ -120,3 +122,30 @@ def test_login_names_what_is_wrong_with_a_url(config: Path, url: str, says: str)
     assert says in line and "http://127.0.0.1:8480" in line  # and shows what would do
     assert USERINFO not in line
     assert not config.exists()
+
+
+def _web_sign_in(stack: Stack, token: str) -> httpx.Client:
+    web = httpx.Client(base_url=stack.url, timeout=30, follow_redirects=False)
+    page = web.get("/web/login")
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    assert web.post("/web/login", data={"csrf": csrf, "token": token}).status_code == 303
+    return web
+
+
+def test_token_revoke_says_how_many_web_sessions_it_ended(stack: Stack, config: Path) -> None:
+    token = stack.add_user(unique("revoker").lower())
+    assert run(config, "login", stack.url, "--token", "-", stdin=token + "\n").returncode == 0
+    with stack.client(token) as me:
+        other = me.post(f"{API}/tokens", json={"name": "laptop"}).json()
+    first, second = _web_sign_in(stack, other["token"]), _web_sign_in(stack, other["token"])
+    try:
+        done = run(config, "token", "revoke", other["id"])
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"revoked {other['id']}; ended 2 web sessions signed in with it"
+        for web in (first, second):
+            assert web.get("/web/").headers.get("location") == "/web/login"
+    finally:
+        first.close()
+        second.close()
+    again = run(config, "token", "revoke", other["id"])
+    assert again.stdout.strip() == f"revoked {other['id']}; ended 0 web sessions signed in with it"
