@@ -13,14 +13,24 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from sealbox.crypto.keyring import Keyring
+from sealbox.domain.principals import Principal
+from sealbox.services import audit as audit_service
+from sealbox.services import users
+from sealbox.services.audit import flush_denials, install_audit_chain, record_denial
+from sealbox.store.database import Database
 from tests.support.processes import Stack, running_stack, sealbox_cmd
 
 API = "/api/v1"
@@ -171,3 +181,59 @@ def test_the_counts_are_written_at_a_stop_and_survive_a_kill(own_stack: Stack) -
     stack.start_server()  # for the fixture's own stop
     with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
         assert anonymous.get("/healthz").status_code in (200, 503)
+
+
+def test_two_replicas_count_each_denial_once_and_sum_it_up_once(database_url: str, tmp_path: Path) -> None:
+    """Two servers on one database (two engines here, in threads), denying the same caller at once and
+    then both summing up the minute at once: one first record, one sum, the counts add up, and the chain
+    verifies. On SQLite and on PostgreSQL (where the claim is a DELETE ... RETURNING under row locks)."""
+    master = Keyring.generate()
+    replicas = [Database.open(database_url) for _ in range(2)]
+    try:
+        for i, db in enumerate(replicas):
+            (tmp_path / str(i)).mkdir()
+            install_audit_chain(db, master, data_dir=tmp_path / str(i))
+        minute = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+        user = users.create_user(
+            replicas[0], master, name="prober", is_admin=False, now=minute, requested_by=None
+        )
+        who = Principal(user=user, token_id=None, client_addr="127.0.0.1")
+        start = threading.Barrier(2)
+
+        def deny(db: Database) -> None:
+            start.wait()
+            for i in range(150):
+                record_denial(
+                    db,
+                    who,
+                    "secret.read",
+                    now=minute + timedelta(milliseconds=100 * i + 1),
+                    status=404,
+                    secret_name=f"missing-{i}",
+                    secret_id=None,
+                    detail="GET /api/v1/secrets/{name} 404",
+                )
+
+        written: list[int] = []
+
+        def flush(db: Database) -> None:
+            start.wait()
+            written.append(flush_denials(db, now=minute + timedelta(seconds=61)))
+
+        for work in (deny, flush):
+            threads = [threading.Thread(target=work, args=(db,)) for db in replicas]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+        assert sorted(written) == [0, 1]
+        with replicas[0].read() as conn:
+            rows = conn.execute(
+                text("SELECT detail FROM audit_events WHERE actor_name = 'prober' AND outcome = 'denied'")
+            ).all()
+        assert sum(counted({"detail": r[0]}) for r in rows) == 300 and len(rows) == 2, rows
+        assert flush_denials(replicas[1], now=minute + timedelta(hours=1), everything=True) == 0
+        assert audit_service.verify_chain(replicas[0], master, data_dir=None).ok
+    finally:
+        for db in replicas:
+            db.dispose()
