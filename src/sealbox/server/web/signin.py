@@ -31,7 +31,7 @@ from sealbox.services import web_sessions
 
 # What the sign-in page says for a token it refuses: the same for an unknown, a revoked and an expired
 # token, and for a disabled user's, so that the page tells nobody which token ids exist.
-REFUSAL = "that token is not valid (or has expired, or was revoked)"
+REFUSAL = "that token is not valid (or has expired, or was revoked, or its user is disabled)"
 
 
 def _login_form(request: Request, ctx: Ctx, status: int, error: str | None) -> HTMLResponse:
