@@ -58,7 +58,7 @@ def _login_refused(exc: ClientError) -> str:
     if exc.status_code == 429 and exc.code == "rate_limited":
         return (
             "the server refused this token, and too many attempts with bad tokens came from this address "
-            "in the last minute (rate_limited); check the token, then try again"
+            "or named this token in the last minute (rate_limited); check the token, then try again"
         )
     return describe(exc)
 
