@@ -37,7 +37,7 @@ from tests.support.processes import Stack
 NewContext = Callable[..., tuple[BrowserContext, Watch]]
 Canary = Callable[[str], str]
 
-BAD_TOKEN_MESSAGE = "that token is not valid (or has expired, or was revoked)"
+BAD_TOKEN_MESSAGE = "that token is not valid (or has expired, or was revoked, or its user is disabled)"
 NAME_RULE_TEXT = "1-128 letters, digits, '.', '_' or '-', and not '.' or '..'"
 CSRF_MESSAGE = "the form expired or came from another site; reload the page"
 

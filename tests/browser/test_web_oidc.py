@@ -162,6 +162,33 @@ def test_single_sign_on_from_the_issuers_own_page(oidc_stack: Stack, issuer: Iss
     assert who(page) == "dana"
 
 
+def test_disabling_the_user_ends_a_single_sign_on_web_session(
+    oidc_stack: Stack, issuer: Issuer, page: Page
+) -> None:
+    """Issue 12, finding 2: a web session from single sign-on (it names no token) ends when its user is
+    disabled, at the next page; signing in again through the issuer is refused until the user is enabled."""
+    base = oidc_stack.url
+    page.goto(f"{base}/web/login")
+    page.get_by_role("link", name=SSO_LINK).click()
+    expect(page).to_have_url(f"{base}/web/")
+    assert who(page) == "dana"
+    with oidc_stack.client() as api:
+        done = api.post("/api/v1/users/dana/disable")
+        assert done.status_code == 200 and done.json()["web_sessions_ended"] >= 1, done.text
+        try:
+            page.reload()
+            expect(page).to_have_url(f"{base}/web/login")
+            page.get_by_role("link", name=SSO_LINK).click()
+            expect(page.get_by_role("alert")).to_have_text(REFUSED)
+            _signed_out(page, base)
+        finally:
+            api.post("/api/v1/users/dana/enable").raise_for_status()
+    page.goto(f"{base}/web/login")
+    page.get_by_role("link", name=SSO_LINK).click()
+    expect(page).to_have_url(f"{base}/web/")
+    assert who(page) == "dana"
+
+
 def test_tampered_state_refused(oidc_stack: Stack, issuer: Issuer, page: Page) -> None:
     base = oidc_stack.url
     back = _way_back(page, base, issuer)

@@ -281,7 +281,7 @@ def world(matrix_stack: Stack) -> Iterator[World]:
     w.zed_token_id = w.as_token(w.zed_token, "GET", "/tokens")[0]["id"]
 
     for p in ids.values():
-        if p.authenticated:
+        if p.authenticated and p.service_kinds is None:  # a service account cannot sign in to the pages
             p.web, p.csrf = _web_sign_in(stack, str(p.token))
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds() + 0.5))  # the short token has expired
     yield w
@@ -384,6 +384,34 @@ ROUTES[("GET", "/api/v1/tokens")] = anyone_authenticated("GET", "/api/v1/tokens"
 ROUTES[("POST", "/api/v1/tokens")] = anyone_authenticated("POST", "/api/v1/tokens", json={"name": "matrix"})
 ROUTES[("POST", "/api/v1/users")] = admin_only("POST", "/api/v1/users", lambda: {"name": unique("u")})
 ROUTES[("GET", "/api/v1/users")] = admin_only("GET", "/api/v1/users")
+
+
+def _user_switch(action: str) -> Gen:
+    """Only admins disable or enable a user; each authorised case switches a throwaway user of its own."""
+    rt = ("POST", f"/api/v1/users/{{name}}/{action}")
+
+    def gen(w: World, who: Identity) -> list[Case]:
+        target = w.bystander
+        if who.admin:
+            target = unique("switch")
+            w.admin_call("POST", "/users", json={"name": target})
+        return [
+            Case(
+                rt,
+                who,
+                "-",
+                "POST",
+                f"/users/{target}/{action}",
+                allowed=who.admin,
+                denied_with=403 if who.authenticated else 401,
+            )
+        ]
+
+    return gen
+
+
+for _action in ("disable", "enable"):
+    ROUTES[("POST", f"/api/v1/users/{{name}}/{_action}")] = _user_switch(_action)
 ROUTES[("POST", "/api/v1/service-accounts")] = admin_only(
     "POST", "/api/v1/service-accounts", lambda: {"name": unique("svc"), "kinds": ["generic"]}
 )
@@ -1474,12 +1502,21 @@ def test_every_route_is_classified(matrix_stack: Stack) -> None:
     assert gone == [], f"classified routes the app no longer has: {gone}"
 
 
+def _on_the_pages(who: Identity) -> Identity:
+    """Who an identity is to the /web pages: a service account is nobody there (it cannot sign in), though
+    it still sends its token."""
+    if who.service_kinds is None:
+        return who
+    return Identity(who.key, None, who.token, http=who.http)
+
+
 @pytest.fixture(scope="module")
 def outcomes(world: World) -> list[Outcome]:
     results = []
-    for gen in ROUTES.values():
+    for rt, gen in ROUTES.items():
+        web = rt[1].startswith("/web") or rt[1] == "/"
         for who in world.ids.values():
-            for case in gen(world, who):
+            for case in gen(world, _on_the_pages(who) if web else who):
                 results.append(send(world, case))
                 if case.twin is not None:
                     results.append(send(world, case.twin))
@@ -1587,28 +1624,43 @@ def _denials(o: Outcome) -> bool:
     )
 
 
+def _counted(record: dict[str, Any]) -> int:
+    """How many denials an audit record stands for: a first denial is one; a sum says `count=N ...`."""
+    detail = record["detail"] or ""
+    return int(detail.split()[0].removeprefix("count=")) if detail.startswith("count=") else 1
+
+
 def test_every_denial_of_an_identity_is_on_the_record(world: World, outcomes: list[Outcome]) -> None:
-    """T14, "100% of denials logged": each one left a `denied` audit record naming who, the route and
-    the status (and, on the secret routes, the name as requested); none holds a value."""
-    expected = Counter(
-        (o.case.who.user, f"{o.case.method} {o.case.route[1]} {o.status}") for o in outcomes if _denials(o)
-    )
-    records: list[dict[str, Any]] = []
-    cursor = None
+    """T14, "100% of denials logged": each one is counted on the record. The first of a kind in a minute
+    is a `denied` record naming who, the route and the status (and, on the secret routes, the name as
+    requested); the repeats are summed up in one record per minute (issue 12, finding 11), written once
+    the minute is over. None holds a value."""
+    expected = Counter(o.case.who.user for o in outcomes if _denials(o))
+    routes = {f"{o.case.method} {o.case.route[1]} {o.status}" for o in outcomes if _denials(o)}
+    deadline = time.monotonic() + 200
     while True:
-        page = world.admin_call(
-            "GET", "/audit", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})
-        )
-        records.extend(r for r in page["items"] if r["outcome"] == "denied")
-        cursor = page["next_cursor"]
-        if not cursor:
+        records: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = world.admin_call(
+                "GET", "/audit", params={"limit": 1000} | ({"cursor": cursor} if cursor else {})
+            )
+            records.extend(r for r in page["items"] if r["outcome"] == "denied")
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        recorded: Counter[str | None] = Counter()
+        for r in records:
+            recorded[r["actor"]] += _counted(r)
+        if expected - recorded == Counter() or time.monotonic() > deadline:
             break
-    recorded = Counter((r["actor"], r["detail"]) for r in records)
+        time.sleep(5)
     assert expected - recorded == Counter()
-    assert sum(expected.values()) > 300 and len({who for who, _ in expected}) >= 10
-    # The name as requested: a foreign secret asked for by owner/name.
-    zed_asks = {r["secret"] for r in records if r["actor"] == world.ids["owner"].user}
-    assert f"{world.zed}/{world.Z}" in zed_asks
+    assert sum(expected.values()) > 300 and len(expected) >= 10
+    mine = [r for r in records if r["actor"] in expected]  # not the launch service's refused redemptions
+    firsts = [r for r in mine if not (r["detail"] or "").startswith("count=")]
+    assert {r["detail"] for r in firsts} <= routes  # each first names the route and the status
+    assert len(mine) < sum(expected.values()) / 2  # repeats are counted, not written one by one
     assert not find_in_bytes(repr(records).encode(), VALUES)
 
 

@@ -71,7 +71,7 @@ def add_user(
 
 @user_app.command("ls")
 def list_users(data_dir: DataDir = None) -> None:
-    """List users."""
+    """List users (and service accounts), with when each was disabled."""
     from sealbox.services import users
 
     _, db = open_database(data_dir)
@@ -80,9 +80,56 @@ def list_users(data_dir: DataDir = None) -> None:
     finally:
         db.dispose()
     print_table(
-        ["NAME", "ADMIN", "CREATED"],
-        [[u.name, "yes" if u.is_admin else "", u.created_at.isoformat()[:19]] for u in rows],
+        ["NAME", "ADMIN", "KIND", "CREATED", "DISABLED"],
+        [
+            [
+                u.name,
+                "yes" if u.is_admin else "",
+                u.kind,
+                u.created_at.isoformat()[:19],
+                u.disabled_at.isoformat()[:19] if u.disabled_at else "",
+            ]
+            for u in rows
+        ],
     )
+
+
+@user_app.command("disable")
+def disable_user(name: str, data_dir: DataDir = None) -> None:
+    """Disable a user at once: their tokens, web sessions and sign-ins stop working, their live
+    sessions end. Their secrets and grants stay; `enable` undoes it."""
+    from sealbox.services import users
+
+    _, db = open_database(data_dir)
+    try:
+        done = users.disable_user(db, name, now=datetime.now(UTC), requested_by=None)
+    except (ServiceError, ConfigError) as exc:
+        fail_from(exc)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"disabled {name}; ended {_count(done.web_sessions_ended, 'web session')} and "
+        f"{_count(done.sessions_ended, 'session')}"
+    )
+
+
+@user_app.command("enable")
+def enable_user(name: str, data_dir: DataDir = None) -> None:
+    """Enable a disabled user again: their tokens that are neither revoked nor expired work again."""
+    from sealbox.services import users
+
+    _, db = open_database(data_dir)
+    try:
+        users.enable_user(db, name, now=datetime.now(UTC), requested_by=None)
+    except (ServiceError, ConfigError) as exc:
+        fail_from(exc)
+    finally:
+        db.dispose()
+    typer.echo(f"enabled {name}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 service_app = typer.Typer(

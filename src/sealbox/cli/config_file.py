@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from sealbox.errors import ConfigError
 
@@ -23,6 +25,54 @@ def config_path() -> Path:
 class CLIConfig:
     url: str
     token: str = field(repr=False)
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_url(text: str) -> tuple[str, str | None]:
+    """The server URL for what was typed, and a note to show when a scheme had to be assumed.
+
+    Without a scheme, http:// for this machine (localhost, 127.0.0.0/8, ::1: nothing crosses a
+    network) and https:// for any other host (TLS, certificate checked), never plain http to another
+    machine by guess. Raises ConfigError, naming what is missing or wrong (never echoing the text)."""
+    text = text.strip()
+    example = "such as http://127.0.0.1:8480 or https://sealbox.example.org"
+    note = None
+    if "://" not in text:
+        try:
+            host = urlsplit("//" + text).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ConfigError(f"the server URL has no host name; give one {example}")
+        if _on_this_machine(host):
+            text, note = f"http://{text}", "no scheme given: http:// assumed, as the host is this machine"
+        else:
+            text, note = f"https://{text}", "no scheme given: https:// assumed; give http:// for plain http"
+    try:
+        parts = urlsplit(text)
+        if parts.port == 0:
+            raise ValueError("port 0")
+    except ValueError:
+        raise ConfigError(
+            f"the server URL has a port that is not a number from 1 to 65535; give one {example}"
+        ) from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"the server URL must start with http:// or https://; give one {example}")
+    if not parts.hostname:
+        raise ConfigError(f"the server URL has no host name; give one {example}")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ConfigError(
+            f"the server URL takes no user name, password, query or fragment; give one {example}"
+        )
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/"))), note
 
 
 def load() -> CLIConfig:

@@ -17,16 +17,38 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def fail_from(exc: Exception) -> NoReturn:
+# The server answers every refused token alike (it is no oracle for which token ids exist); the CLI knows
+# the token is the one `sealbox login` or `sealbox up` saved, and says what to do about it.
+REFUSED_SAVED_LOGIN = (
+    "the server refused the saved token (unauthenticated): it may have expired or been revoked, or its "
+    "user disabled; run `sealbox login URL` with a new token (`sealbox token add` on a working login, or "
+    "ask an admin)"
+)
+RATE_LIMITED = (
+    "the server refused the saved token, and too many attempts with bad tokens came from this address "
+    "or named this token in the last minute (rate_limited); run `sealbox login URL` with a valid token"
+)
+
+
+def describe(exc: Exception) -> str:
+    """The one line an error is shown as (after `error: `): never a value or a token."""
     if isinstance(exc, ClientError):
         if exc.status_code == 0:
-            fail(exc.message)
-        fail(f"{exc.message} ({exc.code})")
+            return exc.message
+        if exc.status_code == 401 and exc.code == "unauthenticated":
+            return REFUSED_SAVED_LOGIN
+        if exc.status_code == 429 and exc.code == "rate_limited":
+            return RATE_LIMITED
+        return f"{exc.message} ({exc.code})"
     if isinstance(exc, ServiceError):
-        fail(f"{exc.message} ({exc.code})")
+        return f"{exc.message} ({exc.code})"
     if isinstance(exc, ConfigError | SecretNotFound):
-        fail(str(exc))
-    fail(type(exc).__name__)
+        return str(exc)
+    return type(exc).__name__
+
+
+def fail_from(exc: Exception) -> NoReturn:
+    fail(describe(exc))
 
 
 def print_json(data: Any) -> None:

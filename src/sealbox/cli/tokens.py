@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from sealbox.cli import config_file
-from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.output import describe, fail, fail_from, print_json, print_table
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_expiry
-from sealbox.errors import ClientError
+from sealbox.errors import ClientError, ConfigError
 from sealbox.sdk.client import Client
 
 app = typer.Typer(help="Your personal access tokens.", no_args_is_help=True)
@@ -29,6 +29,10 @@ def login(
         token = getpass.getpass("token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
     elif token == "-":  # noqa: S105 -- "-" means "read from stdin"  # nosec B105
         token = sys.stdin.readline()
+    try:
+        url, note = config_file.server_url(url)
+    except ConfigError as exc:
+        fail(str(exc))
     token = token.strip()
     if not token:
         fail("no token given")
@@ -36,9 +40,27 @@ def login(
         with Client(url, token) as c:
             me = c.me()
     except ClientError as exc:
-        fail_from(exc)
+        fail(_login_refused(exc) + (f" ({note})" if note else ""))
     path = config_file.save(config_file.CLIConfig(url=url, token=token))
     typer.echo(f"logged in to {url} as {me['name']}; saved to {path}")
+    if note:
+        typer.echo(f"note: {note}", err=True)
+
+
+def _login_refused(exc: ClientError) -> str:
+    """What a failed `sealbox login` says: about the token typed in (the server says no more, for any
+    refused token, so as to tell nobody which token ids exist)."""
+    if exc.status_code == 401 and exc.code == "unauthenticated":
+        return (
+            "the server refused this token (unauthenticated): check that it was copied whole; it may have "
+            "expired or been revoked, or its user disabled"
+        )
+    if exc.status_code == 429 and exc.code == "rate_limited":
+        return (
+            "the server refused this token, and too many attempts with bad tokens came from this address "
+            "or named this token in the last minute (rate_limited); check the token, then try again"
+        )
+    return describe(exc)
 
 
 @app.command("add")
@@ -84,10 +106,11 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 @app.command("revoke")
 def revoke(token_id: str) -> None:
-    """Revoke one of your tokens; it stops working at once."""
+    """Revoke one of your tokens; it stops working at once, and so do the web sessions signed in with it."""
     try:
         with client() as c:
-            c.revoke_token(token_id)
+            revoked = c.revoke_token(token_id)
     except ClientError as exc:
         fail_from(exc)
-    typer.echo(f"revoked {token_id}")
+    ended = int(revoked.get("web_sessions_ended") or 0)
+    typer.echo(f"revoked {token_id}; ended {ended} web session{'' if ended == 1 else 's'} signed in with it")

@@ -41,10 +41,15 @@ class User:
     kind: str = "person"  # person, or service (a platform service acting for users)
     purposes: Purposes | None = None
     external_id: str | None = None  # set for users an identity provider or proxy created
+    disabled_at: datetime | None = None  # set: no token, web session or sign-in of theirs works
 
     @property
     def is_service(self) -> bool:
         return self.kind == "service"
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -16,7 +16,7 @@ from sealbox.errors import ConfigError
 from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
-from sealbox.server.denials import DenialAudit
+from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.hot import HotReads
@@ -111,11 +111,15 @@ def create_app(
         converter=Converter(db, keeper_port) if convert else None,
     )
 
+    sweeper = DenialSweeper(db)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if ctx.converter:
             ctx.converter.start()
+        sweeper.start()
         yield
+        sweeper.stop()
         if ctx.converter:
             ctx.converter.stop()
         db.dispose()

@@ -1,18 +1,22 @@
 """Denials on the audit record (TEST-PLAN T14, "100% of denials logged").
 
 A pure-ASGI middleware around the whole API, so that it sees every answer whichever path made it
-(FastAPI's routes or the hot reads ahead of them). When an API route answers 403 or 404 to a caller
-that presented credentials, it identifies the caller again (the same `Authenticator`, only on this
-path) and appends one record with outcome `denied`: who, the route, the name as requested (truncated),
-the status; on a 403 (the caller can see the secret) its id as well, so that its owner sees the
-refusal too. Never a value, a body or a header. Anonymous callers never reach the chain: their 401s are
-rate-limited and go to the app log. Launch credentials (`sbl_…`) are not identities: refused
-redemptions are recorded by the launch service itself.
+(FastAPI's routes or the hot reads ahead of them). When an API route answers 403 or 404 to a caller that
+presented credentials, it identifies the caller again (the same `Authenticator`, only on this path) and
+appends one record with outcome `denied`: who, the route, the name as requested (truncated), the status;
+on a 403 (the caller can see the secret) its id as well, so that its owner sees the refusal too. Repeats
+of the same denial within a minute are counted and summed up in one record when the minute is over
+(`services.audit.record_denial`; `DenialSweeper` writes the sums), so a client cannot grow the audit
+table at its request rate. The answer to a denied request is held back until the denial is recorded or
+counted, so a server killed at any moment has lost none it answered. Never a value, a body or a header.
+Anonymous callers never reach the chain: their 401s are rate-limited and go to the app log. Launch
+credentials (`sbl_…`) are not identities: refused redemptions are recorded by the launch service itself.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -21,10 +25,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealbox.errors import ServiceError
-from sealbox.services.audit import record_denial, stop_watching, watch_denials
+from sealbox.services.audit import (
+    DENIAL_WINDOW_SECONDS,
+    flush_denials,
+    record_denial,
+    stop_watching,
+    watch_denials,
+)
 
 if TYPE_CHECKING:
     from sealbox.server.context import AppContext
+    from sealbox.store.database import Database
 
 log = logging.getLogger("sealbox.server")
 
@@ -84,11 +95,15 @@ class DenialAudit:
             await self.app(scope, receive, send)
             return
         status = 0
+        held: list[Message] = []
 
         async def watching_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            if status in (403, 404):
+                held.append(message)  # a denial is answered once it is on the record (or counted)
+                return
             await send(message)
 
         token, seen = watch_denials()
@@ -97,7 +112,13 @@ class DenialAudit:
         finally:
             stop_watching(token)
         if status in (403, 404):
-            await run_in_threadpool(self._record, scope, status, seen[0] if status == 403 and seen else None)
+            try:
+                await run_in_threadpool(
+                    self._record, scope, status, seen[0] if status == 403 and seen else None
+                )
+            finally:
+                for message in held:
+                    await send(message)
 
     def _record(self, scope: Scope, status: int, secret_id: str | None) -> None:
         template = _template(scope)
@@ -129,6 +150,7 @@ class DenialAudit:
                 principal,
                 _ACTIONS.get((method, template), "request"),
                 now=now,
+                status=status,
                 secret_name=_requested_name(scope, template),
                 secret_id=secret_id,
                 detail=f"{method} {template} {status}",
@@ -136,3 +158,35 @@ class DenialAudit:
         except ServiceError as exc:
             # Not an identity after all, or the audit log cannot be written: the app log says so.
             log.warning("denial not recorded (%s) for %s %s", exc.code, scope["method"], template)
+
+
+class DenialSweeper:
+    """One background thread that writes the counts of repeated denials once their minute is over: at
+    start (what a stopped or killed server left), every few seconds past each minute, and at stop (the
+    current minute too)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sealbox-denials", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._flush(everything=True)
+
+    def _run(self) -> None:
+        while True:
+            self._flush(everything=False)
+            into_minute = datetime.now(UTC).timestamp() % DENIAL_WINDOW_SECONDS
+            if self._stop.wait(DENIAL_WINDOW_SECONDS - into_minute + 1):
+                return
+
+    def _flush(self, *, everything: bool) -> None:
+        try:
+            flush_denials(self._db, now=datetime.now(UTC), everything=everything)
+        except Exception as exc:  # a background sweep must not die; the counts wait for the next one
+            log.warning("denial counts not written yet (%s)", type(exc).__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -18,6 +18,14 @@ from sealbox.errors import BadRequest, ConfigError, Unavailable
 from sealbox.store.audit import AuditRepository, ChainCheck
 from sealbox.store.audit_anchor import CHECKPOINT_NAME, install_chain, read_checkpoint
 from sealbox.store.database import Database
+from sealbox.store.ratelimit import DenialCounter
+from sealbox.store.users import UserRepository
+
+DENIAL_WINDOW_SECONDS = 60
+# A record that sums up repeated denials starts its detail with this and the count; the first denial of
+# each minute has a record of its own, without it.
+DENIAL_COUNT = "count="
+_NONE = "-"
 
 
 def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
@@ -164,23 +172,45 @@ def note_denied_secret(secret_id: str) -> None:
         found.append(secret_id)
 
 
+def _denial_key(principal: Principal, action: str, status: int, secret_id: str | None) -> str:
+    """Who was denied what: the user, the token, the status, the secret (403 only), the action."""
+    return ":".join(
+        (principal.user.id, principal.token_id or _NONE, str(status), secret_id or _NONE, action[:24])
+    )
+
+
+def _part(text: str) -> str | None:
+    return None if text == _NONE else text
+
+
 def record_denial(
     db: Database,
     principal: Principal,
     action: str,
     *,
     now: datetime,
+    status: int,
     secret_name: str | None,
     secret_id: str | None,
     detail: str,
 ) -> None:
-    """One `denied` record in a transaction of its own (the refused request changed nothing).
+    """Count a denial on the record, in a transaction of its own (the refused request changed nothing).
+
+    The first denial of a kind (same user, token, status, secret and action) in a minute is a `denied`
+    record of its own; the ones after it in that minute are only counted, and `flush_denials` appends
+    one record with their count once the minute is over. So every denial is on the record, and a client
+    that is refused at any rate adds at most two records a minute for each kind (T14, finding 11).
 
     `secret_id` only for a secret the caller can see (403): a 404 looks the same whether the secret
     exists or not, and the caller reads their own records. Raises Unavailable when the audit log
     cannot be written.
     """
+    window = int(now.timestamp()) // DENIAL_WINDOW_SECONDS
     with db.write() as conn:
+        counter = DenialCounter(conn)
+        if counter.bump(_denial_key(principal, action, status, secret_id), window) > 1:
+            return
+        _summarise(conn, counter.claim(before=window), now)
         record(
             conn,
             principal,
@@ -191,6 +221,48 @@ def record_denial(
             secret_name=secret_name,
             detail=detail[:200],
         )
+
+
+def flush_denials(db: Database, *, now: datetime, everything: bool = False) -> int:
+    """Append the count records of the minutes that are over (`everything`: of the current one too, when a
+    server stops); returns how many records were written. Safe to run from several replicas at once."""
+    with db.write() as conn:
+        window = int(now.timestamp()) // DENIAL_WINDOW_SECONDS
+        return _summarise(conn, DenialCounter(conn).claim(before=None if everything else window), now)
+
+
+def _summarise(conn: Connection, claimed: list[tuple[str, int, int]], now: datetime) -> int:
+    """One record per claimed (key, minute) whose count goes past its first denial (recorded already)."""
+    users = UserRepository(conn)
+    names: dict[str, str | None] = {}
+    events = []
+    for key, window, count in claimed:
+        if count < 2:
+            continue
+        user_id, token_id, status, secret_id, action = key.split(":", 4)
+        if user_id not in names:
+            found = users.by_id(user_id)
+            names[user_id] = found.name if found else None
+        minute = datetime.fromtimestamp(window * DENIAL_WINDOW_SECONDS, UTC).strftime("%Y-%m-%dT%H:%MZ")
+        events.append(
+            AuditEvent(
+                at=now,
+                actor_id=user_id,
+                actor_name=names[user_id],
+                token_id=_part(token_id),
+                action=action,
+                outcome=Outcome.DENIED,
+                secret_id=_part(secret_id),
+                secret_name=None,
+                version=None,
+                client_addr=None,
+                detail=f"{DENIAL_COUNT}{count - 1} status={status} minute={minute}: the same denial again",
+                on_behalf_of=None,
+                session_id=None,
+            )
+        )
+    _append(conn, events)
+    return len(events)
 
 
 def list_records(

@@ -1,8 +1,13 @@
 """Who is calling: personal access tokens, OpenID Connect bearer tokens, or a trusted proxy's header.
 
-Failed attempts are counted per client address and per normalised identity (case and Unicode
-variants share a bucket) in the database, so the limit holds across server replicas; over the limit,
-every attempt from that bucket gets 429 with Retry-After until the minute is over.
+Failed attempts are counted per client address and per normalised identity (the token id claimed,
+or the proxy's user; case and Unicode variants share a bucket) in the database, so the limit holds
+across server replicas. The credential is always checked first: a valid one is never refused by a
+count, so a flood of bad tokens from a shared address (an ingress, a proxy) or under somebody's token
+id locks nobody out. A failure over the limit is answered 429 with Retry-After instead of 401, and is
+not counted or logged again (a flood costs one read a request, not a write). A limit cannot refuse a
+correct guess without refusing the token's owner as well; what keeps guessing hopeless is the 256
+random bits of a token's secret part, and the limit keeps a flood cheap and visible.
 """
 
 from __future__ import annotations
@@ -111,15 +116,12 @@ class Authenticator:
         try:
             if bearer is not None and self._is_personal_token(bearer):
                 if conn is not None:
-                    return self._check_token(conn, buckets, window, now, bearer, client_addr)
+                    return tokens.authenticate(conn, bearer, now=now, client_addr=client_addr)
                 with self.db.read() as own:
-                    return self._check_token(own, buckets, window, now, bearer, client_addr)
-            with self.db.read() as own:
-                self._check_limit(own, buckets, window, now)
+                    return tokens.authenticate(own, bearer, now=now, client_addr=client_addr)
             return self._external(bearer, headers, client_addr, now)
         except Unauthenticated:
-            with self.db.write() as wconn:
-                FailureCounter(wconn).add(buckets, window)
+            self._count_failure(conn, buckets, window, now)
             log.info("authentication failed from %s", client_addr or "-")
             raise
 
@@ -127,21 +129,17 @@ class Authenticator:
         """Anything but a JWT for a configured OpenID Connect issuer is checked as a personal token."""
         return bearer.startswith(tokens.PREFIX) or self.settings.oidc is None or not _JWT.fullmatch(bearer)
 
-    def _check_limit(self, conn: Connection, buckets: list[str], window: int, now: datetime) -> None:
-        if FailureCounter(conn).counts(buckets, window) >= self.settings.failure_limit:
-            raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS)
-
-    def _check_token(
-        self,
-        conn: Connection,
-        buckets: list[str],
-        window: int,
-        now: datetime,
-        bearer: str,
-        client_addr: str | None,
-    ) -> Principal:
-        self._check_limit(conn, buckets, window, now)
-        return tokens.authenticate(conn, bearer, now=now, client_addr=client_addr)
+    def _count_failure(self, conn: Connection | None, buckets: list[str], window: int, now: datetime) -> None:
+        """Count one failure in each bucket; RateLimited (nothing counted) when one is full already."""
+        if conn is not None:
+            seen = FailureCounter(conn).counts(buckets, window)
+        else:
+            with self.db.read() as own:
+                seen = FailureCounter(own).counts(buckets, window)
+        if seen >= self.settings.failure_limit:
+            raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS) from None
+        with self.db.write() as wconn:
+            FailureCounter(wconn).add(buckets, window)
 
     def _claimed_identity(
         self, authorization: str | None, headers: dict[str, str], addr: str | None
@@ -210,7 +208,8 @@ class Authenticator:
         """The user an identity provider or proxy names, created on first sight; groups synced from claims.
 
         A name is bound to the identity that created it: a local account (made by an admin or by
-        `sealbox up`), or one made for another identity, is never signed in to this way.
+        `sealbox up`), or one made for another identity, is never signed in to this way; nor is a
+        disabled user.
         """
         name = normalise_identity(raw_name)
         try:
@@ -235,6 +234,8 @@ class Authenticator:
                 raise Unauthenticated()
         if user.is_service or user.external_id != external_id:
             log.warning("refused an external identity for an account it did not create")
+            raise Unauthenticated()
+        if user.is_disabled:
             raise Unauthenticated()
         if groups is not None:  # the claim is present: memberships follow it, also when it is empty
             self._join_groups(user, groups, now)

@@ -350,6 +350,8 @@ class LaunchService:
             session = repo.get(session_id)
             if session is None or not session.is_live(now):
                 raise CredentialRefused("session-ended")
+            if UserRepository(conn).is_disabled(session.owner_id):
+                raise CredentialRefused("owner-disabled")
             if not repo.mark_redeemed(credential_id, now):
                 raise CredentialRefused("already-redeemed")
             material = repo.current_material([s.secret_id for s in session.secrets])

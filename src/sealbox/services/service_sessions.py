@@ -29,10 +29,11 @@ def _require_service(principal: Principal) -> User:
 
 
 def acting_for(db: Database, principal: Principal, user_name: str) -> Principal:
-    """The principal of the (person) user a service acts for; NotFound for anyone else."""
+    """The principal of the (person) user a service acts for; NotFound for anyone else (a disabled user
+    too: a service cannot act for someone who cannot act themselves)."""
     _require_service(principal)
     target = get_user(db, user_name[:64])
-    if target is None or target.is_service:
+    if target is None or target.is_service or target.is_disabled:
         raise NotFound("no such user", field="on_behalf_of")
     return Principal(user=target, token_id=None, client_addr=principal.client_addr)
 

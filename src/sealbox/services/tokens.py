@@ -16,6 +16,7 @@ from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
 from sealbox.store.database import Database
 from sealbox.store.users import TokenRepository
+from sealbox.store.web_sessions import WebSessionRepository
 
 PREFIX = "sbx_"
 _TOKEN = re.compile(r"sbx_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
@@ -30,6 +31,14 @@ class IssuedToken:
 
     token: AccessToken
     value: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedToken:
+    """A revoked token and how many live web sessions signed in with it ended with it."""
+
+    token: AccessToken
+    web_sessions_ended: int
 
 
 def _hash(token_id: str, secret_part: str) -> bytes:
@@ -86,14 +95,14 @@ def issue(
 def authenticate(conn: Connection, presented: str, *, now: datetime, client_addr: str | None) -> Principal:
     """The principal a bearer token stands for; Unauthenticated for anything else, all alike.
 
-    Runs in the caller's read transaction: a revoked or expired token is refused at once (nothing is
-    cached between requests)."""
+    Runs in the caller's read transaction: a revoked or expired token, or a disabled user's, is refused
+    at once (nothing is cached between requests)."""
     match = _TOKEN.fullmatch(presented)
     token_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
     found = TokenRepository(conn).lookup(token_id) if match else None
     expected = found[1] if found else _DUMMY_HASH
     ok = constant_time_equal(_hash(token_id, secret_part), expected)
-    if not (ok and found and found[0].is_active(now)):
+    if not (ok and found and found[0].is_active(now) and not found[2].is_disabled):
         raise Unauthenticated()
     return Principal(user=found[2], token_id=found[0].id, client_addr=client_addr)
 
@@ -103,16 +112,26 @@ def list_tokens(db: Database, principal: Principal) -> list[AccessToken]:
         return TokenRepository(conn).list_for(principal.user.id)
 
 
-def revoke(db: Database, principal: Principal, token_id: str, *, now: datetime) -> AccessToken:
+def revoke(db: Database, principal: Principal, token_id: str, *, now: datetime) -> RevokedToken:
+    """Revoke one of the caller's tokens; the web sessions signed in with it end in the same transaction."""
     with db.write() as conn:
         repo = TokenRepository(conn)
+        before = repo.get_for(user_id=principal.user.id, token_id=token_id)
+        if before is None:
+            raise NotFound("no such token")
         if not repo.revoke(user_id=principal.user.id, token_id=token_id, now=now):
-            existing = repo.get_for(user_id=principal.user.id, token_id=token_id)
-            if existing is None:
-                raise NotFound("no such token")
-            return existing  # already revoked: revoking again changes nothing
-        record(conn, principal, "token.revoke", now=now, detail=f"token_id={token_id}")
+            return RevokedToken(before, 0)  # already revoked: revoking again changes nothing
+        ended = WebSessionRepository(conn).remove_for_token(token_id, now)
+        if not before.is_active(now):
+            ended = 0  # an expired token's web sessions had ended already
+        record(
+            conn,
+            principal,
+            "token.revoke",
+            now=now,
+            detail=f"token_id={token_id} web_sessions_ended={ended}",
+        )
         token = repo.get_for(user_id=principal.user.id, token_id=token_id)
     if token is None:  # pragma: no cover -- the row was just updated in this transaction
         raise NotFound("no such token")
-    return token
+    return RevokedToken(token, ended)

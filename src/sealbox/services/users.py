@@ -1,8 +1,10 @@
-"""Users: created by an admin (or by `sealbox up`), each with their own wrapped user key."""
+"""Users: created by an admin (or by `sealbox up`), each with their own wrapped user key; disabled and
+enabled again by an admin."""
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
@@ -11,10 +13,23 @@ from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
 from sealbox.domain.names import check_user_name
 from sealbox.domain.principals import Principal, Purposes, User, UserID
-from sealbox.errors import Conflict
+from sealbox.errors import Conflict, NotFound
 from sealbox.services.audit import record
 from sealbox.store.database import Database
+from sealbox.store.sessions import SessionRepository
 from sealbox.store.users import UserRepository
+from sealbox.store.web_sessions import WebSessionRepository
+
+_SESSION_BATCH = 500
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DisabledUser:
+    """A user after `disable`: what ended with it (0 and 0 when the user was disabled already)."""
+
+    user: User
+    web_sessions_ended: int
+    sessions_ended: int
 
 
 def create_user(
@@ -62,3 +77,72 @@ def get_user(db: Database, name: str) -> User | None:
 def list_users(db: Database) -> list[User]:
     with db.read() as conn:
         return UserRepository(conn).list()
+
+
+def disable_user(db: Database, name: str, *, now: datetime, requested_by: Principal | None) -> DisabledUser:
+    """Disable a user: from this transaction on, none of their tokens, web sessions or single sign-on
+    and proxy sign-ins works; their web sessions are deleted and their live sessions ended.
+
+    Their secrets, grants and group memberships stay (enable the user to undo). An admin cannot
+    disable themselves through the API (`requested_by`); `sealbox admin` on the data dir can.
+    Raises NotFound for an unknown name, Conflict for oneself."""
+    with db.write() as conn:
+        repo = UserRepository(conn)
+        user = repo.by_name(name)
+        if user is None:
+            raise NotFound("no such user", field="name")
+        if requested_by is not None and requested_by.user.id == user.id:
+            raise Conflict("you cannot disable yourself", code="self_disable", field="name")
+        if not repo.set_disabled(user.id, now):
+            return DisabledUser(user=user, web_sessions_ended=0, sessions_ended=0)
+        web = WebSessionRepository(conn).remove_for_user(user.id, now)
+        ended = _end_live_sessions(SessionRepository(conn), user=user, now=now)
+        for session_id in ended:
+            record(
+                conn,
+                requested_by,
+                "session.end",
+                now=now,
+                detail=f"session={session_id} (user disabled)",
+                on_behalf_of=user.name,
+                session_id=session_id,
+            )
+        record(
+            conn,
+            requested_by,
+            "user.disable",
+            now=now,
+            detail=f"user={user.name} web_sessions_ended={web} sessions_ended={len(ended)}",
+        )
+        disabled = repo.by_id(user.id)
+    assert disabled is not None  # updated in this transaction
+    return DisabledUser(user=disabled, web_sessions_ended=web, sessions_ended=len(ended))
+
+
+def _end_live_sessions(sessions: SessionRepository, *, user: User, now: datetime) -> list[str]:
+    """End every live session the user owns (those a service started for them too); their ids."""
+    ended: list[str] = []
+    while True:
+        batch = [
+            s.id
+            for s in sessions.list_for(user.id, live_only=True, now=now, limit=_SESSION_BATCH)
+            if sessions.end(s.id, now)
+        ]
+        if not batch:
+            return ended
+        ended.extend(batch)
+
+
+def enable_user(db: Database, name: str, *, now: datetime, requested_by: Principal | None) -> User:
+    """Enable a disabled user again: their tokens that are neither revoked nor expired work again (web
+    sessions and sessions that ended stay ended). Raises NotFound for an unknown name."""
+    with db.write() as conn:
+        repo = UserRepository(conn)
+        user = repo.by_name(name)
+        if user is None:
+            raise NotFound("no such user", field="name")
+        if repo.set_disabled(user.id, None):
+            record(conn, requested_by, "user.enable", now=now, detail=f"user={user.name}")
+        enabled = repo.by_id(user.id)
+    assert enabled is not None  # read in this transaction
+    return enabled

@@ -14,7 +14,7 @@ from sealbox.store.tables import tokens, users
 
 _LOOKUP = Statement.of(
     """SELECT t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at,
-              u.name, u.is_admin, u.created_at, u.kind, u.purposes
+              u.name, u.is_admin, u.created_at, u.kind, u.purposes, u.disabled_at
        FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"""
 )
 
@@ -29,6 +29,7 @@ def user_from_row(row: Any) -> User:
         kind=m["kind"],
         purposes=Purposes.from_json(m["purposes"]),
         external_id=m.get("external_id"),
+        disabled_at=m.get("disabled_at"),
     )
 
 
@@ -52,6 +53,7 @@ _USER_COLS = (
     users.c.kind,
     users.c.purposes,
     users.c.external_id,
+    users.c.disabled_at,
 )
 
 
@@ -88,6 +90,17 @@ class UserRepository:
     def list(self) -> list[User]:
         return [user_from_row(r) for r in self.conn.execute(select(*_USER_COLS).order_by(users.c.name))]
 
+    def set_disabled(self, user_id: str, at: datetime | None) -> bool:
+        """Disable (`at`) or enable (None) a user; False when that changes nothing."""
+        change = users.c.disabled_at.is_(None) if at is not None else users.c.disabled_at.is_not(None)
+        result = self.conn.execute(update(users).where(users.c.id == user_id, change).values(disabled_at=at))
+        return result.rowcount == 1
+
+    def is_disabled(self, user_id: str) -> bool:
+        """True for a disabled user (and for one that no longer exists)."""
+        row = self.conn.execute(select(users.c.disabled_at).where(users.c.id == user_id)).first()
+        return row is None or row[0] is not None
+
     def count_admins(self) -> int:
         return len(self.conn.execute(select(users.c.id).where(users.c.is_admin.is_(True))).all())
 
@@ -116,7 +129,7 @@ class TokenRepository:
         if row is None:
             return None
         user_id, name, secret_hash, created, expires, revoked = row[:6]
-        user_name, admin, user_created, kind, purposes = row[6:]
+        user_name, admin, user_created, kind, purposes, disabled = row[6:]
         user = User(
             id=UserID(user_id),
             name=user_name,
@@ -124,6 +137,7 @@ class TokenRepository:
             created_at=utc_required(user_created),
             kind=kind,
             purposes=Purposes.from_json(purposes),
+            disabled_at=utc(disabled),
         )
         token = AccessToken(
             id=TokenID(token_id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.server import hot
+from sealbox.server.account_schemas import TokenRevokedOut
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
 from sealbox.services import tokens
@@ -40,6 +41,8 @@ def list_tokens(principal: CurrentPrincipal, ctx: ContextDep) -> list[TokenPubli
     return [TokenPublic.of(t) for t in tokens.list_tokens(ctx.db, principal)]
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenPublic)
-def revoke_token(token_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> TokenPublic:
-    return TokenPublic.of(tokens.revoke(ctx.db, principal, token_id[:32], now=now()))
+@router.delete("/tokens/{token_id}", response_model=TokenRevokedOut)
+def revoke_token(token_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> TokenRevokedOut:
+    """Revoke one of my tokens: it stops working at once, and so does every web session signed in with
+    it (`web_sessions_ended` says how many were live)."""
+    return TokenRevokedOut.of_revoked(tokens.revoke(ctx.db, principal, token_id[:32], now=now()))

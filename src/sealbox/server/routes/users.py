@@ -1,9 +1,10 @@
-"""/api/v1/users: admins add users (each gets a first token) and list them."""
+"""/api/v1/users: admins add users (each gets a first token), list them, and disable or enable them."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from sealbox.server.account_schemas import UserDisabledOut, UserStatus
 from sealbox.server.deps import AdminPrincipal, ContextDep, now
 from sealbox.server.schemas import ErrorBody, UserCreate, UserCreated, UserPublic
 from sealbox.services import tokens, users
@@ -31,6 +32,20 @@ def create_user(body: UserCreate, principal: AdminPrincipal, ctx: ContextDep) ->
     return UserCreated(user=UserPublic.of(user), token=issued.value)
 
 
-@router.get("", response_model=list[UserPublic])
-def list_users(_: AdminPrincipal, ctx: ContextDep) -> list[UserPublic]:
-    return [UserPublic.of(u) for u in users.list_users(ctx.db)]
+@router.get("", response_model=list[UserStatus])
+def list_users(_: AdminPrincipal, ctx: ContextDep) -> list[UserStatus]:
+    return [UserStatus.of_user(u) for u in users.list_users(ctx.db)]
+
+
+@router.post("/{name}/disable", response_model=UserDisabledOut, responses={404: {"model": ErrorBody}})
+def disable_user(name: str, principal: AdminPrincipal, ctx: ContextDep) -> UserDisabledOut:
+    """Disable a user (or service account): at once, none of their tokens, web sessions or single
+    sign-on and proxy sign-ins works; their web sessions are deleted and their live sessions ended.
+    Their secrets and grants stay. An admin cannot disable themselves here (409)."""
+    return UserDisabledOut.of(users.disable_user(ctx.db, name[:64], now=now(), requested_by=principal))
+
+
+@router.post("/{name}/enable", response_model=UserStatus, responses={404: {"model": ErrorBody}})
+def enable_user(name: str, principal: AdminPrincipal, ctx: ContextDep) -> UserStatus:
+    """Enable a disabled user again: their tokens that are neither revoked nor expired work again."""
+    return UserStatus.of_user(users.enable_user(ctx.db, name[:64], now=now(), requested_by=principal))

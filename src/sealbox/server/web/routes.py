@@ -1,4 +1,5 @@
-"""/web: sign in, secrets, a secret's page (replace, share, delete), sessions, audit (start: web/start.py).
+"""/web: secrets, a secret's page (replace, share, delete), sessions, audit (sign-in: web/signin.py; start:
+web/start.py).
 
 Every POST carries the session's CSRF token; cookies are HttpOnly, SameSite=Strict (and Secure over
 HTTPS). Pages never render a value: after saving, the value exists only in the database.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import secrets as random
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +20,10 @@ from fastapi.templating import Jinja2Templates
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.names import NAME_RULE
 from sealbox.domain.principals import Principal
-from sealbox.errors import Forbidden, NotFound, ServiceError, Unauthenticated
+from sealbox.errors import Forbidden, NotFound, ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.deps import context_of, get_context, now
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
-from sealbox.server.web.oidc import FLOW_COOKIE
 from sealbox.services import audit as audit_service
 from sealbox.services import web_sessions
 from sealbox.services.secrets import visible_sessions
@@ -51,7 +50,7 @@ def _page_principal(request: Request) -> tuple[Principal, str]:
     if found is None:
         raise _SignIn()
     client = request.client.host if request.client else None
-    return Principal(user=found.user, token_id=None, client_addr=client), found.csrf_token
+    return Principal(user=found.user, token_id=found.token_id, client_addr=client), found.csrf_token
 
 
 Signed = Annotated[tuple[Principal, str], Depends(_page_principal)]
@@ -98,145 +97,13 @@ def install_web(app: FastAPI) -> None:
     app.add_exception_handler(_SignIn, to_sign_in)
     app.add_exception_handler(Forbidden, csrf_refused)
     # Their routes join `router` before it is included.
-    from sealbox.server.web import secret_page, start  # noqa: F401
+    from sealbox.server.web import secret_page, signin, start  # noqa: F401
 
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/web/", status_code=303)
-
-
-# sign in and out ----------------------------------------------------------------------------------
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, ctx: Ctx) -> HTMLResponse:
-    token = random.token_urlsafe(24)
-    response = _render(
-        request,
-        "login.html",
-        csrf=token,
-        errors={},
-        user=None,
-        sso=ctx.oidc_login is not None,
-    )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/web/login"
-    )
-    return response
-
-
-@router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, ctx: Ctx) -> Response:
-    form = await _form(request, request.cookies.get(LOGIN_CSRF_COOKIE, "-"))
-    client = request.client.host if request.client else None
-    try:
-        principal = ctx.authenticator.authenticate(
-            authorization=f"Bearer {form.get('token', '').strip()}", headers={}, client_addr=client, now=now()
-        )
-    except ServiceError as exc:
-        token = random.token_urlsafe(24)
-        message = (
-            "that token is not valid (or has expired, or was revoked)"
-            if isinstance(exc, Unauthenticated)
-            else exc.message
-        )
-        response = _render(
-            request,
-            "login.html",
-            exc.status_code,
-            csrf=token,
-            errors={"token": message},
-            user=None,
-            sso=ctx.oidc_login is not None,
-        )
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request),
-            path="/web/login",
-        )
-        return response
-    cookie = web_sessions.sign_in(ctx.db, principal, now=now())
-    signed_in = RedirectResponse("/web/", status_code=303)
-    signed_in.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/",
-        max_age=int(web_sessions.WEB_SESSION_TTL.total_seconds()),
-    )
-    signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path="/web/login")
-    return signed_in
-
-
-@router.get("/login/oidc")
-def oidc_start(request: Request, ctx: Ctx) -> Response:
-    if ctx.oidc_login is None:
-        return RedirectResponse("/web/login", status_code=303)
-    target, flow = ctx.oidc_login.start(str(request.url_for("oidc_callback")))
-    response = RedirectResponse(target, status_code=303)
-    # Lax, not Strict: it must come back with the issuer's cross-site redirect.
-    response.set_cookie(
-        FLOW_COOKIE,
-        flow,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/web/login",
-        max_age=600,
-    )
-    return response
-
-
-@router.get("/login/callback", name="oidc_callback")
-def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -> Response:
-    if ctx.oidc_login is None:
-        return RedirectResponse("/web/login", status_code=303)
-    client = request.client.host if request.client else None
-    try:
-        username, subject, groups = ctx.oidc_login.finish(
-            code=code[:2048],
-            state=state[:256],
-            cookie=request.cookies.get(FLOW_COOKIE, ""),
-            redirect_uri=str(request.url_for("oidc_callback")),
-        )
-        user = ctx.authenticator.provision(username, external_id=subject, groups=groups, now=now())
-    except ServiceError:
-        return _render(
-            request, "error.html", 401, message="single sign-on did not succeed; try again", user=None
-        )
-    cookie = web_sessions.sign_in(ctx.db, Principal(user=user, token_id=None, client_addr=client), now=now())
-    # The way here began on the issuer's site: a redirect from this response would still be part of that
-    # cross-site navigation, and the browser would leave out the SameSite=Strict cookie set just now (the
-    # person would land on the sign-in page). A page of ours that moves on by itself starts a same-site one.
-    signed_in = _render(request, "signed_in.html", user=None, username=user.name)
-    signed_in.headers["Refresh"] = "0; url=/web/"
-    signed_in.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        path="/",
-        max_age=int(web_sessions.WEB_SESSION_TTL.total_seconds()),
-    )
-    signed_in.delete_cookie(FLOW_COOKIE, path="/web/login")
-    return signed_in
-
-
-@router.post("/logout")
-async def logout(request: Request, ctx: Ctx, signed: Signed) -> Response:
-    await _form(request, signed[1])
-    web_sessions.sign_out(ctx.db, request.cookies.get(COOKIE, ""))
-    response = RedirectResponse("/web/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
 
 
 # secrets ------------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""HTTP bodies of account administration: a user's status, a disabled user, a revoked token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from sealbox.domain.principals import User
+from sealbox.server.schemas import TokenPublic, UserPublic
+from sealbox.services.tokens import RevokedToken
+from sealbox.services.users import DisabledUser
+
+
+class UserStatus(UserPublic):
+    """A user as admins see them: also the kind and, for a disabled user, since when."""
+
+    kind: str = Field(description="person, or service (a service account)")
+    disabled_at: datetime | None = Field(description="set: none of their tokens or sign-ins works")
+
+    @classmethod
+    def of_user(cls, u: User) -> UserStatus:
+        return cls(
+            id=u.id,
+            name=u.name,
+            is_admin=u.is_admin,
+            created_at=u.created_at,
+            kind=u.kind,
+            disabled_at=u.disabled_at,
+        )
+
+
+class UserDisabledOut(BaseModel):
+    user: UserStatus
+    web_sessions_ended: int = Field(description="web sessions of theirs that were live and are deleted")
+    sessions_ended: int = Field(description="live sessions of theirs that were ended")
+
+    @classmethod
+    def of(cls, d: DisabledUser) -> UserDisabledOut:
+        return cls(
+            user=UserStatus.of_user(d.user),
+            web_sessions_ended=d.web_sessions_ended,
+            sessions_ended=d.sessions_ended,
+        )
+
+
+class TokenRevokedOut(TokenPublic):
+    web_sessions_ended: int = Field(
+        description="web sessions signed in with this token that were live and ended with it"
+    )
+
+    @classmethod
+    def of_revoked(cls, r: RevokedToken) -> TokenRevokedOut:
+        return cls(**TokenPublic.of(r.token).model_dump(), web_sessions_ended=r.web_sessions_ended)
