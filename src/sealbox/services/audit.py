@@ -18,6 +18,7 @@ from sealbox.errors import BadRequest, ConfigError, Unavailable
 from sealbox.store.audit import AuditRepository, ChainCheck
 from sealbox.store.audit_anchor import CHECKPOINT_NAME, install_chain, read_checkpoint
 from sealbox.store.database import Database
+from sealbox.store.faults import fault_code, unavailable
 
 
 def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
@@ -67,7 +68,11 @@ def _event(
 def _append(conn: Connection, events: list[AuditEvent]) -> None:
     try:
         AuditRepository(conn).append_many(events)
-    except (SQLAlchemyError, ConfigError):
+    except (SQLAlchemyError, ConfigError) as exc:
+        # The database itself failing is that, not the audit log refusing a record.
+        code = fault_code(exc)
+        if code is not None:
+            raise unavailable(code) from None
         raise Unavailable(
             "the audit log cannot be written; nothing was changed", code="audit_unavailable"
         ) from None
