@@ -162,6 +162,9 @@ def test_a_postgresql_outage_answers_503_never_500_and_loses_no_acknowledged_wri
         assert health.status_code == 200 and health.json()["database_write"] == "ok", health.text
         lost = ledger.lost(values_through_launch(stack, sorted(ledger.acked)))
         assert lost == [], f"acknowledged writes lost or corrupted: {lost}"
+        print(
+            f"\n{STOPS} immediate stops: {dict(answers.counts)}; 0 lost"
+        )  # the figures docs/testing.md quotes
         log = stack.log.read_text()
         assert "unhandled" not in log and "Traceback" not in log
         assert "database writes fail: database_unavailable" in log and "database writes work again" in log

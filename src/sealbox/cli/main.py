@@ -93,6 +93,7 @@ def server(
             keeper_dir=None,
             target=settings.resolved_keeper_public_key_path,
         )
+        audit.refuse_a_lost_anchor(settings)  # a rolled-back audit chain: refused at every start
     except SealboxError as exc:
         fail_from(exc)
     # The worker processes build their own settings from the environment: hand them paths, never keys.

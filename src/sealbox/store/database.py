@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from sealbox.errors import Unavailable
+from sealbox.store.audit_anchor import flush_checkpoints
 from sealbox.store.engine import WRITE, make_engine, migrate, sqlite_file
 from sealbox.store.faults import (
     DATABASE_UNAVAILABLE,
@@ -217,6 +218,9 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        # The checkpoint writer looks records up on this engine: let it finish first, so that no
+        # connection is opened again after the pool is emptied.
+        flush_checkpoints(self.engine, timeout=5.0)
         with self._held_free:
             self._drop_held()
         self.engine.dispose()
