@@ -14,6 +14,7 @@ Every database fault is a 503 with a stable code, never a 500, and the server co
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -28,6 +29,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sealbox.domain.keeper import OuterLayer
+from sealbox.server.context import Converter
+from sealbox.store.database import Database
 from tests.support.canaries import make_canary
 from tests.support.pgcluster import private_cluster
 from tests.support.processes import Stack, running_stack
@@ -239,3 +243,36 @@ def test_a_sqlite_file_removed_or_replaced_under_the_server_gives_503_then_recov
     _works_again(sqlite_stack, "moved")
     log = sqlite_stack.log.read_text()
     assert "unhandled" not in log and "Traceback" not in log
+
+
+class _NoKeeper:
+    """The converter never reaches the keeper here: there is nothing sealed to convert."""
+
+    def health(self) -> dict[str, str]:
+        raise AssertionError("not called")
+
+    def convert(self, items: list[OuterLayer]) -> list[tuple[bytes, str] | None]:
+        raise AssertionError("not called")
+
+
+def test_the_converter_reports_a_database_fault_by_its_code_and_retries_by_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its sweep on a database whose file is gone fails as the API would (`database_unavailable`),
+    once in the log; it retries on its own (no write pokes it) and says when it works again."""
+    caplog.set_level(logging.INFO, logger="sealbox.server")
+    path = tmp_path / "sealbox.db"
+    db = Database.open(f"sqlite+pysqlite:///{path}")
+    converter = Converter(db, _NoKeeper())
+    try:
+        db.dispose()  # no connection left open on the file
+        os.replace(path, tmp_path / "aside.db")
+        converter.start()
+        wait_until(lambda: "outer-layer conversion failed" in caplog.text, "the failure logged", 60)
+        os.replace(tmp_path / "aside.db", path)
+        wait_until(lambda: "outer-layer conversion works again" in caplog.text, "the retry", 60)
+    finally:
+        converter.stop()
+        db.dispose()
+    failures = [r.getMessage() for r in caplog.records if "conversion failed" in r.getMessage()]
+    assert failures == ["outer-layer conversion failed (database_unavailable); retrying"]
