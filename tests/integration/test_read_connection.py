@@ -104,10 +104,10 @@ def test_a_connection_killed_mid_transaction_is_a_503_on_every_path(database_url
         with pytest.raises(Unavailable) as failed, db.write() as conn:
             conn.execute(text("SELECT 1"))
             assert _terminate_others(database_url) >= 1
-            audit_service.record(conn, None, "secret.replace", now=now, secret_name="killed")
+            audit_service.record(conn, None, "secret.replace", now=now, detail="killed")
         assert failed.value.code == "database_unavailable"
         with pytest.raises(Unavailable) as failed, db.write() as conn:
-            audit_service.record(conn, None, "secret.replace", now=now, secret_name="at-commit")
+            audit_service.record(conn, None, "secret.replace", now=now, detail="at-commit")
             assert _terminate_others(database_url) >= 1
         assert failed.value.code == "database_unavailable"
         with db.read() as conn:
@@ -117,7 +117,7 @@ def test_a_connection_killed_mid_transaction_is_a_503_on_every_path(database_url
             RawReader(conn).one(Statement.of("SELECT 1"), ())
         assert failed.value.code == "database_unavailable"
         with db.write() as conn:  # and the next transaction works
-            audit_service.record(conn, None, "secret.replace", now=now, secret_name="after")
+            audit_service.record(conn, None, "secret.replace", now=now, detail="after")
         with db.read() as conn:
             assert RawReader(conn).one(Statement.of("SELECT count(*) FROM audit_events"), ()) == (1,)
     finally:

@@ -11,7 +11,6 @@ answers 500.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from tests.support.canaries import make_canary
 from tests.support.diskfull import fill, small_tmpfs
+from tests.support.health import wait_for_health
 from tests.support.pgcluster import ACCOUNT, private_cluster
 from tests.support.processes import Stack, running_stack
 from tests.support.writes import Ledger, values_through_launch
@@ -46,22 +46,6 @@ def _replace(c: httpx.Client, ledger: Ledger, n: int) -> httpx.Response:
     return r
 
 
-def _health(stack: Stack) -> tuple[int, dict[str, str]]:
-    r = httpx.get(f"{stack.url}/healthz", timeout=60)
-    return r.status_code, r.json()
-
-
-def _wait_for_health(stack: Stack, expected: tuple[int, dict[str, str]]) -> None:
-    """Until three answers in a row (from whichever worker) are `expected`."""
-    deadline, streak = time.monotonic() + 120, 0
-    while streak < 3:
-        answer = _health(stack)
-        streak = streak + 1 if answer == expected else 0
-        assert time.monotonic() < deadline, answer
-        if streak == 0:
-            time.sleep(0.5)
-
-
 def _run_out_of_space(stack: Stack, ledger: Ledger, folder: Path) -> None:
     """Fill `folder`'s file system, write until refused, check what every side says, then free it."""
     answers: Counter[tuple[int, str]] = Counter()
@@ -81,20 +65,21 @@ def _run_out_of_space(stack: Stack, ledger: Ledger, folder: Path) -> None:
             assert c.get(f"{API}/secrets/f0").status_code == 200  # reads work
             assert c.get(f"{API}/secrets?limit=5").status_code == 200
         # Every worker says so within seconds (its own failed writes, or its next probe write), and
-        # keeps saying so while the disk is full.
+        # keeps saying so while the disk is full; 200: readiness stays (reads work, a restart would
+        # free nothing).
         full = (
             200,
             {"status": "degraded", "database": "ok", "database_write": "storage_full", "keeper": "ok"},
         )
-        _wait_for_health(stack, full)
-        for _ in range(6):
-            assert _health(stack) == full  # 200: readiness stays (reads work; a restart frees nothing)
+        wait_for_health(stack.url, full)
     finally:
         filler.unlink()
     with stack.client() as c:
         assert _replace(c, ledger, 0).status_code == 200
     # A worker that saw the disk full says so until a write of its own, or its next probe, works.
-    _wait_for_health(stack, (200, {"status": "ok", "database": "ok", "database_write": "ok", "keeper": "ok"}))
+    wait_for_health(
+        stack.url, (200, {"status": "ok", "database": "ok", "database_write": "ok", "keeper": "ok"})
+    )
     lost = ledger.lost(values_through_launch(stack, sorted(ledger.acked)))
     assert lost == [], f"acknowledged writes lost or corrupted: {lost}"
     log = stack.log.read_text()

@@ -46,11 +46,11 @@ def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[Serv
                     load_keyring(settings.resolved_master_key_path),
                     data_dir=settings.data_dir if anchored else None,
                 )
-            except ConfigError:
+            except (ConfigError, ServiceError):
                 db.dispose()
                 raise
         return settings, db
-    except ConfigError as exc:
+    except (ConfigError, ServiceError) as exc:
         fail_from(exc)
 
 

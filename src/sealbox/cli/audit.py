@@ -122,15 +122,8 @@ def refuse_a_lost_anchor(settings: ServerSettings) -> None:
     from sealbox.crypto.keyring import load_keyring
     from sealbox.services.audit import install_audit_chain
     from sealbox.store.database import Database
-    from sealbox.store.faults import fault_code, unavailable
 
-    try:
-        db = Database.open(settings.resolved_database_url)
-    except Exception as exc:
-        code = fault_code(exc)
-        if code is None:
-            raise
-        raise unavailable(code) from None
+    db = Database.open(settings.resolved_database_url)
     try:
         install_audit_chain(db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir)
     finally:

@@ -31,9 +31,7 @@ from sealbox.store.database import Database
 from sealbox.store.faults import fault_code, unavailable
 
 
-def install_audit_chain(
-    db: Database, master: Keyring, *, data_dir: Path | None, check_anchor: bool = True
-) -> None:
+def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
     """Key `db`'s audit chain with the master keyring, anchoring heads in `data_dir`/audit.head.
 
     Every process that writes audit records calls this once after opening the database; without it,
@@ -42,7 +40,7 @@ def install_audit_chain(
     (`sealbox admin audit reanchor`): the server refuses to start, however often it is restarted.
     """
     keys = ChainKeys.derive(master)
-    if check_anchor and data_dir is not None:
+    if data_dir is not None:
         with db.read() as conn:
             gap = anchor_gap(conn, data_dir / CHECKPOINT_NAME, keys)
         if gap is not None:

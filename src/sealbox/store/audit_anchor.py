@@ -12,11 +12,12 @@ there no longer holds that record with that tag (the database was rolled back, o
 checkpoint stays as it is, so `verify` and the next start still see the gap. A checkpoint that does
 not verify is never replaced either. Only `sealbox admin audit reanchor` moves the anchor off a chain
 that lost what it named, after an audit record that names the gap (`replace`). `anchor_gap` is the
-check made at every start. The thread coalesces: it writes
-at most once per 50 ms, one fsync'd write covering every commit since the last, so a write pays no
-file I/O of its own. Residual window: the records committed since the last checkpoint written (under
-about 50 ms plus one fsync; more after a crash, or when the data dir cannot be written) are covered by
-their tags only, not by the anchor.
+check made at every start.
+
+The thread coalesces: it writes at most once per 50 ms, one fsync'd write covering every commit
+since the last, so a write pays no file I/O of its own. Residual window: the records committed since
+the last checkpoint written (under about 50 ms plus one fsync; more after a crash, or when the data
+dir cannot be written) are covered by their tags only, not by the anchor.
 
 The head goes from the transaction to the thread through the connection's `info` and SQLAlchemy's
 events: staged on "commit" (just before the commit), dropped on "rollback" and on an error, and
@@ -34,6 +35,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +113,13 @@ def records(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
 
 
 def records_in(engine: Engine) -> Lookup:
+    # A weak reference: the lookup lives in the engine's own entry of _SETUPS, which must not keep it.
+    ref = weakref.ref(engine)
+
     def lookup(ids: Iterable[int]) -> dict[int, str]:
+        engine = ref()
+        if engine is None:
+            return {}
         with engine.connect() as conn:
             return records(conn, ids)
 
@@ -236,7 +244,7 @@ class CheckpointFile:
                 try:
                     current = read_checkpoint(self.path, self.keys)
                 except ConfigError:
-                    self._refuse(f"{self.path} does not verify under this master key")
+                    self._refuse(f"{self.path} cannot be read or does not verify under this master key")
                     return
                 if current is not None and current.record_id >= record_id:
                     return

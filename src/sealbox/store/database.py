@@ -72,9 +72,15 @@ class Database:
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Database:
+        """Raises Unavailable (503 codes) when the database cannot be reached or migrated for a fault."""
         engine = make_engine(url)
         if run_migrations:
-            migrate(engine)
+            try:
+                migrate(engine)
+            except Exception as exc:
+                engine.dispose()
+                _raise_fault(exc)
+                raise
         return cls(engine, sqlite_file=sqlite_file(url))
 
     @property
