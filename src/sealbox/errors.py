@@ -16,7 +16,8 @@
         ├── Conflict                   409  already_exists, version_conflict
         ├── PayloadTooLarge            413  payload_too_large
         ├── IntegrityError             422  integrity_error (a stored ciphertext failed to open)
-        └── Unavailable                503  keeper_unavailable, database_unavailable
+        └── Unavailable                503  keeper_unavailable, database_unavailable, storage_full,
+                                            audit_unavailable
 
 Messages are fixed strings written here or at the raise site; they never carry a value, a key,
 a token or a piece of the request body.
@@ -125,6 +126,11 @@ class IntegrityError(ServiceError):
 
 
 class Unavailable(ServiceError):
+    """A backing service failed; the request may work later. `database_unavailable`: the database
+    cannot be reached or used (store/faults.py says which failures count); `storage_full`: the disk
+    under the database is full (reads still work); `keeper_unavailable`; `audit_unavailable`: the
+    record a change needs cannot be written, so the change is not made."""
+
     status_code = 503
     code = "unavailable"
     message = "a backing service is unavailable"

@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from sealbox import Client
 from sealbox.crypto.chain import ChainKeys
-from sealbox.crypto.keyring import Keyring, load_keyring
+from sealbox.crypto.keyring import Keyring
 from sealbox.errors import ClientError, ConfigError
 from sealbox.launcher.redeem import redeem
 from sealbox.services import audit as audit_service
@@ -57,6 +57,7 @@ from sealbox.store.audit_anchor import (
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
+from tests.support.anchor import chain_keys, settled
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.issuer import replica
 from tests.support.processes import Stack, base_env, sealbox_cmd
@@ -255,31 +256,6 @@ def snapshot(stack: Stack) -> sqlite3.Connection:
     with closing(sqlite3.connect(stack.data_dir / "sealbox.db")) as live:
         live.backup(memory)
     return memory
-
-
-def chain_keys(stack: Stack) -> ChainKeys:
-    return ChainKeys.derive(load_keyring(stack.data_dir / "master.key"))
-
-
-def settled(stack: Stack) -> Checkpoint:
-    """The stack's head checkpoint once it names the newest record.
-
-    The server's writer thread records a head a few milliseconds after its commit; the stack is idle
-    here, so the checkpoint catches up with the table and stays there.
-    """
-    url = stack.database_url or f"sqlite+pysqlite:///{stack.data_dir / 'sealbox.db'}"
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        for _ in range(300):
-            point = read_checkpoint(stack.data_dir / CHECKPOINT_NAME, chain_keys(stack))
-            with engine.connect() as conn:
-                newest = conn.execute(select(func.max(audit_events.c.id))).scalar_one()
-            if point is not None and point.record_id == newest:
-                return point
-            time.sleep(0.05)
-    finally:
-        engine.dispose()
-    raise AssertionError(f"the checkpoint never reached record {newest}: {point}")
 
 
 @contextmanager
@@ -611,19 +587,30 @@ def test_records_from_before_the_keyed_chain_verify_and_are_covered(
 def test_the_checkpoint_file_only_moves_forward_and_refuses_a_forged_head(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Forward only, and only along the chain it names: `chain` stands for the database's records."""
     keys = ChainKeys.derive(Keyring.generate())
     path = tmp_path / CHECKPOINT_NAME
-    file = CheckpointFile(path, keys)
+    chain = {i: c * 64 for i, c in {5: "b", 7: "a", 8: "c", 9: "d", 10: "e", 11: "f"}.items()}
+    file = CheckpointFile(path, keys, lambda ids: {i: chain[i] for i in ids if i in chain})
     file.advance(7, "a" * 64)
     file.advance(5, "b" * 64)  # an older head, from a slower worker: ignored
     assert read_checkpoint(path, keys) == Checkpoint(record_id=7, head="a" * 64, key_id=keys.current_id)
-    forged = json.loads(path.read_text()) | {"id": 3}
+    good = path.read_text()
+    forged = json.loads(good) | {"id": 3}
     path.write_text(json.dumps(forged))
     with pytest.raises(ConfigError, match="does not verify"):
         read_checkpoint(path, keys)
     with pytest.raises(ConfigError, match="does not verify"):
         read_checkpoint(path, ChainKeys.derive(Keyring.generate()))  # another master key
-    file.advance(8, "c" * 64)  # a writer replaces what it cannot read
+    file.advance(8, "c" * 64)  # a writer never replaces what it cannot read: that is evidence
+    assert json.loads(path.read_text()) == forged
+    path.write_text(good)
+    # The chain lost record 7 (a restored backup), then grew past it: the checkpoint stays.
+    chain[7] = "x" * 64
+    file.advance(8, "c" * 64)
+    assert read_checkpoint(path, keys) == Checkpoint(record_id=7, head="a" * 64, key_id=keys.current_id)
+    chain[7] = "a" * 64
+    file.advance(8, "c" * 64)
     assert read_checkpoint(path, keys) == Checkpoint(record_id=8, head="c" * 64, key_id=keys.current_id)
     # The writer thread: heads handed over are written, and an idle thread ends.
     monkeypatch.setattr(audit_anchor, "IDLE_EXIT_S", 0.2)

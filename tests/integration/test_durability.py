@@ -14,32 +14,18 @@ import signal
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sealbox.launcher.redeem import redeem
 from tests.support.canaries import make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack
+from tests.support.writes import Ledger, values_through_launch
 
 WRITERS = 8
 CYCLES = 3
-
-
-@dataclass
-class Ledger:
-    """Per secret name: the value the API last acknowledged, and the writes sent since that were never
-    answered (the server died under them). An unanswered write may or may not have committed: all or
-    nothing, so the stored value must be the acknowledged one or one of those."""
-
-    acked: dict[str, str] = field(default_factory=dict)
-    unanswered: dict[str, set[str]] = field(default_factory=dict)
-
-    def allowed(self, name: str) -> set[str]:
-        return {self.acked[name], *self.unanswered.get(name, ())}
 
 
 def _writer(stack: Stack, worker: int, stop: threading.Event, ledger: Ledger) -> None:
@@ -58,27 +44,11 @@ def _writer(stack: Stack, worker: int, stop: threading.Event, ledger: Ledger) ->
                 if not exists or r.status_code == 404:  # 404: an unanswered create that did not commit
                     r = c.post("/api/v1/secrets", json={"name": name, "value": value})
             except httpx.HTTPError:
-                ledger.unanswered.setdefault(name, set()).add(value)
+                ledger.maybe(name, value)
                 return  # the server died under us
             if r.status_code in (200, 201):
-                ledger.acked[name] = value
-                ledger.unanswered.pop(name, None)
+                ledger.ack(name, value)
             n += 1
-
-
-def _values_through_launch(stack: Stack, names: list[str]) -> dict[str, bytes]:
-    with stack.client() as c:
-        launch = c.post("/api/v1/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
-        assert launch.status_code == 201, launch.text
-        body = launch.json()
-    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
-        delivery = redeem(
-            anonymous,
-            session_id=body["session"]["id"],
-            credential=body["launch_credential"],
-            keeper_url=stack.keeper.url,
-        )
-    return {item.name: item.value for item in delivery.items}
 
 
 def _kill_cycles(stack: Stack) -> Ledger:
@@ -100,8 +70,7 @@ def _kill_cycles(stack: Stack) -> Ledger:
 
 def _check_all(stack: Stack, ledger: Ledger) -> None:
     assert len(ledger.acked) >= WRITERS, "the writers should have had many writes acknowledged"
-    values = _values_through_launch(stack, sorted(ledger.acked))
-    lost = [n for n in ledger.acked if values.get(n, b"").decode() not in ledger.allowed(n)]
+    lost = ledger.lost(values_through_launch(stack, sorted(ledger.acked)))
     assert lost == [], f"acknowledged writes lost or corrupted: {lost}"
 
 
@@ -152,6 +121,6 @@ def test_a_backup_restores_to_a_fresh_directory(tmp_path: Path) -> None:
     shutil.copytree(keeper_dir, restored / "data-keeper", ignore=shutil.ignore_patterns("*.sock"))
     with running_stack(restored) as stack:
         stack.admin_token = token  # the backup's users and tokens came back with it
-        assert _values_through_launch(stack, sorted(values)) == {n: v.encode() for n, v in values.items()}
+        assert values_through_launch(stack, sorted(values)) == {n: v.encode() for n, v in values.items()}
     raw = backup.read_bytes()
     assert not any(v.encode() in raw for v in values.values())

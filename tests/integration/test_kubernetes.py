@@ -489,7 +489,7 @@ def test_keygen_and_stage_keys_boot_a_keeper_and_server(tmp_path: Path, shm: Pat
             "server",
         )
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
-        assert health == {"status": "ok", "database": "ok", "keeper": "ok"}
+        assert health == {"status": "ok", "database": "ok", "database_write": "ok", "keeper": "ok"}
     finally:
         for proc in (server, keeper):
             proc.send_signal(signal.SIGTERM)

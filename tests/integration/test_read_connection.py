@@ -6,15 +6,20 @@ read that meets it answers "unavailable" and the next one works). On SQLite and 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from sealbox.crypto.keyring import Keyring
 from sealbox.errors import NotFound, Unavailable
+from sealbox.services import audit as audit_service
+from sealbox.services.audit import install_audit_chain
 from sealbox.store import database as database_module
 from sealbox.store.database import Database
+from sealbox.store.raw import RawReader, Statement
 from tests.support.postgres import ADMIN_URL
 
 
@@ -82,5 +87,38 @@ def test_dropped_connection_is_replaced(database_url: str, monkeypatch: pytest.M
         assert _terminate_others(database_url) >= 1
         with db.read() as conn:
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        db.dispose()
+
+
+def test_a_connection_killed_mid_transaction_is_a_503_on_every_path(database_url: str) -> None:
+    """Killed inside a write whose audit record then fails, before a commit, and under a raw read:
+    each is `database_unavailable` (before: the audit append made it `audit_unavailable`, and the
+    rollback of the invalidated connection then raised PendingRollbackError, a 500)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("only a server database drops connections")
+    db = Database.open(database_url)
+    install_audit_chain(db, Keyring.generate(), data_dir=None)
+    now = datetime.now(UTC)
+    try:
+        with pytest.raises(Unavailable) as failed, db.write() as conn:
+            conn.execute(text("SELECT 1"))
+            assert _terminate_others(database_url) >= 1
+            audit_service.record(conn, None, "secret.replace", now=now, detail="killed")
+        assert failed.value.code == "database_unavailable"
+        with pytest.raises(Unavailable) as failed, db.write() as conn:
+            audit_service.record(conn, None, "secret.replace", now=now, detail="at-commit")
+            assert _terminate_others(database_url) >= 1
+        assert failed.value.code == "database_unavailable"
+        with db.read() as conn:
+            conn.execute(text("SELECT 1"))
+        assert _terminate_others(database_url) >= 1
+        with pytest.raises(Unavailable) as failed, db.read() as conn:
+            RawReader(conn).one(Statement.of("SELECT 1"), ())
+        assert failed.value.code == "database_unavailable"
+        with db.write() as conn:  # and the next transaction works
+            audit_service.record(conn, None, "secret.replace", now=now, detail="after")
+        with db.read() as conn:
+            assert RawReader(conn).one(Statement.of("SELECT count(*) FROM audit_events"), ()) == (1,)
     finally:
         db.dispose()

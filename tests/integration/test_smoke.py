@@ -10,7 +10,12 @@ from tests.support.processes import Stack
 def test_health_and_a_secret_round_trip(stack: Stack, canary: Callable[[str], str]) -> None:
     value = canary("smoke")
     with stack.client() as c:
-        assert c.get("/healthz").json() == {"status": "ok", "database": "ok", "keeper": "ok"}
+        assert c.get("/healthz").json() == {
+            "status": "ok",
+            "database": "ok",
+            "database_write": "ok",
+            "keeper": "ok",
+        }
         created = c.post("/api/v1/secrets", json={"name": "smoke", "value": value})
         assert created.status_code == 201, created.text
         shown = c.get("/api/v1/secrets/smoke")

@@ -56,7 +56,12 @@ def test_first_up_creates_everything_and_stops_cleanly(machine: Machine) -> None
         assert machine.url in up.stdout
         with httpx.Client(base_url=machine.url, headers={"Authorization": f"Bearer {token}"}) as api:
             assert api.get("/api/v1/me").json()["name"] == "admin"
-            assert api.get("/healthz").json() == {"status": "ok", "database": "ok", "keeper": "ok"}
+            assert api.get("/healthz").json() == {
+                "status": "ok",
+                "database": "ok",
+                "database_write": "ok",
+                "keeper": "ok",
+            }
 
         # Keys and the keeper: master key 0600 in the data dir; the keeper beside it, never inside it.
         d = machine.data_dir

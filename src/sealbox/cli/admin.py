@@ -27,7 +27,9 @@ DataDir = Annotated[
 ]
 
 
-def open_database(data_dir: Path | None) -> tuple[ServerSettings, Database]:
+def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[ServerSettings, Database]:
+    """The data dir's settings and database, its audit chain keyed; `anchored=False`: without the
+    checkpoint file (neither checked against the chain nor moved), for `audit verify` and `reanchor`."""
     from sealbox.store.database import Database
 
     settings = ServerSettings.from_env(data_dir=data_dir)
@@ -38,11 +40,17 @@ def open_database(data_dir: Path | None) -> tuple[ServerSettings, Database]:
         if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
             from sealbox.services.audit import install_audit_chain
 
-            install_audit_chain(
-                db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir
-            )
+            try:
+                install_audit_chain(
+                    db,
+                    load_keyring(settings.resolved_master_key_path),
+                    data_dir=settings.data_dir if anchored else None,
+                )
+            except (ConfigError, ServiceError):
+                db.dispose()
+                raise
         return settings, db
-    except ConfigError as exc:
+    except (ConfigError, ServiceError) as exc:
         fail_from(exc)
 
 
@@ -174,3 +182,48 @@ def add_service(
         db.dispose()
     typer.echo(f"added service account {name}; its token, shown once:", err=True)
     typer.echo(issued.value)
+
+
+audit_app = typer.Typer(
+    help="The audit chain's anchor (the checkpoint file audit.head).", no_args_is_help=True
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("reanchor")
+def reanchor(
+    reason: Annotated[str, typer.Option("--reason", help="why: goes into the audit record")],
+    data_dir: DataDir = None,
+) -> None:
+    """Accept an audit chain that lost what the checkpoint names (a restored backup), and record the gap.
+
+    Until this runs, the server refuses to start on such a chain. It appends an `audit.reanchor`
+    record naming the checkpoint's record and tag and the chain's newest record and tag, then points
+    the checkpoint at that record. `sealbox audit verify` passes from there and lists the gap. Run it on
+    each host whose data dir holds a checkpoint (each replica anchors in its own).
+    """
+    import getpass
+    import socket
+
+    from sealbox.services.audit import reanchor as reanchor_chain
+
+    if not reason.strip() or len(reason) > 500:
+        fail("--reason: say why in 1-500 characters (it goes into the audit record)")
+    settings, db = open_database(data_dir, anchored=False)
+    try:
+        done = reanchor_chain(
+            db,
+            load_keyring(settings.resolved_master_key_path),
+            data_dir=settings.data_dir,
+            reason=" ".join(reason.split()),
+            operator=f"{getpass.getuser()}@{socket.gethostname()}",
+            now=datetime.now(UTC),
+        )
+    except (ServiceError, ConfigError) as exc:
+        fail_from(exc)
+    finally:
+        db.dispose()
+    if done is None:
+        typer.echo("nothing to re-anchor: the audit chain holds what its checkpoint names (or there is none)")
+        return
+    typer.echo(f"re-anchored at record {done.record_id}, which records the gap: {done.gap}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,6 +11,9 @@ from sealbox.cli.output import fail, fail_from, print_json, print_table
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_since
 from sealbox.errors import ClientError
+
+if TYPE_CHECKING:
+    from sealbox.config import ServerSettings
 
 app = typer.Typer(help="The audit trail: who did what to which secret.", invoke_without_command=True)
 
@@ -73,14 +76,15 @@ def verify(
     """Check the audit chain on this machine's database with its master key, up to the head checkpoint.
 
     An edited, deleted, reordered or rewritten record fails it, and so does a chain that ends before
-    the record the checkpoint file (audit.head in the data dir) names.
+    the record the checkpoint file (audit.head in the data dir) names. Gaps accepted with `sealbox
+    admin audit reanchor` are listed.
     """
     from sealbox.cli.admin import open_database
     from sealbox.crypto.keyring import load_keyring
     from sealbox.errors import ConfigError
     from sealbox.services.audit import verify_chain
 
-    settings, db = open_database(data_dir)
+    settings, db = open_database(data_dir, anchored=False)
     try:
         result = verify_chain(db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir)
     except ConfigError as exc:
@@ -90,7 +94,8 @@ def verify(
     if result.truncated:
         fail(
             f"the audit chain is broken at record {result.first_bad_id}: the head checkpoint names that "
-            "record, and the chain does not reach it with that tag (records removed or rewritten)"
+            "record, and the chain does not reach it with that tag (records removed or rewritten; "
+            "`sealbox admin audit reanchor` accepts a restored backup and records the gap)"
         )
     if not result.ok:
         fail(
@@ -104,4 +109,22 @@ def verify(
         notes.append(f"no checkpoint in {settings.data_dir}: a removed tail cannot be detected here")
     else:
         notes.append(f"reaches the checkpoint at record {result.checkpoint.record_id}")
+    if result.reanchors:
+        notes.append(f"re-anchored {len(result.reanchors)} time(s), each a gap on the record (below)")
     typer.echo(f"audit chain ok: {result.records} records, head {result.head}; " + "; ".join(notes))
+    for record_id, at, detail in result.reanchors:
+        typer.echo(f"  gap recorded at record {record_id} ({at.isoformat(timespec='seconds')}): {detail}")
+
+
+def refuse_a_lost_anchor(settings: ServerSettings) -> None:
+    """Before the server's workers start: raise (one line) when the audit chain lost what the
+    checkpoint names, or the database cannot be reached; migrate the schema on the way."""
+    from sealbox.crypto.keyring import load_keyring
+    from sealbox.services.audit import install_audit_chain
+    from sealbox.store.database import Database
+
+    db = Database.open(settings.resolved_database_url)
+    try:
+        install_audit_chain(db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir)
+    finally:
+        db.dispose()

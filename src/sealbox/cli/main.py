@@ -84,6 +84,7 @@ def server(
     configure_logging(settings.log_level)
     try:
         prepare(settings)
+        audit.refuse_a_lost_anchor(settings)  # a rolled-back audit chain: refused at every start
     except SealboxError as exc:
         fail_from(exc)
     serve(settings)

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from sealbox.config import ServerSettings
+from sealbox.errors import ServiceError
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.identity import Authenticator
@@ -16,12 +17,22 @@ from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import SecretService
 from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
+from sealbox.store.faults import fault_code
 
 log = logging.getLogger("sealbox.server")
 
 
 class Converter:
-    """One background thread that asks the keeper to convert new outer layers; writes only poke it."""
+    """One background thread that asks the keeper to convert new outer layers; writes only poke it.
+
+    A failed sweep is retried after a pause that doubles up to `RETRY_MAX_S` (a database or keeper
+    outage is not hammered), and reported once when it starts failing and once when it works again:
+    a database fault by its code, like the API's 503 (`database_unavailable`, `storage_full`).
+    """
+
+    RETRY_MIN_S = 1.0
+    RETRY_MAX_S = 30.0
+    IDLE_S = 30.0
 
     def __init__(self, db: Database, keeper: KeeperPort) -> None:
         self._db = db
@@ -29,6 +40,7 @@ class Converter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sealbox-converter", daemon=True)
+        self.failing: str | None = None  # what the last sweep failed on, None when it worked
 
     def start(self) -> None:
         self._thread.start()
@@ -43,15 +55,34 @@ class Converter:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        pause = self.IDLE_S
         while not self._stop.is_set():
-            self._wake.wait(timeout=30)
+            self._wake.wait(timeout=pause)
             if self._stop.is_set():
                 return
             self._wake.clear()
-            try:
-                convert_pending(self._db, self._keeper)
-            except Exception as exc:  # a background sweep must not die; it retries on the next poke
-                log.warning("outer-layer conversion failed: %s", type(exc).__name__)
+            failure = self._sweep()
+            if failure is None:
+                pause = self.IDLE_S
+            else:
+                pause = self.RETRY_MIN_S if pause >= self.IDLE_S else min(pause * 2, self.RETRY_MAX_S)
+
+    def _sweep(self) -> str | None:
+        """One sweep; what it failed on (a code or an exception type), or None."""
+        try:
+            convert_pending(self._db, self._keeper)
+            failure = None
+        except ServiceError as exc:
+            failure = exc.code
+        except Exception as exc:  # a background sweep must not die; it retries after a pause
+            failure = fault_code(exc) or type(exc).__name__
+        if failure != self.failing:
+            if failure is None:
+                log.warning("outer-layer conversion works again")
+            else:
+                log.warning("outer-layer conversion failed (%s); retrying", failure)
+        self.failing = failure
+        return failure
 
 
 @dataclass(kw_only=True)

@@ -192,9 +192,10 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    database: str
-    keeper: str
+    status: str = Field(description="ok, degraded (reads work; writes or the keeper do not) or unavailable")
+    database: str = Field(description="reads: ok or unavailable")
+    database_write: str = Field(description="writes: ok, storage_full or database_unavailable")
+    keeper: str = Field(description="ok or unavailable")
 
 
 class SessionSecretIn(_In):

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sealbox.crypto.chain import ChainKeys
 from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.errors import DecryptionError
-from sealbox.store.audit_anchor import Checkpoint, chain_setup, stage_head
+from sealbox.store.audit_anchor import REANCHOR, Checkpoint, chain_setup, stage_head
 from sealbox.store.tables import audit_events, secrets
 
 _CHAIN_LOCK = 0x5EA1B0C5  # PostgreSQL advisory lock id for the audit chain
@@ -98,6 +98,9 @@ class ChainCheck:
     legacy: int = 0  # unkeyed records (written before the chain was keyed) at the start
     checkpoint: Checkpoint | None = None  # the anchor the chain was checked against
     truncated: bool = False  # the chain ends before, or differs at, the record the checkpoint names
+    # The re-anchorings the chain records (id, time, detail naming the gap), oldest first: a gap
+    # accepted with `sealbox admin audit reanchor` stays on the record, inside the chain.
+    reanchors: tuple[tuple[int, datetime, str], ...] = ()
 
 
 class AuditRepository:
@@ -218,6 +221,7 @@ class AuditRepository:
         count = legacy = 0
         keyed_seen = False
         anchored = checkpoint is None
+        reanchors: list[tuple[int, datetime, str]] = []
 
         def broken(first_bad_id: int, *, truncated: bool = False) -> ChainCheck:
             return ChainCheck(
@@ -228,6 +232,7 @@ class AuditRepository:
                 legacy=legacy,
                 checkpoint=checkpoint,
                 truncated=truncated,
+                reanchors=tuple(reanchors),
             )
 
         for row in self._in_order():
@@ -239,6 +244,8 @@ class AuditRepository:
             else:
                 legacy += 1
             prev = row["hash"]
+            if row["action"] == REANCHOR:
+                reanchors.append((row["id"], row["at"], row["detail"] or ""))
             if checkpoint is not None and row["id"] == checkpoint.record_id:
                 if row["hash"] != checkpoint.head or row["chain_version"] != KEYED:
                     return broken(row["id"], truncated=True)
@@ -246,7 +253,14 @@ class AuditRepository:
         if not anchored:
             assert checkpoint is not None
             return broken(checkpoint.record_id, truncated=True)
-        return ChainCheck(ok=True, records=count, head=prev, legacy=legacy, checkpoint=checkpoint)
+        return ChainCheck(
+            ok=True,
+            records=count,
+            head=prev,
+            legacy=legacy,
+            checkpoint=checkpoint,
+            reanchors=tuple(reanchors),
+        )
 
 
 def _row_verifies(keys: ChainKeys, prev: str, row: dict[str, Any], *, keyed_seen: bool) -> bool:

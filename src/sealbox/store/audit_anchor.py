@@ -5,12 +5,19 @@ handed to a writer thread that records it in the checkpoint file, tagged under t
 `verify_chain` then requires the chain to reach that record with that tag, so removing the newest
 records, or rewriting them, is detected although every row left in the table still verifies.
 
-The file only moves forward: writers (the thread of each worker process) take an exclusive lock on a
-lock file beside it and never replace a newer head with an older one. The thread coalesces: it writes
-at most once per 50 ms, one fsync'd write covering every commit since the last, so a write pays no
-file I/O of its own. Residual window: the records committed since the last checkpoint written (under
-about 50 ms plus one fsync; more after a crash, or when the data dir cannot be written) are covered by
-their tags only, not by the anchor.
+The file only moves forward, and only along the chain it names: writers (the thread of each worker
+process) take an exclusive lock on a lock file beside it, never replace a newer head with an older
+one, and before replacing a checkpoint look the record it names up in the database: when the chain
+there no longer holds that record with that tag (the database was rolled back, or its log cut), the
+checkpoint stays as it is, so `verify` and the next start still see the gap. A checkpoint that does
+not verify is never replaced either. Only `sealbox admin audit reanchor` moves the anchor off a chain
+that lost what it named, after an audit record that names the gap (`replace`). `anchor_gap` is the
+check made at every start.
+
+The thread coalesces: it writes at most once per 50 ms, one fsync'd write covering every commit
+since the last, so a write pays no file I/O of its own. Residual window: the records committed since
+the last checkpoint written (under about 50 ms plus one fsync; more after a crash, or when the data
+dir cannot be written) are covered by their tags only, not by the anchor.
 
 The head goes from the transaction to the thread through the connection's `info` and SQLAlchemy's
 events: staged on "commit" (just before the commit), dropped on "rollback" and on an error, and
@@ -22,22 +29,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hmac
 import json
 import logging
 import os
 import threading
 import time
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.engine import Connection, ExceptionContext
 
 from sealbox.crypto.chain import ChainKeys
 from sealbox.crypto.keyring import write_private_file
 from sealbox.errors import ConfigError, DecryptionError
+from sealbox.store.tables import audit_events
 
 log = logging.getLogger("sealbox.audit")
 CHECKPOINT_NAME = "audit.head"
@@ -45,6 +56,10 @@ _STAGED = "sealbox.audit.head"  # set by append_many inside the transaction
 _COMMITTING = "sealbox.audit.committing"  # moved here when the transaction commits
 WRITE_INTERVAL_S = 0.05
 IDLE_EXIT_S = 10.0  # a writer thread with nothing to write for this long ends
+REANCHOR = "audit.reanchor"  # the action of the record that moves the anchor across a gap
+
+# Record id -> tag, for the ids asked about that the database has.
+Lookup = Callable[[Iterable[int]], dict[int, str]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,14 +90,104 @@ def read_checkpoint(path: Path, keys: ChainKeys) -> Checkpoint | None:
     return point
 
 
+def read_text(path: Path) -> str | None:
+    """The checkpoint file's text as it is (None when there is none), to replace it only if unchanged."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        raise ConfigError(f"the audit checkpoint {path} cannot be read") from None
+
+
+def _same(tag: str | None, expected: str) -> bool:
+    return tag is not None and hmac.compare_digest(tag.encode(), expected.encode())
+
+
+def records(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
+    """The tags of those of `ids` the chain has."""
+    rows = conn.execute(
+        select(audit_events.c.id, audit_events.c.hash).where(audit_events.c.id.in_(list(ids)))
+    )
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
+def records_in(engine: Engine) -> Lookup:
+    # A weak reference: the lookup lives in the engine's own entry of _SETUPS, which must not keep it.
+    ref = weakref.ref(engine)
+
+    def lookup(ids: Iterable[int]) -> dict[int, str]:
+        engine = ref()
+        if engine is None:
+            return {}
+        with engine.connect() as conn:
+            return records(conn, ids)
+
+    return lookup
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnchorGap:
+    """The chain does not hold what the checkpoint names: what it named, and what the chain has."""
+
+    path: Path
+    expected: Checkpoint | None  # None: the file does not verify under this master key
+    found: str | None  # the chain's tag at the record the checkpoint names, if it has that record
+    head_id: int | None  # the chain's newest record now
+    head: str | None
+
+    def describe(self) -> str:
+        if self.expected is None:
+            named = f"the checkpoint {self.path} does not verify under this master key"
+        else:
+            point = self.expected
+            named = f"the checkpoint {self.path} names record {point.record_id} with tag {point.head}"
+            if self.found is not None:
+                named += f", and the chain has that record with tag {self.found}"
+        if self.head_id is None:
+            return f"{named}; the chain is empty"
+        return f"{named}; the chain ends at record {self.head_id} with tag {self.head}"
+
+
+def anchor_gap(conn: Connection, path: Path, keys: ChainKeys) -> AnchorGap | None:
+    """None when there is no checkpoint, or the chain holds the record it names with its tag.
+
+    One indexed lookup, not a walk of the chain (that is `verify`): cheap enough for every start.
+    """
+    try:
+        point = read_checkpoint(path, keys)
+    except ConfigError:
+        point = None
+        if read_text(path) is None:  # removed meanwhile
+            return None
+    else:
+        if point is None:
+            return None
+        found = records(conn, (point.record_id,)).get(point.record_id)
+        if _same(found, point.head):
+            return None
+    newest = conn.execute(
+        select(audit_events.c.id, audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
+    ).first()
+    return AnchorGap(
+        path=path,
+        expected=point,
+        found=found if point is not None else None,
+        head_id=int(newest[0]) if newest else None,
+        head=str(newest[1]) if newest else None,
+    )
+
+
 class CheckpointFile:
     """Writes checkpoints to one file, forward only, safe across threads and processes."""
 
-    def __init__(self, path: Path, keys: ChainKeys) -> None:
+    def __init__(self, path: Path, keys: ChainKeys, lookup: Lookup) -> None:
         self.path = path
         self.keys = keys
+        self._lookup = lookup
         self._lock = threading.Lock()
         self._warned = False
+        self._refused: str | None = None  # the checkpoint this process last refused to move off
         self._queue = threading.Condition()
         self._pending: tuple[int, str] | None = None
         self._busy = False
@@ -129,26 +234,63 @@ class CheckpointFile:
             time.sleep(WRITE_INTERVAL_S)
 
     def advance(self, record_id: int, head: str) -> None:
-        """Record (record_id, head) unless the file already names a later record. Never raises."""
+        """Record (record_id, head) unless the file names a later record, or one this chain lost.
+
+        Never raises for the file (a warning, once); the database lookup may raise (the next head
+        retries).
+        """
         try:
             with self._lock, self._file_lock():
                 try:
                     current = read_checkpoint(self.path, self.keys)
                 except ConfigError:
-                    current = None  # unreadable or from another key: the new head replaces it
+                    self._refuse(f"{self.path} cannot be read or does not verify under this master key")
+                    return
                 if current is not None and current.record_id >= record_id:
                     return
-                body = {
-                    "id": record_id,
-                    "head": head,
-                    "key_id": self.keys.current_id,
-                    "tag": self.keys.tag(_message(record_id, head)),
-                }
-                write_private_file(self.path, json.dumps(body, separators=(",", ":")) + "\n", replace=True)
+                if current is not None:
+                    found = self._lookup((current.record_id, record_id))
+                    for wanted, tag in ((current.record_id, current.head), (record_id, head)):
+                        if not _same(found.get(wanted), tag):
+                            self._refuse(
+                                f"the audit chain no longer holds record {wanted} as {self.path} knew it"
+                            )
+                            return
+                self._write(record_id, head)
         except OSError as exc:
             if not self._warned:  # once per process: the log must not fill up with it
                 self._warned = True
                 log.warning("cannot write the audit checkpoint %s (%s)", self.path, type(exc).__name__)
+
+    def replace(self, record_id: int, head: str, *, expected: str | None) -> bool:
+        """Write (record_id, head) whatever the file names, if its text is still `expected` (None: no file).
+
+        Only for the re-anchoring, after the record that names the gap is committed: False (nothing
+        written) when the file changed meanwhile.
+        """
+        with self._lock, self._file_lock():
+            if read_text(self.path) != expected:
+                return False
+            self._write(record_id, head)
+            return True
+
+    def _write(self, record_id: int, head: str) -> None:
+        body = {
+            "id": record_id,
+            "head": head,
+            "key_id": self.keys.current_id,
+            "tag": self.keys.tag(_message(record_id, head)),
+        }
+        write_private_file(self.path, json.dumps(body, separators=(",", ":")) + "\n", replace=True)
+
+    def _refuse(self, why: str) -> None:
+        if self._refused != why:  # once per checkpoint, not once per commit
+            self._refused = why
+            log.error(
+                "audit checkpoint not moved: %s (the database was rolled back or its audit log cut?). "
+                "`sealbox audit verify` shows the gap; `sealbox admin audit reanchor` records it",
+                why,
+            )
 
     @contextlib.contextmanager
     def _file_lock(self) -> Any:
@@ -173,7 +315,8 @@ def install_chain(engine: Engine, keys: ChainKeys, *, checkpoint_path: Path | No
     """Give `engine`'s audit writers their chain key and (optionally) the checkpoint file to advance."""
     first = engine not in _SETUPS
     setup = ChainSetup(
-        keys=keys, checkpoints=CheckpointFile(checkpoint_path, keys) if checkpoint_path else None
+        keys=keys,
+        checkpoints=CheckpointFile(checkpoint_path, keys, records_in(engine)) if checkpoint_path else None,
     )
     _SETUPS[engine] = setup
     if first:
@@ -198,6 +341,12 @@ def chain_setup(conn: Connection) -> ChainSetup:
 
 def stage_head(conn: Connection, record_id: int, head: str) -> None:
     conn.info[_STAGED] = (record_id, head)
+
+
+def staged_head(conn: Connection) -> tuple[int, str] | None:
+    """The head the records appended in `conn`'s transaction so far end at (id, tag)."""
+    staged: tuple[int, str] | None = conn.info.get(_STAGED)
+    return staged
 
 
 def _on_commit(conn: Connection) -> None:

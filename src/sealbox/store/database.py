@@ -1,28 +1,57 @@
-"""The database handle services use: short read and write transactions on one engine."""
+"""The database handle services use: short read and write transactions on one engine.
+
+Every failure of the database itself leaves `read()` and `write()` as one `Unavailable` (503) with a
+stable code (`store/faults.py`: `storage_full`, `database_unavailable`); its text, which may hold SQL,
+goes nowhere. The outcome of each write is kept, and with a probe write makes `write_health()`, so
+that /healthz can say whether writes work while reads do.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
 
 from sealbox.errors import Unavailable
-from sealbox.store.engine import WRITE, make_engine, migrate
+from sealbox.store.audit_anchor import flush_checkpoints
+from sealbox.store.engine import WRITE, make_engine, migrate, sqlite_file
+from sealbox.store.faults import (
+    DATABASE_UNAVAILABLE,
+    STORAGE_FULL,
+    fault_code,
+    file_id,
+    free_bytes,
+    unavailable,
+)
 
+log = logging.getLogger("sealbox.database")
 _HELD_IDLE_S = 10.0  # a held read connection unused this long goes back through the pool
+WRITE_EVIDENCE_S = 15.0  # a failed write speaks for the write path this long (unless a later one worked)
+PROBE_EVERY_S = 5.0  # write_health() commits a probe at most this often
+MIN_FREE_BYTES = 1 << 20  # SQLite: less than this left on the file system counts as full for write_health()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteState:
+    """An outcome: "ok" or a fault code, and when (time.monotonic())."""
+
+    state: str
+    at: float
 
 
 class Database:
     """Owns the engine; `read()` and `write()` hand out connections inside one transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sqlite_file: Path | None = None) -> None:
         self.engine = engine
         # SQLite has one writer at a time; waiting on a lock here is fairer and faster than SQLite's
         # busy-timeout backoff (which puts seconds on the tail under 16 concurrent writers).
@@ -33,13 +62,26 @@ class Database:
         self._held: Connection | None = None
         self._held_free = threading.Lock()
         self._held_used = 0.0
+        # The SQLite file as it was when opened: a write first checks the path still names that file,
+        # so nothing is acknowledged into a file that was removed or replaced under the server.
+        self._file = sqlite_file
+        self._file_id = file_id(sqlite_file) if sqlite_file is not None else None
+        self._file_lost = False
+        self._last_write: WriteState | None = None
+        self._last_probe: WriteState | None = None
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Database:
+        """Raises Unavailable (503 codes) when the database cannot be reached or migrated for a fault."""
         engine = make_engine(url)
         if run_migrations:
-            migrate(engine)
-        return cls(engine)
+            try:
+                migrate(engine)
+            except Exception as exc:
+                engine.dispose()
+                _raise_fault(exc)
+                raise
+        return cls(engine, sqlite_file=sqlite_file(url))
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,8 +93,9 @@ class Database:
             try:
                 with self.engine.connect() as conn, conn.begin():
                     yield conn
-            except (OperationalError, PoolTimeout):
-                raise Unavailable("the database is unavailable", code="database_unavailable") from None
+            except Exception as exc:
+                _raise_fault(exc)
+                raise
             return
         try:
             held = self._held
@@ -61,14 +104,16 @@ class Database:
                 # After a quiet spell, hand it back and check one out again: the pool's pre-ping
                 # (PostgreSQL) then finds a connection the database dropped meanwhile.
                 if held is not None:
-                    held.close()
+                    self._drop_held()
                 held = self._held = self.engine.connect()
             self._held_used = now
             with held.begin():
                 yield held
-        except (OperationalError, PoolTimeout):
-            self._drop_held(invalidate=True)
-            raise Unavailable("the database is unavailable", code="database_unavailable") from None
+        except Exception as exc:
+            if fault_code(exc) is not None:
+                self._drop_held(invalidate=True)
+            _raise_fault(exc)
+            raise
         finally:
             self._held_free.release()
 
@@ -82,18 +127,127 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        with self._write(note=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self, *, note: bool) -> Iterator[Connection]:
         lock = self._write_lock or contextlib.nullcontext()
         try:
-            with lock, self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-                yield conn
-        except (OperationalError, PoolTimeout):
-            raise Unavailable("the database is unavailable", code="database_unavailable") from None
+            with lock:
+                self._check_file()
+                with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                    yield conn
+        except Exception as exc:
+            code = fault_code(exc)
+            if code is not None and note:
+                self._note_write(code, exc)
+            _raise_fault(exc)
+            raise
+        if note:
+            self._note_write("ok")
+
+    def _check_file(self) -> None:
+        if self._file is None:
+            return
+        lost = file_id(self._file) != self._file_id
+        if lost != self._file_lost:
+            self._file_lost = lost
+            if lost:
+                log.error(
+                    "the database file %s was removed or replaced under the server: writes are refused "
+                    "until that file is back (restart the server to use another one)",
+                    self._file,
+                )
+        if lost:
+            raise unavailable(DATABASE_UNAVAILABLE)
+
+    def _note_write(self, state: str, exc: BaseException | None = None) -> None:
+        previous, self._last_write = self._last_write, WriteState(state, time.monotonic())
+        if previous is None or previous.state != state:
+            # Once per change, not per request: an outage must not flood the log. The type only: the
+            # exception's text may hold SQL and its parameters.
+            if state != "ok":
+                log.error("database writes fail: %s (%s)", state, type(exc).__name__ if exc else "-")
+            elif previous is not None:
+                log.warning("database writes work again")
+
+    def write_health(self) -> str:
+        """Whether writes work: "ok", or the code they fail with.
+
+        A write that failed less than `WRITE_EVIDENCE_S` ago, with none working since, says so;
+        otherwise a probe write (at most one per `PROBE_EVERY_S`) decides. The probe is needed also
+        after writes that worked: other processes (workers) may have seen the disk fill up since.
+        """
+        now = time.monotonic()
+        last = self._last_write
+        if last is not None and last.state != "ok" and now - last.at <= WRITE_EVIDENCE_S:
+            return last.state
+        probe = self._last_probe
+        if probe is None or now - probe.at > PROBE_EVERY_S:
+            probe = self._last_probe = WriteState(self.probe_write(), now)
+        return probe.state
+
+    def probe_write(self) -> str:
+        """Commit a write that changes nothing and leaves nothing behind; "ok" or the fault code.
+
+        SQLite: the header's `user_version` (which sealbox does not use) set to its own value; SQLite
+        writes the page all the same, through the WAL, synced. (A row updated to its own value is not
+        written at all.) One page may still fit where a real write's several do not, so with less
+        than `MIN_FREE_BYTES` left on the file system the answer is `storage_full` without a write.
+        PostgreSQL: a row in a temporary table dropped at commit; PostgreSQL extends the table's file
+        there and then, in the database's tablespace, so a full disk shows as it would to an insert
+        (a row rewritten in place would fit in its page and pass). Without the TEMP privilege, a row
+        rewritten in place instead: that still shows a lost connection.
+        """
+        if self._file is not None:
+            if free_bytes(self._file) < MIN_FREE_BYTES:
+                return STORAGE_FULL
+            return self._probe(_probe_sqlite)
+        if self.is_sqlite:
+            return self._probe(_probe_sqlite)
+        try:
+            return self._probe(_probe_postgresql)
+        except DBAPIError:
+            return self._probe(_probe_in_place)
+
+    def _probe(self, run: Callable[[Connection], None]) -> str:
+        try:
+            with self._write(note=False) as conn:
+                run(conn)
+        except Unavailable as exc:
+            return exc.code
+        return "ok"
 
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        # The checkpoint writer looks records up on this engine: let it finish first, so that no
+        # connection is opened again after the pool is emptied.
+        flush_checkpoints(self.engine, timeout=5.0)
         with self._held_free:
             self._drop_held()
         self.engine.dispose()
+
+
+def _raise_fault(exc: BaseException) -> None:
+    """Raise the 503 for a database failure (never its text); return for anything else."""
+    code = fault_code(exc)
+    if code is not None and not isinstance(exc, Unavailable):
+        raise unavailable(code) from None
+
+
+def _probe_sqlite(conn: Connection) -> None:
+    version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA user_version = {version}")
+
+
+def _probe_postgresql(conn: Connection) -> None:
+    conn.execute(text("CREATE TEMP TABLE sealbox_write_probe (b text) ON COMMIT DROP"))
+    conn.execute(text("INSERT INTO sealbox_write_probe VALUES ('x')"))
+
+
+def _probe_in_place(conn: Connection) -> None:
+    conn.execute(text("UPDATE alembic_version SET version_num = version_num"))

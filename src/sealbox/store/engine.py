@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -20,8 +21,24 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+pysqlite:///{data_dir / 'sealbox.db'}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file a plain SQLite URL names (None for memory databases and `file:` URIs)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name) if not parsed.query else None
+
+
 def make_engine(url: str, *, pool_size: int = 16) -> Engine:
     """An engine with sealbox's durability settings applied to every connection."""
+    path = sqlite_file(url)
+    if path is not None:
+        # The file is created here, once; every connection then opens it read-write without creating
+        # it, so a database removed under a running server fails loudly instead of coming back empty.
+        if not path.exists():
+            sqlite3.connect(path).close()
+        url = f"sqlite+pysqlite:///file:{quote(str(path.absolute()))}?mode=rw&uri=true"
     if url.startswith("sqlite"):
         # Few connections: each keeps its own page cache, and SQLite serialises writers anyway.
         engine = create_engine(url, pool_size=min(pool_size, 6), max_overflow=2, pool_pre_ping=False)

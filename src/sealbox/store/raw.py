@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a time in SQLite
 
@@ -34,11 +34,12 @@ class Statement:
 class RawReader:
     """Plain tuples from hand-written SQL, in the transaction `conn` is in."""
 
-    __slots__ = ("_driver", "_errors", "sqlite")
+    __slots__ = ("_conn", "_driver", "_errors", "sqlite")
 
     def __init__(self, conn: Connection) -> None:
+        self._conn = conn
         self._driver: Any = conn.connection.driver_connection
-        self._errors: type[Exception] = conn.dialect.loaded_dbapi.OperationalError
+        self._errors: type[Exception] = conn.dialect.loaded_dbapi.Error
         self.sqlite = conn.dialect.name == "sqlite"
 
     def _execute(self, stmt: Statement, params: tuple[Any, ...]) -> Any:
@@ -46,8 +47,14 @@ class RawReader:
         try:
             return self._driver.execute(sql, params)
         except self._errors as exc:
-            # As SQLAlchemy would raise it, so that `Database` answers "unavailable"; never the parameters.
-            raise OperationalError(sql, None, exc) from None
+            # As SQLAlchemy would raise it (the same class, a lost connection invalidated), so that
+            # `Database` tells a database failure from a bug; never with the parameters.
+            lost = self._conn.dialect.is_disconnect(cast(Any, exc), self._driver, None)
+            if lost:
+                self._conn.invalidate()
+            raise DBAPIError.instance(
+                sql, None, exc, self._errors, connection_invalidated=lost, dialect=self._conn.dialect
+            ) from None
 
     def one(self, stmt: Statement, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._execute(stmt, params).fetchone()
