@@ -99,3 +99,14 @@ def test_delivered_never_shows_its_value() -> None:
     assert item("aws", AWS, kind="aws", field="secret_access_key").selected() == b"sk-value"
     assert item("aws", AWS, kind="aws", field="region").selected() == b""
     assert item("plain", b"v").fields is None
+
+
+@pytest.mark.parametrize("name", ["PYTHONWARNINGS", "BROWSER", "https_proxy", "LD_PRELOAD"])
+def test_a_reserved_name_from_the_server_is_refused_where_it_would_be_set(name: str) -> None:
+    """A session made before the rule grew (or by another server) still holds such a mapping: the
+    session side applies the same rule before it sets anything."""
+    with pytest.raises(BadRequest) as info:
+        child_environment(
+            [item("shared", b"value", env=name)], secrets_dir=None, session_id="s1", base={"PATH": "/bin"}
+        )
+    assert info.value.code == "invalid_env"
