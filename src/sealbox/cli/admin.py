@@ -30,8 +30,8 @@ DataDir = Annotated[
 def open_database(data_dir: Path | None) -> tuple[ServerSettings, Database]:
     from sealbox.store.database import Database
 
-    settings = ServerSettings.from_env(data_dir=data_dir)
     try:
+        settings = ServerSettings.from_env(data_dir=data_dir)
         if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
             raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
         db = Database.open(settings.resolved_database_url)

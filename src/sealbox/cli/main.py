@@ -78,9 +78,12 @@ def server(
     from sealbox.server.logs import configure_logging
     from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
-    settings = ServerSettings.from_env(
-        data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
-    )
+    try:
+        settings = ServerSettings.from_env(
+            data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
+        )
+    except ConfigError as exc:
+        fail_from(exc)
     configure_logging(settings.log_level)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -130,7 +133,10 @@ def keeper(
     from sealbox.keeper.process import serve
     from sealbox.server.logs import configure_logging
 
-    settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
+    try:
+        settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
+    except ConfigError as exc:
+        fail_from(exc)
     configure_logging(settings.log_level)
     try:
         serve(settings)
