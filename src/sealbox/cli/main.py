@@ -10,6 +10,7 @@ import typer
 
 from sealbox.cli import admin, audit, kube, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
+from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
 from sealbox.errors import ConfigError, SealboxError
 
@@ -18,7 +19,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=HelpfulGroup,
 )
+
+
+@app.callback()
+def root(version: bool = VersionOption) -> None:
+    """sealbox: store credentials once, encrypted; bring the ones you choose into sessions and jobs."""
+
+
 app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
