@@ -35,6 +35,9 @@ class KindSpec:
         return self.required + self.optional
 
 
+# Kinds whose value is text: given as `value`, never as `value_base64` (the rules below read it as text).
+TEXT_KINDS = frozenset({Kind.TOKEN, Kind.SSH_KEY})
+
 SPECS: Mapping[Kind, KindSpec] = {
     Kind.GENERIC: KindSpec(),
     Kind.TOKEN: KindSpec(),
@@ -99,7 +102,7 @@ def check_single_value(kind: Kind, value: bytes) -> bytes:
         )
     if not value:
         raise BadRequest("the value is empty", code="invalid_value", field="value")
-    if kind is Kind.SSH_KEY and not _SSH_KEY_HEADER.search(value[:200]):
+    if kind is Kind.SSH_KEY and not _SSH_KEY_HEADER.search(value):
         raise BadRequest(
             "an ssh-key value must be a PEM or OpenSSH private key", code="invalid_value", field="value"
         )

@@ -20,6 +20,7 @@ from sealbox.server.schemas import (
     SessionLaunch,
     SessionPublic,
 )
+from sealbox.server.schemas.params import SessionIdPath
 from sealbox.services.launches import decode_public_key
 
 router = APIRouter(
@@ -65,18 +66,21 @@ def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
-def get_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+def get_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     return SessionPublic.of(ctx.launches.get(principal, session_id))
 
 
 @router.delete("/{session_id}", response_model=SessionPublic)
-def end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+def end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     return SessionPublic.of(ctx.launches.end(principal, session_id, now=now()))
 
 
 @router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
 def new_credential(
-    session_id: str, principal: CurrentPrincipal, ctx: ContextDep, body: CredentialCreate | None = None
+    session_id: SessionIdPath,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    body: CredentialCreate | None = None,
 ) -> SessionLaunch:
     """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
     pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
@@ -95,7 +99,7 @@ def new_credential(
 
 
 @router.post("/{session_id}/failures", status_code=status.HTTP_204_NO_CONTENT)
-def report_failure(session_id: str, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
+def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
     """The session side reports a launch that failed after redemption (for the audit trail)."""
     client = request.client.host if request.client else None
     ctx.launches.report_failure(
@@ -105,7 +109,7 @@ def report_failure(session_id: str, body: FailureIn, request: Request, ctx: Cont
 
 
 @router.post("/{session_id}/redeem", response_model=RedeemOut)
-def redeem(session_id: str, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
+def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
     """Spend a launch credential (no bearer token: the credential is the authority), once."""
     client = request.client.host if request.client else None
     result = ctx.launches.redeem(

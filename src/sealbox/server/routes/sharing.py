@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.schemas import CollectionIn, CollectionPublic, ErrorBody, MemberIn, Membership
+from sealbox.server.schemas import (
+    CollectionIn,
+    CollectionPublic,
+    ErrorBody,
+    GroupMemberIn,
+    Membership,
+    ProjectMemberIn,
+)
+from sealbox.server.schemas.params import CollectionNamePath, UserPath
 
 router = APIRouter(
     prefix="/api/v1",
@@ -33,13 +41,13 @@ def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
 
 
 @router.get("/groups/{name}", response_model=CollectionPublic)
-def get_group(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]))
 
 
 @router.put("/groups/{name}/members", response_model=CollectionPublic)
 def set_group_member(
-    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
+    name: CollectionNamePath, body: GroupMemberIn, principal: CurrentPrincipal, ctx: ContextDep
 ) -> CollectionPublic:
     return CollectionPublic.model_validate(
         ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now())
@@ -47,7 +55,9 @@ def set_group_member(
 
 
 @router.delete("/groups/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_group_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def remove_group_member(
+    name: CollectionNamePath, user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
+) -> Response:
     ctx.sharing.remove_group_member(principal, name[:128], user[:64], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -64,13 +74,13 @@ def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership
 
 
 @router.get("/projects/{name}", response_model=CollectionPublic)
-def get_project(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]))
 
 
 @router.put("/projects/{name}/members", response_model=CollectionPublic)
 def set_project_member(
-    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
+    name: CollectionNamePath, body: ProjectMemberIn, principal: CurrentPrincipal, ctx: ContextDep
 ) -> CollectionPublic:
     return CollectionPublic.model_validate(
         ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now())
@@ -78,6 +88,8 @@ def set_project_member(
 
 
 @router.delete("/projects/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_project_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def remove_project_member(
+    name: CollectionNamePath, user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
+) -> Response:
     ctx.sharing.remove_project_member(principal, name[:128], user[:64], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
+from sealbox.server.schemas.params import TokenIdPath
 from sealbox.services import tokens
 
 router = APIRouter(
@@ -41,5 +42,5 @@ def list_tokens(principal: CurrentPrincipal, ctx: ContextDep) -> list[TokenPubli
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenPublic)
-def revoke_token(token_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> TokenPublic:
+def revoke_token(token_id: TokenIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> TokenPublic:
     return TokenPublic.of(tokens.revoke(ctx.db, principal, token_id[:32], now=now()))

@@ -1,0 +1,101 @@
+"""HTTP bodies and parameters, by what they hold. A `...Public` schema never has a value field.
+
+fields.py: the constrained values bodies are made of; params.py: path, query and header parameters;
+secrets.py, sessions.py, accounts.py, sharing.py, audit.py: the bodies of those routes.
+"""
+
+from sealbox.server.schemas.accounts import (
+    ServiceAccountCreate,
+    ServiceUsableSecret,
+    TokenCreate,
+    TokenIssued,
+    TokenPublic,
+    UserCreate,
+    UserCreated,
+    UserPublic,
+)
+from sealbox.server.schemas.audit import AuditPage, AuditRecord
+from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
+from sealbox.server.schemas.secrets import (
+    GrantIn,
+    GrantPublic,
+    MountingSession,
+    SecretCreate,
+    SecretPage,
+    SecretPublic,
+    SecretReplace,
+    SecretUpdate,
+    SecretVersionPublic,
+    UnshareOut,
+    ValueIn,
+)
+from sealbox.server.schemas.sessions import (
+    CredentialCreate,
+    FailureIn,
+    RedeemedItemPublic,
+    RedeemIn,
+    RedeemOut,
+    ServiceFetchIn,
+    ServiceSecretIn,
+    ServiceSessionSecretIn,
+    SessionCreate,
+    SessionLaunch,
+    SessionPublic,
+    SessionSecretIn,
+    SessionSecretPublic,
+)
+from sealbox.server.schemas.sharing import (
+    CollectionIn,
+    CollectionPublic,
+    GroupMemberIn,
+    Member,
+    Membership,
+    ProjectMemberIn,
+)
+
+__all__ = [
+    "AuditPage",
+    "AuditRecord",
+    "CollectionIn",
+    "CollectionPublic",
+    "CredentialCreate",
+    "ErrorBody",
+    "ErrorDetail",
+    "FailureIn",
+    "GrantIn",
+    "GrantPublic",
+    "GroupMemberIn",
+    "Health",
+    "Member",
+    "Membership",
+    "MountingSession",
+    "ProjectMemberIn",
+    "RedeemIn",
+    "RedeemOut",
+    "RedeemedItemPublic",
+    "SecretCreate",
+    "SecretPage",
+    "SecretPublic",
+    "SecretReplace",
+    "SecretUpdate",
+    "SecretVersionPublic",
+    "ServiceAccountCreate",
+    "ServiceFetchIn",
+    "ServiceSecretIn",
+    "ServiceSessionSecretIn",
+    "ServiceUsableSecret",
+    "SessionCreate",
+    "SessionLaunch",
+    "SessionPublic",
+    "SessionSecretIn",
+    "SessionSecretPublic",
+    "Timestamp",
+    "TokenCreate",
+    "TokenIssued",
+    "TokenPublic",
+    "UnshareOut",
+    "UserCreate",
+    "UserCreated",
+    "UserPublic",
+    "ValueIn",
+]

@@ -1,0 +1,107 @@
+"""Bodies of /api/v1/tokens, /me, /users and /service-accounts: who calls, and with what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, StrictBool, field_validator
+
+from sealbox.domain.kinds import Kind
+from sealbox.domain.launches import Mapping
+from sealbox.domain.principals import AccessToken, User
+from sealbox.domain.secrets import Secret
+from sealbox.errors import BadRequest
+from sealbox.server.schemas.fields import TOKEN_NAME_PATTERN, In, SecretRef, Timestamp, UserName
+from sealbox.services.tokens import MAX_TOKEN_NAME
+
+
+class TokenCreate(In):
+    name: str = Field(
+        max_length=MAX_TOKEN_NAME,
+        description="1-128 characters (blank around them is dropped), no control characters",
+        json_schema_extra={"pattern": TOKEN_NAME_PATTERN, "minLength": 1},
+    )
+    expires_at: Timestamp | None = Field(default=None, description="in the future; RFC 3339")
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, t: AccessToken) -> TokenPublic:
+        return cls(
+            id=t.id, name=t.name, created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at
+        )
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="the token itself: shown this once, never stored")
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: User) -> UserPublic:
+        return cls(id=u.id, name=u.name, is_admin=u.is_admin, created_at=u.created_at)
+
+
+class UserCreate(In):
+    name: UserName
+    is_admin: StrictBool = False
+
+
+class UserCreated(BaseModel):
+    user: UserPublic
+    token: str = Field(description="the new user's first token: shown this once")
+
+
+class ServiceAccountCreate(In):
+    name: UserName
+    kinds: list[Kind] = Field(default=[], max_length=16, description="kinds of secret it may fetch")
+    names: list[SecretRef] = Field(
+        default=[], max_length=256, description="secret names (or OWNER/NAME) it may fetch"
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _refs(cls, names: list[str]) -> list[str]:
+        """Each NAME or OWNER/NAME follows the name rules (a purpose that names no possible secret is
+        a mistake); the message is fixed, never the name."""
+        for ref in names:
+            try:
+                Mapping(secret=ref, file="f").validated()
+            except BadRequest:
+                raise ValueError("each name is NAME or OWNER/NAME") from None
+        return names
+
+
+class ServiceUsableSecret(BaseModel):
+    """A secret a user may bring into a session through this service: metadata only."""
+
+    ref: str = Field(description="`name` for the user's own, `owner/name` for one shared with them")
+    name: str
+    owner: str
+    kind: str
+    description: str
+    fields: list[str]
+    project: str | None
+
+    @classmethod
+    def of(cls, s: Secret, *, for_user: str) -> ServiceUsableSecret:
+        return cls(
+            ref=s.name if s.owner_name == for_user else s.ref,
+            name=s.name,
+            owner=s.owner_name,
+            kind=s.kind.value,
+            description=s.description,
+            fields=list(s.field_names),
+            project=s.project,
+        )
