@@ -2,7 +2,7 @@
 
 A generated client should refuse what the server refuses. The server enforces these rules in the domain
 (names.py, launches.py, kinds.py), with stable error codes; here they are written once more in the only
-language a JSON Schema has, and tests/unit/domain/test_patterns.py checks, on generated input, that each
+language a JSON Schema has, and tests/unit/server/test_schema_rules.py checks, on generated input, that each
 pattern accepts exactly what its rule accepts. Only constructs that mean the same in ECMAScript and in
 Python's `re` are used (no `\\s`, `\\S` or `.`: their sets differ; Python's whitespace is spelt out).
 """

@@ -73,9 +73,10 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
 
 
 def _check_description(description: str | None) -> None:
-    if description is not None and len(description) > MAX_DESCRIPTION:
+    # No NUL: PostgreSQL's text cannot hold one (and no description needs it).
+    if description is not None and (len(description) > MAX_DESCRIPTION or "\x00" in description):
         raise BadRequest(
-            f"a description is at most {MAX_DESCRIPTION} characters",
+            f"a description is at most {MAX_DESCRIPTION} characters, without NUL",
             code="invalid_description",
             field="description",
         )

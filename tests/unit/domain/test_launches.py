@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from sealbox.domain.env_names import check_env_name
 from sealbox.domain.launches import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_MOUNT_PATH,
@@ -17,7 +18,6 @@ from sealbox.domain.launches import (
     Session,
     SessionID,
     SessionSecret,
-    check_env_name,
     check_file_name,
     check_mappings,
     check_mount_path,

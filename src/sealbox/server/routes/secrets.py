@@ -28,6 +28,7 @@ from sealbox.server.schemas import (
     UnshareOut,
     ValueIn,
 )
+from sealbox.server.schemas.fields import BASE64_RE
 from sealbox.server.schemas.params import (
     GranteePath,
     GranteeTypePath,
@@ -63,6 +64,8 @@ def _value(body: ValueIn) -> NewValue:
     raw: bytes | None = None
     if body.value_base64 is not None:
         try:
+            if not BASE64_RE.fullmatch(body.value_base64):
+                raise ValueError
             raw = base64.b64decode(body.value_base64, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(

@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.domain.launches import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
-from sealbox.domain.principals import Principal, Purposes
-from sealbox.errors import Forbidden, NotFound
+from sealbox.domain.principals import Purposes
+from sealbox.errors import Forbidden
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
@@ -74,10 +74,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
     """
     if not principal.user.is_service:
         raise Forbidden("only service accounts use this endpoint", code="not_a_service_account")
-    target = users.get_user(ctx.db, body.on_behalf_of[:64])
-    if target is None or target.is_service:
-        raise NotFound("no such user", field="on_behalf_of")
-    acting_for = Principal(user=target, token_id=None, client_addr=principal.client_addr)
+    acting_for = service_sessions.acting_for(ctx.db, principal, body.on_behalf_of)
     session_mode = body.mount_path is not None or any(
         s.file is not None or s.env is not None for s in body.secrets
     )

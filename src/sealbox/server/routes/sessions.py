@@ -20,6 +20,7 @@ from sealbox.server.schemas import (
     SessionLaunch,
     SessionPublic,
 )
+from sealbox.server.schemas.fields import PUBLIC_KEY_RE
 from sealbox.server.schemas.params import SessionIdPath
 from sealbox.services.launches import decode_public_key
 
@@ -115,7 +116,9 @@ def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: Con
     result = ctx.launches.redeem(
         session_id=session_id[:64],
         credential=body.credential,
-        session_public_key=decode_public_key(body.public_key),
+        session_public_key=decode_public_key(
+            body.public_key if PUBLIC_KEY_RE.fullmatch(body.public_key) else "-"
+        ),
         client_addr=client,
         now=now(),
     )

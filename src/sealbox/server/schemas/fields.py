@@ -9,6 +9,7 @@ property test (tests/unit/server/test_schema_rules.py) checks that the two agree
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,9 +24,12 @@ SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 TOKEN_ID_PATTERN = r"^[a-z2-7]{16}$"  # noqa: S105 -- a pattern, not a credential  # nosec B105
 # A launch credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes).
 CREDENTIAL_PATTERN = r"^sbl_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$"
-PUBLIC_KEY_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
-# Base64 of at least one byte (an empty value is refused).
-BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
+# Base64 as RFC 4648 writes it (padded, nothing after the padding), of at least one byte. The server
+# checks these with the same expressions before decoding: Python's decoder is more lenient ("AAAA=").
+BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})")
+BASE64_PATTERN = f"^{BASE64_RE.pattern}$"
+PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
+PUBLIC_KEY_PATTERN = f"^{PUBLIC_KEY_RE.pattern}$"
 # One printable line: no C0 control character.
 _LINE = r"[^\x00-\x1f]"
 SCOPE_PATTERN = rf"^{_LINE}{{1,512}}$"

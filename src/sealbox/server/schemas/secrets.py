@@ -26,6 +26,8 @@ from sealbox.server.schemas.fields import (
 )
 from sealbox.services.secrets import MAX_DESCRIPTION, MAX_SCOPES
 
+DESCRIPTION_PATTERN = r"^[^\x00]*$"  # services.secrets: no NUL
+
 
 def _text(pattern: str) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "pattern": pattern}
@@ -125,7 +127,9 @@ class ValueIn(In):
 class SecretCreate(ValueIn):
     name: SecretName
     kind: Kind = Kind.GENERIC
-    description: str = Field(default="", max_length=MAX_DESCRIPTION)
+    description: str = Field(
+        default="", max_length=MAX_DESCRIPTION, json_schema_extra={"pattern": DESCRIPTION_PATTERN}
+    )
     expires_at: Timestamp | None = Field(default=None, description="in the future; RFC 3339")
     project: CollectionName | None = Field(default=None, description="only this project's sessions")
     scopes: list[Scope] = Field(default=[], max_length=MAX_SCOPES, description="e.g. s3://team-data/*")
@@ -138,7 +142,9 @@ class SecretReplace(ValueIn):
 
 
 class SecretUpdate(In):
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    description: str | None = Field(
+        default=None, max_length=MAX_DESCRIPTION, json_schema_extra={"pattern": DESCRIPTION_PATTERN}
+    )
     expires_at: Timestamp | None = Field(
         default=None, description="a new expiry, in the future; see clear_expiry"
     )
