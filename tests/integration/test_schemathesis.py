@@ -95,8 +95,13 @@ def test_checks_all_every_phase_finds_nothing(open_stack: Stack, fuzz_token: str
             "--report-dir",
             str(tmp_path),
         ],
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks", "NO_COLOR": "1"},
-        cwd=ROOT,
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
+            "PYTHONPATH": str(ROOT),
+            "NO_COLOR": "1",
+        },
+        cwd=tmp_path,  # schemathesis keeps a folder of its own where it runs
         capture_output=True,
         timeout=600,
     )
