@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -310,3 +310,25 @@ def test_the_web_audit_page_at_the_ends_of_the_calendar(any_stack: Stack) -> Non
             assert resp.status_code == 200, (since, resp.status_code)
         resp = web.get("/web/audit", params={"since": "not a date"})
         assert resp.status_code == 200 and "not a date" in resp.text  # the form says so, next to the field
+
+
+def test_a_422_says_what_the_schema_allows_never_what_was_sent(
+    any_stack: Stack, canary: Callable[[str], str]
+) -> None:
+    """New-user finding 10: `--kind nosuch` answered `kind: enum`. The problem now lists the kinds, from
+    the schema; nothing of the request comes back."""
+    sent = canary("kind")
+    with any_stack.client() as admin:
+        resp = checked(admin.post(f"{API}/secrets", json={"name": "k", "kind": sent, "value": "v"}), "kind")
+        assert resp.status_code == 422 and sent not in resp.text
+        assert {
+            "field": "kind",
+            "problem": "enum: one of 'generic', 'aws', 'database', 'token' or 'ssh-key'",
+        } in (resp.json()["errors"])
+        resp = checked(admin.get(f"{API}/secrets", params={"limit": 501}), "limit")
+        assert resp.json()["errors"] == [{"field": "limit", "problem": "less_than_equal: at most 500"}]
+        resp = checked(admin.post(f"{API}/users", json={"name": "x", "is_admin": sent}), "is_admin")
+        assert resp.status_code == 422 and sent not in resp.text
+        resp = checked(admin.get(f"{API}/audit", params={"since": sent}), "since")
+        assert resp.status_code == 422 and sent not in resp.text
+        assert resp.json()["errors"][0]["problem"].startswith("value_error: an RFC 3339 time")
