@@ -93,6 +93,14 @@ def encode_fields(kind: Kind, fields: Mapping[str, str]) -> bytes:
     return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
 
 
+def check_text_kind(kind: Kind, *, given_as_bytes: bool) -> None:
+    """A token's or an ssh-key's value is text (`value`), never bytes (`value_base64`)."""
+    if given_as_bytes and kind in TEXT_KINDS:
+        raise BadRequest(
+            f"a {kind.value} value is text: give it as value", code="invalid_value", field="value_base64"
+        )
+
+
 def check_single_value(kind: Kind, value: bytes) -> bytes:
     spec = SPECS[kind]
     if spec.multi_field:

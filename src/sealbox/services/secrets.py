@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level, at_least
-from sealbox.domain.kinds import TEXT_KINDS, Kind, check_single_value, encode_fields
+from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
 from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
@@ -51,10 +51,7 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
         raise BadRequest(
             "give exactly one of value, value_base64 or fields", code="invalid_value", field="value"
         )
-    if value.raw is not None and kind in TEXT_KINDS:
-        raise BadRequest(
-            f"a {kind.value} value is text: give it as value", code="invalid_value", field="value_base64"
-        )
+    check_text_kind(kind, given_as_bytes=value.raw is not None)
     if value.fields is not None:
         plaintext = encode_fields(kind, value.fields)
         names = tuple(sorted(k for k, v in value.fields.items() if v != ""))
@@ -73,8 +70,7 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
 
 
 def _check_description(description: str | None) -> None:
-    # No NUL: PostgreSQL's text cannot hold one (and no description needs it).
-    if description is not None and (len(description) > MAX_DESCRIPTION or "\x00" in description):
+    if description is not None and (len(description) > MAX_DESCRIPTION or "\x00" in description):  # PG text
         raise BadRequest(
             f"a description is at most {MAX_DESCRIPTION} characters, without NUL",
             code="invalid_description",
@@ -430,8 +426,7 @@ def _member_project_id(conn: Connection, requested_by: Principal, project: str |
     return str(found["id"])
 
 
-def _encode_cursor(owner: str, name: str) -> str:
-    """A page ends at its last item: the next one starts after OWNER/NAME in (owner, name) order."""
+def _encode_cursor(owner: str, name: str) -> str:  # the next page starts after OWNER/NAME
     return f"{owner}/{name}"
 
 
