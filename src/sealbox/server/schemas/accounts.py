@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from pydantic import BaseModel, Field, StrictBool
 
 from sealbox.domain.kinds import Kind
-from sealbox.domain.launches import Mapping
 from sealbox.domain.principals import AccessToken, User
 from sealbox.domain.secrets import Secret
-from sealbox.errors import BadRequest
 from sealbox.server.schemas.fields import TOKEN_NAME_PATTERN, In, SecretRef, Timestamp, UserName
 from sealbox.services.tokens import MAX_TOKEN_NAME
 
@@ -69,18 +67,6 @@ class ServiceAccountCreate(In):
     names: list[SecretRef] = Field(
         default=[], max_length=256, description="secret names (or OWNER/NAME) it may fetch"
     )
-
-    @field_validator("names")
-    @classmethod
-    def _refs(cls, names: list[str]) -> list[str]:
-        """Each NAME or OWNER/NAME follows the name rules (a purpose that names no possible secret is
-        a mistake); the message is fixed, never the name."""
-        for ref in names:
-            try:
-                Mapping(secret=ref, file="f").validated()
-            except BadRequest:
-                raise ValueError("each name is NAME or OWNER/NAME") from None
-        return names
 
 
 class ServiceUsableSecret(BaseModel):
