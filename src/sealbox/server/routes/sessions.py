@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from sealbox.domain.launches import Mapping
+from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     CredentialCreate,
@@ -113,12 +114,14 @@ def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request,
 def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
     """Spend a launch credential (no bearer token: the credential is the authority), once."""
     client = request.client.host if request.client else None
+    if not PUBLIC_KEY_RE.fullmatch(body.public_key):  # as the OpenAPI document states it
+        raise BadRequest(
+            "public_key must be 32 bytes (X25519), base64", code="invalid_public_key", field="public_key"
+        )
     result = ctx.launches.redeem(
         session_id=session_id[:64],
         credential=body.credential,
-        session_public_key=decode_public_key(
-            body.public_key if PUBLIC_KEY_RE.fullmatch(body.public_key) else "-"
-        ),
+        session_public_key=decode_public_key(body.public_key),
         client_addr=client,
         now=now(),
     )
