@@ -173,8 +173,14 @@ def _operations(http: httpx.Client) -> Iterator[tuple[str, str, dict[str, Any]]]
                 yield method.upper(), path, operation
 
 
-def test_every_parameter_at_its_edges_is_below_500(any_stack: Stack) -> None:
-    world = World(any_stack)
+@pytest.fixture
+def world(any_stack: Stack) -> Iterator[World]:
+    made = World(any_stack)
+    yield made
+    made.http.close()
+
+
+def test_every_parameter_at_its_edges_is_below_500(any_stack: Stack, world: World) -> None:
     with any_stack.client() as first:
         body = {"name": f"svc-{uuid.uuid4().hex[:8]}", "kinds": ["generic"]}
         made = first.post(f"{API}/service-accounts", json=body)
