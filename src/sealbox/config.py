@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sealbox.errors import ConfigError
 
 
 def default_data_dir() -> Path:
@@ -43,7 +46,53 @@ def default_workers() -> int:
     return max(1, min(MAX_DEFAULT_WORKERS, cpus))
 
 
-class ServerSettings(BaseSettings):
+def _bound(field: FieldInfo, name: str) -> object | None:
+    return next((getattr(m, name) for m in field.metadata if getattr(m, name, None) is not None), None)
+
+
+def describe_setting(field: FieldInfo) -> str:
+    """What a setting takes, from its declaration only (never from the value that was given)."""
+    if field.description:
+        return field.description
+    if field.annotation is int:
+        low, high = _bound(field, "ge"), _bound(field, "le")
+        if low is not None and high is not None:
+            return f"an integer from {low} to {high}"
+        if low is not None:
+            return f"an integer of at least {low}"
+        return "an integer"
+    if field.annotation is bool:
+        return "true or false"
+    if field.annotation in (Path, Path | None):
+        return "a path"
+    return "text"
+
+
+class _Settings(BaseSettings):
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Settings from `SEALBOX_*` and the given flags (None: not given). A value out of range is one
+        ConfigError naming the setting and what it takes."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = str(first["loc"][0]) if first.get("loc") else ""
+            field = cls.model_fields.get(name)
+            if field is None:
+                raise ConfigError("a setting is not valid") from None
+            prefix = str(cls.model_config.get("env_prefix", ""))
+            raise ConfigError(f"{prefix}{name.upper()} must be {describe_setting(field)}") from None
+
+
+LOG_LEVEL = Field(
+    default="info",
+    pattern=r"^(?i:debug|info|warning|error|critical)$",
+    description="one of debug, info, warning, error, critical",
+)
+
+
+class ServerSettings(_Settings):
     """The server's settings; each field is `SEALBOX_<NAME>` in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="SEALBOX_", extra="ignore")
@@ -54,12 +103,12 @@ class ServerSettings(BaseSettings):
     keeper_public_key_path: Path | None = None  # default: data_dir/keeper.pub
     signing_key_path: Path | None = None  # default: data_dir/signing.key (its public half: signing.pub)
     keeper_url: str | None = None  # default: unix://<data_dir>-keeper/keeper.sock
-    host: str = "127.0.0.1"
-    port: int = 8480
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255, description="a host name or address")
+    port: int = Field(default=8480, ge=1, le=65535)
     max_value_bytes: int = Field(default=64 * 1024, ge=1, le=1024 * 1024)
-    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     versions_kept: int = Field(default=10, ge=1, le=1000)
-    log_level: str = "info"
+    log_level: str = LOG_LEVEL
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Limits on clients (docs/configuration.md): seconds for a request's headers (also how long an idle
     # keep-alive connection stays open), seconds for a whole body, open connections per server process.
@@ -79,11 +128,12 @@ class ServerSettings(BaseSettings):
     oidc_client_secret_path: Path | None = None  # a file holding the client secret (never an env value)
     auth_failure_limit: int = Field(default=20, ge=1, le=10_000)  # failed attempts per minute per IP/identity
     # The web page "Start with secrets" links to `{jupyterhub_url}/hub/spawn?sealbox_secret=...` when set.
-    jupyterhub_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$", max_length=2048)
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> ServerSettings:
-        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    jupyterhub_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        max_length=2048,
+        description="an http:// or https:// URL without query or fragment, at most 2048 characters",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -106,7 +156,7 @@ class ServerSettings(BaseSettings):
         return self.keeper_url or f"unix://{keeper_dir_for(self.data_dir) / 'keeper.sock'}"
 
 
-class KeeperSettings(BaseSettings):
+class KeeperSettings(_Settings):
     """The keeper's settings: `SEALBOX_KEEPER_<NAME>` in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="SEALBOX_KEEPER_", extra="ignore")
@@ -114,11 +164,7 @@ class KeeperSettings(BaseSettings):
     dir: Path = Field(default_factory=default_keeper_dir)
     listen: str | None = None  # unix:///path.sock (default: keeper.sock in dir) or tcp://host:port
     server_key_path: Path | None = None  # the server's ticket-verification key; default dir/server.pub
-    log_level: str = "info"
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> KeeperSettings:
-        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    log_level: str = LOG_LEVEL
 
     @property
     def resolved_server_key_path(self) -> Path:

@@ -36,11 +36,14 @@ from sealbox.crypto.launch import (
     open_launch_key,
     public_key_from_bytes,
 )
-from sealbox.domain.launches import Mapping, check_env_name, check_file_name, check_mappings, check_mount_path
-from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name
+from sealbox.domain.env_names import ENV_NAME_PATTERN, FAMILIES, check_env_name
+from sealbox.domain.launches import Mapping, check_file_name, check_mappings, check_mount_path
+from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
+from sealbox.domain.times import EARLIEST, LATEST, TimeFormatError, parse_rfc3339
 from sealbox.errors import BadRequest, DecryptionError, Unauthenticated
 from sealbox.launcher import spool
 from sealbox.launcher.spec import combine, load_spec, parse_env_option, parse_secret_option
+from tests.support.schema_rules import python
 
 NAME_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 ENV_FIRST = frozenset(string.ascii_letters + "_")
@@ -52,6 +55,15 @@ USER_CHARS = USER_FIRST | frozenset("._-")
 def name_rule(name: str) -> bool:
     """The secret-name rule, said without a regex: 1-128 of [A-Za-z0-9._-], not '.' or '..'."""
     return 1 <= len(name) <= 128 and set(name) <= NAME_CHARS and name not in {".", ".."}
+
+
+def reserved_by(family: Any, upper: str) -> bool:
+    """The family rule said with loops, not with the code under test."""
+    return (
+        upper in family.names
+        or any(upper[: len(p)] == p for p in family.prefixes)
+        or any(len(upper) >= len(x) and upper[len(upper) - len(x) :] == x for x in family.suffixes)
+    )
 
 
 def under(root: str, path: str) -> bool:
@@ -103,10 +115,15 @@ def fuzz_file_and_env(data: bytes) -> None:
         assert not name_rule(file), repr(file)
     try:
         check_env_name(env)
+    except BadRequest:
+        accepted = False
+    else:
+        accepted = True
         assert 1 <= len(env) <= 128 and env[0] in ENV_FIRST and set(env) <= ENV_CHARS, repr(env)
         assert not env.upper().startswith(("LD_", "SEALBOX_", "DYLD_")) and env.upper() != "PATH", repr(env)
-    except BadRequest:
-        pass
+        assert not any(reserved_by(family, env.upper()) for family in FAMILIES), repr(env)
+    # The OpenAPI document's pattern says the same (what a generated client refuses, the server refuses).
+    assert (python(ENV_NAME_PATTERN).search(env) is not None) == accepted, repr(env)
     # The CLI forms, then the same checks the server makes on a launch.
     for parse, option in ((parse_secret_option, f"{secret}:{file}"), (parse_env_option, f"{env}={secret}")):
         try:
@@ -236,7 +253,40 @@ def fuzz_token(data: bytes) -> None:
         owner, name = _decode_cursor(presented)
     except BadRequest:
         return
-    assert len(owner) <= 64 and len(name) <= 128
+    # A cursor is OWNER/NAME and nothing else: every accepted one is a position the stores can compare.
+    assert presented == f"{owner}/{name}" and is_valid_user_name(owner) and name_rule(name), repr(presented)
+
+
+# --- times from outside -------------------------------------------------------------------------------
+
+
+def fuzz_times(data: bytes) -> None:
+    from datetime import UTC, datetime
+
+    given = text(data)
+    try:
+        when = parse_rfc3339(given)
+    except TimeFormatError:
+        return
+    # Accepted: an aware UTC time every store holds, whatever the offset took it past.
+    assert when.tzinfo is UTC and EARLIEST <= when <= LATEST, repr(given)
+    year, seconds = int(given[:4]), int(given[17:19])
+    if 2 <= year <= 9998 and seconds < 60:
+        # Python's own reader, from 3.11 on, agrees where it can hold the time.
+        assert datetime.fromisoformat(given.upper()).astimezone(UTC) == when, repr(given)
+
+
+# --- the OpenAPI document's patterns --------------------------------------------------------------------
+
+
+def fuzz_schema_rules(data: bytes) -> None:
+    from tests.support.schema_rules import RULES, stated
+
+    fdp = atheris.FuzzedDataProvider(data)
+    names = sorted(RULES)
+    name = names[fdp.ConsumeIntInRange(0, len(names) - 1)]
+    candidate = fdp.ConsumeUnicodeNoSurrogates(fdp.remaining_bytes())
+    assert stated(name, candidate) == RULES[name][1](candidate), (name, candidate)
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
@@ -248,6 +298,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "launch_key": fuzz_launch_key,
     "ticket": fuzz_ticket,
     "token": fuzz_token,
+    "times": fuzz_times,
+    "schema_rules": fuzz_schema_rules,
 }
 
 SEEDS: dict[str, list[bytes]] = {
@@ -264,7 +316,15 @@ SEEDS: dict[str, list[bytes]] = {
     "ticket": [TICKET.encode()],
     "token": [
         b"sbx_abcdefghijklmnop_" + b"A" * 43,
+        b"alice/db",
         base64.urlsafe_b64encode(b"alice/db"),
         json.dumps({}).encode(),
     ],
+    "times": [
+        b"0001-01-01T00:00:00+01:00",
+        b"9999-12-31T23:59:59-01:00",
+        b"2030-01-31T12:00:00.123456789Z",
+        b"2016-12-31T23:59:60z",
+    ],
+    "schema_rules": [b"\x00db_password", b"\x05PYTHONWARNINGS", b"\x0aalice/db", b"\x0c2030-01-01"],
 }

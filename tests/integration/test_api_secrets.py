@@ -256,7 +256,11 @@ def test_list_pages_through_every_secret_once_in_name_order(any_stack: Stack) ->
         # A cursor that does not decode to a name is refused, not a 500.
         assert_error(api.get(API, params={"cursor": "_w"}), 400, "invalid_cursor")
         long_cursor = base64.urlsafe_b64encode(b"x" * 200).decode().rstrip("=")
-        assert_error(api.get(API, params={"cursor": long_cursor}), 400, "invalid_cursor")
+        assert_error(api.get(API, params={"cursor": long_cursor}), 422)  # longer than any OWNER/NAME
+        for bad in ("", "Alice/x", "alice/..", "alice", "alice/b/c"):
+            assert_error(api.get(API, params={"cursor": bad}), 400, "invalid_cursor")
+        # Any OWNER/NAME is a position in (owner, name) order, whether or not such a secret exists.
+        assert api.get(API, params={"cursor": "zzzz/zzzz"}).json() == {"items": [], "next_cursor": None}
 
 
 # --- versions, replace, If-Match --------------------------------------------------------------------------
@@ -363,7 +367,8 @@ def test_update_description_and_expiry(api: httpx.Client, canary: Canary) -> Non
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     assert_error(api.patch(f"{API}/{name}", json={"expires_at": past}), 400, "invalid_expiry")
     naive = (datetime.now() + timedelta(days=1)).replace(tzinfo=None).isoformat()
-    assert_error(api.patch(f"{API}/{name}", json={"expires_at": naive}), 400, "invalid_expiry")
+    # RFC 3339 needs an offset: the OpenAPI format date-time, refused as the schema says (422).
+    assert_error(api.patch(f"{API}/{name}", json={"expires_at": naive}), 422)
     assert_error(api.patch(f"{API}/{name}", json={"description": "x" * 1025}), 422)
     assert snapshot(api, name) == before
 

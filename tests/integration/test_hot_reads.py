@@ -110,6 +110,33 @@ def test_lists_and_me_match(world: dict[str, object]) -> None:
     assert any(item["access"] == "use" for item in shared)
 
 
+def test_parameters_at_their_edges_match(world: dict[str, object]) -> None:
+    """TEST-PLAN T32 on the hot path: cursors of every shape, limits and prefixes at and past their
+    bounds, owners of every shape; both paths answer alike, never a 5xx."""
+    admin, names = world["admin"], world["names"]
+    assert isinstance(admin, httpx.Client) and isinstance(names, list)
+    cursors = ["", "a/b", "zzzz/zzzz", "A/b", "a/..", "a/b/c", "a" * 64 + "/" + "b" * 128, "a/" + "b" * 200]
+    cursors += ["9223372036854775808", "2147483648", "%00", "\x00", "\u00e9/x", "a" * 65 + "/b"]
+    limits = ["0", "1", "500", "501", "999", "1000", "-1", "1.0", "0100", "9" * 30, "", "2147483648"]
+    prefixes = ["", "hot-", "a/b", "x" * 128, "x" * 129, "\x00", "é"]
+    for cursor in cursors:
+        hot, slow = both(admin, f"{API}/secrets", {"cursor": cursor})
+        assert hot.status_code in (200, 400, 422), (cursor, hot.text)
+        assert_same(hot, slow)
+    for limit in limits:
+        hot, slow = both(admin, f"{API}/secrets", {"limit": limit})
+        assert hot.status_code in (200, 422), (limit, hot.text)
+        assert_same(hot, slow)
+    for prefix in prefixes:
+        hot, slow = both(admin, f"{API}/secrets", {"prefix": prefix})
+        assert hot.status_code in (200, 422), (prefix, hot.text)
+        assert_same(hot, slow)
+    for owner in ["", "a" * 64, "a" * 65, "A", "\x00", "é", "9223372036854775808"]:
+        hot, slow = both(admin, f"{API}/secrets/{names[0]}", {"owner": owner})
+        assert hot.status_code in (200, 400, 404, 422), (owner, hot.text)
+        assert_same(hot, slow)
+
+
 def test_refusals_match(world: dict[str, object]) -> None:
     """401 for each kind of bad token, then 429 with Retry-After once the failure limit (20 a minute per
     address) is reached: the limit counts failures on both paths alike, and on both a valid token from

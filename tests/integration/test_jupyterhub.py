@@ -170,6 +170,8 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
         ("not shared", ["bob/private_key"], "/secrets"),
         ("bad file", [{"name": "db_password", "file": "../escape"}], "/secrets"),
         ("reserved variable", [{"name": "db_password", "env": "LD_PRELOAD"}], "/secrets"),
+        ("interpreter variable", [{"name": "db_password", "env": "PYTHONWARNINGS"}], "/secrets"),
+        ("browser variable", [{"name": "db_password", "env": "BROWSER"}], "/secrets"),
         ("bad variable", [{"name": "db_password", "env": "1BAD"}], "/secrets"),
         (
             "same file twice",

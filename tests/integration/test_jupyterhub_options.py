@@ -181,3 +181,35 @@ def test_the_operators_install_list_is_a_pip_extra() -> None:
     assert names == {"jupyterhub", "jupyter_server", "ipykernel"}
     docs = (root / "docs" / "jupyterhub.md").read_text()
     assert "pip install 'sealbox[jupyterhub]'" in docs and "configurable-http-proxy" in docs
+
+
+# --- TEST-PLAN T29: the variable rule through the form, the link and user_options ---------------------
+
+
+def _through_every_hub_input(name: str) -> list[dict[str, Any]]:
+    """The same choice as the spawn form posts it, as a link carries it (both query styles), and as a
+    REST client sends `user_options`."""
+    form = {"sealbox_secret": ["alice/shared"], "sealbox_ref_0": ["alice/shared"], "sealbox_env_0": [name]}
+    link = {"sealbox_secret": ["alice/shared"], "sealbox_env_0": [name]}
+    new_style = {f"opt-{k}": v for k, v in link.items()}
+    rest = {"sealbox": {"secrets": [{"name": "alice/shared", "file": "shared", "env": name}]}}
+    return [from_form(form), from_form(link), from_form(new_style), rest]
+
+
+def test_every_dangerous_variable_is_refused_by_the_hub() -> None:
+    from tests.support.env_names import DANGEROUS
+
+    for name in DANGEROUS:
+        for options in _through_every_hub_input(name):
+            with pytest.raises(OptionsError) as info:
+                parse(options)
+            assert "reserved" in str(info.value) and name not in str(info.value), name
+
+
+def test_every_ordinary_variable_is_accepted_by_the_hub() -> None:
+    from tests.support.env_names import ORDINARY
+
+    for name in ORDINARY:
+        for options in _through_every_hub_input(name):
+            selection = parse(options)
+            assert selection is not None and selection.choices[0].env == name

@@ -178,20 +178,21 @@ def test_the_lifetime_is_bounded_and_nothing_starts_outside_the_bound(
     assert count_sessions(stack) == before
 
 
-def test_the_bound_itself_is_allowed_but_never_beyond_the_session(
+def test_the_bound_itself_is_allowed_and_never_outlives_the_session(
     stack: Stack, alice: User, secret: str
 ) -> None:
     at_bound = alice.call(
         "POST", "/sessions", json={"secrets": [{"name": secret, "file": "f"}], "credential_ttl_seconds": 900}
     )
     assert round(lifetime(at_bound)) == 900
-    longer_than_session = alice.request(
+    # Asked for beyond the session, it ends with the session (each value is within its own range, as
+    # the OpenAPI document states them: no cross-field refusal a generated client could not foresee).
+    longer_than_session = alice.call(
         "POST",
         "/sessions",
         json={"secrets": [{"name": secret, "file": "f"}], "credential_ttl_seconds": 600, "ttl_seconds": 300},
     )
-    assert longer_than_session.status_code == 400
-    assert longer_than_session.json()["code"] == "invalid_credential_ttl"
+    assert round(lifetime(longer_than_session)) == 300
 
 
 def test_a_pod_that_missed_its_credential_gets_a_reissued_one(stack: Stack, alice: User, secret: str) -> None:

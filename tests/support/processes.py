@@ -100,9 +100,10 @@ class Stack:
     database_url: str | None
     admin_token: str = field(repr=False, default="")
     server: subprocess.Popen[bytes] | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more SEALBOX_* for the server
 
     def env(self, **extra: str) -> dict[str, str]:
-        values = {"SEALBOX_DATA_DIR": str(self.data_dir), "SEALBOX_LOG_LEVEL": "debug"}
+        values = {"SEALBOX_DATA_DIR": str(self.data_dir), "SEALBOX_LOG_LEVEL": "debug", **self.settings}
         if self.database_url:
             values["SEALBOX_DATABASE_URL"] = self.database_url
         values.update(extra)
@@ -150,7 +151,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(root: Path, *, database_url: str | None = None) -> Iterator[Stack]:
+def running_stack(
+    root: Path, *, database_url: str | None = None, server_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """Bootstrap a data dir (keys, schema, admin) and run a keeper and a server on it."""
     data_dir = root / "data"
     keeper = Keeper(
@@ -166,6 +169,7 @@ def running_stack(root: Path, *, database_url: str | None = None) -> Iterator[St
         port=port,
         log=root / "server.log",
         database_url=database_url,
+        settings=dict(server_env or {}),
     )
     keeper.start()
     try:

@@ -32,8 +32,8 @@ def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[Serv
     checkpoint file (neither checked against the chain nor moved), for `audit verify` and `reanchor`."""
     from sealbox.store.database import Database
 
-    settings = ServerSettings.from_env(data_dir=data_dir)
     try:
+        settings = ServerSettings.from_env(data_dir=data_dir)
         if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
             raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
         db = Database.open(settings.resolved_database_url)

@@ -10,6 +10,7 @@ import typer
 
 from sealbox.cli import admin, audit, kube, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
+from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
 from sealbox.errors import ConfigError, SealboxError
 
@@ -18,7 +19,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=HelpfulGroup,
 )
+
+
+@app.callback()
+def root(version: bool = VersionOption) -> None:
+    """sealbox: store credentials once, encrypted; bring the ones you choose into sessions and jobs."""
+
+
 app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
@@ -78,9 +87,12 @@ def server(
     from sealbox.config import ServerSettings
     from sealbox.server.logs import configure_logging
 
-    settings = ServerSettings.from_env(
-        data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
-    )
+    try:
+        settings = ServerSettings.from_env(
+            data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
+        )
+    except ConfigError as exc:
+        fail_from(exc)
     configure_logging(settings.log_level)
     try:
         prepare(settings)
@@ -107,7 +119,10 @@ def keeper(
     from sealbox.keeper.process import serve
     from sealbox.server.logs import configure_logging
 
-    settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
+    try:
+        settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
+    except ConfigError as exc:
+        fail_from(exc)
     configure_logging(settings.log_level)
     try:
         serve(settings)

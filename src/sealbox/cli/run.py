@@ -15,24 +15,47 @@ from sealbox.errors import ConfigError, SealboxError
 def run(
     command: Annotated[list[str], typer.Argument(help="the command to run, after --")],
     secret: Annotated[
-        list[str] | None, typer.Option("--secret", help="NAME or NAME:FILE; repeatable")
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            metavar="[OWNER/]NAME[.FIELD][:FILE]",
+            help="a secret as a file: NAME (yours) or OWNER/NAME (shared with you); NAME.FIELD for one "
+            "field of an aws or database secret; :FILE names the file. Repeatable",
+        ),
     ] = None,
     env: Annotated[
-        list[str] | None, typer.Option("--env", help="VAR=NAME or VAR=NAME.FIELD; repeatable")
+        list[str] | None,
+        typer.Option(
+            "--env",
+            metavar="VAR=[OWNER/]NAME[.FIELD]",
+            help="a secret (or one field) as the variable VAR; names that change how programs run "
+            "(PATH, PYTHON*, *_PROXY, ...) are refused. Repeatable",
+        ),
     ] = None,
     mount_path: Annotated[
-        str | None, typer.Option(help="folder for the files (default: a private tmpfs folder)")
+        str | None,
+        typer.Option(
+            metavar="DIR", help="an empty folder of yours for the files (default: a private one in memory)"
+        ),
     ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="swap in replaced values while running")] = False,
-    secrets_from: Annotated[Path | None, typer.Option(help="a job's TOML/YAML spec of secrets")] = None,
-    project: Annotated[str | None, typer.Option(help="the project this session belongs to")] = None,
+    secrets_from: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="a job's TOML/YAML spec of secrets")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(metavar="PROJECT", help="the project this session belongs to")
+    ] = None,
     keeper_url: Annotated[
-        str | None, typer.Option(help="override the keeper address the server gives")
+        str | None, typer.Option(metavar="URL", help="override the keeper address the server gives")
     ] = None,
 ) -> None:
-    """Run CMD with the chosen secrets: files in $SEALBOX_SECRETS_DIR (0400, in memory) and/or variables.
+    """Run COMMAND with the chosen secrets: files in $SEALBOX_SECRETS_DIR (0400, in memory) and/or variables.
 
-    Example: sealbox run --secret db_password --env AWS_KEY=aws.secret_access_key -- python job.py
+    Examples:
+
+      sealbox run --secret db_password --env AWS_KEY=aws.secret_access_key -- python job.py
+
+      sealbox run --secret alice/warehouse.password:pgpass --env API_TOKEN=alice/api -- ./etl.sh
     """
     from sealbox.launcher.run import RunOptions
     from sealbox.launcher.run import run as run_launch

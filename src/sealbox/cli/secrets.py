@@ -11,6 +11,7 @@ import typer
 from sealbox.cli import config_file
 from sealbox.cli.output import fail, fail_from, print_json, print_table
 from sealbox.cli.values import parse_expiry, read_value
+from sealbox.domain.kinds import Kind
 from sealbox.errors import ClientError, ConfigError
 from sealbox.sdk.client import Client
 
@@ -23,6 +24,7 @@ Fields = Annotated[
     list[str] | None, typer.Option("--field", help="KEY=VALUE (or KEY to be asked), repeatable")
 ]
 AsJSON = Annotated[bool, typer.Option("--json", help="print JSON")]
+KINDS = ", ".join(k.value for k in Kind)
 
 
 def client() -> Client:
@@ -36,7 +38,7 @@ def client() -> Client:
 @app.command("add")
 def add(
     name: str,
-    kind: Annotated[str, typer.Option(help="generic, aws, database, token or ssh-key")] = "generic",
+    kind: Annotated[str, typer.Option(metavar="KIND", help=f"one of {KINDS}")] = "generic",
     description: Annotated[str, typer.Option(help="what this secret is for")] = "",
     expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO 8601 time")] = None,
     from_file: FromFile = None,
@@ -47,6 +49,8 @@ def add(
     ] = None,
 ) -> None:
     """Store a new secret. The value comes from a hidden prompt, stdin, --from-file or --field."""
+    if kind not in {k.value for k in Kind}:
+        fail(f"--kind is one of {KINDS}")  # before asking for a value that could not be stored
     expires_at = parse_expiry(expires)
     value = read_value(from_file=from_file, field_args=field or [], prompt_name=name)
     try:

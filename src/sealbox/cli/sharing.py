@@ -13,6 +13,8 @@ from sealbox.errors import ClientError
 UserOpt = Annotated[str | None, typer.Option("--user", help="a user name")]
 RoleOpt = Annotated[str, typer.Option(help="member; or manager (of a group), owner (of a project)")]
 GroupOpt = Annotated[str | None, typer.Option("--group", help="a group name")]
+CollectionName = Annotated[str, typer.Argument(metavar="NAME", help="the group's or project's name")]
+MemberArg = Annotated[str, typer.Argument(metavar="USER", help="a user name")]
 
 
 def _one_grantee(user: str | None, group: str | None) -> None:
@@ -49,7 +51,7 @@ def unshare(name: str, user: UserOpt = None, group: GroupOpt = None) -> None:
         typer.echo(f"  still live: session {s['id']} of {s['owner']} (until {s['expires_at'][:19]})")
 
 
-def grants(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def grants(name: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Who a secret is shared with."""
     try:
         with client() as c:
@@ -73,45 +75,58 @@ def _call(path: str, method: str, suffix: str = "", **body: Any) -> Any:
         fail_from(exc)
 
 
+_ABOUT = {
+    "group": "Groups: share a secret with a group (`sealbox secret share NAME --group G`) and every member "
+    "gets it at that level. Its managers invite members (who join by accepting) and remove them.",
+    "project": "Projects: a secret scoped to a project (`secret add --project P`) can be brought only into "
+    "that project's sessions (`sealbox run --project P`). Its owner adds and removes members.",
+}
+
+
 def _collection_app(kind: str, manager_role: str) -> typer.Typer:
-    app = typer.Typer(help=f"{kind.capitalize()}s.", no_args_is_help=True)
+    app = typer.Typer(help=_ABOUT[kind], no_args_is_help=True)
     path = f"{kind}s"
 
     def call(method: str, suffix: str = "", **body: Any) -> Any:
         return _call(path, method, suffix, **body)
 
-    @app.command("create")
-    def create(name: str) -> None:
+    @app.command("create", help=f"Create a {kind}; you become its {manager_role}.")
+    def create(name: CollectionName) -> None:
         call("POST", name=name)
         typer.echo(f"created {kind} {name}; you are its {manager_role}")
 
-    @app.command("ls")
-    def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    @app.command("ls", help=f"The {kind}s you belong to, and your role in each.")
+    def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         items = call("GET")
         if as_json:
             print_json(items)
         else:
             print_table(["NAME", "ROLE"], [[i["name"], i["role"]] for i in items])
 
-    @app.command("show")
-    def show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    @app.command("show", help=f"The members of a {kind} you belong to, and their roles.")
+    def show(
+        name: CollectionName, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
+    ) -> None:
         data = call("GET", f"/{name}")
         if as_json:
             print_json(data)
         else:
             print_table(["MEMBER", "ROLE"], [[m["user"], m["role"]] for m in data["members"]])
 
-    @app.command("add")
-    def add(name: str, user: str, role: RoleOpt = "member") -> None:
-        """Add a member; to a group, a manager invites (they join by `sealbox group accept`)."""
+    @app.command(
+        "add",
+        help=f"Add a user to a {kind}, or change their role (needs {manager_role}); "
+        "to a group, a manager invites (they join by `sealbox group accept`).",
+    )
+    def add(name: CollectionName, user: MemberArg, role: RoleOpt = "member") -> None:
         result = call("PUT", f"/{name}/members", user=user, role=role)
         if result.get("status") == "invited":
             typer.echo(f"invited {user} to group {name} as {role}; they join when they accept")
         else:
             typer.echo(f"{user} is now a {role} of {kind} {name}")
 
-    @app.command("rm")
-    def remove(name: str, user: str) -> None:
+    @app.command("rm", help=f"Remove a user from a {kind} (needs {manager_role}).")
+    def remove(name: CollectionName, user: MemberArg) -> None:
         call("DELETE", f"/{name}/members/{user}")
         typer.echo(f"removed {user} from {kind} {name}")
 
@@ -123,7 +138,7 @@ project_app = _collection_app("project", "owner")
 
 
 @group_app.command("invitations")
-def invitations(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def invitations(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The groups you are invited to (an invitation grants nothing until you accept it)."""
     items = _call("invitations", "GET")
     if as_json:
@@ -136,21 +151,21 @@ def invitations(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
 
 @group_app.command("accept")
-def accept(name: str) -> None:
+def accept(name: CollectionName) -> None:
     """Accept an invitation: join the group (and so whatever is shared with it)."""
     joined = _call("invitations", "POST", f"/{name}/accept")
     typer.echo(f"you are now a {joined['role']} of group {name}")
 
 
 @group_app.command("decline")
-def decline(name: str) -> None:
+def decline(name: CollectionName) -> None:
     """Decline an invitation."""
     _call("invitations", "DELETE", f"/{name}")
     typer.echo(f"declined the invitation to group {name}")
 
 
 @group_app.command("uninvite")
-def uninvite(name: str, user: str) -> None:
+def uninvite(name: CollectionName, user: MemberArg) -> None:
     """Take back an invitation you made as a manager (whether or not it is still pending)."""
     _call("groups", "DELETE", f"/{name}/invitations/{user}")
     typer.echo(f"no invitation of {user} to group {name} is pending")

@@ -35,6 +35,9 @@ class KindSpec:
         return self.required + self.optional
 
 
+# Kinds whose value is text: given as `value`, never as `value_base64` (the rules below read it as text).
+TEXT_KINDS = frozenset({Kind.TOKEN, Kind.SSH_KEY})
+
 SPECS: Mapping[Kind, KindSpec] = {
     Kind.GENERIC: KindSpec(),
     Kind.TOKEN: KindSpec(),
@@ -90,6 +93,14 @@ def encode_fields(kind: Kind, fields: Mapping[str, str]) -> bytes:
     return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
 
 
+def check_text_kind(kind: Kind, *, given_as_bytes: bool) -> None:
+    """A token's or an ssh-key's value is text (`value`), never bytes (`value_base64`)."""
+    if given_as_bytes and kind in TEXT_KINDS:
+        raise BadRequest(
+            f"a {kind.value} value is text: give it as value", code="invalid_value", field="value_base64"
+        )
+
+
 def check_single_value(kind: Kind, value: bytes) -> bytes:
     spec = SPECS[kind]
     if spec.multi_field:
@@ -99,7 +110,7 @@ def check_single_value(kind: Kind, value: bytes) -> bytes:
         )
     if not value:
         raise BadRequest("the value is empty", code="invalid_value", field="value")
-    if kind is Kind.SSH_KEY and not _SSH_KEY_HEADER.search(value[:200]):
+    if kind is Kind.SSH_KEY and not _SSH_KEY_HEADER.search(value):
         raise BadRequest(
             "an ssh-key value must be a PEM or OpenSSH private key", code="invalid_value", field="value"
         )

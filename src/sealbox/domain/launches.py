@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NewType
 
+from sealbox.domain.env_names import check_env_name
 from sealbox.domain.names import is_valid_secret_name
 from sealbox.errors import BadRequest
 
@@ -23,44 +24,8 @@ MIN_HEARTBEAT_SECONDS = 10
 MAX_HEARTBEAT_SECONDS = 3600
 HEARTBEAT_MISSES = 3
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-# Variables that change how the session's programs run, or that sealbox sets itself.
-_RESERVED_ENV = {
-    "PATH",
-    "HOME",
-    "SHELL",
-    "USER",
-    "PWD",
-    "IFS",
-    "ENV",
-    "BASH_ENV",
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONINSPECT",
-    "NODE_OPTIONS",
-    "PERL5OPT",
-    "RUBYOPT",
-}
-_RESERVED_ENV_PREFIXES = ("LD_", "SEALBOX_", "DYLD_")
 _FIELD = re.compile(r"[a-z_]{1,32}")
 _USER = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-
-
-def check_env_name(name: str) -> str:
-    if not _ENV_NAME.fullmatch(name):
-        raise BadRequest(
-            "an environment variable name is letters, digits and '_', not starting with a digit",
-            code="invalid_env",
-            field="env",
-        )
-    if name.upper() in _RESERVED_ENV or name.upper().startswith(_RESERVED_ENV_PREFIXES):
-        raise BadRequest(
-            "that environment variable is reserved (it changes how programs run)",
-            code="invalid_env",
-            field="env",
-        )
-    return name
 
 
 def check_file_name(name: str) -> str:

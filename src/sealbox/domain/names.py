@@ -24,7 +24,11 @@ def check_secret_name(name: str) -> str:
     return name
 
 
+def is_valid_user_name(name: str) -> bool:
+    return bool(_USER_NAME.fullmatch(name))
+
+
 def check_user_name(name: str) -> str:
-    if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
+    if not isinstance(name, str) or not is_valid_user_name(name):
         raise BadRequest(f"a user name is {USER_NAME_RULE}", code="invalid_name", field="name")
     return name

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
 
+from sealbox.domain.kinds import Kind
+from sealbox.domain.launches import Mapping
+from sealbox.errors import BadRequest
+
 UserID = NewType("UserID", str)
 TokenID = NewType("TokenID", str)
 
@@ -17,6 +21,23 @@ class Purposes:
 
     kinds: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+
+    def checked(self) -> Purposes:
+        """Refuse a purpose that names no possible secret: an unknown kind, or a name that is not NAME or
+        OWNER/NAME (the messages are fixed, never what was given)."""
+        if not set(self.kinds) <= {k.value for k in Kind}:
+            kinds = ", ".join(k.value for k in Kind)
+            raise BadRequest(
+                f"a service account's kinds are among: {kinds}", code="invalid_kind", field="kinds"
+            )
+        for ref in self.names:
+            try:
+                Mapping(secret=ref, file="f").validated()
+            except BadRequest:
+                raise BadRequest(
+                    "each name is NAME or OWNER/NAME", code="invalid_name", field="names"
+                ) from None
+        return self
 
     def allow(self, *, kind: str, name: str, ref: str) -> bool:
         return kind in self.kinds or name in self.names or ref in self.names

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 
+from sealbox.domain.env_names import check_env_name
 from sealbox.errors import BadRequest
 from sealbox.sdk.redeem import Delivered
 
@@ -23,6 +24,9 @@ def child_environment(
     for item in items:
         if item.env is None:
             continue
+        # The server checked the name when the session was made; a session made before the rule grew
+        # (or by another server) is checked again here, where the variable is actually set.
+        check_env_name(item.env)
         raw = item.selected()
         try:
             text = raw.decode("utf-8")

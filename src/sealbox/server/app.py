@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.hot import HotReads
+from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.slashes import relative_slash_redirects
@@ -62,6 +64,15 @@ def _schema_field_names() -> frozenset[str]:
         if isinstance(value, type) and issubclass(value, BaseModel):
             names.update(value.model_fields)
     return frozenset(names)
+
+
+# What any API route may answer besides its own: a body too large (before it is read), too many failed
+# sign-ins from the caller, the database unavailable.
+ANY_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": schemas.ErrorBody, "description": "the request body is too large"},
+    429: {"model": schemas.ErrorBody, "description": "too many failed attempts; see Retry-After"},
+    503: {"model": schemas.ErrorBody, "description": "the database is unavailable"},
+}
 
 
 def identity_settings(settings: ServerSettings) -> IdentitySettings:
@@ -138,6 +149,7 @@ def create_app(
     install_error_handlers(app, _schema_field_names())
     # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps HotReads.
     app.add_middleware(HotReads, ctx=ctx)
+    app.add_middleware(OptionsMiddleware, routes_of=app)
     # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
     app.add_middleware(
@@ -145,8 +157,9 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
     )
-    for module in (health, secrets, sessions, sharing, service, audit, tokens, users):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (secrets, sessions, sharing, service, audit, tokens, users):
+        app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     install_web(app)
     install_docs(app)
     return app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sealbox.errors import ServiceError
+from sealbox.server.methods import allowed_methods
 
 log = logging.getLogger("sealbox.server")
 
@@ -52,6 +55,37 @@ def _safe_loc(loc: tuple[int | str, ...], known: frozenset[str]) -> str | None:
     return ".".join(parts) or None
 
 
+_BOUNDS = {
+    "less_than_equal": ("le", "at most {}"),
+    "greater_than_equal": ("ge", "at least {}"),
+    "less_than": ("lt", "less than {}"),
+    "greater_than": ("gt", "more than {}"),
+    "string_too_long": ("max_length", "at most {} characters"),
+    "string_too_short": ("min_length", "at least {} characters"),
+    "too_long": ("max_length", "at most {} items"),
+    "too_short": ("min_length", "at least {} items"),
+}
+
+
+def schema_problem(err: Mapping[str, Any]) -> str:
+    """One validation error as `kind: what the schema allows`. The words come from the schema (its
+    choices, bounds) or from our own validators' fixed messages, never from the submitted input."""
+    kind = str(err.get("type", "invalid"))
+    ctx = err.get("ctx") or {}
+    if kind in ("enum", "literal_error") and "expected" in ctx:
+        return f"{kind}: one of {ctx['expected']}"
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        key, text = _BOUNDS[kind]
+        return f"{kind}: {text.format(ctx[key])}"
+    if kind == "missing":
+        return "missing: required"
+    if kind == "extra_forbidden":
+        return "extra_forbidden: not a field of this request"
+    if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
+        return f"{kind}: {ctx['error']}"  # our validators' fixed messages (schemas/fields.py, domain.times)
+    return kind
+
+
 def service_error_parts(exc: ServiceError) -> tuple[int, bytes, dict[str, str]]:
     """Status, JSON body and headers of a ServiceError: the one rendering, for FastAPI and hot.py alike."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
@@ -77,17 +111,20 @@ def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:
         assert isinstance(exc, RequestValidationError)
         errors: list[dict[str, str | None]] = []
         for err in exc.errors()[:20]:
-            kind = str(err.get("type", "invalid"))
-            errors.append({"field": _safe_loc(tuple(err.get("loc", ())), known_fields), "problem": kind})
+            problem = schema_problem(err)
+            errors.append({"field": _safe_loc(tuple(err.get("loc", ())), known_fields), "problem": problem})
         if any(e["problem"] == "json_invalid" for e in errors):
             return error_response(400, "invalid_json", "the request body is not valid JSON")
         return error_response(422, "invalid_request", "the request does not match the schema", errors)
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, code.replace("_", " "))
-        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only those of the first route on it
+            headers = {"Allow": ", ".join(allowed_methods(request.app, request.scope))}
+        return error_response(exc.status_code, code, message, headers=headers)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Last resort: log the exception type only (its text may hold request data).

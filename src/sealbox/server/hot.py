@@ -28,6 +28,7 @@ from sealbox.domain.secrets import Page, Secret
 from sealbox.errors import ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.errors import service_error_parts
+from sealbox.server.schemas.params import MAX_SECRETS_CURSOR
 
 _encode = msgspec.json.Encoder().encode
 _LIST_PATH = "/api/v1/secrets"
@@ -202,7 +203,7 @@ class HotReads:
         if (
             not _LIMIT.fullmatch(limit)
             or int(limit) > 500
-            or (cursor is not None and len(cursor) > 512)
+            or (cursor is not None and len(cursor) > MAX_SECRETS_CURSOR)
             or (prefix is not None and not _PREFIX.fullmatch(prefix))
         ):
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets as random_ids
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -13,8 +12,8 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level, at_least
-from sealbox.domain.kinds import Kind, check_single_value, encode_fields
-from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name
+from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
+from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -52,6 +51,7 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
         raise BadRequest(
             "give exactly one of value, value_base64 or fields", code="invalid_value", field="value"
         )
+    check_text_kind(kind, given_as_bytes=value.raw is not None)
     if value.fields is not None:
         plaintext = encode_fields(kind, value.fields)
         names = tuple(sorted(k for k, v in value.fields.items() if v != ""))
@@ -70,9 +70,9 @@ def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tupl
 
 
 def _check_description(description: str | None) -> None:
-    if description is not None and len(description) > MAX_DESCRIPTION:
+    if description is not None and (len(description) > MAX_DESCRIPTION or "\x00" in description):  # PG text
         raise BadRequest(
-            f"a description is at most {MAX_DESCRIPTION} characters",
+            f"a description is at most {MAX_DESCRIPTION} characters, without NUL",
             code="invalid_description",
             field="description",
         )
@@ -279,7 +279,7 @@ class SecretService:
         """My secrets and those shared with me, ordered by (owner, name)."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be 1-{MAX_PAGE}", code="invalid_limit", field="limit")
-        after = _decode_cursor(cursor) if cursor else None
+        after = _decode_cursor(cursor) if cursor is not None else None
         me = requested_by.user
         with self.db.read() if conn is None else nullcontext(conn) as tx:
             sharing = SharingRepository(tx)
@@ -426,16 +426,13 @@ def _member_project_id(conn: Connection, requested_by: Principal, project: str |
     return str(found["id"])
 
 
-def _encode_cursor(owner: str, name: str) -> str:
-    return base64.urlsafe_b64encode(f"{owner}/{name}".encode()).decode().rstrip("=")
+def _encode_cursor(owner: str, name: str) -> str:  # the next page starts after OWNER/NAME
+    return f"{owner}/{name}"
 
 
 def _decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the cursor is not valid", code="invalid_cursor", field="cursor") from None
-    owner, slash, name = text.partition("/")
-    if not slash or len(name) > 128 or len(owner) > 64:
+    """Any OWNER/NAME that follows the name rules is a position, whether or not such a secret exists."""
+    owner, slash, name = cursor.partition("/")
+    if not slash or not is_valid_user_name(owner) or not is_valid_secret_name(name):
         raise BadRequest("the cursor is not valid", code="invalid_cursor", field="cursor")
     return owner, name

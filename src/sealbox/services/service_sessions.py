@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.principals import Principal, User
 from sealbox.domain.secrets import Secret
 from sealbox.errors import Forbidden, NotFound
@@ -32,7 +33,8 @@ def acting_for(db: Database, principal: Principal, user_name: str) -> Principal:
     """The principal of the (person) user a service acts for; NotFound for anyone else (a disabled user
     too: a service cannot act for someone who cannot act themselves)."""
     _require_service(principal)
-    target = get_user(db, user_name[:64])
+    # A name no user can have is no user (and never reaches the database: PostgreSQL refuses a NUL).
+    target = get_user(db, user_name) if is_valid_user_name(user_name) else None
     if target is None or target.is_service or target.is_disabled:
         raise NotFound("no such user", field="on_behalf_of")
     return Principal(user=target, token_id=None, client_addr=principal.client_addr)

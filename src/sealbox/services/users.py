@@ -45,6 +45,8 @@ def create_user(
     external_id: str | None = None,
 ) -> User:
     check_user_name(name)
+    if purposes is not None:
+        purposes.checked()
     user = User(
         id=UserID(secrets.token_hex(16)),
         name=name,

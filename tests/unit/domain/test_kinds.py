@@ -13,6 +13,7 @@ from sealbox.domain.kinds import (
     KindSpec,
     _check_kind_rules,
     check_single_value,
+    check_text_kind,
     decode_fields,
     encode_fields,
     parse_kind,
@@ -125,7 +126,6 @@ def test_multi_field_kinds_take_no_single_value(kind: Kind, canary: MakeCanary) 
         b"-----BEGIN PUBLIC KEY-----\nMIIB\n",
         b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host",
         b"-----BEGIN openssh PRIVATE" + b" KEY-----\n",
-        b"x" * 200 + OPENSSH,  # the header must come within the first 200 bytes
     ],
 )
 def test_ssh_key_needs_a_private_key_header(value: bytes, canary: MakeCanary) -> None:
@@ -388,3 +388,15 @@ def test_decode_fields_refuses_a_non_map() -> None:
 def test_one_value_kinds_have_no_field_rules(kind: Kind) -> None:
     # encode_fields refuses these kinds before their field rules run; the rules pass them through.
     _check_kind_rules(kind, {"anything": "x"})
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_tokens_and_ssh_keys_are_given_as_text(kind: Kind) -> None:
+    """`value_base64` is for bytes; a token's or an ssh-key's rules read text, as the API's schema says."""
+    check_text_kind(kind, given_as_bytes=False)
+    if kind in (Kind.TOKEN, Kind.SSH_KEY):
+        with pytest.raises(BadRequest) as info:
+            check_text_kind(kind, given_as_bytes=True)
+        assert (info.value.code, info.value.field) == ("invalid_value", "value_base64")
+    else:
+        check_text_kind(kind, given_as_bytes=True)

@@ -56,3 +56,17 @@ def test_a_token_record_has_no_secret_part() -> None:
         "expires_at",
         "revoked_at",
     }
+
+
+def test_purposes_name_only_possible_secrets() -> None:
+    """A service account's purposes: known kinds, and NAME or OWNER/NAME (API and admin CLI alike)."""
+    from sealbox.domain.principals import Purposes
+    from sealbox.errors import BadRequest
+
+    ok = Purposes(kinds=("aws", "generic"), names=("db", "alice/db"))
+    assert ok.checked() is ok
+    for bad in (Purposes(kinds=("nosuch",)), Purposes(names=("a/b/c",)), Purposes(names=("..",))):
+        with pytest.raises(BadRequest) as info:
+            bad.checked()
+        assert info.value.code in ("invalid_kind", "invalid_name")
+        assert "nosuch" not in info.value.message and "a/b/c" not in info.value.message

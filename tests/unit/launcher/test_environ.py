@@ -110,3 +110,14 @@ def test_a_field_the_value_does_not_have_is_an_error_naming_it() -> None:
     assert "sk-value" not in str(caught.value)
     with pytest.raises(BadRequest):
         child_environment([no_region], secrets_dir=None, session_id="s", base={})
+
+
+@pytest.mark.parametrize("name", ["PYTHONWARNINGS", "BROWSER", "https_proxy", "LD_PRELOAD"])
+def test_a_reserved_name_from_the_server_is_refused_where_it_would_be_set(name: str) -> None:
+    """A session made before the rule grew (or by another server) still holds such a mapping: the
+    session side applies the same rule before it sets anything."""
+    with pytest.raises(BadRequest) as info:
+        child_environment(
+            [item("shared", b"value", env=name)], secrets_dir=None, session_id="s1", base={"PATH": "/bin"}
+        )
+    assert info.value.code == "invalid_env"

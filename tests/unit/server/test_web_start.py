@@ -95,3 +95,21 @@ def test_refused_rows_say_why() -> None:
     started, errors = build(rows, mount_path="/s", command="bash", hub_url=None)
     assert started is None and errors["secrets"] == "correct the marked secrets"
     assert "field" in rows[0].errors[0] and "variable takes one field" in rows[1].errors[0]
+
+
+def test_the_start_page_refuses_every_dangerous_variable_and_keeps_ordinary_ones() -> None:
+    """TEST-PLAN T29 through the web page's builder: the same rule as the API and the CLI."""
+    from tests.support.env_names import DANGEROUS, ORDINARY
+
+    for name in DANGEROUS:
+        row = choice("alice/shared", env=name)
+        started, errors = build([row], mount_path="/secrets", command="jupyter lab", hub_url=None)
+        assert started is None and errors == {"secrets": "correct the marked secrets"}, name
+        assert len(row.errors) == 1 and "reserved" in row.errors[0] and name not in row.errors[0]
+    for name in ORDINARY:
+        started, errors = build(
+            [choice("alice/shared", env=name)], mount_path="/secrets", command="true", hub_url="https://hub"
+        )
+        assert errors == {} and started is not None, name
+        assert f"--env {name}=alice/shared" in started.command
+        assert started.hub_link is not None and f"sealbox_env_0={name}" in started.hub_link

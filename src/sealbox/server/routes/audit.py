@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal
 from sealbox.server.schemas import AuditPage, AuditRecord, ErrorBody
+from sealbox.server.schemas.params import AuditCursor, AuditLimit, AuditSecret, AuditSession, AuditSince
 from sealbox.services.audit import list_records
 
 router = APIRouter(
@@ -24,32 +21,24 @@ router = APIRouter(
 )
 
 
-def _since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest("since must be an ISO 8601 time", code="invalid_since", field="since") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 @router.get("/audit", response_model=AuditPage)
 def audit(
     principal: CurrentPrincipal,
     ctx: ContextDep,
-    secret: Annotated[str | None, Query(max_length=200, description="name or owner/name")] = None,
-    session: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[str | None, Query(max_length=64, description="ISO 8601 time")] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    secret: AuditSecret = None,
+    session: AuditSession = None,
+    since: AuditSince = None,
+    cursor: AuditCursor = None,
+    limit: AuditLimit = 100,
 ) -> AuditPage:
+    """`since` is RFC 3339 text; a time with no UTC equivalent in years 1-9999 (0001-01-01T00:00:00+01:00,
+    9999-12-31T23:59:59-01:00) is the first or last instant there is."""
     rows = list_records(
         ctx.db,
         principal,
         secret=secret,
         session_id=session,
-        since=_since(since),
+        since=since,
         cursor=cursor,
         limit=limit + 1,
     )

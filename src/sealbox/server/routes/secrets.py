@@ -8,9 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from sealbox.domain.secrets import SecretPatch
 from sealbox.errors import BadRequest
@@ -29,6 +28,17 @@ from sealbox.server.schemas import (
     UnshareOut,
     ValueIn,
 )
+from sealbox.server.schemas.fields import BASE64_RE
+from sealbox.server.schemas.params import (
+    GranteePath,
+    GranteeTypePath,
+    IfMatch,
+    OwnerQuery,
+    Prefix,
+    SecretNamePath,
+    SecretsCursor,
+    SecretsLimit,
+)
 from sealbox.services.secrets import NewValue
 from sealbox.services.sharing import Grantee
 
@@ -46,17 +56,16 @@ router = APIRouter(
         429: {"model": ErrorBody},
     },
 )
-_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,9})"?')
-NamePath = Annotated[str, "secret name"]
-OwnerQuery = Annotated[
-    str | None, Query(max_length=64, description="the owner, for a secret shared with you; default: you")
-]
+_IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
+NamePath = SecretNamePath
 
 
 def _value(body: ValueIn) -> NewValue:
     raw: bytes | None = None
     if body.value_base64 is not None:
         try:
+            if not BASE64_RE.fullmatch(body.value_base64):
+                raise ValueError
             raw = base64.b64decode(body.value_base64, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(
@@ -104,9 +113,9 @@ def create_secret(
 async def list_secrets(
     principal: CurrentPrincipal,
     ctx: ContextDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    prefix: Annotated[str | None, Query(max_length=128, pattern=r"^[A-Za-z0-9._-]*$")] = None,
+    limit: SecretsLimit = 100,
+    cursor: SecretsCursor = None,
+    prefix: Prefix = None,
 ) -> Response:
     """My secrets and those shared with me (as `owner/name`, with my level), by owner then name."""
     body = hot.page_answer(ctx, principal, cursor=cursor, limit=limit, prefix=prefix)
@@ -128,7 +137,7 @@ def replace_value(
     principal: CurrentPrincipal,
     ctx: ContextDep,
     response: Response,
-    if_match: Annotated[str | None, Header(max_length=64, description="the version you last saw")] = None,
+    if_match: IfMatch = None,
     owner: OwnerQuery = None,
 ) -> SecretPublic:
     expected: int | None = None
@@ -192,8 +201,8 @@ def share_secret(
 @router.delete("/{name}/grants/{grantee_type}/{grantee}", response_model=UnshareOut)
 def unshare_secret(
     name: NamePath,
-    grantee_type: str,
-    grantee: str,
+    grantee_type: GranteeTypePath,
+    grantee: GranteePath,
     principal: CurrentPrincipal,
     ctx: ContextDep,
     owner: OwnerQuery = None,

@@ -22,6 +22,7 @@ from sealbox.server.schemas import (
     UserCreated,
     UserPublic,
 )
+from sealbox.server.schemas.params import SessionIdPath, UserPath
 from sealbox.services import service_sessions, tokens, users
 
 router = APIRouter(
@@ -109,7 +110,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
 
 
 @router.delete("/service/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-def service_end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def service_end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """A service account ends a session it started for a user (the user's server stopped)."""
     service_sessions.end_session(ctx.db, principal, session_id, now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -117,7 +118,7 @@ def service_end_session(session_id: str, principal: CurrentPrincipal, ctx: Conte
 
 @router.get("/service/users/{user}/secrets", response_model=list[ServiceUsableSecret])
 def service_usable_secrets(
-    user: str, principal: CurrentPrincipal, ctx: ContextDep
+    user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
 ) -> list[ServiceUsableSecret]:
     """The secrets `user` may bring into a session through this service: own and shared, within the
     service's purposes. Names, kinds and descriptions only; never a value."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from sealbox.domain.launches import Mapping
+from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     CredentialCreate,
@@ -20,6 +21,8 @@ from sealbox.server.schemas import (
     SessionLaunch,
     SessionPublic,
 )
+from sealbox.server.schemas.fields import PUBLIC_KEY_RE
+from sealbox.server.schemas.params import SessionIdPath
 from sealbox.services.heartbeats import heartbeat as record_heartbeat
 from sealbox.services.launches import decode_public_key
 
@@ -70,18 +73,18 @@ def list_sessions(
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
-def get_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+def get_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     return SessionPublic.of(ctx.launches.get(principal, session_id), now=now())
 
 
 @router.delete("/{session_id}", response_model=SessionPublic)
-def end_session(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+def end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     at = now()
     return SessionPublic.of(ctx.launches.end(principal, session_id, now=at), now=at)
 
 
 @router.post("/{session_id}/heartbeat", response_model=SessionPublic)
-def heartbeat(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+def heartbeat(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     """The session side calls in (sessions created with `heartbeat_seconds`; owner only). The answer is the
     session: a `status` of ended or expired tells the side to remove what it holds."""
     at = now()
@@ -90,7 +93,10 @@ def heartbeat(session_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> 
 
 @router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
 def new_credential(
-    session_id: str, principal: CurrentPrincipal, ctx: ContextDep, body: CredentialCreate | None = None
+    session_id: SessionIdPath,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    body: CredentialCreate | None = None,
 ) -> SessionLaunch:
     """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
     pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
@@ -110,7 +116,7 @@ def new_credential(
 
 
 @router.post("/{session_id}/failures", status_code=status.HTTP_204_NO_CONTENT)
-def report_failure(session_id: str, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
+def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
     """The session side reports a launch that failed after redemption (for the audit trail)."""
     client = request.client.host if request.client else None
     ctx.launches.report_failure(
@@ -120,9 +126,13 @@ def report_failure(session_id: str, body: FailureIn, request: Request, ctx: Cont
 
 
 @router.post("/{session_id}/redeem", response_model=RedeemOut)
-def redeem(session_id: str, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
+def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
     """Spend a launch credential (no bearer token: the credential is the authority), once."""
     client = request.client.host if request.client else None
+    if not PUBLIC_KEY_RE.fullmatch(body.public_key):  # as the OpenAPI document states it
+        raise BadRequest(
+            "public_key must be 32 bytes (X25519), base64", code="invalid_public_key", field="public_key"
+        )
     result = ctx.launches.redeem(
         session_id=session_id[:64],
         credential=body.credential,

@@ -5,8 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.group_schemas import InvitationPublic, MemberChange
-from sealbox.server.schemas import CollectionIn, CollectionPublic, ErrorBody, MemberIn, Membership
+from sealbox.server.schemas import (
+    CollectionIn,
+    CollectionPublic,
+    ErrorBody,
+    GroupMemberIn,
+    InvitationPublic,
+    MemberChange,
+    Membership,
+    ProjectMemberIn,
+)
+from sealbox.server.schemas.params import CollectionNamePath, UserPath
 
 router = APIRouter(
     prefix="/api/v1",
@@ -34,7 +43,7 @@ def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
 
 
 @router.get("/groups/{name}", response_model=CollectionPublic)
-def get_group(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]))
 
 
@@ -44,7 +53,11 @@ def get_group(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> Collec
     responses={202: {"model": MemberChange, "description": "invited: the person joins by accepting"}},
 )
 def set_group_member(
-    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep, response: Response
+    name: CollectionNamePath,
+    body: GroupMemberIn,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    response: Response,
 ) -> MemberChange:
     """Managers: a member's role changes at once (200); anyone else is invited (202, the same answer
     whether or not the name belongs to anyone). An admin who manages the group adds directly (200)."""
@@ -57,13 +70,17 @@ def set_group_member(
 
 
 @router.delete("/groups/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_group_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def remove_group_member(
+    name: CollectionNamePath, user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
+) -> Response:
     ctx.sharing.remove_group_member(principal, name[:128], user[:64], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/groups/{name}/invitations/{user}", status_code=status.HTTP_204_NO_CONTENT)
-def withdraw_invitation(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def withdraw_invitation(
+    name: CollectionNamePath, user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
+) -> Response:
     """Managers take an invitation back (204 whether or not there was one)."""
     ctx.sharing.withdraw_invitation(principal, name[:128], user[:64], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -76,12 +93,12 @@ def my_invitations(principal: CurrentPrincipal, ctx: ContextDep) -> list[Invitat
 
 
 @router.post("/invitations/{group}/accept", response_model=Membership)
-def accept_invitation(group: str, principal: CurrentPrincipal, ctx: ContextDep) -> Membership:
+def accept_invitation(group: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Membership:
     return Membership.model_validate(ctx.sharing.accept_invitation(principal, group[:128], now=now()))
 
 
 @router.delete("/invitations/{group}", status_code=status.HTTP_204_NO_CONTENT)
-def decline_invitation(group: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def decline_invitation(group: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     ctx.sharing.decline_invitation(principal, group[:128], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -98,13 +115,13 @@ def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership
 
 
 @router.get("/projects/{name}", response_model=CollectionPublic)
-def get_project(name: str, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]))
 
 
 @router.put("/projects/{name}/members", response_model=CollectionPublic)
 def set_project_member(
-    name: str, body: MemberIn, principal: CurrentPrincipal, ctx: ContextDep
+    name: CollectionNamePath, body: ProjectMemberIn, principal: CurrentPrincipal, ctx: ContextDep
 ) -> CollectionPublic:
     return CollectionPublic.model_validate(
         ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now())
@@ -112,6 +129,8 @@ def set_project_member(
 
 
 @router.delete("/projects/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_project_member(name: str, user: str, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def remove_project_member(
+    name: CollectionNamePath, user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
+) -> Response:
     ctx.sharing.remove_project_member(principal, name[:128], user[:64], now=now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

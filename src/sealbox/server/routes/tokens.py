@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sealbox.server import hot
-from sealbox.server.account_schemas import TokenRevokedOut
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
+from sealbox.server.schemas.accounts import TokenRevokedOut
+from sealbox.server.schemas.params import TokenIdPath
 from sealbox.services import tokens
 
 router = APIRouter(
@@ -42,7 +43,7 @@ def list_tokens(principal: CurrentPrincipal, ctx: ContextDep) -> list[TokenPubli
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRevokedOut)
-def revoke_token(token_id: str, principal: CurrentPrincipal, ctx: ContextDep) -> TokenRevokedOut:
+def revoke_token(token_id: TokenIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> TokenRevokedOut:
     """Revoke one of my tokens: it stops working at once, and so does every web session signed in with
     it (`web_sessions_ended` says how many were live)."""
     return TokenRevokedOut.of_revoked(tokens.revoke(ctx.db, principal, token_id[:32], now=now()))

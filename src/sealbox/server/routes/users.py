@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from sealbox.server.account_schemas import UserDisabledOut, UserStatus
 from sealbox.server.deps import AdminPrincipal, ContextDep, now
 from sealbox.server.schemas import ErrorBody, UserCreate, UserCreated, UserPublic
+from sealbox.server.schemas.accounts import UserDisabledOut, UserStatus
 from sealbox.services import tokens, users
 
 router = APIRouter(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.names import NAME_RULE
 from sealbox.domain.principals import Principal
+from sealbox.domain.times import parse_typed
 from sealbox.errors import Forbidden, NotFound, ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.deps import context_of, get_context, now
@@ -239,7 +239,7 @@ def audit_page(request: Request, ctx: Ctx, signed: Signed, secret: str = "", sin
     errors: dict[str, str] = {}
     records: list[Any] = []
     try:
-        since_at = datetime.fromisoformat(since) if since else None
+        since_at = parse_typed(since) if since else None
         records = audit_service.list_records(
             ctx.db, principal, secret=secret or None, session_id=None, since=since_at, cursor=None, limit=200
         )

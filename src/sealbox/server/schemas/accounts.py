@@ -1,0 +1,136 @@
+"""Bodies of /api/v1/tokens, /me, /users and /service-accounts: who calls, and with what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, StrictBool
+
+from sealbox.domain.kinds import Kind
+from sealbox.domain.principals import AccessToken, User
+from sealbox.domain.secrets import Secret
+from sealbox.server.schemas.fields import TOKEN_NAME_PATTERN, In, SecretRef, Timestamp, UserName
+from sealbox.services.tokens import MAX_TOKEN_NAME, RevokedToken
+from sealbox.services.users import DisabledUser
+
+
+class TokenCreate(In):
+    name: str = Field(
+        max_length=MAX_TOKEN_NAME,
+        description="1-128 characters (blank around them is dropped), no control characters",
+        json_schema_extra={"pattern": TOKEN_NAME_PATTERN, "minLength": 1},
+    )
+    expires_at: Timestamp | None = Field(default=None, description="in the future; RFC 3339")
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, t: AccessToken) -> TokenPublic:
+        return cls(
+            id=t.id, name=t.name, created_at=t.created_at, expires_at=t.expires_at, revoked_at=t.revoked_at
+        )
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="the token itself: shown this once, never stored")
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: User) -> UserPublic:
+        return cls(id=u.id, name=u.name, is_admin=u.is_admin, created_at=u.created_at)
+
+
+class UserCreate(In):
+    name: UserName
+    is_admin: StrictBool = False
+
+
+class UserCreated(BaseModel):
+    user: UserPublic
+    token: str = Field(description="the new user's first token: shown this once")
+
+
+class ServiceAccountCreate(In):
+    name: UserName
+    kinds: list[Kind] = Field(default=[], max_length=16, description="kinds of secret it may fetch")
+    names: list[SecretRef] = Field(
+        default=[], max_length=256, description="secret names (or OWNER/NAME) it may fetch"
+    )
+
+
+class ServiceUsableSecret(BaseModel):
+    """A secret a user may bring into a session through this service: metadata only."""
+
+    ref: str = Field(description="`name` for the user's own, `owner/name` for one shared with them")
+    name: str
+    owner: str
+    kind: str
+    description: str
+    fields: list[str]
+    project: str | None
+
+    @classmethod
+    def of(cls, s: Secret, *, for_user: str) -> ServiceUsableSecret:
+        return cls(
+            ref=s.name if s.owner_name == for_user else s.ref,
+            name=s.name,
+            owner=s.owner_name,
+            kind=s.kind.value,
+            description=s.description,
+            fields=list(s.field_names),
+            project=s.project,
+        )
+
+
+class UserStatus(UserPublic):
+    """A user as admins see them: also the kind and, for a disabled user, since when."""
+
+    kind: str = Field(description="person, or service (a service account)")
+    disabled_at: datetime | None = Field(description="set: none of their tokens or sign-ins works")
+
+    @classmethod
+    def of_user(cls, u: User) -> UserStatus:
+        return cls(
+            id=u.id,
+            name=u.name,
+            is_admin=u.is_admin,
+            created_at=u.created_at,
+            kind=u.kind,
+            disabled_at=u.disabled_at,
+        )
+
+
+class UserDisabledOut(BaseModel):
+    user: UserStatus
+    web_sessions_ended: int = Field(description="web sessions of theirs that were live and are deleted")
+    sessions_ended: int = Field(description="live sessions of theirs that were ended")
+
+    @classmethod
+    def of(cls, d: DisabledUser) -> UserDisabledOut:
+        return cls(
+            user=UserStatus.of_user(d.user),
+            web_sessions_ended=d.web_sessions_ended,
+            sessions_ended=d.sessions_ended,
+        )
+
+
+class TokenRevokedOut(TokenPublic):
+    web_sessions_ended: int = Field(
+        description="web sessions signed in with this token that were live and ended with it"
+    )
+
+    @classmethod
+    def of_revoked(cls, r: RevokedToken) -> TokenRevokedOut:
+        return cls(**TokenPublic.of(r.token).model_dump(), web_sessions_ended=r.web_sessions_ended)

@@ -1,0 +1,58 @@
+"""Bodies of /api/v1/groups and /api/v1/projects: names, members and their roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sealbox.server.schemas.fields import CollectionName, In, UserName
+from sealbox.services.groups import GROUP_ROLES
+from sealbox.services.sharing import PROJECT_ROLES
+
+
+class CollectionIn(In):
+    name: CollectionName
+
+
+class GroupMemberIn(In):
+    user: UserName
+    role: str = Field(default="member", max_length=16, json_schema_extra={"enum": list(GROUP_ROLES)})
+
+
+class ProjectMemberIn(In):
+    user: UserName
+    role: str = Field(default="member", max_length=16, json_schema_extra={"enum": list(PROJECT_ROLES)})
+
+
+class Member(BaseModel):
+    user: str
+    role: str
+
+
+class CollectionPublic(BaseModel):
+    name: str
+    members: list[Member]
+
+
+class Membership(BaseModel):
+    name: str
+    role: str
+
+
+class MemberChange(BaseModel):
+    """What a manager's add did. `invited` is the answer for any name that is not already a member,
+    whether or not it names anyone: the person joins by accepting (`POST /invitations/{group}/accept`)."""
+
+    group: str
+    user: str
+    role: str
+    status: Literal["member", "invited"] = Field(description="member: in the group now; invited: pending")
+
+
+class InvitationPublic(BaseModel):
+    group: str
+    role: str = Field(description="the role accepting gives: member or manager")
+    invited_by: str
+    created_at: datetime
