@@ -117,6 +117,7 @@ class World:
             "grantee_type": "user",
             "grantee": self.name,
             "user": self.name,
+            "group": self.group,
         }
 
     def body(self, operation: str) -> dict[str, Any] | None:

@@ -118,7 +118,10 @@ def web_routes(stack: Stack) -> list[tuple[str, str]]:
     """The /web routes of an app built in-process on the stack's data dir (they are not in the document)."""
     from sealbox.server.app import create_app
 
-    app = create_app(ServerSettings(data_dir=stack.data_dir, keeper_url=stack.keeper.url), convert=False)
+    settings = ServerSettings(
+        data_dir=stack.data_dir, keeper_url=stack.keeper.url, database_url=stack.database_url
+    )
+    app = create_app(settings, convert=False)
     try:
         try:
             from fastapi.routing import iter_route_contexts

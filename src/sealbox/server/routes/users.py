@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from sealbox.server.deps import AdminPrincipal, ContextDep, now
 from sealbox.server.schemas import ErrorBody, UserCreate, UserCreated, UserPublic
 from sealbox.server.schemas.accounts import UserDisabledOut, UserStatus
+from sealbox.server.schemas.params import UserPath
 from sealbox.services import tokens, users
 
 router = APIRouter(
@@ -38,7 +39,7 @@ def list_users(_: AdminPrincipal, ctx: ContextDep) -> list[UserStatus]:
 
 
 @router.post("/{name}/disable", response_model=UserDisabledOut, responses={404: {"model": ErrorBody}})
-def disable_user(name: str, principal: AdminPrincipal, ctx: ContextDep) -> UserDisabledOut:
+def disable_user(name: UserPath, principal: AdminPrincipal, ctx: ContextDep) -> UserDisabledOut:
     """Disable a user (or service account): at once, none of their tokens, web sessions or single
     sign-on and proxy sign-ins works; their web sessions are deleted and their live sessions ended.
     Their secrets and grants stay. An admin cannot disable themselves here (409)."""
@@ -46,6 +47,6 @@ def disable_user(name: str, principal: AdminPrincipal, ctx: ContextDep) -> UserD
 
 
 @router.post("/{name}/enable", response_model=UserStatus, responses={404: {"model": ErrorBody}})
-def enable_user(name: str, principal: AdminPrincipal, ctx: ContextDep) -> UserStatus:
+def enable_user(name: UserPath, principal: AdminPrincipal, ctx: ContextDep) -> UserStatus:
     """Enable a disabled user again: their tokens that are neither revoked nor expired work again."""
     return UserStatus.of_user(users.enable_user(ctx.db, name[:64], now=now(), requested_by=principal))

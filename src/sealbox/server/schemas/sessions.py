@@ -81,6 +81,7 @@ class SessionCreate(In):
         default=None,
         ge=MIN_HEARTBEAT_SECONDS,
         le=MAX_HEARTBEAT_SECONDS,
+        json_schema_extra={"minimum": MIN_HEARTBEAT_SECONDS, "maximum": MAX_HEARTBEAT_SECONDS},
         description="the session side will call in (POST .../heartbeat) this often; a session not heard "
         f"from for {HEARTBEAT_MISSES} intervals is over. Unset: no heartbeat (the session lasts its ttl)",
     )
