@@ -15,6 +15,7 @@
         ├── NotFound                   404  not_found (also for what exists but is not yours)
         ├── Conflict                   409  already_exists, version_conflict
         ├── PayloadTooLarge            413  payload_too_large
+        ├── RateLimited                429  rate_limited (with retry_after)
         ├── IntegrityError             422  integrity_error (a stored ciphertext failed to open)
         └── Unavailable                503  keeper_unavailable, database_unavailable, storage_full,
                                             audit_unavailable
@@ -149,3 +150,15 @@ class BinarySecretError(SealboxError, ValueError):
 
     def __init__(self, name: str, path: object) -> None:
         super().__init__(f"secret {name!r} is binary, not text: read the file {path} as bytes")
+
+
+class RateLimited(ServiceError):
+    """Too many failed attempts from one client (or for one identity) this minute."""
+
+    status_code = 429
+    code = "rate_limited"
+    message = "too many failed attempts; try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after

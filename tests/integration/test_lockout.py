@@ -11,6 +11,7 @@ while valid users on the same address use the hot reads, FastAPI routes, a write
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import threading
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -159,3 +161,59 @@ def test_a_flood_of_bad_credentials_from_a_shared_address_locks_no_valid_user_ou
         assert victim.get(f"{API}/me").json()["name"] == people[0][0]
     with client(any_stack, address, victim_token) as victim:
         assert victim.get(f"{API}/me").json()["name"] == people[0][0]
+
+
+def _redeem_body(credential: str) -> dict[str, str]:
+    return {"credential": credential, "public_key": base64.b64encode(b"\x09" * 32).decode()}
+
+
+def test_made_up_launch_credentials_add_a_bounded_number_of_records_and_lock_no_launch_out(
+    any_stack: Stack, people: list[tuple[str, str, str]]
+) -> None:
+    """Refused redemptions were each an audit record, with no bound: now a refusal past the limit (per
+    address and minute) is a 429 with no record, and a valid credential from that address still works."""
+    _, token, secret = people[0]
+    with any_stack.client(token) as own:
+        made = own.post(f"{API}/sessions", json={"secrets": [{"name": secret, "file": "f"}]})
+    assert made.status_code == 201, made.text
+    session_id, credential = made.json()["session"]["id"], made.json()["launch_credential"]
+    address = shared_address()
+    started = time.time()
+    statuses: Counter[int] = Counter()
+    with client(any_stack, address) as anonymous:
+        for i in range(200):
+            target = session_id if i % 2 else uuid.uuid4().hex
+            made_up = f"sbl_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
+            resp = anonymous.post(f"{API}/sessions/{target}/redeem", json=_redeem_body(made_up))
+            statuses[resp.status_code] += 1
+            if resp.status_code == 429:
+                assert int(resp.headers["Retry-After"]) >= 0
+        # The valid credential, from the same address, in the same minute: redeemed.
+        valid = anonymous.post(f"{API}/sessions/{session_id}/redeem", json=_redeem_body(credential))
+    assert valid.status_code == 200, valid.text
+    minutes = int(time.time() // 60) - int(started // 60) + 1
+    assert set(statuses) <= {401, 429} and statuses[401] <= LIMIT * minutes, statuses
+    assert statuses[429] >= 200 - LIMIT * minutes
+    # The record holds the refusals that were answered 401, and nothing for the 429s.
+    refused = 0
+    cursor: int | None = None
+    with any_stack.client() as admin:
+        while True:
+            since = datetime.fromtimestamp(started - 5, UTC).isoformat()
+            params: dict[str, str | int] = {"limit": 500, "since": since}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = admin.get(f"{API}/audit", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            refused += sum(
+                1
+                for r in body["items"]
+                if r["action"] == "session.redeem"
+                and r["outcome"] == "denied"
+                and r["client_addr"] == address
+            )
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+    assert refused == statuses[401], (refused, statuses)

@@ -114,7 +114,9 @@ def create_app(
         secrets=SecretService(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
-        launches=LaunchService(db, keys, keys.signing, keeper_port),
+        launches=LaunchService(
+            db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
+        ),
         sharing=SharingService(db),
         authenticator=Authenticator(db, keys.master, identity_settings(settings)),
         oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,

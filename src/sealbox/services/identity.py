@@ -26,26 +26,15 @@ from sqlalchemy.engine import Connection
 from sealbox.crypto.keyring import Keyring
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
-from sealbox.errors import BadRequest, Conflict, ServiceError, Unauthenticated
+from sealbox.errors import BadRequest, Conflict, Unauthenticated
 from sealbox.services import tokens, users
+from sealbox.services.failure_limits import count_failure
 from sealbox.store.database import Database
-from sealbox.store.ratelimit import FailureCounter
 from sealbox.store.sharing import SharingRepository
 
 log = logging.getLogger("sealbox.auth")
-WINDOW_SECONDS = 60
 PROVIDER_GROUP = "oidc"  # groups created from identity-provider claims (membership follows the claims)
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-class RateLimited(ServiceError):
-    status_code = 429
-    code = "rate_limited"
-    message = "too many failed attempts; try again later"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +96,6 @@ class Authenticator:
         in that transaction: one transaction for the check and the data. OpenID Connect and proxy
         identities may create users or sync groups, so they are checked in their own transactions,
         before `conn` has read anything."""
-        window = int(now.timestamp()) // WINDOW_SECONDS
         identity = self._claimed_identity(authorization, headers, client_addr)
         buckets = [f"ip:{client_addr or '-'}"] + ([f"id:{identity}"] if identity else [])
         scheme, _, presented = (authorization or "").partition(" ")
@@ -121,25 +109,13 @@ class Authenticator:
                     return tokens.authenticate(own, bearer, now=now, client_addr=client_addr)
             return self._external(bearer, headers, client_addr, now)
         except Unauthenticated:
-            self._count_failure(conn, buckets, window, now)
+            count_failure(self.db, buckets, now=now, limit=self.settings.failure_limit, conn=conn)
             log.info("authentication failed from %s", client_addr or "-")
             raise
 
     def _is_personal_token(self, bearer: str) -> bool:
         """Anything but a JWT for a configured OpenID Connect issuer is checked as a personal token."""
         return bearer.startswith(tokens.PREFIX) or self.settings.oidc is None or not _JWT.fullmatch(bearer)
-
-    def _count_failure(self, conn: Connection | None, buckets: list[str], window: int, now: datetime) -> None:
-        """Count one failure in each bucket; RateLimited (nothing counted) when one is full already."""
-        if conn is not None:
-            seen = FailureCounter(conn).counts(buckets, window)
-        else:
-            with self.db.read() as own:
-                seen = FailureCounter(own).counts(buckets, window)
-        if seen >= self.settings.failure_limit:
-            raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS) from None
-        with self.db.write() as wconn:
-            FailureCounter(wconn).add(buckets, window)
 
     def _claimed_identity(
         self, authorization: str | None, headers: dict[str, str], addr: str | None

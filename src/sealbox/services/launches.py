@@ -46,6 +46,7 @@ from sealbox.errors import (
     Unauthenticated,
 )
 from sealbox.services.audit import record, record_many
+from sealbox.services.failure_limits import count_failure
 from sealbox.services.keys import ServerKeys
 from sealbox.services.launch_checks import (
     check_field,
@@ -112,8 +113,17 @@ def _hash(credential_id: str, secret_part: str) -> bytes:
 
 
 class LaunchService:
-    def __init__(self, db: Database, keys: ServerKeys, signing: SigningKey, keeper: KeeperPort) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keys: ServerKeys,
+        signing: SigningKey,
+        keeper: KeeperPort,
+        *,
+        failure_limit: int = 20,
+    ) -> None:
         self.db = db
+        self.failure_limit = failure_limit  # refused redemptions per minute and client address
         self.keys = keys
         self.signing = signing
         self.keeper = keeper
@@ -286,7 +296,11 @@ class LaunchService:
         client_addr: str | None,
         now: datetime,
     ) -> Redemption:
-        """Spend a credential once; refusals are audited and all look alike to the caller."""
+        """Spend a credential once; refusals are audited and all look alike to the caller.
+
+        Refusals are counted per client address: past the limit a refusal is a 429 with no record of its
+        own, so that made-up credentials cannot grow the audit log at the rate they are sent. A valid
+        credential is checked first and never refused by the count."""
         try:
             return self._redeem(
                 session_id=session_id,
@@ -296,6 +310,7 @@ class LaunchService:
                 now=now,
             )
         except CredentialRefused as refused:
+            count_failure(self.db, [f"redeem:{client_addr or '-'}"], now=now, limit=self.failure_limit)
             self._audit_refusal(session_id, client_addr, now, Outcome.DENIED, str(refused.reason))
             raise CredentialRefused() from None
         except ServiceError as failed:

@@ -1,0 +1,36 @@
+"""Failed attempts per minute, per client address or identity, shared by every replica (the database).
+
+Callers check what was presented first and count only failures: a valid credential is never refused by a
+count (a flood from a shared address locks nobody out), and past the limit a failure is answered 429 at
+once, without more work and without a record of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from sealbox.errors import RateLimited
+from sealbox.store.database import Database
+from sealbox.store.ratelimit import FailureCounter
+
+WINDOW_SECONDS = 60
+
+
+def count_failure(
+    db: Database, buckets: Sequence[str], *, now: datetime, limit: int, conn: Connection | None = None
+) -> None:
+    """Count one failure in each bucket; RateLimited (nothing counted) when one is full already. `conn`:
+    a read transaction the caller holds, to look at the counts in."""
+    window = int(now.timestamp()) // WINDOW_SECONDS
+    if conn is not None:
+        seen = FailureCounter(conn).counts(buckets, window)
+    else:
+        with db.read() as own:
+            seen = FailureCounter(own).counts(buckets, window)
+    if seen >= limit:
+        raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS) from None
+    with db.write() as wconn:
+        FailureCounter(wconn).add(buckets, window)
