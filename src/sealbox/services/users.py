@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
-from sealbox.domain.names import check_user_name, is_valid_user_name
+from sealbox.domain.names import check_user_name
 from sealbox.domain.principals import Principal, Purposes, User, UserID
 from sealbox.errors import Conflict, NotFound
 from sealbox.services.audit import record
@@ -72,10 +72,6 @@ def create_user(
 
 
 def get_user(db: Database, name: str) -> User | None:
-    """The user of that name; None for a name no user can have (it never reaches the database, where
-    PostgreSQL would refuse a NUL)."""
-    if not is_valid_user_name(name):
-        return None
     with db.read() as conn:
         return UserRepository(conn).by_name(name)
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, UserID
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import tokens, users
@@ -77,6 +78,9 @@ class UserRepository:
         )
 
     def by_name(self, name: str) -> User | None:
+        """None for a name no user can have: it never reaches the database (PostgreSQL refuses a NUL)."""
+        if not is_valid_user_name(name):
+            return None
         row = self.conn.execute(select(*_USER_COLS).where(users.c.name == name)).first()
         return user_from_row(row) if row else None
 
