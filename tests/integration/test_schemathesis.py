@@ -8,8 +8,7 @@ Two runs against the live `/api/v1/openapi.json`, each bounded so that CI stays 
    exactly the declared methods (ST204, ST205). The hooks (tests/support/schemathesis_hooks.py) draw
    times at both ends of the calendar, and let through only the refusals no JSON Schema can state (an
    expiry in the past, a body that does not fit the stored secret's kind, two mappings onto one name),
-   each checked against its request. One check is off for one path: ending a session
-   (`DELETE /api/v1/sessions/{id}`) keeps its record readable, which ST301 would call a use after free.
+   each checked against its request, and a session read after it was ended (its record stays).
 2. In this process, positive and negative examples of every operation with a canary as every secret
    value, as a person: no 5xx, no canary in any answer; the `stack` fixture scans the server and keeper
    logs for it when the module ends.
@@ -48,8 +47,8 @@ from tests.support.processes import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_EXAMPLES = 30  # per operation and phase, in the `st` run
-EXAMPLES = 20  # per operation, in this process
-BUDGET = 600  # examples in all, in this process
+EXAMPLES = 40  # per operation, in this process
+BUDGET = 1500  # examples in all, in this process
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +73,12 @@ def _schemathesis_command() -> list[str]:
     return [found]
 
 
-# `DELETE /api/v1/sessions/{id}` ends a session; its record stays readable (status "ended") for its
-# owner and the audit, so "deleted resource still available" (ST301) is what it is meant to do there.
+# `DELETE /api/v1/tokens/{id}`, following the document's links, revokes the run's own token and leaves
+# the rest of the run with 401s: it is left to the run in this process (and test_api_edges.py).
 CONFIG = """
 [[operations]]
-include-path-regex = "^/api/v1/(service/)?sessions/\\\\{session_id\\\\}$"
-checks.use_after_free.enabled = false
+include-name = "DELETE /api/v1/tokens/{token_id}"
+enabled = false
 """
 
 
@@ -98,7 +97,8 @@ def test_checks_all_every_phase_finds_nothing(open_stack: Stack, fuzz_token: str
             "--checks",
             "all",
             "--exclude-checks",
-            "positive_data_acceptance",  # replaced by the hooks' own, with the listed exceptions
+            # replaced by the hooks' own, with the exceptions they list
+            "positive_data_acceptance,use_after_free",
             "--max-examples",
             str(CLI_EXAMPLES),
             "--workers",
@@ -123,7 +123,14 @@ def test_checks_all_every_phase_finds_nothing(open_stack: Stack, fuzz_token: str
     assert run.returncode == 0, out[-6000:]
     assert not re.search(r"\bST\d{3}\b", out), out[-6000:]
     tested = re.search(r"Tested: (\d+)", out)
-    assert tested and int(tested.group(1)) >= 38, out[-3000:]
+    assert tested and int(tested.group(1)) >= 37, out[-3000:]
+    # The run kept its token throughout: only the launch credential's routes (no bearer token) say 401.
+    unauthorized = re.search(r"401 Unauthorized \(\d+ operations?\):\n((?:\s+- .+\n)+)", out)
+    only_401 = set(re.findall(r"- (\S+ \S+)", unauthorized.group(1))) if unauthorized else set()
+    assert only_401 <= {
+        "POST /api/v1/sessions/{session_id}/redeem",
+        "POST /api/v1/sessions/{session_id}/failures",
+    }, out[-3000:]
 
 
 def test_options_and_405_list_every_declared_method(open_stack: Stack, fuzz_token: str) -> None:
@@ -169,7 +176,8 @@ def _inject(case: Case[Any], value: str) -> None:
     fields = body.get("fields")
     if isinstance(fields, dict):
         for key, old in fields.items():
-            if isinstance(old, str) and key in ("password", "secret_access_key", "session_token"):
+            # Only a field the example filled (a database given by url has its parts empty).
+            if isinstance(old, str) and old and key in ("password", "secret_access_key", "session_token"):
                 fields[key] = value
 
 

@@ -11,8 +11,9 @@ import re
 
 from fastapi import APIRouter, Response, status
 
+from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.secrets import SecretPatch
-from sealbox.errors import BadRequest
+from sealbox.errors import BadRequest, NotFound
 from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
@@ -210,6 +211,8 @@ def unshare_secret(
     """Revoke a grant: every later launch is refused; live sessions keep what they got and are listed."""
     if grantee_type not in ("user", "group"):
         raise BadRequest("grantee type is user or group", code="invalid_grantee", field="grantee_type")
+    if grantee_type == "user" and not is_valid_user_name(grantee):
+        raise NotFound("no such grant")  # no user has that name (the path's pattern covers groups' too)
     live = ctx.sharing.unshare(
         principal, name, owner=owner, grantee=Grantee(kind=grantee_type, name=grantee[:128]), now=now()
     )
