@@ -166,8 +166,9 @@ class SealboxSpawner(LoggingConfigurable):
             with self.sealbox_client() as client:
                 client.end_service_session(session_id)
         except (ClientError, web.HTTPError) as error:
-            # The session still expires on its own (sealbox_session_ttl); say so, without detail.
-            self.log.warning("sealbox: could not end session %s (%s)", session_id, type(error).__name__)
+            # The session still expires on its own (sealbox_session_ttl); say so, with the stable code only.
+            code = error.code if isinstance(error, ClientError) else str(error.status_code)
+            self.log.warning("sealbox: could not end session %s (%s)", session_id, code)
 
     # state: the session id only ---------------------------------------------------------------------
 
