@@ -16,7 +16,7 @@
         ├── Conflict                   409  already_exists, version_conflict
         ├── PayloadTooLarge            413  payload_too_large
         ├── RateLimited                429  rate_limited (with retry_after)
-        ├── IntegrityError             422  integrity_error (a stored ciphertext failed to open)
+        ├── CiphertextIntegrityError   422  integrity_error (a stored ciphertext failed to open)
         └── Unavailable                503  keeper_unavailable, database_unavailable, storage_full,
                                             audit_unavailable
 
@@ -120,7 +120,7 @@ class PayloadTooLarge(ServiceError):
     message = "request body too large"
 
 
-class IntegrityError(ServiceError):
+class CiphertextIntegrityError(ServiceError):
     status_code = 422
     code = "integrity_error"
     message = "a stored ciphertext failed its integrity check"

@@ -30,9 +30,9 @@ from sealbox.server.web.routes import install_web
 from sealbox.services.audit import install_audit_chain
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
-from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
+from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
 
@@ -114,7 +114,7 @@ def create_app(
         secrets=SecretService(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
-        launches=LaunchService(
+        sessions=SessionService(
             db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
         ),
         sharing=SharingService(db),

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
@@ -68,7 +68,7 @@ class GroupService:
                 repo.set_group_member(group_id, requested_by.user.id, "manager")
                 record(conn, requested_by, "group.create", now=now, detail=f"group={name}")
                 return {"name": name, "members": repo.group_members(group_id)}
-        except SQLIntegrityError:
+        except IntegrityError:
             raise Conflict("a group with that name exists", code="already_exists", field="name") from None
 
     def _managed_group(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level, at_least
@@ -31,7 +31,7 @@ MAX_SCOPES = 32
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class NewValue:
+class SecretValue:
     """A value as submitted: exactly one of text, raw bytes or fields. Never printed."""
 
     text: str | None = field(default=None, repr=False)
@@ -45,7 +45,7 @@ class Limits:
     versions_kept: int
 
 
-def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tuple[str, ...]]:
+def _plaintext(kind: Kind, value: SecretValue, limits: Limits) -> tuple[bytes, tuple[str, ...]]:
     given = [v for v in (value.text, value.raw, value.fields) if v is not None]
     if len(given) != 1:
         raise BadRequest(
@@ -169,7 +169,7 @@ class SecretService:
         *,
         name: str,
         kind: Kind,
-        value: NewValue,
+        value: SecretValue,
         description: str,
         expires_at: datetime | None,
         now: datetime,
@@ -237,7 +237,7 @@ class SecretService:
                     detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
                 created = repo.get(owner_id=user.id, name=name)
-        except SQLIntegrityError:
+        except IntegrityError:
             # Two creates raced on PostgreSQL; the unique constraint decided.
             raise Conflict(
                 "you already have a secret with that name", code="already_exists", field="name"
@@ -307,7 +307,7 @@ class SecretService:
         requested_by: Principal,
         name: str,
         *,
-        value: NewValue,
+        value: SecretValue,
         if_match: int | None,
         now: datetime,
         owner: str | None = None,

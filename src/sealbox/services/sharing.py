@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
@@ -142,7 +142,7 @@ class SharingService(GroupService):
                 repo.set_project_member(project_id, requested_by.user.id, "owner")
                 record(conn, requested_by, "project.create", now=now, detail=f"project={name}")
                 return {"name": name, "members": repo.project_members(project_id)}
-        except SQLIntegrityError:
+        except IntegrityError:
             raise Conflict("a project with that name exists", code="already_exists", field="name") from None
 
     def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:

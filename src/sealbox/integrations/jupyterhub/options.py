@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealbox.domain.kinds import SPECS, Kind
-from sealbox.domain.launches import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
-from sealbox.domain.launches import check_mount_path as check_session_mount_path
+from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
+from sealbox.domain.sessions import check_mount_path as check_session_mount_path
 from sealbox.errors import BadRequest
 
 KEY = "sealbox"

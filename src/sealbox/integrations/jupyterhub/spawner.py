@@ -27,7 +27,7 @@ from tornado import web
 from traitlets import Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from sealbox.domain.launches import DEFAULT_MOUNT_PATH
+from sealbox.domain.sessions import DEFAULT_MOUNT_PATH
 from sealbox.errors import BadRequest, ClientError, SealboxError
 from sealbox.integrations.jupyterhub import local
 from sealbox.integrations.jupyterhub.options import (

@@ -26,8 +26,8 @@ from sealbox.server.schemas import (
     SecretPublic,
     SecretReplace,
     SecretUpdate,
+    SecretValue,
     UnshareOut,
-    ValueIn,
 )
 from sealbox.server.schemas.fields import BASE64_RE
 from sealbox.server.schemas.params import (
@@ -40,7 +40,7 @@ from sealbox.server.schemas.params import (
     SecretsCursor,
     SecretsLimit,
 )
-from sealbox.services.secrets import NewValue
+from sealbox.services import secrets as secret_service
 from sealbox.services.sharing import Grantee
 
 router = APIRouter(
@@ -61,7 +61,7 @@ _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath
 
 
-def _value(body: ValueIn) -> NewValue:
+def _value(body: SecretValue) -> secret_service.SecretValue:
     raw: bytes | None = None
     if body.value_base64 is not None:
         try:
@@ -72,7 +72,7 @@ def _value(body: ValueIn) -> NewValue:
             raise BadRequest(
                 "value_base64 is not valid base64", code="invalid_value", field="value_base64"
             ) from None
-    return NewValue(text=body.value, raw=raw, fields=body.fields)
+    return secret_service.SecretValue(text=body.value, raw=raw, fields=body.fields)
 
 
 def _etag(version: int) -> str:

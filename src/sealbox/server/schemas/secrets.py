@@ -114,7 +114,7 @@ def _replace_shapes() -> list[JsonValue]:
     ]
 
 
-class ValueIn(In):
+class SecretValue(In):
     """Exactly one of `value` (text), `value_base64` (bytes) or `fields` (multi-field kinds)."""
 
     value: str | None = Field(default=None, description="the value as text; never returned")
@@ -124,7 +124,7 @@ class ValueIn(In):
     fields: dict[str, str] | None = Field(default=None, description="fields of an aws or database secret")
 
 
-class SecretCreate(ValueIn):
+class SecretCreate(SecretValue):
     name: SecretName
     kind: Kind = Kind.GENERIC
     description: str = Field(
@@ -137,7 +137,7 @@ class SecretCreate(ValueIn):
     model_config = ConfigDict(json_schema_extra={"oneOf": _create_shapes()})
 
 
-class SecretReplace(ValueIn):
+class SecretReplace(SecretValue):
     model_config = ConfigDict(json_schema_extra={"oneOf": _replace_shapes()})
 
 

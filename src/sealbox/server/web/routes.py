@@ -126,7 +126,7 @@ def secrets_page(
                 "secret": s,
                 "shared_with": _shared_with(ctx, principal, s),
                 "sessions": len(
-                    visible_sessions(s, principal, ctx.launches.live_sessions_for(s.id, now=now()))
+                    visible_sessions(s, principal, ctx.sessions.live_sessions_for(s.id, now=now()))
                 ),
             }
         )
@@ -216,7 +216,7 @@ def sessions_page(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
         "sessions.html",
         user=principal.user,
         csrf=csrf,
-        sessions=ctx.launches.list_sessions(principal, live_only=True, now=now()),
+        sessions=ctx.sessions.list_sessions(principal, live_only=True, now=now()),
     )
 
 
@@ -225,7 +225,7 @@ async def end_session(request: Request, session_id: str, ctx: Ctx, signed: Signe
     principal, csrf = signed
     form = await _form(request, csrf)
     with contextlib.suppress(NotFound):
-        ctx.launches.end(principal, session_id[:64], now=now())
+        ctx.sessions.end(principal, session_id[:64], now=now())
     # Back to the page the form was on: only a path of ours (never a URL someone else chose).
     back = form.get("next", "")
     safe = back.startswith("/web/") and "//" not in back and "\\" not in back

@@ -20,8 +20,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from sealbox.domain.kinds import SPECS
-from sealbox.domain.launches import Mapping, check_mappings, check_mount_path
 from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import Mapping, check_mappings, check_mount_path
 from sealbox.errors import BadRequest
 from sealbox.server.context import AppContext
 from sealbox.server.web.routes import Ctx, Signed, _form, _render, router

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sealbox.domain.kinds import SPECS, Kind
-from sealbox.domain.launches import Mapping
+from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 
 

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from sealbox.crypto.launch import LaunchWrapper, SigningKey, outer_digest
+from sealbox.crypto.session_keys import SessionWrapper, SigningKey, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.audit import Outcome
 from sealbox.domain.grants import Level, at_least, split_ref
-from sealbox.domain.launches import (
+from sealbox.domain.names import is_valid_secret_name
+from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_TTL_SECONDS,
     MAX_TTL_SECONDS,
@@ -34,13 +36,11 @@ from sealbox.domain.launches import (
     check_mappings,
     check_mount_path,
 )
-from sealbox.domain.names import is_valid_secret_name
-from sealbox.domain.principals import Principal
 from sealbox.errors import (
     BadRequest,
+    CiphertextIntegrityError,
     DecryptionError,
     Forbidden,
-    IntegrityError,
     NotFound,
     ServiceError,
     Unauthenticated,
@@ -48,15 +48,15 @@ from sealbox.errors import (
 from sealbox.services.audit import record, record_many
 from sealbox.services.failure_limits import count_failure
 from sealbox.services.keys import ServerKeys
-from sealbox.services.launch_checks import (
+from sealbox.services.ports import KeeperPort
+from sealbox.services.secrets import resolve
+from sealbox.services.session_checks import (
     check_field,
     check_not_expired,
     check_project_scope,
     no_such_secret,
     purpose_not_allowed,
 )
-from sealbox.services.ports import KeeperPort
-from sealbox.services.secrets import resolve
 from sealbox.services.tokens import constant_time_equal
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
@@ -112,7 +112,7 @@ def _hash(credential_id: str, secret_part: str) -> bytes:
     ).digest()
 
 
-class LaunchService:
+class SessionService:
     def __init__(
         self,
         db: Database,
@@ -375,7 +375,7 @@ class LaunchService:
             session_project_id = scoped["id"] if scoped else None
             users = UserRepository(conn)
             user_keys: dict[str, UserKey] = {}
-            wrapper = LaunchWrapper.for_session(session_public_key, session_id=session_id, part="dek")
+            wrapper = SessionWrapper.for_session(session_public_key, session_id=session_id, part="dek")
             items: list[RedeemedItem] = []
             delivered: dict[int, int] = {}
             for position, s in enumerate(session.secrets):
@@ -414,7 +414,7 @@ class LaunchService:
                         owner_id=s.owner_id,
                     )
                 except DecryptionError:
-                    raise IntegrityError() from None
+                    raise CiphertextIntegrityError() from None
                 wrapped = wrapper.wrap(
                     dek, secret_id=s.secret_id, version=current.version, owner_id=s.owner_id
                 )
