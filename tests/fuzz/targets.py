@@ -39,8 +39,8 @@ from sealbox.crypto.session_keys import (
 from sealbox.domain.env_names import ENV_NAME_PATTERN, FAMILIES, check_env_name
 from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.sessions import Mapping, check_file_name, check_mappings, check_mount_path
-from sealbox.domain.times import EARLIEST, LATEST, TimeFormatError, parse_rfc3339
-from sealbox.errors import BadRequest, DecryptionError, Unauthenticated
+from sealbox.domain.times import EARLIEST, LATEST, parse_rfc3339
+from sealbox.errors import BadRequest, DecryptionError, TimeFormatError, Unauthenticated
 from sealbox.launcher import spool
 from sealbox.launcher.spec import combine, load_spec, parse_env_option, parse_secret_option
 from tests.support.schema_rules import python

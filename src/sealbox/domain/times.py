@@ -12,16 +12,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from sealbox.errors import TimeFormatError
+
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
-
-
-class TimeFormatError(ValueError):
-    """Not an RFC 3339 time (the message never repeats the text)."""
 
 
 def to_utc(when: datetime) -> datetime:

@@ -39,11 +39,11 @@ from sealbox.domain.sessions import (
 from sealbox.errors import (
     BadRequest,
     CiphertextIntegrityError,
+    CredentialRefused,
     DecryptionError,
     Forbidden,
     NotFound,
     ServiceError,
-    Unauthenticated,
 )
 from sealbox.services.audit import record, record_many
 from sealbox.services.failure_limits import count_failure
@@ -72,15 +72,6 @@ MAX_SESSIONS_LISTED = 500
 # platform may ask for a longer-lived launch credential, up to this bound. It is still spent by its first use.
 MAX_CREDENTIAL_TTL_SECONDS = 900
 REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_unavailable"})
-
-
-class CredentialRefused(Unauthenticated):
-    code = "invalid_credential"
-    message = "the launch credential is not valid (used, expired, or for another session)"
-
-    def __init__(self, reason: str = "") -> None:
-        super().__init__()
-        self.reason = reason  # for the audit record only; the caller sees one message for every reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealbox.domain.times import EARLIEST, LATEST, TimeFormatError, parse_rfc3339, parse_typed, to_utc
+from sealbox.domain.times import EARLIEST, LATEST, parse_rfc3339, parse_typed, to_utc
+from sealbox.errors import TimeFormatError
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,9 @@ from traitlets import Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH
-from sealbox.errors import BadRequest, ClientError, SealboxError
+from sealbox.errors import BadRequest, ClientError, OptionsError, SealboxError
 from sealbox.integrations.jupyterhub import local
 from sealbox.integrations.jupyterhub.options import (
-    OptionsError,
     Selection,
     UsableSecret,
     from_form,
