@@ -15,14 +15,14 @@ from pydantic import BaseModel
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
 from sealbox.sdk.keeper import KeeperClient
-from sealbox.server import schemas
+from sealbox.server import hot, schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
-from sealbox.server.hot import HotReads
 from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.middleware import GuardMiddleware
+from sealbox.server.openapi import install_openapi
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
@@ -149,19 +149,25 @@ def create_app(
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
-    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps HotReads.
-    app.add_middleware(HotReads, ctx=ctx)
+    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) is outermost.
     app.add_middleware(OptionsMiddleware, routes_of=app)
-    # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
+    # Every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
     )
+    # The hot reads: one handler each, ahead of FastAPI's routes (routing tries them first).
+    app.router.routes[:0] = hot.read_routes(ctx)
     app.include_router(health.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
+    install_openapi(
+        app,
+        structs=(schemas.SecretPublic, schemas.SecretPage, schemas.UnshareOut),
+        paths=hot.openapi_paths,
+    )
     install_web(app)
     install_docs(app)
     return app

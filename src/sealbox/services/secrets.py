@@ -16,6 +16,7 @@ from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, enco
 from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
+from sealbox.domain.sessions import LiveSession
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.audit import note_denied_secret, record
 from sealbox.services.keys import ServerKeys
@@ -138,14 +139,12 @@ def resolve(
     return _with_access(found, level)
 
 
-def visible_sessions(
-    secret: Secret, requested_by: Principal, live: list[tuple[str, str, datetime, datetime]]
-) -> list[tuple[str, str, datetime, datetime]]:
+def visible_sessions(secret: Secret, requested_by: Principal, live: list[LiveSession]) -> list[LiveSession]:
     """The live sessions mounting `secret` that the caller may know of: all for its owner and `manage`
     grantees (they end them after a revocation), only their own for `use` and `write` grantees."""
     if secret.access in (Level.OWNER.value, Level.MANAGE.value):
         return live
-    return [s for s in live if s[1] == requested_by.user.name]
+    return [s for s in live if s.owner == requested_by.user.name]
 
 
 def _with_access(secret: Secret, level: Level) -> Secret:
@@ -258,7 +257,7 @@ class SecretService:
         owner: str | None,
         now: datetime,
         conn: Connection | None = None,
-    ) -> tuple[Secret, list[tuple[str, str, datetime, datetime]]]:
+    ) -> tuple[Secret, list[LiveSession]]:
         """Metadata, versions and the live sessions that mount it, in one read transaction (`conn`'s,
         when the caller has one: the hot path authenticates in it too)."""
         with self.db.read() if conn is None else nullcontext(conn) as tx:

@@ -28,6 +28,7 @@ from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_TTL_SECONDS,
     MAX_TTL_SECONDS,
+    LiveSession,
     Mapping,
     Session,
     SessionID,
@@ -501,9 +502,7 @@ class SessionService:
             raise NotFound("no such session")
         return ended
 
-    def live_sessions_for(
-        self, secret_id: str, *, now: datetime
-    ) -> list[tuple[str, str, datetime, datetime]]:
+    def live_sessions_for(self, secret_id: str, *, now: datetime) -> list[LiveSession]:
         with self.db.read() as conn:
             return SessionRepository(conn).live_for_secret(secret_id, now)
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import LiveSession
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
@@ -82,7 +83,7 @@ class SharingService(GroupService):
 
     def unshare(
         self, requested_by: Principal, name: str, *, owner: str | None, grantee: Grantee, now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LiveSession]:
         """Revoke a grant; returns the live sessions that still hold the value, for the owner to end."""
         with self.db.write() as conn:
             secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
@@ -107,11 +108,7 @@ class SharingService(GroupService):
                 revoked = {grantee.name}
             else:
                 revoked = {m["user"] for m in SharingRepository(conn).group_members(grantee_id)}
-        return [
-            {"id": sid, "owner": who, "created_at": created, "expires_at": expires}
-            for sid, who, created, expires in live
-            if who in revoked and who != secret.owner_name
-        ]
+        return [s for s in live if s.owner in revoked and s.owner != secret.owner_name]
 
     def grants(self, requested_by: Principal, name: str, *, owner: str | None) -> list[Grant]:
         """All grants for the owner and `manage` grantees; for others, only the grants that reach them."""

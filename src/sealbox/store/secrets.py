@@ -6,8 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
 from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.kinds import Kind
@@ -32,7 +33,7 @@ def _joined(query: Any) -> Any:
 
 
 def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
-    """A secret from a row of `_COLS` (or of `_SELECT`: the same columns, in the same order)."""
+    """A secret from a row of `_COLS` (as a query or as a compiled `Statement` gives it)."""
     (
         secret_id,
         owner_id,
@@ -72,18 +73,54 @@ def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
     )
 
 
-# The reads behind every metadata request, as hand-written SQL (store/raw.py); same columns as `_COLS`.
-_SELECT = """SELECT s.id, s.owner_id, s.name, s.kind, s.description, s.field_names, s.created_at,
-    s.created_by, s.updated_at, s.updated_by, s.expires_at, s.current_version, s.project_id, s.scopes,
-    u.name, p.name
-    FROM secrets s JOIN users u ON u.id = s.owner_id LEFT JOIN projects p ON p.id = s.project_id"""
-_BY_OWNER_ID = Statement.of(_SELECT + " WHERE s.owner_id = ? AND s.name = ?")
-_BY_OWNER_NAME = Statement.of(_SELECT + " WHERE u.name = ? AND s.name = ?")
-_BY_ID = Statement.of(_SELECT + " WHERE s.id = ?")
-_VERSIONS = Statement.of(
-    """SELECT version, created_at, created_by, size FROM secret_versions
-       WHERE secret_id = ? ORDER BY version DESC"""
+def _metadata(*conditions: Any) -> Select[Any]:
+    query: Select[Any] = _joined(select(*_COLS)).where(*conditions)
+    return query
+
+
+# The reads behind every metadata request, run as plain SQL (store/raw.py), compiled once per dialect
+# from the same column list and joins as the queries below.
+_BY_OWNER_ID = Statement.compiled(
+    _metadata(secrets.c.owner_id == bindparam("owner_id"), secrets.c.name == bindparam("name"))
 )
+_BY_OWNER_NAME = Statement.compiled(
+    _metadata(users.c.name == bindparam("owner_name"), secrets.c.name == bindparam("name"))
+)
+_BY_ID = Statement.compiled(_metadata(secrets.c.id == bindparam("secret_id")))
+_VERSIONS = Statement.compiled(
+    select(
+        secret_versions.c.version,
+        secret_versions.c.created_at,
+        secret_versions.c.created_by,
+        secret_versions.c.size,
+    )
+    .where(secret_versions.c.secret_id == bindparam("secret_id"))
+    .order_by(secret_versions.c.version.desc())
+)
+
+
+def _own_page_query(dialect: str, *, after: bool, prefix: bool) -> Select[Any]:
+    name = _binary(secrets.c.name, dialect)
+    query = _metadata(secrets.c.owner_id == bindparam("owner_id"))
+    if after:
+        query = query.where(name > bindparam("name_after"))
+    if prefix:
+        query = query.where(*_prefix_range())
+    return query.order_by(name).limit(bindparam("limit"))
+
+
+def _prefix_range(prefix: str | None = None) -> tuple[Any, ...]:
+    """Names that start with `prefix`: a range in the column's own collation (so the index serves it),
+    made exact under any collation by `substr`. Without a prefix: bound parameters `prefix`,
+    `prefix_end` and `prefix_length`, given when the compiled statement runs."""
+    start: Any
+    end: Any
+    length: Any
+    if prefix is None:
+        start, end, length = bindparam("prefix"), bindparam("prefix_end"), bindparam("prefix_length")
+    else:
+        start, end, length = literal(prefix), literal(prefix + "\U0010ffff"), literal(len(prefix))
+    return (secrets.c.name >= start, secrets.c.name < end, func.substr(secrets.c.name, 1, length) == start)
 
 
 _OWN_PAGES: dict[tuple[bool, bool], Statement] = {}
@@ -91,31 +128,24 @@ _OWN_PAGES: dict[tuple[bool, bool], Statement] = {}
 
 def _own_page(
     owner_id: str, name_after: str | None, prefix: str | None, limit: int
-) -> tuple[Statement, tuple[Any, ...]]:
+) -> tuple[Statement, dict[str, Any]]:
     """One owner's secrets by name from the (owner_id, name) index, after a name, with a prefix.
 
     Names order and compare byte-wise on both databases (as `_binary`); the prefix range uses the
-    column's own collation (so the index serves it) and `substr` makes it exact under any collation.
-    Run with `exec_driver_sql`: no statement compilation, no per-row type processing, but still seen
-    by SQLAlchemy's events."""
+    column's own collation (so the index serves it) and `substr` makes it exact under any collation."""
     key = (name_after is not None, bool(prefix))
     stmt = _OWN_PAGES.get(key)
     if stmt is None:
-        sql = _SELECT + " WHERE s.owner_id = ?"
-        if name_after is not None:
-            sql += " AND s.name{C} > ?"
-        if prefix:
-            sql += " AND s.name >= ? AND s.name < ? AND substr(s.name, 1, ?) = ?"
-        sql += " ORDER BY s.name{C} LIMIT ?"
-        sqlite = Statement.of(sql.replace("{C}", ""))
-        postgresql = Statement.of(sql.replace("{C}", ' COLLATE "C"'))
-        stmt = _OWN_PAGES[key] = Statement(sqlite=sqlite.sqlite, postgresql=postgresql.postgresql)
-    params: tuple[Any, ...] = (owner_id,)
+        stmt = _OWN_PAGES[key] = Statement.compiled(
+            _own_page_query("sqlite", after=key[0], prefix=key[1]),
+            postgresql_query=_own_page_query("postgresql", after=key[0], prefix=key[1]),
+        )
+    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
     if name_after is not None:
-        params += (name_after,)
+        params["name_after"] = name_after
     if prefix:
-        params += (prefix, prefix + "\U0010ffff", len(prefix), prefix)
-    return stmt, (*params, limit)
+        params |= {"prefix": prefix, "prefix_end": prefix + "\U0010ffff", "prefix_length": len(prefix)}
+    return stmt, params
 
 
 class SecretRepository:
@@ -189,15 +219,15 @@ class SecretRepository:
         )
 
     def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_ID, (owner_id, name), with_versions)
+        return self._one(_BY_OWNER_ID, {"owner_id": owner_id, "name": name}, with_versions)
 
     def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_NAME, (owner_name, name), with_versions)
+        return self._one(_BY_OWNER_NAME, {"owner_name": owner_name, "name": name}, with_versions)
 
     def get_by_id(self, secret_id: str) -> Secret | None:
-        return self._one(_BY_ID, (secret_id,), False)
+        return self._one(_BY_ID, {"secret_id": secret_id}, False)
 
-    def _one(self, stmt: Statement, params: tuple[str, ...], with_versions: bool) -> Secret | None:
+    def _one(self, stmt: Statement, params: dict[str, str], with_versions: bool) -> Secret | None:
         raw = RawReader(self.conn)
         row = raw.one(stmt, params)
         if row is None:
@@ -208,7 +238,7 @@ class SecretRepository:
                 SecretVersion(
                     version=version, created_at=utc_required(created_at), created_by=created_by, size=size
                 )
-                for version, created_at, created_by, size in raw.all(_VERSIONS, (row[0],))
+                for version, created_at, created_by, size in raw.all(_VERSIONS, {"secret_id": row[0]})
             )
         return _secret(row, versions)
 
@@ -245,7 +275,10 @@ class SecretRepository:
             name_after = after[1] if after is not None and after[0] == owner_name else None
             stmt, params = _own_page(owner_id, name_after, prefix, limit)
             sql = stmt.sqlite if dialect == "sqlite" else stmt.postgresql
-            rows += [_secret(r) for r in self.conn.exec_driver_sql(sql, params)]
+            rows += [
+                _secret(r)
+                for r in self.conn.exec_driver_sql(sql, stmt.positional(dialect == "sqlite", params))
+            ]
         if shared_ids is not None:
             shared = _joined(select(*_COLS)).where(
                 secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
@@ -257,18 +290,13 @@ class SecretRepository:
             rows += [
                 _secret(r)
                 for r in self.conn.execute(
-                    self._with_prefix(shared, prefix).order_by(owner_col, name_col).limit(limit)
+                    (shared.where(*_prefix_range(prefix)) if prefix else shared)
+                    .order_by(owner_col, name_col)
+                    .limit(limit)
                 )
             ]
         rows.sort(key=lambda s: (s.owner_name, s.name))
         return rows[:limit]
-
-    @staticmethod
-    def _with_prefix(query: Any, prefix: str | None) -> Any:
-        if prefix:
-            query = query.where(secrets.c.name >= prefix, secrets.c.name < prefix + "\U0010ffff")
-            query = query.where(func.substr(secrets.c.name, 1, len(prefix)) == prefix)  # any collation
-        return query
 
     def set_scopes(self, secret_id: str, scopes: tuple[str, ...]) -> None:
         self.conn.execute(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sealbox.domain.sessions import Session, SessionID, SessionSecret, session_is_live
+from sealbox.domain.sessions import LiveSession, Session, SessionID, SessionSecret, session_is_live
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import (
     secret_versions,
@@ -237,13 +237,13 @@ class SessionRepository:
                 [{"sid": session_id, "pos": p, "ver": v} for p, v in versions.items()],
             )
 
-    def live_for_secret(self, secret_id: str, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
+    def live_for_secret(self, secret_id: str, now: datetime) -> list[LiveSession]:
         """(session id, owner name, created, expires) of the live sessions that mount a secret.
 
         Part of every metadata read: hand-written SQL (store/raw.py)."""
         raw = RawReader(self.conn)
         return [
-            (sid, owner, utc_required(created), utc_required(expires))
+            LiveSession(SessionID(sid), owner, utc_required(created), utc_required(expires))
             for sid, owner, created, expires, heartbeat, seen in raw.all(
                 _LIVE_FOR_SECRET, (secret_id, raw.time_param(now))
             )
