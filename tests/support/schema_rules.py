@@ -28,7 +28,8 @@ from sealbox.server.schemas.fields import (
 )
 from sealbox.server.schemas.params import IF_MATCH_PATTERN, SECRETS_CURSOR_PATTERN
 from sealbox.services.secrets import _decode_cursor, check_scopes
-from sealbox.services.sessions import _CREDENTIAL, decode_public_key
+from sealbox.services.session_credentials import CREDENTIAL_RE
+from sealbox.services.sessions import decode_public_key
 from sealbox.services.tokens import MAX_TOKEN_NAME
 
 
@@ -109,7 +110,7 @@ RULES: dict[str, tuple[str, Callable[[str], bool], str]] = {
     "secrets cursor": (SECRETS_CURSOR_PATTERN, lambda s: ok(lambda: _decode_cursor(s)), "/A.é"),
     "base64": (BASE64_PATTERN, base64_rule, "=+/-_ "),
     "if-match": (IF_MATCH_PATTERN, if_match_rule, '"W/*9'),
-    "credential": (CREDENTIAL_PATTERN, lambda s: _CREDENTIAL.fullmatch(s) is not None, "sbl_"),
+    "credential": (CREDENTIAL_PATTERN, lambda s: CREDENTIAL_RE.fullmatch(s) is not None, "sbl_"),
     "public key": (PUBLIC_KEY_PATTERN, public_key_rule, "=+/"),
 }
 

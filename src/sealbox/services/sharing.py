@@ -14,9 +14,9 @@ from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import LiveSession
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
-from sealbox.services.secrets import resolve
 from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
 

@@ -6,146 +6,25 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import Select
 
 from sealbox.crypto.wrapping import StoredVersion
-from sealbox.domain.kinds import Kind
-from sealbox.domain.principals import UserID
-from sealbox.domain.secrets import Secret, SecretID, SecretVersion
-from sealbox.store.raw import RawReader, Statement, utc, utc_required
-from sealbox.store.tables import projects, secret_versions, secrets, users
-
-_COLS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
-
-
-def _binary(column: Any, dialect: str) -> Any:
-    """Names compare byte-wise everywhere (PostgreSQL's default collation may ignore case or punctuation),
-    so that pages are the same on both databases and a cursor means the same thing in SQL and Python."""
-    return column.collate("C") if dialect == "postgresql" else column
-
-
-def _joined(query: Any) -> Any:
-    return query.join(users, users.c.id == secrets.c.owner_id).outerjoin(
-        projects, projects.c.id == secrets.c.project_id
-    )
-
-
-def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
-    """A secret from a row of `_COLS` (as a query or as a compiled `Statement` gives it)."""
-    (
-        secret_id,
-        owner_id,
-        name,
-        kind,
-        description,
-        field_names,
-        created_at,
-        created_by,
-        updated_at,
-        updated_by,
-        expires_at,
-        current_version,
-        project_id,
-        scopes,
-        owner_name,
-        project_name,
-    ) = row
-    return Secret(
-        id=SecretID(secret_id),
-        owner_id=UserID(owner_id),
-        owner_name=owner_name,
-        name=name,
-        kind=Kind(kind),
-        description=description,
-        field_names=tuple(f for f in field_names.split(",") if f),
-        created_at=utc_required(created_at),
-        created_by=created_by,
-        updated_at=utc_required(updated_at),
-        updated_by=updated_by,
-        expires_at=utc(expires_at),
-        current_version=current_version,
-        versions=versions,
-        project=project_name,
-        project_id=project_id,
-        scopes=tuple(json.loads(scopes)) if scopes else (),
-    )
-
-
-def _metadata(*conditions: Any) -> Select[Any]:
-    query: Select[Any] = _joined(select(*_COLS)).where(*conditions)
-    return query
-
-
-# The reads behind every metadata request, run as plain SQL (store/raw.py), compiled once per dialect
-# from the same column list and joins as the queries below.
-_BY_OWNER_ID = Statement.compiled(
-    _metadata(secrets.c.owner_id == bindparam("owner_id"), secrets.c.name == bindparam("name"))
+from sealbox.domain.secrets import Secret, SecretVersion
+from sealbox.store.raw import RawReader, Statement, utc_required
+from sealbox.store.secret_queries import (
+    BY_ID,
+    BY_OWNER_ID,
+    BY_OWNER_NAME,
+    COLUMNS,
+    VERSIONS,
+    binary,
+    joined,
+    own_page,
+    prefix_range,
+    secret_from_row,
 )
-_BY_OWNER_NAME = Statement.compiled(
-    _metadata(users.c.name == bindparam("owner_name"), secrets.c.name == bindparam("name"))
-)
-_BY_ID = Statement.compiled(_metadata(secrets.c.id == bindparam("secret_id")))
-_VERSIONS = Statement.compiled(
-    select(
-        secret_versions.c.version,
-        secret_versions.c.created_at,
-        secret_versions.c.created_by,
-        secret_versions.c.size,
-    )
-    .where(secret_versions.c.secret_id == bindparam("secret_id"))
-    .order_by(secret_versions.c.version.desc())
-)
-
-
-def _own_page_query(dialect: str, *, after: bool, prefix: bool) -> Select[Any]:
-    name = _binary(secrets.c.name, dialect)
-    query = _metadata(secrets.c.owner_id == bindparam("owner_id"))
-    if after:
-        query = query.where(name > bindparam("name_after"))
-    if prefix:
-        query = query.where(*_prefix_range())
-    return query.order_by(name).limit(bindparam("limit"))
-
-
-def _prefix_range(prefix: str | None = None) -> tuple[Any, ...]:
-    """Names that start with `prefix`: a range in the column's own collation (so the index serves it),
-    made exact under any collation by `substr`. Without a prefix: bound parameters `prefix`,
-    `prefix_end` and `prefix_length`, given when the compiled statement runs."""
-    start: Any
-    end: Any
-    length: Any
-    if prefix is None:
-        start, end, length = bindparam("prefix"), bindparam("prefix_end"), bindparam("prefix_length")
-    else:
-        start, end, length = literal(prefix), literal(prefix + "\U0010ffff"), literal(len(prefix))
-    return (secrets.c.name >= start, secrets.c.name < end, func.substr(secrets.c.name, 1, length) == start)
-
-
-_OWN_PAGES: dict[tuple[bool, bool], Statement] = {}
-
-
-def _own_page(
-    owner_id: str, name_after: str | None, prefix: str | None, limit: int
-) -> tuple[Statement, dict[str, Any]]:
-    """One owner's secrets by name from the (owner_id, name) index, after a name, with a prefix.
-
-    Names order and compare byte-wise on both databases (as `_binary`); the prefix range uses the
-    column's own collation (so the index serves it) and `substr` makes it exact under any collation."""
-    key = (name_after is not None, bool(prefix))
-    stmt = _OWN_PAGES.get(key)
-    if stmt is None:
-        stmt = _OWN_PAGES[key] = Statement.compiled(
-            _own_page_query("sqlite", after=key[0], prefix=key[1]),
-            postgresql_query=_own_page_query("postgresql", after=key[0], prefix=key[1]),
-        )
-    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
-    if name_after is not None:
-        params["name_after"] = name_after
-    if prefix:
-        params |= {"prefix": prefix, "prefix_end": prefix + "\U0010ffff", "prefix_length": len(prefix)}
-    return stmt, params
+from sealbox.store.tables import secret_versions, secrets, users
 
 
 class SecretRepository:
@@ -219,13 +98,13 @@ class SecretRepository:
         )
 
     def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_ID, {"owner_id": owner_id, "name": name}, with_versions)
+        return self._one(BY_OWNER_ID, {"owner_id": owner_id, "name": name}, with_versions)
 
     def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_NAME, {"owner_name": owner_name, "name": name}, with_versions)
+        return self._one(BY_OWNER_NAME, {"owner_name": owner_name, "name": name}, with_versions)
 
     def get_by_id(self, secret_id: str) -> Secret | None:
-        return self._one(_BY_ID, {"secret_id": secret_id}, False)
+        return self._one(BY_ID, {"secret_id": secret_id}, False)
 
     def _one(self, stmt: Statement, params: dict[str, str], with_versions: bool) -> Secret | None:
         raw = RawReader(self.conn)
@@ -238,18 +117,18 @@ class SecretRepository:
                 SecretVersion(
                     version=version, created_at=utc_required(created_at), created_by=created_by, size=size
                 )
-                for version, created_at, created_by, size in raw.all(_VERSIONS, {"secret_id": row[0]})
+                for version, created_at, created_by, size in raw.all(VERSIONS, {"secret_id": row[0]})
             )
-        return _secret(row, versions)
+        return secret_from_row(row, versions)
 
     def get_many(self, *, owner_id: str, names: list[str]) -> dict[str, Secret]:
         """Several of one owner's secrets by name, in one query (no versions)."""
         rows = self.conn.execute(
-            _joined(select(*_COLS)).where(
+            joined(select(*COLUMNS)).where(
                 secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names)))
             )
         )
-        return {r[2]: _secret(r) for r in rows}
+        return {r[2]: secret_from_row(r) for r in rows}
 
     def page(
         self,
@@ -268,19 +147,19 @@ class SecretRepository:
         """
         rows: list[Secret] = []
         dialect = self.conn.dialect.name
-        name_col = _binary(secrets.c.name, dialect)
-        owner_col = _binary(users.c.name, dialect)
-        # Own secrets (most of a page): hand-written SQL, see `_own_page`.
+        name_col = binary(secrets.c.name, dialect)
+        owner_col = binary(users.c.name, dialect)
+        # Own secrets (most of a page): hand-written SQL, see `own_page`.
         if after is None or after[0] <= owner_name:
             name_after = after[1] if after is not None and after[0] == owner_name else None
-            stmt, params = _own_page(owner_id, name_after, prefix, limit)
+            stmt, params = own_page(owner_id, name_after, prefix, limit)
             sql = stmt.sqlite if dialect == "sqlite" else stmt.postgresql
             rows += [
-                _secret(r)
+                secret_from_row(r)
                 for r in self.conn.exec_driver_sql(sql, stmt.positional(dialect == "sqlite", params))
             ]
         if shared_ids is not None:
-            shared = _joined(select(*_COLS)).where(
+            shared = joined(select(*COLUMNS)).where(
                 secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
             )
             if after is not None:
@@ -288,9 +167,9 @@ class SecretRepository:
                     tuple_(owner_col, name_col) > tuple_(literal(after[0]), literal(after[1]))
                 )
             rows += [
-                _secret(r)
+                secret_from_row(r)
                 for r in self.conn.execute(
-                    (shared.where(*_prefix_range(prefix)) if prefix else shared)
+                    (shared.where(*prefix_range(prefix)) if prefix else shared)
                     .order_by(owner_col, name_col)
                     .limit(limit)
                 )

@@ -29,7 +29,8 @@ from sealbox.server.schemas.fields import (
     SecretRef,
     UserName,
 )
-from sealbox.services.sessions import MAX_CREDENTIAL_TTL_SECONDS, REPORTABLE_FAILURES
+from sealbox.services.session_credentials import MAX_CREDENTIAL_TTL_SECONDS
+from sealbox.services.sessions import REPORTABLE_FAILURES
 
 MIN_TTL_SECONDS = 60  # services.sessions refuses shorter sessions
 

@@ -26,7 +26,7 @@ from sealbox.server.deps import context_of, get_context, now
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
 from sealbox.services import audit as audit_service
 from sealbox.services import web_sessions
-from sealbox.services.secrets import visible_sessions
+from sealbox.services.access import visible_sessions
 
 COOKIE = "sealbox_session"
 LOGIN_CSRF_COOKIE = "sealbox_login_csrf"
