@@ -27,7 +27,7 @@
                                             audit_unavailable
 
 Three private exceptions stay beside the server code that raises and catches them, because no caller
-ever sees them: `server/web/routes.py::_SignIn` is the page dependency's signal to redirect to the
+ever sees them: `server/web/pages.py::_SignIn` is the page dependency's signal to redirect to the
 sign-in page, and `server/middleware.py::_TooLarge`/`_TooSlow` must be starlette `HTTPException`s so
 that FastAPI's body parser lets them through to the middleware, which answers 413/408 itself.
 

@@ -14,12 +14,14 @@ from pydantic import BaseModel
 
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
+from sealbox.parent_death import die_with_parent
 from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import hot, schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
+from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
@@ -175,9 +177,6 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for the ASGI server processes: settings come from `SEALBOX_*` (paths only, no keys)."""
-    from sealbox.parent_death import die_with_parent
-    from sealbox.server.logs import configure_logging
-
     # A worker whose granian main process was killed must not go on serving the port on its own.
     main_pid = os.environ.get(SERVER_MAIN_PID_VAR, "")
     die_with_parent(signal.SIGKILL, parent=int(main_pid) if main_pid.isdigit() else None)
