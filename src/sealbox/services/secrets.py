@@ -370,9 +370,9 @@ def _member_project_id(conn: Connection, requested_by: Principal, project: str |
         return None
     sharing = SharingRepository(conn)
     found = sharing.project_by_name(project) if is_valid_secret_name(project) else None
-    if found is None or sharing.project_role(found["id"], requested_by.user.id) is None:
+    if found is None or sharing.project_role(found.id, requested_by.user.id) is None:
         raise NotFound("no such project, or you are not a member", field="project")
-    return str(found["id"])
+    return str(found.id)
 
 
 def _encode_cursor(owner: str, name: str) -> str:  # the next page starts after OWNER/NAME

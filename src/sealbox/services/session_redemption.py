@@ -80,7 +80,7 @@ def deliver(
         current = material.get(s.secret_id)
         if current is None or current.owner_id != s.owner_id:
             raise NotFound("a secret of this session no longer exists", code="secret_gone")
-        _check_still_allowed(sharing, session, s, current, scoped["id"] if scoped else None, now)
+        _check_still_allowed(sharing, session, s, current, scoped.id if scoped else None, now)
         try:
             if s.owner_id not in user_keys:
                 user_keys[s.owner_id] = unwrap_user_key(

@@ -338,7 +338,7 @@ def _may_end(conn: Connection, requested_by: Principal, session: Session) -> boo
 def _check_project_member(conn: Connection, user_id: str, project: str) -> None:
     sharing = SharingRepository(conn)
     found = sharing.project_by_name(project)
-    if found is None or sharing.project_role(found["id"], user_id) is None:
+    if found is None or sharing.project_role(found.id, user_id) is None:
         raise NotFound("no such project, or you are not a member", field="project")
 
 
