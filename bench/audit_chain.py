@@ -31,7 +31,7 @@ from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import Principal
 from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ServerKeys, ensure_signing_key
-from sealbox.services.secrets import Limits, NewValue, SecretService
+from sealbox.services.secrets import Limits, SecretService, SecretValue
 from sealbox.services.users import create_user
 from sealbox.store.audit_anchor import CheckpointFile, flush_checkpoints
 from sealbox.store.database import Database
@@ -70,7 +70,7 @@ def creates(folder: Path, *, checkpoint: bool, n: int) -> list[float]:
                 who,
                 name=f"s{i}",
                 kind=Kind.GENERIC,
-                value=NewValue(text="x" * 64),
+                value=SecretValue(text="x" * 64),
                 description="",
                 expires_at=None,
                 now=now,

@@ -39,8 +39,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sealbox.crypto.keyring import Keyring
-from sealbox.crypto.launch import SessionKeyPair, SigningKey, VerifyKeys, outer_digest
 from sealbox.crypto.sealing import PrivateKeySet, keeper_wrap, seal_to_keeper
+from sealbox.crypto.session_keys import SessionKeyPair, SigningKey, VerifyKeys, outer_digest
 from sealbox.crypto.wrapping import outer_context
 from sealbox.keeper.keys import KeeperKeys
 from sealbox.keeper.launches import LaunchAuthority

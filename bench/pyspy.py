@@ -56,7 +56,7 @@ _DRIVER_LEAVES = ("do_execute (", "do_commit (", "do_rollback (", "fetchone (", 
 
 # Inclusive time: every sample whose stack contains the marker counts.
 MARKERS = {
-    "hot path (server/hot.py, plain ASGI; everything below it)": "HotReads.__call__ (sealbox/server/hot.py",
+    "hot path (server/hot.py, plain ASGI; everything below it)": "_Read.__call__ (sealbox/server/hot.py",
     "auth: Authenticator.authenticate (failure count + token lookup + hash)": "Authenticator.authenticate (",
     "SecretService.get_with_sessions (secret, versions, live sessions)": "get_with_sessions (sealbox/",
     "hand-written SQL in the driver (RawReader: execute + fetch, C)": "RawReader._execute (sealbox/store/raw.py",
@@ -64,7 +64,7 @@ MARKERS = {
     "COMMIT per transaction (do_commit)": "do_commit (",
     "pool checkout / return": "_ConnectionFairy._checkout (",
     "SQLAlchemy statement compile / cache key": "_generate_cache_key (",
-    "body as a dict for msgspec (hot.secret_body)": "secret_body (sealbox/server/hot.py",
+    "body as a Struct for msgspec (SecretPublic.of)": "of (sealbox/server/schemas/secrets.py",
     "send to granian (response start + body)": "_send (starlette/middleware/errors.py",
     "FastAPI serialize_response (pydantic validate + dump)": "serialize_response (fastapi/",
     "FastAPI solve_dependencies": "solve_dependencies (fastapi/",

@@ -3,22 +3,33 @@
     SealboxError
     ├── DecryptionError            a ciphertext did not open (any reason; no detail, no oracle)
     ├── ConfigError                settings or key files are missing or unsafe
+    ├── TimeFormatError            not an RFC 3339 time (also a ValueError)
     ├── SecretNotFound             get_secret() found the name in no provider
     │   └── CredentialNotFound     get_credential() found no credential whose scope matches
     ├── AmbiguousCredential        get_credential() found two that match equally
     ├── BinarySecretError          get_secret() returns text; that secret is bytes
     ├── ClientError                the SDK's view of an HTTP error answer
+    ├── PodSpecError               a pod spec cannot be patched as asked (also a ValueError)
+    │   └── KubeAPIError           the Kubernetes API server refused or could not be reached
+    ├── WorkspaceError             an entry the Kubeflow Workspace CRD would refuse (also a ValueError)
+    ├── OptionsError               a JupyterHub spawner choice that is not valid (also a ValueError)
     └── ServiceError               a failure with an HTTP status, a stable code and a fixed message
         ├── BadRequest                 400  invalid_request, invalid_name, invalid_value, ...
         ├── Unauthenticated            401  unauthenticated
+        │   └── CredentialRefused      401  invalid_credential (a session credential: used, expired, ...)
         ├── Forbidden                  403  forbidden
         ├── NotFound                   404  not_found (also for what exists but is not yours)
         ├── Conflict                   409  already_exists, version_conflict
         ├── PayloadTooLarge            413  payload_too_large
         ├── RateLimited                429  rate_limited (with retry_after)
-        ├── IntegrityError             422  integrity_error (a stored ciphertext failed to open)
+        ├── CiphertextIntegrityError   422  integrity_error (a stored ciphertext failed to open)
         └── Unavailable                503  keeper_unavailable, database_unavailable, storage_full,
                                             audit_unavailable
+
+Three private exceptions stay beside the server code that raises and catches them, because no caller
+ever sees them: `server/web/pages.py::_SignIn` is the page dependency's signal to redirect to the
+sign-in page, and `server/middleware.py::_TooLarge`/`_TooSlow` must be starlette `HTTPException`s so
+that FastAPI's body parser lets them through to the middleware, which answers 413/408 itself.
 
 Messages are fixed strings written here or at the raise site; they never carry a value, a key,
 a token or a piece of the request body.
@@ -40,6 +51,10 @@ class DecryptionError(SealboxError):
 
 class ConfigError(SealboxError):
     """Settings, key files or the data directory are missing or unsafe."""
+
+
+class TimeFormatError(SealboxError, ValueError):
+    """Not an RFC 3339 time (the message never repeats the text)."""
 
 
 class SecretNotFound(SealboxError, KeyError):
@@ -96,6 +111,17 @@ class Unauthenticated(ServiceError):
     message = "a valid token is required"
 
 
+class CredentialRefused(Unauthenticated):
+    """A session credential that is not valid; one message for every reason, the reason is for the audit."""
+
+    code = "invalid_credential"
+    message = "the launch credential is not valid (used, expired, or for another session)"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason  # for the audit record only; the caller sees one message for every reason
+
+
 class Forbidden(ServiceError):
     status_code = 403
     code = "forbidden"
@@ -120,7 +146,7 @@ class PayloadTooLarge(ServiceError):
     message = "request body too large"
 
 
-class IntegrityError(ServiceError):
+class CiphertextIntegrityError(ServiceError):
     status_code = 422
     code = "integrity_error"
     message = "a stored ciphertext failed its integrity check"
@@ -162,3 +188,19 @@ class RateLimited(ServiceError):
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = retry_after
+
+
+class PodSpecError(SealboxError, ValueError):
+    """The pod spec cannot be patched as asked (a name clash, an unknown user id, a bad option)."""
+
+
+class KubeAPIError(PodSpecError):
+    """The API server refused or could not be reached; the message names the object, never its data."""
+
+
+class WorkspaceError(SealboxError, ValueError):
+    """An entry that the Workspace CRD would refuse."""
+
+
+class OptionsError(SealboxError, ValueError):
+    """The choice is not valid; the message is safe to show (it never repeats what was submitted)."""

@@ -28,19 +28,19 @@ import atheris
 from sealbox.crypto.context import Context, Layer
 from sealbox.crypto.envelope import open_, seal
 from sealbox.crypto.keyring import Keyring
-from sealbox.crypto.launch import (
-    LaunchWrapper,
+from sealbox.crypto.session_keys import (
     SessionKeyPair,
+    SessionWrapper,
     SigningKey,
     VerifyKeys,
-    open_launch_key,
+    open_session_key,
     public_key_from_bytes,
 )
 from sealbox.domain.env_names import ENV_NAME_PATTERN, FAMILIES, check_env_name
-from sealbox.domain.launches import Mapping, check_file_name, check_mappings, check_mount_path
 from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
-from sealbox.domain.times import EARLIEST, LATEST, TimeFormatError, parse_rfc3339
-from sealbox.errors import BadRequest, DecryptionError, Unauthenticated
+from sealbox.domain.sessions import Mapping, check_file_name, check_mappings, check_mount_path
+from sealbox.domain.times import EARLIEST, LATEST, parse_rfc3339
+from sealbox.errors import BadRequest, DecryptionError, TimeFormatError, Unauthenticated
 from sealbox.launcher import spool
 from sealbox.launcher.spec import combine, load_spec, parse_env_option, parse_secret_option
 from tests.support.schema_rules import python
@@ -193,7 +193,7 @@ PAIR = SessionKeyPair.generate()
 SIGNING = SigningKey.generate()
 VERIFY = VerifyKeys.from_text(SIGNING.public_text(), source="fuzz")
 ENVELOPE = seal(RING, b"plain", CONTEXT)
-SEALED_KEY = LaunchWrapper.for_session(PAIR.public_bytes(), session_id="sid", part="dek").sealed_key
+SEALED_KEY = SessionWrapper.for_session(PAIR.public_bytes(), session_id="sid", part="dek").sealed_key
 TICKET = SIGNING.sign_ticket({"v": 1, "session": "sid"})
 
 
@@ -207,7 +207,7 @@ def fuzz_envelope(data: bytes) -> None:
 
 def fuzz_launch_key(data: bytes) -> None:
     try:
-        key = open_launch_key(PAIR, data, session_id="sid", part="dek")
+        key = open_session_key(PAIR, data, session_id="sid", part="dek")
     except DecryptionError:
         pass
     else:

@@ -1,12 +1,13 @@
-"""The hot reads (server/hot.py: one secret's metadata, the list, /me) answer exactly as the FastAPI
-routes of the same paths, on SQLite and PostgreSQL.
+"""The hot reads (server/hot.py: one secret's metadata, the list, /me), each served by one handler,
+on SQLite and PostgreSQL.
 
-hot.py serves a request only when it understands every query parameter; an unknown one (`x=1`, which
-FastAPI ignores) sends the same request through FastAPI's route. So each case is asked twice, plain
-(hot path) and with `x=1` (FastAPI), and the two answers must match in status, JSON body and every
-header but the date. Cases: own, shared (`?owner=`) and foreign secrets, missing ones, a bad name, no
-token, a malformed, a revoked and an expired token, list pages with cursor and prefix, /me, and a
-service account.
+An unknown query parameter is ignored (as FastAPI's routes of these paths did before the one handler
+replaced them): each case is asked twice, plain and with `x=1`, and the two answers must match in
+status, JSON body and every header but the date. Cases: own, shared (`?owner=`) and foreign secrets,
+missing ones, a bad name, no token, a malformed, a revoked and an expired token, list pages with cursor
+and prefix, /me, and a service account. The answers to bad parameters are pinned as FastAPI gave them
+(422 bodies, the last of a repeated parameter counting, authentication first), and so are the methods
+these paths take.
 """
 
 from __future__ import annotations
@@ -135,6 +136,71 @@ def test_parameters_at_their_edges_match(world: dict[str, object]) -> None:
         hot, slow = both(admin, f"{API}/secrets/{names[0]}", {"owner": owner})
         assert hot.status_code in (200, 400, 404, 422), (owner, hot.text)
         assert_same(hot, slow)
+
+
+def _problems(resp: httpx.Response) -> list[dict[str, str | None]]:
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert (body["code"], body["message"]) == ("invalid_request", "the request does not match the schema")
+    problems: list[dict[str, str | None]] = body["errors"]
+    return problems
+
+
+def test_bad_parameters_answer_as_fastapi_did(world: dict[str, object]) -> None:
+    """What FastAPI's routes of these paths answered, pinned for the one handler."""
+    stack, admin, names = world["stack"], world["admin"], world["names"]
+    assert isinstance(stack, Stack) and isinstance(admin, httpx.Client) and isinstance(names, list)
+    secrets = f"{API}/secrets"
+    for limit, problem in [
+        ("0", "greater_than_equal: at least 1"),
+        ("-1", "greater_than_equal: at least 1"),
+        ("501", "less_than_equal: at most 500"),
+        ("9" * 30, "less_than_equal: at most 500"),
+        ("", "int_parsing"),
+        ("0x10", "int_parsing"),
+        ("1e2", "int_parsing"),
+    ]:
+        assert _problems(admin.get(secrets, params={"limit": limit})) == [
+            {"field": "limit", "problem": problem}
+        ]
+    for limit in ("1.0", " 5", "+5", "1_0", "0100"):  # pydantic's lax integers, as before
+        assert admin.get(secrets, params={"limit": limit}).status_code == 200, limit
+    assert _problems(admin.get(secrets, params={"prefix": "a/b"})) == [
+        {"field": "prefix", "problem": "string_pattern_mismatch"}
+    ]
+    assert _problems(admin.get(secrets, params={"limit": "0", "cursor": "a" * 300, "prefix": "x" * 129})) == [
+        {"field": "limit", "problem": "greater_than_equal: at least 1"},
+        {"field": "cursor", "problem": "string_too_long: at most 193 characters"},
+        {"field": "prefix", "problem": "string_too_long: at most 128 characters"},
+    ]
+    assert admin.get(secrets, params=[("limit", "0"), ("limit", "5")]).status_code == 200  # the last counts
+    assert admin.get(secrets, params=[("limit", "5"), ("limit", "0")]).status_code == 422
+    assert _problems(admin.get(f"{secrets}/{names[0]}", params={"owner": "a" * 65})) == [
+        {"field": "owner", "problem": "string_too_long: at most 64 characters"}
+    ]
+    assert admin.get(f"{API}/me", params={"limit": "0"}).status_code == 200  # /me takes no parameter
+    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:  # authentication first
+        assert anonymous.get(secrets, params={"limit": "0"}).status_code == 401
+        assert anonymous.get(f"{secrets}/{names[0]}", params={"owner": "a" * 65}).status_code == 401
+
+
+def test_the_methods_of_the_read_paths(world: dict[str, object]) -> None:
+    """GET only (no HEAD); other methods of the same paths are the other routes', 405 lists them all."""
+    admin, names = world["admin"], world["names"]
+    assert isinstance(admin, httpx.Client) and isinstance(names, list)
+    allowed = {
+        f"{API}/me": "GET, OPTIONS",
+        f"{API}/secrets": "GET, POST, OPTIONS",
+        f"{API}/secrets/{names[2]}": "DELETE, GET, PATCH, OPTIONS",
+    }
+    for path, allow in allowed.items():
+        assert admin.options(path).headers["allow"] == allow
+        head = admin.head(path)
+        assert (head.status_code, head.headers["allow"]) == (405, allow)
+        wrong = admin.put(path)
+        assert (wrong.status_code, wrong.headers["allow"]) == (405, allow)
+        assert wrong.json()["code"] == "method_not_allowed"
+    assert admin.post(f"{API}/me").status_code == 405
 
 
 def test_refusals_match(world: dict[str, object]) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sealbox.errors import OptionsError
 from sealbox.integrations.jupyterhub.options import (
-    OptionsError,
     Selection,
     UsableSecret,
     from_form,

@@ -92,13 +92,13 @@ def seventy_seconds_later(stack: Stack, session_id: str) -> None:
     """Move every credential of the session 70 s closer to its expiry, as 70 s of waiting would."""
     with closing(sqlite3.connect(db(stack), timeout=10)) as conn, conn:
         rows = list(
-            conn.execute("SELECT id, expires_at FROM launch_credentials WHERE session_id = ?", (session_id,))
+            conn.execute("SELECT id, expires_at FROM session_credentials WHERE session_id = ?", (session_id,))
         )
         assert rows
         for credential_id, expires_at in rows:
             moved = datetime.strptime(expires_at, _FORMAT) - timedelta(seconds=70)
             conn.execute(
-                "UPDATE launch_credentials SET expires_at = ? WHERE id = ?",
+                "UPDATE session_credentials SET expires_at = ? WHERE id = ?",
                 (moved.strftime(_FORMAT), credential_id),
             )
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_key
+from sealbox.crypto.session_keys import SessionKeyPair, open_session_item, open_session_key
 from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.kinds import decode_fields
 from sealbox.errors import DecryptionError, Unavailable
@@ -140,7 +140,7 @@ def count_sessions(stack: Stack) -> int:
 
 
 def count_credentials(stack: Stack) -> int:
-    return int(query(stack, "SELECT count(*) FROM launch_credentials")[0][0])
+    return int(query(stack, "SELECT count(*) FROM session_credentials")[0][0])
 
 
 # --- the session side's steps, one by one, so that each can be tampered with --------------------------------
@@ -171,18 +171,20 @@ class ServerHalf:
         """What `redeem()` does with both halves: values by file or variable name."""
         pair = pair or self.pair
         sid = self.session_id
-        dek_key = open_launch_key(pair, base64.b64decode(self.body["sealed_key"]), session_id=sid, part="dek")
-        inner_key = open_launch_key(
+        dek_key = open_session_key(
+            pair, base64.b64decode(self.body["sealed_key"]), session_id=sid, part="dek"
+        )
+        inner_key = open_session_key(
             pair, base64.b64decode(keeper_body["sealed_key"]), session_id=sid, part="inner"
         )
         inners = {(i["secret_id"], i["version"]): base64.b64decode(i["inner"]) for i in keeper_body["items"]}
         out: dict[str, bytes] = {}
         for i in self.body["items"]:
             ids = {"secret_id": i["secret_id"], "version": i["version"], "owner_id": i["owner_id"]}
-            dek = open_launch_item(
+            dek = open_session_item(
                 dek_key, base64.b64decode(i["wrapped_dek"]), session_id=sid, part="dek", **ids
             )
-            inner = open_launch_item(
+            inner = open_session_item(
                 inner_key, inners[(i["secret_id"], i["version"])], session_id=sid, part="inner", **ids
             )
             out[i["file"] or i["env"]] = open_inner(dek, inner, **ids)
@@ -388,7 +390,7 @@ def test_an_expired_credential_is_refused_and_audited(
     # The credential lives 60 s; rather than wait, move its expiry into the past in the database.
     execute(
         stack,
-        "UPDATE launch_credentials SET expires_at = '2000-01-01 00:00:00.000000' WHERE session_id = ?",
+        "UPDATE session_credentials SET expires_at = '2000-01-01 00:00:00.000000' WHERE session_id = ?",
         sid,
     )
     resp = post_redeem(stack, sid, launch["launch_credential"])

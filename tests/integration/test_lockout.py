@@ -167,7 +167,7 @@ def _redeem_body(credential: str) -> dict[str, str]:
     return {"credential": credential, "public_key": base64.b64encode(b"\x09" * 32).decode()}
 
 
-def test_made_up_launch_credentials_add_a_bounded_number_of_records_and_lock_no_launch_out(
+def test_made_up_session_credentials_add_a_bounded_number_of_records_and_lock_no_launch_out(
     any_stack: Stack, people: list[tuple[str, str, str]]
 ) -> None:
     """Refused redemptions were each an audit record, with no bound: now a refusal past the limit (per

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Connection, and_, update
 from sealbox.domain.kinds import Kind
 from sealbox.errors import ClientError, DecryptionError, ServiceError
 from sealbox.sdk.redeem import redeem
-from sealbox.services.secrets import NewValue
+from sealbox.services.secrets import SecretValue
 from sealbox.store.tables import secret_versions, secrets, users
 from tests.conftest import CANARIES
 from tests.support.canaries import make_canary
@@ -63,12 +63,12 @@ def stored(box: InProcess) -> list[StoredRow]:
         who = box.user(owner, now=NOW)
         for i in range(4):
             name = f"{owner}-{i}"
-            value = NewValue(text=f"{name}-v1")
+            value = SecretValue(text=f"{name}-v1")
             box.secrets.create(
                 who, name=name, kind=Kind.GENERIC, value=value, description="", expires_at=None, now=NOW
             )
             if i % 2:
-                box.secrets.replace(who, name, value=NewValue(text=f"{name}-v2"), if_match=1, now=NOW)
+                box.secrets.replace(who, name, value=SecretValue(text=f"{name}-v2"), if_match=1, now=NOW)
     assert box.convert(box.rows()[::2]) > 0
     rows = box.rows()
     assert {r.keeper_key_id[:5] for r in rows} == {"hpke:", "wrap:"}

@@ -26,7 +26,7 @@ from sealbox.crypto.keyring import load_keyring
 from sealbox.crypto.sealing import open_outer
 from sealbox.crypto.wrapping import outer_context
 from sealbox.domain.kinds import Kind
-from sealbox.services.secrets import NewValue
+from sealbox.services.secrets import SecretValue
 from tests.support.opening import (
     PAYLOAD_KINDS,
     InProcess,
@@ -121,7 +121,7 @@ def test_split_key_on_sealed_and_converted_rows(box: InProcess, tmp_path: Path) 
             owners[i % 2],
             name=f"s{i:02d}",
             kind=Kind.GENERIC,
-            value=NewValue(text=value),
+            value=SecretValue(text=value),
             description="",
             expires_at=None,
             now=now,
@@ -149,7 +149,7 @@ def test_the_attempts_notice_a_broken_split(box: InProcess) -> None:
         who,
         name="x",
         kind=Kind.GENERIC,
-        value=NewValue(text="the value"),
+        value=SecretValue(text="the value"),
         description="",
         expires_at=None,
         now=now,

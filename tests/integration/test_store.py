@@ -30,7 +30,7 @@ from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Secret, SecretPatch
 from sealbox.errors import BadRequest, Conflict, NotFound, Unavailable
-from sealbox.services.secrets import NewValue
+from sealbox.services.secrets import SecretValue
 from sealbox.services.users import create_user
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
@@ -58,8 +58,8 @@ def alice(box: InProcess) -> Principal:
     return box.user("alice", now=NOW)
 
 
-def _text(value: str) -> NewValue:
-    return NewValue(text=value)
+def _text(value: str) -> SecretValue:
+    return SecretValue(text=value)
 
 
 def _create(box: InProcess, who: Principal, name: str, value: str) -> Secret:
@@ -128,7 +128,7 @@ def test_create_get_and_open(box: InProcess, alice: Principal) -> None:
         alice,
         name="db.prod",
         kind=Kind.DATABASE,
-        value=NewValue(fields={"host": "db.internal", "password": "pw-1", "user": ""}),
+        value=SecretValue(fields={"host": "db.internal", "password": "pw-1", "user": ""}),
         description="prod database",
         expires_at=NOW + timedelta(days=1),
         now=NOW,

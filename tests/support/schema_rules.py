@@ -13,11 +13,11 @@ from functools import cache
 from sealbox.domain import patterns
 from sealbox.domain.env_names import ENV_NAME_PATTERN, check_env_name
 from sealbox.domain.kinds import SPECS, Kind, check_single_value, encode_fields
-from sealbox.domain.launches import Mapping, check_mount_path
 from sealbox.domain.names import is_valid_secret_name, is_valid_user_name
+from sealbox.domain.sessions import Mapping, check_mount_path
 from sealbox.errors import BadRequest
 from sealbox.server.routes.secrets import _IF_MATCH, _value
-from sealbox.server.schemas import ValueIn
+from sealbox.server.schemas import SecretValue
 from sealbox.server.schemas.fields import (
     BASE64_PATTERN,
     CREDENTIAL_PATTERN,
@@ -27,8 +27,9 @@ from sealbox.server.schemas.fields import (
     TOKEN_NAME_PATTERN,
 )
 from sealbox.server.schemas.params import IF_MATCH_PATTERN, SECRETS_CURSOR_PATTERN
-from sealbox.services.launches import _CREDENTIAL, decode_public_key
 from sealbox.services.secrets import _decode_cursor, check_scopes
+from sealbox.services.session_credentials import CREDENTIAL_RE
+from sealbox.services.sessions import decode_public_key
 from sealbox.services.tokens import MAX_TOKEN_NAME
 
 
@@ -58,7 +59,9 @@ def token_name_rule(name: str) -> bool:
 
 def base64_rule(text: str) -> bool:
     """As the secrets routes read `value_base64` (an empty value is refused later, by the service)."""
-    return ok(lambda: _value(ValueIn(value_base64=text))) and bool(_value(ValueIn(value_base64=text)).raw)
+    return ok(lambda: _value(SecretValue(value_base64=text))) and bool(
+        _value(SecretValue(value_base64=text)).raw
+    )
 
 
 def if_match_rule(header: str) -> bool:
@@ -107,7 +110,7 @@ RULES: dict[str, tuple[str, Callable[[str], bool], str]] = {
     "secrets cursor": (SECRETS_CURSOR_PATTERN, lambda s: ok(lambda: _decode_cursor(s)), "/A.é"),
     "base64": (BASE64_PATTERN, base64_rule, "=+/-_ "),
     "if-match": (IF_MATCH_PATTERN, if_match_rule, '"W/*9'),
-    "credential": (CREDENTIAL_PATTERN, lambda s: _CREDENTIAL.fullmatch(s) is not None, "sbl_"),
+    "credential": (CREDENTIAL_PATTERN, lambda s: CREDENTIAL_RE.fullmatch(s) is not None, "sbl_"),
     "public key": (PUBLIC_KEY_PATTERN, public_key_rule, "=+/"),
 }
 

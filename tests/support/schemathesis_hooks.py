@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance, use_after_free
 
-from sealbox.domain.times import TimeFormatError, parse_rfc3339
+from sealbox.domain.times import parse_rfc3339
+from sealbox.errors import TimeFormatError
 
 
 def _rfc3339(year: st.SearchStrategy[int]) -> st.SearchStrategy[str]:

@@ -278,10 +278,10 @@ def pod(
     """
     import yaml
 
+    from sealbox.errors import PodSpecError
     from sealbox.integrations.kubernetes import (
         IMAGE,
         KubeLaunch,
-        PodSpecError,
         patch_pod,
     )
     from sealbox.integrations.kubernetes import (
@@ -360,7 +360,7 @@ def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
     after a session began (`ending()` names it), that session is ended: its objects could not be made."""
     import httpx
 
-    from sealbox.integrations.kubernetes import PodSpecError
+    from sealbox.errors import PodSpecError
 
     try:
         yield

@@ -34,8 +34,8 @@ def kubeflow_volumes(
     fmt: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
 ) -> None:
     """Emit spec.podTemplate.volumes.secrets[] entries for Secrets synced into a workspace's namespace."""
+    from sealbox.errors import WorkspaceError
     from sealbox.integrations.kubeflow import (
-        WorkspaceError,
         parse_secret_option,
         secret_volumes,
         workspace_json_patch,

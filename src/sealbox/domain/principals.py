@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import NewType
 
 from sealbox.domain.kinds import Kind
-from sealbox.domain.launches import Mapping
+from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest
 
 UserID = NewType("UserID", str)

@@ -12,16 +12,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from sealbox.errors import BadRequest, TimeFormatError
+
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
-
-
-class TimeFormatError(ValueError):
-    """Not an RFC 3339 time (the message never repeats the text)."""
 
 
 def to_utc(when: datetime) -> datetime:
@@ -68,3 +66,11 @@ def parse_rfc3339(text: str) -> datetime:
         return (naive - offset).replace(tzinfo=UTC)
     except OverflowError:
         return EARLIEST if offset > timedelta(0) else LATEST
+
+
+def check_representable(when: datetime) -> None:
+    """A time that has a UTC equivalent (9999-12-31T23:59-23:59 has none)."""
+    try:
+        when.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadRequest("that time is out of range", code="invalid_expiry", field="expires_at") from None

@@ -19,14 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sealbox.integrations.kubernetes import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY, PodSpecError
+from sealbox.errors import KubeAPIError
+from sealbox.integrations.kubernetes import LABEL_MANAGED_BY, LABEL_SESSION, MANAGED_BY
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api
-
-
-class KubeAPIError(PodSpecError):
-    """The API server refused or could not be reached; the message names the object, never its data."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

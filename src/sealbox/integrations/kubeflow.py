@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sealbox.errors import WorkspaceError
+
 CRD_SOURCE = (
     "kubeflow/notebooks@8b6105775132f4ea0af2a1dc3833519789651233:"
     "workspaces/controller/manifests/kustomize/base/crd/kubeflow.org_workspaces.yaml"
@@ -50,10 +52,6 @@ SECRETS_LIST_SCHEMA: dict[str, Any] = {
 
 _DNS1123 = re.compile(DNS1123_SUBDOMAIN)
 _MOUNT = re.compile(MOUNT_PATH, re.DOTALL)
-
-
-class WorkspaceError(ValueError):
-    """An entry that the Workspace CRD would refuse."""
 
 
 def check_secret_entries(entries: Sequence[Mapping[str, Any]]) -> list[str]:

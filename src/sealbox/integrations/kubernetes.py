@@ -33,6 +33,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sealbox.errors import PodSpecError
 from sealbox.sdk.redeem import Delivered
 
 IMAGE = "sealbox:0.1.0"
@@ -68,10 +69,6 @@ DEFAULT_REFRESH_INTERVAL_S = 60.0
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
-
-
-class PodSpecError(ValueError):
-    """The pod spec cannot be patched as asked (a name clash, an unknown user id, a bad option)."""
 
 
 def _b64(value: bytes) -> str:

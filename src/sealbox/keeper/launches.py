@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealbox.crypto.launch import LaunchWrapper, VerifyKeys, outer_digest
 from sealbox.crypto.sealing import open_outer
+from sealbox.crypto.session_keys import SessionWrapper, VerifyKeys, outer_digest
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import ConfigError, DecryptionError
 from sealbox.keeper.keys import KeeperKeys
@@ -117,7 +117,7 @@ class LaunchAuthority:
             parsed.append((*key, outer))
         self._claim_once(ticket_id, expires, now)
         try:
-            wrapper = LaunchWrapper.for_session(recipient, session_id=session_id, part="inner")
+            wrapper = SessionWrapper.for_session(recipient, session_id=session_id, part="inner")
         except DecryptionError:
             raise LaunchRefused("bad recipient key") from None
         results = []

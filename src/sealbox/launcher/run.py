@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from sealbox.domain.launches import (
+from sealbox.domain.sessions import (
     HEARTBEAT_MISSES,
     MAX_HEARTBEAT_SECONDS,
     MAX_TTL_SECONDS,

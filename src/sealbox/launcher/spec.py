@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sealbox.domain.kinds import SPECS
-from sealbox.domain.launches import Mapping
+from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest
 
 ALL_FIELDS = frozenset(f for spec in SPECS.values() for f in spec.all_fields)

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from sealbox.domain.launches import HEARTBEAT_MISSES
+from sealbox.domain.sessions import HEARTBEAT_MISSES
 from sealbox.errors import ClientError, SealboxError
 
 OVER = frozenset({"ended", "expired"})

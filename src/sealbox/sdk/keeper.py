@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from sealbox.domain.keeper import OuterLayer
-from sealbox.errors import IntegrityError, Unavailable
+from sealbox.errors import CiphertextIntegrityError, Unavailable
 
 _TIMEOUT = httpx.Timeout(3.0)  # a keeper that does not answer in 3 s counts as down
 
@@ -82,7 +82,7 @@ class KeeperClient:
         }
         response = self._call("POST", "/v1/launch", json=payload)
         if response.status_code == 422:
-            raise IntegrityError()
+            raise CiphertextIntegrityError()
         if response.status_code != 200:
             raise LaunchRefusedError()
         body = response.json()

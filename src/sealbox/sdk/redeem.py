@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
-from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_key
+from sealbox.crypto.session_keys import SessionKeyPair, open_session_item, open_session_key
 from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.kinds import SPECS, Kind, decode_fields
-from sealbox.errors import BadRequest, ClientError, DecryptionError, IntegrityError, Unavailable
+from sealbox.errors import BadRequest, CiphertextIntegrityError, ClientError, DecryptionError, Unavailable
 from sealbox.sdk.keeper import KeeperClient
 
 
@@ -90,7 +90,8 @@ def redeem(
 ) -> Delivery:
     """Spend `credential` once and return the plaintexts, assembled here from both halves.
 
-    Raises ClientError (server refusal), Unavailable (keeper down), LaunchRefusedError, IntegrityError.
+    Raises ClientError (server refusal), Unavailable (keeper down), LaunchRefusedError,
+    CiphertextIntegrityError.
     """
     pair = SessionKeyPair.generate()
     started = time.perf_counter()
@@ -103,7 +104,7 @@ def redeem(
     keeper = KeeperClient(keeper_url or body["keeper_url"])
     try:
         return _assemble(pair, body, keeper, session_id=session_id, started=started, server_done=server_done)
-    except (IntegrityError, Unavailable) as failed:
+    except (CiphertextIntegrityError, Unavailable) as failed:
         # The server recorded a successful redemption; tell it how the launch really ended, for its audit.
         with contextlib.suppress(ClientError, httpx.HTTPError):
             _post(
@@ -141,17 +142,17 @@ def _assemble(
     )
     keeper_done = time.perf_counter()
     try:
-        dek_key = open_launch_key(
+        dek_key = open_session_key(
             pair, base64.b64decode(body["sealed_key"]), session_id=session_id, part="dek"
         )
-        inner_key = open_launch_key(pair, keeper_key, session_id=session_id, part="inner")
+        inner_key = open_session_key(pair, keeper_key, session_id=session_id, part="inner")
         delivered = []
         for i in items:
             ids = {"secret_id": i["secret_id"], "version": i["version"], "owner_id": i["owner_id"]}
-            dek = open_launch_item(
+            dek = open_session_item(
                 dek_key, base64.b64decode(i["wrapped_dek"]), session_id=session_id, part="dek", **ids
             )
-            inner = open_launch_item(
+            inner = open_session_item(
                 inner_key, inners[(i["secret_id"], i["version"])], session_id=session_id, part="inner", **ids
             )
             delivered.append(
@@ -168,7 +169,7 @@ def _assemble(
                 )
             )
     except (DecryptionError, KeyError):
-        raise IntegrityError() from None
+        raise CiphertextIntegrityError() from None
     done = time.perf_counter()
     return Delivery(
         session_id=session_id,

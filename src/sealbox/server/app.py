@@ -14,15 +14,17 @@ from pydantic import BaseModel
 
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
+from sealbox.parent_death import die_with_parent
 from sealbox.sdk.keeper import KeeperClient
-from sealbox.server import schemas
+from sealbox.server import hot, schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
-from sealbox.server.hot import HotReads
+from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.middleware import GuardMiddleware
+from sealbox.server.openapi import install_openapi
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
@@ -30,9 +32,9 @@ from sealbox.server.web.routes import install_web
 from sealbox.services.audit import install_audit_chain
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
-from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
+from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
 
@@ -114,7 +116,7 @@ def create_app(
         secrets=SecretService(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
-        launches=LaunchService(
+        sessions=SessionService(
             db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
         ),
         sharing=SharingService(db),
@@ -149,19 +151,25 @@ def create_app(
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
-    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps HotReads.
-    app.add_middleware(HotReads, ctx=ctx)
+    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) is outermost.
     app.add_middleware(OptionsMiddleware, routes_of=app)
-    # Outside the hot reads, so that it sees their answers too: every API denial goes on the record.
+    # Every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
     )
+    # The hot reads: one handler each, ahead of FastAPI's routes (routing tries them first).
+    app.router.routes[:0] = hot.read_routes(ctx)
     app.include_router(health.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
+    install_openapi(
+        app,
+        structs=(schemas.SecretPublic, schemas.SecretPage, schemas.UnshareOut),
+        paths=hot.openapi_paths,
+    )
     install_web(app)
     install_docs(app)
     return app
@@ -169,9 +177,6 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for the ASGI server processes: settings come from `SEALBOX_*` (paths only, no keys)."""
-    from sealbox.parent_death import die_with_parent
-    from sealbox.server.logs import configure_logging
-
     # A worker whose granian main process was killed must not go on serving the port on its own.
     main_pid = os.environ.get(SERVER_MAIN_PID_VAR, "")
     die_with_parent(signal.SIGKILL, parent=int(main_pid) if main_pid.isdigit() else None)

@@ -12,9 +12,9 @@ from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.identity import Authenticator
 from sealbox.services.keys import ServerKeys
-from sealbox.services.launches import LaunchService
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import SecretService
+from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
 from sealbox.store.database import Database
 from sealbox.store.faults import fault_code
@@ -92,7 +92,7 @@ class AppContext:
     keys: ServerKeys
     secrets: SecretService
     keeper: KeeperPort
-    launches: LaunchService
+    sessions: SessionService
     sharing: SharingService
     authenticator: Authenticator
     oidc_login: OIDCLogin | None = None

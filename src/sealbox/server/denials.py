@@ -25,13 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealbox.errors import ServiceError
-from sealbox.services.audit import (
-    DENIAL_WINDOW_SECONDS,
-    flush_denials,
-    record_denial,
-    stop_watching,
-    watch_denials,
-)
+from sealbox.services.access import stop_watching, watch_denials
+from sealbox.services.audit import DENIAL_WINDOW_SECONDS, flush_denials, record_denial
 
 if TYPE_CHECKING:
     from sealbox.server.context import AppContext

@@ -86,6 +86,16 @@ def schema_problem(err: Mapping[str, Any]) -> str:
     return kind
 
 
+def error_parts(
+    status: int, code: str, message: str, errors: list[dict[str, str | None]] | None = None
+) -> tuple[int, bytes]:
+    """Status and JSON body of an error answer, byte for byte as `error_response` renders it."""
+    body = {"code": code, "message": message, "errors": errors or []}
+    # As JSONResponse renders it.
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return status, text.encode()
+
+
 def service_error_parts(exc: ServiceError) -> tuple[int, bytes, dict[str, str]]:
     """Status, JSON body and headers of a ServiceError: the one rendering, for FastAPI and hot.py alike."""
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
@@ -93,10 +103,8 @@ def service_error_parts(exc: ServiceError) -> tuple[int, bytes, dict[str, str]]:
     if retry_after is not None:
         headers = {"Retry-After": str(retry_after)}
     errors: list[dict[str, str | None]] = [{"field": exc.field, "problem": exc.message}] if exc.field else []
-    body = {"code": exc.code, "message": exc.message, "errors": errors}
-    # As JSONResponse renders it.
-    text = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-    return exc.status_code, text.encode(), headers
+    status, body = error_parts(exc.status_code, exc.code, exc.message, errors)
+    return status, body, headers
 
 
 def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:

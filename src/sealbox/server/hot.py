@@ -1,168 +1,145 @@
-"""The hot reads as plain ASGI, ahead of FastAPI: one secret's metadata, the list, and /me.
+"""The hot reads, one handler each: one secret's metadata, the list of secrets, and /me.
 
-These three are most of a data-science platform's traffic (every notebook start lists and reads). Here
-they skip FastAPI's dependency injection, parameter models and response validation: the token check
-and the data are read in ONE transaction (hand-written SQL underneath, store/raw.py) and the body is
-encoded once by msgspec. The FastAPI routes of the same paths stay: they define the OpenAPI document
-and answer every request this module does not fully understand (an unknown or repeated query
-parameter, a value FastAPI would refuse with 422), so their validation and error bodies are
-unchanged. Both paths call the same functions below, the same `Authenticator` (failed-auth limit
-included) and the same `SecretService` (the access rule: `resolve`), and errors render through
-`server.errors.service_error_parts`. `GuardMiddleware` wraps this module, so headers and the access
-log are the same for both.
+These three are most of a data-science platform's traffic (every notebook start lists and reads). Each
+is a plain ASGI endpoint, registered once as a route of the app ahead of FastAPI's own routes (so that
+routing, 405s with `Allow` and OPTIONS know them like any other route): no dependency injection, no
+pydantic response validation. The token check and the data are read in ONE transaction (hand-written
+SQL underneath, store/raw.py) and the body is encoded once, by msgspec from the same Struct the write
+routes answer with (schemas.SecretPublic, SecretPage), or by pydantic from UserPublic.
+
+Query parameters are checked by pydantic `TypeAdapter`s of the `Annotated` aliases in schemas/params.py,
+with FastAPI's semantics, as before: an unknown parameter is ignored, the last of a repeated one counts,
+a bad value is a 422 whose body server/errors.py renders as for any other route, and authentication
+comes first (no token: 401, whatever the parameters). `openapi_paths()` declares the three operations
+in the OpenAPI document from the same parameter table and body types: nothing is declared twice.
 """
 
 from __future__ import annotations
 
-import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
+from pydantic import TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from sqlalchemy.engine import Connection
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from sealbox.domain.principals import Principal, User
-from sealbox.domain.secrets import Page, Secret
+from sealbox.domain.principals import Principal
 from sealbox.errors import ServiceError
 from sealbox.server.context import AppContext
-from sealbox.server.errors import service_error_parts
-from sealbox.server.schemas.params import MAX_SECRETS_CURSOR
+from sealbox.server.errors import error_parts, schema_problem, service_error_parts
+from sealbox.server.schemas import SecretPage, SecretPublic, UserPublic
+from sealbox.server.schemas.params import OwnerQuery, Prefix, SecretNamePath, SecretsCursor, SecretsLimit
 
 _encode = msgspec.json.Encoder().encode
-_LIST_PATH = "/api/v1/secrets"
-_ITEM_PATH = "/api/v1/secrets/"
-_ME_PATH = "/api/v1/me"
-_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,128}")
-_LIMIT = re.compile(r"[1-9][0-9]{0,2}")
 _JSON = (b"content-type", b"application/json")
+API = "/api/v1"
 
-Live = list[tuple[str, str, datetime, datetime]]
-
-
-# --- bodies (the shapes of schemas.SecretPublic, SecretPage and UserPublic) ----------------------------
-
-
-def secret_body(s: Secret, *, with_versions: bool, live: Live | None = None) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "name": s.name,
-        "owner": s.owner_name,
-        "ref": s.ref,
-        "access": s.access,
-        "kind": s.kind.value,
-        "description": s.description,
-        "fields": list(s.field_names),
-        "project": s.project,
-        "scopes": list(s.scopes),
-        "created_at": s.created_at,
-        "created_by": s.created_by,
-        "updated_at": s.updated_at,
-        "updated_by": s.updated_by,
-        "expires_at": s.expires_at,
-        "current_version": s.current_version,
-        "versions": [
-            {"version": v.version, "created_at": v.created_at, "created_by": v.created_by, "size": v.size}
-            for v in s.versions
-        ]
-        if with_versions
-        else None,
-        "sessions": None
-        if live is None
-        else [{"id": i, "owner": o, "created_at": c, "expires_at": e} for i, o, c, e in live],
-    }
-
-
-def page_body(page: Page) -> bytes:
-    return _encode(
-        {
-            "items": [secret_body(s, with_versions=False) for s in page.items],
-            "next_cursor": page.next_cursor,
-        }
-    )
-
-
-def user_body(user: User) -> bytes:
-    return _encode(
-        {"id": user.id, "name": user.name, "is_admin": user.is_admin, "created_at": user.created_at}
-    )
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-# --- the handlers both paths call -----------------------------------------------------------------
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def secret_answer(
-    ctx: AppContext, principal: Principal, name: str, owner: str | None, conn: Connection | None = None
-) -> tuple[bytes, str]:
-    """GET /api/v1/secrets/{name}: the body and the ETag."""
-    secret, live = ctx.secrets.get_with_sessions(principal, name, owner=owner, now=now(), conn=conn)
-    return _encode(secret_body(secret, with_versions=True, live=live)), etag(secret.current_version)
+def etag(version: int) -> str:
+    return f'"{version}"'
 
 
-def page_answer(
-    ctx: AppContext,
-    principal: Principal,
-    *,
-    cursor: str | None,
-    limit: int,
-    prefix: str | None,
-    conn: Connection | None = None,
-) -> bytes:
-    """GET /api/v1/secrets: one page."""
-    return page_body(ctx.secrets.page(principal, cursor=cursor, limit=limit, prefix=prefix, conn=conn))
+def user_body(user: Any) -> bytes:
+    return UserPublic.of(user).model_dump_json().encode()
 
 
-# --- the ASGI front -------------------------------------------------------------------------------
+# --- parameters: checked and documented from one table ---------------------------------------------
 
 
-class HotReads:
-    """Serves GET on the three hot paths when it understands the whole request; passes the rest on."""
+def _description(alias: Any) -> str | None:
+    """The `description` of the FastAPI `Query`/`Path` in an `Annotated` alias."""
+    for meta in typing.get_args(alias)[1:]:
+        if isinstance(meta, FieldInfo) and meta.description:
+            return meta.description
+    return None
 
-    def __init__(self, app: ASGIApp, *, ctx: AppContext) -> None:
-        self.app = app
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One query (or path) parameter: its rule is the pydantic alias's, its default FastAPI's was."""
+
+    name: str
+    alias: Any
+    default: Any = None
+    where: str = "query"
+    adapter: TypeAdapter[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "adapter", TypeAdapter(self.alias))
+
+    def document(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {**self.adapter.json_schema(), "title": self.name.title()}
+        schema.pop("anyOf", None)
+        if self.default is not None:
+            schema["default"] = self.default
+        doc: dict[str, Any] = {"name": self.name, "in": self.where, "required": self.where == "path"}
+        doc["schema"] = schema
+        if description := _description(self.alias):
+            doc["description"] = description
+        return doc
+
+
+_LIST_PARAMS = (
+    Param("limit", SecretsLimit, default=100),
+    Param("cursor", SecretsCursor),
+    Param("prefix", Prefix),
+)
+_SECRET_PARAMS = (Param("owner", OwnerQuery),)
+_NAME = Param("name", SecretNamePath, where="path")
+
+
+def _query(scope: Scope, params: tuple[Param, ...]) -> tuple[dict[str, Any], list[dict[str, str | None]]]:
+    """The parameters' values (defaults for those not given), and the problems, FastAPI's way."""
+    raw: bytes = scope.get("query_string", b"")
+    given = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
+    values: dict[str, Any] = {}
+    problems: list[dict[str, str | None]] = []
+    for param in params:
+        text = given.get(param.name)
+        if text is None:
+            values[param.name] = param.default
+            continue
+        try:
+            values[param.name] = param.adapter.validate_python(text)
+        except ValidationError as invalid:
+            problems += [{"field": param.name, "problem": schema_problem(e)} for e in invalid.errors()]
+    return values, problems
+
+
+# --- the handlers ----------------------------------------------------------------------------------
+
+
+class _Read:
+    """The shared part of the three: authenticate in the read transaction, answer or render an error."""
+
+    def __init__(self, ctx: AppContext, answer: Callable[[Scope, Principal, Connection], Answer]) -> None:
         self.ctx = ctx
+        self.answer = answer
         self.proxy_header = ctx.authenticator.settings.proxy_user_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path: str = scope["path"]
-            answer: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None
-            if path.startswith(_ITEM_PATH):
-                name = path[len(_ITEM_PATH) :]
-                if name and "/" not in name:
-                    answer = self._secret(scope, name)
-            elif path == _LIST_PATH:
-                answer = self._page(scope)
-            elif path == _ME_PATH:
-                answer = self._me(scope)
-            if answer is not None:
-                status, body, headers = answer
-                headers.append(_JSON)
-                headers.append((b"content-length", str(len(body)).encode()))
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-    def _query(self, scope: Scope, allowed: frozenset[str]) -> dict[str, str] | None:
-        """The query parameters, or None when FastAPI should judge them (unknown or repeated keys)."""
-        raw: bytes = scope.get("query_string", b"")
-        if not raw:
-            return {}
-        pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-        found = dict(pairs)
-        if len(found) != len(pairs) or not found.keys() <= allowed:
-            return None
-        return found
+        try:
+            with self.ctx.db.read() as conn:
+                status, body, headers = self.answer(scope, self._authenticated(scope, conn), conn)
+        except ServiceError as exc:
+            status, body, headers = _error(exc)
+        headers.append(_JSON)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _authenticated(self, scope: Scope, conn: Connection) -> Principal:
         authorization: str | None = None
@@ -181,51 +158,115 @@ class HotReads:
             conn=conn,
         )
 
-    def _secret(self, scope: Scope, name: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        query = self._query(scope, frozenset({"owner"}))
-        if query is None or len(query.get("owner", "")) > 64:
-            return None
-        try:
-            with self.ctx.db.read() as conn:
-                principal = self._authenticated(scope, conn)
-                body, tag = secret_answer(self.ctx, principal, name, query.get("owner"), conn)
-        except ServiceError as exc:
-            return _error(exc)
-        return 200, body, [(b"etag", tag.encode())]
 
-    def _page(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        query = self._query(scope, frozenset({"limit", "cursor", "prefix"}))
-        if query is None:
-            return None
-        limit = query.get("limit", "100")
-        cursor = query.get("cursor")
-        prefix = query.get("prefix")
-        if (
-            not _LIMIT.fullmatch(limit)
-            or int(limit) > 500
-            or (cursor is not None and len(cursor) > MAX_SECRETS_CURSOR)
-            or (prefix is not None and not _PREFIX.fullmatch(prefix))
-        ):
-            return None
-        try:
-            with self.ctx.db.read() as conn:
-                principal = self._authenticated(scope, conn)
-                body = page_answer(
-                    self.ctx, principal, cursor=cursor, limit=int(limit), prefix=prefix, conn=conn
-                )
-        except ServiceError as exc:
-            return _error(exc)
-        return 200, body, []
-
-    def _me(self, scope: Scope) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        try:
-            with self.ctx.db.read() as conn:
-                principal = self._authenticated(scope, conn)
-        except ServiceError as exc:
-            return _error(exc)
-        return 200, user_body(principal.user), []
+def _invalid(problems: list[dict[str, str | None]]) -> Answer:
+    status, body = error_parts(422, "invalid_request", "the request does not match the schema", problems)
+    return status, body, []
 
 
-def _error(exc: ServiceError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _error(exc: ServiceError) -> Answer:
     status, body, headers = service_error_parts(exc)
     return status, body, [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def read_routes(ctx: AppContext) -> list[Route]:
+    """The three reads as routes of the app, GET only (no implicit HEAD: a HEAD is a 405, as before)."""
+
+    def secret(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+        query, problems = _query(scope, _SECRET_PARAMS)
+        if problems:
+            return _invalid(problems)
+        name: str = scope["path_params"]["name"]
+        found, live = ctx.secrets.get_with_sessions(
+            principal, name, owner=query["owner"], now=now(), conn=conn
+        )
+        body = _encode(SecretPublic.of(found, with_versions=True, live=live))
+        return 200, body, [(b"etag", etag(found.current_version).encode())]
+
+    def page(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+        query, problems = _query(scope, _LIST_PARAMS)
+        if problems:
+            return _invalid(problems)
+        found = ctx.secrets.page(
+            principal, cursor=query["cursor"], limit=query["limit"], prefix=query["prefix"], conn=conn
+        )
+        return 200, _encode(SecretPage.of(found)), []
+
+    def me(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+        return 200, user_body(principal.user), []
+
+    routes = []
+    for path, answer in ((f"{API}/secrets", page), (f"{API}/secrets/{{name}}", secret), (f"{API}/me", me)):
+        route = Route(path, _Read(ctx, answer), methods=["GET"], include_in_schema=False)
+        route.methods = {"GET"}
+        routes.append(route)
+    return routes
+
+
+# --- the OpenAPI document --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    path: str
+    tag: str
+    summary: str
+    operation_id: str
+    params: tuple[Param, ...]
+    body: str  # the component schema of the 200 answer
+    description: str | None = None
+
+
+_OPERATIONS = (
+    _Operation(
+        f"{API}/secrets",
+        "secrets",
+        "List Secrets",
+        "list_secrets_api_v1_secrets_get",
+        _LIST_PARAMS,
+        SecretPage.__name__,
+        "My secrets and those shared with me (as `owner/name`, with my level), by owner then name.",
+    ),
+    _Operation(
+        f"{API}/secrets/{{name}}",
+        "secrets",
+        "Get Secret",
+        "get_secret_api_v1_secrets__name__get",
+        (_NAME, *_SECRET_PARAMS),
+        SecretPublic.__name__,
+    ),
+    _Operation(f"{API}/me", "tokens", "Me", "me_api_v1_me_get", (), UserPublic.__name__),
+)
+_ERRORS = {
+    "400": "Bad Request",
+    "401": "Unauthorized",
+    "404": "Not Found",
+    "413": "the request body is too large",
+    "422": "Unprocessable Entity",
+    "429": "too many failed attempts; see Retry-After",
+    "503": "the database is unavailable",
+}
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def openapi_paths() -> dict[str, dict[str, Any]]:
+    """The GET operations of the three reads, as the OpenAPI document's `paths` entries."""
+    paths: dict[str, dict[str, Any]] = {}
+    for op in _OPERATIONS:
+        operation: dict[str, Any] = {"tags": [op.tag], "summary": op.summary}
+        if op.description:
+            operation["description"] = op.description
+        operation["operationId"] = op.operation_id
+        if op.params:
+            operation["parameters"] = [p.document() for p in op.params]
+        operation["responses"] = {"200": _json(op.body, "Successful Response")} | {
+            status: _json("ErrorBody", text) for status, text in _ERRORS.items()
+        }
+        paths[op.path] = {"get": operation}
+    return paths

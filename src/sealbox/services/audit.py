@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal
 from sealbox.errors import BadRequest, ConfigError, Unavailable
+from sealbox.services.access import resolve
 from sealbox.store.audit import AuditRepository, ChainCheck
 from sealbox.store.audit_anchor import (
     CHECKPOINT_NAME,
@@ -176,27 +176,6 @@ def record_many(
     )
 
 
-# The secrets a request was refused on although the caller may see them (403, not 404): a list set
-# by the denial middleware around each API request, shared with the threadpool's copy of the context.
-_DENIED_SECRETS: ContextVar[list[str] | None] = ContextVar("sealbox_denied_secrets", default=None)
-
-
-def watch_denials() -> tuple[Token[list[str] | None], list[str]]:
-    found: list[str] = []
-    return _DENIED_SECRETS.set(found), found
-
-
-def stop_watching(token: Token[list[str] | None]) -> None:
-    _DENIED_SECRETS.reset(token)
-
-
-def note_denied_secret(secret_id: str) -> None:
-    """Remember, for this request's denial record, the secret the caller can see but may not touch."""
-    found = _DENIED_SECRETS.get()
-    if found is not None:
-        found.append(secret_id)
-
-
 def _denial_key(principal: Principal, action: str, status: int, secret_id: str | None) -> str:
     """Who was denied what: the user, the token, the status, the secret (403 only), the action."""
     return ":".join(
@@ -308,8 +287,6 @@ def list_records(
     with db.read() as conn:
         secret_id = None
         if secret is not None:
-            from sealbox.services.secrets import resolve
-
             owner, _, name = secret.rpartition("/")
             secret_id = resolve(conn, requested_by, name, owner or None, Level.USE).id
         return AuditRepository(conn).query(

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import secrets as random_ids
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
+from sealbox.domain.collections import (
+    Collection,
+    Invitation,
+    MemberChange,
+    Membership,
+    StoredCollection,
+)
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -56,7 +62,7 @@ class GroupService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
+    def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> Collection:
         check_collection_name(name, "group")
         try:
             with self.db.write() as conn:
@@ -67,18 +73,18 @@ class GroupService:
                 repo.add_group(group_id=group_id, name=name, now=now, by=requested_by.user.name)
                 repo.set_group_member(group_id, requested_by.user.id, "manager")
                 record(conn, requested_by, "group.create", now=now, detail=f"group={name}")
-                return {"name": name, "members": repo.group_members(group_id)}
-        except SQLIntegrityError:
+                return Collection(name=name, members=repo.group_members(group_id))
+        except IntegrityError:
             raise Conflict("a group with that name exists", code="already_exists", field="name") from None
 
     def _managed_group(
         self, conn: Connection, requested_by: Principal, name: str, *, adding: bool
-    ) -> dict[str, Any]:
+    ) -> StoredCollection:
         """The group, if the caller may change its members. Admins see every group and may remove
         members (that only lowers access), but only a group's managers invite, add or change roles."""
         repo = SharingRepository(conn)
         group = repo.group_by_name(check_collection_name(name, "group"))
-        role = repo.group_role(group["id"], requested_by.user.id) if group else None
+        role = repo.group_role(group.id, requested_by.user.id) if group else None
         if group is None or (role is None and not requested_by.user.is_admin):
             raise NotFound("no such group")
         if role != "manager" and (adding or not requested_by.user.is_admin):
@@ -87,10 +93,10 @@ class GroupService:
 
     def set_group_member(
         self, requested_by: Principal, group: str, user: str, role: str, *, now: datetime
-    ) -> dict[str, Any]:
+    ) -> MemberChange:
         """A manager's "add": a member's role changes at once; anyone else is invited (admins add).
 
-        Returns {group, user, role, status}, status "member" or "invited". For an invitation the answer
+        Returns the change, its status "member" or "invited". For an invitation the answer
         and the audit record are the same whether or not `user` names anyone: an unknown name makes no
         row, and nobody can accept what was never stored.
         """
@@ -104,24 +110,24 @@ class GroupService:
                 member = user_named(conn, user)  # admins may list users: no name is news to them
             else:
                 found_user = UserRepository(conn).by_name(user)
-                if found_user is None or repo.group_role(found["id"], found_user.id) is None:
+                if found_user is None or repo.group_role(found.id, found_user.id) is None:
                     # Not in the group (or nobody): invited. The manager sees the members, so a change
                     # of role for one of them (below) tells nothing new either.
                     if found_user is not None:
                         repo.invite(
-                            group_id=found["id"],
+                            group_id=found.id,
                             user_id=found_user.id,
                             role=role,
                             by=requested_by.user.name,
                             now=now,
                         )
                     record(conn, requested_by, "group.invite", now=now, detail=detail)
-                    return {"group": group, "user": user, "role": role, "status": "invited"}
+                    return MemberChange(group=group, user=user, role=role, status="invited")
                 member = found_user
-            repo.set_group_member(found["id"], member.id, role)
-            repo.remove_invitation(found["id"], member.id)
+            repo.set_group_member(found.id, member.id, role)
+            repo.remove_invitation(found.id, member.id)
             record(conn, requested_by, "group.member.set", now=now, detail=detail)
-            return {"group": group, "user": user, "role": role, "status": "member"}
+            return MemberChange(group=group, user=user, role=role, status="member")
 
     def withdraw_invitation(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
         """A manager takes an invitation back; the same answer whether or not there was one."""
@@ -130,7 +136,7 @@ class GroupService:
             found = self._managed_group(conn, requested_by, group, adding=True)
             invitee = UserRepository(conn).by_name(user)
             if invitee is not None:
-                SharingRepository(conn).remove_invitation(found["id"], invitee.id)
+                SharingRepository(conn).remove_invitation(found.id, invitee.id)
             record(conn, requested_by, "group.invite.withdraw", now=now, detail=f"group={group} user={user}")
 
     def remove_group_member(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
@@ -139,39 +145,39 @@ class GroupService:
             found = self._managed_group(conn, requested_by, group, adding=False)
             member = UserRepository(conn).by_name(user)
             # "not a member" also for a name nobody has: the answer tells nothing about who exists.
-            if member is None or not SharingRepository(conn).remove_group_member(found["id"], member.id):
+            if member is None or not SharingRepository(conn).remove_group_member(found.id, member.id):
                 raise NotFound("not a member", field="user")
             record(conn, requested_by, "group.member.remove", now=now, detail=f"group={group} user={user}")
 
-    def my_groups(self, requested_by: Principal) -> list[dict[str, Any]]:
+    def my_groups(self, requested_by: Principal) -> list[Membership]:
         with self.db.read() as conn:
             return SharingRepository(conn).groups_of(requested_by.user.id)
 
-    def group(self, requested_by: Principal, name: str) -> dict[str, Any]:
+    def group(self, requested_by: Principal, name: str) -> Collection:
         with self.db.read() as conn:
             repo = SharingRepository(conn)
             found = repo.group_by_name(check_collection_name(name, "group"))
             if found is None or (
-                repo.group_role(found["id"], requested_by.user.id) is None and not requested_by.user.is_admin
+                repo.group_role(found.id, requested_by.user.id) is None and not requested_by.user.is_admin
             ):
                 raise NotFound("no such group")
-            return {"name": name, "members": repo.group_members(found["id"])}
+            return Collection(name=name, members=repo.group_members(found.id))
 
     # the invited person ---------------------------------------------------------------------------
-    def my_invitations(self, requested_by: Principal) -> list[dict[str, Any]]:
+    def my_invitations(self, requested_by: Principal) -> list[Invitation]:
         with self.db.read() as conn:
             return SharingRepository(conn).invitations_of(requested_by.user.id)
 
     def _my_invitation(self, conn: Connection, requested_by: Principal, group: str) -> tuple[str, str]:
         repo = SharingRepository(conn)
         found = repo.group_by_name(check_collection_name(group, "group"))
-        role = repo.invitation_role(found["id"], requested_by.user.id) if found else None
+        role = repo.invitation_role(found.id, requested_by.user.id) if found else None
         if found is None or role is None:
             raise NotFound("no such invitation", field="group")
-        return str(found["id"]), role
+        return found.id, role
 
-    def accept_invitation(self, requested_by: Principal, group: str, *, now: datetime) -> dict[str, Any]:
-        """Join the group with the role the invitation names; returns {name, role}."""
+    def accept_invitation(self, requested_by: Principal, group: str, *, now: datetime) -> Membership:
+        """Join the group with the role the invitation names; returns the membership."""
         with self.db.write() as conn:
             group_id, role = self._my_invitation(conn, requested_by, group)
             repo = SharingRepository(conn)
@@ -179,7 +185,7 @@ class GroupService:
             if repo.group_role(group_id, requested_by.user.id) is None:
                 repo.set_group_member(group_id, requested_by.user.id, role)
             record(conn, requested_by, "group.invite.accept", now=now, detail=f"group={group} role={role}")
-            return {"name": group, "role": repo.group_role(group_id, requested_by.user.id)}
+            return Membership(name=group, role=repo.group_role(group_id, requested_by.user.id) or role)
 
     def decline_invitation(self, requested_by: Principal, group: str, *, now: datetime) -> None:
         with self.db.write() as conn:

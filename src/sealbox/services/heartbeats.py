@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sealbox.domain.launches import Session
 from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import Session
 from sealbox.errors import NotFound
 from sealbox.store.database import Database
 from sealbox.store.sessions import SessionRepository

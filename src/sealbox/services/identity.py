@@ -227,16 +227,16 @@ class Authenticator:
                 if group is None:
                     group_id = secrets.token_hex(16)
                     repo.add_group(group_id=group_id, name=name, now=now, by=PROVIDER_GROUP)
-                elif group["created_by"] != PROVIDER_GROUP:
+                elif group.created_by != PROVIDER_GROUP:
                     continue  # a name someone chose by hand: a claim never makes anyone a member of it
                 else:
-                    group_id = group["id"]
+                    group_id = group.id
                 if repo.group_role(group_id, user.id) is None:
                     repo.set_group_member(group_id, user.id, "member")
             for membership in repo.groups_of(user.id):
-                group = repo.group_by_name(membership["name"])
-                if group and group["created_by"] == PROVIDER_GROUP and membership["name"] not in wanted:
-                    repo.remove_group_member(group["id"], user.id)
+                group = repo.group_by_name(membership.name)
+                if group and group.created_by == PROVIDER_GROUP and membership.name not in wanted:
+                    repo.remove_group_member(group.id, user.id)
 
 
 def _discover_jwks(issuer: str) -> str:

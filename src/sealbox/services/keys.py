@@ -13,8 +13,8 @@ from sealbox.crypto.keyring import (
     save_new_keyring,
     write_private_file,
 )
-from sealbox.crypto.launch import SigningKey
 from sealbox.crypto.sealing import PublicKeySet
+from sealbox.crypto.session_keys import SigningKey
 from sealbox.errors import ConfigError
 
 

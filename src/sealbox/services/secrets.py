@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import secrets as random_ids
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
-from sealbox.crypto.wrapping import encrypt_version, unwrap_user_key
-from sealbox.domain.grants import Level, at_least
+from sealbox.crypto.wrapping import StoredVersion, encrypt_version, unwrap_user_key
+from sealbox.domain.grants import Level
 from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
-from sealbox.domain.names import check_secret_name, check_user_name, is_valid_secret_name, is_valid_user_name
+from sealbox.domain.names import check_secret_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
-from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
-from sealbox.services.audit import note_denied_secret, record
+from sealbox.domain.sessions import LiveSession
+from sealbox.domain.times import check_representable
+from sealbox.errors import BadRequest, Conflict, NotFound
+from sealbox.services.access import resolve, visible_sessions, with_access
+from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
@@ -31,7 +34,7 @@ MAX_SCOPES = 32
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class NewValue:
+class SecretValue:
     """A value as submitted: exactly one of text, raw bytes or fields. Never printed."""
 
     text: str | None = field(default=None, repr=False)
@@ -45,7 +48,7 @@ class Limits:
     versions_kept: int
 
 
-def _plaintext(kind: Kind, value: NewValue, limits: Limits) -> tuple[bytes, tuple[str, ...]]:
+def _plaintext(kind: Kind, value: SecretValue, limits: Limits) -> tuple[bytes, tuple[str, ...]]:
     given = [v for v in (value.text, value.raw, value.fields) if v is not None]
     if len(given) != 1:
         raise BadRequest(
@@ -87,14 +90,6 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
             raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")
 
 
-def check_representable(when: datetime) -> None:
-    """A time that has a UTC equivalent (9999-12-31T23:59-23:59 has none)."""
-    try:
-        when.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise BadRequest("that time is out of range", code="invalid_expiry", field="expires_at") from None
-
-
 def check_scopes(scopes: tuple[str, ...] | None) -> None:
     if scopes is None:
         return
@@ -106,54 +101,6 @@ def check_scopes(scopes: tuple[str, ...] | None) -> None:
         )
 
 
-def resolve(
-    conn: Connection,
-    requested_by: Principal,
-    name: str,
-    owner: str | None,
-    need: Level,
-    *,
-    with_versions: bool = False,
-) -> Secret:
-    """The secret `owner/name` (own when `owner` is None) with the caller's level, if at least `need`.
-
-    Raises NotFound when the caller has no access at all (exactly as for a missing secret), and
-    Forbidden when they can see it but not do this.
-    """
-    check_secret_name(name)
-    repo = SecretRepository(conn)
-    me = requested_by.user
-    if owner is None or owner == me.name:
-        found = repo.get(owner_id=me.id, name=name, with_versions=with_versions)
-        level: Level | None = Level.OWNER if found else None
-    else:
-        check_user_name(owner)
-        found = repo.get_by_owner_name(owner_name=owner, name=name, with_versions=with_versions)
-        level = SharingRepository(conn).level_of(found.id, me.id) if found else None
-    if found is None or level is None:
-        raise NotFound("no such secret")
-    if not at_least(level, need):
-        note_denied_secret(found.id)  # they may see it: its owner may see the refusal too
-        raise Forbidden(f"this needs the {need.value} level on the secret", code="insufficient_level")
-    return _with_access(found, level)
-
-
-def visible_sessions(
-    secret: Secret, requested_by: Principal, live: list[tuple[str, str, datetime, datetime]]
-) -> list[tuple[str, str, datetime, datetime]]:
-    """The live sessions mounting `secret` that the caller may know of: all for its owner and `manage`
-    grantees (they end them after a revocation), only their own for `use` and `write` grantees."""
-    if secret.access in (Level.OWNER.value, Level.MANAGE.value):
-        return live
-    return [s for s in live if s[1] == requested_by.user.name]
-
-
-def _with_access(secret: Secret, level: Level) -> Secret:
-    if secret.access == level.value:  # rows come as "owner": most need no copy (a page has up to 500)
-        return secret
-    return replace(secret, access=level.value)
-
-
 class SecretService:
     def __init__(self, db: Database, keys: ServerKeys, limits: Limits) -> None:
         self.db = db
@@ -163,13 +110,31 @@ class SecretService:
     def _keeper_kid(self) -> str:
         return "hpke:" + self.keys.keeper_public.current_id.hex()
 
+    def _seal(
+        self, conn: Connection, plaintext: bytes, *, secret_id: str, version: int, owner_id: str
+    ) -> tuple[StoredVersion, str]:
+        """A version's ciphertexts under the owner's user key and the keeper's public key, and the id
+        of the user key used."""
+        user_key = unwrap_user_key(
+            self.keys.master, UserRepository(conn).wrapped_key(owner_id), user_id=owner_id
+        )
+        stored = encrypt_version(
+            user_key,
+            self.keys.keeper_public,
+            plaintext,
+            secret_id=secret_id,
+            version=version,
+            owner_id=owner_id,
+        )
+        return stored, user_key.kid.hex()
+
     def create(
         self,
         requested_by: Principal,
         *,
         name: str,
         kind: Kind,
-        value: NewValue,
+        value: SecretValue,
         description: str,
         expires_at: datetime | None,
         now: datetime,
@@ -208,22 +173,14 @@ class SecretService:
                     project_id=project_id,
                     scopes=scopes,
                 )
-                user_key = unwrap_user_key(
-                    self.keys.master, UserRepository(conn).wrapped_key(user.id), user_id=user.id
-                )
-                stored = encrypt_version(
-                    user_key,
-                    self.keys.keeper_public,
-                    plaintext,
-                    secret_id=secret.id,
-                    version=1,
-                    owner_id=user.id,
+                stored, user_key_id = self._seal(
+                    conn, plaintext, secret_id=secret.id, version=1, owner_id=user.id
                 )
                 repo.add(
                     secret,
                     stored,
                     size=len(plaintext),
-                    user_key_id=user_key.kid.hex(),
+                    user_key_id=user_key_id,
                     keeper_key_id=self._keeper_kid(),
                 )
                 record(
@@ -237,7 +194,7 @@ class SecretService:
                     detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
                 created = repo.get(owner_id=user.id, name=name)
-        except SQLIntegrityError:
+        except IntegrityError:
             # Two creates raced on PostgreSQL; the unique constraint decided.
             raise Conflict(
                 "you already have a secret with that name", code="already_exists", field="name"
@@ -258,7 +215,7 @@ class SecretService:
         owner: str | None,
         now: datetime,
         conn: Connection | None = None,
-    ) -> tuple[Secret, list[tuple[str, str, datetime, datetime]]]:
+    ) -> tuple[Secret, list[LiveSession]]:
         """Metadata, versions and the live sessions that mount it, in one read transaction (`conn`'s,
         when the caller has one: the hot path authenticates in it too)."""
         with self.db.read() if conn is None else nullcontext(conn) as tx:
@@ -295,7 +252,7 @@ class SecretService:
             levels = sharing.levels_for(me.id, shared)
         more = len(rows) > limit
         items = tuple(
-            _with_access(r, Level.OWNER if r.owner_id == me.id else levels.get(r.id, Level.USE))
+            with_access(r, Level.OWNER if r.owner_id == me.id else levels.get(r.id, Level.USE))
             for r in rows[:limit]
         )
         return Page(
@@ -307,7 +264,7 @@ class SecretService:
         requested_by: Principal,
         name: str,
         *,
-        value: NewValue,
+        value: SecretValue,
         if_match: int | None,
         now: datetime,
         owner: str | None = None,
@@ -322,16 +279,8 @@ class SecretService:
             plaintext, field_names = _plaintext(current.kind, value, self.limits)
             version = current.current_version + 1
             # Values are always encrypted under the owner's user key, whoever replaces them.
-            user_key = unwrap_user_key(
-                self.keys.master, UserRepository(conn).wrapped_key(current.owner_id), user_id=current.owner_id
-            )
-            stored = encrypt_version(
-                user_key,
-                self.keys.keeper_public,
-                plaintext,
-                secret_id=current.id,
-                version=version,
-                owner_id=current.owner_id,
+            stored, user_key_id = self._seal(
+                conn, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
             )
             written = repo.add_version(
                 current,
@@ -340,7 +289,7 @@ class SecretService:
                 at=now,
                 by=requested_by.user.name,
                 size=len(plaintext),
-                user_key_id=user_key.kid.hex(),
+                user_key_id=user_key_id,
                 keeper_key_id=self._keeper_kid(),
                 keep=self.limits.versions_kept,
             )
@@ -360,7 +309,7 @@ class SecretService:
             updated = repo.get(owner_id=current.owner_id, name=current.name)
         if updated is None:  # pragma: no cover
             raise NotFound()
-        return _with_access(updated, Level(current.access))
+        return with_access(updated, Level(current.access))
 
     def update(
         self,
@@ -399,7 +348,7 @@ class SecretService:
             updated = repo.get(owner_id=current.owner_id, name=current.name, with_versions=True)
         if updated is None:  # pragma: no cover
             raise NotFound()
-        return _with_access(updated, Level(current.access))
+        return with_access(updated, Level(current.access))
 
     def delete(self, requested_by: Principal, name: str, *, now: datetime, owner: str | None = None) -> None:
         with self.db.write() as conn:
@@ -421,9 +370,9 @@ def _member_project_id(conn: Connection, requested_by: Principal, project: str |
         return None
     sharing = SharingRepository(conn)
     found = sharing.project_by_name(project) if is_valid_secret_name(project) else None
-    if found is None or sharing.project_role(found["id"], requested_by.user.id) is None:
+    if found is None or sharing.project_role(found.id, requested_by.user.id) is None:
         raise NotFound("no such project, or you are not a member", field="project")
-    return str(found["id"])
+    return str(found.id)
 
 
 def _encode_cursor(owner: str, name: str) -> str:  # the next page starts after OWNER/NAME

@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets as random_ids
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
+from sealbox.domain.collections import Collection, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import LiveSession
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
-from sealbox.services.secrets import resolve
 from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
 
@@ -35,7 +36,7 @@ def _grantee_id(conn: Connection, grantee: Grantee) -> str:
         found = SharingRepository(conn).group_by_name(check_collection_name(grantee.name, "group"))
         if found is None:
             raise NotFound("no such group", field="group")
-        return str(found["id"])
+        return found.id
     raise BadRequest("share with a user or a group", code="invalid_grantee", field="grantee")
 
 
@@ -82,7 +83,7 @@ class SharingService(GroupService):
 
     def unshare(
         self, requested_by: Principal, name: str, *, owner: str | None, grantee: Grantee, now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[LiveSession]:
         """Revoke a grant; returns the live sessions that still hold the value, for the owner to end."""
         with self.db.write() as conn:
             secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
@@ -106,12 +107,8 @@ class SharingService(GroupService):
             if grantee.kind == "user":
                 revoked = {grantee.name}
             else:
-                revoked = {m["user"] for m in SharingRepository(conn).group_members(grantee_id)}
-        return [
-            {"id": sid, "owner": who, "created_at": created, "expires_at": expires}
-            for sid, who, created, expires in live
-            if who in revoked and who != secret.owner_name
-        ]
+                revoked = {m.user for m in SharingRepository(conn).group_members(grantee_id)}
+        return [s for s in live if s.owner in revoked and s.owner != secret.owner_name]
 
     def grants(self, requested_by: Principal, name: str, *, owner: str | None) -> list[Grant]:
         """All grants for the owner and `manage` grantees; for others, only the grants that reach them."""
@@ -121,7 +118,7 @@ class SharingService(GroupService):
             every = repo.grants_of(secret.id)
             if secret.access in (Level.OWNER.value, Level.MANAGE.value):
                 return every
-            mine = {g["name"] for g in repo.groups_of(requested_by.user.id)}
+            mine = {g.name for g in repo.groups_of(requested_by.user.id)}
             return [
                 g
                 for g in every
@@ -130,7 +127,7 @@ class SharingService(GroupService):
             ]
 
     # projects ---------------------------------------------------------------------------------
-    def create_project(self, requested_by: Principal, name: str, *, now: datetime) -> dict[str, Any]:
+    def create_project(self, requested_by: Principal, name: str, *, now: datetime) -> Collection:
         check_collection_name(name, "project")
         try:
             with self.db.write() as conn:
@@ -141,14 +138,14 @@ class SharingService(GroupService):
                 repo.add_project(project_id=project_id, name=name, now=now, by=requested_by.user.name)
                 repo.set_project_member(project_id, requested_by.user.id, "owner")
                 record(conn, requested_by, "project.create", now=now, detail=f"project={name}")
-                return {"name": name, "members": repo.project_members(project_id)}
-        except SQLIntegrityError:
+                return Collection(name=name, members=repo.project_members(project_id))
+        except IntegrityError:
             raise Conflict("a project with that name exists", code="already_exists", field="name") from None
 
-    def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> dict[str, Any]:
+    def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> StoredCollection:
         repo = SharingRepository(conn)
         project = repo.project_by_name(check_collection_name(name, "project"))
-        role = repo.project_role(project["id"], requested_by.user.id) if project else None
+        role = repo.project_role(project.id, requested_by.user.id) if project else None
         if project is None or (role is None and not requested_by.user.is_admin):
             raise NotFound("no such project")
         if role != "owner" and not requested_by.user.is_admin:
@@ -157,14 +154,14 @@ class SharingService(GroupService):
 
     def set_project_member(
         self, requested_by: Principal, project: str, user: str, role: str, *, now: datetime
-    ) -> dict[str, Any]:
+    ) -> Collection:
         if role not in PROJECT_ROLES:
             raise BadRequest("role must be member or owner", code="invalid_role", field="role")
         with self.db.write() as conn:
             found = self._owned_project(conn, requested_by, project)
             member = user_named(conn, user)
             repo = SharingRepository(conn)
-            repo.set_project_member(found["id"], member.id, role)
+            repo.set_project_member(found.id, member.id, role)
             record(
                 conn,
                 requested_by,
@@ -172,7 +169,7 @@ class SharingService(GroupService):
                 now=now,
                 detail=f"project={project} user={user} role={role}",
             )
-            return {"name": project, "members": repo.project_members(found["id"])}
+            return Collection(name=project, members=repo.project_members(found.id))
 
     def remove_project_member(
         self, requested_by: Principal, project: str, user: str, *, now: datetime
@@ -180,23 +177,22 @@ class SharingService(GroupService):
         with self.db.write() as conn:
             found = self._owned_project(conn, requested_by, project)
             member = user_named(conn, user)
-            if not SharingRepository(conn).remove_project_member(found["id"], member.id):
+            if not SharingRepository(conn).remove_project_member(found.id, member.id):
                 raise NotFound("not a member")
             record(
                 conn, requested_by, "project.member.remove", now=now, detail=f"project={project} user={user}"
             )
 
-    def my_projects(self, requested_by: Principal) -> list[dict[str, Any]]:
+    def my_projects(self, requested_by: Principal) -> list[Membership]:
         with self.db.read() as conn:
             return SharingRepository(conn).projects_of(requested_by.user.id)
 
-    def project(self, requested_by: Principal, name: str) -> dict[str, Any]:
+    def project(self, requested_by: Principal, name: str) -> Collection:
         with self.db.read() as conn:
             repo = SharingRepository(conn)
             found = repo.project_by_name(check_collection_name(name, "project"))
             if found is None or (
-                repo.project_role(found["id"], requested_by.user.id) is None
-                and not requested_by.user.is_admin
+                repo.project_role(found.id, requested_by.user.id) is None and not requested_by.user.is_admin
             ):
                 raise NotFound("no such project")
-            return {"name": name, "members": repo.project_members(found["id"])}
+            return Collection(name=name, members=repo.project_members(found.id))

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.principals import AccessToken, Principal, TokenID, User
+from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
 from sealbox.store.database import Database
@@ -71,8 +72,6 @@ def issue(
             f"a token name is 1-{MAX_TOKEN_NAME} printable characters", code="invalid_name", field="name"
         )
     if expires_at is not None and expires_at.tzinfo is not None:
-        from sealbox.services.secrets import check_representable
-
         check_representable(expires_at)
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= now):
         raise BadRequest("expires_at must be in the future", code="invalid_expiry", field="expires_at")

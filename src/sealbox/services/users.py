@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
@@ -66,7 +66,7 @@ def create_user(
             record(
                 conn, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin} kind={kind}"
             )
-    except SQLIntegrityError:
+    except IntegrityError:
         raise Conflict("a user with that name exists", code="already_exists", field="name") from None
     return user
 

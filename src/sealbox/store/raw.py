@@ -1,34 +1,73 @@
-"""Hand-written SQL for the hot reads, run on the driver connection beneath a SQLAlchemy `Connection`.
+"""SQL for the hot reads, run on the driver connection beneath a SQLAlchemy `Connection`.
 
 The token lookup and the secret metadata rows are read on every authenticated request; SQLAlchemy's
 statement compilation, result objects and TypeDecorator processing cost more there than the query
 itself. These statements run in the caller's transaction (same driver connection), so they mix freely
-with SQLAlchemy Core in one read or write. Each statement is written once with `?` placeholders and
-converted for psycopg (`%s`); both drivers keep it prepared (sqlite3's statement cache, psycopg's
-automatic prepare after a few runs).
+with SQLAlchemy Core in one read or write. A statement is either a SQLAlchemy query compiled once per
+dialect (`Statement.compiled`: the same tables and column lists the ORM-style path uses) or a short
+one written with `?` placeholders and converted for psycopg (`Statement.of`); both drivers keep it
+prepared (sqlite3's statement cache, psycopg's automatic prepare after a few runs).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a time in SQLite
+
+
+_SQLITE = sqlite.dialect(paramstyle="qmark")
+_POSTGRESQL = postgresql.psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
+
+Params = tuple[Any, ...] | Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Statement:
     sqlite: str
     postgresql: str
+    # For a compiled query: its bind names in placeholder order, per dialect, and the values the query
+    # itself carries (literals such as SQLite's `OFFSET 0`); it is then run with a mapping of the rest.
+    sqlite_names: tuple[str, ...] = ()
+    postgresql_names: tuple[str, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, sql: str) -> Statement:
         text = " ".join(sql.split())
         return cls(sqlite=text, postgresql=text.replace("?", "%s"))
+
+    @classmethod
+    def compiled(cls, query: Select[Any], *, postgresql_query: Select[Any] | None = None) -> Statement:
+        """`query` compiled for SQLite and for psycopg (`postgresql_query` when the two differ, such as
+        in a collation); parameters are `bindparam`s, given by name when the statement runs."""
+        lite = query.compile(dialect=_SQLITE)
+        pg = (postgresql_query if postgresql_query is not None else query).compile(dialect=_POSTGRESQL)
+        fixed = {
+            name: value
+            for compiled in (lite, pg)
+            for name, value in compiled.params.items()
+            if not compiled.binds[name].required
+        }
+        return cls(
+            sqlite=" ".join(str(lite).split()),
+            postgresql=" ".join(str(pg).split()),
+            sqlite_names=tuple(lite.positiontup or ()),
+            postgresql_names=tuple(pg.positiontup or ()),
+            fixed=fixed,
+        )
+
+    def positional(self, for_sqlite: bool, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        names = self.sqlite_names if for_sqlite else self.postgresql_names
+        return tuple(values[n] if n in values else self.fixed[n] for n in names)
 
 
 class RawReader:
@@ -42,8 +81,10 @@ class RawReader:
         self._errors: type[Exception] = conn.dialect.loaded_dbapi.Error
         self.sqlite = conn.dialect.name == "sqlite"
 
-    def _execute(self, stmt: Statement, params: tuple[Any, ...]) -> Any:
+    def _execute(self, stmt: Statement, params: Params) -> Any:
         sql = stmt.sqlite if self.sqlite else stmt.postgresql
+        if isinstance(params, Mapping):
+            params = stmt.positional(self.sqlite, params)
         try:
             return self._driver.execute(sql, params)
         except self._errors as exc:
@@ -56,11 +97,11 @@ class RawReader:
                 sql, None, exc, self._errors, connection_invalidated=lost, dialect=self._conn.dialect
             ) from None
 
-    def one(self, stmt: Statement, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    def one(self, stmt: Statement, params: Params) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._execute(stmt, params).fetchone()
         return row
 
-    def all(self, stmt: Statement, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def all(self, stmt: Statement, params: Params) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = self._execute(stmt, params).fetchall()
         return rows
 

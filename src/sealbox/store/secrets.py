@@ -10,112 +10,21 @@ from sqlalchemy import delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sealbox.crypto.wrapping import StoredVersion
-from sealbox.domain.kinds import Kind
-from sealbox.domain.principals import UserID
-from sealbox.domain.secrets import Secret, SecretID, SecretVersion
-from sealbox.store.raw import RawReader, Statement, utc, utc_required
-from sealbox.store.tables import projects, secret_versions, secrets, users
-
-_COLS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
-
-
-def _binary(column: Any, dialect: str) -> Any:
-    """Names compare byte-wise everywhere (PostgreSQL's default collation may ignore case or punctuation),
-    so that pages are the same on both databases and a cursor means the same thing in SQL and Python."""
-    return column.collate("C") if dialect == "postgresql" else column
-
-
-def _joined(query: Any) -> Any:
-    return query.join(users, users.c.id == secrets.c.owner_id).outerjoin(
-        projects, projects.c.id == secrets.c.project_id
-    )
-
-
-def _secret(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secret:
-    """A secret from a row of `_COLS` (or of `_SELECT`: the same columns, in the same order)."""
-    (
-        secret_id,
-        owner_id,
-        name,
-        kind,
-        description,
-        field_names,
-        created_at,
-        created_by,
-        updated_at,
-        updated_by,
-        expires_at,
-        current_version,
-        project_id,
-        scopes,
-        owner_name,
-        project_name,
-    ) = row
-    return Secret(
-        id=SecretID(secret_id),
-        owner_id=UserID(owner_id),
-        owner_name=owner_name,
-        name=name,
-        kind=Kind(kind),
-        description=description,
-        field_names=tuple(f for f in field_names.split(",") if f),
-        created_at=utc_required(created_at),
-        created_by=created_by,
-        updated_at=utc_required(updated_at),
-        updated_by=updated_by,
-        expires_at=utc(expires_at),
-        current_version=current_version,
-        versions=versions,
-        project=project_name,
-        project_id=project_id,
-        scopes=tuple(json.loads(scopes)) if scopes else (),
-    )
-
-
-# The reads behind every metadata request, as hand-written SQL (store/raw.py); same columns as `_COLS`.
-_SELECT = """SELECT s.id, s.owner_id, s.name, s.kind, s.description, s.field_names, s.created_at,
-    s.created_by, s.updated_at, s.updated_by, s.expires_at, s.current_version, s.project_id, s.scopes,
-    u.name, p.name
-    FROM secrets s JOIN users u ON u.id = s.owner_id LEFT JOIN projects p ON p.id = s.project_id"""
-_BY_OWNER_ID = Statement.of(_SELECT + " WHERE s.owner_id = ? AND s.name = ?")
-_BY_OWNER_NAME = Statement.of(_SELECT + " WHERE u.name = ? AND s.name = ?")
-_BY_ID = Statement.of(_SELECT + " WHERE s.id = ?")
-_VERSIONS = Statement.of(
-    """SELECT version, created_at, created_by, size FROM secret_versions
-       WHERE secret_id = ? ORDER BY version DESC"""
+from sealbox.domain.secrets import Secret, SecretVersion
+from sealbox.store.raw import RawReader, Statement, utc_required
+from sealbox.store.secret_queries import (
+    BY_ID,
+    BY_OWNER_ID,
+    BY_OWNER_NAME,
+    COLUMNS,
+    VERSIONS,
+    binary,
+    joined,
+    own_page,
+    prefix_range,
+    secret_from_row,
 )
-
-
-_OWN_PAGES: dict[tuple[bool, bool], Statement] = {}
-
-
-def _own_page(
-    owner_id: str, name_after: str | None, prefix: str | None, limit: int
-) -> tuple[Statement, tuple[Any, ...]]:
-    """One owner's secrets by name from the (owner_id, name) index, after a name, with a prefix.
-
-    Names order and compare byte-wise on both databases (as `_binary`); the prefix range uses the
-    column's own collation (so the index serves it) and `substr` makes it exact under any collation.
-    Run with `exec_driver_sql`: no statement compilation, no per-row type processing, but still seen
-    by SQLAlchemy's events."""
-    key = (name_after is not None, bool(prefix))
-    stmt = _OWN_PAGES.get(key)
-    if stmt is None:
-        sql = _SELECT + " WHERE s.owner_id = ?"
-        if name_after is not None:
-            sql += " AND s.name{C} > ?"
-        if prefix:
-            sql += " AND s.name >= ? AND s.name < ? AND substr(s.name, 1, ?) = ?"
-        sql += " ORDER BY s.name{C} LIMIT ?"
-        sqlite = Statement.of(sql.replace("{C}", ""))
-        postgresql = Statement.of(sql.replace("{C}", ' COLLATE "C"'))
-        stmt = _OWN_PAGES[key] = Statement(sqlite=sqlite.sqlite, postgresql=postgresql.postgresql)
-    params: tuple[Any, ...] = (owner_id,)
-    if name_after is not None:
-        params += (name_after,)
-    if prefix:
-        params += (prefix, prefix + "\U0010ffff", len(prefix), prefix)
-    return stmt, (*params, limit)
+from sealbox.store.tables import secret_versions, secrets, users
 
 
 class SecretRepository:
@@ -189,15 +98,15 @@ class SecretRepository:
         )
 
     def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_ID, (owner_id, name), with_versions)
+        return self._one(BY_OWNER_ID, {"owner_id": owner_id, "name": name}, with_versions)
 
     def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(_BY_OWNER_NAME, (owner_name, name), with_versions)
+        return self._one(BY_OWNER_NAME, {"owner_name": owner_name, "name": name}, with_versions)
 
     def get_by_id(self, secret_id: str) -> Secret | None:
-        return self._one(_BY_ID, (secret_id,), False)
+        return self._one(BY_ID, {"secret_id": secret_id}, False)
 
-    def _one(self, stmt: Statement, params: tuple[str, ...], with_versions: bool) -> Secret | None:
+    def _one(self, stmt: Statement, params: dict[str, str], with_versions: bool) -> Secret | None:
         raw = RawReader(self.conn)
         row = raw.one(stmt, params)
         if row is None:
@@ -208,18 +117,18 @@ class SecretRepository:
                 SecretVersion(
                     version=version, created_at=utc_required(created_at), created_by=created_by, size=size
                 )
-                for version, created_at, created_by, size in raw.all(_VERSIONS, (row[0],))
+                for version, created_at, created_by, size in raw.all(VERSIONS, {"secret_id": row[0]})
             )
-        return _secret(row, versions)
+        return secret_from_row(row, versions)
 
     def get_many(self, *, owner_id: str, names: list[str]) -> dict[str, Secret]:
         """Several of one owner's secrets by name, in one query (no versions)."""
         rows = self.conn.execute(
-            _joined(select(*_COLS)).where(
+            joined(select(*COLUMNS)).where(
                 secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names)))
             )
         )
-        return {r[2]: _secret(r) for r in rows}
+        return {r[2]: secret_from_row(r) for r in rows}
 
     def page(
         self,
@@ -238,16 +147,19 @@ class SecretRepository:
         """
         rows: list[Secret] = []
         dialect = self.conn.dialect.name
-        name_col = _binary(secrets.c.name, dialect)
-        owner_col = _binary(users.c.name, dialect)
-        # Own secrets (most of a page): hand-written SQL, see `_own_page`.
+        name_col = binary(secrets.c.name, dialect)
+        owner_col = binary(users.c.name, dialect)
+        # Own secrets (most of a page): hand-written SQL, see `own_page`.
         if after is None or after[0] <= owner_name:
             name_after = after[1] if after is not None and after[0] == owner_name else None
-            stmt, params = _own_page(owner_id, name_after, prefix, limit)
+            stmt, params = own_page(owner_id, name_after, prefix, limit)
             sql = stmt.sqlite if dialect == "sqlite" else stmt.postgresql
-            rows += [_secret(r) for r in self.conn.exec_driver_sql(sql, params)]
+            rows += [
+                secret_from_row(r)
+                for r in self.conn.exec_driver_sql(sql, stmt.positional(dialect == "sqlite", params))
+            ]
         if shared_ids is not None:
-            shared = _joined(select(*_COLS)).where(
+            shared = joined(select(*COLUMNS)).where(
                 secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
             )
             if after is not None:
@@ -255,20 +167,15 @@ class SecretRepository:
                     tuple_(owner_col, name_col) > tuple_(literal(after[0]), literal(after[1]))
                 )
             rows += [
-                _secret(r)
+                secret_from_row(r)
                 for r in self.conn.execute(
-                    self._with_prefix(shared, prefix).order_by(owner_col, name_col).limit(limit)
+                    (shared.where(*prefix_range(prefix)) if prefix else shared)
+                    .order_by(owner_col, name_col)
+                    .limit(limit)
                 )
             ]
         rows.sort(key=lambda s: (s.owner_name, s.name))
         return rows[:limit]
-
-    @staticmethod
-    def _with_prefix(query: Any, prefix: str | None) -> Any:
-        if prefix:
-            query = query.where(secrets.c.name >= prefix, secrets.c.name < prefix + "\U0010ffff")
-            query = query.where(func.substr(secrets.c.name, 1, len(prefix)) == prefix)  # any collation
-        return query
 
     def set_scopes(self, secret_id: str, scopes: tuple[str, ...]) -> None:
         self.conn.execute(

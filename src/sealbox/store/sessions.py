@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sealbox.domain.launches import Session, SessionID, SessionSecret, session_is_live
+from sealbox.domain.sessions import LiveSession, Session, SessionID, SessionSecret, session_is_live
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import (
-    launch_credentials,
     secret_versions,
     secrets,
+    session_credentials,
     session_secrets,
     sessions,
     users,
@@ -114,7 +114,7 @@ class SessionRepository:
         self, *, credential_id: str, session_id: str, secret_hash: bytes, now: datetime, expires_at: datetime
     ) -> None:
         self.conn.execute(
-            insert(launch_credentials).values(
+            insert(session_credentials).values(
                 id=credential_id,
                 session_id=session_id,
                 secret_hash=secret_hash,
@@ -126,7 +126,7 @@ class SessionRepository:
 
     def credential(self, credential_id: str) -> StoredCredential | None:
         row = self.conn.execute(
-            select(launch_credentials).where(launch_credentials.c.id == credential_id)
+            select(session_credentials).where(session_credentials.c.id == credential_id)
         ).first()
         if row is None:
             return None
@@ -142,8 +142,8 @@ class SessionRepository:
     def mark_redeemed(self, credential_id: str, now: datetime) -> bool:
         """Exactly one caller wins: the update only matches a credential not yet redeemed."""
         result = self.conn.execute(
-            update(launch_credentials)
-            .where(launch_credentials.c.id == credential_id, launch_credentials.c.redeemed_at.is_(None))
+            update(session_credentials)
+            .where(session_credentials.c.id == credential_id, session_credentials.c.redeemed_at.is_(None))
             .values(redeemed_at=now)
         )
         return result.rowcount == 1
@@ -237,13 +237,13 @@ class SessionRepository:
                 [{"sid": session_id, "pos": p, "ver": v} for p, v in versions.items()],
             )
 
-    def live_for_secret(self, secret_id: str, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
+    def live_for_secret(self, secret_id: str, now: datetime) -> list[LiveSession]:
         """(session id, owner name, created, expires) of the live sessions that mount a secret.
 
         Part of every metadata read: hand-written SQL (store/raw.py)."""
         raw = RawReader(self.conn)
         return [
-            (sid, owner, utc_required(created), utc_required(expires))
+            LiveSession(SessionID(sid), owner, utc_required(created), utc_required(expires))
             for sid, owner, created, expires, heartbeat, seen in raw.all(
                 _LIVE_FOR_SECRET, (secret_id, raw.time_param(now))
             )

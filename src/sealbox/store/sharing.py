@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection
 
+from sealbox.domain.collections import Invitation, Member, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level, best
 from sealbox.store.tables import (
     grants,
@@ -19,6 +20,12 @@ from sealbox.store.tables import (
     projects,
     users,
 )
+
+
+def _stored(row: Any) -> StoredCollection | None:
+    if row is None:
+        return None
+    return StoredCollection(id=row[0], name=row[1], created_at=row[2], created_by=row[3])
 
 
 class SharingRepository:
@@ -34,9 +41,13 @@ class SharingRepository:
             )
         ]
 
-    def group_by_name(self, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(select(groups).where(groups.c.name == name)).first()
-        return dict(row._mapping) if row else None
+    def group_by_name(self, name: str) -> StoredCollection | None:
+        row = self.conn.execute(
+            select(groups.c.id, groups.c.name, groups.c.created_at, groups.c.created_by).where(
+                groups.c.name == name
+            )
+        ).first()
+        return _stored(row)
 
     def add_group(self, *, group_id: str, name: str, now: datetime, by: str) -> None:
         self.conn.execute(insert(groups).values(id=group_id, name=name, created_at=now, created_by=by))
@@ -66,23 +77,23 @@ class SharingRepository:
             == 1
         )
 
-    def groups_of(self, user_id: str) -> list[dict[str, Any]]:
+    def groups_of(self, user_id: str) -> list[Membership]:
         rows = self.conn.execute(
             select(groups.c.name, group_members.c.role)
             .join(group_members, group_members.c.group_id == groups.c.id)
             .where(group_members.c.user_id == user_id)
             .order_by(groups.c.name)
         )
-        return [{"name": r[0], "role": r[1]} for r in rows]
+        return [Membership(name=r[0], role=r[1]) for r in rows]
 
-    def group_members(self, group_id: str) -> list[dict[str, Any]]:
+    def group_members(self, group_id: str) -> tuple[Member, ...]:
         rows = self.conn.execute(
             select(users.c.name, group_members.c.role)
             .join(users, users.c.id == group_members.c.user_id)
             .where(group_members.c.group_id == group_id)
             .order_by(users.c.name)
         )
-        return [{"user": r[0], "role": r[1]} for r in rows]
+        return tuple(Member(user=r[0], role=r[1]) for r in rows)
 
     # invitations: a manager invites, the person joins only by accepting ----------------------------
     def invite(self, *, group_id: str, user_id: str, role: str, by: str, now: datetime) -> None:
@@ -111,7 +122,7 @@ class SharingRepository:
             == 1
         )
 
-    def invitations_of(self, user_id: str) -> list[dict[str, Any]]:
+    def invitations_of(self, user_id: str) -> list[Invitation]:
         rows = self.conn.execute(
             select(
                 groups.c.name,
@@ -123,16 +134,24 @@ class SharingRepository:
             .where(group_invitations.c.user_id == user_id)
             .order_by(groups.c.name)
         )
-        return [{"group": r[0], "role": r[1], "invited_by": r[2], "created_at": r[3]} for r in rows]
+        return [Invitation(group=r[0], role=r[1], invited_by=r[2], created_at=r[3]) for r in rows]
 
     # projects ---------------------------------------------------------------------------------
-    def project_by_name(self, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute(select(projects).where(projects.c.name == name)).first()
-        return dict(row._mapping) if row else None
+    def project_by_name(self, name: str) -> StoredCollection | None:
+        row = self.conn.execute(
+            select(projects.c.id, projects.c.name, projects.c.created_at, projects.c.created_by).where(
+                projects.c.name == name
+            )
+        ).first()
+        return _stored(row)
 
-    def project_by_id(self, project_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(select(projects).where(projects.c.id == project_id)).first()
-        return dict(row._mapping) if row else None
+    def project_by_id(self, project_id: str) -> StoredCollection | None:
+        row = self.conn.execute(
+            select(projects.c.id, projects.c.name, projects.c.created_at, projects.c.created_by).where(
+                projects.c.id == project_id
+            )
+        ).first()
+        return _stored(row)
 
     def add_project(self, *, project_id: str, name: str, now: datetime, by: str) -> None:
         self.conn.execute(insert(projects).values(id=project_id, name=name, created_at=now, created_by=by))
@@ -162,23 +181,23 @@ class SharingRepository:
             == 1
         )
 
-    def projects_of(self, user_id: str) -> list[dict[str, Any]]:
+    def projects_of(self, user_id: str) -> list[Membership]:
         rows = self.conn.execute(
             select(projects.c.name, project_members.c.role)
             .join(project_members, project_members.c.project_id == projects.c.id)
             .where(project_members.c.user_id == user_id)
             .order_by(projects.c.name)
         )
-        return [{"name": r[0], "role": r[1]} for r in rows]
+        return [Membership(name=r[0], role=r[1]) for r in rows]
 
-    def project_members(self, project_id: str) -> list[dict[str, Any]]:
+    def project_members(self, project_id: str) -> tuple[Member, ...]:
         rows = self.conn.execute(
             select(users.c.name, project_members.c.role)
             .join(users, users.c.id == project_members.c.user_id)
             .where(project_members.c.project_id == project_id)
             .order_by(users.c.name)
         )
-        return [{"user": r[0], "role": r[1]} for r in rows]
+        return tuple(Member(user=r[0], role=r[1]) for r in rows)
 
     # grants -----------------------------------------------------------------------------------
     def level_of(self, secret_id: str, user_id: str) -> Level | None:

@@ -174,8 +174,8 @@ session_secrets = Table(
     Column("version", Integer, nullable=False),  # the version last delivered
 )
 
-launch_credentials = Table(
-    "launch_credentials",
+session_credentials = Table(
+    "session_credentials",
     metadata,
     Column("id", String(16), primary_key=True),
     Column(

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sealbox.domain.env_names import ENV_NAME_PATTERN, FAMILIES, check_env_name, reserved_family
-from sealbox.domain.launches import Mapping, check_mappings
+from sealbox.domain.sessions import Mapping, check_mappings
 from sealbox.errors import BadRequest
 from tests.support.env_names import DANGEROUS, ORDINARY
 

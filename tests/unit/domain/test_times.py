@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealbox.domain.times import EARLIEST, LATEST, TimeFormatError, parse_rfc3339, parse_typed, to_utc
+from sealbox.domain.times import EARLIEST, LATEST, check_representable, parse_rfc3339, parse_typed, to_utc
+from sealbox.errors import BadRequest, TimeFormatError
 
 
 @pytest.mark.parametrize(
@@ -88,3 +89,11 @@ def test_every_aware_time_survives_its_rfc3339_text(when: datetime) -> None:
         return  # RFC 3339 offsets are whole minutes
     assert parse_rfc3339(text) == to_utc(when)
     assert EARLIEST <= parse_rfc3339(text) <= LATEST
+
+
+def test_a_time_without_a_utc_equivalent_is_refused() -> None:
+    check_representable(datetime(2030, 1, 31, 12, tzinfo=UTC))
+    beyond = datetime.max.replace(tzinfo=timezone(timedelta(hours=-23, minutes=-59)))
+    with pytest.raises(BadRequest) as refused:
+        check_representable(beyond)
+    assert (refused.value.code, refused.value.field) == ("invalid_expiry", "expires_at")

@@ -26,9 +26,10 @@ from typer.testing import CliRunner
 import sealbox
 from sealbox.cli.main import app
 from sealbox.config import ServerSettings
+from sealbox.errors import PodSpecError
 from sealbox.integrations import kubernetes as k8s
 from sealbox.integrations.kubeflow import check_secret_entries
-from sealbox.integrations.kubernetes import PodSpecError, patch_pod
+from sealbox.integrations.kubernetes import patch_pod
 from tests.unit.integrations.pods import notebook_pod
 from tests.unit.integrations.test_kubernetes_pod import launch
 from tests.unit.integrations.validation import validate

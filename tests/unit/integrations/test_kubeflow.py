@@ -17,11 +17,11 @@ import yaml
 from typer.testing import CliRunner
 
 from sealbox.cli.main import app
+from sealbox.errors import WorkspaceError
 from sealbox.integrations.kubeflow import (
     CRD_SOURCE,
     SECRETS_LIST_SCHEMA,
     SecretMount,
-    WorkspaceError,
     check_secret_entries,
     parse_secret_option,
     secret_volumes,

@@ -18,10 +18,10 @@ import pytest
 from kubernetes.client import ApiClient, V1Pod
 
 from sealbox.domain.kinds import Kind, encode_fields
+from sealbox.errors import PodSpecError
 from sealbox.integrations import kubernetes as k8s
 from sealbox.integrations.kubernetes import (
     KubeLaunch,
-    PodSpecError,
     check_pod_spec,
     credential_secret,
     modify_pod_hook,

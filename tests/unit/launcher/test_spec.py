@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sealbox.domain.launches import Mapping
+from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest
 from sealbox.launcher.spec import (
     RunSpec,

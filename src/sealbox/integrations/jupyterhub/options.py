@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sealbox.domain.kinds import SPECS, Kind
-from sealbox.domain.launches import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
-from sealbox.domain.launches import check_mount_path as check_session_mount_path
-from sealbox.errors import BadRequest
+from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
+from sealbox.domain.sessions import check_mount_path as check_session_mount_path
+from sealbox.errors import BadRequest, OptionsError
 
 KEY = "sealbox"
 FORM_SECRET = "sealbox_secret"  # noqa: S105 -- a form field's name, not a credential  # nosec B105
@@ -28,10 +28,6 @@ FORM_FILE = "sealbox_file_"
 FORM_ENV = "sealbox_env_"
 FORM_FIELD = "sealbox_field_"
 FORM_MOUNT = "sealbox_mount_path"
-
-
-class OptionsError(ValueError):
-    """The choice is not valid; the message is safe to show (it never repeats what was submitted)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

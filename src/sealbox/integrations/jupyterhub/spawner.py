@@ -27,11 +27,10 @@ from tornado import web
 from traitlets import Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from sealbox.domain.launches import DEFAULT_MOUNT_PATH
-from sealbox.errors import BadRequest, ClientError, SealboxError
+from sealbox.domain.sessions import DEFAULT_MOUNT_PATH
+from sealbox.errors import BadRequest, ClientError, OptionsError, SealboxError
 from sealbox.integrations.jupyterhub import local
 from sealbox.integrations.jupyterhub.options import (
-    OptionsError,
     Selection,
     UsableSecret,
     from_form,

@@ -14,20 +14,20 @@ from fastapi import APIRouter, Response, status
 from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.secrets import SecretPatch
 from sealbox.errors import BadRequest, NotFound
-from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.hot import etag
+from sealbox.server.openapi import struct_answer, struct_response
 from sealbox.server.schemas import (
     ErrorBody,
     GrantIn,
     GrantPublic,
     MountingSession,
     SecretCreate,
-    SecretPage,
     SecretPublic,
     SecretReplace,
     SecretUpdate,
+    SecretValue,
     UnshareOut,
-    ValueIn,
 )
 from sealbox.server.schemas.fields import BASE64_RE
 from sealbox.server.schemas.params import (
@@ -35,12 +35,9 @@ from sealbox.server.schemas.params import (
     GranteeTypePath,
     IfMatch,
     OwnerQuery,
-    Prefix,
     SecretNamePath,
-    SecretsCursor,
-    SecretsLimit,
 )
-from sealbox.services.secrets import NewValue
+from sealbox.services import secrets as secret_service
 from sealbox.services.sharing import Grantee
 
 router = APIRouter(
@@ -61,7 +58,7 @@ _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath
 
 
-def _value(body: ValueIn) -> NewValue:
+def _value(body: SecretValue) -> secret_service.SecretValue:
     raw: bytes | None = None
     if body.value_base64 is not None:
         try:
@@ -72,11 +69,7 @@ def _value(body: ValueIn) -> NewValue:
             raise BadRequest(
                 "value_base64 is not valid base64", code="invalid_value", field="value_base64"
             ) from None
-    return NewValue(text=body.value, raw=raw, fields=body.fields)
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
+    return secret_service.SecretValue(text=body.value, raw=raw, fields=body.fields)
 
 
 def _grantee(body: GrantIn) -> Grantee:
@@ -85,10 +78,17 @@ def _grantee(body: GrantIn) -> Grantee:
     return Grantee(kind="user", name=body.user) if body.user else Grantee(kind="group", name=str(body.group))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SecretPublic)
-def create_secret(
-    body: SecretCreate, principal: CurrentPrincipal, ctx: ContextDep, response: Response
-) -> SecretPublic:
+# The reads (GET of the list and of one secret) are server/hot.py's: one handler each, routes of their own.
+# What a change answers is the same SecretPublic Struct a read answers with, encoded by msgspec.
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_class=Response,
+    responses={201: struct_answer(SecretPublic)},
+)
+def create_secret(body: SecretCreate, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     secret = ctx.secrets.create(
         principal,
         name=body.name,
@@ -102,45 +102,22 @@ def create_secret(
     )
     if ctx.converter:
         ctx.converter.poke()
-    response.headers["Location"] = f"/api/v1/secrets/{secret.name}"
-    response.headers["ETag"] = _etag(secret.current_version)
-    return SecretPublic.of(secret, with_versions=True)
+    return struct_response(
+        SecretPublic.of(secret, with_versions=True),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": f"/api/v1/secrets/{secret.name}", "ETag": etag(secret.current_version)},
+    )
 
 
-# The reads are served by server/hot.py ahead of FastAPI; these routes define them in the OpenAPI document
-# and answer what hot.py passes on (parameters FastAPI must validate), through the same functions.
-# Inline on the event loop (async def): a few short indexed queries cost less than a threadpool hop.
-@router.get("", response_model=SecretPage)
-async def list_secrets(
-    principal: CurrentPrincipal,
-    ctx: ContextDep,
-    limit: SecretsLimit = 100,
-    cursor: SecretsCursor = None,
-    prefix: Prefix = None,
-) -> Response:
-    """My secrets and those shared with me (as `owner/name`, with my level), by owner then name."""
-    body = hot.page_answer(ctx, principal, cursor=cursor, limit=limit, prefix=prefix)
-    return Response(body, media_type="application/json")
-
-
-@router.get("/{name}", response_model=SecretPublic)
-async def get_secret(
-    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
-) -> Response:
-    body, tag = hot.secret_answer(ctx, principal, name, owner)
-    return Response(body, media_type="application/json", headers={"ETag": tag})
-
-
-@router.put("/{name}/value", response_model=SecretPublic)
+@router.put("/{name}/value", response_class=Response, responses={200: struct_answer(SecretPublic)})
 def replace_value(
     name: NamePath,
     body: SecretReplace,
     principal: CurrentPrincipal,
     ctx: ContextDep,
-    response: Response,
     if_match: IfMatch = None,
     owner: OwnerQuery = None,
-) -> SecretPublic:
+) -> Response:
     expected: int | None = None
     if if_match is not None and if_match.strip() != "*":
         match = _IF_MATCH.fullmatch(if_match.strip())
@@ -154,23 +131,23 @@ def replace_value(
     )
     if ctx.converter:
         ctx.converter.poke()
-    response.headers["ETag"] = _etag(secret.current_version)
-    return SecretPublic.of(secret, with_versions=True)
+    return struct_response(
+        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+    )
 
 
-@router.patch("/{name}", response_model=SecretPublic)
+@router.patch("/{name}", response_class=Response, responses={200: struct_answer(SecretPublic)})
 def update_secret(
     name: NamePath, body: SecretUpdate, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
-) -> SecretPublic:
+) -> Response:
     patch = SecretPatch(
         description=body.description,
         expires_at=body.expires_at,
         clear_expiry=body.clear_expiry,
         scopes=tuple(body.scopes) if body.scopes is not None else None,
     )
-    return SecretPublic.of(
-        ctx.secrets.update(principal, name, patch, now=now(), owner=owner), with_versions=True
-    )
+    updated = ctx.secrets.update(principal, name, patch, now=now(), owner=owner)
+    return struct_response(SecretPublic.of(updated, with_versions=True))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -199,7 +176,11 @@ def share_secret(
     return [GrantPublic.of(g) for g in grants]
 
 
-@router.delete("/{name}/grants/{grantee_type}/{grantee}", response_model=UnshareOut)
+@router.delete(
+    "/{name}/grants/{grantee_type}/{grantee}",
+    response_class=Response,
+    responses={200: struct_answer(UnshareOut)},
+)
 def unshare_secret(
     name: NamePath,
     grantee_type: GranteeTypePath,
@@ -207,7 +188,7 @@ def unshare_secret(
     principal: CurrentPrincipal,
     ctx: ContextDep,
     owner: OwnerQuery = None,
-) -> UnshareOut:
+) -> Response:
     """Revoke a grant: every later launch is refused; live sessions keep what they got and are listed."""
     if grantee_type not in ("user", "group"):
         raise BadRequest("grantee type is user or group", code="invalid_grantee", field="grantee_type")
@@ -216,4 +197,4 @@ def unshare_secret(
     live = ctx.sharing.unshare(
         principal, name, owner=owner, grantee=Grantee(kind=grantee_type, name=grantee[:128]), now=now()
     )
-    return UnshareOut(live_sessions=[MountingSession(**s) for s in live])
+    return struct_response(UnshareOut(live_sessions=[MountingSession.of(s) for s in live]))

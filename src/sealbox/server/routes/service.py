@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from sealbox.domain.launches import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
 from sealbox.domain.principals import Purposes
+from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
     ErrorBody,
     ServiceAccountCreate,
     ServiceFetchIn,
     ServiceUsableSecret,
-    SessionLaunch,
+    SessionCreated,
     SessionPublic,
     UserCreated,
     UserPublic,
@@ -63,8 +63,8 @@ def create_service_account(
     return UserCreated(user=UserPublic.of(account), token=issued.value)
 
 
-@router.post("/service/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
-def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
+@router.post("/service/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: ContextDep) -> SessionCreated:
     """A service account asks for a one-time credential to fetch secrets on behalf of `on_behalf_of`.
 
     With `mount_path`, a `file` or an `env` on any secret, it is a session for the user instead (a notebook
@@ -91,7 +91,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
     else:
         mappings = [Mapping(secret=s.name, field=s.field, file=f"f{i}") for i, s in enumerate(body.secrets)]
         mount_path, ttl, credential_ttl = "/service-fetch", SERVICE_FETCH_TTL_SECONDS, None
-    issued = ctx.launches.create(
+    issued = ctx.sessions.create(
         principal,
         mappings=mappings,
         mount_path=mount_path,
@@ -101,7 +101,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         acting_for=acting_for,
         credential_ttl_seconds=credential_ttl,
     )
-    return SessionLaunch(
+    return SessionCreated(
         session=SessionPublic.of(issued.session, now=issued.session.created_at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,

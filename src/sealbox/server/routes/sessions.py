@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from sealbox.domain.launches import Mapping
+from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.schemas import (
@@ -18,13 +18,13 @@ from sealbox.server.schemas import (
     RedeemIn,
     RedeemOut,
     SessionCreate,
-    SessionLaunch,
+    SessionCreated,
     SessionPublic,
 )
 from sealbox.server.schemas.fields import PUBLIC_KEY_RE
 from sealbox.server.schemas.params import SessionIdPath
 from sealbox.services.heartbeats import heartbeat as record_heartbeat
-from sealbox.services.launches import decode_public_key
+from sealbox.services.sessions import decode_public_key
 
 router = APIRouter(
     prefix="/api/v1/sessions",
@@ -39,10 +39,10 @@ router = APIRouter(
 )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
-def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: ContextDep) -> SessionLaunch:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: ContextDep) -> SessionCreated:
     mappings = [Mapping(secret=s.name, field=s.field, file=s.file, env=s.env) for s in body.secrets]
-    issued = ctx.launches.create(
+    issued = ctx.sessions.create(
         principal,
         mappings=mappings,
         mount_path=body.mount_path,
@@ -52,7 +52,7 @@ def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: Contex
         credential_ttl_seconds=body.credential_ttl_seconds,
         heartbeat_seconds=body.heartbeat_seconds,
     )
-    return SessionLaunch(
+    return SessionCreated(
         session=SessionPublic.of(issued.session, now=issued.session.created_at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,
@@ -68,19 +68,19 @@ def list_sessions(
 ) -> list[SessionPublic]:
     at = now()
     return [
-        SessionPublic.of(s, now=at) for s in ctx.launches.list_sessions(principal, live_only=not all, now=at)
+        SessionPublic.of(s, now=at) for s in ctx.sessions.list_sessions(principal, live_only=not all, now=at)
     ]
 
 
 @router.get("/{session_id}", response_model=SessionPublic)
 def get_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
-    return SessionPublic.of(ctx.launches.get(principal, session_id), now=now())
+    return SessionPublic.of(ctx.sessions.get(principal, session_id), now=now())
 
 
 @router.delete("/{session_id}", response_model=SessionPublic)
 def end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
     at = now()
-    return SessionPublic.of(ctx.launches.end(principal, session_id, now=at), now=at)
+    return SessionPublic.of(ctx.sessions.end(principal, session_id, now=at), now=at)
 
 
 @router.post("/{session_id}/heartbeat", response_model=SessionPublic)
@@ -91,23 +91,23 @@ def heartbeat(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: Conte
     return SessionPublic.of(record_heartbeat(ctx.db, principal, session_id, now=at), now=at)
 
 
-@router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionLaunch)
+@router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
 def new_credential(
     session_id: SessionIdPath,
     principal: CurrentPrincipal,
     ctx: ContextDep,
     body: CredentialCreate | None = None,
-) -> SessionLaunch:
+) -> SessionCreated:
     """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
     pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
     at = now()
-    issued = ctx.launches.new_credential(
+    issued = ctx.sessions.new_credential(
         principal,
         session_id[:64],
         now=at,
         credential_ttl_seconds=body.credential_ttl_seconds if body is not None else None,
     )
-    return SessionLaunch(
+    return SessionCreated(
         session=SessionPublic.of(issued.session, now=at),
         launch_credential=issued.value,
         credential_expires_at=issued.expires_at,
@@ -119,7 +119,7 @@ def new_credential(
 def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
     """The session side reports a launch that failed after redemption (for the audit trail)."""
     client = request.client.host if request.client else None
-    ctx.launches.report_failure(
+    ctx.sessions.report_failure(
         session_id=session_id[:64], credential=body.credential, code=body.code, client_addr=client, now=now()
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -133,7 +133,7 @@ def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: Con
         raise BadRequest(
             "public_key must be 32 bytes (X25519), base64", code="invalid_public_key", field="public_key"
         )
-    result = ctx.launches.redeem(
+    result = ctx.sessions.redeem(
         session_id=session_id[:64],
         credential=body.credential,
         session_public_key=decode_public_key(body.public_key),

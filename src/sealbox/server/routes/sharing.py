@@ -34,17 +34,19 @@ router = APIRouter(
 @router.post("/groups", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
 def create_group(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     """Any user may create a group; they become its manager."""
-    return CollectionPublic.model_validate(ctx.sharing.create_group(principal, body.name, now=now()))
+    return CollectionPublic.model_validate(
+        ctx.sharing.create_group(principal, body.name, now=now()), from_attributes=True
+    )
 
 
 @router.get("/groups", response_model=list[Membership])
 def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
-    return [Membership.model_validate(g) for g in ctx.sharing.my_groups(principal)]
+    return [Membership.model_validate(g, from_attributes=True) for g in ctx.sharing.my_groups(principal)]
 
 
 @router.get("/groups/{name}", response_model=CollectionPublic)
 def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
-    return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]))
+    return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]), from_attributes=True)
 
 
 @router.put(
@@ -62,7 +64,8 @@ def set_group_member(
     """Managers: a member's role changes at once (200); anyone else is invited (202, the same answer
     whether or not the name belongs to anyone). An admin who manages the group adds directly (200)."""
     change = MemberChange.model_validate(
-        ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now())
+        ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now()),
+        from_attributes=True,
     )
     if change.status == "invited":
         response.status_code = status.HTTP_202_ACCEPTED
@@ -89,12 +92,17 @@ def withdraw_invitation(
 @router.get("/invitations", response_model=list[InvitationPublic])
 def my_invitations(principal: CurrentPrincipal, ctx: ContextDep) -> list[InvitationPublic]:
     """The groups I am invited to; an invitation grants nothing until accepted."""
-    return [InvitationPublic.model_validate(i) for i in ctx.sharing.my_invitations(principal)]
+    return [
+        InvitationPublic.model_validate(i, from_attributes=True)
+        for i in ctx.sharing.my_invitations(principal)
+    ]
 
 
 @router.post("/invitations/{group}/accept", response_model=Membership)
 def accept_invitation(group: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Membership:
-    return Membership.model_validate(ctx.sharing.accept_invitation(principal, group[:128], now=now()))
+    return Membership.model_validate(
+        ctx.sharing.accept_invitation(principal, group[:128], now=now()), from_attributes=True
+    )
 
 
 @router.delete("/invitations/{group}", status_code=status.HTTP_204_NO_CONTENT)
@@ -106,17 +114,19 @@ def decline_invitation(group: CollectionNamePath, principal: CurrentPrincipal, c
 @router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
 def create_project(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
     """Any user may create a project; they become its owner."""
-    return CollectionPublic.model_validate(ctx.sharing.create_project(principal, body.name, now=now()))
+    return CollectionPublic.model_validate(
+        ctx.sharing.create_project(principal, body.name, now=now()), from_attributes=True
+    )
 
 
 @router.get("/projects", response_model=list[Membership])
 def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
-    return [Membership.model_validate(p) for p in ctx.sharing.my_projects(principal)]
+    return [Membership.model_validate(p, from_attributes=True) for p in ctx.sharing.my_projects(principal)]
 
 
 @router.get("/projects/{name}", response_model=CollectionPublic)
 def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
-    return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]))
+    return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]), from_attributes=True)
 
 
 @router.put("/projects/{name}/members", response_model=CollectionPublic)
@@ -124,7 +134,8 @@ def set_project_member(
     name: CollectionNamePath, body: ProjectMemberIn, principal: CurrentPrincipal, ctx: ContextDep
 ) -> CollectionPublic:
     return CollectionPublic.model_validate(
-        ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now())
+        ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now()),
+        from_attributes=True,
     )
 
 

@@ -1,12 +1,11 @@
-"""/api/v1/tokens and /api/v1/me: my tokens, shown once when issued; revocable."""
+"""/api/v1/tokens: my tokens, shown once when issued; revocable. (/api/v1/me is server/hot.py's.)"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, status
 
-from sealbox.server import hot
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic, UserPublic
+from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic
 from sealbox.server.schemas.accounts import TokenRevokedOut
 from sealbox.server.schemas.params import TokenIdPath
 from sealbox.services import tokens
@@ -21,12 +20,6 @@ router = APIRouter(
         422: {"model": ErrorBody},
     },
 )
-
-
-@router.get("/me", response_model=UserPublic)
-async def me(principal: CurrentPrincipal) -> Response:
-    """Served by server/hot.py ahead of FastAPI; this route defines it in the OpenAPI document."""
-    return Response(hot.user_body(principal.user), media_type="application/json")
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)

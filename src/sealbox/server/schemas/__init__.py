@@ -25,9 +25,9 @@ from sealbox.server.schemas.secrets import (
     SecretPublic,
     SecretReplace,
     SecretUpdate,
+    SecretValue,
     SecretVersionPublic,
     UnshareOut,
-    ValueIn,
 )
 from sealbox.server.schemas.sessions import (
     CredentialCreate,
@@ -39,7 +39,7 @@ from sealbox.server.schemas.sessions import (
     ServiceSecretIn,
     ServiceSessionSecretIn,
     SessionCreate,
-    SessionLaunch,
+    SessionCreated,
     SessionPublic,
     SessionSecretIn,
     SessionSecretPublic,
@@ -82,6 +82,7 @@ __all__ = [
     "SecretPublic",
     "SecretReplace",
     "SecretUpdate",
+    "SecretValue",
     "SecretVersionPublic",
     "ServiceAccountCreate",
     "ServiceFetchIn",
@@ -89,7 +90,7 @@ __all__ = [
     "ServiceSessionSecretIn",
     "ServiceUsableSecret",
     "SessionCreate",
-    "SessionLaunch",
+    "SessionCreated",
     "SessionPublic",
     "SessionSecretIn",
     "SessionSecretPublic",
@@ -101,5 +102,4 @@ __all__ = [
     "UserCreate",
     "UserCreated",
     "UserPublic",
-    "ValueIn",
 ]

@@ -6,15 +6,18 @@ database secret), and what each kind takes is stated per kind (`oneOf`), from do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool
 
 from sealbox.domain import patterns
 from sealbox.domain.grants import GRANTABLE, Grant
 from sealbox.domain.kinds import SPECS, TEXT_KINDS, Kind
-from sealbox.domain.secrets import Secret
+from sealbox.domain.secrets import Page, Secret
+from sealbox.domain.sessions import LiveSession
 from sealbox.server.schemas.fields import (
     BASE64_PATTERN,
     CollectionName,
@@ -114,7 +117,7 @@ def _replace_shapes() -> list[JsonValue]:
     ]
 
 
-class ValueIn(In):
+class SecretValue(In):
     """Exactly one of `value` (text), `value_base64` (bytes) or `fields` (multi-field kinds)."""
 
     value: str | None = Field(default=None, description="the value as text; never returned")
@@ -124,7 +127,7 @@ class ValueIn(In):
     fields: dict[str, str] | None = Field(default=None, description="fields of an aws or database secret")
 
 
-class SecretCreate(ValueIn):
+class SecretCreate(SecretValue):
     name: SecretName
     kind: Kind = Kind.GENERIC
     description: str = Field(
@@ -137,7 +140,7 @@ class SecretCreate(ValueIn):
     model_config = ConfigDict(json_schema_extra={"oneOf": _create_shapes()})
 
 
-class SecretReplace(ValueIn):
+class SecretReplace(SecretValue):
     model_config = ConfigDict(json_schema_extra={"oneOf": _replace_shapes()})
 
 
@@ -152,29 +155,37 @@ class SecretUpdate(In):
     scopes: list[Scope] | None = Field(default=None, max_length=MAX_SCOPES)
 
 
-class SecretVersionPublic(BaseModel):
+# What comes back: msgspec Structs, encoded by the one read handler (server/hot.py) and by the write
+# routes alike, and put into the OpenAPI document from these same types (server/openapi.py).
+
+
+class SecretVersionPublic(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     created_at: datetime
     created_by: str
     size: int
 
 
-class MountingSession(BaseModel):
+class MountingSession(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     owner: str
     created_at: datetime
     expires_at: datetime
 
+    @classmethod
+    def of(cls, s: LiveSession) -> MountingSession:
+        return cls(id=s.id, owner=s.owner, created_at=s.created_at, expires_at=s.expires_at)
 
-class SecretPublic(BaseModel):
+
+class SecretPublic(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     owner: str
-    ref: str = Field(description="owner/name: how others refer to it")
-    access: str = Field(description="your level: owner, manage, write or use")
+    ref: Annotated[str, msgspec.Meta(description="owner/name: how others refer to it")]
+    access: Annotated[str, msgspec.Meta(description="your level: owner, manage, write or use")]
     kind: Kind
     description: str
-    fields: list[str] = Field(description="names of the fields present (never their values)")
+    fields: Annotated[list[str], msgspec.Meta(description="names of the fields present (never their values)")]
     project: str | None = None
     scopes: list[str] = []
     created_at: datetime
@@ -184,10 +195,12 @@ class SecretPublic(BaseModel):
     expires_at: datetime | None
     current_version: int
     versions: list[SecretVersionPublic] | None = None
-    sessions: list[MountingSession] | None = Field(default=None, description="live sessions that mount it")
+    sessions: Annotated[
+        list[MountingSession] | None, msgspec.Meta(description="live sessions that mount it")
+    ] = None
 
     @classmethod
-    def of(cls, s: Secret, *, with_versions: bool) -> SecretPublic:
+    def of(cls, s: Secret, *, with_versions: bool, live: Sequence[LiveSession] | None = None) -> SecretPublic:
         return cls(
             id=s.id,
             name=s.name,
@@ -213,12 +226,19 @@ class SecretPublic(BaseModel):
             ]
             if with_versions
             else None,
+            sessions=None if live is None else [MountingSession.of(m) for m in live],
         )
 
 
-class SecretPage(BaseModel):
+class SecretPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[SecretPublic]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page) -> SecretPage:
+        return cls(
+            items=[SecretPublic.of(s, with_versions=False) for s in page.items], next_cursor=page.next_cursor
+        )
 
 
 GRANT_LEVELS = tuple(level.value for level in GRANTABLE)
@@ -262,5 +282,7 @@ class GrantPublic(BaseModel):
         )
 
 
-class UnshareOut(BaseModel):
-    live_sessions: list[MountingSession] = Field(description="sessions that still hold the value; end them")
+class UnshareOut(msgspec.Struct, frozen=True, kw_only=True):
+    live_sessions: Annotated[
+        list[MountingSession], msgspec.Meta(description="sessions that still hold the value; end them")
+    ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from sealbox.domain.launches import (
+from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     HEARTBEAT_MISSES,
     MAX_HEARTBEAT_SECONDS,
@@ -29,9 +29,10 @@ from sealbox.server.schemas.fields import (
     SecretRef,
     UserName,
 )
-from sealbox.services.launches import MAX_CREDENTIAL_TTL_SECONDS, REPORTABLE_FAILURES
+from sealbox.services.session_credentials import MAX_CREDENTIAL_TTL_SECONDS
+from sealbox.services.sessions import REPORTABLE_FAILURES
 
-MIN_TTL_SECONDS = 60  # services.launches refuses shorter sessions
+MIN_TTL_SECONDS = 60  # services.sessions refuses shorter sessions
 
 # The bounds are the services' rules, stated here; the services enforce them with their own codes
 # (invalid_ttl, invalid_credential_ttl). The schema only refuses what no service would read.
@@ -151,7 +152,7 @@ class SessionPublic(BaseModel):
         )
 
 
-class SessionLaunch(BaseModel):
+class SessionCreated(BaseModel):
     session: SessionPublic
     launch_credential: str = Field(
         description="one-time, expires within a minute; redeem it on the session side"

@@ -7,20 +7,20 @@ from datetime import UTC, datetime
 
 from sealbox.domain.kinds import SPECS, Kind, parse_kind
 from sealbox.errors import BadRequest
-from sealbox.services.secrets import NewValue
+from sealbox.services.secrets import SecretValue
 
 
-def form_value(form: Mapping[str, str], kind: Kind) -> NewValue:
+def form_value(form: Mapping[str, str], kind: Kind) -> SecretValue:
     """A kind's fields (`field_<name>`), or the single `value`; empty fields are left out."""
     spec = SPECS[kind]
     if spec.multi_field:
         fields = {name: form.get(f"field_{name}", "") for name in spec.all_fields}
-        return NewValue(fields={k: v for k, v in fields.items() if v != ""})
+        return SecretValue(fields={k: v for k, v in fields.items() if v != ""})
     text = form.get("value", "")
     if kind is Kind.SSH_KEY:
         # A <textarea> posts its line breaks as CRLF (HTML form encoding); a key file needs LF to load.
         text = text.replace("\r\n", "\n")
-    return NewValue(text=text)
+    return SecretValue(text=text)
 
 
 def form_kind(form: Mapping[str, str]) -> Kind:

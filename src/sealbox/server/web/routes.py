@@ -8,13 +8,12 @@ HTTPS). Pages never render a value: after saving, the value exists only in the d
 from __future__ import annotations
 
 import contextlib
-import hmac
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.staticfiles import StaticFiles
 
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.names import NAME_RULE
@@ -22,84 +21,38 @@ from sealbox.domain.principals import Principal
 from sealbox.domain.times import parse_typed
 from sealbox.errors import Forbidden, NotFound, ServiceError
 from sealbox.server.context import AppContext
-from sealbox.server.deps import context_of, get_context, now
+from sealbox.server.deps import now
+from sealbox.server.errors import error_response
+from sealbox.server.web import secret_page, signin, start
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
+from sealbox.server.web.pages import (
+    Ctx,
+    Signed,
+    field_errors,
+    form_fields,
+    install_sign_in_redirect,
+    render,
+)
 from sealbox.services import audit as audit_service
-from sealbox.services import web_sessions
-from sealbox.services.secrets import visible_sessions
+from sealbox.services.access import visible_sessions
 
-COOKIE = "sealbox_session"
-LOGIN_CSRF_COOKIE = "sealbox_login_csrf"
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-templates.env.autoescape = True
 router = APIRouter(prefix="/web", include_in_schema=False)
 PAGE = 50
 
 
-class _SignIn(Exception):
-    """Raised by the page dependency when nobody is signed in: the handler redirects to the sign-in page."""
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _page_principal(request: Request) -> tuple[Principal, str]:
-    ctx = context_of(request)
-    found = web_sessions.lookup(ctx.db, request.cookies.get(COOKIE, ""), now=now())
-    if found is None:
-        raise _SignIn()
-    client = request.client.host if request.client else None
-    return Principal(user=found.user, token_id=found.token_id, client_addr=client), found.csrf_token
-
-
-Signed = Annotated[tuple[Principal, str], Depends(_page_principal)]
-Ctx = Annotated[AppContext, Depends(get_context)]
-
-
-def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, context, status_code=status)
-
-
-async def _form(request: Request, csrf: str | None) -> dict[str, str]:
-    """The form fields, after checking the CSRF token (constant time)."""
-    raw = await request.form()
-    form: dict[str, str] = {}
-    for key in raw:
-        # Without JavaScript every kind's inputs are posted: keep the one the person filled in.
-        values = [v for v in raw.getlist(key) if isinstance(v, str)]
-        form[key] = next((v for v in values if v != ""), "")
-    if csrf is not None and not hmac.compare_digest(form.get("csrf", ""), csrf):
-        raise Forbidden("the form expired or came from another site; reload the page", code="csrf")
-    return form
-
-
-def _errors(exc: ServiceError) -> dict[str, str]:
-    return {exc.field or "_": exc.message}
-
-
 def install_web(app: FastAPI) -> None:
-    from fastapi.staticfiles import StaticFiles
-
     app.mount("/web/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-
-    async def to_sign_in(request: Request, _: Exception) -> Response:
-        return RedirectResponse("/web/login", status_code=303)
 
     async def csrf_refused(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/web") and isinstance(exc, Forbidden) and exc.code == "csrf":
-            return _render(request, "error.html", 403, message=exc.message, user=None)
-        from sealbox.server.errors import error_response
-
+            return render(request, "error.html", 403, message=exc.message, user=None)
         assert isinstance(exc, ServiceError)
         return error_response(exc.status_code, exc.code, exc.message)
 
-    app.add_exception_handler(_SignIn, to_sign_in)
+    install_sign_in_redirect(app)
     app.add_exception_handler(Forbidden, csrf_refused)
-    # Their routes join `router` before it is included.
-    from sealbox.server.web import secret_page, signin, start  # noqa: F401
-
-    app.include_router(router)
+    for page in (router, secret_page.router, signin.router, start.router):
+        app.include_router(page)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -126,11 +79,11 @@ def secrets_page(
                 "secret": s,
                 "shared_with": _shared_with(ctx, principal, s),
                 "sessions": len(
-                    visible_sessions(s, principal, ctx.launches.live_sessions_for(s.id, now=now()))
+                    visible_sessions(s, principal, ctx.sessions.live_sessions_for(s.id, now=now()))
                 ),
             }
         )
-    return _render(
+    return render(
         request,
         "secrets.html",
         user=principal.user,
@@ -165,7 +118,7 @@ def _new_form(
     kept: dict[str, str],
     status: int = 200,
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "secret_new.html",
         status,
@@ -182,7 +135,7 @@ def _new_form(
 @router.post("/new", response_class=HTMLResponse)
 async def create_secret(request: Request, ctx: Ctx, signed: Signed) -> Response:
     principal, csrf = signed
-    form = await _form(request, csrf)
+    form = await form_fields(request, csrf)
     # Re-render keeps what the person typed except values: those are never sent back to the browser.
     kept = {k: form.get(k, "") for k in ("name", "kind", "description", "expires_at", "project", "scopes")}
     try:
@@ -199,7 +152,7 @@ async def create_secret(request: Request, ctx: Ctx, signed: Signed) -> Response:
             scopes=form_scopes(form.get("scopes", "")),
         )
     except ServiceError as exc:
-        return _new_form(request, ctx, principal, csrf, _errors(exc), kept, status=exc.status_code)
+        return _new_form(request, ctx, principal, csrf, field_errors(exc), kept, status=exc.status_code)
     if ctx.converter:
         ctx.converter.poke()
     return RedirectResponse(f"/web/s/{secret.owner_name}/{secret.name}?saved=1", status_code=303)
@@ -211,21 +164,21 @@ async def create_secret(request: Request, ctx: Ctx, signed: Signed) -> Response:
 @router.get("/sessions", response_class=HTMLResponse)
 def sessions_page(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
     principal, csrf = signed
-    return _render(
+    return render(
         request,
         "sessions.html",
         user=principal.user,
         csrf=csrf,
-        sessions=ctx.launches.list_sessions(principal, live_only=True, now=now()),
+        sessions=ctx.sessions.list_sessions(principal, live_only=True, now=now()),
     )
 
 
 @router.post("/sessions/{session_id}/end")
 async def end_session(request: Request, session_id: str, ctx: Ctx, signed: Signed) -> Response:
     principal, csrf = signed
-    form = await _form(request, csrf)
+    form = await form_fields(request, csrf)
     with contextlib.suppress(NotFound):
-        ctx.launches.end(principal, session_id[:64], now=now())
+        ctx.sessions.end(principal, session_id[:64], now=now())
     # Back to the page the form was on: only a path of ours (never a URL someone else chose).
     back = form.get("next", "")
     safe = back.startswith("/web/") and "//" not in back and "\\" not in back
@@ -244,10 +197,10 @@ def audit_page(request: Request, ctx: Ctx, signed: Signed, secret: str = "", sin
             ctx.db, principal, secret=secret or None, session_id=None, since=since_at, cursor=None, limit=200
         )
     except ServiceError as exc:
-        errors = _errors(exc)
+        errors = field_errors(exc)
     except ValueError:
         errors = {"since": "not a date"}
-    return _render(
+    return render(
         request,
         "audit.html",
         user=principal.user,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sealbox.domain.kinds import SPECS
@@ -15,8 +15,10 @@ from sealbox.errors import BadRequest, ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.deps import now
 from sealbox.server.web.forms import form_expiry, form_scopes, form_value
-from sealbox.server.web.routes import Ctx, Signed, _errors, _form, _render, router
+from sealbox.server.web.pages import Ctx, Signed, field_errors, form_fields, render
 from sealbox.services.sharing import Grantee
+
+router = APIRouter(prefix="/web", include_in_schema=False)
 
 
 def _secret_context(ctx: AppContext, principal: Principal, owner: str, name: str) -> dict[str, Any]:
@@ -39,8 +41,8 @@ def secret_page(
     try:
         data = _secret_context(ctx, principal, owner[:64], name[:200])
     except ServiceError as exc:
-        return _render(request, "error.html", exc.status_code, message=exc.message, user=principal.user)
-    return _render(
+        return render(request, "error.html", exc.status_code, message=exc.message, user=principal.user)
+    return render(
         request, "secret.html", user=principal.user, csrf=csrf, errors={}, saved=bool(saved), **data
     )
 
@@ -48,8 +50,9 @@ def secret_page(
 async def _secret_action(
     request: Request, ctx: AppContext, signed: tuple[Principal, str], owner: str, name: str, action: Any
 ) -> Response:
+
     principal, csrf = signed
-    form = await _form(request, csrf)
+    form = await form_fields(request, csrf)
     try:
         result = action(principal, form)
     except ServiceError as exc:
@@ -57,13 +60,13 @@ async def _secret_action(
             data = _secret_context(ctx, principal, owner, name)
         except ServiceError:
             return RedirectResponse("/web/", status_code=303)
-        return _render(
+        return render(
             request,
             "secret.html",
             exc.status_code,
             user=principal.user,
             csrf=csrf,
-            errors=_errors(exc),
+            errors=field_errors(exc),
             saved=False,
             **data,
         )

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import secrets as random
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sealbox.domain.principals import Principal
 from sealbox.errors import ServiceError, Unauthenticated
 from sealbox.server.deps import now
 from sealbox.server.web.oidc import FLOW_COOKIE
-from sealbox.server.web.routes import (
+from sealbox.server.web.pages import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
     Ctx,
     Signed,
-    _form,
-    _render,
-    _secure,
-    router,
+    form_fields,
+    render,
+    secure,
 )
 from sealbox.services import web_sessions
+
+router = APIRouter(prefix="/web", include_in_schema=False)
 
 # What the sign-in page says for a token it refuses: the same for an unknown, a revoked and an expired
 # token, and for a disabled user's, so that the page tells nobody which token ids exist.
@@ -36,7 +37,7 @@ REFUSAL = "that token is not valid (or has expired, or was revoked, or its user 
 
 def _login_form(request: Request, ctx: Ctx, status: int, error: str | None) -> HTMLResponse:
     token = random.token_urlsafe(24)
-    response = _render(
+    response = render(
         request,
         "login.html",
         status,
@@ -46,7 +47,7 @@ def _login_form(request: Request, ctx: Ctx, status: int, error: str | None) -> H
         sso=ctx.oidc_login is not None,
     )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/web/login"
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/web/login"
     )
     return response
 
@@ -57,7 +58,7 @@ def _signed_in(response: Response, request: Request, cookie: str) -> Response:
         cookie,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=secure(request),
         path="/",
         max_age=int(web_sessions.WEB_SESSION_TTL.total_seconds()),
     )
@@ -71,7 +72,7 @@ def login_page(request: Request, ctx: Ctx) -> HTMLResponse:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, ctx: Ctx) -> Response:
-    form = await _form(request, request.cookies.get(LOGIN_CSRF_COOKIE, "-"))
+    form = await form_fields(request, request.cookies.get(LOGIN_CSRF_COOKIE, "-"))
     client = request.client.host if request.client else None
     try:
         principal = ctx.authenticator.authenticate(
@@ -102,7 +103,7 @@ def oidc_start(request: Request, ctx: Ctx) -> Response:
         flow,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
         path="/web/login",
         max_age=600,
     )
@@ -127,13 +128,13 @@ def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -
             ctx.db, Principal(user=user, token_id=None, client_addr=client), now=now()
         )
     except ServiceError:
-        return _render(
+        return render(
             request, "error.html", 401, message="single sign-on did not succeed; try again", user=None
         )
     # The way here began on the issuer's site: a redirect from this response would still be part of that
     # cross-site navigation, and the browser would leave out the SameSite=Strict cookie set just now (the
     # person would land on the sign-in page). A page of ours that moves on by itself starts a same-site one.
-    signed_in = _signed_in(_render(request, "signed_in.html", user=None, username=user.name), request, cookie)
+    signed_in = _signed_in(render(request, "signed_in.html", user=None, username=user.name), request, cookie)
     signed_in.headers["Refresh"] = "0; url=/web/"
     signed_in.delete_cookie(FLOW_COOKIE, path="/web/login")
     return signed_in
@@ -141,7 +142,7 @@ def oidc_callback(request: Request, ctx: Ctx, code: str = "", state: str = "") -
 
 @router.post("/logout")
 async def logout(request: Request, ctx: Ctx, signed: Signed) -> Response:
-    await _form(request, signed[1])
+    await form_fields(request, signed[1])
     web_sessions.sign_out(ctx.db, request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/web/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from sealbox.domain.kinds import SPECS
-from sealbox.domain.launches import Mapping, check_mappings, check_mount_path
 from sealbox.domain.principals import Principal
+from sealbox.domain.sessions import Mapping, check_mappings, check_mount_path
 from sealbox.errors import BadRequest
 from sealbox.server.context import AppContext
-from sealbox.server.web.routes import Ctx, Signed, _form, _render, router
+from sealbox.server.web.pages import Ctx, Signed, form_fields, render
+
+router = APIRouter(prefix="/web", include_in_schema=False)
 
 DEFAULT_MOUNT_PATH = "/secrets"
 DEFAULT_COMMAND = "jupyter lab"
@@ -163,6 +165,7 @@ def _page(
     errors: dict[str, str] | None = None,
     hub: bool,
 ) -> HTMLResponse:
+
     context: dict[str, Any] = {
         "user": principal.user,
         "csrf": csrf,
@@ -173,7 +176,7 @@ def _page(
         "errors": errors or {},
         "hub": hub,
     }
-    return _render(request, "start.html", 400 if errors else 200, **context)
+    return render(request, "start.html", 400 if errors else 200, **context)
 
 
 @router.get("/start", response_class=HTMLResponse)
@@ -193,7 +196,7 @@ def start_page(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
 @router.post("/start", response_class=HTMLResponse)
 async def start(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
     principal, csrf = signed
-    form = await _form(request, csrf)
+    form = await form_fields(request, csrf)
     choices = usable_secrets(ctx, principal)
     # Rows are keyed by the secret's ref, looked up in our own list of what this person may use: a ref the
     # form made up matches no row, and a secret shared since the page was loaded shifts nothing.

@@ -15,19 +15,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sealbox.crypto.context import Layer
 from sealbox.crypto.envelope import key_id_of, open_with_key
 from sealbox.crypto.keyring import decode_key_lines
-from sealbox.crypto.launch import (
+from sealbox.crypto.sealing import PrivateKeySet, open_sealed
+from sealbox.crypto.session_keys import (
     TICKET_VERSION,
-    LaunchWrapper,
     SessionKeyPair,
+    SessionWrapper,
     SigningKey,
     VerifyKeys,
     _b64,
-    open_launch_item,
-    open_launch_key,
+    open_session_item,
+    open_session_key,
     outer_digest,
     public_key_from_bytes,
 )
-from sealbox.crypto.sealing import PrivateKeySet, open_sealed
 from sealbox.crypto.wrapping import encrypt_version, new_user_key, open_inner, outer_context, unwrap_data_key
 from sealbox.errors import ConfigError, DecryptionError
 from tests.support.canaries import find_raw_bytes
@@ -43,8 +43,8 @@ def pair() -> SessionKeyPair:
 
 
 @pytest.fixture
-def wrapper(pair: SessionKeyPair) -> LaunchWrapper:
-    return LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
+def wrapper(pair: SessionKeyPair) -> SessionWrapper:
+    return SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
 
 
 @pytest.fixture
@@ -76,42 +76,44 @@ def test_public_key_from_bytes(pair: SessionKeyPair) -> None:
 
 def test_a_bad_session_key_is_refused() -> None:
     with pytest.raises(DecryptionError):
-        LaunchWrapper.for_session(b"short", session_id=SESSION, part="inner")
+        SessionWrapper.for_session(b"short", session_id=SESSION, part="inner")
 
 
-def test_launch_key_opens_only_for_its_session_and_part(pair: SessionKeyPair, wrapper: LaunchWrapper) -> None:
+def test_launch_key_opens_only_for_its_session_and_part(
+    pair: SessionKeyPair, wrapper: SessionWrapper
+) -> None:
     assert len(wrapper.key) == 32
-    assert open_launch_key(pair, wrapper.sealed_key, session_id=SESSION, part="inner") == wrapper.key
+    assert open_session_key(pair, wrapper.sealed_key, session_id=SESSION, part="inner") == wrapper.key
     for session_id, part in ((SESSION, "dek"), ("sess-2", "inner"), ("", "inner"), (SESSION, "")):
         with pytest.raises(DecryptionError):
-            open_launch_key(pair, wrapper.sealed_key, session_id=session_id, part=part)
+            open_session_key(pair, wrapper.sealed_key, session_id=session_id, part=part)
     with pytest.raises(DecryptionError):
-        open_launch_key(SessionKeyPair.generate(), wrapper.sealed_key, session_id=SESSION, part="inner")
+        open_session_key(SessionKeyPair.generate(), wrapper.sealed_key, session_id=SESSION, part="inner")
 
 
 @pytest.mark.parametrize("cut", [1, 16, 48, 200])
-def test_a_truncated_launch_key_is_refused(pair: SessionKeyPair, wrapper: LaunchWrapper, cut: int) -> None:
+def test_a_truncated_launch_key_is_refused(pair: SessionKeyPair, wrapper: SessionWrapper, cut: int) -> None:
     with pytest.raises(DecryptionError):
-        open_launch_key(pair, wrapper.sealed_key[:-cut], session_id=SESSION, part="inner")
+        open_session_key(pair, wrapper.sealed_key[:-cut], session_id=SESSION, part="inner")
 
 
 def test_each_launch_has_a_fresh_key(pair: SessionKeyPair) -> None:
-    a = LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
-    b = LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
+    a = SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
+    b = SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
     assert a.key != b.key and a.sealed_key != b.sealed_key
 
 
-def test_launch_wrapper_repr_hides_the_key(wrapper: LaunchWrapper) -> None:
+def test_launch_wrapper_repr_hides_the_key(wrapper: SessionWrapper) -> None:
     assert find_raw_bytes(f"{wrapper!r} {[wrapper]}".encode(), [wrapper.key]) == 0
 
 
 # -- per-secret wraps ------------------------------------------------------------------------------
 
 
-def test_wrap_round_trip(wrapper: LaunchWrapper) -> None:
+def test_wrap_round_trip(wrapper: SessionWrapper) -> None:
     wrapped = wrapper.wrap(b"material", secret_id="s-1", version=1, owner_id="u-1")
     assert key_id_of(wrapped) == bytes(8)
-    opened = open_launch_item(
+    opened = open_session_item(
         wrapper.key, wrapped, session_id=SESSION, part="inner", secret_id="s-1", version=1, owner_id="u-1"
     )
     assert opened == b"material"
@@ -129,11 +131,11 @@ def test_wrap_round_trip(wrapper: LaunchWrapper) -> None:
     ids=["other-session", "other-part", "other-secret", "other-version", "other-owner"],
 )
 def test_a_wrap_moved_elsewhere_is_refused(
-    wrapper: LaunchWrapper, session_id: str, part: str, secret_id: str, version: int, owner_id: str
+    wrapper: SessionWrapper, session_id: str, part: str, secret_id: str, version: int, owner_id: str
 ) -> None:
     wrapped = wrapper.wrap(b"material", secret_id="s-1", version=1, owner_id="u-1")
     with pytest.raises(DecryptionError):
-        open_launch_item(
+        open_session_item(
             wrapper.key,
             wrapped,
             session_id=session_id,
@@ -144,18 +146,18 @@ def test_a_wrap_moved_elsewhere_is_refused(
         )
 
 
-def test_a_wrap_is_bound_to_the_launch_layer(wrapper: LaunchWrapper) -> None:
+def test_a_wrap_is_bound_to_the_launch_layer(wrapper: SessionWrapper) -> None:
     wrapped = wrapper.wrap(b"material", secret_id="s-1", version=1, owner_id="u-1")
     for layer in Layer:
         with pytest.raises(DecryptionError):
             open_with_key(wrapper.key, wrapped, row(layer))
 
 
-def test_a_wrap_does_not_open_under_another_launch_key(pair: SessionKeyPair, wrapper: LaunchWrapper) -> None:
-    other = LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
+def test_a_wrap_does_not_open_under_another_launch_key(pair: SessionKeyPair, wrapper: SessionWrapper) -> None:
+    other = SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
     wrapped = wrapper.wrap(b"material", secret_id="s-1", version=1, owner_id="u-1")
     with pytest.raises(DecryptionError):
-        open_launch_item(
+        open_session_item(
             other.key, wrapped, session_id=SESSION, part="inner", secret_id="s-1", version=1, owner_id="u-1"
         )
 
@@ -167,20 +169,20 @@ def test_a_whole_launch_only_the_session_can_finish() -> None:
     stored = encrypt_version(uk, keeper.public(), b"hunter2", secret_id="s-1", version=1, owner_id="u-1")
     pair = SessionKeyPair.generate()
     # Server side: unwraps the DEK and wraps it for the session.
-    server = LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="dek")
+    server = SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="dek")
     dek = unwrap_data_key(uk, stored.wrapped_dek, secret_id="s-1", version=1, owner_id="u-1")
     dek_for_session = server.wrap(dek, secret_id="s-1", version=1, owner_id="u-1")
     # Keeper side: strips the outer layer and wraps the inner ciphertext for the session.
-    keeper_half = LaunchWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
+    keeper_half = SessionWrapper.for_session(pair.public_bytes(), session_id=SESSION, part="inner")
     inner = open_sealed(keeper, stored.outer, outer_context(secret_id="s-1", version=1, owner_id="u-1"))
     inner_for_session = keeper_half.wrap(inner, secret_id="s-1", version=1, owner_id="u-1")
     # Session side.
-    dek_key = open_launch_key(pair, server.sealed_key, session_id=SESSION, part="dek")
-    inner_key = open_launch_key(pair, keeper_half.sealed_key, session_id=SESSION, part="inner")
-    got_dek = open_launch_item(
+    dek_key = open_session_key(pair, server.sealed_key, session_id=SESSION, part="dek")
+    inner_key = open_session_key(pair, keeper_half.sealed_key, session_id=SESSION, part="inner")
+    got_dek = open_session_item(
         dek_key, dek_for_session, session_id=SESSION, part="dek", secret_id="s-1", version=1, owner_id="u-1"
     )
-    got_inner = open_launch_item(
+    got_inner = open_session_item(
         inner_key,
         inner_for_session,
         session_id=SESSION,
@@ -192,7 +194,7 @@ def test_a_whole_launch_only_the_session_can_finish() -> None:
     assert open_inner(got_dek, got_inner, secret_id="s-1", version=1, owner_id="u-1") == b"hunter2"
     # The halves cannot be swapped: the server's key does not open the keeper's half.
     with pytest.raises(DecryptionError):
-        open_launch_item(
+        open_session_item(
             dek_key,
             inner_for_session,
             session_id=SESSION,
@@ -202,7 +204,7 @@ def test_a_whole_launch_only_the_session_can_finish() -> None:
             owner_id="u-1",
         )
     with pytest.raises(DecryptionError):
-        open_launch_key(pair, server.sealed_key, session_id=SESSION, part="inner")
+        open_session_key(pair, server.sealed_key, session_id=SESSION, part="inner")
 
 
 def test_outer_digest() -> None:

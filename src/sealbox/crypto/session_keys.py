@@ -58,7 +58,7 @@ def public_key_from_bytes(raw: bytes) -> X25519PublicKey:
 
 
 @dataclass(frozen=True, slots=True)
-class LaunchWrapper:
+class SessionWrapper:
     """One side's half of a launch: a fresh key, sealed once to the session, then used per secret."""
 
     session_id: str
@@ -67,7 +67,7 @@ class LaunchWrapper:
     sealed_key: bytes
 
     @classmethod
-    def for_session(cls, session_public: bytes, *, session_id: str, part: str) -> LaunchWrapper:
+    def for_session(cls, session_public: bytes, *, session_id: str, part: str) -> SessionWrapper:
         key = secrets.token_bytes(SYMMETRIC_KEY_BYTES)
         info = _launch_context(session_id, part).encode()
         sealed = _SUITE.encrypt(key, public_key_from_bytes(session_public), info=info)
@@ -80,14 +80,14 @@ class LaunchWrapper:
         return seal_with_key(self.key, b"\x00" * KEY_ID_BYTES, material, ctx)
 
 
-def open_launch_key(pair: SessionKeyPair, sealed_key: bytes, *, session_id: str, part: str) -> bytes:
+def open_session_key(pair: SessionKeyPair, sealed_key: bytes, *, session_id: str, part: str) -> bytes:
     try:
         return _SUITE.decrypt(sealed_key, pair.private, info=_launch_context(session_id, part).encode())
     except (InvalidTag, ValueError):
         raise DecryptionError from None
 
 
-def open_launch_item(
+def open_session_item(
     key: bytes, wrapped: bytes, *, session_id: str, part: str, secret_id: str, version: int, owner_id: str
 ) -> bytes:
     ctx = _launch_context(session_id, part, secret=secret_id, version=str(version), owner=owner_id)

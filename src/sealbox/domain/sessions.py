@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NewType
+from typing import NamedTuple, NewType
 
 from sealbox.domain.env_names import check_env_name
 from sealbox.domain.names import is_valid_secret_name
@@ -117,6 +117,16 @@ class SessionSecret:
     env: str | None
     version: int  # the version last delivered to the session
     current_version: int | None = None  # the secret's version now (None once deleted)
+
+
+class LiveSession(NamedTuple):
+    """A live session that mounts a secret, as its owner (and `manage` grantees) may see it. A named
+    tuple, not a dataclass: the web templates unpack it (`for sid, who, created, expires in ...`)."""
+
+    id: SessionID
+    owner: str  # the session owner's user name
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.engine import Connection
+
+from sealbox.domain.grants import Level, split_ref
 from sealbox.domain.kinds import SPECS, Kind
-from sealbox.domain.launches import Mapping
+from sealbox.domain.principals import Principal, Purposes
+from sealbox.domain.sessions import Mapping, SessionSecret
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.services.access import resolve
+from sealbox.store.secrets import SecretRepository
 
 
 def _where(index: int) -> str:
@@ -90,3 +96,53 @@ def check_not_expired(
             code="secret_expired",
             field=field,
         )
+
+
+def session_secrets(
+    conn: Connection,
+    subject: Principal,
+    mappings: list[Mapping],
+    *,
+    project: str | None,
+    purposes: Purposes | None,
+    now: datetime,
+) -> list[SessionSecret]:
+    """Each mapping's secret as the session will hold it, at its current version, after every check:
+    it exists and `subject` may use it, its project scope, the service's purposes, its field, its expiry."""
+    user = subject.user
+    refs = [split_ref(m.secret) for m in mappings]
+    own = [name for owner, name in refs if owner is None or owner == user.name]
+    by_name = SecretRepository(conn).get_many(owner_id=user.id, names=own)
+    items: list[SessionSecret] = []
+    for index, (m, (owner, name)) in enumerate(zip(mappings, refs, strict=True)):
+        try:
+            found = (
+                by_name.get(name)
+                if owner is None or owner == user.name
+                else resolve(conn, subject, name, owner, Level.USE)
+            )
+        except (NotFound, Forbidden, BadRequest):
+            found = None
+        if found is None:
+            raise no_such_secret(m.secret, index)
+        check_project_scope(
+            m.secret, index, project_id=found.project_id, project_name=found.project, session_project=project
+        )
+        if purposes is not None and not purposes.allow(kind=found.kind.value, name=found.name, ref=found.ref):
+            raise purpose_not_allowed(m.secret, index)
+        check_field(found.kind, m, index, stored_fields=found.field_names)
+        check_not_expired(m.secret, found.expires_at, now, field=f"secrets[{index}]")
+        items.append(
+            SessionSecret(
+                secret_id=found.id,
+                secret_name=found.name,
+                owner_id=found.owner_id,
+                owner_name=found.owner_name,
+                kind=found.kind.value,
+                field=m.field,
+                file=m.file,
+                env=m.env,
+                version=found.current_version,
+            )
+        )
+    return items

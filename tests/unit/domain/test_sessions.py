@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sealbox.domain.env_names import check_env_name
-from sealbox.domain.launches import (
+from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     DEFAULT_MOUNT_PATH,
     DEFAULT_TTL_SECONDS,

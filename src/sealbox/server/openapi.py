@@ -1,0 +1,53 @@
+"""The OpenAPI document: FastAPI's, plus what FastAPI cannot see.
+
+Some answers are msgspec Structs (schemas.SecretPublic and the bodies around it), encoded once by
+msgspec on every path that answers with them; their schemas come from msgspec
+(`schema_components`), from the same types. The hot reads (server/hot.py) are plain routes; their
+operations come from hot.py's own parameter table (`openapi_paths`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Response
+
+_REF = "#/components/schemas/{name}"
+_encode = msgspec.json.Encoder().encode
+
+
+def struct_response(
+    value: msgspec.Struct, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A Struct as a JSON answer."""
+    return Response(_encode(value), status_code=status_code, headers=headers, media_type="application/json")
+
+
+def struct_answer(struct: type[msgspec.Struct], description: str = "Successful Response") -> dict[str, Any]:
+    """A route's `responses` entry for an answer of this Struct type."""
+    ref = _REF.format(name=struct.__name__)
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+def install_openapi(
+    app: FastAPI, *, structs: tuple[type[msgspec.Struct], ...], paths: Callable[[], dict[str, Any]]
+) -> None:
+    """FastAPI's document with the Structs' schemas and `paths()` added (once, on first request)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        _, components = msgspec.json.schema_components(structs, ref_template=_REF)
+        schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in components.items():
+            schemas.setdefault(name, schema)  # FastAPI's own (e.g. the Kind enum) stays as it was
+        for path, operations in paths().items():
+            document["paths"].setdefault(path, {}).update(operations)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,159 @@
+"""Redemption, the server's half: spend a session credential once and hand out the data keys.
+
+The data keys are wrapped for this redemption only (a fresh key sealed to the session's public key);
+a ticket, signed by the server, names exactly which outer layers the keeper may open, for which
+session key, until when. The keeper's half (the inner ciphertexts) travels from the keeper to the
+session side and never passes through the server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from sealbox.crypto.keyring import Keyring
+from sealbox.crypto.session_keys import SessionWrapper, outer_digest
+from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
+from sealbox.domain.sessions import Session, SessionSecret
+from sealbox.errors import CiphertextIntegrityError, CredentialRefused, DecryptionError, Forbidden, NotFound
+from sealbox.services.session_checks import check_not_expired
+from sealbox.services.session_credentials import stored_credential
+from sealbox.store.sessions import CurrentMaterial, SessionRepository
+from sealbox.store.sharing import SharingRepository
+from sealbox.store.users import UserRepository
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedeemedItem:
+    secret: SessionSecret
+    outer: bytes
+    wrapped_dek: bytes
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Redemption:
+    session: Session
+    sealed_key: bytes  # the server's redemption key, sealed to the session's public key
+    ticket: str  # signed by the server; the keeper's only authority for this redemption
+    items: tuple[RedeemedItem, ...]
+
+
+def spend_credential(conn: Connection, session_id: str, credential: str, now: datetime) -> Session:
+    """The live session the credential opens, the credential marked spent; or CredentialRefused with
+    the reason (for the audit record; the caller sees one message for every reason)."""
+    repo = SessionRepository(conn)
+    stored = stored_credential(repo, credential)
+    if stored is None:
+        raise CredentialRefused("unknown")
+    if stored.session_id != session_id:
+        raise CredentialRefused("other-session")
+    if stored.redeemed_at is not None:
+        raise CredentialRefused("already-redeemed")
+    if now >= stored.expires_at:
+        raise CredentialRefused("expired")
+    session = repo.get(session_id)
+    if session is None or not session.is_live(now):
+        raise CredentialRefused("session-ended")
+    if UserRepository(conn).is_disabled(session.owner_id):
+        raise CredentialRefused("owner-disabled")
+    if not repo.mark_redeemed(stored.id, now):
+        raise CredentialRefused("already-redeemed")
+    return session
+
+
+def deliver(
+    conn: Connection, master: Keyring, session: Session, wrapper: SessionWrapper, now: datetime
+) -> list[RedeemedItem]:
+    """Each secret of the session at its current version, its data key wrapped by `wrapper`; access,
+    project scope and expiry are checked again, as at creation (a revoked grant stops the next one)."""
+    repo = SessionRepository(conn)
+    material = repo.current_material([s.secret_id for s in session.secrets])
+    sharing = SharingRepository(conn)
+    scoped = sharing.project_by_name(session.project) if session.project else None
+    users = UserRepository(conn)
+    user_keys: dict[str, UserKey] = {}
+    items: list[RedeemedItem] = []
+    for s in session.secrets:
+        current = material.get(s.secret_id)
+        if current is None or current.owner_id != s.owner_id:
+            raise NotFound("a secret of this session no longer exists", code="secret_gone")
+        _check_still_allowed(sharing, session, s, current, scoped.id if scoped else None, now)
+        try:
+            if s.owner_id not in user_keys:
+                user_keys[s.owner_id] = unwrap_user_key(
+                    master, users.wrapped_key(s.owner_id), user_id=s.owner_id
+                )
+            dek = unwrap_data_key(
+                user_keys[s.owner_id],
+                current.wrapped_dek,
+                secret_id=s.secret_id,
+                version=current.version,
+                owner_id=s.owner_id,
+            )
+        except DecryptionError:
+            raise CiphertextIntegrityError() from None
+        wrapped = wrapper.wrap(dek, secret_id=s.secret_id, version=current.version, owner_id=s.owner_id)
+        items.append(
+            RedeemedItem(
+                secret=_with_version(s, current.version),
+                outer=current.outer,
+                wrapped_dek=wrapped,
+                scopes=current.scopes,
+            )
+        )
+    repo.mark_delivered(session.id, {position: i.secret.version for position, i in enumerate(items)})
+    return items
+
+
+def _check_still_allowed(
+    sharing: SharingRepository,
+    session: Session,
+    s: SessionSecret,
+    current: CurrentMaterial,
+    session_project_id: str | None,
+    now: datetime,
+) -> None:
+    # Access is checked again at every redemption: a revoked grant stops the next one.
+    if s.owner_id != session.owner_id and sharing.level_of(s.secret_id, session.owner_id) is None:
+        raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
+    if current.project_id is not None and current.project_id != session_project_id:
+        raise Forbidden("a secret of this session belongs to another project", code="project_scope")
+    # Leaving the project is checked again too, like a revoked grant.
+    if current.project_id is not None and sharing.project_role(current.project_id, session.owner_id) is None:
+        raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
+    # Expiry too: a refresh (or a late first redemption) after it delivers nothing.
+    check_not_expired(
+        s.secret_name if s.owner_id == session.owner_id else f"{s.owner_name}/{s.secret_name}",
+        current.expires_at,
+        now,
+    )
+
+
+def unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:
+    """One ticket entry per secret version, however many files or variables it feeds."""
+    unique: dict[tuple[str, int], dict[str, object]] = {}
+    for i in items:
+        unique[(i.secret.secret_id, i.secret.version)] = {
+            "secret_id": i.secret.secret_id,
+            "version": i.secret.version,
+            "owner_id": i.secret.owner_id,
+            "outer_sha256": outer_digest(i.outer),
+        }
+    return list(unique.values())
+
+
+def _with_version(s: SessionSecret, version: int) -> SessionSecret:
+    return SessionSecret(
+        secret_id=s.secret_id,
+        secret_name=s.secret_name,
+        owner_id=s.owner_id,
+        owner_name=s.owner_name,
+        kind=s.kind,
+        field=s.field,
+        file=s.file,
+        env=s.env,
+        version=version,
+    )
