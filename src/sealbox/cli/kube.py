@@ -406,8 +406,10 @@ def sync(
     it never follows a replaced value (sync again). `sealbox kube end SESSION --namespace NS` deletes it.
     """
 
+    from sealbox.cli import config_file
     from sealbox.integrations.kubernetes import sync_secret_manifest
-    from sealbox.sdk.redeem import redeem
+    from sealbox.launcher.redeem import redeem
+    from sealbox.transport import HTTPClient
 
     typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
     session_id = ""
@@ -419,7 +421,7 @@ def sync(
             _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
         )
         session_id = launch["session"]["id"]
-        with _sealbox_http(signed_in=False) as http:
+        with HTTPClient(config_file.load().url) as http:
             delivery = redeem(
                 http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
             )

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sealbox.errors import PodSpecError
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
 
 IMAGE = "sealbox:0.1.0"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
+from sealbox.keeper.client import KeeperClient
 from sealbox.parent_death import die_with_parent
-from sealbox.sdk.keeper import KeeperClient
 from sealbox.server import hot, schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit, DenialSweeper

@@ -1,6 +1,6 @@
 """sealbox.integrations runs inside session pods: it may use the SDK, the launcher, crypto and domain, and
-must never reach the database, the services or the server (the import-linter contracts in pyproject.toml do
-not name this package yet, so this test holds the rule)."""
+must never reach the database, the services, the server or the keeper's own modules: the keeper's client
+(`sealbox.keeper.client`, an HTTP client the redemption calls) is all of the keeper it may import."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ FORBIDDEN = [
     "sealbox.store",
     "sealbox.services",
     "sealbox.server",
-    "sealbox.keeper",
+    "sealbox.keeper.app",
+    "sealbox.keeper.keys",
+    "sealbox.keeper.process",
+    "sealbox.keeper.sessions",
     "sealbox.cli",
     "sqlalchemy",
     "fastapi",

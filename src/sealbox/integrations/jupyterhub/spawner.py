@@ -38,8 +38,8 @@ from sealbox.integrations.jupyterhub.options import (
     render_form,
 )
 from sealbox.launcher.environ import child_environment
-from sealbox.sdk.client import Client, tls_verification
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
+from sealbox.sdk.client import Client
 
 DEFAULT_SESSION_TTL_SECONDS = 7 * 24 * 3600
 _BACKGROUND: set[asyncio.Task[None]] = set()
@@ -205,7 +205,8 @@ class _LocalSealbox(SealboxSpawner):
 
     def _prepare(self, selection: Selection) -> None:
         """Create the session, redeem it here, write the folder; on any failure undo all of it."""
-        from sealbox.sdk.redeem import redeem
+        from sealbox.launcher.redeem import redeem
+        from sealbox.transport import HTTPClient
 
         root = self.sealbox_root()
         try:
@@ -224,11 +225,7 @@ class _LocalSealbox(SealboxSpawner):
         session_id = str(launch["session"]["id"])
         self.sealbox_session_id = session_id
         try:
-            import httpx
-
-            with httpx.Client(
-                base_url=self.sealbox_url, timeout=30, verify=tls_verification(self.sealbox_url)
-            ) as anonymous:
+            with HTTPClient(self.sealbox_url) as anonymous:
                 delivery = redeem(
                     anonymous,
                     session_id=session_id,
