@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from sealbox.cli.kubeflow import kubeflow_app
-from sealbox.cli.output import fail, fail_from
-from sealbox.errors import ConfigError, SealboxError
+from sealbox.cli.output import fail
+from sealbox.errors import SealboxError
 
 app = typer.Typer(
     help="Kubernetes session pods and Kubeflow workspaces: values reach pods through an init container.",
@@ -73,20 +73,17 @@ def init(
     from sealbox.integrations.initcontainer import InitOptions, harden, init_folder
 
     harden()
-    try:
-        result = init_folder(
-            InitOptions(
-                server_url=server,
-                credential_file=credential_file,
-                target=target,
-                session_id=session_id,
-                session_id_file=session_id_file,
-                keeper_url=keeper_url,
-                require_memory=require_memory,
-            )
+    result = init_folder(
+        InitOptions(
+            server_url=server,
+            credential_file=credential_file,
+            target=target,
+            session_id=session_id,
+            session_id_file=session_id_file,
+            keeper_url=keeper_url,
+            require_memory=require_memory,
         )
-    except SealboxError as exc:
-        fail_from(exc)
+    )
     typer.echo(f"sealbox: session {result.session_id}: {len(result.files)} file(s) in {target}", err=True)
 
 
@@ -118,20 +115,17 @@ def refresh(
             interval=interval,
         )
     )
-    try:
-        if once:
-            swapped = refresher.poll_once()
-            typer.echo(f"sealbox: {'swapped' if swapped else 'current'}", err=True)
-            return
+    if once:
+        swapped = refresher.poll_once()
+        typer.echo(f"sealbox: {'swapped' if swapped else 'current'}", err=True)
+        return
 
-        def stop(_signum: int, _frame: FrameType | None) -> None:
-            refresher.stop.set()
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        refresher.stop.set()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        refresher.run()
-    except SealboxError as exc:
-        fail_from(exc)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    refresher.run()
 
 
 @app.command("stage-keys")
@@ -142,10 +136,7 @@ def stage_keys(
     """Copy key files out of a Secret volume so the server's and keeper's key-file checks accept them."""
     from sealbox.integrations.initcontainer import stage_keys as stage
 
-    try:
-        names = stage(source, target)
-    except SealboxError as exc:
-        fail_from(exc)
+    names = stage(source, target)
     typer.echo(f"staged {len(names)} key file(s) in {target}", err=True)
 
 
@@ -165,18 +156,15 @@ def keygen(
     except FileExistsError:
         fail(f"{out} exists; give a new folder (keys are never overwritten)")
     server_dir, keeper_dir, scratch = out / "server", out / "keeper", out / ".signing"
-    try:
-        for d in (server_dir, keeper_dir, scratch):
-            os.mkdir(d, 0o700)
-        ensure_key_dir(keeper_dir)
-        ensure_master_key(server_dir / "master.key")
-        ensure_signing_key(scratch / "signing.key")
-        os.replace(scratch / "signing.key", server_dir / "signing.key")
-        shutil.copyfile(scratch / "signing.pub", keeper_dir / "server.pub")
-        shutil.copyfile(keeper_dir / "keeper.pub", server_dir / "keeper.pub")
-        shutil.rmtree(scratch)
-    except SealboxError as exc:
-        fail_from(exc)
+    for d in (server_dir, keeper_dir, scratch):
+        os.mkdir(d, 0o700)
+    ensure_key_dir(keeper_dir)
+    ensure_master_key(server_dir / "master.key")
+    ensure_signing_key(scratch / "signing.key")
+    os.replace(scratch / "signing.key", server_dir / "signing.key")
+    shutil.copyfile(scratch / "signing.pub", keeper_dir / "server.pub")
+    shutil.copyfile(keeper_dir / "keeper.pub", server_dir / "keeper.pub")
+    shutil.rmtree(scratch)
     typer.echo(f"keys in {out}/server and {out}/keeper; see deploy/README.md", err=True)
 
 
@@ -368,10 +356,6 @@ def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
         if session_id := ending():
             _end_quietly(session_id)
         fail(str(exc))
-    except ConfigError as exc:
-        fail(str(exc))
-    except SealboxError as exc:
-        fail_from(exc)
     except httpx.HTTPError:
         fail("cannot reach the sealbox server")
 
