@@ -35,8 +35,10 @@ def test_integrations_never_import(graph: grimp.ImportGraph, forbidden: str) -> 
             for m in graph.find_modules_that_directly_import(forbidden)
             if m.startswith("sealbox.integrations")
         }
-        assert importers == {"sealbox.integrations.kubernetes", "sealbox.integrations.kubeapply"}
-        details = graph.get_import_details(importer="sealbox.integrations.kubernetes", imported=forbidden)
+        assert importers == {"sealbox.integrations.kubernetes.spawner_hook", "sealbox.integrations.kubeapply"}
+        details = graph.get_import_details(
+            importer="sealbox.integrations.kubernetes.spawner_hook", imported=forbidden
+        )
         assert [d["line_contents"] for d in details] == ["from kubernetes.client import ApiClient"]
         # The apply mode (`sealbox kube ... --apply`) imports the client only inside its functions (or for
         # type checking): importing the module costs nothing in a pod.
