@@ -121,6 +121,7 @@ def keygen(
     import shutil
 
     from sealbox.keeper.keys import ensure_key_dir
+    from sealbox.private_files import write_private_file
     from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
     try:
@@ -133,7 +134,7 @@ def keygen(
     ensure_key_dir(keeper_dir)
     ensure_master_key(server_dir / "master.key")
     ensure_signing_key(scratch / "signing.key")
-    os.replace(scratch / "signing.key", server_dir / "signing.key")
+    write_private_file(server_dir / "signing.key", (scratch / "signing.key").read_bytes(), overwrite=False)
     shutil.copyfile(scratch / "signing.pub", keeper_dir / "server.pub")
     shutil.copyfile(keeper_dir / "keeper.pub", server_dir / "keeper.pub")
     shutil.rmtree(scratch)
