@@ -7,7 +7,10 @@
     │   └── CredentialNotFound     get_credential() found no credential whose scope matches
     ├── AmbiguousCredential        get_credential() found two that match equally
     ├── BinarySecretError          get_secret() returns text; that secret is bytes
-    ├── ClientError                the SDK's view of an HTTP error answer
+    ├── ClientError                a client's view of an error answer (status 0: no answer); from
+    │   │                          transport.error_from_response, also an instance of the class below
+    │   ├── BadRequestAnswer ... UnavailableAnswer   (one per ServiceError class: 400 ... 503)
+    │   └── KeeperRefused          403  launch_refused: the keeper refused a ticket (also Unavailable)
     └── ServiceError               a failure with an HTTP status, a stable code and a fixed message
         ├── BadRequest                 400  invalid_request, invalid_name, invalid_value, ...
         ├── Unauthenticated            401  unauthenticated
@@ -57,13 +60,24 @@ class SecretNotFound(SealboxError, KeyError):
 
 
 class ClientError(SealboxError):
-    """An error answer from the sealbox server, as the client sees it."""
+    """An error answer from the sealbox server, as the client sees it (status 0: no answer came).
+
+    Built by `sealbox.transport.error_from_response`, which keeps the stable `code` and the server's fixed
+    `message`, never the response body.
+    """
+
+    status_code: int
+    code: str
+    message: str
 
     def __init__(self, status_code: int, code: str, message: str) -> None:
         self.status_code = status_code
         self.code = code
         self.message = message
-        super().__init__(f"{message} ({code}, HTTP {status_code})")
+        self.field: str | None = None
+        # Not super().__init__: in the *Answer classes the next class is a ServiceError, whose
+        # __init__ would take the whole text for its message.
+        SealboxError.__init__(self, f"{message} ({code}, HTTP {status_code})")
 
 
 class ServiceError(SealboxError):
@@ -162,3 +176,67 @@ class RateLimited(ServiceError):
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = retry_after
+
+
+# The client's view of each ServiceError: `except NotFound` and `except ClientError` both catch a 404 answer.
+
+
+class BadRequestAnswer(ClientError, BadRequest):
+    """400 (and 422 invalid_request): the server refused the request as invalid."""
+
+
+class UnauthenticatedAnswer(ClientError, Unauthenticated):
+    """401: the token was refused."""
+
+
+class ForbiddenAnswer(ClientError, Forbidden):
+    """403: not allowed."""
+
+
+class NotFoundAnswer(ClientError, NotFound):
+    """404: not found, or not yours."""
+
+
+class ConflictAnswer(ClientError, Conflict):
+    """409: already exists, or a stale version."""
+
+
+class PayloadTooLargeAnswer(ClientError, PayloadTooLarge):
+    """413: the request body is too large."""
+
+
+class IntegrityErrorAnswer(ClientError, IntegrityError):
+    """422 integrity_error: a stored ciphertext failed to open."""
+
+
+class RateLimitedAnswer(ClientError, RateLimited):
+    """429: too many failed attempts; `retry_after` seconds (from the answer, else 60)."""
+
+    retry_after: int = 60
+
+
+class UnavailableAnswer(ClientError, Unavailable):
+    """503: a backing service (keeper, database, storage, audit) is unavailable."""
+
+
+class KeeperRefused(ClientError, Unavailable):
+    """The keeper refused a session's ticket (403 launch_refused), or found an outer layer broken
+    (`integrity`, answered as 422 integrity_error). `reason` is for the keeper's own audit log only: it is
+    never part of the message or of an answer."""
+
+    status_code = 403
+    code = "launch_refused"
+    message = "the keeper refused this launch"
+
+    def __init__(
+        self,
+        status_code: int = 403,
+        code: str = "launch_refused",
+        message: str = "the keeper refused this launch",
+        *,
+        reason: str = "",
+        integrity: bool = False,
+    ) -> None:
+        super().__init__(status_code, code, message)
+        self.reason = reason
+        self.integrity = integrity
