@@ -8,12 +8,15 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sealbox.cli.output import fail
 from sealbox.errors import SealboxError
+
+if TYPE_CHECKING:
+    from sealbox.transport import HTTPClient
 
 KeeperOpt = Annotated[
     str | None, typer.Option("--keeper-url", help="override the keeper address the server gives")
@@ -154,8 +157,9 @@ def _create_pod_and_secret(
 
 @contextlib.contextmanager
 def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
-    """One line and a non-zero exit for whatever a kube command meets; when the Kubernetes side fails
-    after a session began (`ending()` names it), that session is ended: its objects could not be made."""
+    """One line and a non-zero exit for what the Kubernetes side or a redemption meets (sealbox's own
+    errors reach the CLI's one handler); when the Kubernetes side fails after a session began (`ending()`
+    names it), that session is ended: its objects could not be made."""
     import httpx
 
     from sealbox.integrations.kubernetes import PodSpecError
@@ -166,15 +170,13 @@ def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
         if session_id := ending():
             _end_quietly(session_id)
         fail(str(exc))
-    except httpx.HTTPError:
+    except httpx.HTTPError:  # from the redemption in `sync`, which still takes an httpx client
         fail("cannot reach the sealbox server")
 
 
 def _end_quietly(session_id: str) -> None:
     """End a session whose objects could not be made (best effort; the session expires anyway)."""
-    import httpx
-
-    with contextlib.suppress(httpx.HTTPError, typer.Exit, SealboxError):
+    with contextlib.suppress(SealboxError):
         _api("DELETE", f"/api/v1/sessions/{session_id}")
 
 
@@ -212,7 +214,7 @@ def sync(
             _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
         )
         session_id = launch["session"]["id"]
-        with _sealbox_http(signed_in=False) as http:
+        with _anonymous_httpx() as http:
             delivery = redeem(
                 http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
             )
@@ -259,10 +261,10 @@ def gc(
     deleted = 0
     with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
-        with _sealbox_http() as http:
+        with _sealbox_api() as http:
             for session_id in sorted(applier.sessions_in(namespace)):
-                response = http.get(f"/api/v1/sessions/{session_id[:64]}")
-                if response.status_code != 200:
+                response = http.request("GET", f"/api/v1/sessions/{session_id[:64]}")
+                if response.status != 200:
                     continue  # not a session of yours: someone else's to clean
                 session = response.json()
                 expires = datetime.fromisoformat(session["expires_at"])
@@ -319,29 +321,32 @@ def _session_body(
     return body
 
 
-def _sealbox_http(*, signed_in: bool = True) -> Any:
-    """An httpx client for the saved server, with the saved login unless `signed_in` is False."""
+def _sealbox_api() -> HTTPClient:
+    """sealbox's one transport to the saved server, with the saved login."""
+    from sealbox.cli import config_file
+    from sealbox.transport import HTTPClient
+
+    cfg = config_file.load()
+    return HTTPClient(cfg.url, token=cfg.token)
+
+
+def _anonymous_httpx() -> Any:
+    """An httpx client for the saved server without the login: what `sdk.redeem.redeem` still takes (the
+    redemption moves onto the transport with the launcher; then this goes)."""
     import httpx
 
     from sealbox.cli import config_file
     from sealbox.sdk.client import tls_verification
 
-    cfg = config_file.load()
-    headers = {"Authorization": f"Bearer {cfg.token}"} if signed_in else {}
-    return httpx.Client(
-        base_url=cfg.url.rstrip("/"), timeout=30, headers=headers, verify=tls_verification(cfg.url)
-    )
+    url = config_file.load().url
+    return httpx.Client(base_url=url.rstrip("/"), timeout=30, verify=tls_verification(url))
 
 
-def _api(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One call to the sealbox API with the saved login; a refusal ends the command with its message."""
-    with _sealbox_http() as http:
-        response = http.request(method, path, json=body)
-    if response.status_code >= 400:
-        error = response.json()
-        fail(f"{error.get('message')} ({error.get('code')})")
-    result: dict[str, Any] = response.json()
-    return result
+def _api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One call to the sealbox API with the saved login: the answer's JSON; a refusal raises the
+    `ClientError` that `transport.error_from_response` makes of it (the CLI's handler shows it)."""
+    with _sealbox_api() as http:
+        return http.call(method, path, json_body=body)
 
 
 def _kube_api(kubeconfig: str | None, context: str | None) -> Any:
