@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sealbox.errors import ConfigError
-from sealbox.private_files import write_private_file
+from sealbox.private_files import write_private_file, write_public_file
 
 
 def _mode(path: Path) -> int:
@@ -68,3 +68,18 @@ def test_a_missing_folder_is_an_os_error_and_leaves_nothing(tmp_path: Path) -> N
     with pytest.raises(FileNotFoundError):
         write_private_file(tmp_path / "missing" / "f", "x", overwrite=True)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_public_file_is_0644_and_swapped_whole(tmp_path: Path) -> None:
+    target = tmp_path / "keeper.pub"
+    write_public_file(target, "public half\n", overwrite=False)
+    assert _mode(target) == 0o644
+    write_public_file(target, "new public half\n", overwrite=True)
+    assert target.read_text() == "new public half\n"
+    assert _mode(target) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["keeper.pub"]
+    link = tmp_path / "server.pub"
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match="symbolic link"):
+        write_public_file(link, "x", overwrite=True)
+    assert target.read_text() == "new public half\n"

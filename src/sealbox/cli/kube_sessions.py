@@ -8,15 +8,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from sealbox.cli.output import fail
+from sealbox.cli.secrets import api
 from sealbox.errors import SealboxError
-
-if TYPE_CHECKING:
-    from sealbox.transport import HTTPClient
 
 KeeperOpt = Annotated[
     str | None, typer.Option("--keeper-url", help="override the keeper address the server gives")
@@ -261,7 +259,7 @@ def gc(
     deleted = 0
     with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
-        with _sealbox_api() as http:
+        with api() as http:
             for session_id in sorted(applier.sessions_in(namespace)):
                 response = http.request("GET", f"/api/v1/sessions/{session_id[:64]}")
                 if response.status != 200:
@@ -321,15 +319,6 @@ def _session_body(
     return body
 
 
-def _sealbox_api() -> HTTPClient:
-    """sealbox's one transport to the saved server, with the saved login."""
-    from sealbox.cli import config_file
-    from sealbox.transport import HTTPClient
-
-    cfg = config_file.load()
-    return HTTPClient(cfg.url, token=cfg.token)
-
-
 def _anonymous_httpx() -> Any:
     """An httpx client for the saved server without the login: what `sdk.redeem.redeem` still takes (the
     redemption moves onto the transport with the launcher; then this goes)."""
@@ -345,7 +334,7 @@ def _anonymous_httpx() -> Any:
 def _api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """One call to the sealbox API with the saved login: the answer's JSON; a refusal raises the
     `ClientError` that `transport.error_from_response` makes of it (the CLI's handler shows it)."""
-    with _sealbox_api() as http:
+    with api() as http:
         return http.call(method, path, json_body=body)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +13,9 @@ from sealbox.cli.output import fail, print_json, print_table
 from sealbox.cli.values import parse_expiry, read_value
 from sealbox.domain.kinds import Kind
 from sealbox.sdk.client import Client
+
+if TYPE_CHECKING:
+    from sealbox.transport import HTTPClient
 
 app = typer.Typer(
     help="Store secrets and read their metadata (values never come back).", no_args_is_help=True
@@ -30,6 +33,15 @@ def client() -> Client:
     """A client for the saved server and login (a missing or unsafe config file is a `ConfigError`)."""
     cfg = config_file.load()
     return Client(cfg.url, cfg.token)
+
+
+def api() -> HTTPClient:
+    """sealbox's one transport to the saved server, with the saved login: for the calls the SDK's
+    `Client` has no method for (its refusals are `ClientError`s, as the client's)."""
+    from sealbox.transport import HTTPClient
+
+    cfg = config_file.load()
+    return HTTPClient(cfg.url, token=cfg.token)
 
 
 @app.command("add")
