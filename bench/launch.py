@@ -42,13 +42,14 @@ from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.launch import SessionKeyPair, SigningKey, VerifyKeys, outer_digest
 from sealbox.crypto.sealing import PrivateKeySet, keeper_wrap, seal_to_keeper
 from sealbox.crypto.wrapping import outer_context
+from sealbox.errors import SealboxError
 from sealbox.keeper.keys import KeeperKeys
-from sealbox.keeper.launches import LaunchAuthority
+from sealbox.keeper.sessions import SessionAuthority
 from sealbox.launcher.memory import private_root
 from sealbox.launcher.redeem import redeem
 from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import SecretFolder
-from sealbox.sdk.client import tls_verification
+from sealbox.sdk.client import Client
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = (1, 10, 100)
@@ -62,20 +63,15 @@ def _pct(values: list[float], q: float) -> float:
 def _one_launch(url: str, token: str, keeper_url: str, names: list[str], *, write: bool) -> dict[str, float]:
     """Create a session, redeem it, write the folder; times in ms."""
     t0 = time.perf_counter()
-    with httpx.Client(
-        base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}, verify=tls_verification(url)
-    ) as c:
-        r = c.post("/api/v1/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
-        r.raise_for_status()
-        launch = r.json()
+    with Client(url, token) as c:  # as `sealbox run`: one keep-alive connection, token left out to redeem
+        launch = c.call("POST", "/api/v1/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
         t_created = time.perf_counter()
-        with httpx.Client(base_url=url, timeout=30, verify=tls_verification(url)) as anonymous:
-            delivery = redeem(
-                anonymous,
-                session_id=launch["session"]["id"],
-                credential=launch["launch_credential"],
-                keeper_url=keeper_url,
-            )
+        delivery = redeem(
+            c.http,
+            session_id=launch["session"]["id"],
+            credential=launch["launch_credential"],
+            keeper_url=keeper_url,
+        )
         t_redeemed = time.perf_counter()
         folder = None
         if write:
@@ -85,7 +81,7 @@ def _one_launch(url: str, token: str, keeper_url: str, names: list[str], *, writ
         t_ready = time.perf_counter()
         if folder is not None:
             folder.remove()
-        c.delete(f"/api/v1/sessions/{launch['session']['id']}")
+        c.call("DELETE", f"/api/v1/sessions/{launch['session']['id']}")
     create_ms = (t_created - t0) * 1000
     return {
         "total_ms": (t_ready - t0) * 1000,
@@ -152,7 +148,7 @@ def _throughput(url: str, token: str, keeper_url: str, names: list[str], seconds
                 _one_launch(url, token, keeper_url, names[:20], write=False)
                 with lock:
                     done[0] += 1
-            except (httpx.HTTPError, OSError):
+            except (SealboxError, OSError):
                 with lock:
                     errors[0] += 1
 
@@ -207,7 +203,7 @@ def _keeper_cost() -> dict[str, float]:
         server_pub = Path(tmp) / "server.pub"
         server_pub.write_text(signing.public_text())
         VerifyKeys.from_text(server_pub.read_text(), source="bench")
-        authority = LaunchAuthority(keys, server_pub)
+        authority = SessionAuthority(keys, server_pub)
         session = SessionKeyPair.generate()
 
         def body(n: int) -> dict[str, Any]:

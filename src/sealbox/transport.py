@@ -53,6 +53,7 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 _MAX_MESSAGE = 300  # a server message longer than this is not one of sealbox's fixed messages
 _USER_AGENT = "sealbox"
+_MAX_IDLE = 8
 _REPEATABLE = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 # Status -> class; a (status, code) pair listed in _BY_CODE wins over its status.
@@ -174,7 +175,7 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class HTTPClient:
-    """A keep-alive connection to one sealbox address; safe to share between threads (one call at a time).
+    """Keep-alive connections to one sealbox address; safe to share between threads (one connection each).
 
     `call()` returns the decoded JSON of a 2xx answer (None when empty) and raises `error_from_response()`'s
     error for any other, or `unreachable()` when no answer came. `token`, when given, goes into every
@@ -205,8 +206,8 @@ class HTTPClient:
         self._headers = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._connection: http.client.HTTPConnection | None = None
-        self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections, ready for a request
+        self._lock = threading.Lock()  # guards _idle only: requests on different connections run at once
 
     def __repr__(self) -> str:
         return f"HTTPClient(url={self.url!r}, token=[secure])"
@@ -219,12 +220,9 @@ class HTTPClient:
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
-
-    def _drop(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     def _connect(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection
@@ -242,34 +240,46 @@ class HTTPClient:
         return connection
 
     def _kept(self) -> http.client.HTTPConnection | None:
-        """The kept connection, unless the server closed it meanwhile (its socket would be readable)."""
-        connection = self._connection
-        if connection is not None and connection.sock is not None:
-            readable, _, _ = select.select([connection.sock], [], [], 0)
-            if not readable:
+        """An idle connection the server has not closed meanwhile (its socket would be readable), or None."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
+            if connection.sock is not None and not select.select([connection.sock], [], [], 0)[0]:
                 return connection
-        self._drop()
-        return None
+            connection.close()
+
+    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
 
     def _exchange(
         self, method: str, target: str, payload: bytes | None, headers: dict[str, str]
-    ) -> tuple[http.client.HTTPResponse, bytes]:
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, bytes]:
         kept = self._kept()
         if kept is not None:
             try:
                 kept.request(method, target, body=payload, headers=headers)
                 answer = kept.getresponse()
-                return answer, answer.read()
+                return kept, answer, answer.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # Closed by the server between our check and the request. Send again on a new connection only
                 # what may be repeated: a POST may have been acted on (a redemption spends its credential).
-                self._drop()
+                kept.close()
                 if method not in _REPEATABLE:
                     raise
-        self._connection = self._connect()
-        self._connection.request(method, target, body=payload, headers=headers)
-        answer = self._connection.getresponse()
-        return answer, answer.read()
+        connection = self._connect()
+        try:
+            connection.request(method, target, body=payload, headers=headers)
+            answer = connection.getresponse()
+            return connection, answer, answer.read()
+        except BaseException:
+            connection.close()
+            raise
 
     def request(
         self,
@@ -279,27 +289,31 @@ class HTTPClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        anonymous: bool = False,
     ) -> Response:
-        """One request; any status comes back as a Response. Raises `unreachable()` when no answer came."""
+        """One request; any status comes back as a Response. Raises `unreachable()` when no answer came.
+        `anonymous` leaves out the token (a redemption carries its own one-time credential)."""
         target = self._prefix + quote(path, safe="/:@!$&'()*+,;=-._~")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
             target += "?" + urlencode(query)
         sent = dict(self._headers)
+        if anonymous:
+            sent.pop("Authorization", None)
         payload: bytes | None = None
         if json_body is not None:
             payload = json.dumps(json_body, separators=(",", ":")).encode()
             sent["Content-Type"] = "application/json"
         if headers:
             sent.update(headers)
-        with self._lock:
-            try:
-                answer, content = self._exchange(method, target, payload, sent)
-            except (OSError, http.client.HTTPException):
-                self._drop()
-                raise unreachable(self.name) from None
-            if answer.will_close:
-                self._drop()
+        try:
+            connection, answer, content = self._exchange(method, target, payload, sent)
+        except (OSError, http.client.HTTPException):
+            raise unreachable(self.name) from None
+        if answer.will_close:
+            connection.close()
+        else:
+            self._give_back(connection)
         return Response(
             status=answer.status,
             headers={k.lower(): v for k, v in answer.getheaders()},
@@ -314,9 +328,12 @@ class HTTPClient:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        anonymous: bool = False,
     ) -> Any:
         """The decoded JSON of a 2xx answer, None for an empty one; raises the error of any other."""
-        response = self.request(method, path, json_body=json_body, params=params, headers=headers)
+        response = self.request(
+            method, path, json_body=json_body, params=params, headers=headers, anonymous=anonymous
+        )
         if response.status >= 400:
             raise error_from_response(response.status, response.content, response.headers)
         if response.status == 204 or not response.content:

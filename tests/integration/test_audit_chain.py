@@ -57,6 +57,7 @@ from sealbox.store.audit_anchor import (
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
+from sealbox.transport import HTTPClient
 from tests.support.anchor import chain_keys, settled
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.issuer import replica
@@ -101,7 +102,7 @@ class Actor:
 
 
 def redeemed(stack: Stack, launch: dict[str, Any]) -> list[bytes]:
-    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
+    with HTTPClient(stack.url) as anonymous:
         delivery = redeem(
             anonymous,
             session_id=launch["session"]["id"],

@@ -27,6 +27,7 @@ import pytest
 from sealbox.errors import ClientError
 from sealbox.launcher.redeem import Delivery, redeem
 from sealbox.sdk.client import Client
+from sealbox.transport import HTTPClient
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
 API = "/api/v1"
@@ -51,7 +52,7 @@ class Person:
         return self.call("POST", "/sessions", json={"secrets": [{"name": ref, "file": "f"}]})
 
     def redeem(self, session_id: str, credential: str) -> Delivery:
-        with httpx.Client(base_url=self.stack.url, timeout=30) as anonymous:
+        with HTTPClient(self.stack.url) as anonymous:
             return redeem(
                 anonymous, session_id=session_id, credential=credential, keeper_url=self.stack.keeper.url
             )

@@ -32,6 +32,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.issuer import AUDIENCE, Issuer, replica, restart_server, running_issuer
 from tests.support.processes import Stack, running_stack
@@ -160,7 +161,7 @@ def test_a_valid_token_provisions_the_user_who_joins_the_groups_it_names(oidc: O
         json={"secrets": [{"name": f"{alice}/{secret}", "file": "f"}]},
     )
     assert launch.status_code == 201, launch.text
-    with httpx.Client(base_url=url, timeout=30) as anonymous:
+    with HTTPClient(url) as anonymous:
         delivery = redeem(
             anonymous,
             session_id=launch.json()["session"]["id"],

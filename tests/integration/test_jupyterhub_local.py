@@ -16,7 +16,7 @@ import pytest
 
 from sealbox.errors import BadRequest
 from sealbox.integrations.jupyterhub import local
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
 from tests.support.canaries import make_canary
 
 SESSION = "0123456789abcdef0123456789abcdef"

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from sealbox.integrations import kubernetes as k8s
-from sealbox.sdk.redeem import redeem
+from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes
 from tests.support.kubeapi import KubeAPI, running_kube_api
 from tests.support.processes import Stack, base_env, free_port, sealbox_cmd
@@ -147,14 +147,18 @@ def test_kube_pod_apply_creates_the_pod_then_its_credential_secret_and_end_remov
     assert data[k8s.CREDENTIAL_KEY].encode() not in done.stdout + done.stderr
 
     # What the init container does with it: the value arrives, once.
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         delivery = redeem(http, session_id=session_id, credential=data[k8s.CREDENTIAL_KEY])
         assert [(i.file, i.selected().decode()) for i in delivery.items] == [("token", value)]
-        again = http.post(
+        again = http.request(
+            "POST",
             f"{API}/sessions/{session_id}/redeem",
-            json={"credential": data[k8s.CREDENTIAL_KEY], "public_key": base64.b64encode(bytes(32)).decode()},
+            json_body={
+                "credential": data[k8s.CREDENTIAL_KEY],
+                "public_key": base64.b64encode(bytes(32)).decode(),
+            },
         )
-        assert again.status_code == 401
+        assert again.status == 401
 
     # Another session's objects in the namespace are left alone by the cleanup.
     other = k8s.credential_secret(name="other", session_id="f" * 32, credential="sbl_x", namespace="jhub")

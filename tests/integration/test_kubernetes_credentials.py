@@ -30,7 +30,8 @@ import pytest
 import yaml
 
 from sealbox.integrations import kubernetes as k8s
-from sealbox.sdk.redeem import redeem
+from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes
 from tests.support.processes import Stack, base_env, sealbox_cmd
 from tests.unit.integrations.pods import notebook_pod
@@ -213,7 +214,7 @@ def test_a_pod_that_missed_its_credential_gets_a_reissued_one(stack: Stack, alic
     assert abs((issued_at - datetime.now(issued_at.tzinfo)).total_seconds()) < 120
     seventy_seconds_later(stack, sid)
     # Redeemed through the SDK: the keeper's half too, so the value really arrives, once.
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         delivery = redeem(http, session_id=sid, credential=reissued["launch_credential"])
     assert [(i.file, i.selected().decode()) for i in delivery.items] == [("f", VALUE_OF[secret])]
     assert post_redeem(stack, sid, reissued["launch_credential"]).status_code == 401

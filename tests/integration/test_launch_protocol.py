@@ -31,6 +31,7 @@ from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.kinds import decode_fields
 from sealbox.errors import DecryptionError, Unavailable
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient, Response
 from tests.support.canaries import find_in_bytes
 from tests.support.processes import Stack
 
@@ -204,6 +205,19 @@ def server_half(stack: Stack, launch: dict[str, Any]) -> ServerHalf:
     return ServerHalf(pair=pair, session_id=sid, body=resp.json())
 
 
+class Observed(HTTPClient):
+    """sealbox's transport, with a look at each answer before the caller gets it (as httpx's event hooks)."""
+
+    def __init__(self, url: str, hook: Callable[[str, Response], None]) -> None:
+        super().__init__(url)
+        self.hook = hook
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        response = super().request(method, path, **kwargs)
+        self.hook(path, response)
+        return response
+
+
 def post_redeem(stack: Stack, session_id: str, credential: str) -> httpx.Response:
     public = base64.b64encode(SessionKeyPair.generate().public_bytes()).decode()
     with httpx.Client(base_url=stack.url, timeout=30) as http:
@@ -221,7 +235,7 @@ def keeper_http(stack: Stack) -> Iterator[httpx.Client]:
 
 def post_keeper(stack: Stack, payload: dict[str, Any]) -> httpx.Response:
     with keeper_http(stack) as keeper:
-        return keeper.post("/v1/launch", json=payload)
+        return keeper.post("/v1/sessions", json=payload)
 
 
 def keeper_log_after(stack: Stack, offset: int, needle: str, timeout: float = 5) -> str:
@@ -285,12 +299,15 @@ def test_redeem_returns_every_kind_unchanged_and_the_server_never_sees_a_value(
 
     seen: list[bytes] = []
 
-    def keep(response: httpx.Response) -> None:
+    def keep(_path: str, response: Response) -> None:
+        seen.append(response.content)
+
+    def keep_httpx(response: httpx.Response) -> None:
         response.read()
         seen.append(response.content)
 
     with alice.api() as api:
-        api.event_hooks["response"] = [keep]
+        api.event_hooks["response"] = [keep_httpx]
         created = api.post(
             f"{API}/sessions",
             json={
@@ -309,7 +326,7 @@ def test_redeem_returns_every_kind_unchanged_and_the_server_never_sees_a_value(
     assert launch["launch_credential"].startswith("sbl_")
     assert launch["session"]["status"] == "pending"
 
-    with httpx.Client(base_url=stack.url, timeout=30, event_hooks={"response": [keep]}) as http:
+    with Observed(stack.url, keep) as http:
         delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
 
     got = {(d.file, d.env): d for d in delivery.items}
@@ -352,7 +369,7 @@ def test_a_launch_on_postgresql(pg_stack: Stack, value: Callable[[str], str]) ->
     name = unique("pg")
     user.add(name, value=v)
     launch = user.launch([{"name": name, "file": name}])
-    with httpx.Client(base_url=pg_stack.url, timeout=30) as http:
+    with HTTPClient(pg_stack.url) as http:
         delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
     assert [d.value for d in delivery.items] == [v.encode()]
     again = post_redeem(pg_stack, launch["session"]["id"], launch["launch_credential"])
@@ -549,11 +566,10 @@ def test_redeem_raises_when_the_keeper_refuses(
     """The launcher's `redeem()` reports a refusal as an error and returns no value."""
     launch = alice.launch([{"name": a_secret(alice, value), "file": "f"}])
 
-    def spend_ticket_first(response: httpx.Response) -> None:
+    def spend_ticket_first(path: str, response: Response) -> None:
         """Spend the ticket at the keeper before the launcher gets to it."""
-        if not response.url.path.endswith("/redeem"):
+        if not path.endswith("/redeem"):
             return  # e.g. the launcher's report of the failure afterwards
-        response.read()
         body = response.json()
         items = {(i["secret_id"], i["version"]): i for i in body["items"]}
         keeper_items = [
@@ -562,7 +578,7 @@ def test_redeem_raises_when_the_keeper_refuses(
         assert post_keeper(stack, {"ticket": body["ticket"], "items": keeper_items}).status_code == 200
 
     with (
-        httpx.Client(base_url=stack.url, timeout=30, event_hooks={"response": [spend_ticket_first]}) as http,
+        Observed(stack.url, spend_ticket_first) as http,
         pytest.raises(Unavailable) as caught,
     ):
         redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
@@ -743,7 +759,7 @@ def test_a_fresh_credential_delivers_the_replaced_value(
     alice.add(name, value=v1)
     launch = alice.launch([{"name": name, "file": "f"}])
     sid = launch["session"]["id"]
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         assert [
             d.value for d in redeem(http, session_id=sid, credential=launch["launch_credential"]).items
         ] == [v1.encode()]
@@ -789,7 +805,7 @@ def test_keeper_down_refuses_launches_but_not_writes_and_recovers(
                 replaced = api.put(f"{API}/secrets/{name}/value", json={"value": v2})
             # A credential issued before the keeper went down cannot complete: a clear error, no value.
             code = None
-            with httpx.Client(base_url=stack.url, timeout=30) as http:
+            with HTTPClient(stack.url) as http:
                 try:
                     redeem(http, session_id=pending["session"]["id"], credential=pending["launch_credential"])
                 except Unavailable as exc:
@@ -806,7 +822,7 @@ def test_keeper_down_refuses_launches_but_not_writes_and_recovers(
     # Nothing was lost: the value written while the keeper was down launches, and the pending session
     # gets a fresh credential.
     launch = alice.launch([{"name": name, "file": "f"}])
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
         assert [d.value for d in delivery.items] == [v2.encode()]
         with alice.api() as api:
@@ -861,7 +877,7 @@ def test_no_launch_without_its_audit_record(stack: Stack, alice: User, value: Ca
         )
         assert int(query(stack, "SELECT count(*) FROM audit_events")[0][0]) == audit_rows
     # The refused redemption spent nothing: with the audit log back, the same credential works once.
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         delivery = redeem(http, session_id=sid, credential=issued_before["launch_credential"])
     assert [d.value for d in delivery.items] == [v.encode()]
     assert [o for o, _ in redeem_audit(stack, sid)] == ["success"]

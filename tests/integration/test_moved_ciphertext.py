@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from itertools import permutations
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import ColumnElement, Connection, and_, update
 
 from sealbox.domain.kinds import Kind
 from sealbox.errors import ClientError, DecryptionError, ServiceError
-from sealbox.sdk.redeem import redeem
+from sealbox.launcher.redeem import redeem
 from sealbox.services.secrets import NewValue
 from sealbox.store.tables import secret_versions, secrets, users
+from sealbox.transport import HTTPClient
 from tests.conftest import CANARIES
 from tests.support.canaries import make_canary
 from tests.support.opening import (
@@ -251,7 +251,7 @@ def _launch(stack: Stack, token: str, name: str) -> bytes:
         created = api.post("/api/v1/sessions", json={"secrets": [{"name": name, "file": "f"}]})
     assert created.status_code == 201, created.text
     launch = created.json()
-    with httpx.Client(base_url=stack.url, timeout=30) as http:
+    with HTTPClient(stack.url) as http:
         delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
     (item,) = delivery.items
     return item.value

@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import encodings, find_in_bytes
 from tests.support.opening import PAYLOAD_KINDS, canary_payload, sqlite_url, wait_until_converted
 from tests.support.processes import Stack, running_stack
@@ -163,7 +164,7 @@ class Run:
         assert self.stack.keeper.proc is not None and self.stack.keeper.proc.poll() is None
         return descendants(self.stack.keeper.proc.pid)
 
-    def launch(self, api: httpx.Client, http: httpx.Client, names: list[str]) -> int:
+    def launch(self, api: httpx.Client, http: HTTPClient, names: list[str]) -> int:
         """One launch as `sealbox run` makes it; the number of values that came back right."""
         created = api.post(f"{API}/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
         assert created.status_code == 201, created.text
@@ -277,7 +278,7 @@ def test_no_plaintext_in_the_server_after_a_restart_nor_in_the_keeper_at_any_tim
     assert len(server_pids) >= 2, server_pids  # granian's main process and its worker(s)
 
     delivered = 0
-    with stack.client() as api, httpx.Client(base_url=stack.url, timeout=30) as http:
+    with stack.client() as api, HTTPClient(stack.url) as http:
         for i in range(LAUNCHES):
             names = [run.names[(i * PER_LAUNCH + k) % SECRETS] for k in range(PER_LAUNCH)]
             delivered += run.launch(api, http, names)

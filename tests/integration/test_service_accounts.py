@@ -22,6 +22,7 @@ import pytest
 from sealbox import Client
 from sealbox.errors import ClientError
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.processes import Stack, sealbox_cmd
 
@@ -220,7 +221,7 @@ def test_every_fetch_is_audited_with_the_service_and_the_user(stack: Stack, worl
     launch = resp.json()
     session_id = launch["session"]["id"]
     assert launch["session"]["owner"] == world.bob.name
-    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
+    with HTTPClient(stack.url) as anonymous:
         delivered = redeem(
             anonymous,
             session_id=session_id,

@@ -30,6 +30,7 @@ import pytest
 
 from sealbox.errors import ClientError
 from sealbox.launcher.redeem import Delivery, redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
@@ -91,7 +92,7 @@ class Person:
         return result
 
     def redeem(self, launch: dict[str, Any]) -> Delivery:
-        with httpx.Client(base_url=self.stack.url, timeout=30) as anonymous:
+        with HTTPClient(self.stack.url) as anonymous:
             return redeem(
                 anonymous,
                 session_id=launch["session"]["id"],

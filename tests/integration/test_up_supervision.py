@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.processes import base_env, free_port, sealbox_cmd
 from tests.support.up import Machine, Up, alive, descendants, wait_for_text, wait_gone
@@ -120,7 +121,7 @@ def launched_value(r: Running) -> bytes:
     started = launch(r)
     assert started.status_code == 201, started.text
     body = started.json()
-    with httpx.Client(base_url=r.machine.url, timeout=30) as http:
+    with HTTPClient(r.machine.url) as http:
         delivery = redeem(http, session_id=body["session"]["id"], credential=body["launch_credential"])
     return delivery.items[0].value
 

@@ -41,6 +41,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from sealbox.errors import ClientError
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.canaries import encodings, find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack
@@ -417,7 +418,7 @@ class Model(RuleBasedStateMachine):
             if key[0] != launch.actor and self.level(launch.actor, key) is None:
                 expected = (403, "access_revoked")
                 break
-        with httpx.Client(base_url=self.stack.url, timeout=30) as anonymous:
+        with HTTPClient(self.stack.url) as anonymous:
             try:
                 delivery = redeem(
                     anonymous,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
-
 from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.support.processes import Stack
 
 
@@ -40,7 +39,7 @@ def values_through_launch(stack: Stack, names: list[str]) -> dict[str, bytes]:
         launch = c.post("/api/v1/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
         assert launch.status_code == 201, launch.text
         body = launch.json()
-    with httpx.Client(base_url=stack.url, timeout=30) as anonymous:
+    with HTTPClient(stack.url) as anonymous:
         delivery = redeem(
             anonymous,
             session_id=body["session"]["id"],

@@ -155,11 +155,9 @@ def _create_pod_and_secret(
 
 @contextlib.contextmanager
 def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
-    """One line and a non-zero exit for what the Kubernetes side or a redemption meets (sealbox's own
-    errors reach the CLI's one handler); when the Kubernetes side fails after a session began (`ending()`
-    names it), that session is ended: its objects could not be made."""
-    import httpx
-
+    """One line and a non-zero exit when the Kubernetes side fails (sealbox's own errors, an unreachable
+    server among them, reach the CLI's one handler); when it fails after a session began (`ending()` names
+    it), that session is ended: its objects could not be made."""
     from sealbox.integrations.kubernetes import PodSpecError
 
     try:
@@ -168,8 +166,6 @@ def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
         if session_id := ending():
             _end_quietly(session_id)
         fail(str(exc))
-    except httpx.HTTPError:  # from the redemption in `sync`, which still takes an httpx client
-        fail("cannot reach the sealbox server")
 
 
 def _end_quietly(session_id: str) -> None:
@@ -199,8 +195,10 @@ def sync(
     it never follows a replaced value (sync again). `sealbox kube end SESSION --namespace NS` deletes it.
     """
 
+    from sealbox.cli import config_file
     from sealbox.integrations.kubernetes import sync_secret_manifest
-    from sealbox.sdk.redeem import redeem
+    from sealbox.launcher.redeem import redeem
+    from sealbox.transport import HTTPClient
 
     typer.echo("sealbox: sync stores the values in etcd (weaker than an init container)", err=True)
     session_id = ""
@@ -212,7 +210,7 @@ def sync(
             _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
         )
         session_id = launch["session"]["id"]
-        with _anonymous_httpx() as http:
+        with HTTPClient(config_file.load().url) as http:
             delivery = redeem(
                 http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
             )
@@ -317,18 +315,6 @@ def _session_body(
     if credential_ttl is not None:
         body["credential_ttl_seconds"] = credential_ttl
     return body
-
-
-def _anonymous_httpx() -> Any:
-    """An httpx client for the saved server without the login: what `sdk.redeem.redeem` still takes (the
-    redemption moves onto the transport with the launcher; then this goes)."""
-    import httpx
-
-    from sealbox.cli import config_file
-    from sealbox.sdk.client import tls_verification
-
-    url = config_file.load().url
-    return httpx.Client(base_url=url.rstrip("/"), timeout=30, verify=tls_verification(url))
 
 
 def _api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:

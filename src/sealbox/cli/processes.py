@@ -11,12 +11,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-
 from sealbox.crypto.sealing import PublicKeySet
-from sealbox.errors import ConfigError, Unavailable
+from sealbox.errors import ClientError, ConfigError, Unavailable
+from sealbox.keeper.client import KeeperClient
 from sealbox.parent_death import die_with_parent
-from sealbox.sdk.keeper import KeeperClient
+from sealbox.transport import HTTPClient
 
 
 def spawn(args: Sequence[str]) -> subprocess.Popen[bytes]:
@@ -40,8 +39,9 @@ def keeper_ready(url: str) -> bool:
 
 def server_ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code in (200, 503)
-    except httpx.HTTPError:
+        with HTTPClient(url, timeout=1.0, connect_timeout=1.0) as probe:
+            return probe.request("GET", "/healthz").status in (200, 503)
+    except ClientError:
         return False
 
 

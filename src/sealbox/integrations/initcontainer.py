@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from sealbox.errors import BadRequest, ClientError, ConfigError
+from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import DATA_LINK, MANIFEST, SecretFolder, _filesystem_type
-from sealbox.sdk.client import tls_verification
-from sealbox.sdk.redeem import Delivered, Delivery, redeem
+from sealbox.sdk.client import Client
+from sealbox.transport import HTTPClient
 
 _PR_SET_DUMPABLE = 4
 _MEMORY_FS = {"tmpfs", "ramfs"}
@@ -115,10 +114,10 @@ def init_folder(opts: InitOptions) -> InitResult:
     # The folder first: a refusal here must not spend the one-time credential.
     folder = SecretFolder.create(opts.target)
     try:
-        with httpx.Client(
-            base_url=opts.server_url.rstrip("/"), timeout=30, verify=tls_verification(opts.server_url)
-        ) as http:
-            delivery = redeem(http, session_id=session_id, credential=credential, keeper_url=opts.keeper_url)
+        with HTTPClient(opts.server_url) as server:
+            delivery = redeem(
+                server, session_id=session_id, credential=credential, keeper_url=opts.keeper_url
+            )
         files, manifest = folder_contents(delivery.items)
         folder.write(files, {**manifest, "session": session_id})
     except BaseException:
@@ -166,30 +165,15 @@ class Refresher:
 
     def _fetch(self, entries: list[dict[str, Any]]) -> Delivery:
         token = read_small_file(self.opts.token_file, "service token")  # re-read: the Secret may rotate
-        verify = tls_verification(self.opts.server_url)
-        base = self.opts.server_url.rstrip("/")
         body = {
             "on_behalf_of": self.opts.on_behalf_of,
             "secrets": [{"name": f"{e['owner']}/{e['secret']}", "field": e.get("field")} for e in entries],
             "project": self.opts.project,
         }
-        with httpx.Client(base_url=base, timeout=30, verify=verify) as http:
-            try:
-                response = http.post(
-                    "/api/v1/service/sessions", json=body, headers={"Authorization": f"Bearer {token}"}
-                )
-            except httpx.TransportError:
-                raise ClientError(0, "unreachable", "cannot reach the sealbox server") from None
-            if response.status_code >= 400:
-                try:
-                    data = response.json()
-                    code, message = str(data.get("code")), str(data.get("message"))
-                except ValueError:
-                    code, message = "error", response.reason_phrase
-                raise ClientError(response.status_code, code, message)
-            launch = response.json()
+        with Client(self.opts.server_url, token) as client:
+            launch = client.call("POST", "/api/v1/service/sessions", json=body)
             return redeem(
-                http,
+                client.http,
                 session_id=launch["session"]["id"],
                 credential=launch["launch_credential"],
                 keeper_url=self.opts.keeper_url,
@@ -227,7 +211,7 @@ class Refresher:
         while not self.stop.wait(self.opts.interval):
             try:
                 self.poll_once()
-            except (ClientError, ConfigError, BadRequest, OSError, httpx.HTTPError) as exc:
+            except (ClientError, ConfigError, BadRequest, OSError) as exc:
                 detail = f"{exc.code}" if isinstance(exc, ClientError) else type(exc).__name__
                 self.opts.log(f"refresh failed ({detail}); keeping the current values")
             except Exception as exc:  # a sidecar that dies takes nothing with it; keep the values and go on

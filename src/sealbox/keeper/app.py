@@ -18,9 +18,9 @@ from starlette.routing import Route
 
 from sealbox.crypto.sealing import is_sealed_to_keeper, keeper_wrap, open_outer
 from sealbox.crypto.wrapping import outer_context
-from sealbox.errors import DecryptionError
+from sealbox.errors import DecryptionError, KeeperRefused
 from sealbox.keeper.keys import KeeperKeys
-from sealbox.keeper.launches import LaunchAuthority, LaunchRefused, audit_log
+from sealbox.keeper.sessions import SessionAuthority, audit_log
 
 log = logging.getLogger("sealbox.keeper")
 MAX_CONVERT_ITEMS = 1000
@@ -34,7 +34,7 @@ def create_keeper_app(
     keys: KeeperKeys, *, server_key_path: Path, on_shutdown: Callable[[], None] | None = None
 ) -> Starlette:
     wrap_kid = "wrap:" + keys.wrap.current_id.hex()
-    authority = LaunchAuthority(keys, server_key_path)
+    authority = SessionAuthority(keys, server_key_path)
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse(
@@ -79,21 +79,21 @@ def create_keeper_app(
             log.warning("convert: %d of %d items refused", failed, len(items))
         return JSONResponse({"results": results})
 
-    def launch(request_body: Any) -> JSONResponse:
+    def open_session(request_body: Any) -> JSONResponse:
         try:
             return JSONResponse(authority.serve(request_body))
-        except LaunchRefused as refused:
+        except KeeperRefused as refused:
             audit_log.warning("launch refused reason=%r", refused.reason)
             if refused.integrity:
                 return _error(422, "integrity_error", "a stored ciphertext failed its integrity check")
             return _error(403, "launch_refused", "the keeper refused this launch")
 
-    async def launch_route(request: Request) -> JSONResponse:
+    async def session_route(request: Request) -> JSONResponse:
         try:
             body: Any = await request.json()
         except ValueError:
             return _error(400, "invalid_request", "expected a JSON body")
-        return await run_in_threadpool(launch, body)
+        return await run_in_threadpool(open_session, body)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -107,6 +107,8 @@ def create_keeper_app(
             Route("/healthz", healthz),
             Route("/public-key", public_key),
             Route("/v1/convert", convert, methods=["POST"]),
-            Route("/v1/launch", launch_route, methods=["POST"]),
+            Route("/v1/sessions", session_route, methods=["POST"]),
+            # The path before sessions were named so: a session side older than this keeper still opens.
+            Route("/v1/launch", session_route, methods=["POST"]),
         ],
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from sealbox.domain.env_names import check_env_name
 from sealbox.errors import BadRequest
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
 
 
 def child_environment(

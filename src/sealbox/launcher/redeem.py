@@ -1,5 +1,172 @@
-"""The session side's redemption lives in the SDK (services fetch values the same way); re-exported here."""
+"""Redeeming a session credential: the only place where a value is put back together.
 
-from sealbox.sdk.redeem import Delivered, Delivery, redeem
+The session side's step (`sealbox run`, the init container, a service account's `Client.fetch_secret`):
+spend the one-time credential at the server, take the keeper's half from the keeper, open both here.
+"""
 
-__all__ = ["Delivered", "Delivery", "redeem"]
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sealbox.crypto.launch import SessionKeyPair, open_launch_item, open_launch_key
+from sealbox.crypto.wrapping import open_inner
+from sealbox.domain.keeper import OuterLayer
+from sealbox.domain.kinds import SPECS, Kind, decode_fields
+from sealbox.errors import BadRequest, ClientError, DecryptionError, IntegrityError, Unavailable
+from sealbox.keeper.client import KeeperClient
+from sealbox.transport import HTTPClient
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivered:
+    """One secret as the session receives it. `value` is the plaintext; never printed."""
+
+    name: str
+    owner: str
+    kind: str
+    field: str | None
+    file: str | None
+    env: str | None
+    version: int
+    value: bytes = dataclasses.field(repr=False)
+    scopes: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> dict[str, str] | None:
+        """The fields of a multi-field secret (aws, database), else None."""
+        if not SPECS[Kind(self.kind)].multi_field:
+            return None
+        return decode_fields(self.value)
+
+    def selected(self) -> bytes:
+        """What one file or one variable gets: the whole value, or the chosen field.
+
+        A field the value does not have (an aws secret without a region, or a value replaced without
+        it since the launch began) is an error naming the secret and the field, never an empty value.
+        """
+        if self.field is None:
+            return self.value
+        chosen = (self.fields or {}).get(self.field)
+        if chosen is None:
+            raise BadRequest(
+                f"secret {self.owner}/{self.name} has no field {self.field}",
+                code="missing_field",
+                field="field",
+            )
+        return chosen.encode()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivery:
+    session_id: str
+    mount_path: str
+    items: tuple[Delivered, ...]
+    server_ms: float
+    keeper_ms: float
+    session_ms: float
+
+
+def _post(server: HTTPClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Without the client's token: the one-time credential in the body is what the server checks."""
+    result: dict[str, Any] | None = server.call("POST", path, json_body=body, anonymous=True)
+    return result or {}
+
+
+def redeem(
+    server: HTTPClient, *, session_id: str, credential: str, keeper_url: str | None = None
+) -> Delivery:
+    """Spend `credential` once at `server` and return the plaintexts, assembled here from both halves.
+
+    Raises ClientError (server refusal), Unavailable (keeper down), KeeperRefused, IntegrityError.
+    """
+    pair = SessionKeyPair.generate()
+    started = time.perf_counter()
+    body = _post(
+        server,
+        f"/api/v1/sessions/{session_id}/redeem",
+        {"credential": credential, "public_key": base64.b64encode(pair.public_bytes()).decode()},
+    )
+    server_done = time.perf_counter()
+    keeper = KeeperClient(keeper_url or body["keeper_url"])
+    try:
+        return _assemble(pair, body, keeper, session_id=session_id, started=started, server_done=server_done)
+    except (IntegrityError, Unavailable) as failed:
+        # The server recorded a successful redemption; tell it how the launch really ended, for its audit.
+        with contextlib.suppress(ClientError):
+            _post(
+                server,
+                f"/api/v1/sessions/{session_id}/failures",
+                {"credential": credential, "code": failed.code},
+            )
+        raise
+    finally:
+        keeper.close()
+
+
+def _assemble(
+    pair: SessionKeyPair,
+    body: dict[str, Any],
+    keeper: KeeperClient,
+    *,
+    session_id: str,
+    started: float,
+    server_done: float,
+) -> Delivery:
+    items = body["items"]
+    unique = {(i["secret_id"], i["version"]): i for i in items}
+    keeper_key, inners = keeper.open_session(
+        body["ticket"],
+        [
+            OuterLayer(
+                secret_id=i["secret_id"],
+                version=i["version"],
+                owner_id=i["owner_id"],
+                outer=base64.b64decode(i["outer"]),
+            )
+            for i in unique.values()
+        ],
+    )
+    keeper_done = time.perf_counter()
+    try:
+        dek_key = open_launch_key(
+            pair, base64.b64decode(body["sealed_key"]), session_id=session_id, part="dek"
+        )
+        inner_key = open_launch_key(pair, keeper_key, session_id=session_id, part="inner")
+        delivered = []
+        for i in items:
+            ids = {"secret_id": i["secret_id"], "version": i["version"], "owner_id": i["owner_id"]}
+            dek = open_launch_item(
+                dek_key, base64.b64decode(i["wrapped_dek"]), session_id=session_id, part="dek", **ids
+            )
+            inner = open_launch_item(
+                inner_key, inners[(i["secret_id"], i["version"])], session_id=session_id, part="inner", **ids
+            )
+            delivered.append(
+                Delivered(
+                    name=i["name"],
+                    owner=i["owner"],
+                    kind=i["kind"],
+                    field=i["field"],
+                    file=i["file"],
+                    env=i["env"],
+                    version=i["version"],
+                    value=open_inner(dek, inner, **ids),
+                    scopes=tuple(i.get("scopes") or ()),
+                )
+            )
+    except (DecryptionError, KeyError):
+        raise IntegrityError() from None
+    done = time.perf_counter()
+    return Delivery(
+        session_id=session_id,
+        mount_path=body["mount_path"],
+        items=tuple(delivered),
+        server_ms=(server_done - started) * 1000,
+        keeper_ms=(keeper_done - server_done) * 1000,
+        session_ms=(done - keeper_done) * 1000,
+    )

@@ -16,8 +16,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
-
 from sealbox.domain.launches import (
     HEARTBEAT_MISSES,
     MAX_HEARTBEAT_SECONDS,
@@ -25,9 +23,10 @@ from sealbox.domain.launches import (
     MIN_HEARTBEAT_SECONDS,
     check_mappings,
 )
-from sealbox.errors import BadRequest, ClientError
+from sealbox.errors import BadRequest
 from sealbox.launcher.environ import child_environment
 from sealbox.launcher.memory import private_root, private_roots
+from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.spec import RunSpec
 from sealbox.launcher.spool import (
     SecretFolder,
@@ -37,8 +36,7 @@ from sealbox.launcher.spool import (
     write_lease,
 )
 from sealbox.launcher.watch import Reporter, Watch, end_session
-from sealbox.sdk.client import tls_verification
-from sealbox.sdk.redeem import Delivered, Delivery, redeem
+from sealbox.sdk.client import Client
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -142,14 +140,7 @@ def _old_disk_roots() -> list[Path]:
 class _Runner:
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
-        verify = tls_verification(opts.url)
-        self.http = httpx.Client(
-            base_url=opts.url.rstrip("/"),
-            timeout=30,
-            headers={"Authorization": f"Bearer {opts.token}"},
-            verify=verify,
-        )
-        self.redeem_http = httpx.Client(base_url=opts.url.rstrip("/"), timeout=30, verify=verify)
+        self.client = Client(opts.url, opts.token)  # one keep-alive connection for the whole run
         self.child: subprocess.Popen[bytes] | None = None
         self.delivery: Delivery | None = None
         self.folder: SecretFolder | None = None
@@ -157,19 +148,7 @@ class _Runner:
         self.reporter = Reporter(opts.log, opts.url)
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError:
-            raise ClientError(
-                0, "unreachable", f"cannot reach the sealbox server at {self.opts.url}"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                raise ClientError(response.status_code, str(body.get("code")), str(body.get("message")))
-            except ValueError:
-                raise ClientError(response.status_code, "error", response.reason_phrase) from None
-        return response.json() if response.content else None
+        return self.client.call(method, path, **kwargs)
 
     def _session_body(self, mount_path: str) -> dict[str, Any]:
         return {
@@ -209,7 +188,7 @@ class _Runner:
             lease = write_lease(lease_root, path=mount, keep_folder=existed, session_id=session_id)
         try:
             self.delivery = redeem(
-                self.redeem_http,
+                self.client.http,
                 session_id=session_id,
                 credential=launch["launch_credential"],
                 keeper_url=self.opts.keeper_url,
@@ -237,8 +216,7 @@ class _Runner:
                     f"could not end session {session_id}: the server at {self.opts.url} cannot be reached; "
                     f"{later}the server counts it as over after {window} s without a heartbeat"
                 )
-            self.http.close()
-            self.redeem_http.close()
+            self.client.close()
 
     def _end_leftovers(self) -> None:
         """Remove what crashed runs left (folders), and end their sessions (also those of runs that ended
@@ -329,7 +307,7 @@ class _Runner:
             return
         launch = self.api("POST", f"/api/v1/sessions/{session_id}/credentials")
         delivery = redeem(
-            self.redeem_http,
+            self.client.http,
             session_id=session_id,
             credential=launch["launch_credential"],
             keeper_url=self.opts.keeper_url,

@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from sealbox.domain.launches import HEARTBEAT_MISSES
 from sealbox.errors import ClientError, SealboxError
 
@@ -39,7 +37,7 @@ class Reporter:
 
     def failed(self, exc: Exception, *, what: str, doing: str) -> None:
         """`what` failed (refresh, heartbeat) with `exc`; `doing` says what happens meanwhile."""
-        if (isinstance(exc, ClientError) and exc.status_code == 0) or isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, ClientError) and exc.status_code == 0:
             key, line = "unreachable", f"cannot reach the sealbox server at {self.url}; {doing}; trying again"
         elif isinstance(exc, ClientError) and exc.status_code >= 500:
             key, line = (
@@ -135,7 +133,7 @@ class Watch:
                         return
                 self.reporter.failed(exc, what=what, doing=doing)
                 next_beat = time.monotonic()  # after a failure, call in first: a heartbeat revives
-            except (SealboxError, httpx.HTTPError) as exc:
+            except SealboxError as exc:
                 self.reporter.failed(exc, what=what, doing=doing)
                 next_beat = time.monotonic()
 
@@ -147,7 +145,5 @@ def end_session(call: Call, session_id: str, reporter: Reporter) -> bool:
     except ClientError as exc:
         # 404 and the like: nothing left to end; unreachable or unavailable: try again later.
         return not (exc.status_code == 0 or exc.status_code >= 500)
-    except httpx.HTTPError:
-        return False
     reporter.ok()
     return True

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from sealbox.transport import READ_TIMEOUT_S, HTTPClient, tls_verification
 
-from sealbox.errors import ClientError
-
-_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-
-
-def tls_verification(url: str) -> bool:
-    """Verify certificates for https; for plain http skip loading a CA bundle (tens of ms per client)."""
-    return not url.startswith("http://")
+__all__ = ["Client", "tls_verification"]
 
 
 def _ref(ref: str) -> tuple[str, dict[str, str]]:
@@ -23,18 +16,14 @@ def _ref(ref: str) -> tuple[str, dict[str, str]]:
 
 
 class Client:
-    """`Client(url, token)`: every method returns decoded JSON or raises ClientError."""
+    """`Client(url, token)`: every method returns decoded JSON or raises a ClientError
+    (`sealbox.transport.error_from_response`: a NotFound answer is also `NotFoundAnswer`, and so on)."""
 
-    def __init__(self, url: str, token: str, *, timeout: httpx.Timeout = _TIMEOUT) -> None:
-        self._http = httpx.Client(
-            base_url=url.rstrip("/"),
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
-            verify=tls_verification(url),
-        )
+    def __init__(self, url: str, token: str, *, timeout: float = READ_TIMEOUT_S) -> None:
+        self.http = HTTPClient(url, token=token, timeout=timeout)
 
     def __repr__(self) -> str:
-        return f"Client(url={str(self._http.base_url)!r}, token=[secure])"
+        return f"Client(url={self.http.url!r}, token=[secure])"
 
     def __enter__(self) -> Client:
         return self
@@ -43,31 +32,22 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError:
-            raise ClientError(
-                0, "unreachable", f"cannot reach the sealbox server at {self._http.base_url}"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                code, message = str(body.get("code", "error")), str(body.get("message", "error"))
-                errors = body.get("errors") or []
-                if errors and isinstance(errors, list) and isinstance(errors[0], dict):
-                    where = errors[0].get("field")
-                    problem = errors[0].get("problem")
-                    if where and problem and problem != message:
-                        message = f"{message} ({where}: {problem})"
-            except ValueError:
-                code, message = "error", response.reason_phrase or "error"
-            raise ClientError(response.status_code, code, message)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """One call of the API as this client's user: decoded JSON, None for an empty answer."""
+        return self.http.call(method, path, json_body=json, params=params)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        return self.http.call(method, path, json_body=json, params=params, headers=headers)
 
     # secrets
     def create_secret(
@@ -212,7 +192,7 @@ class Client:
         The value is put together here from the server's half and the keeper's half; the request is
         audited with both the service and the user.
         """
-        from sealbox.sdk.redeem import redeem
+        from sealbox.launcher.redeem import redeem
 
         launch = self._request(
             "POST",
@@ -222,15 +202,12 @@ class Client:
                 "secrets": [{"name": ref, "field": field}],
             },
         )
-        with httpx.Client(
-            base_url=str(self._http.base_url), timeout=30, verify=tls_verification(str(self._http.base_url))
-        ) as anonymous:
-            delivery = redeem(
-                anonymous,
-                session_id=launch["session"]["id"],
-                credential=launch["launch_credential"],
-                keeper_url=keeper_url,
-            )
+        delivery = redeem(
+            self.http,
+            session_id=launch["session"]["id"],
+            credential=launch["launch_credential"],
+            keeper_url=keeper_url,
+        )
         return delivery.items[0].selected().decode("utf-8")
 
     def start_service_session(
@@ -245,7 +222,7 @@ class Client:
     ) -> dict[str, Any]:
         """For a service account: a session for `on_behalf_of` with these mappings (each `{name, field,
         file, env}`), listed among the user's sessions. Returns the session and its one-time launch
-        credential (redeem it with `sealbox.sdk.redeem.redeem`, or hand it to an init container)."""
+        credential (redeem it with `sealbox.launcher.redeem.redeem`, or hand it to an init container)."""
         body: dict[str, Any] = {"on_behalf_of": on_behalf_of, "secrets": secrets}
         body["mount_path"] = mount_path or "/secrets"
         if ttl_seconds is not None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
-from sealbox.sdk.keeper import KeeperClient
+from sealbox.keeper.client import KeeperClient
 from sealbox.server import schemas
 from sealbox.server.context import AppContext, Converter
 from sealbox.server.denials import DenialAudit, DenialSweeper

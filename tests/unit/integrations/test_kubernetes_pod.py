@@ -29,7 +29,7 @@ from sealbox.integrations.kubernetes import (
     patch_pod_spec,
     sync_secret_manifest,
 )
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
 from tests.unit.integrations.pods import notebook_pod
 from tests.unit.integrations.validation import K8S_VERSION, strict_schema, validate
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from sealbox.errors import BadRequest
 from sealbox.launcher.memory import SHM, find_or_make, found_roots
+from sealbox.launcher.redeem import Delivered
 from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import SecretFolder, _start_time, own_folder, remove_folder
 from sealbox.private_files import write_private_file
-from sealbox.sdk.redeem import Delivered
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 _ROOT_MODE = 0o711  # traverse only: each user reaches the own 0700 folder by name

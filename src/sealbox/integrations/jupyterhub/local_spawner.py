@@ -21,8 +21,8 @@ from sealbox.integrations.jupyterhub import local
 from sealbox.integrations.jupyterhub.options import Selection
 from sealbox.integrations.jupyterhub.spawner import SealboxSpawner, as_hub_error
 from sealbox.launcher.environ import child_environment
-from sealbox.sdk.client import Client, tls_verification
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
+from sealbox.sdk.client import Client
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
@@ -50,7 +50,8 @@ class _LocalSealbox(SealboxSpawner):
 
     def _prepare(self, selection: Selection) -> None:
         """Create the session, redeem it here, write the folder; on any failure undo all of it."""
-        from sealbox.sdk.redeem import redeem
+        from sealbox.launcher.redeem import redeem
+        from sealbox.transport import HTTPClient
 
         root = self.sealbox_root()
         try:
@@ -69,11 +70,7 @@ class _LocalSealbox(SealboxSpawner):
         session_id = str(launch["session"]["id"])
         self.sealbox_session_id = session_id
         try:
-            import httpx
-
-            with httpx.Client(
-                base_url=self.sealbox_url, timeout=30, verify=tls_verification(self.sealbox_url)
-            ) as anonymous:
+            with HTTPClient(self.sealbox_url) as anonymous:
                 delivery = redeem(
                     anonymous,
                     session_id=session_id,

@@ -20,7 +20,7 @@ from sealbox.integrations.kubernetes.names import (
     check_name,
     check_session_id,
 )
-from sealbox.sdk.redeem import Delivered
+from sealbox.launcher.redeem import Delivered
 
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 

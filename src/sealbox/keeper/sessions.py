@@ -1,4 +1,4 @@
-"""The keeper's part of a launch: check the server's ticket, remove outer layers, wrap them for the session.
+"""The keeper's part of a session: check the server's ticket, remove outer layers, wrap them for the session.
 
 The keeper keeps no database. What it trusts is the server's signature over the ticket, which
 names the session's public key, the exact outer layers (by digest) and an expiry; a ticket is
@@ -21,27 +21,11 @@ from typing import Any
 from sealbox.crypto.launch import LaunchWrapper, VerifyKeys, outer_digest
 from sealbox.crypto.sealing import open_outer
 from sealbox.crypto.wrapping import outer_context
-from sealbox.errors import ConfigError, DecryptionError
+from sealbox.errors import ConfigError, DecryptionError, KeeperRefused
 from sealbox.keeper.keys import KeeperKeys
 
 audit_log = logging.getLogger("sealbox.keeper.audit")
 MAX_ITEMS = 1000
-
-
-class LaunchRefused(Exception):
-    """A launch the keeper will not serve; `reason` goes to the keeper's audit log only."""
-
-    integrity = False
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class OuterLayerBroken(LaunchRefused):
-    """A signed, valid launch whose stored ciphertext does not open: tampered or moved data."""
-
-    integrity = True
 
 
 @dataclass
@@ -54,14 +38,16 @@ class _VerifyKeyFile:
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            raise LaunchRefused("no server verification key installed") from None
+            raise KeeperRefused(reason="no server verification key installed") from None
         if self.keys is None or mtime != self.mtime:
             self.keys = VerifyKeys.from_text(self.path.read_text(), source=str(self.path))
             self.mtime = mtime
         return self.keys
 
 
-class LaunchAuthority:
+class SessionAuthority:
+    """Serves each signed ticket once; a refusal is a KeeperRefused, its `reason` for the audit log only."""
+
     def __init__(self, keys: KeeperKeys, server_key_path: Path) -> None:
         self._keys = keys
         self._verify = _VerifyKeyFile(server_key_path)
@@ -73,7 +59,7 @@ class LaunchAuthority:
             for old in [t for t, exp in self._seen.items() if exp < now]:
                 del self._seen[old]
             if ticket_id in self._seen:
-                raise LaunchRefused("ticket replayed")
+                raise KeeperRefused(reason="ticket replayed")
             self._seen[ticket_id] = expires
 
     def serve(self, body: Any, *, now: float | None = None) -> dict[str, Any]:
@@ -82,13 +68,13 @@ class LaunchAuthority:
             ticket = body["ticket"]
             items = body["items"]
             if not isinstance(ticket, str) or not isinstance(items, list) or len(items) > MAX_ITEMS:
-                raise LaunchRefused("malformed request")
+                raise KeeperRefused(reason="malformed request")
         except (KeyError, TypeError):
-            raise LaunchRefused("malformed request") from None
+            raise KeeperRefused(reason="malformed request") from None
         try:
             claims = self._verify.get().verify_ticket(ticket)
         except (DecryptionError, ConfigError):
-            raise LaunchRefused("bad ticket signature") from None
+            raise KeeperRefused(reason="bad ticket signature") from None
         session_id = str(claims.get("session_id", ""))
         try:
             expires = float(claims["exp"])
@@ -99,34 +85,36 @@ class LaunchAuthority:
             }
             ticket_id = str(claims["ticket_id"])
         except (KeyError, TypeError, ValueError, binascii.Error):
-            raise LaunchRefused("malformed ticket") from None
+            raise KeeperRefused(reason="malformed ticket") from None
         if now >= expires:
-            raise LaunchRefused("ticket expired")
+            raise KeeperRefused(reason="ticket expired")
         if len(items) != len(wanted):
-            raise LaunchRefused("items differ from the ticket")
+            raise KeeperRefused(reason="items differ from the ticket")
         parsed: list[tuple[str, int, str, bytes]] = []
         for item in items:
             try:
                 key = (str(item["secret_id"]), int(item["version"]), str(item["owner_id"]))
                 outer = base64.b64decode(item["outer"], validate=True)
             except (KeyError, TypeError, ValueError, binascii.Error):
-                raise LaunchRefused("malformed item") from None
+                raise KeeperRefused(reason="malformed item") from None
             digest = wanted.get(key)
             if digest is None or not hmac.compare_digest(digest, outer_digest(outer)):
-                raise LaunchRefused("items differ from the ticket")
+                raise KeeperRefused(reason="items differ from the ticket")
             parsed.append((*key, outer))
         self._claim_once(ticket_id, expires, now)
         try:
             wrapper = LaunchWrapper.for_session(recipient, session_id=session_id, part="inner")
         except DecryptionError:
-            raise LaunchRefused("bad recipient key") from None
+            raise KeeperRefused(reason="bad recipient key") from None
         results = []
         for secret_id, version, owner_id, outer in parsed:
             ctx = outer_context(secret_id=secret_id, version=version, owner_id=owner_id)
             try:
                 inner = open_outer(self._keys.private, self._keys.wrap, outer, ctx)
             except DecryptionError:
-                raise OuterLayerBroken("an outer layer failed its integrity check") from None
+                raise KeeperRefused(
+                    reason="an outer layer failed its integrity check", integrity=True
+                ) from None
             results.append(
                 {
                     "secret_id": secret_id,
