@@ -19,8 +19,10 @@ from sealbox.errors import ConfigError
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "sealbox"
+    """The user's data folder for sealbox: on Linux `$XDG_DATA_HOME/sealbox`, else ~/.local/share/sealbox."""
+    from platformdirs import user_data_path
+
+    return user_data_path("sealbox", appauthor=False)
 
 
 def keeper_dir_for(data_dir: Path) -> Path:

@@ -134,7 +134,7 @@ def write_config(hub: Hub, *, stack: Stack, token_file: Path, sealbox: bool = Tr
     home = hub.dir / "home"
     home.mkdir(exist_ok=True)
     spawner = (
-        "sealbox.integrations.jupyterhub.spawner.SealboxSimpleLocalProcessSpawner"
+        "sealbox.integrations.jupyterhub.local_spawner.SealboxSimpleLocalProcessSpawner"
         if sealbox
         else "jupyterhub.spawner.SimpleLocalProcessSpawner"
     )

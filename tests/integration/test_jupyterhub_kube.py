@@ -67,7 +67,7 @@ def test_kubespawner_pod_gets_the_init_container_memory_folder_and_credential_se
         )
         selection = spawner.sealbox_selection()
         assert selection is not None and selection.mount_path == "/home/jovyan/secrets"
-        description, secret = spawner.sealbox_kube_launch(_launch(), selection.mount_path)
+        description, secret = spawner.sealbox_kube_session(_launch(), selection.mount_path)
         setattr(spawner, k8s.SPAWNER_ATTRIBUTE, description)
         return await spawner.get_pod_manifest(), secret
 

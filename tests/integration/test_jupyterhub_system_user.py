@@ -183,7 +183,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         token_file = hub_service_token(stack, root, kinds=["generic"])
         # What an operator writes for LocalProcessSpawner (README): the users' Python, the hub as root.
         extra = f"""
-c.JupyterHub.spawner_class = "sealbox.integrations.jupyterhub.spawner.SealboxLocalProcessSpawner"
+c.JupyterHub.spawner_class = "sealbox.integrations.jupyterhub.local_spawner.SealboxLocalProcessSpawner"
 c.Spawner.cmd = [{str(singleuser)!r}]
 c.Spawner.args = ["--ServerApp.log_level=INFO"]
 c.Spawner.environment = {{"PATH": "{singleuser.parent}:/usr/bin:/bin"}}
@@ -348,7 +348,7 @@ import sys
 from types import SimpleNamespace
 from tornado import web
 from sealbox.integrations.jupyterhub.options import parse
-from sealbox.integrations.jupyterhub.spawner import SealboxLocalProcessSpawner
+from sealbox.integrations.jupyterhub.local_spawner import SealboxLocalProcessSpawner
 
 spawner = SealboxLocalProcessSpawner(user=SimpleNamespace(name=sys.argv[1]))
 spawner.sealbox_url, spawner.sealbox_token_file, spawner.sealbox_memory_base = sys.argv[2:5]

@@ -33,7 +33,7 @@ import yaml
 
 from sealbox.integrations import kubernetes as k8s
 from sealbox.integrations.kubeflow import parse_secret_option, secret_volumes, workspaces_by_secret
-from sealbox.integrations.kubernetes import KubeLaunch, credential_secret, patch_pod
+from sealbox.integrations.kubernetes import KubeSession, credential_secret, patch_pod
 from sealbox.launcher.spool import SecretFolder
 from sealbox.sdk.providers import FolderProvider
 from tests.support.canaries import find_in_bytes
@@ -196,7 +196,7 @@ def test_init_container_redeems_once_into_the_memory_folder(
     )
     pod = patch_pod(
         notebook_pod(),
-        KubeLaunch(
+        KubeSession(
             session_id=session_id, credential_secret_name="sealbox-launch-alice", server_url=stack.url
         ),
     )
@@ -249,7 +249,8 @@ def test_init_container_refuses_a_disk_folder_without_spending_the_credential(
     session_id = launch["session"]["id"]
     secret = credential_secret(name="cred", session_id=session_id, credential=launch["launch_credential"])
     pod = patch_pod(
-        notebook_pod(), KubeLaunch(session_id=session_id, credential_secret_name="cred", server_url=stack.url)
+        notebook_pod(),
+        KubeSession(session_id=session_id, credential_secret_name="cred", server_url=stack.url),
     )
     fp = fake_pod(pod, tmp_path, disk)
     fp.mount_secret(k8s.CREDENTIAL_VOLUME, secret)
@@ -302,7 +303,7 @@ def test_refresh_sidecar_swaps_replaced_values_atomically(
     }
     pod = patch_pod(
         notebook_pod(),
-        KubeLaunch(
+        KubeSession(
             session_id=session_id,
             credential_secret_name="cred",
             server_url=stack.url,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sealbox.cli.output import fail, fail_from, print_table
+from sealbox.cli.output import fail, print_table
 from sealbox.config import ServerSettings
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError, ServiceError
@@ -32,26 +32,23 @@ def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[Serv
     checkpoint file (neither checked against the chain nor moved), for `audit verify` and `reanchor`."""
     from sealbox.store.database import Database
 
-    try:
-        settings = ServerSettings.from_env(data_dir=data_dir)
-        if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
-            raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
-        db = Database.open(settings.resolved_database_url)
-        if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
-            from sealbox.services.audit import install_audit_chain
+    settings = ServerSettings.from_env(data_dir=data_dir)
+    if settings.database_url is None and not (settings.data_dir / "sealbox.db").exists():
+        raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
+    db = Database.open(settings.resolved_database_url)
+    if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
+        from sealbox.services.audit import install_audit_chain
 
-            try:
-                install_audit_chain(
-                    db,
-                    load_keyring(settings.resolved_master_key_path),
-                    data_dir=settings.data_dir if anchored else None,
-                )
-            except (ConfigError, ServiceError):
-                db.dispose()
-                raise
-        return settings, db
-    except (ConfigError, ServiceError) as exc:
-        fail_from(exc)
+        try:
+            install_audit_chain(
+                db,
+                load_keyring(settings.resolved_master_key_path),
+                data_dir=settings.data_dir if anchored else None,
+            )
+        except (ConfigError, ServiceError):
+            db.dispose()
+            raise
+    return settings, db
 
 
 @user_app.command("add")
@@ -69,8 +66,6 @@ def add_user(
         now = datetime.now(UTC)
         user = users.create_user(db, master, name=name, is_admin=admin, now=now, requested_by=None)
         issued = tokens.issue(db, user, name="first token", expires_at=None, now=now, requested_by=None)
-    except (ServiceError, ConfigError) as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     typer.echo(f"added user {user.name}{' (admin)' if admin else ''}; their token, shown once:", err=True)
@@ -111,8 +106,6 @@ def disable_user(name: str, data_dir: DataDir = None) -> None:
     _, db = open_database(data_dir)
     try:
         done = users.disable_user(db, name, now=datetime.now(UTC), requested_by=None)
-    except (ServiceError, ConfigError) as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     typer.echo(
@@ -129,8 +122,6 @@ def enable_user(name: str, data_dir: DataDir = None) -> None:
     _, db = open_database(data_dir)
     try:
         users.enable_user(db, name, now=datetime.now(UTC), requested_by=None)
-    except (ServiceError, ConfigError) as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     typer.echo(f"enabled {name}")
@@ -176,8 +167,6 @@ def add_service(
             purposes=Purposes(kinds=tuple(kind or ()), names=tuple(secret or ())),
         )
         issued = tokens.issue(db, account, name="service token", expires_at=None, now=now, requested_by=None)
-    except (ServiceError, ConfigError) as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     typer.echo(f"added service account {name}; its token, shown once:", err=True)
@@ -219,8 +208,6 @@ def reanchor(
             operator=f"{getpass.getuser()}@{socket.gethostname()}",
             now=datetime.now(UTC),
         )
-    except (ServiceError, ConfigError) as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     if done is None:

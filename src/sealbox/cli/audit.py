@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_since
-from sealbox.errors import ClientError
 
 if TYPE_CHECKING:
     from sealbox.config import ServerSettings
@@ -32,22 +31,19 @@ def audit(
         return
     items: list[dict[str, Any]] = []
     cursor = None
-    try:
-        with client() as c:
-            while len(items) < limit:
-                page = c.audit(
-                    secret=secret,
-                    session=session,
-                    since=parse_since(since),
-                    cursor=cursor,
-                    limit=min(1000, limit - len(items)),
-                )
-                items.extend(page["items"])
-                cursor = page.get("next_cursor")
-                if not cursor:
-                    break
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        while len(items) < limit:
+            page = c.audit(
+                secret=secret,
+                session=session,
+                since=parse_since(since),
+                cursor=cursor,
+                limit=min(1000, limit - len(items)),
+            )
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
     if as_json:
         print_json(items)
         return
@@ -81,14 +77,11 @@ def verify(
     """
     from sealbox.cli.admin import open_database
     from sealbox.crypto.keyring import load_keyring
-    from sealbox.errors import ConfigError
     from sealbox.services.audit import verify_chain
 
     settings, db = open_database(data_dir, anchored=False)
     try:
         result = verify_chain(db, load_keyring(settings.resolved_master_key_path), data_dir=settings.data_dir)
-    except ConfigError as exc:
-        fail_from(exc)
     finally:
         db.dispose()
     if result.truncated:

@@ -11,14 +11,17 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sealbox.errors import ConfigError
+from sealbox.private_files import write_private_file
 
 
 def config_path() -> Path:
     explicit = os.environ.get("SEALBOX_CONFIG")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "sealbox" / "config.toml"
+    from platformdirs import user_config_path
+
+    # On Linux `$XDG_CONFIG_HOME/sealbox`, else ~/.config/sealbox; each platform's own folder elsewhere.
+    return user_config_path("sealbox", appauthor=False) / "config.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,7 @@ def save(config: CLIConfig) -> Path:
     """Write the config atomically with mode 0600 (it holds a token)."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        # JSON strings of ASCII text are valid TOML basic strings.
-        fh.write(f"url = {json.dumps(config.url)}\ntoken = {json.dumps(config.token)}\n")
-    os.replace(tmp, path)
+    # JSON strings of ASCII text are valid TOML basic strings.
+    text = f"url = {json.dumps(config.url)}\ntoken = {json.dumps(config.token)}\n"
+    write_private_file(path, text, overwrite=True)
     return path

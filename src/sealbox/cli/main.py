@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,14 +12,27 @@ from sealbox.cli import admin, audit, kube, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
 from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
-from sealbox.errors import ConfigError, SealboxError
+from sealbox.errors import SealboxError
+
+
+class RootGroup(HelpfulGroup):
+    """The `sealbox` command, and the CLI's one error handler: whatever sealbox error a command lets
+    through (a refusal from the server, a bad setting, an unsafe key file) ends it with one line on
+    stderr, `error: ...` as `output.describe` words it, and exit code 1; never a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer's own Context
+        try:
+            return super().invoke(ctx)
+        except SealboxError as exc:
+            fail_from(exc)
+
 
 app = typer.Typer(
     help="sealbox: store credentials once, encrypted; bring the ones you choose into sessions and jobs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=HelpfulGroup,
+    cls=RootGroup,
 )
 
 
@@ -68,10 +81,7 @@ def up(
     """
     from sealbox.cli.up import run_up
 
-    try:
-        run_up(data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir, workers=workers)
-    except ConfigError as exc:
-        fail_from(exc)
+    run_up(data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir, workers=workers)
 
 
 @app.command()
@@ -87,18 +97,12 @@ def server(
     from sealbox.config import ServerSettings
     from sealbox.server.logs import configure_logging
 
-    try:
-        settings = ServerSettings.from_env(
-            data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
-        )
-    except ConfigError as exc:
-        fail_from(exc)
+    settings = ServerSettings.from_env(
+        data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
+    )
     configure_logging(settings.log_level)
-    try:
-        prepare(settings)
-        audit.refuse_a_lost_anchor(settings)  # a rolled-back audit chain: refused at every start
-    except SealboxError as exc:
-        fail_from(exc)
+    prepare(settings)
+    audit.refuse_a_lost_anchor(settings)  # a rolled-back audit chain: refused at every start
     serve(settings)
 
 
@@ -119,15 +123,9 @@ def keeper(
     from sealbox.keeper.process import serve
     from sealbox.server.logs import configure_logging
 
-    try:
-        settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
-    except ConfigError as exc:
-        fail_from(exc)
+    settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
     configure_logging(settings.log_level)
-    try:
-        serve(settings)
-    except ConfigError as exc:
-        fail_from(exc)
+    serve(settings)
 
 
 def main() -> None:

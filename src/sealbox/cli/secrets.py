@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sealbox.cli import config_file
-from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table
 from sealbox.cli.values import parse_expiry, read_value
 from sealbox.domain.kinds import Kind
-from sealbox.errors import ClientError, ConfigError
 from sealbox.sdk.client import Client
+
+if TYPE_CHECKING:
+    from sealbox.transport import HTTPClient
 
 app = typer.Typer(
     help="Store secrets and read their metadata (values never come back).", no_args_is_help=True
@@ -28,11 +30,18 @@ KINDS = ", ".join(k.value for k in Kind)
 
 
 def client() -> Client:
-    try:
-        cfg = config_file.load()
-    except ConfigError as exc:
-        fail(str(exc))
+    """A client for the saved server and login (a missing or unsafe config file is a `ConfigError`)."""
+    cfg = config_file.load()
     return Client(cfg.url, cfg.token)
+
+
+def api() -> HTTPClient:
+    """sealbox's one transport to the saved server, with the saved login: for the calls the SDK's
+    `Client` has no method for (its refusals are `ClientError`s, as the client's)."""
+    from sealbox.transport import HTTPClient
+
+    cfg = config_file.load()
+    return HTTPClient(cfg.url, token=cfg.token)
 
 
 @app.command("add")
@@ -53,21 +62,18 @@ def add(
         fail(f"--kind is one of {KINDS}")  # before asking for a value that could not be stored
     expires_at = parse_expiry(expires)
     value = read_value(from_file=from_file, field_args=field or [], prompt_name=name)
-    try:
-        with client() as c:
-            result = c.create_secret(
-                name,
-                kind=kind,
-                value=value.value,
-                value_base64=value.value_base64,
-                fields=value.fields,
-                description=description,
-                expires_at=expires_at,
-                project=project,
-                scopes=scope or [],
-            )
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        result = c.create_secret(
+            name,
+            kind=kind,
+            value=value.value,
+            value_base64=value.value_base64,
+            fields=value.fields,
+            description=description,
+            expires_at=expires_at,
+            project=project,
+            scopes=scope or [],
+        )
     typer.echo(
         f"stored {result['name']} (version {result['current_version']}); the value will not be shown again"
     )
@@ -84,17 +90,14 @@ def replace(
 ) -> None:
     """Store a new value (a new version) for an existing secret."""
     value = read_value(from_file=from_file, field_args=field or [], prompt_name=name)
-    try:
-        with client() as c:
-            result = c.replace_secret(
-                name,
-                value=value.value,
-                value_base64=value.value_base64,
-                fields=value.fields,
-                if_version=if_version,
-            )
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        result = c.replace_secret(
+            name,
+            value=value.value,
+            value_base64=value.value_base64,
+            fields=value.fields,
+            if_version=if_version,
+        )
     typer.echo(f"replaced {result['name']}: now version {result['current_version']}")
 
 
@@ -117,22 +120,16 @@ def update(
         changes["clear_expiry"] = True
     if not changes:
         fail("nothing to change: give --description, --expires or --no-expiry")
-    try:
-        with client() as c:
-            c.update_secret(name, **changes)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        c.update_secret(name, **changes)
     typer.echo(f"updated {name}")
 
 
 @app.command("rm")
 def remove(name: str) -> None:
     """Delete a secret and all its versions."""
-    try:
-        with client() as c:
-            c.delete_secret(name)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        c.delete_secret(name)
     typer.echo(f"deleted {name}")
 
 
@@ -142,11 +139,8 @@ def list_(
     prefix: Annotated[str | None, typer.Option(help="only names starting with this")] = None,
 ) -> None:
     """List your secrets (metadata only)."""
-    try:
-        with client() as c:
-            items = c.list_secrets(prefix=prefix)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        items = c.list_secrets(prefix=prefix)
     if as_json:
         print_json(items)
         return
@@ -173,11 +167,8 @@ def list_(
 @app.command("show")
 def show(name: str, as_json: AsJSON = False) -> None:
     """Show a secret's metadata and versions (never the value)."""
-    try:
-        with client() as c:
-            s = c.get_secret_metadata(name)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        s = c.get_secret_metadata(name)
     if as_json:
         print_json(s)
         return

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 
-from sealbox.cli.output import fail_from, print_json, print_table
-from sealbox.cli.secrets import client
-from sealbox.errors import ClientError
+from sealbox.cli.output import print_json, print_table
+from sealbox.cli.secrets import api
 
 app = typer.Typer(help="Your sessions and jobs, and the secrets each holds.", no_args_is_help=True)
 
@@ -19,11 +18,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Live sessions (names and versions of their secrets, never values)."""
-    try:
-        with client() as c:
-            items = c._request("GET", "/api/v1/sessions", params={"all": str(all_).lower()})
-    except ClientError as exc:
-        fail_from(exc)
+    with api() as http:
+        items = http.call("GET", "/api/v1/sessions", params={"all": str(all_).lower()})
     if as_json:
         print_json(items)
         return
@@ -46,9 +42,6 @@ def list_(
 @app.command("end")
 def end(session_id: str) -> None:
     """End a session: its credential can no longer be redeemed and it leaves the live list."""
-    try:
-        with client() as c:
-            c._request("DELETE", f"/api/v1/sessions/{session_id}")
-    except ClientError as exc:
-        fail_from(exc)
+    with api() as http:
+        http.call("DELETE", f"/api/v1/sessions/{session_id}")
     typer.echo(f"ended session {session_id}")

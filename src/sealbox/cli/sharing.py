@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from sealbox.cli.output import fail, fail_from, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table
 from sealbox.cli.secrets import client
-from sealbox.errors import ClientError
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="a user name")]
 RoleOpt = Annotated[str, typer.Option(help="member; or manager (of a group), owner (of a project)")]
@@ -30,22 +29,16 @@ def share(
 ) -> None:
     """Share a secret with a user or a group at a level (use: bring into sessions only; write; manage)."""
     _one_grantee(user, group)
-    try:
-        with client() as c:
-            c.share(name, level=level, user=user, group=group)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        c.share(name, level=level, user=user, group=group)
     typer.echo(f"shared {name} with {'user ' + user if user else 'group ' + str(group)} at level {level}")
 
 
 def unshare(name: str, user: UserOpt = None, group: GroupOpt = None) -> None:
     """Revoke a grant; lists live sessions that still hold the value (`sealbox session end` ends one)."""
     _one_grantee(user, group)
-    try:
-        with client() as c:
-            result = c.unshare(name, user=user, group=group)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        result = c.unshare(name, user=user, group=group)
     typer.echo(f"revoked; later launches of {name} by them are refused")
     for s in result["live_sessions"]:
         typer.echo(f"  still live: session {s['id']} of {s['owner']} (until {s['expires_at'][:19]})")
@@ -53,11 +46,8 @@ def unshare(name: str, user: UserOpt = None, group: GroupOpt = None) -> None:
 
 def grants(name: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Who a secret is shared with."""
-    try:
-        with client() as c:
-            items = c.grants(name)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        items = c.grants(name)
     if as_json:
         print_json(items)
         return
@@ -68,11 +58,8 @@ def grants(name: str, as_json: Annotated[bool, typer.Option("--json", help="prin
 
 
 def _call(path: str, method: str, suffix: str = "", **body: Any) -> Any:
-    try:
-        with client() as c:
-            return c.collection(path, method, suffix, **body)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        return c.collection(path, method, suffix, **body)
 
 
 _ABOUT = {

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from sealbox.cli import config_file
-from sealbox.cli.output import describe, fail, fail_from, print_json, print_table
+from sealbox.cli.output import describe, fail, print_json, print_table
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_expiry
-from sealbox.errors import ClientError, ConfigError
+from sealbox.errors import ClientError
 from sealbox.sdk.client import Client
 
 app = typer.Typer(help="Your personal access tokens.", no_args_is_help=True)
@@ -29,10 +29,7 @@ def login(
         token = getpass.getpass("token (input hidden): ") if sys.stdin.isatty() else sys.stdin.readline()
     elif token == "-":  # noqa: S105 -- "-" means "read from stdin"  # nosec B105
         token = sys.stdin.readline()
-    try:
-        url, note = config_file.server_url(url)
-    except ConfigError as exc:
-        fail(str(exc))
+    url, note = config_file.server_url(url)
     token = token.strip()
     if not token:
         fail("no token given")
@@ -69,11 +66,8 @@ def add(
     expires: Annotated[str | None, typer.Option(help="30d, 12h or an ISO 8601 time")] = None,
 ) -> None:
     """Issue a new token; it is printed once."""
-    try:
-        with client() as c:
-            issued = c.create_token(name, expires_at=parse_expiry(expires))
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        issued = c.create_token(name, expires_at=parse_expiry(expires))
     typer.echo(f"token {issued['id']} ({issued['name']}); shown once, store it now:", err=True)
     typer.echo(issued["token"])
 
@@ -81,11 +75,8 @@ def add(
 @app.command("ls")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List your tokens (never their values)."""
-    try:
-        with client() as c:
-            items = c.list_tokens()
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        items = c.list_tokens()
     if as_json:
         print_json(items)
         return
@@ -107,10 +98,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command("revoke")
 def revoke(token_id: str) -> None:
     """Revoke one of your tokens; it stops working at once, and so do the web sessions signed in with it."""
-    try:
-        with client() as c:
-            revoked = c.revoke_token(token_id)
-    except ClientError as exc:
-        fail_from(exc)
+    with client() as c:
+        revoked = c.revoke_token(token_id)
     ended = int(revoked.get("web_sessions_ended") or 0)
     typer.echo(f"revoked {token_id}; ended {ended} web session{'' if ended == 1 else 's'} signed in with it")

@@ -21,7 +21,7 @@ from sealbox.domain.kinds import Kind, encode_fields
 from sealbox.errors import PodSpecError
 from sealbox.integrations import kubernetes as k8s
 from sealbox.integrations.kubernetes import (
-    KubeLaunch,
+    KubeSession,
     check_pod_spec,
     credential_secret,
     modify_pod_hook,
@@ -39,7 +39,7 @@ SERVER = "http://sealbox-server.sealbox.svc:8480"
 KEEPER = "http://sealbox-keeper.sealbox.svc:8481"
 
 
-def launch(**overrides: Any) -> KubeLaunch:
+def launch(**overrides: Any) -> KubeSession:
     values: dict[str, Any] = {
         "session_id": SESSION,
         "credential_secret_name": "sealbox-launch-alice",
@@ -47,10 +47,10 @@ def launch(**overrides: Any) -> KubeLaunch:
         "keeper_url": KEEPER,
     }
     values.update(overrides)
-    return KubeLaunch(**values)
+    return KubeSession(**values)
 
 
-def refresh_launch() -> KubeLaunch:
+def refresh_launch() -> KubeSession:
     return launch(
         refresh=True,
         service_token_secret_name="sealbox-hub-token",
@@ -305,7 +305,7 @@ def _as_dict(pod: V1Pod) -> dict[str, Any]:
 
 
 def test_modify_pod_hook_patches_a_v1pod() -> None:
-    spawner = SimpleNamespace(sealbox_launch=refresh_launch(), uid=1000, gid=100, fs_gid=100)
+    spawner = SimpleNamespace(sealbox_pod_session=refresh_launch(), uid=1000, gid=100, fs_gid=100)
     result = modify_pod_hook(spawner, _v1pod(notebook_pod()))
     assert isinstance(result, V1Pod)
     data = _as_dict(result)
@@ -317,7 +317,7 @@ def test_modify_pod_hook_takes_the_spawners_ids_when_the_pod_has_none() -> None:
     pod = notebook_pod()
     pod["spec"]["containers"][0].pop("securityContext")
     pod["spec"].pop("securityContext")
-    spawner = SimpleNamespace(sealbox_launch=launch(), uid=1000, gid=100, fs_gid=100)
+    spawner = SimpleNamespace(sealbox_pod_session=launch(), uid=1000, gid=100, fs_gid=100)
     data = _as_dict(modify_pod_hook(spawner, _v1pod(pod)))
     validate(data)
     init = by_name(data["spec"]["initContainers"], k8s.INIT_CONTAINER)
@@ -329,7 +329,7 @@ def test_modify_pod_hook_leaves_pods_without_a_launch_alone() -> None:
     pod = _v1pod(notebook_pod())
     assert modify_pod_hook(SimpleNamespace(), pod) is pod
     with pytest.raises(PodSpecError):
-        modify_pod_hook(SimpleNamespace(sealbox_launch={"session_id": SESSION}), pod)
+        modify_pod_hook(SimpleNamespace(sealbox_pod_session={"session_id": SESSION}), pod)
 
 
 # --- the explicit sync mode --------------------------------------------------------------------------

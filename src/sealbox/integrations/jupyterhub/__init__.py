@@ -4,7 +4,7 @@ account. In `jupyterhub_config.py`:
     from sealbox.integrations.jupyterhub import configure
     configure(c, url="http://127.0.0.1:8480", token_file="/etc/jupyterhub/sealbox-token", spawner="local")
 
-The spawner classes are in `.spawner` (local spawners) and `.kube` (KubeSpawner); this module loads
+The spawner classes are in `.local_spawner` (local spawners) and `.kube` (KubeSpawner); this module loads
 neither until asked, so that `kubespawner` is needed only by hubs that use it.
 """
 

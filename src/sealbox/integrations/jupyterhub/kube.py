@@ -21,7 +21,7 @@ from sealbox.integrations.jupyterhub.spawner import SealboxSpawner
 from sealbox.integrations.kubernetes import (
     IMAGE,
     SPAWNER_ATTRIBUTE,
-    KubeLaunch,
+    KubeSession,
     credential_secret,
     modify_pod_hook,
 )
@@ -53,16 +53,16 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         pod = await super().get_pod_manifest()
         return modify_pod_hook(self, pod)
 
-    def sealbox_kube_launch(
+    def sealbox_kube_session(
         self, launch: dict[str, Any], mount_path: str
-    ) -> tuple[KubeLaunch, dict[str, Any]]:
+    ) -> tuple[KubeSession, dict[str, Any]]:
         """The pod's launch description and the credential Secret's manifest for a created session."""
         session_id = str(launch["session"]["id"])
         name = credential_secret_name(session_id)
         secret = credential_secret(
             name=name, session_id=session_id, credential=launch["launch_credential"], namespace=self.namespace
         )
-        description = KubeLaunch(
+        description = KubeSession(
             session_id=session_id,
             credential_secret_name=name,
             server_url=self.sealbox_pod_url or self.sealbox_url,
@@ -83,7 +83,7 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
             mount_path=selection.mount_path,
             credential_ttl=self.sealbox_credential_ttl,
         )
-        description, secret = self.sealbox_kube_launch(launch, selection.mount_path)
+        description, secret = self.sealbox_kube_session(launch, selection.mount_path)
         self.sealbox_session_id = description.session_id
         try:
             await self.api.create_namespaced_secret(self.namespace, secret)

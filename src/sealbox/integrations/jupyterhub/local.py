@@ -19,7 +19,6 @@ its session). No value is ever in a lease.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from sealbox.launcher.memory import SHM, find_or_make, found_roots
 from sealbox.launcher.redeem import Delivered
 from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import SecretFolder, _start_time, own_folder, remove_folder
+from sealbox.private_files import write_private_file
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 _ROOT_MODE = 0o711  # traverse only: each user reaches the own 0700 folder by name
@@ -107,14 +107,7 @@ def _write_lease(root: Path, *, session_id: str, folder: Path, user: str, server
         "hub": _process(os.getpid()),
         "server": _process(server),
     }
-    path = root / "leases" / f"{session_id}.json"
-    tmp = path.with_suffix(".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    write_private_file(root / "leases" / f"{session_id}.json", json.dumps(data), overwrite=True)
 
 
 def record_server(root: Path, *, session_id: str, folder: Path, user: str, pid: int) -> None:
