@@ -1,5 +1,5 @@
 """`python -m sealbox` is the `sealbox` command."""
 
-from sealbox.cli.main import main
+from sealbox.cli.entry import main
 
 main()

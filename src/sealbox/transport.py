@@ -290,9 +290,11 @@ class HTTPClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         anonymous: bool = False,
+        content: bytes | None = None,
     ) -> Response:
         """One request; any status comes back as a Response. Raises `unreachable()` when no answer came.
-        `anonymous` leaves out the token (a redemption carries its own one-time credential)."""
+        `anonymous` leaves out the token (a redemption carries its own one-time credential); `content` is a
+        body already encoded as JSON (a sealbox.protocol message), `json_body` one to encode here."""
         target = self._prefix + quote(path, safe="/:@!$&'()*+,;=-._~")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
@@ -300,9 +302,10 @@ class HTTPClient:
         sent = dict(self._headers)
         if anonymous:
             sent.pop("Authorization", None)
-        payload: bytes | None = None
+        payload = content
         if json_body is not None:
             payload = json.dumps(json_body, separators=(",", ":")).encode()
+        if payload is not None:
             sent["Content-Type"] = "application/json"
         if headers:
             sent.update(headers)

@@ -151,15 +151,11 @@ def test_kube_pod_apply_creates_the_pod_then_its_credential_secret_and_end_remov
     with HTTPClient(stack.url) as server, httpx.Client(base_url=stack.url, timeout=30) as http:
         delivery = redeem(server, session_id=session_id, credential=data[k8s.CREDENTIAL_KEY])
         assert [(i.file, i.selected().decode()) for i in delivery.items] == [("token", value)]
-        again = http.request(
-            "POST",
+        again = http.post(
             f"{API}/sessions/{session_id}/redeem",
-            json_body={
-                "credential": data[k8s.CREDENTIAL_KEY],
-                "public_key": base64.b64encode(bytes(32)).decode(),
-            },
+            json={"credential": data[k8s.CREDENTIAL_KEY], "public_key": base64.b64encode(bytes(32)).decode()},
         )
-        assert again.status == 401
+        assert again.status_code == 401
 
     # Another session's objects in the namespace are left alone by the cleanup.
     other = k8s.credential_secret(name="other", session_id="f" * 32, credential="sbl_x", namespace="jhub")

@@ -204,15 +204,15 @@ def sync(
     session_id = ""
     with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
-        launch = _api(
+        created = _api(
             "POST",
             "/api/v1/sessions",
             _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
         )
-        session_id = launch["session"]["id"]
+        session_id = created["session"]["id"]
         with HTTPClient(config_file.load().url) as http:
             delivery = redeem(
-                http, session_id=session_id, credential=launch["launch_credential"], keeper_url=keeper_url
+                http, session_id=session_id, credential=created["launch_credential"], keeper_url=keeper_url
             )
         doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
         if applier is not None:

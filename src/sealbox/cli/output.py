@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-import typer
-
 from sealbox.errors import ClientError, ConfigError, SecretNotFound, ServiceError
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
+    import typer  # here, not at the top: `sealbox run` (cli/entry.py) uses describe() without Typer
+
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -57,6 +57,8 @@ def print_json(data: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    import typer
+
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for row in cells:

@@ -1,4 +1,8 @@
-"""`sealbox run`: run a command or job with chosen secrets as files and/or environment variables."""
+"""`sealbox run`: run a command or job with chosen secrets as files and/or environment variables.
+
+This Typer command declares the options and their help; cli/entry.py reads the same options without
+Typer on the light path `sealbox run` normally takes, and both run the session with `run_session`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sealbox.cli import config_file
-from sealbox.cli.output import fail, fail_from
-from sealbox.errors import ConfigError, SealboxError
+from sealbox.cli.output import fail
 
 
 def run(
@@ -57,27 +59,18 @@ def run(
 
       sealbox run --secret alice/warehouse.password:pgpass --env API_TOKEN=alice/api -- ./etl.sh
     """
-    from sealbox.launcher.run import RunOptions
-    from sealbox.launcher.run import run as run_launch
-    from sealbox.launcher.spec import combine, load_spec
+    from sealbox.cli.entry import RunArgs, run_session
 
     if not command:
         fail("give the command to run after --")
-    try:
-        cfg = config_file.load()
-        spec = combine(
-            load_spec(secrets_from) if secrets_from else None,
-            secret or [],
-            env or [],
-            mount_path=mount_path,
-            refresh=refresh,
-            project=project,
-        )
-        code = run_launch(
-            RunOptions(spec=spec, command=command, url=cfg.url, token=cfg.token, keeper_url=keeper_url)
-        )
-    except ConfigError as exc:
-        fail(str(exc))
-    except SealboxError as exc:
-        fail_from(exc)
-    raise typer.Exit(code)
+    args = RunArgs(
+        command=command,
+        secret=secret or [],
+        env=env or [],
+        mount_path=mount_path,
+        refresh=refresh,
+        secrets_from=secrets_from,
+        project=project,
+        keeper_url=keeper_url,
+    )
+    raise typer.Exit(run_session(args))

@@ -1,19 +1,18 @@
-"""The keeper's HTTP interface (unix socket by default): health, public key, outer-layer conversion."""
+"""The keeper's HTTP interface (unix socket by default): health, public key, outer-layer conversion, and the
+keeper's half of a session. Bodies are the Structs of sealbox.protocol.keeper, decoded and encoded with
+msgspec; a body that is not the expected message is refused as a whole."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sealbox.crypto.sealing import is_sealed_to_keeper, keeper_wrap, open_outer
@@ -21,13 +20,27 @@ from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import DecryptionError, KeeperRefused
 from sealbox.keeper.keys import KeeperKeys
 from sealbox.keeper.sessions import SessionAuthority, audit_log
+from sealbox.protocol.base import Message, NotJSON, ProtocolError, decode, encode
+from sealbox.protocol.errors import ErrorBody
+from sealbox.protocol.keeper import (
+    MAX_ITEMS,
+    Converted,
+    ConvertRequest,
+    ConvertResponse,
+    KeeperHealth,
+    SessionOpenRequest,
+)
 
 log = logging.getLogger("sealbox.keeper")
-MAX_CONVERT_ITEMS = 1000
+MAX_CONVERT_ITEMS = MAX_ITEMS
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status)
+def _answer(message: Message, status: int = 200) -> Response:
+    return Response(encode(message), status_code=status, media_type="application/json")
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _answer(ErrorBody(code=code, message=message), status)
 
 
 def create_keeper_app(
@@ -36,64 +49,57 @@ def create_keeper_app(
     wrap_kid = "wrap:" + keys.wrap.current_id.hex()
     authority = SessionAuthority(keys, server_key_path)
 
-    async def healthz(_: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "key_id": keys.private.keys[0][0].hex(),
-                "wrap_key_id": keys.wrap.current_id.hex(),
-            }
+    async def healthz(_: Request) -> Response:
+        return _answer(
+            KeeperHealth(
+                status="ok", key_id=keys.private.keys[0][0].hex(), wrap_key_id=keys.wrap.current_id.hex()
+            )
         )
 
     async def public_key(_: Request) -> PlainTextResponse:
         return PlainTextResponse(keys.private.public().to_text())
 
-    async def convert(request: Request) -> JSONResponse:
+    def convert_items(request: ConvertRequest) -> ConvertResponse:
+        results: list[Converted | None] = []
+        for item in request.items:
+            try:
+                ctx = outer_context(secret_id=item.secret_id, version=item.version, owner_id=item.owner_id)
+                if not is_sealed_to_keeper(item.outer):
+                    raise DecryptionError
+                inner = open_outer(keys.private, keys.wrap, item.outer, ctx)
+                results.append(Converted(outer=keeper_wrap(keys.wrap, inner, ctx), key_id=wrap_kid))
+            except (DecryptionError, ValueError, TypeError):
+                results.append(None)
+        failed = results.count(None)
+        if failed:
+            log.warning("convert: %d of %d items refused", failed, len(results))
+        return ConvertResponse(results=results)
+
+    async def convert(request: Request) -> Response:
         """HPKE-sealed outer layers in, wraps under the keeper's own key out; the server opens neither."""
         try:
-            body: Any = await request.json()
-            items = body["items"]
-            if not isinstance(items, list) or len(items) > MAX_CONVERT_ITEMS:
-                raise ValueError
-        except (ValueError, KeyError, TypeError):
+            body = decode(await request.body(), ConvertRequest)
+        except ProtocolError:
             return _error(400, "invalid_request", "expected {items: [...]} with at most 1000 items")
-        results: list[dict[str, str] | None] = []
-        failed = 0
-        for item in items:
-            try:
-                ctx = outer_context(
-                    secret_id=str(item["secret_id"]),
-                    version=int(item["version"]),
-                    owner_id=str(item["owner_id"]),
-                )
-                outer = base64.b64decode(item["outer"], validate=True)
-                if not is_sealed_to_keeper(outer):
-                    raise DecryptionError
-                inner = open_outer(keys.private, keys.wrap, outer, ctx)
-                wrapped = keeper_wrap(keys.wrap, inner, ctx)
-                results.append({"outer": base64.b64encode(wrapped).decode(), "key_id": wrap_kid})
-            except (DecryptionError, KeyError, ValueError, TypeError, binascii.Error):
-                failed += 1
-                results.append(None)
-        if failed:
-            log.warning("convert: %d of %d items refused", failed, len(items))
-        return JSONResponse({"results": results})
+        return _answer(convert_items(body))
 
-    def open_session(request_body: Any) -> JSONResponse:
+    def open_session(raw: bytes) -> Response:
         try:
-            return JSONResponse(authority.serve(request_body))
+            try:
+                body = decode(raw, SessionOpenRequest)
+            except NotJSON:
+                return _error(400, "invalid_request", "expected a JSON body")
+            except ProtocolError:
+                raise KeeperRefused(reason="malformed request") from None
+            return _answer(authority.serve(body))
         except KeeperRefused as refused:
             audit_log.warning("launch refused reason=%r", refused.reason)
             if refused.integrity:
                 return _error(422, "integrity_error", "a stored ciphertext failed its integrity check")
             return _error(403, "launch_refused", "the keeper refused this launch")
 
-    async def session_route(request: Request) -> JSONResponse:
-        try:
-            body: Any = await request.json()
-        except ValueError:
-            return _error(400, "invalid_request", "expected a JSON body")
-        return await run_in_threadpool(open_session, body)
+    async def session_route(request: Request) -> Response:
+        return await run_in_threadpool(open_session, await request.body())
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -1,13 +1,20 @@
 """The keeper's client, used by the server and by the session side: unix socket (`unix:///path`) or TCP
-(`http://host:port`, `tcp://host:port`), over sealbox's one transport."""
+(`http://host:port`, `tcp://host:port`), over sealbox's one transport, in the messages of
+sealbox.protocol.keeper."""
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 from sealbox.domain.keeper import OuterLayer
 from sealbox.errors import CiphertextIntegrityError, ClientError, KeeperRefused, Unavailable
+from sealbox.protocol.base import Message, ProtocolError, decode, encode
+from sealbox.protocol.keeper import (
+    ConvertRequest,
+    ConvertResponse,
+    KeeperHealth,
+    OuterLayerItem,
+    SessionOpenRequest,
+    SessionOpenResponse,
+)
 from sealbox.transport import HTTPClient, Response
 
 _TIMEOUT_S = 3.0  # a keeper that does not answer in 3 s counts as down
@@ -17,14 +24,9 @@ def _down(message: str = "the keeper is unavailable") -> Unavailable:
     return Unavailable(message, code="keeper_unavailable")
 
 
-def _outer_layers(items: list[OuterLayer]) -> list[dict[str, Any]]:
+def _items(items: list[OuterLayer]) -> list[OuterLayerItem]:
     return [
-        {
-            "secret_id": i.secret_id,
-            "version": i.version,
-            "owner_id": i.owner_id,
-            "outer": base64.b64encode(i.outer).decode(),
-        }
+        OuterLayerItem(secret_id=i.secret_id, version=i.version, owner_id=i.owner_id, outer=i.outer)
         for i in items
     ]
 
@@ -36,10 +38,10 @@ class KeeperClient:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Response:
+    def _call(self, method: str, path: str, body: Message | None = None) -> Response:
         """The keeper's answer; Unavailable (keeper_unavailable) when there is none or it is a 5xx."""
         try:
-            response = self._http.request(method, path, json_body=body)
+            response = self._http.request(method, path, content=None if body is None else encode(body))
         except ClientError:
             raise _down() from None
         if response.status >= 500:
@@ -48,24 +50,23 @@ class KeeperClient:
 
     def health(self) -> dict[str, str]:
         try:
-            data = self._call("GET", "/healthz").json()
-        except ValueError:
+            health = decode(self._call("GET", "/healthz").content, KeeperHealth)
+        except ProtocolError:
             raise _down() from None
-        return {str(k): str(v) for k, v in data.items()}
+        return {"status": health.status, "key_id": health.key_id, "wrap_key_id": health.wrap_key_id}
 
     def public_key_text(self) -> str:
         return self._call("GET", "/public-key").content.decode()
 
     def convert(self, items: list[OuterLayer]) -> list[tuple[bytes, str] | None]:
-        response = self._call("POST", "/v1/convert", {"items": _outer_layers(items)})
+        response = self._call("POST", "/v1/convert", ConvertRequest(items=_items(items)))
         if response.status != 200:
             raise _down("the keeper refused the request")
-        results: list[tuple[bytes, str] | None] = []
-        for entry in response.json()["results"]:
-            results.append(
-                None if entry is None else (base64.b64decode(entry["outer"]), str(entry["key_id"]))
-            )
-        return results
+        try:
+            results = decode(response.content, ConvertResponse).results
+        except ProtocolError:
+            raise _down("the keeper refused the request") from None
+        return [None if r is None else (r.outer, r.key_id) for r in results]
 
     def open_session(
         self, ticket: str, items: list[OuterLayer]
@@ -75,13 +76,13 @@ class KeeperClient:
         Raises Unavailable when the keeper is down, CiphertextIntegrityError when an outer layer does not
         open, and KeeperRefused when it refuses the ticket (any other answer).
         """
-        response = self._call("POST", "/v1/sessions", {"ticket": ticket, "items": _outer_layers(items)})
+        response = self._call("POST", "/v1/sessions", SessionOpenRequest(ticket=ticket, items=_items(items)))
         if response.status == 422:
             raise CiphertextIntegrityError()
         if response.status != 200:
             raise KeeperRefused()
-        body = response.json()
-        inner = {
-            (str(i["secret_id"]), int(i["version"])): base64.b64decode(i["inner"]) for i in body["items"]
-        }
-        return base64.b64decode(body["sealed_key"]), inner
+        try:
+            half = decode(response.content, SessionOpenResponse)
+        except ProtocolError:
+            raise KeeperRefused() from None
+        return half.sealed_key, {(i.secret_id, i.version): i.inner for i in half.items}

@@ -16,16 +16,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sealbox.crypto.sealing import open_outer
 from sealbox.crypto.session_keys import SessionWrapper, VerifyKeys, outer_digest
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import ConfigError, DecryptionError, KeeperRefused
 from sealbox.keeper.keys import KeeperKeys
+from sealbox.protocol.keeper import InnerItem, SessionOpenRequest, SessionOpenResponse
 
 audit_log = logging.getLogger("sealbox.keeper.audit")
-MAX_ITEMS = 1000
 
 
 @dataclass
@@ -62,15 +61,10 @@ class SessionAuthority:
                 raise KeeperRefused(reason="ticket replayed")
             self._seen[ticket_id] = expires
 
-    def serve(self, body: Any, *, now: float | None = None) -> dict[str, Any]:
+    def serve(self, body: SessionOpenRequest, *, now: float | None = None) -> SessionOpenResponse:
+        """The keeper's half for a decoded request (its shape is checked by the decoder, its ticket here)."""
         now = time.time() if now is None else now
-        try:
-            ticket = body["ticket"]
-            items = body["items"]
-            if not isinstance(ticket, str) or not isinstance(items, list) or len(items) > MAX_ITEMS:
-                raise KeeperRefused(reason="malformed request")
-        except (KeyError, TypeError):
-            raise KeeperRefused(reason="malformed request") from None
+        ticket, items = body.ticket, body.items
         try:
             claims = self._verify.get().verify_ticket(ticket)
         except (DecryptionError, ConfigError):
@@ -92,15 +86,11 @@ class SessionAuthority:
             raise KeeperRefused(reason="items differ from the ticket")
         parsed: list[tuple[str, int, str, bytes]] = []
         for item in items:
-            try:
-                key = (str(item["secret_id"]), int(item["version"]), str(item["owner_id"]))
-                outer = base64.b64decode(item["outer"], validate=True)
-            except (KeyError, TypeError, ValueError, binascii.Error):
-                raise KeeperRefused(reason="malformed item") from None
+            key = (item.secret_id, item.version, item.owner_id)
             digest = wanted.get(key)
-            if digest is None or not hmac.compare_digest(digest, outer_digest(outer)):
+            if digest is None or not hmac.compare_digest(digest, outer_digest(item.outer)):
                 raise KeeperRefused(reason="items differ from the ticket")
-            parsed.append((*key, outer))
+            parsed.append((*key, item.outer))
         self._claim_once(ticket_id, expires, now)
         try:
             wrapper = SessionWrapper.for_session(recipient, session_id=session_id, part="inner")
@@ -115,14 +105,7 @@ class SessionAuthority:
                 raise KeeperRefused(
                     reason="an outer layer failed its integrity check", integrity=True
                 ) from None
-            results.append(
-                {
-                    "secret_id": secret_id,
-                    "version": version,
-                    "inner": base64.b64encode(
-                        wrapper.wrap(inner, secret_id=secret_id, version=version, owner_id=owner_id)
-                    ).decode(),
-                }
-            )
+            wrapped = wrapper.wrap(inner, secret_id=secret_id, version=version, owner_id=owner_id)
+            results.append(InnerItem(secret_id=secret_id, version=version, inner=wrapped))
         audit_log.info("launch served session=%s items=%d", session_id, len(results))
-        return {"sealed_key": base64.b64encode(wrapper.sealed_key).decode(), "items": results}
+        return SessionOpenResponse(sealed_key=wrapper.sealed_key, items=results)

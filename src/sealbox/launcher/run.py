@@ -185,7 +185,9 @@ class _Runner:
         session_id = launch["session"]["id"]
         lease = None
         if lease_root is not None:
-            lease = write_lease(lease_root, path=mount, keep_folder=existed, session_id=session_id)
+            lease = write_lease(
+                lease_root, path=mount, keep_folder=existed, session_id=session_id, server=self.opts.url
+            )
         try:
             self.delivery = redeem(
                 self.client.http,
@@ -220,9 +222,12 @@ class _Runner:
 
     def _end_leftovers(self) -> None:
         """Remove what crashed runs left (folders), and end their sessions (also those of runs that ended
-        while the server was down)."""
+        while the server was down). A session on another server is left to a run against that server: this
+        server does not know it, and its 404 would say nothing about whether it was ended."""
         for root in [*private_roots(), *_old_disk_roots()]:
             for leftover in clean_leftovers(root):
+                if leftover.server is not None and leftover.server != self.opts.url:
+                    continue
                 if not end_session(self.api, leftover.session_id, self.reporter):
                     return  # the server is unreachable: keep the leases for the next run
                 leftover.lease.unlink(missing_ok=True)

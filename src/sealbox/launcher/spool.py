@@ -198,8 +198,11 @@ def _start_time(pid: int) -> str | None:
     return stat_line.rsplit(")", 1)[1].split()[19]
 
 
-def write_lease(root: Path, *, path: Path | None, keep_folder: bool, session_id: str) -> Path:
-    """Record a live run (process, folder, session; no value) so the next run can clean up after a crash."""
+def write_lease(
+    root: Path, *, path: Path | None, keep_folder: bool, session_id: str, server: str | None = None
+) -> Path:
+    """Record a live run (process, folder, session and its server; no value) so the next run can clean up
+    after a crash."""
     lease = root / f"lease-{os.getpid()}-{secrets.token_hex(4)}.json"
     _write_lease_file(
         lease,
@@ -209,6 +212,7 @@ def write_lease(root: Path, *, path: Path | None, keep_folder: bool, session_id:
             "path": str(path) if path is not None else None,
             "keep_folder": keep_folder,
             "session": session_id,
+            "server": server,
         },
     )
     return lease
@@ -237,6 +241,7 @@ def keep_session_lease(lease: Path) -> None:
 class Leftover:
     session_id: str
     lease: Path  # remove it once the session is ended; keep it to try again next time
+    server: str | None = None  # the server the session is on (None: a lease of an older version)
 
 
 def clean_leftovers(root: Path) -> list[Leftover]:
@@ -256,7 +261,14 @@ def clean_leftovers(root: Path) -> list[Leftover]:
             remove_folder(path, keep_folder=bool(data.get("keep_folder")), owner=os.getuid())
         if isinstance(data.get("session"), str):
             keep_session_lease(lease)  # the folder is gone; the session may still need ending
-            found.append(Leftover(session_id=data["session"], lease=lease))
+            server = data.get("server")
+            found.append(
+                Leftover(
+                    session_id=data["session"],
+                    lease=lease,
+                    server=server if isinstance(server, str) else None,
+                )
+            )
         else:
             lease.unlink(missing_ok=True)
     return found

@@ -1,1 +1,1 @@
-"""Clients: the HTTP client of the server, and the keeper client used by the server and launcher."""
+"""The notebook SDK: get_secret, get_credential, the providers, and the API's Client (loaded on use)."""

@@ -380,3 +380,15 @@ def test_clean_leftovers_never_follows_a_link(tmp_path: Path) -> None:
     assert clean_leftovers(tmp_path) == []
     assert not list(tmp_path.glob("lease-x.json"))
     assert (elsewhere / "precious").read_text() == "keep"
+
+
+def test_a_leftover_names_the_server_its_session_is_on(tmp_path: Path) -> None:
+    """A run ends only the leftover sessions of its own server: another server would answer 404 for one
+    it does not know, and the lease would be lost before its own server heard of the end."""
+    _lease(
+        tmp_path, "a", pid=_pid_that_is_not_running(), start="1", path=None, session="s-a", server="http://a"
+    )
+    _lease(tmp_path, "old", pid=_pid_that_is_not_running(), start="1", path=None, session="s-old")
+    found = sorted(clean_leftovers(tmp_path), key=lambda f: f.session_id)
+    assert [(f.session_id, f.server) for f in found] == [("s-a", "http://a"), ("s-old", None)]
+    assert json.loads((tmp_path / "lease-a.json").read_text())["server"] == "http://a"

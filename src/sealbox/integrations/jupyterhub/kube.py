@@ -54,13 +54,16 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         return modify_pod_hook(self, pod)
 
     def sealbox_kube_session(
-        self, launch: dict[str, Any], mount_path: str
+        self, created: dict[str, Any], mount_path: str
     ) -> tuple[KubeSession, dict[str, Any]]:
-        """The pod's launch description and the credential Secret's manifest for a created session."""
-        session_id = str(launch["session"]["id"])
+        """The pod's session description and the credential Secret's manifest for a created session."""
+        session_id = str(created["session"]["id"])
         name = credential_secret_name(session_id)
         secret = credential_secret(
-            name=name, session_id=session_id, credential=launch["launch_credential"], namespace=self.namespace
+            name=name,
+            session_id=session_id,
+            credential=created["launch_credential"],
+            namespace=self.namespace,
         )
         description = KubeSession(
             session_id=session_id,
@@ -77,13 +80,13 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         setattr(self, SPAWNER_ATTRIBUTE, None)
         if selection is None:
             return await super().start()
-        launch = await asyncio.to_thread(
+        created = await asyncio.to_thread(
             self.sealbox_start_session,
             selection,
             mount_path=selection.mount_path,
             credential_ttl=self.sealbox_credential_ttl,
         )
-        description, secret = self.sealbox_kube_session(launch, selection.mount_path)
+        description, secret = self.sealbox_kube_session(created, selection.mount_path)
         self.sealbox_session_id = description.session_id
         try:
             await self.api.create_namespaced_secret(self.namespace, secret)

@@ -66,15 +66,15 @@ class _LocalSealbox(SealboxSpawner):
                 f"sealbox: the hub does not run as root, so it cannot give {self.user.name} a private "
                 "folder; nothing was started",
             )
-        launch = self.sealbox_start_session(selection, mount_path=str(root))
-        session_id = str(launch["session"]["id"])
+        created = self.sealbox_start_session(selection, mount_path=str(root))
+        session_id = str(created["session"]["id"])
         self.sealbox_session_id = session_id
         try:
             with HTTPClient(self.sealbox_url) as anonymous:
                 delivery = redeem(
                     anonymous,
                     session_id=session_id,
-                    credential=launch["launch_credential"],
+                    credential=created["launch_credential"],
                     keeper_url=self.sealbox_keeper_url or None,
                 )
             folder = local.write_folder(

@@ -154,7 +154,7 @@ class SealboxSpawner(LoggingConfigurable):
         ]
         try:
             with self.sealbox_client() as client:
-                launch = client.start_service_session(
+                created = client.start_service_session(
                     on_behalf_of=self.user.name,
                     secrets=secrets,
                     mount_path=mount_path,
@@ -163,7 +163,7 @@ class SealboxSpawner(LoggingConfigurable):
                 )
         except ClientError as error:
             raise as_hub_error(error) from None
-        return launch
+        return created
 
     def sealbox_end_session(self, session_id: str) -> None:
         try:
