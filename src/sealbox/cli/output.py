@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from sealbox.errors import ClientError, ConfigError, SecretNotFound, ServiceError
+from sealbox.errors import (
+    ClientError,
+    ConfigError,
+    OptionsError,
+    PodSpecError,
+    SecretNotFound,
+    ServiceError,
+    TimeFormatError,
+    WorkspaceError,
+)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -42,7 +51,10 @@ def describe(exc: Exception) -> str:
         return f"{exc.message} ({exc.code})"
     if isinstance(exc, ServiceError):
         return f"{exc.message} ({exc.code})"
-    if isinstance(exc, ConfigError | SecretNotFound):
+    # These messages are fixed strings written at the raise site (names and rules, never a value).
+    if isinstance(
+        exc, ConfigError | SecretNotFound | PodSpecError | WorkspaceError | OptionsError | TimeFormatError
+    ):
         return str(exc)
     return type(exc).__name__
 

@@ -11,7 +11,17 @@ from typer.testing import CliRunner
 
 from sealbox.cli.main import RootGroup, app
 from sealbox.cli.output import RATE_LIMITED, REFUSED_SAVED_LOGIN
-from sealbox.errors import ClientError, ConfigError, DecryptionError, NotFound, SealboxError
+from sealbox.errors import (
+    ClientError,
+    ConfigError,
+    DecryptionError,
+    NotFound,
+    OptionsError,
+    PodSpecError,
+    SealboxError,
+    TimeFormatError,
+    WorkspaceError,
+)
 
 runner = CliRunner()
 
@@ -46,6 +56,14 @@ def _raising(error: Exception) -> typer.Typer:
             ConfigError("SEALBOX_PORT must be an integer from 1 to 65535"),
             "error: SEALBOX_PORT must be an integer from 1 to 65535",
         ),
+        # The errors of the pod, Workspace, spawner and time rules say which rule, in their own words.
+        (
+            PodSpecError("a session id is 32 lowercase hex digits"),
+            "error: a session id is 32 lowercase hex digits",
+        ),
+        (WorkspaceError("secretName is required"), "error: secretName is required"),
+        (OptionsError("at most 50 secrets"), "error: at most 50 secrets"),
+        (TimeFormatError("not a calendar date and time"), "error: not a calendar date and time"),
         (DecryptionError(), "error: DecryptionError"),  # no detail of a failed opening, ever
     ],
 )
