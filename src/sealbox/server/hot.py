@@ -26,7 +26,6 @@ from urllib.parse import parse_qsl
 import msgspec
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from sqlalchemy.engine import Connection
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -36,6 +35,8 @@ from sealbox.server.context import AppContext
 from sealbox.server.errors import error_parts, schema_problem, service_error_parts
 from sealbox.server.schemas import SecretPage, SecretPublic, UserPublic
 from sealbox.server.schemas.params import OwnerQuery, Prefix, SecretNamePath, SecretsCursor, SecretsLimit
+from sealbox.services.ports import UnitOfWork
+from sealbox.services.secrets import secret_page, secret_with_sessions
 
 _encode = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
@@ -125,15 +126,15 @@ def _query(scope: Scope, params: tuple[Param, ...]) -> tuple[dict[str, Any], lis
 class _Read:
     """The shared part of the three: authenticate in the read transaction, answer or render an error."""
 
-    def __init__(self, ctx: AppContext, answer: Callable[[Scope, Principal, Connection], Answer]) -> None:
+    def __init__(self, ctx: AppContext, answer: Callable[[Scope, Principal, UnitOfWork], Answer]) -> None:
         self.ctx = ctx
         self.answer = answer
         self.proxy_header = ctx.authenticator.settings.proxy_user_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            with self.ctx.db.read() as conn:
-                status, body, headers = self.answer(scope, self._authenticated(scope, conn), conn)
+            with self.ctx.db.reading() as uow:
+                status, body, headers = self.answer(scope, self._authenticated(scope, uow), uow)
         except ServiceError as exc:
             status, body, headers = _error(exc)
         headers.append(_JSON)
@@ -141,7 +142,7 @@ class _Read:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _authenticated(self, scope: Scope, conn: Connection) -> Principal:
+    def _authenticated(self, scope: Scope, uow: UnitOfWork) -> Principal:
         authorization: str | None = None
         proxied: str | None = None
         for key, value in scope["headers"]:
@@ -150,12 +151,12 @@ class _Read:
             elif key == self.proxy_header and proxied is None:
                 proxied = value.decode("latin-1")
         client = scope.get("client")
-        return self.ctx.authenticator.authenticate(
+        return self.ctx.authenticator.authenticate_in(
+            uow,
             authorization=authorization,
             headers={self.ctx.authenticator.settings.proxy_user_header: proxied} if proxied else {},
             client_addr=client[0] if client else None,
             now=now(),
-            conn=conn,
         )
 
 
@@ -172,27 +173,25 @@ def _error(exc: ServiceError) -> Answer:
 def read_routes(ctx: AppContext) -> list[Route]:
     """The three reads as routes of the app, GET only (no implicit HEAD: a HEAD is a 405, as before)."""
 
-    def secret(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+    def secret(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         query, problems = _query(scope, _SECRET_PARAMS)
         if problems:
             return _invalid(problems)
         name: str = scope["path_params"]["name"]
-        found, live = ctx.secrets.get_with_sessions(
-            principal, name, owner=query["owner"], now=now(), conn=conn
-        )
+        found, live = secret_with_sessions(uow, principal, name, owner=query["owner"], now=now())
         body = _encode(SecretPublic.of(found, with_versions=True, live=live))
         return 200, body, [(b"etag", etag(found.current_version).encode())]
 
-    def page(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+    def page(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         query, problems = _query(scope, _LIST_PARAMS)
         if problems:
             return _invalid(problems)
-        found = ctx.secrets.page(
-            principal, cursor=query["cursor"], limit=query["limit"], prefix=query["prefix"], conn=conn
+        found = secret_page(
+            uow, principal, cursor=query["cursor"], limit=query["limit"], prefix=query["prefix"]
         )
         return 200, _encode(SecretPage.of(found)), []
 
-    def me(scope: Scope, principal: Principal, conn: Connection) -> Answer:
+    def me(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         return 200, user_body(principal.user), []
 
     routes = []
