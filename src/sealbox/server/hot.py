@@ -30,14 +30,14 @@ from pydantic.fields import FieldInfo
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sealbox.domain.principals import Principal
+from sealbox.domain.principals import Principal, User
 from sealbox.errors import ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.errors import error_parts, schema_problem, service_error_parts
 from sealbox.server.schemas import SecretPage, SecretPublic, UserPublic
 from sealbox.server.schemas.params import OwnerQuery, Prefix, SecretNamePath, SecretsCursor, SecretsLimit
-from sealbox.services.ports import UnitOfWork
 from sealbox.services.secrets import secret_page, secret_with_sessions
+from sealbox.store.unit_of_work import UnitOfWork
 
 _encode = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
@@ -54,8 +54,17 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def user_body(user: Any) -> bytes:
-    return UserPublic.of(user).model_dump_json().encode()
+# /me answers with UserPublic (schemas/accounts.py, pydantic, as UserCreated embeds it). msgspec encodes it
+# from a Struct made of UserPublic's own fields, so nothing is declared twice: 2.5 µs less a request than
+# pydantic's serializer, the same bytes (tests/unit/server/test_hot_bodies.py).
+_USER_FIELDS = tuple(UserPublic.model_fields)
+_UserBody = msgspec.defstruct(
+    UserPublic.__name__, [(name, f.annotation) for name, f in UserPublic.model_fields.items()], kw_only=True
+)
+
+
+def user_body(user: User) -> bytes:
+    return _encode(_UserBody(**{name: getattr(user, name) for name in _USER_FIELDS}))
 
 
 # --- parameters: checked and documented from one table ---------------------------------------------
@@ -134,7 +143,8 @@ class _Read:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            with self.ctx.db.reading() as uow:
+            with self.ctx.db.read() as conn:  # `db.reading()` without its extra layer: every µs counts here
+                uow = UnitOfWork(conn)
                 status, body, headers = self.answer(scope, self._authenticated(scope, uow), uow)
         except ServiceError as exc:
             status, body, headers = _error(exc)
@@ -217,8 +227,8 @@ class ReadFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             exact = self.exact.get(scope["path"])
-            if exact is not None:
-                await exact.handle(scope, receive, send)
+            if exact is not None:  # a GET, the one method these routes take: no need to ask the route
+                await exact.app(scope, receive, send)
                 return
             for route in self.routes:
                 match, child = route.matches(scope)
