@@ -242,9 +242,9 @@ def fuzz_token(data: bytes) -> None:
     from sealbox.services.tokens import authenticate
 
     presented = text(data)
-    with database().read() as conn:
+    with database().reading() as uow:
         try:
-            authenticate(conn, presented, now=datetime.now(UTC), client_addr=None)
+            authenticate(uow.tokens, presented, now=datetime.now(UTC), client_addr=None)
         except Unauthenticated:
             pass
         else:

@@ -151,7 +151,12 @@ def create_app(
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
     install_error_handlers(app, _schema_field_names())
-    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) is outermost.
+    # The hot reads: one handler each, routes of the app ahead of FastAPI's (routing tries them first),
+    # reached directly by ReadFront, inside the middleware below and ahead of FastAPI's own.
+    reads = hot.read_routes(ctx)
+    app.router.routes[:0] = reads
+    # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps ReadFront.
+    app.add_middleware(hot.ReadFront, routes=reads)
     app.add_middleware(OptionsMiddleware, routes_of=app)
     # Every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)
@@ -160,8 +165,6 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
     )
-    # The hot reads: one handler each, ahead of FastAPI's routes (routing tries them first).
-    app.router.routes[:0] = hot.read_routes(ctx)
     app.include_router(health.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)

@@ -10,16 +10,13 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from dataclasses import replace
 
-from sqlalchemy.engine import Connection
-
 from sealbox.domain.grants import Level, at_least
 from sealbox.domain.names import check_secret_name, check_user_name
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Secret
 from sealbox.domain.sessions import LiveSession
 from sealbox.errors import Forbidden, NotFound
-from sealbox.store.secrets import SecretRepository
-from sealbox.store.sharing import SharingRepository
+from sealbox.services.ports import UnitOfWork
 
 # The secrets a request was refused on although the caller may see them (403, not 404): a list set
 # by the denial middleware around each API request, shared with the threadpool's copy of the context.
@@ -43,7 +40,7 @@ def note_denied_secret(secret_id: str) -> None:
 
 
 def resolve(
-    conn: Connection,
+    uow: UnitOfWork,
     requested_by: Principal,
     name: str,
     owner: str | None,
@@ -57,7 +54,7 @@ def resolve(
     Forbidden when they can see it but not do this.
     """
     check_secret_name(name)
-    repo = SecretRepository(conn)
+    repo = uow.secrets
     me = requested_by.user
     if owner is None or owner == me.name:
         found = repo.get(owner_id=me.id, name=name, with_versions=with_versions)
@@ -65,7 +62,7 @@ def resolve(
     else:
         check_user_name(owner)
         found = repo.get_by_owner_name(owner_name=owner, name=name, with_versions=with_versions)
-        level = SharingRepository(conn).level_of(found.id, me.id) if found else None
+        level = uow.sharing.level_of(found.id, me.id) if found else None
     if found is None or level is None:
         raise NotFound("no such secret")
     if not at_least(level, need):

@@ -284,12 +284,12 @@ def list_records(
     if not 1 <= limit <= 1001:
         raise BadRequest("limit must be 1-1000", code="invalid_limit", field="limit")
     admin = requested_by.user.is_admin
-    with db.read() as conn:
+    with db.reading() as uow:
         secret_id = None
         if secret is not None:
             owner, _, name = secret.rpartition("/")
-            secret_id = resolve(conn, requested_by, name, owner or None, Level.USE).id
-        return AuditRepository(conn).query(
+            secret_id = resolve(uow, requested_by, name, owner or None, Level.USE).id
+        return AuditRepository(uow.conn).query(
             visible_to=None if admin else requested_by.user.id,
             visible_name=None if admin else requested_by.user.name,
             secret_id=secret_id,

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-
 from sealbox.errors import RateLimited
+from sealbox.services.ports import FailureCounts
 from sealbox.store.database import Database
 from sealbox.store.ratelimit import FailureCounter
 
@@ -20,16 +19,12 @@ WINDOW_SECONDS = 60
 
 
 def count_failure(
-    db: Database, buckets: Sequence[str], *, now: datetime, limit: int, conn: Connection | None = None
+    db: Database, buckets: Sequence[str], *, now: datetime, limit: int, counts: FailureCounts
 ) -> None:
-    """Count one failure in each bucket; RateLimited (nothing counted) when one is full already. `conn`:
-    a read transaction the caller holds, to look at the counts in."""
+    """Count one failure in each bucket; RateLimited (nothing counted) when one is full already.
+    `counts`: the failure counts of a read the caller holds (its unit of work's), to look in."""
     window = int(now.timestamp()) // WINDOW_SECONDS
-    if conn is not None:
-        seen = FailureCounter(conn).counts(buckets, window)
-    else:
-        with db.read() as own:
-            seen = FailureCounter(own).counts(buckets, window)
+    seen = counts.counts(buckets, window)
     if seen >= limit:
         raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS) from None
     with db.write() as wconn:

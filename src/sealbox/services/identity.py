@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from sealbox.crypto.keyring import Keyring
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
 from sealbox.errors import BadRequest, Conflict, Unauthenticated
 from sealbox.services import tokens, users
 from sealbox.services.failure_limits import count_failure
+from sealbox.services.ports import UnitOfWork
 from sealbox.store.database import Database
 from sealbox.store.sharing import SharingRepository
 
@@ -82,20 +81,27 @@ class Authenticator:
         self._jwks: Any = None
 
     def authenticate(
+        self, *, authorization: str | None, headers: dict[str, str], client_addr: str | None, now: datetime
+    ) -> Principal:
+        """Who is calling, or Unauthenticated (counted) / RateLimited; in a read transaction of its own."""
+        with self.db.reading() as uow:
+            return self.authenticate_in(
+                uow, authorization=authorization, headers=headers, client_addr=client_addr, now=now
+            )
+
+    def authenticate_in(
         self,
+        uow: UnitOfWork,
         *,
         authorization: str | None,
         headers: dict[str, str],
         client_addr: str | None,
         now: datetime,
-        conn: Connection | None = None,
     ) -> Principal:
-        """Who is calling, or Unauthenticated (counted) / RateLimited.
-
-        With `conn` (a read transaction the caller goes on to use), a personal access token is checked
-        in that transaction: one transaction for the check and the data. OpenID Connect and proxy
-        identities may create users or sync groups, so they are checked in their own transactions,
-        before `conn` has read anything."""
+        """As `authenticate`, in the caller's unit of work (a read the caller goes on to use: one
+        transaction for the check and the data). A personal access token is checked in it; OpenID
+        Connect and proxy identities may create users or sync groups, so they are checked in their own
+        transactions, before `uow` has read anything."""
         identity = self._claimed_identity(authorization, headers, client_addr)
         buckets = [f"ip:{client_addr or '-'}"] + ([f"id:{identity}"] if identity else [])
         scheme, _, presented = (authorization or "").partition(" ")
@@ -103,13 +109,10 @@ class Authenticator:
         bearer = presented if scheme.lower() == "bearer" and presented else None
         try:
             if bearer is not None and self._is_personal_token(bearer):
-                if conn is not None:
-                    return tokens.authenticate(conn, bearer, now=now, client_addr=client_addr)
-                with self.db.read() as own:
-                    return tokens.authenticate(own, bearer, now=now, client_addr=client_addr)
+                return tokens.authenticate(uow.tokens, bearer, now=now, client_addr=client_addr)
             return self._external(bearer, headers, client_addr, now)
         except Unauthenticated:
-            count_failure(self.db, buckets, now=now, limit=self.settings.failure_limit, conn=conn)
+            count_failure(self.db, buckets, now=now, limit=self.settings.failure_limit, counts=uow.failures)
             log.info("authentication failed from %s", client_addr or "-")
             raise
 

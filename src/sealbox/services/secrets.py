@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets as random_ids
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,9 +21,9 @@ from sealbox.errors import BadRequest, Conflict, NotFound
 from sealbox.services.access import resolve, visible_sessions, with_access
 from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
+from sealbox.services.ports import UnitOfWork
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
-from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
 from sealbox.store.users import UserRepository
 
@@ -204,60 +203,20 @@ class SecretService:
         return created
 
     def get(self, requested_by: Principal, name: str, *, owner: str | None = None) -> Secret:
-        with self.db.read() as conn:
-            return resolve(conn, requested_by, name, owner, Level.USE, with_versions=True)
+        with self.db.reading() as uow:
+            return resolve(uow, requested_by, name, owner, Level.USE, with_versions=True)
 
     def get_with_sessions(
-        self,
-        requested_by: Principal,
-        name: str,
-        *,
-        owner: str | None,
-        now: datetime,
-        conn: Connection | None = None,
+        self, requested_by: Principal, name: str, *, owner: str | None, now: datetime
     ) -> tuple[Secret, list[LiveSession]]:
-        """Metadata, versions and the live sessions that mount it, in one read transaction (`conn`'s,
-        when the caller has one: the hot path authenticates in it too)."""
-        with self.db.read() if conn is None else nullcontext(conn) as tx:
-            secret = resolve(tx, requested_by, name, owner, Level.USE, with_versions=True)
-            return secret, visible_sessions(
-                secret, requested_by, SessionRepository(tx).live_for_secret(secret.id, now)
-            )
+        """Metadata, versions and the live sessions that mount it, in one read transaction."""
+        with self.db.reading() as uow:
+            return secret_with_sessions(uow, requested_by, name, owner=owner, now=now)
 
-    def page(
-        self,
-        requested_by: Principal,
-        *,
-        cursor: str | None,
-        limit: int,
-        prefix: str | None,
-        conn: Connection | None = None,
-    ) -> Page:
+    def page(self, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None) -> Page:
         """My secrets and those shared with me, ordered by (owner, name)."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise BadRequest(f"limit must be 1-{MAX_PAGE}", code="invalid_limit", field="limit")
-        after = _decode_cursor(cursor) if cursor is not None else None
-        me = requested_by.user
-        with self.db.read() if conn is None else nullcontext(conn) as tx:
-            sharing = SharingRepository(tx)
-            rows = SecretRepository(tx).page(
-                owner_id=me.id,
-                owner_name=me.name,
-                after=after,
-                limit=limit + 1,
-                prefix=prefix,
-                shared_ids=sharing.granted_secret_ids(me.id),
-            )
-            shared = [r.id for r in rows if r.owner_id != me.id]
-            levels = sharing.levels_for(me.id, shared)
-        more = len(rows) > limit
-        items = tuple(
-            with_access(r, Level.OWNER if r.owner_id == me.id else levels.get(r.id, Level.USE))
-            for r in rows[:limit]
-        )
-        return Page(
-            items=items, next_cursor=_encode_cursor(items[-1].owner_name, items[-1].name) if more else None
-        )
+        with self.db.reading() as uow:
+            return secret_page(uow, requested_by, cursor=cursor, limit=limit, prefix=prefix)
 
     def replace(
         self,
@@ -269,9 +228,9 @@ class SecretService:
         now: datetime,
         owner: str | None = None,
     ) -> Secret:
-        with self.db.write() as conn:
-            repo = SecretRepository(conn)
-            current = resolve(conn, requested_by, name, owner, Level.WRITE)
+        with self.db.writing() as uow:
+            repo = uow.secrets
+            current = resolve(uow, requested_by, name, owner, Level.WRITE)
             if if_match is not None and if_match != current.current_version:
                 raise Conflict(
                     "the secret changed since that version", code="version_conflict", field="If-Match"
@@ -280,7 +239,7 @@ class SecretService:
             version = current.current_version + 1
             # Values are always encrypted under the owner's user key, whoever replaces them.
             stored, user_key_id = self._seal(
-                conn, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
+                uow.conn, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
             )
             written = repo.add_version(
                 current,
@@ -298,7 +257,7 @@ class SecretService:
             if field_names != current.field_names:
                 repo.set_field_names(current.id, field_names)
             record(
-                conn,
+                uow.conn,
                 requested_by,
                 "secret.replace",
                 now=now,
@@ -323,9 +282,9 @@ class SecretService:
         _check_description(patch.description)
         _check_expiry(patch.expires_at, now)
         check_scopes(patch.scopes)
-        with self.db.write() as conn:
-            repo = SecretRepository(conn)
-            current = resolve(conn, requested_by, name, owner, Level.MANAGE)
+        with self.db.writing() as uow:
+            repo = uow.secrets
+            current = resolve(uow, requested_by, name, owner, Level.MANAGE)
             repo.update_metadata(
                 current.id,
                 description=patch.description,
@@ -337,7 +296,7 @@ class SecretService:
             if patch.scopes is not None:
                 repo.set_scopes(current.id, patch.scopes)
             record(
-                conn,
+                uow.conn,
                 requested_by,
                 "secret.update",
                 now=now,
@@ -351,11 +310,11 @@ class SecretService:
         return with_access(updated, Level(current.access))
 
     def delete(self, requested_by: Principal, name: str, *, now: datetime, owner: str | None = None) -> None:
-        with self.db.write() as conn:
-            current = resolve(conn, requested_by, name, owner, Level.MANAGE)
-            SecretRepository(conn).delete(current.id)
+        with self.db.writing() as uow:
+            current = resolve(uow, requested_by, name, owner, Level.MANAGE)
+            uow.secrets.delete(current.id)
             record(
-                conn,
+                uow.conn,
                 requested_by,
                 "secret.delete",
                 now=now,
@@ -363,6 +322,43 @@ class SecretService:
                 secret_name=current.ref,
                 version=current.current_version,
             )
+
+
+def secret_with_sessions(
+    uow: UnitOfWork, requested_by: Principal, name: str, *, owner: str | None, now: datetime
+) -> tuple[Secret, list[LiveSession]]:
+    """Metadata, versions and the live sessions that mount it, read in `uow` (the hot read
+    authenticates in the same unit of work)."""
+    secret = resolve(uow, requested_by, name, owner, Level.USE, with_versions=True)
+    return secret, visible_sessions(secret, requested_by, uow.sessions.live_for_secret(secret.id, now))
+
+
+def secret_page(
+    uow: UnitOfWork, requested_by: Principal, *, cursor: str | None, limit: int, prefix: str | None
+) -> Page:
+    """My secrets and those shared with me, ordered by (owner, name), read in `uow`."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be 1-{MAX_PAGE}", code="invalid_limit", field="limit")
+    after = _decode_cursor(cursor) if cursor is not None else None
+    me = requested_by.user
+    sharing = uow.sharing
+    rows = uow.secrets.page(
+        owner_id=me.id,
+        owner_name=me.name,
+        after=after,
+        limit=limit + 1,
+        prefix=prefix,
+        shared_ids=sharing.granted_secret_ids(me.id),
+    )
+    levels = sharing.levels_for(me.id, [r.id for r in rows if r.owner_id != me.id])
+    more = len(rows) > limit
+    items = tuple(
+        with_access(r, Level.OWNER if r.owner_id == me.id else levels.get(r.id, Level.USE))
+        for r in rows[:limit]
+    )
+    return Page(
+        items=items, next_cursor=_encode_cursor(items[-1].owner_name, items[-1].name) if more else None
+    )
 
 
 def _member_project_id(conn: Connection, requested_by: Principal, project: str | None) -> str | None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-
 from sealbox.domain.grants import Level, split_ref
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.principals import Principal, Purposes
 from sealbox.domain.sessions import Mapping, SessionSecret
 from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.access import resolve
-from sealbox.store.secrets import SecretRepository
+from sealbox.services.ports import UnitOfWork
 
 
 def _where(index: int) -> str:
@@ -99,7 +97,7 @@ def check_not_expired(
 
 
 def session_secrets(
-    conn: Connection,
+    uow: UnitOfWork,
     subject: Principal,
     mappings: list[Mapping],
     *,
@@ -112,14 +110,14 @@ def session_secrets(
     user = subject.user
     refs = [split_ref(m.secret) for m in mappings]
     own = [name for owner, name in refs if owner is None or owner == user.name]
-    by_name = SecretRepository(conn).get_many(owner_id=user.id, names=own)
+    by_name = uow.secrets.get_many(owner_id=user.id, names=own)
     items: list[SessionSecret] = []
     for index, (m, (owner, name)) in enumerate(zip(mappings, refs, strict=True)):
         try:
             found = (
                 by_name.get(name)
                 if owner is None or owner == user.name
-                else resolve(conn, subject, name, owner, Level.USE)
+                else resolve(uow, subject, name, owner, Level.USE)
             )
         except (NotFound, Forbidden, BadRequest):
             found = None

@@ -117,10 +117,10 @@ class SessionService:
         if acting_for is not None and (not requested_by.user.is_service or purposes is None):
             raise Forbidden("only service accounts act on a user's behalf")
         session_id = SessionID(random.token_hex(16))
-        with self.db.write() as conn:
+        with self.db.writing() as uow:
             if project is not None:
-                _check_project_member(conn, user.id, project)
-            items = session_secrets(conn, subject, mappings, project=project, purposes=purposes, now=now)
+                _check_project_member(uow.conn, user.id, project)
+            items = session_secrets(uow, subject, mappings, project=project, purposes=purposes, now=now)
             session = Session(
                 id=session_id,
                 owner_id=user.id,
@@ -135,11 +135,11 @@ class SessionService:
                 heartbeat_seconds=heartbeat_seconds,
                 last_seen_at=now if heartbeat_seconds is not None else None,
             )
-            repo = SessionRepository(conn)
+            repo = SessionRepository(uow.conn)
             repo.add(session)
             credential, expires_at = issue_credential(repo, session_id, now, credential_ttl)
             record_many(
-                conn,
+                uow.conn,
                 requested_by,
                 "session.create",
                 now=now,
@@ -202,7 +202,14 @@ class SessionService:
                 now=now,
             )
         except CredentialRefused as refused:
-            count_failure(self.db, [f"redeem:{client_addr or '-'}"], now=now, limit=self.failure_limit)
+            with self.db.reading() as uow:
+                count_failure(
+                    self.db,
+                    [f"redeem:{client_addr or '-'}"],
+                    now=now,
+                    limit=self.failure_limit,
+                    counts=uow.failures,
+                )
             self._audit_refusal(session_id, client_addr, now, Outcome.DENIED, str(refused.reason))
             raise CredentialRefused() from None
         except ServiceError as failed:

@@ -17,7 +17,6 @@ from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
 from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
-from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
 
 PROJECT_ROLES = ("member", "owner")
@@ -55,12 +54,12 @@ class SharingService(GroupService):
         now: datetime,
     ) -> list[Grant]:
         wanted = parse_level(level)
-        with self.db.write() as conn:
-            secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
-            grantee_id = _grantee_id(conn, grantee)
+        with self.db.writing() as uow:
+            secret = resolve(uow, requested_by, name, owner, Level.MANAGE)
+            grantee_id = _grantee_id(uow.conn, grantee)
             if grantee.kind == "user" and grantee_id == secret.owner_id:
                 raise BadRequest("the owner already has every level", code="invalid_grantee", field="user")
-            repo = SharingRepository(conn)
+            repo = uow.sharing
             repo.set_grant(
                 secret_id=secret.id,
                 grantee_type=grantee.kind,
@@ -70,7 +69,7 @@ class SharingService(GroupService):
                 by=requested_by.user.name,
             )
             record(
-                conn,
+                uow.conn,
                 requested_by,
                 "secret.share",
                 now=now,
@@ -85,15 +84,15 @@ class SharingService(GroupService):
         self, requested_by: Principal, name: str, *, owner: str | None, grantee: Grantee, now: datetime
     ) -> list[LiveSession]:
         """Revoke a grant; returns the live sessions that still hold the value, for the owner to end."""
-        with self.db.write() as conn:
-            secret = resolve(conn, requested_by, name, owner, Level.MANAGE)
-            grantee_id = _grantee_id(conn, grantee)
-            if not SharingRepository(conn).remove_grant(
+        with self.db.writing() as uow:
+            secret = resolve(uow, requested_by, name, owner, Level.MANAGE)
+            grantee_id = _grantee_id(uow.conn, grantee)
+            if not uow.sharing.remove_grant(
                 secret_id=secret.id, grantee_type=grantee.kind, grantee_id=grantee_id
             ):
                 raise NotFound("no such grant")
             record(
-                conn,
+                uow.conn,
                 requested_by,
                 "secret.unshare",
                 now=now,
@@ -102,19 +101,19 @@ class SharingService(GroupService):
                 version=secret.current_version,
                 detail=f"{grantee.kind}={grantee.name}",
             )
-            live = SessionRepository(conn).live_for_secret(secret.id, now)
+            live = uow.sessions.live_for_secret(secret.id, now)
             # Only the sessions of whom the grant named: the user, or the group's members.
             if grantee.kind == "user":
                 revoked = {grantee.name}
             else:
-                revoked = {m.user for m in SharingRepository(conn).group_members(grantee_id)}
+                revoked = {m.user for m in uow.sharing.group_members(grantee_id)}
         return [s for s in live if s.owner in revoked and s.owner != secret.owner_name]
 
     def grants(self, requested_by: Principal, name: str, *, owner: str | None) -> list[Grant]:
         """All grants for the owner and `manage` grantees; for others, only the grants that reach them."""
-        with self.db.read() as conn:
-            secret = resolve(conn, requested_by, name, owner, Level.USE)
-            repo = SharingRepository(conn)
+        with self.db.reading() as uow:
+            secret = resolve(uow, requested_by, name, owner, Level.USE)
+            repo = uow.sharing
             every = repo.grants_of(secret.id)
             if secret.access in (Level.OWNER.value, Level.MANAGE.value):
                 return every

@@ -9,12 +9,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-
 from sealbox.domain.principals import AccessToken, Principal, TokenID, User
 from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
+from sealbox.services.ports import TokenReads
 from sealbox.store.database import Database
 from sealbox.store.users import TokenRepository
 from sealbox.store.web_sessions import WebSessionRepository
@@ -91,14 +90,14 @@ def issue(
     return IssuedToken(token=token, value=f"{PREFIX}{token_id}_{secret_part}")
 
 
-def authenticate(conn: Connection, presented: str, *, now: datetime, client_addr: str | None) -> Principal:
+def authenticate(repo: TokenReads, presented: str, *, now: datetime, client_addr: str | None) -> Principal:
     """The principal a bearer token stands for; Unauthenticated for anything else, all alike.
 
     Runs in the caller's read transaction: a revoked or expired token, or a disabled user's, is refused
     at once (nothing is cached between requests)."""
     match = _TOKEN.fullmatch(presented)
     token_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
-    found = TokenRepository(conn).lookup(token_id) if match else None
+    found = repo.lookup(token_id) if match else None
     expected = found[1] if found else _DUMMY_HASH
     ok = constant_time_equal(_hash(token_id, secret_part), expected)
     if not (ok and found and found[0].is_active(now) and not found[2].is_disabled):

@@ -32,6 +32,7 @@ from sealbox.store.faults import (
     free_bytes,
     unavailable,
 )
+from sealbox.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("sealbox.database")
 _HELD_IDLE_S = 10.0  # a held read connection unused this long goes back through the pool
@@ -116,6 +117,18 @@ class Database:
             raise
         finally:
             self._held_free.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[UnitOfWork]:
+        """A read transaction as a unit of work (see `read`)."""
+        with self.read() as conn:
+            yield UnitOfWork(conn)
+
+    @contextmanager
+    def writing(self) -> Iterator[UnitOfWork]:
+        """A write transaction as a unit of work (see `write`)."""
+        with self.write() as conn:
+            yield UnitOfWork(conn)
 
     def _drop_held(self, *, invalidate: bool = False) -> None:
         held, self._held = self._held, None

@@ -67,7 +67,8 @@ class Statement:
 
     def positional(self, for_sqlite: bool, values: Mapping[str, Any]) -> tuple[Any, ...]:
         names = self.sqlite_names if for_sqlite else self.postgresql_names
-        return tuple(values[n] if n in values else self.fixed[n] for n in names)
+        # map() over the dict's own lookup: no Python frame per parameter (this runs on every read).
+        return tuple(map({**self.fixed, **values}.__getitem__ if self.fixed else values.__getitem__, names))
 
 
 class RawReader:
@@ -83,7 +84,7 @@ class RawReader:
 
     def _execute(self, stmt: Statement, params: Params) -> Any:
         sql = stmt.sqlite if self.sqlite else stmt.postgresql
-        if isinstance(params, Mapping):
+        if type(params) is dict:  # not isinstance(…, Mapping): an ABC check costs more than the rest
             params = stmt.positional(self.sqlite, params)
         try:
             return self._driver.execute(sql, params)
