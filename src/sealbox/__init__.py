@@ -46,17 +46,13 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Client": "sealbox.sdk.client",
-    "get_credential": "sealbox.sdk.credentials",
-    "EnvProvider": "sealbox.sdk.providers",
-    "FileProvider": "sealbox.sdk.providers",
-    "FolderProvider": "sealbox.sdk.providers",
-    "InlineProvider": "sealbox.sdk.providers",
-    "get_secret": "sealbox.sdk.secrets",
-    "mask_logging": "sealbox.sdk.secrets",
-    "set_providers": "sealbox.sdk.secrets",
+_LAZY_MODULES = {
+    "sealbox.sdk.client": ("Client",),
+    "sealbox.sdk.credentials": ("get_credential",),
+    "sealbox.sdk.providers": ("EnvProvider", "FileProvider", "FolderProvider", "InlineProvider"),
+    "sealbox.sdk.secrets": ("get_secret", "mask_logging", "set_providers"),
 }
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
