@@ -530,6 +530,12 @@ TAMPERS: dict[str, tuple[Callable[[dict[str, Any], dict[str, Any]], dict[str, An
     "item-dropped": (lambda r, o: {**r, "items": r["items"][:1]}, "items differ from the ticket"),
     "ticket-of-another-session": (lambda r, o: {**r, "ticket": o["ticket"]}, "items differ from the ticket"),
     "malformed": (lambda r, o: {"ticket": r["ticket"]}, "malformed request"),
+    # The keeper decodes into sealbox.protocol.keeper's Structs: an unknown field or a wrong type is refused.
+    "unknown-field": (lambda r, o: {**r, "extra": 1}, "malformed request"),
+    "wrong-type": (
+        lambda r, o: {**r, "items": [{**r["items"][0], "version": "1"}, r["items"][1]]},
+        "malformed request",
+    ),
 }
 
 
@@ -890,3 +896,16 @@ def test_no_value_in_the_database_file(stack: Stack) -> None:
     assert VALUES
     for path in stack.data_dir.glob("sealbox.db*"):
         assert find_in_bytes(path.read_bytes(), VALUES) == [], path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"items": [], "extra": 1}, {"items": "no"}, {"items": [{"secret_id": "s", "version": 1}]}, {}],
+    ids=["unknown-field", "wrong-type", "incomplete-item", "empty"],
+)
+def test_the_keeper_refuses_a_convert_body_that_is_not_its_message(
+    stack: Stack, body: dict[str, Any]
+) -> None:
+    with keeper_http(stack) as keeper:
+        resp = keeper.post("/v1/convert", json=body)
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_request"

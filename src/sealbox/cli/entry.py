@@ -16,15 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# --name VALUE options of `sealbox run`, and the field each fills (cli/run.py declares the same).
-_REPEATED = {"--secret": "secret", "--env": "env"}
-_SINGLE = {
-    "--mount-path": "mount_path",
-    "--secrets-from": "secrets_from",
-    "--project": "project",
-    "--keeper-url": "keeper_url",
-}
-_FLAGS = {"--refresh": "refresh"}
+# `sealbox run`'s options (cli/run.py declares the same): each --some-name fills the field some_name.
+_REPEATED = frozenset({"--secret", "--env"})
+_SINGLE = frozenset({"--mount-path", "--secrets-from", "--project", "--keeper-url"})
+_FLAGS = frozenset({"--refresh"})
+
+
+def _field(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
 
 
 @dataclass(kw_only=True)
@@ -59,12 +58,12 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
             break
         name, equals, inline = word.partition("=")
         if name in _FLAGS and not equals:
-            flags.add(_FLAGS[name])
+            flags.add(_field(name))
             index += 1
             continue
-        target = _REPEATED.get(name) or _SINGLE.get(name)
-        if target is None:
+        if name not in _REPEATED and name not in _SINGLE:
             return None  # --help, -h, an unknown option: Typer says what it says today
+        target = _field(name)
         if equals:
             value, index = inline, index + 1
         elif index + 1 < len(args) and not args[index + 1].startswith("-"):
@@ -73,9 +72,10 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
             return None  # a missing value (or one that looks like an option): Typer's message
         found.setdefault(target, []).append(value)
     command = list(args[index:])
-    if not command or any(len(found.get(f, [])) > 1 for f in _SINGLE.values()):
+    singles = {_field(option) for option in _SINGLE}
+    if not command or any(len(found.get(f, [])) > 1 for f in singles):
         return None
-    single = {f: values[-1] for f, values in found.items() if f in _SINGLE.values()}
+    single = {f: values[-1] for f, values in found.items() if f in singles}
     return RunArgs(
         command=command,
         secret=found.get("secret", []),

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sealbox.crypto.session_keys import SessionKeyPair, open_session_item, open_session_key
 from sealbox.crypto.wrapping import open_inner
@@ -19,7 +18,9 @@ from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.kinds import SPECS, Kind, decode_fields
 from sealbox.errors import BadRequest, CiphertextIntegrityError, ClientError, DecryptionError, Unavailable
 from sealbox.keeper.client import KeeperClient
-from sealbox.transport import HTTPClient
+from sealbox.protocol.base import Message, ProtocolError, decode, encode
+from sealbox.protocol.sessions import FailureReport, RedeemRequest, RedeemResponse
+from sealbox.transport import HTTPClient, error_from_response
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,10 +72,12 @@ class Delivery:
     session_ms: float
 
 
-def _post(server: HTTPClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def _post(server: HTTPClient, path: str, message: Message) -> bytes:
     """Without the client's token: the one-time credential in the body is what the server checks."""
-    result: dict[str, Any] | None = server.call("POST", path, json_body=body, anonymous=True)
-    return result or {}
+    response = server.request("POST", path, content=encode(message), anonymous=True)
+    if response.status >= 400:
+        raise error_from_response(response.status, response.content, response.headers)
+    return response.content
 
 
 def redeem(
@@ -86,13 +89,18 @@ def redeem(
     """
     pair = SessionKeyPair.generate()
     started = time.perf_counter()
-    body = _post(
+    public_key = base64.b64encode(pair.public_bytes()).decode()
+    answer = _post(
         server,
         f"/api/v1/sessions/{session_id}/redeem",
-        {"credential": credential, "public_key": base64.b64encode(pair.public_bytes()).decode()},
+        RedeemRequest(credential=credential, public_key=public_key),
     )
+    try:
+        body = decode(answer, RedeemResponse)
+    except ProtocolError:
+        raise ClientError(502, "invalid_response", "the server's answer is not a redemption") from None
     server_done = time.perf_counter()
-    keeper = KeeperClient(keeper_url or body["keeper_url"])
+    keeper = KeeperClient(keeper_url or body.keeper_url)
     try:
         return _assemble(pair, body, keeper, session_id=session_id, started=started, server_done=server_done)
     except (CiphertextIntegrityError, Unavailable) as failed:
@@ -101,7 +109,7 @@ def redeem(
             _post(
                 server,
                 f"/api/v1/sessions/{session_id}/failures",
-                {"credential": credential, "code": failed.code},
+                FailureReport(credential=credential, code=failed.code),
             )
         raise
     finally:
@@ -110,53 +118,58 @@ def redeem(
 
 def _assemble(
     pair: SessionKeyPair,
-    body: dict[str, Any],
+    body: RedeemResponse,
     keeper: KeeperClient,
     *,
     session_id: str,
     started: float,
     server_done: float,
 ) -> Delivery:
-    items = body["items"]
-    unique = {(i["secret_id"], i["version"]): i for i in items}
+    unique = {(i.secret_id, i.version): i for i in body.items}
     keeper_key, inners = keeper.open_session(
-        body["ticket"],
+        body.ticket,
         [
-            OuterLayer(
-                secret_id=i["secret_id"],
-                version=i["version"],
-                owner_id=i["owner_id"],
-                outer=base64.b64decode(i["outer"]),
-            )
+            OuterLayer(secret_id=i.secret_id, version=i.version, owner_id=i.owner_id, outer=i.outer)
             for i in unique.values()
         ],
     )
     keeper_done = time.perf_counter()
     try:
-        dek_key = open_session_key(
-            pair, base64.b64decode(body["sealed_key"]), session_id=session_id, part="dek"
-        )
+        dek_key = open_session_key(pair, body.sealed_key, session_id=session_id, part="dek")
         inner_key = open_session_key(pair, keeper_key, session_id=session_id, part="inner")
         delivered = []
-        for i in items:
-            ids = {"secret_id": i["secret_id"], "version": i["version"], "owner_id": i["owner_id"]}
+        for i in body.items:
             dek = open_session_item(
-                dek_key, base64.b64decode(i["wrapped_dek"]), session_id=session_id, part="dek", **ids
+                dek_key,
+                i.wrapped_dek,
+                session_id=session_id,
+                part="dek",
+                secret_id=i.secret_id,
+                version=i.version,
+                owner_id=i.owner_id,
             )
             inner = open_session_item(
-                inner_key, inners[(i["secret_id"], i["version"])], session_id=session_id, part="inner", **ids
+                inner_key,
+                inners[(i.secret_id, i.version)],
+                session_id=session_id,
+                part="inner",
+                secret_id=i.secret_id,
+                version=i.version,
+                owner_id=i.owner_id,
             )
             delivered.append(
                 Delivered(
-                    name=i["name"],
-                    owner=i["owner"],
-                    kind=i["kind"],
-                    field=i["field"],
-                    file=i["file"],
-                    env=i["env"],
-                    version=i["version"],
-                    value=open_inner(dek, inner, **ids),
-                    scopes=tuple(i.get("scopes") or ()),
+                    name=i.name,
+                    owner=i.owner,
+                    kind=i.kind,
+                    field=i.field,
+                    file=i.file,
+                    env=i.env,
+                    version=i.version,
+                    value=open_inner(
+                        dek, inner, secret_id=i.secret_id, version=i.version, owner_id=i.owner_id
+                    ),
+                    scopes=tuple(i.scopes),
                 )
             )
     except (DecryptionError, KeyError):
@@ -164,7 +177,7 @@ def _assemble(
     done = time.perf_counter()
     return Delivery(
         session_id=session_id,
-        mount_path=body["mount_path"],
+        mount_path=body.mount_path,
         items=tuple(delivered),
         server_ms=(server_done - started) * 1000,
         keeper_ms=(keeper_done - server_done) * 1000,
