@@ -15,6 +15,7 @@ from sealbox.crypto.sealing import PublicKeySet
 from sealbox.errors import ClientError, ConfigError, Unavailable
 from sealbox.keeper.client import KeeperClient
 from sealbox.parent_death import die_with_parent
+from sealbox.private_files import write_public_file
 from sealbox.transport import HTTPClient
 
 
@@ -77,10 +78,7 @@ def install_keeper_public_key(*, keeper_url: str, keeper_dir: Path | None, targe
         if target.read_text() == text:
             return
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+    write_public_file(target, text, overwrite=True)
 
 
 def install_server_verify_key(*, source: Path, keeper_dir: Path) -> None:
@@ -89,10 +87,7 @@ def install_server_verify_key(*, source: Path, keeper_dir: Path) -> None:
     target = keeper_dir / "server.pub"
     if target.exists() and target.read_text() == text:
         return
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+    write_public_file(target, text, overwrite=True)
 
 
 def stop(procs: Sequence[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> None:

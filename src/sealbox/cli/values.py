@@ -17,20 +17,20 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 
 @dataclass(frozen=True, slots=True)
-class ValueInput:
+class SecretValue:
     value: str | None = field(default=None, repr=False)
     value_base64: str | None = field(default=None, repr=False)
     fields: dict[str, str] | None = field(default=None, repr=False)
 
 
-def _from_bytes(raw: bytes) -> ValueInput:
+def _from_bytes(raw: bytes) -> SecretValue:
     try:
-        return ValueInput(value=raw.decode("utf-8"))
+        return SecretValue(value=raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return ValueInput(value_base64=base64.b64encode(raw).decode())
+        return SecretValue(value_base64=base64.b64encode(raw).decode())
 
 
-def read_value(*, from_file: Path | None, field_args: list[str], prompt_name: str) -> ValueInput:
+def read_value(*, from_file: Path | None, field_args: list[str], prompt_name: str) -> SecretValue:
     """Exactly one source: --field options, --from-file, piped stdin, or a no-echo prompt."""
     if field_args and from_file:
         fail("give either --field or --from-file, not both")
@@ -46,7 +46,7 @@ def read_value(*, from_file: Path | None, field_args: list[str], prompt_name: st
             if not sep:
                 value = getpass.getpass(f"{key} (input hidden): ")
             fields[key] = value
-        return ValueInput(fields=fields)
+        return SecretValue(fields=fields)
     if from_file is not None:
         try:
             return _from_bytes(from_file.read_bytes())
@@ -63,7 +63,7 @@ def read_value(*, from_file: Path | None, field_args: list[str], prompt_name: st
     second = getpass.getpass("again: ")
     if first != second:
         fail("the two entries differ; nothing was stored")
-    return ValueInput(value=first)
+    return SecretValue(value=first)
 
 
 def parse_since(text: str | None, *, now: datetime | None = None) -> str | None:

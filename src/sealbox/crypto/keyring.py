@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sealbox import private_files
 from sealbox.errors import ConfigError
 
 KEY_ID_BYTES = 8
@@ -82,38 +83,12 @@ def decode_key_lines(text: str, *, source: str) -> list[tuple[bytes, bytes]]:
 
 
 def write_private_file(path: Path, text: str, *, replace: bool = False) -> None:
-    """Write `path` with mode 0600 atomically (written and synced aside, then put in place).
+    """Write a key file (0600) in a folder made private if missing, through `sealbox.private_files`.
 
     Without `replace` an existing file is refused (a key is never clobbered); with it, it is swapped.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if `path` appeared meanwhile
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def replace_private_file(path: Path, text: str) -> None:
-    """Atomically replace `path` (mode 0600); used when a keyring rotates."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    private_files.write_private_file(path, text, overwrite=replace)
 
 
 def read_private_file(path: Path) -> str:

@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import resource
-import shutil
 import stat
 import sys
 import threading
@@ -36,6 +35,7 @@ from sealbox.errors import BadRequest, ClientError, ConfigError
 from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import DATA_LINK, MANIFEST, SecretFolder, _filesystem_type
+from sealbox.private_files import write_private_file
 from sealbox.sdk.client import Client
 from sealbox.transport import HTTPClient
 
@@ -240,12 +240,7 @@ def stage_keys(source: Path, target: Path) -> list[str]:
     for entry in sorted(os.scandir(source), key=lambda e: e.name):
         if entry.name.startswith(".") or not entry.is_file(follow_symlinks=True):
             continue  # kubelet's ..data and timestamped folders
-        tmp = target / f".{entry.name}.tmp"
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as out, open(entry.path, "rb") as src:
-            shutil.copyfileobj(src, out)
-        os.replace(tmp, target / entry.name)
+        write_private_file(target / entry.name, Path(entry.path).read_bytes(), overwrite=True)
         copied.append(entry.name)
     if not copied:
         raise ConfigError(f"{source} holds no files")

@@ -16,6 +16,7 @@ from sealbox.crypto.keyring import (
 )
 from sealbox.crypto.sealing import PrivateKeySet
 from sealbox.errors import ConfigError
+from sealbox.private_files import write_public_file
 
 PRIVATE_FILE = "keeper.key"
 WRAP_FILE = "wrap.key"
@@ -48,8 +49,5 @@ def ensure_key_dir(directory: Path) -> KeeperKeys:
     public_path = directory / PUBLIC_FILE
     public_text = private.public().to_text()
     if not public_path.exists() or public_path.read_text() != public_text:
-        tmp = public_path.with_suffix(".tmp")
-        tmp.write_text(public_text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, public_path)
+        write_public_file(public_path, public_text, overwrite=True)
     return KeeperKeys(private=private, wrap=load_keyring(wrap_path))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sealbox.errors import BadRequest
 from sealbox.launcher.memory import filesystem_type
+from sealbox.private_files import write_private_file
 
 DATA_LINK = "..data"
 MANIFEST = "@sealbox.json"  # '@' never occurs in a secret's file name, so this cannot collide
@@ -219,11 +220,7 @@ def write_lease(
 
 
 def _write_lease_file(lease: Path, data: Mapping[str, object]) -> None:
-    tmp = lease.with_name(f"{lease.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, lease)
+    write_private_file(lease, json.dumps(data), overwrite=True)
 
 
 def keep_session_lease(lease: Path) -> None:

@@ -21,7 +21,6 @@ from sealbox.crypto.keyring import (
     load_keyring,
     new_key_id,
     read_private_file,
-    replace_private_file,
     save_new_keyring,
     write_private_file,
 )
@@ -234,7 +233,7 @@ def test_write_refuses_to_follow_or_replace_a_symlink(tmp_path: Path) -> None:
     target.write_text("untouched")
     link = tmp_path / "master.key"
     link.symlink_to(target)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ConfigError, match="symbolic link"):
         write_private_file(link, "key\n")
     assert target.read_text() == "untouched"
 
@@ -244,7 +243,7 @@ def test_replace_private_file(tmp_path: Path) -> None:
     old = Keyring.generate()
     save_new_keyring(path, old)
     new = old.rotated()
-    replace_private_file(path, encode_key_lines(list(new.keys)))
+    write_private_file(path, encode_key_lines(list(new.keys)), replace=True)
     assert _mode(path) == 0o600
     assert load_keyring(path) == new
     assert [p.name for p in tmp_path.iterdir()] == ["master.key"]
@@ -254,7 +253,7 @@ def test_replace_tightens_a_loose_mode(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     path.write_text("old\n")
     path.chmod(0o644)
-    replace_private_file(path, "new\n")
+    write_private_file(path, "new\n", replace=True)
     assert _mode(path) == 0o600
     assert read_private_file(path) == "new\n"
 
