@@ -103,7 +103,7 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
     )
     return SessionCreated(
         session=SessionPublic.of(issued.session, now=issued.session.created_at),
-        launch_credential=issued.value,
+        session_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
     )

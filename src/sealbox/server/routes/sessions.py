@@ -1,4 +1,4 @@
-"""/api/v1/sessions: bring chosen secrets into a session or job, by a one-time launch credential."""
+"""/api/v1/sessions: bring chosen secrets into a session or job, by a one-time session credential."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: Contex
     )
     return SessionCreated(
         session=SessionPublic.of(issued.session, now=issued.session.created_at),
-        launch_credential=issued.value,
+        session_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
     )
@@ -109,7 +109,7 @@ def new_credential(
     )
     return SessionCreated(
         session=SessionPublic.of(issued.session, now=at),
-        launch_credential=issued.value,
+        session_credential=issued.value,
         credential_expires_at=issued.expires_at,
         keeper_url=ctx.public_keeper_url,
     )
@@ -127,7 +127,7 @@ def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request,
 
 @router.post("/{session_id}/redeem", response_model=RedeemOut)
 def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
-    """Spend a launch credential (no bearer token: the credential is the authority), once."""
+    """Spend a session credential (no bearer token: the credential is the authority), once."""
     client = request.client.host if request.client else None
     if not PUBLIC_KEY_RE.fullmatch(body.public_key):  # as the OpenAPI document states it
         raise BadRequest(

@@ -22,7 +22,7 @@ from sealbox.domain.times import parse_rfc3339, to_utc
 # Session and token ids, as the server makes them (token_hex(16); base32 of 10 bytes).
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 TOKEN_ID_PATTERN = r"^[a-z2-7]{16}$"  # noqa: S105 -- a pattern, not a credential  # nosec B105
-# A launch credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes).
+# A session credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes).
 CREDENTIAL_PATTERN = r"^sbl_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$"
 # Base64 as RFC 4648 writes it (padded, nothing after the padding), of at least one byte. The server
 # checks these with the same expressions before decoding: Python's decoder is more lenient ("AAAA=").

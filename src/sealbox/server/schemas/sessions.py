@@ -75,7 +75,7 @@ class SessionCreate(In):
     ttl_seconds: Integer | None = Field(default=None, description="default 12 h", **_TTL)
     credential_ttl_seconds: Integer | None = Field(
         default=None,
-        description="the launch credential's lifetime, default 60; never beyond the session's",
+        description="the session credential's lifetime, default 60; never beyond the session's",
         **_CREDENTIAL_TTL,
     )
     heartbeat_seconds: Integer | None = Field(
@@ -91,7 +91,7 @@ class SessionCreate(In):
 class CredentialCreate(In):
     credential_ttl_seconds: Integer | None = Field(
         default=None,
-        description="the launch credential's lifetime, default 60; never beyond the session's",
+        description="the session credential's lifetime, default 60; never beyond the session's",
         **_CREDENTIAL_TTL,
     )
 
@@ -154,7 +154,7 @@ class SessionPublic(BaseModel):
 
 class SessionCreated(BaseModel):
     session: SessionPublic
-    launch_credential: str = Field(
+    session_credential: str = Field(
         description="one-time, expires within a minute; redeem it on the session side"
     )
     credential_expires_at: datetime
@@ -220,5 +220,5 @@ class ServiceFetchIn(In):
     mount_path: MountPath | None = None
     ttl_seconds: Integer | None = Field(default=None, description="sessions only; default 12 h", **_TTL)
     credential_ttl_seconds: Integer | None = Field(
-        default=None, description="sessions only: the launch credential's lifetime", **_CREDENTIAL_TTL
+        default=None, description="sessions only: the session credential's lifetime", **_CREDENTIAL_TTL
     )
