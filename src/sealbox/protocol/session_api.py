@@ -1,12 +1,13 @@
 """A person or a service <-> server: a new session, a fresh credential, the session as the API shows it.
 
-POST /api/v1/sessions, POST .../{id}/credentials, the answers of every /api/v1/sessions route, and
-POST /api/v1/service/sessions. The server decodes and encodes through these Structs, and the OpenAPI
-document is generated from them. The limits the Structs enforce are those no service would read past
-(lengths, counts, ranges); a rule the domain enforces with its own stable code (a name, a mount path,
-a lifetime) is only stated in the schema (`extra_json_schema`), from the domain's own constants, so a
-generated client refuses what the server refuses. The session side never imports this module (the
-domain's patterns are not light); its own messages are in `sessions`.
+POST /api/v1/sessions, POST .../{id}/credentials, the answers of every /api/v1/sessions route,
+POST /api/v1/service/sessions and GET /api/v1/service/users/{user}/secrets. The server decodes and
+encodes through these Structs, and the OpenAPI document is generated from them. The limits the Structs
+enforce are those no service would read past (lengths, counts, ranges); a rule the domain enforces with
+its own stable code (a name, a mount path, a lifetime) is only stated in the schema
+(`extra_json_schema`), from the domain's own constants, so a generated client refuses what the server
+refuses. The session side never imports this module (the domain's patterns are not light); its own
+messages are in `sessions`.
 """
 
 from __future__ import annotations
@@ -190,6 +191,21 @@ class SessionCreated(Message, frozen=True):
     ]
     credential_expires_at: datetime
     keeper_url: str
+
+
+class ServiceUsableSecret(Message, frozen=True):
+    """GET /api/v1/service/users/{user}/secrets: a secret the user may bring into a session through this
+    service; metadata only."""
+
+    ref: Annotated[
+        str, msgspec.Meta(description="`name` for the user's own, `owner/name` for one shared with them")
+    ]
+    name: str
+    owner: str
+    kind: str
+    description: str
+    fields: list[str]
+    project: str | None
 
 
 class ServiceSecretIn(Message, frozen=True):

@@ -71,12 +71,34 @@ def decode_body(body: bytes, kind: type[M], content_type: str | None) -> M:
         raise RequestValidationError([{"type": "missing", "loc": ("body",)}])
     if content_type is None or not _is_json(content_type):  # FastAPI's strict content type
         raise RequestValidationError([{"type": "model_attributes_type", "loc": ("body",)}])
+    not_json = RequestValidationError([{"type": "json_invalid", "loc": ("body", 0)}])
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
-        raise RequestValidationError([validation_error(str(exc))]) from None
+        error = validation_error(str(exc))
     except msgspec.DecodeError:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0)}]) from None
+        raise not_json from None
+    try:  # msgspec may refuse the type before it reaches the end: is it JSON at all?
+        untyped = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise not_json from None
+    # JSON Schema's integers include 60.0 (pydantic took it too); msgspec's do not. So decode once more
+    # with each integral number as an int; any other problem stays the first one.
+    try:
+        return msgspec.convert(_integral(untyped), type=kind, strict=True)
+    except msgspec.ValidationError:
+        raise RequestValidationError([error]) from None
+
+
+def _integral(value: object) -> object:
+    """`value` with every float that is a whole number as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def _is_json(content_type: str) -> bool:
@@ -94,11 +116,11 @@ def struct_body(kind: type[M]) -> Callable[[Request], Awaitable[M]]:
 
 
 def optional_struct_body(kind: type[M]) -> Callable[[Request], Awaitable[M | None]]:
-    """A dependency: the request's body as a `kind`, or None when there is none (or it is `null`)."""
+    """A dependency: the request's body as a `kind`, or None when there is none."""
 
     async def read(request: Request) -> M | None:
         body = await request.body()
-        if not body or body.strip() == b"null":
+        if not body:
             return None
         return decode_body(body, kind, request.headers.get("content-type"))
 

@@ -15,6 +15,7 @@ from sealbox.protocol.session_api import (
     CredentialCreate,
     ServiceFetchIn,
     ServiceSessionSecretIn,
+    ServiceUsableSecret,
     SessionCreate,
     SessionCreated,
     SessionPublic,
@@ -62,6 +63,9 @@ MESSAGES: list[Message] = [
     CredentialCreate(credential_ttl_seconds=300),
     SessionCreated(session=SESSION, session_credential=CREDENTIAL, credential_expires_at=AT, keeper_url="u"),
     ServiceFetchIn(on_behalf_of="alice", secrets=[ServiceSessionSecretIn(name="alice/db", field="url")]),
+    ServiceUsableSecret(
+        ref="db", name="db", owner="alice", kind="database", description="", fields=["url"], project=None
+    ),
 ]
 
 

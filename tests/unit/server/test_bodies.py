@@ -54,6 +54,8 @@ def test_a_broken_bound_or_type_says_what_the_schema_allows(body: bytes, problem
 def test_not_json_an_empty_body_and_another_media_type() -> None:
     assert refused(b'{"secrets": ' + CANARY.encode())["type"] == "json_invalid"
     assert refused(b"\xff\xfe")["type"] == "json_invalid"
+    assert refused(b"5\xff\x00")["type"] == "json_invalid"  # refused as a type before its end is read
+    assert refused(b"null")["type"] == "model_type"
     assert refused(b"") == {"type": "missing", "loc": ("body",)}
     assert refused(b'{"secrets": []}', content_type="text/plain")["type"] == "model_attributes_type"
     assert refused(b'{"secrets": []}', content_type=None)["type"] == "model_attributes_type"
@@ -62,3 +64,12 @@ def test_not_json_an_empty_body_and_another_media_type() -> None:
 def test_a_json_media_type_with_parameters_is_json() -> None:
     got = decode_body(b'{"secrets": [{"name": "db"}]}', SessionCreate, "application/json; charset=utf-8")
     assert got.secrets[0].name == "db"
+
+
+def test_a_whole_number_written_as_a_float_is_an_integer_as_json_schema_says() -> None:
+    got = decode_body(b'{"secrets": [{"name": "db"}], "ttl_seconds": 4279.0}', SessionCreate, JSON)
+    assert got.ttl_seconds == 4279 and isinstance(got.ttl_seconds, int)
+    error = refused(b'{"secrets": [{"name": "db"}], "ttl_seconds": 4279.5}')
+    assert error == {"type": "int_type", "loc": ("body", "ttl_seconds")}
+    error = refused(b'{"secrets": [{"name": "db"}], "ttl_seconds": 1e300}')
+    assert error["type"] == "int_type"

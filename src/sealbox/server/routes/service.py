@@ -26,7 +26,7 @@ from sealbox.server.schemas import (
     UserPublic,
 )
 from sealbox.server.schemas.params import SessionIdPath, UserPath
-from sealbox.server.schemas.sessions import session_created
+from sealbox.server.schemas.sessions import service_usable_secret, session_created
 from sealbox.services import service_sessions, tokens, users
 
 router = APIRouter(
@@ -124,11 +124,13 @@ def service_end_session(session_id: SessionIdPath, principal: CurrentPrincipal, 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/service/users/{user}/secrets", response_model=list[ServiceUsableSecret])
-def service_usable_secrets(
-    user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
-) -> list[ServiceUsableSecret]:
+@router.get(
+    "/service/users/{user}/secrets",
+    response_class=Response,
+    responses={200: struct_answer(ServiceUsableSecret, many=True)},
+)
+def service_usable_secrets(user: UserPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The secrets `user` may bring into a session through this service: own and shared, within the
     service's purposes. Names, kinds and descriptions only; never a value."""
     found = service_sessions.usable_secrets(ctx.db, ctx.secrets, principal, user)
-    return [ServiceUsableSecret.of(s, for_user=user) for s in found]
+    return struct_response([service_usable_secret(s, for_user=user) for s in found])

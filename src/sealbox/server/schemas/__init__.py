@@ -6,7 +6,6 @@ secrets.py, sessions.py, accounts.py, sharing.py, audit.py: the bodies of those 
 
 from sealbox.server.schemas.accounts import (
     ServiceAccountCreate,
-    ServiceUsableSecret,
     TokenCreate,
     TokenIssued,
     TokenPublic,
@@ -38,6 +37,7 @@ from sealbox.server.schemas.sessions import (
     ServiceFetchIn,
     ServiceSecretIn,
     ServiceSessionSecretIn,
+    ServiceUsableSecret,
     SessionCreate,
     SessionCreated,
     SessionPublic,

@@ -14,6 +14,7 @@ from sealbox.protocol.session_api import (
     ServiceFetchIn,
     ServiceSecretIn,
     ServiceSessionSecretIn,
+    ServiceUsableSecret,
     SessionCreate,
     SessionCreated,
     SessionPublic,
@@ -25,6 +26,7 @@ from sealbox.protocol.sessions import FailureReport, RedeemedItem, RedeemRequest
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from sealbox.domain.secrets import Secret
     from sealbox.domain.sessions import Session
     from sealbox.services.session_credentials import IssuedCredential
     from sealbox.services.session_redemption import Redemption
@@ -36,6 +38,7 @@ SESSION_STRUCTS = (
     SessionCreated,
     SessionPublic,
     ServiceFetchIn,
+    ServiceUsableSecret,
     RedeemRequest,
     RedeemResponse,
     FailureReport,
@@ -51,12 +54,14 @@ __all__ = [
     "ServiceFetchIn",
     "ServiceSecretIn",
     "ServiceSessionSecretIn",
+    "ServiceUsableSecret",
     "SessionCreate",
     "SessionCreated",
     "SessionPublic",
     "SessionSecretIn",
     "SessionSecretPublic",
     "redeem_response",
+    "service_usable_secret",
     "session_created",
     "session_public",
 ]
@@ -126,4 +131,17 @@ def redeem_response(result: Redemption, *, keeper_url: str) -> RedeemResponse:
             )
             for i in result.items
         ],
+    )
+
+
+def service_usable_secret(s: Secret, *, for_user: str) -> ServiceUsableSecret:
+    """A secret `for_user` may bring into a session through a service, as that user refers to it."""
+    return ServiceUsableSecret(
+        ref=s.name if s.owner_name == for_user else s.ref,
+        name=s.name,
+        owner=s.owner_name,
+        kind=s.kind.value,
+        description=s.description,
+        fields=list(s.field_names),
+        project=s.project,
     )
