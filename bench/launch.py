@@ -71,7 +71,7 @@ def _one_launch(url: str, token: str, keeper_url: str, names: list[str], *, writ
         delivery = redeem(
             c.http,
             session_id=launch["session"]["id"],
-            credential=launch["launch_credential"],
+            credential=launch["session_credential"],
             keeper_url=keeper_url,
         )
         t_redeemed = time.perf_counter()

@@ -129,7 +129,7 @@ class CredentialRefused(Unauthenticated):
     """A session credential that is not valid; one message for every reason, the reason is for the audit."""
 
     code = "invalid_credential"
-    message = "the launch credential is not valid (used, expired, or for another session)"
+    message = "the session credential is not valid (used, expired, or for another session)"
 
     def __init__(self, reason: str = "") -> None:
         super().__init__()

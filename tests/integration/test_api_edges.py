@@ -134,11 +134,11 @@ class World:
             },
             "POST /api/v1/sessions/{session_id}/credentials": {"credential_ttl_seconds": 60},
             "POST /api/v1/sessions/{session_id}/redeem": {
-                "credential": self.session["launch_credential"],
+                "credential": self.session["session_credential"],
                 "public_key": "A" * 43 + "=",
             },
             "POST /api/v1/sessions/{session_id}/failures": {
-                "credential": self.session["launch_credential"],
+                "credential": self.session["session_credential"],
                 "code": "launch_refused",
             },
             "POST /api/v1/tokens": {"name": "edge", "expires_at": None},

@@ -244,7 +244,7 @@ BODY_CREDENTIAL = {
     ("POST", "/api/v1/sessions/{session_id}/redeem"),
     ("POST", "/api/v1/sessions/{session_id}/failures"),
 }
-# A made-up launch credential with every field those routes may ask for: it must buy nothing.
+# A made-up session credential with every field those routes may ask for: it must buy nothing.
 JUNK_CREDENTIAL = {
     "credential": "junk-" + "x" * 40,
     "public_key": base64.b64encode(b"\x01" * 32).decode(),

@@ -9,7 +9,7 @@ redeemed, refused, revoked, fetched by a service, tokens issued and revoked):
   backup API, and 1,000 more through the same verifier in-process;
 - `GET /api/v1/audit` filters by secret, session and time; owners see their secrets' records and
   their own acts, admins all; pages walk the whole log once;
-- no value, token or launch credential appears in any audit row or in `sealbox audit --json` (T8).
+- no value, token or session credential appears in any audit row or in `sealbox audit --json` (T8).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ SEED = 20_250_505  # change it to explore; every failure message names the tampe
 BROKEN = re.compile(r"broken at record (\d+)")
 
 VALUES: list[str] = []  # stored values: never in the audit trail
-TOKENS: list[str] = []  # every token and launch credential issued: only ids may appear
+TOKENS: list[str] = []  # every token and session credential issued: only ids may appear
 
 
 def unique(prefix: str) -> str:
@@ -93,7 +93,7 @@ class Actor:
 
     def launch(self, ref: str) -> dict[str, Any]:
         launch: dict[str, Any] = self.ok("POST", "/sessions", json={"secrets": [{"name": ref, "file": "f"}]})
-        TOKENS.append(launch["launch_credential"])
+        TOKENS.append(launch["session_credential"])
         return launch
 
     def audit(self, **params: Any) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ def redeemed(stack: Stack, launch: dict[str, Any]) -> list[bytes]:
         delivery = redeem(
             anonymous,
             session_id=launch["session"]["id"],
-            credential=launch["launch_credential"],
+            credential=launch["session_credential"],
             keeper_url=stack.keeper.url,
         )
     return [i.value for i in delivery.items]

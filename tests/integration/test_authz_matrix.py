@@ -275,7 +275,7 @@ def world(matrix_stack: Stack) -> Iterator[World]:
         ids["use"], "POST", "/sessions", json={"secrets": [{"name": f"{w.alice}/{w.S}", "file": "f"}]}
     )
     w.sessions["ursula"] = (launch["session"]["id"], w.ursula)
-    w.spare_credential = launch["launch_credential"]
+    w.spare_credential = launch["session_credential"]
     zed_launch = w.as_token(w.zed_token, "POST", "/sessions", json={"secrets": [{"name": w.Z, "file": "f"}]})
     w.sessions["zed"] = (zed_launch["session"]["id"], w.zed)
     w.zed_token_id = w.as_token(w.zed_token, "GET", "/tokens")[0]["id"]
@@ -724,7 +724,7 @@ _KEY = base64.b64encode(os.urandom(32)).decode()
 
 @route("POST", "/api/v1/sessions/{session_id}/redeem")
 def _redeem(w: World, who: Identity) -> list[Case]:
-    """The launch credential is the authority; a bearer token adds nothing. Never consumes the spare one."""
+    """The session credential is the authority; a bearer token adds nothing. Never consumes the spare one."""
     rt = ("POST", "/api/v1/sessions/{session_id}/redeem")
     alice_session, _ = w.sessions["alice"]
     garbage = "sbl_" + "0" * 16 + "_" + "A" * 43
@@ -741,7 +741,7 @@ def _redeem(w: World, who: Identity) -> list[Case]:
     def still_good() -> None:
         with httpx.Client(base_url=w.stack.url, timeout=30) as anonymous:
             resp = anonymous.post(
-                f"{API}/sessions/{launch['session']['id']}/redeem", json=body(launch["launch_credential"])
+                f"{API}/sessions/{launch['session']['id']}/redeem", json=body(launch["session_credential"])
             )
         assert resp.status_code == 200, resp.text
         assert find_in_bytes(resp.content, VALUES) == []
@@ -764,7 +764,7 @@ def _redeem(w: World, who: Identity) -> list[Case]:
             "other-session",
             "POST",
             f"/sessions/{alice_session}/redeem",
-            json=body(launch["launch_credential"]),
+            json=body(launch["session_credential"]),
             denied_with=401,
             twin=twin,
             after=still_good,
@@ -1619,7 +1619,7 @@ def _denials(o: Outcome) -> bool:
         not o.case.web
         and o.case.who.authenticated
         and o.status in (403, 404)
-        and not o.case.route[1].endswith(("/redeem", "/failures"))  # launch credentials, not identities
+        and not o.case.route[1].endswith(("/redeem", "/failures"))  # session credentials, not identities
         and o.case.route[1] != "/api/v1/openapi.json"
     )
 

@@ -104,7 +104,7 @@ def expired(stack: Stack, canary: Callable[[str], str]) -> dict[str, Any]:
     assert share.status_code == 201, share.text
     running = alice.launch(name).json()  # redeemed now: a live session that will try to refresh
     assert [
-        i.value.decode() for i in alice.redeem(running["session"]["id"], running["launch_credential"]).items
+        i.value.decode() for i in alice.redeem(running["session"]["id"], running["session_credential"]).items
     ] == [value]
     pending = bob.launch(f"{alice.name}/{name}").json()  # created now, redeemed after the expiry
     expire(stack, created.json()["id"])
@@ -123,7 +123,7 @@ def test_an_expired_secret_is_delivered_nowhere_and_each_refusal_names_it(
     # A session created before the expiry: its first redemption is refused, on the record.
     sid = expired["pending"]["session"]["id"]
     with pytest.raises(ClientError) as caught:
-        bob.redeem(sid, expired["pending"]["launch_credential"])
+        bob.redeem(sid, expired["pending"]["session_credential"])
     assert (caught.value.status_code, caught.value.code) == (409, "secret_expired")
     assert ref in caught.value.message
     assert failed_redemptions(stack, sid) == [f"session={sid} reason=secret_expired"]
@@ -133,7 +133,7 @@ def test_an_expired_secret_is_delivered_nowhere_and_each_refusal_names_it(
     fresh = alice.call("POST", f"/sessions/{running}/credentials")
     assert fresh.status_code == 201, fresh.text
     with pytest.raises(ClientError) as caught:
-        alice.redeem(running, fresh.json()["launch_credential"])
+        alice.redeem(running, fresh.json()["session_credential"])
     assert (caught.value.status_code, caught.value.code) == (409, "secret_expired")
 
     # A service's fetch on the owner's behalf.
@@ -157,7 +157,7 @@ def test_the_owner_removes_the_expiry_and_it_is_delivered_again(
     assert moved.status_code == 200 and moved.json()["expires_at"] is None, moved.text
     launch = bob.launch(f"{alice.name}/{name}")
     assert launch.status_code == 201, launch.text
-    delivered = bob.redeem(launch.json()["session"]["id"], launch.json()["launch_credential"])
+    delivered = bob.redeem(launch.json()["session"]["id"], launch.json()["session_credential"])
     assert [i.value.decode() for i in delivered.items] == [expired["value"]]
 
 

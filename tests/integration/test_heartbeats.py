@@ -133,7 +133,7 @@ def test_a_session_not_heard_from_for_three_intervals_is_over_everywhere(
     token, _ = people
     made = launch(server, token, secret, heartbeat_seconds=10)
     sid = made["session"]["id"]
-    spare = call(server, token, "POST", f"/sessions/{sid}/credentials").json()["launch_credential"]
+    spare = call(server, token, "POST", f"/sessions/{sid}/credentials").json()["session_credential"]
     seen_ago(server, sid, 29)  # two missed intervals and a bit: still live
     assert sid in [s["id"] for s in call(server, token, "GET", "/sessions").json()]
     assert sid in [s["id"] for s in call(server, token, "GET", f"/secrets/{secret}").json()["sessions"]]
@@ -147,7 +147,7 @@ def test_a_session_not_heard_from_for_three_intervals_is_over_everywhere(
     assert listed[sid] == "expired"
     assert sid not in [s["id"] for s in call(server, token, "GET", f"/secrets/{secret}").json()["sessions"]]
     assert call(server, token, "POST", f"/sessions/{sid}/credentials").status_code == 404
-    assert redeem_status(server, sid, made["launch_credential"]) == 401
+    assert redeem_status(server, sid, made["session_credential"]) == 401
     assert redeem_status(server, sid, spare) == 401
     # A late heartbeat (the server was down longer than the window): the side is alive and holds the
     # values, so the session is live again.
@@ -171,7 +171,7 @@ def test_a_session_without_a_heartbeat_keeps_its_lifetime(
     assert call(server, token, "GET", f"/sessions/{sid}").json()["status"] == "pending"
     assert sid in [s["id"] for s in call(server, token, "GET", "/sessions").json()]
     assert call(server, token, "POST", f"/sessions/{sid}/heartbeat").json()["last_seen_at"] is not None
-    assert redeem_status(server, sid, made["launch_credential"]) == 200
+    assert redeem_status(server, sid, made["session_credential"]) == 200
 
 
 def test_a_missing_field_refuses_the_session_and_names_it(

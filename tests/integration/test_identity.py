@@ -165,7 +165,7 @@ def test_a_valid_token_provisions_the_user_who_joins_the_groups_it_names(oidc: O
         delivery = redeem(
             anonymous,
             session_id=launch.json()["session"]["id"],
-            credential=launch.json()["launch_credential"],
+            credential=launch.json()["session_credential"],
             keeper_url=oidc.stack.keeper.url,
         )
     assert delivery.items[0].value.decode() == value

@@ -57,7 +57,7 @@ def _spawner(**options: Any) -> SealboxKubeSpawner:
 
 
 def _launch() -> dict[str, Any]:
-    return {"session": {"id": SESSION}, "launch_credential": CREDENTIAL}
+    return {"session": {"id": SESSION}, "session_credential": CREDENTIAL}
 
 
 def test_kubespawner_pod_gets_the_init_container_memory_folder_and_credential_secret() -> None:

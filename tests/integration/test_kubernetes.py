@@ -190,14 +190,14 @@ def test_init_container_redeems_once_into_the_memory_folder(
             {"name": key_name, "env": "API_KEY"},
         ],
     )
-    session_id, credential = launch["session"]["id"], launch["launch_credential"]
+    session_id, credential = launch["session"]["id"], launch["session_credential"]
     secret = credential_secret(
-        name="sealbox-launch-alice", namespace="jhub", session_id=session_id, credential=credential
+        name="sealbox-session-alice", namespace="jhub", session_id=session_id, credential=credential
     )
     pod = patch_pod(
         notebook_pod(),
         KubeSession(
-            session_id=session_id, credential_secret_name="sealbox-launch-alice", server_url=stack.url
+            session_id=session_id, credential_secret_name="sealbox-session-alice", server_url=stack.url
         ),
     )
     validate(secret)
@@ -247,7 +247,7 @@ def test_init_container_refuses_a_disk_folder_without_spending_the_credential(
     alice.add(name, value=value)
     launch = new_session(alice, [{"name": name, "file": name}])
     session_id = launch["session"]["id"]
-    secret = credential_secret(name="cred", session_id=session_id, credential=launch["launch_credential"])
+    secret = credential_secret(name="cred", session_id=session_id, credential=launch["session_credential"])
     pod = patch_pod(
         notebook_pod(),
         KubeSession(session_id=session_id, credential_secret_name="cred", server_url=stack.url),
@@ -293,7 +293,7 @@ def test_refresh_sidecar_swaps_replaced_values_atomically(
     alice.add(still, kind="database", fields={"host": "h.example.org", "password": second + "-db"})
     launch = new_session(alice, [{"name": name, "file": "rotating"}, {"name": still, "file": "db"}])
     session_id = launch["session"]["id"]
-    secret = credential_secret(name="cred", session_id=session_id, credential=launch["launch_credential"])
+    secret = credential_secret(name="cred", session_id=session_id, credential=launch["session_credential"])
     token_secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -313,7 +313,7 @@ def test_refresh_sidecar_swaps_replaced_values_atomically(
             refresh_interval=1,
         ),
     )
-    validate(pod, values=[*VALUES, token, launch["launch_credential"]])
+    validate(pod, values=[*VALUES, token, launch["session_credential"]])
     fp = fake_pod(pod, tmp_path, shm)
     fp.mount_secret(k8s.CREDENTIAL_VOLUME, secret)
     fp.mount_secret(k8s.TOKEN_VOLUME, token_secret)
@@ -376,7 +376,7 @@ def test_kube_pod_prints_a_secret_and_pod_that_start(
             "--secret",
             f"{name}:token",
             "--credential-secret",
-            "sealbox-launch-1",
+            "sealbox-session-1",
             "--namespace",
             "jhub",
             "--out",

@@ -108,7 +108,7 @@ def test_kube_pod_apply_creates_the_pod_then_its_credential_secret_and_end_remov
     done = run(
         env,
         "kube", "pod", "-f", str(pod_file), "--secret", f"{name}:token",
-        "--credential-secret", "sealbox-launch-a", "--namespace", "jhub", "--apply",
+        "--credential-secret", "sealbox-session-a", "--namespace", "jhub", "--apply",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == b""  # nothing to pipe anywhere: the objects went to the API server
@@ -164,7 +164,7 @@ def test_kube_pod_apply_creates_the_pod_then_its_credential_secret_and_end_remov
     assert ended.returncode == 0, ended.stderr
     deletes = [(r.method, r.path) for r in kube.requests if r.method == "DELETE"]
     assert deletes == [
-        ("DELETE", "/api/v1/namespaces/jhub/secrets/sealbox-launch-a"),
+        ("DELETE", "/api/v1/namespaces/jhub/secrets/sealbox-session-a"),
         ("DELETE", "/api/v1/namespaces/jhub/pods/jupyter-alice"),
     ]
     lists = [

@@ -1,4 +1,4 @@
-"""A longer-lived launch credential for pods that start late (issue 7), against real server and keeper.
+"""A longer-lived session credential for pods that start late (issue 7), against real server and keeper.
 
 A pod's init container may run minutes after its session was created (scheduling, image pulls). The launch
 credential lives 60 s unless the session asks for more (`credential_ttl_seconds`, 60-900), or a fresh one is
@@ -142,13 +142,13 @@ def test_70_s_later_only_a_credential_asked_to_live_longer_works_and_only_once(
     for launch in (plain, longer):
         seventy_seconds_later(stack, launch["session"]["id"])
 
-    refused = post_redeem(stack, plain["session"]["id"], plain["launch_credential"])
+    refused = post_redeem(stack, plain["session"]["id"], plain["session_credential"])
     assert refused.status_code == 401 and refused.json()["code"] == "invalid_credential"
     sid = longer["session"]["id"]
-    first = post_redeem(stack, sid, longer["launch_credential"])
+    first = post_redeem(stack, sid, longer["session_credential"])
     assert first.status_code == 200, first.text
     assert [i["file"] for i in first.json()["items"]] == ["f"]
-    again = post_redeem(stack, sid, longer["launch_credential"])
+    again = post_redeem(stack, sid, longer["session_credential"])
     assert again.status_code == 401 and again.json()["code"] == "invalid_credential"
 
     assert audit_details(stack, "session.create", plain["session"]["id"]) == [
@@ -200,7 +200,7 @@ def test_a_pod_that_missed_its_credential_gets_a_reissued_one(stack: Stack, alic
     launch = alice.call("POST", "/sessions", json={"secrets": [{"name": secret, "file": "f"}]})
     sid = launch["session"]["id"]
     seventy_seconds_later(stack, sid)
-    assert post_redeem(stack, sid, launch["launch_credential"]).status_code == 401
+    assert post_redeem(stack, sid, launch["session_credential"]).status_code == 401
 
     bad = alice.request("POST", f"/sessions/{sid}/credentials", json={"credential_ttl_seconds": 901})
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_credential_ttl"
@@ -209,15 +209,15 @@ def test_a_pod_that_missed_its_credential_gets_a_reissued_one(stack: Stack, alic
     assert bob.request("POST", f"/sessions/{sid}/credentials", json={}).status_code == 404
 
     reissued = alice.call("POST", f"/sessions/{sid}/credentials", json={"credential_ttl_seconds": 300})
-    assert reissued["launch_credential"] != launch["launch_credential"]
+    assert reissued["session_credential"] != launch["session_credential"]
     issued_at = datetime.fromisoformat(reissued["credential_expires_at"]) - timedelta(seconds=300)
     assert abs((issued_at - datetime.now(issued_at.tzinfo)).total_seconds()) < 120
     seventy_seconds_later(stack, sid)
     # Redeemed through the SDK: the keeper's half too, so the value really arrives, once.
     with HTTPClient(stack.url) as http:
-        delivery = redeem(http, session_id=sid, credential=reissued["launch_credential"])
+        delivery = redeem(http, session_id=sid, credential=reissued["session_credential"])
     assert [(i.file, i.selected().decode()) for i in delivery.items] == [("f", VALUE_OF[secret])]
-    assert post_redeem(stack, sid, reissued["launch_credential"]).status_code == 401
+    assert post_redeem(stack, sid, reissued["session_credential"]).status_code == 401
     assert audit_details(stack, "session.credential", sid) == [f"session={sid} credential_ttl=300"]
     # A body is optional: `sealbox run --refresh` asks for a 60 s credential with none.
     plain = alice.call("POST", f"/sessions/{sid}/credentials")

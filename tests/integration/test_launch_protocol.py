@@ -1,6 +1,6 @@
 """The launch protocol end to end, over HTTP against real server and keeper processes (issue 4; T9, T21, T22).
 
-A session is created with a bearer token; its one-time launch credential is redeemed without one. The
+A session is created with a bearer token; its one-time session credential is redeemed without one. The
 session side gets the data keys (wrapped for this launch) from the server and the inner ciphertexts
 from the keeper, and only there are values put back together. Every refusal (second use, expiry,
 another session's credential, a tampered request to the keeper) is audited, and the server never
@@ -199,7 +199,7 @@ def server_half(stack: Stack, launch: dict[str, Any]) -> ServerHalf:
         resp = http.post(
             f"{API}/sessions/{sid}/redeem",
             json={
-                "credential": launch["launch_credential"],
+                "credential": launch["session_credential"],
                 "public_key": base64.b64encode(pair.public_bytes()).decode(),
             },
         )
@@ -325,11 +325,11 @@ def test_redeem_returns_every_kind_unchanged_and_the_server_never_sees_a_value(
         )
     assert created.status_code == 201, created.text
     launch = created.json()
-    assert launch["launch_credential"].startswith("sbl_")
+    assert launch["session_credential"].startswith("sbl_")
     assert launch["session"]["status"] == "pending"
 
     with Observed(stack.url, keep) as http:
-        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
+        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["session_credential"])
 
     got = {(d.file, d.env): d for d in delivery.items}
     assert got[("text", None)].value == text.encode()
@@ -372,9 +372,9 @@ def test_a_launch_on_postgresql(pg_stack: Stack, value: Callable[[str], str]) ->
     user.add(name, value=v)
     launch = user.launch([{"name": name, "file": name}])
     with HTTPClient(pg_stack.url) as http:
-        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
+        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["session_credential"])
     assert [d.value for d in delivery.items] == [v.encode()]
-    again = post_redeem(pg_stack, launch["session"]["id"], launch["launch_credential"])
+    again = post_redeem(pg_stack, launch["session"]["id"], launch["session_credential"])
     assert again.status_code == 401 and again.json()["code"] == "invalid_credential"
     with user.api() as api:
         assert api.delete(f"{API}/sessions/{launch['session']['id']}").json()["status"] == "ended"
@@ -388,9 +388,9 @@ def test_a_second_redemption_is_refused_and_audited(
 ) -> None:
     launch = alice.launch([{"name": a_secret(alice, value), "file": "f"}])
     sid = launch["session"]["id"]
-    first = post_redeem(stack, sid, launch["launch_credential"])
+    first = post_redeem(stack, sid, launch["session_credential"])
     assert first.status_code == 200, first.text
-    second = post_redeem(stack, sid, launch["launch_credential"])
+    second = post_redeem(stack, sid, launch["session_credential"])
     assert second.status_code == 401
     assert second.json()["code"] == "invalid_credential"
     assert "items" not in second.json() and "ticket" not in second.text
@@ -410,7 +410,7 @@ def test_an_expired_credential_is_refused_and_audited(
         "UPDATE session_credentials SET expires_at = '2000-01-01 00:00:00.000000' WHERE session_id = ?",
         sid,
     )
-    resp = post_redeem(stack, sid, launch["launch_credential"])
+    resp = post_redeem(stack, sid, launch["session_credential"])
     assert resp.status_code == 401
     assert resp.json()["code"] == "invalid_credential"
     assert redeem_audit(stack, sid) == [("denied", f"session={sid} reason=expired")]
@@ -421,7 +421,7 @@ def test_a_credential_for_another_session_is_refused_and_audited(
 ) -> None:
     a = alice.launch([{"name": a_secret(alice, value), "file": "a"}])
     b = alice.launch([{"name": a_secret(alice, value), "file": "b"}])
-    resp = post_redeem(stack, b["session"]["id"], a["launch_credential"])
+    resp = post_redeem(stack, b["session"]["id"], a["session_credential"])
     assert resp.status_code == 401
     assert resp.json()["code"] == "invalid_credential"
     assert redeem_audit(stack, b["session"]["id"]) == [
@@ -443,12 +443,12 @@ def test_a_forged_credential_is_refused_and_audited(
 ) -> None:
     launch = alice.launch([{"name": a_secret(alice, value), "file": "f"}])
     sid = launch["session"]["id"]
-    resp = post_redeem(stack, sid, forge(launch["launch_credential"]))
+    resp = post_redeem(stack, sid, forge(launch["session_credential"]))
     assert resp.status_code == 401
     assert resp.json()["code"] == "invalid_credential"
     assert redeem_audit(stack, sid) == [("denied", f"session={sid} reason=unknown")]
     # The real credential is untouched by the attempt.
-    assert post_redeem(stack, sid, launch["launch_credential"]).status_code == 200
+    assert post_redeem(stack, sid, launch["session_credential"]).status_code == 200
 
 
 def test_a_secret_deleted_before_redemption_fails_and_is_audited(
@@ -459,7 +459,7 @@ def test_a_secret_deleted_before_redemption_fails_and_is_audited(
     sid = launch["session"]["id"]
     with alice.api() as api:
         assert api.delete(f"{API}/secrets/{name}").status_code in (200, 204)
-    resp = post_redeem(stack, sid, launch["launch_credential"])
+    resp = post_redeem(stack, sid, launch["session_credential"])
     assert resp.status_code == 404, resp.text
     assert resp.json()["code"] == "secret_gone"
     assert "ticket" not in resp.text and "wrapped_dek" not in resp.text
@@ -471,7 +471,7 @@ def test_an_ended_session_cannot_be_redeemed(stack: Stack, alice: User, value: C
     sid = launch["session"]["id"]
     with alice.api() as api:
         assert api.delete(f"{API}/sessions/{sid}").status_code == 200
-    resp = post_redeem(stack, sid, launch["launch_credential"])
+    resp = post_redeem(stack, sid, launch["session_credential"])
     assert resp.status_code == 401
     assert redeem_audit(stack, sid) == [("denied", f"session={sid} reason=session-ended")]
 
@@ -589,7 +589,7 @@ def test_redeem_raises_when_the_keeper_refuses(
         Observed(stack.url, spend_ticket_first) as http,
         pytest.raises(Unavailable) as caught,
     ):
-        redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
+        redeem(http, session_id=launch["session"]["id"], credential=launch["session_credential"])
     assert caught.value.code == "launch_refused"
 
 
@@ -663,7 +663,7 @@ def test_a_bad_session_request_is_refused_and_nothing_is_created(
         resp = api.post(f"{API}/sessions", json={"secrets": body})
     assert resp.status_code == 400, resp.text
     assert resp.json()["code"] == code
-    assert "launch_credential" not in resp.json()
+    assert "session_credential" not in resp.json()
     assert (count_sessions(stack), count_credentials(stack)) == before
 
 
@@ -714,7 +714,7 @@ def test_sessions_are_listed_with_names_and_versions_and_ended_by_delete(
     alice.add(name, value=v1)
     launch = alice.launch([{"name": name, "file": "f", "env": "LISTED"}])
     sid = launch["session"]["id"]
-    assert post_redeem(stack, sid, launch["launch_credential"]).status_code == 200
+    assert post_redeem(stack, sid, launch["session_credential"]).status_code == 200
     with alice.api() as api:
         assert api.put(f"{API}/secrets/{name}/value", json={"value": v2}).status_code == 200
         listed = api.get(f"{API}/sessions")
@@ -769,13 +769,13 @@ def test_a_fresh_credential_delivers_the_replaced_value(
     sid = launch["session"]["id"]
     with HTTPClient(stack.url) as http:
         assert [
-            d.value for d in redeem(http, session_id=sid, credential=launch["launch_credential"]).items
+            d.value for d in redeem(http, session_id=sid, credential=launch["session_credential"]).items
         ] == [v1.encode()]
         with alice.api() as api:
             assert api.put(f"{API}/secrets/{name}/value", json={"value": v2}).status_code == 200
             fresh = api.post(f"{API}/sessions/{sid}/credentials")
         assert fresh.status_code == 201, fresh.text
-        delivery = redeem(http, session_id=sid, credential=fresh.json()["launch_credential"])
+        delivery = redeem(http, session_id=sid, credential=fresh.json()["session_credential"])
     assert [(d.value, d.version) for d in delivery.items] == [(v2.encode(), 2)]
     session = next(s for s in alice.sessions() if s["id"] == sid)
     assert [(s["version"], s["current_version"]) for s in session["secrets"]] == [(2, 2)]
@@ -815,14 +815,16 @@ def test_keeper_down_refuses_launches_but_not_writes_and_recovers(
             code = None
             with HTTPClient(stack.url) as http:
                 try:
-                    redeem(http, session_id=pending["session"]["id"], credential=pending["launch_credential"])
+                    redeem(
+                        http, session_id=pending["session"]["id"], credential=pending["session_credential"]
+                    )
                 except Unavailable as exc:
                     code = exc.code
         finally:
             stack.keeper.start()
     assert refused.status_code == 503, refused.text
     assert refused.json()["code"] == "keeper_unavailable"
-    assert "launch_credential" not in refused.json()
+    assert "session_credential" not in refused.json()
     assert created.status_code == 201, created.text
     assert replaced.status_code == 200, replaced.text
     assert (count_sessions(stack), count_credentials(stack)) == before
@@ -831,11 +833,11 @@ def test_keeper_down_refuses_launches_but_not_writes_and_recovers(
     # gets a fresh credential.
     launch = alice.launch([{"name": name, "file": "f"}])
     with HTTPClient(stack.url) as http:
-        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
+        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["session_credential"])
         assert [d.value for d in delivery.items] == [v2.encode()]
         with alice.api() as api:
             fresh = api.post(f"{API}/sessions/{pending['session']['id']}/credentials").json()
-        again = redeem(http, session_id=pending["session"]["id"], credential=fresh["launch_credential"])
+        again = redeem(http, session_id=pending["session"]["id"], credential=fresh["session_credential"])
     assert len(again.items) == 1
 
 
@@ -866,7 +868,7 @@ def test_no_launch_without_its_audit_record(stack: Stack, alice: User, value: Ca
             create = api.post(f"{API}/sessions", json={"secrets": [{"name": name, "file": "f"}]})
         assert create.status_code == 503, create.text
         assert create.json()["code"] == "audit_unavailable"
-        assert "launch_credential" not in create.json() and "sbl_" not in create.text
+        assert "session_credential" not in create.json() and "sbl_" not in create.text
         assert (count_sessions(stack), count_credentials(stack)) == before
 
         pair = SessionKeyPair.generate()
@@ -874,7 +876,7 @@ def test_no_launch_without_its_audit_record(stack: Stack, alice: User, value: Ca
             spend = http.post(
                 f"{API}/sessions/{sid}/redeem",
                 json={
-                    "credential": issued_before["launch_credential"],
+                    "credential": issued_before["session_credential"],
                     "public_key": base64.b64encode(pair.public_bytes()).decode(),
                 },
             )
@@ -886,7 +888,7 @@ def test_no_launch_without_its_audit_record(stack: Stack, alice: User, value: Ca
         assert int(query(stack, "SELECT count(*) FROM audit_events")[0][0]) == audit_rows
     # The refused redemption spent nothing: with the audit log back, the same credential works once.
     with HTTPClient(stack.url) as http:
-        delivery = redeem(http, session_id=sid, credential=issued_before["launch_credential"])
+        delivery = redeem(http, session_id=sid, credential=issued_before["session_credential"])
     assert [d.value for d in delivery.items] == [v.encode()]
     assert [o for o, _ in redeem_audit(stack, sid)] == ["success"]
 

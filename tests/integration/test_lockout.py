@@ -176,7 +176,7 @@ def test_made_up_session_credentials_add_a_bounded_number_of_records_and_lock_no
     with any_stack.client(token) as own:
         made = own.post(f"{API}/sessions", json={"secrets": [{"name": secret, "file": "f"}]})
     assert made.status_code == 201, made.text
-    session_id, credential = made.json()["session"]["id"], made.json()["launch_credential"]
+    session_id, credential = made.json()["session"]["id"], made.json()["session_credential"]
     address = shared_address()
     started = time.time()
     statuses: Counter[int] = Counter()

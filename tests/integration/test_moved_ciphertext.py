@@ -252,7 +252,7 @@ def _launch(stack: Stack, token: str, name: str) -> bytes:
     assert created.status_code == 201, created.text
     launch = created.json()
     with HTTPClient(stack.url) as http:
-        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["launch_credential"])
+        delivery = redeem(http, session_id=launch["session"]["id"], credential=launch["session_credential"])
     (item,) = delivery.items
     return item.value
 

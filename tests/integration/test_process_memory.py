@@ -154,7 +154,7 @@ class Run:
     stack: Stack
     values: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
-    tokens: list[str] = field(default_factory=list)  # the admin's, and every launch credential
+    tokens: list[str] = field(default_factory=list)  # the admin's, and every session credential
 
     def server_pids(self) -> list[int]:
         assert self.stack.server is not None and self.stack.server.poll() is None
@@ -170,12 +170,12 @@ class Run:
         assert created.status_code == 201, created.text
         body: dict[str, Any] = created.json()
         session_id = body["session"]["id"]
-        self.tokens.append(body["launch_credential"])
+        self.tokens.append(body["session_credential"])
         try:
             delivery = redeem(
                 http,
                 session_id=session_id,
-                credential=body["launch_credential"],
+                credential=body["session_credential"],
                 keeper_url=self.stack.keeper.url,
             )
             return sum(1 for d in delivery.items if find_in_bytes(d.value, self.values))

@@ -94,7 +94,7 @@ def person(stack: Stack, admin: httpx.Client) -> Person:
         group=group,
         project=project,
         session_id=launch.json()["session"]["id"],
-        credential=launch.json()["launch_credential"],
+        credential=launch.json()["session_credential"],
     )
 
 
@@ -378,7 +378,7 @@ def test_service_sessions_end_with_the_service_or_the_user_it_acts_for(
     started = _service_session(rstack, token, p)
     assert started.status_code == 201, started.text
     launch = replace(
-        p, session_id=started.json()["session"]["id"], credential=started.json()["launch_credential"]
+        p, session_id=started.json()["session"]["id"], credential=started.json()["session_credential"]
     )
 
     # The user it acts for is disabled: the service can no longer act for them, and the session it
@@ -408,7 +408,7 @@ def test_service_sessions_end_with_the_service_or_the_user_it_acts_for(
 # --- launches and API tokens ----------------------------------------------------------------------------
 
 
-def test_an_ended_session_takes_its_launch_credential_and_refresh_with_it(
+def test_an_ended_session_takes_its_session_credential_and_refresh_with_it(
     rstack: Stack, admin: httpx.Client
 ) -> None:
     p = person(rstack, admin)

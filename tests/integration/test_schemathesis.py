@@ -124,7 +124,7 @@ def test_checks_all_every_phase_finds_nothing(open_stack: Stack, fuzz_token: str
     assert not re.search(r"\bST\d{3}\b", out), out[-6000:]
     tested = re.search(r"Tested: (\d+)", out)
     assert tested and int(tested.group(1)) >= 37, out[-3000:]
-    # The run kept its token throughout: only the launch credential's routes (no bearer token) say 401.
+    # The run kept its token throughout: only the session credential's routes (no bearer token) say 401.
     unauthorized = re.search(r"401 Unauthorized \(\d+ operations?\):\n((?:\s+- .+\n)+)", out)
     only_401 = set(re.findall(r"- (\S+ \S+)", unauthorized.group(1))) if unauthorized else set()
     assert only_401 <= {

@@ -61,7 +61,7 @@ class Account:
             json={"on_behalf_of": on_behalf_of, "secrets": [{"name": ref, "field": field}]},
         )
         assert resp.status_code >= 400, resp.text
-        assert "launch_credential" not in resp.json()
+        assert "session_credential" not in resp.json()
         return resp
 
 
@@ -225,7 +225,7 @@ def test_every_fetch_is_audited_with_the_service_and_the_user(stack: Stack, worl
         delivered = redeem(
             anonymous,
             session_id=session_id,
-            credential=launch["launch_credential"],
+            credential=launch["session_credential"],
             keeper_url=stack.keeper.url,
         )
     assert delivered.items[0].selected().decode() == AWS_KEY_ID

@@ -96,7 +96,7 @@ class Person:
             return redeem(
                 anonymous,
                 session_id=launch["session"]["id"],
-                credential=launch["launch_credential"],
+                credential=launch["session_credential"],
                 keeper_url=self.stack.keeper.url,
             )
 
@@ -771,7 +771,7 @@ def test_only_members_create_secrets_in_a_project(
 def test_removing_a_member_from_the_project_stops_the_next_redemption(
     cast: Cast, project: str, value: Callable[[str], str]
 ) -> None:
-    """Like a revoked grant: a launch credential issued before the member left is refused afterwards."""
+    """Like a revoked grant: a session credential issued before the member left is refused afterwards."""
     name, v = unique("proj-db"), value("project-leaver")
     cast.alice.add(name, v, project=project)
     ref = f"{cast.alice.name}/{name}"

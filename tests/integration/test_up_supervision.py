@@ -122,7 +122,7 @@ def launched_value(r: Running) -> bytes:
     assert started.status_code == 201, started.text
     body = started.json()
     with HTTPClient(r.machine.url) as http:
-        delivery = redeem(http, session_id=body["session"]["id"], credential=body["launch_credential"])
+        delivery = redeem(http, session_id=body["session"]["id"], credential=body["session_credential"])
     return delivery.items[0].value
 
 

@@ -423,7 +423,7 @@ class Model(RuleBasedStateMachine):
                 delivery = redeem(
                     anonymous,
                     session_id=launch.body["session"]["id"],
-                    credential=launch.body["launch_credential"],
+                    credential=launch.body["session_credential"],
                     keeper_url=self.stack.keeper.url,
                 )
             except ClientError as err:

@@ -43,7 +43,7 @@ def values_through_launch(stack: Stack, names: list[str]) -> dict[str, bytes]:
         delivery = redeem(
             anonymous,
             session_id=body["session"]["id"],
-            credential=body["launch_credential"],
+            credential=body["session_credential"],
             keeper_url=stack.keeper.url,
         )
     return {item.name: item.value for item in delivery.items}

@@ -28,7 +28,7 @@ ServerOpt = Annotated[str, typer.Option("--server", help="the sealbox server's U
 @app.command("init")
 def init(
     server: ServerOpt,
-    credential_file: Annotated[Path, typer.Option(help="the launch credential (a mounted Secret's file)")],
+    credential_file: Annotated[Path, typer.Option(help="the session credential (a mounted Secret's file)")],
     target: Annotated[Path, typer.Option(help="the folder to create inside the emptyDir (medium: Memory)")],
     session_id_file: Annotated[
         Path | None, typer.Option(help="the session id's file; default: session-id beside the credential")
@@ -41,7 +41,7 @@ def init(
         bool, typer.Option("--require-memory", help="refuse unless the folder is on a memory filesystem")
     ] = False,
 ) -> None:
-    """The init container: redeem the launch credential once into TARGET (folder 0700, files 0400)."""
+    """The init container: redeem the session credential once into TARGET (folder 0700, files 0400)."""
     from sealbox.integrations.initcontainer import InitOptions, harden, init_folder
 
     harden()

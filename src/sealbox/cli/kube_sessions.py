@@ -49,7 +49,7 @@ def pod(
     ttl: Annotated[int | None, typer.Option(help="the session's lifetime in seconds")] = None,
     credential_ttl: Annotated[
         int | None,
-        typer.Option(help="the launch credential's lifetime, 60-900 s (default 60): for slow pod starts"),
+        typer.Option(help="the session credential's lifetime, 60-900 s (default 60): for slow pod starts"),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="write to this new 0600 file instead of stdout")] = None,
     apply: ApplyOpt = False,
@@ -129,7 +129,7 @@ def _credential_doc(
         return credential_secret(
             name=name,
             session_id=created["session"]["id"],
-            credential=created["launch_credential"],
+            credential=created["session_credential"],
             namespace=namespace,
             owner_pod=owner_pod,
         )
@@ -212,7 +212,7 @@ def sync(
         session_id = created["session"]["id"]
         with HTTPClient(config_file.load().url) as http:
             delivery = redeem(
-                http, session_id=session_id, credential=created["launch_credential"], keeper_url=keeper_url
+                http, session_id=session_id, credential=created["session_credential"], keeper_url=keeper_url
             )
         doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
         if applier is not None:

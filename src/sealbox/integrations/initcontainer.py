@@ -1,11 +1,11 @@
 """Inside a session pod: the init container that redeems once, and the sidecar that refreshes.
 
-`init_folder` (the command `sealbox kube init`) reads the launch credential and the session id from files
+`init_folder` (the command `sealbox kube init`) reads the session credential and the session id from files
 (the short-lived Secret's volume: never argv, never an environment value), makes its 0700 folder inside the
 emptyDir, redeems the credential once, and writes the files (0400) in Kubernetes' atomic-writer layout with
 the manifest that `get_secret` follows.
 
-`Refresher` (the command `sealbox kube refresh`) keeps that folder current. A launch credential is spent
+`Refresher` (the command `sealbox kube refresh`) keeps that folder current. A session credential is spent
 by its first use and a pod holds no user token, so each poll fetches the same secrets afresh as a service
 account acting for the session's user (`POST /api/v1/service/sessions`, audited like any launch, with the
 service as actor); when a version changed, it writes a complete new set and swaps it in one rename, as
@@ -100,7 +100,7 @@ def _session_id(opts: InitOptions) -> str:
 
 def init_folder(opts: InitOptions) -> InitResult:
     """Redeem the credential once into `opts.target` (created 0700; its parent is the emptyDir)."""
-    credential = read_small_file(opts.credential_file, "launch credential")
+    credential = read_small_file(opts.credential_file, "session credential")
     session_id = _session_id(opts)
     parent = opts.target.parent
     if not parent.is_dir():
@@ -175,7 +175,7 @@ class Refresher:
             return redeem(
                 client.http,
                 session_id=launch["session"]["id"],
-                credential=launch["launch_credential"],
+                credential=launch["session_credential"],
                 keeper_url=self.opts.keeper_url,
             )
 

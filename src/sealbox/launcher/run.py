@@ -192,7 +192,7 @@ class _Runner:
             self.delivery = redeem(
                 self.client.http,
                 session_id=session_id,
-                credential=launch["launch_credential"],
+                credential=launch["session_credential"],
                 keeper_url=self.opts.keeper_url,
             )
             env = child_environment(
@@ -314,7 +314,7 @@ class _Runner:
         delivery = redeem(
             self.client.http,
             session_id=session_id,
-            credential=launch["launch_credential"],
+            credential=launch["session_credential"],
             keeper_url=self.opts.keeper_url,
         )
         files, manifest = folder_contents(delivery.items)

@@ -1,7 +1,12 @@
 """The messages that cross a process boundary, as msgspec Structs: both sides encode and decode through them.
 
-`keeper`: server and session side <-> keeper. `errors`: the error body every sealbox process answers with.
+`keeper`: server and session side <-> keeper (both sides decode and encode through it). `sessions`: the
+session side's redemption and failure report (the server's routes decode and encode them too).
+`session_api`: what a person or a service sends to create a session or a credential, and the session as
+the API shows it (the server's routes; it states the domain's rules, so the session side never loads it).
+`errors`: the error body every sealbox process answers with.
 Each Struct is frozen and refuses unknown fields; `decode()` turns any malformed body into one
 `ProtocolError` (no detail of the body in it), which each side answers or raises as its own 4xx.
-This package imports only the standard library and msgspec (an import-linter contract says so).
+This package imports only the standard library and msgspec, session_api also the domain (import-linter
+contracts say so).
 """

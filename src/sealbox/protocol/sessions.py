@@ -1,22 +1,42 @@
 """Session side <-> server: the redemption of a one-time session credential, and the failure report.
 
-The server still declares these bodies with pydantic (server/schemas/sessions.py: RedeemIn, RedeemOut,
-FailureIn) until its routes decode through these Structs; tests/unit/protocol/test_sessions.py keeps the
-two declarations field for field equal meanwhile.
+Both sides decode and encode through these Structs (the server's routes in server/routes/sessions.py, the
+session side in launcher/redeem.py), and the server's OpenAPI document is generated from them.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Annotated
 
 import msgspec
 
 from sealbox.protocol.base import Message
 
+# A session credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes). The schema
+# states them; the server checks them itself, with its own codes (invalid_public_key, a 401 for the
+# credential).
+CREDENTIAL_PATTERN = r"^sbl_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$"
+PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
+PUBLIC_KEY_PATTERN = f"^{PUBLIC_KEY_RE.pattern}$"
+# What a session side may report (services.sessions.REPORTABLE_FAILURES; a unit test keeps them equal).
+REPORTABLE_FAILURES = ("integrity_error", "keeper_unavailable", "launch_refused")
+
+Credential = Annotated[str, msgspec.Meta(max_length=200, extra_json_schema={"pattern": CREDENTIAL_PATTERN})]
+
 
 class RedeemRequest(Message, frozen=True):
     """POST /api/v1/sessions/{id}/redeem (no token: the credential is the authority, spent by this call)."""
 
-    credential: str
-    public_key: str  # the session's ephemeral X25519 public key, base64
+    credential: Credential
+    public_key: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=100,
+            description="the session's ephemeral X25519 public key, base64",
+            extra_json_schema={"pattern": PUBLIC_KEY_PATTERN},
+        ),
+    ]
 
 
 class RedeemedItem(Message, frozen=True):
@@ -29,8 +49,8 @@ class RedeemedItem(Message, frozen=True):
     file: str | None
     env: str | None
     version: int
-    outer: bytes  # the stored outer layer: only the keeper opens it
-    wrapped_dek: bytes  # the data key, wrapped for this session
+    outer: Annotated[bytes, msgspec.Meta(description="the stored outer layer (only the keeper can open it)")]
+    wrapped_dek: Annotated[bytes, msgspec.Meta(description="the data key wrapped for this session")]
     scopes: list[str] = msgspec.field(default_factory=list)
 
 
@@ -48,5 +68,5 @@ class RedeemResponse(Message, frozen=True):
 class FailureReport(Message, frozen=True):
     """POST /api/v1/sessions/{id}/failures: how a redeemed session really ended, for the audit trail."""
 
-    credential: str
-    code: str
+    credential: Credential
+    code: Annotated[str, msgspec.Meta(max_length=32, extra_json_schema={"enum": list(REPORTABLE_FAILURES)})]

@@ -205,7 +205,7 @@ class Client:
         delivery = redeem(
             self.http,
             session_id=launch["session"]["id"],
-            credential=launch["launch_credential"],
+            credential=launch["session_credential"],
             keeper_url=keeper_url,
         )
         return delivery.items[0].selected().decode("utf-8")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -26,6 +27,7 @@ from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
 from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
@@ -65,6 +67,8 @@ def _schema_field_names() -> frozenset[str]:
     for value in vars(schemas).values():
         if isinstance(value, type) and issubclass(value, BaseModel):
             names.update(value.model_fields)
+        elif isinstance(value, type) and issubclass(value, msgspec.Struct):
+            names.update(value.__struct_fields__)
     return frozenset(names)
 
 
@@ -170,7 +174,7 @@ def create_app(
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
         app,
-        structs=(schemas.SecretPublic, schemas.SecretPage, schemas.UnshareOut),
+        structs=(schemas.SecretPublic, schemas.SecretPage, schemas.UnshareOut, *SESSION_STRUCTS),
         paths=hot.openapi_paths,
     )
     install_web(app)

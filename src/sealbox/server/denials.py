@@ -37,7 +37,7 @@ log = logging.getLogger("sealbox.server")
 _API = "/api/v1/"
 _SECRET_ITEM = "/api/v1/secrets/{name}"  # noqa: S105 -- a path, not a password  # nosec B105
 _LAUNCH_CREDENTIAL = "bearer sbl_"
-# Routes whose caller is a launch credential, not a person or a service.
+# Routes whose caller is a session credential, not a person or a service.
 _NOT_IDENTITIES = ("/redeem", "/failures")
 _ACTIONS = {
     ("GET", "/api/v1/secrets/{name}"): "secret.read",

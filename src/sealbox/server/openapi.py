@@ -1,9 +1,10 @@
 """The OpenAPI document: FastAPI's, plus what FastAPI cannot see.
 
 Some answers are msgspec Structs (schemas.SecretPublic and the bodies around it), encoded once by
-msgspec on every path that answers with them; their schemas come from msgspec
-(`schema_components`), from the same types. The hot reads (server/hot.py) are plain routes; their
-operations come from hot.py's own parameter table (`openapi_paths`).
+msgspec on every path that answers with them, and some request bodies are Structs of sealbox.protocol
+(decoded by server.bodies); their schemas come from msgspec (`schema_components`), from the same
+types. The hot reads (server/hot.py) are plain routes; their operations come from hot.py's own
+parameter table (`openapi_paths`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,30 @@ _encode = msgspec.json.Encoder().encode
 
 
 def struct_response(
-    value: msgspec.Struct, *, status_code: int = 200, headers: dict[str, str] | None = None
+    value: msgspec.Struct | list[msgspec.Struct],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """A Struct as a JSON answer."""
+    """A Struct (or a list of them) as a JSON answer."""
     return Response(_encode(value), status_code=status_code, headers=headers, media_type="application/json")
 
 
-def struct_answer(struct: type[msgspec.Struct], description: str = "Successful Response") -> dict[str, Any]:
-    """A route's `responses` entry for an answer of this Struct type."""
+def struct_answer(
+    struct: type[msgspec.Struct], description: str = "Successful Response", *, many: bool = False
+) -> dict[str, Any]:
+    """A route's `responses` entry for an answer of this Struct type (a list of them: `many`)."""
+    schema: dict[str, Any] = {"$ref": _REF.format(name=struct.__name__)}
+    if many:
+        schema = {"type": "array", "items": schema}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def struct_request(struct: type[msgspec.Struct], *, required: bool = True) -> dict[str, Any]:
+    """A route's `openapi_extra` for a body of this Struct type (decoded by server.bodies)."""
     ref = _REF.format(name=struct.__name__)
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": ref}}}}
+    content = {"application/json": {"schema": {"$ref": ref}}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def install_openapi(

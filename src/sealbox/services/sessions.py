@@ -88,7 +88,7 @@ class SessionService:
         credential_ttl_seconds: int | None = None,
         heartbeat_seconds: int | None = None,
     ) -> IssuedCredential:
-        """Record a session and return its one-time launch credential; every secret must be usable.
+        """Record a session and return its one-time session credential; every secret must be usable.
 
         With `acting_for`, a service account launches on a user's behalf: the user's access decides,
         the service's purposes limit what it may take, and the audit names both.

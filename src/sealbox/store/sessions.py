@@ -1,4 +1,4 @@
-"""Sessions, the secrets each one mounts, and their one-time launch credentials."""
+"""Sessions, the secrets each one mounts, and their one-time session credentials."""
 
 from __future__ import annotations
 

@@ -36,13 +36,13 @@ def secret_volume(path: Path, files: dict[str, bytes]) -> Path:
 def test_reads_one_line_through_kubelets_symlinks(tmp_path: Path) -> None:
     vol = secret_volume(tmp_path / "cred", {"credential": b"sbl_x_y\n", "session-id": b"abc"})
     assert (vol / "credential").is_symlink()
-    assert read_small_file(vol / "credential", "launch credential") == "sbl_x_y"
+    assert read_small_file(vol / "credential", "session credential") == "sbl_x_y"
     (tmp_path / "two").write_text("a\nb\n")
     (tmp_path / "empty").write_text("")
     (tmp_path / "big").write_text("x" * 5000)
     for bad in ("two", "empty", "big", "missing"):
         with pytest.raises(ConfigError):
-            read_small_file(tmp_path / bad, "launch credential")
+            read_small_file(tmp_path / bad, "session credential")
 
 
 def test_init_refuses_before_spending_the_credential(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ KEEPER = "http://sealbox-keeper.sealbox.svc:8481"
 def launch(**overrides: Any) -> KubeSession:
     values: dict[str, Any] = {
         "session_id": SESSION,
-        "credential_secret_name": "sealbox-launch-alice",
+        "credential_secret_name": "sealbox-session-alice",
         "server_url": SERVER,
         "keeper_url": KEEPER,
     }
@@ -77,7 +77,7 @@ def test_patched_notebook_pod_is_valid_and_complete() -> None:
     secrets_volume = by_name(spec["volumes"], k8s.SECRETS_VOLUME)
     assert secrets_volume["emptyDir"]["medium"] == "Memory"
     credential_volume = by_name(spec["volumes"], k8s.CREDENTIAL_VOLUME)["secret"]
-    assert credential_volume["secretName"] == "sealbox-launch-alice"
+    assert credential_volume["secretName"] == "sealbox-session-alice"
     assert credential_volume["defaultMode"] == 0o400
     assert [i["key"] for i in credential_volume["items"]] == ["credential", "session-id"]
 
@@ -258,7 +258,7 @@ def test_credential_secret_only_for_sealbox_containers() -> None:
     pod = _patched()
     notebook = pod["spec"]["containers"][0]
     notebook["env"].append(
-        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "sealbox-launch-alice", "key": "credential"}}}
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "sealbox-session-alice", "key": "credential"}}}
     )
     notebook["envFrom"] = [{"secretRef": {"name": "sealbox-hub-token"}}]
     notebook["volumeMounts"].append({"name": k8s.CREDENTIAL_VOLUME, "mountPath": "/c", "readOnly": True})
@@ -273,7 +273,7 @@ def test_credential_secret_only_for_sealbox_containers() -> None:
 
 def test_credential_secret_holds_the_credential_and_session_only() -> None:
     doc = credential_secret(
-        name="sealbox-launch-alice",
+        name="sealbox-session-alice",
         namespace="jhub",
         session_id=SESSION,
         credential=CREDENTIAL,

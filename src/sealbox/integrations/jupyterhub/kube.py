@@ -30,7 +30,7 @@ __all__ = ["SealboxKubeSpawner", "credential_secret_name", "modify_pod_hook"]
 
 
 def credential_secret_name(session_id: str) -> str:
-    return f"sealbox-launch-{session_id}"
+    return f"sealbox-session-{session_id}"
 
 
 class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # untyped bases
@@ -62,7 +62,7 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         secret = credential_secret(
             name=name,
             session_id=session_id,
-            credential=created["launch_credential"],
+            credential=created["session_credential"],
             namespace=self.namespace,
         )
         description = KubeSession(

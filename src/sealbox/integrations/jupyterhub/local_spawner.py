@@ -74,7 +74,7 @@ class _LocalSealbox(SealboxSpawner):
                 delivery = redeem(
                     anonymous,
                     session_id=session_id,
-                    credential=created["launch_credential"],
+                    credential=created["session_credential"],
                     keeper_url=self.sealbox_keeper_url or None,
                 )
             folder = local.write_folder(

@@ -3,7 +3,7 @@
 The flow, for a platform (a spawner, an operator, a person with kubectl) that starts a pod for a user:
 
 1. Create a session for the user (`POST /api/v1/sessions`, or `/api/v1/service/sessions` as a service account
-   acting for the user). It returns the session id and a one-time launch credential (valid 60 s, or up to
+   acting for the user). It returns the session id and a one-time session credential (valid 60 s, or up to
    900 s when the session asks with `credential_ttl_seconds`, for pods that start late).
 2. `credential_secret(...)`: a short-lived Kubernetes Secret holding only that credential and the session id.
    The credential is spent by the first redemption; what etcd keeps afterwards opens nothing.

@@ -26,18 +26,18 @@ def credential_secret(
     namespace: str | None = None,
     owner_pod: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The short-lived Secret that carries a launch credential (and its session id) into a pod; nothing else.
+    """The short-lived Secret that carries a session credential (and its session id) into a pod; nothing else.
 
     `owner_pod` = (pod name, pod uid) makes the Secret garbage-collected with the pod. Either way the
     credential is one-time and short-lived (60 s unless the session asked for up to 900 s): delete the
     Secret once the pod has started (`sealbox kube end` deletes what is labelled with the session).
     """
     if not credential or any(c in credential for c in "\r\n\x00"):
-        raise PodSpecError("the launch credential is one line of text")
+        raise PodSpecError("the session credential is one line of text")
     metadata: dict[str, Any] = {
         "name": check_name(name, "the Secret's name"),
         "labels": {LABEL_MANAGED_BY: MANAGED_BY, LABEL_SESSION: check_session_id(session_id)},
-        "annotations": {ANNOTATION_PURPOSE: "launch-credential"},
+        "annotations": {ANNOTATION_PURPOSE: "session-credential"},
     }
     if namespace is not None:
         metadata["namespace"] = check_name(namespace, "the namespace")

@@ -7,22 +7,26 @@ Person tokens are refused here: a person brings values into sessions, never read
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.domain.principals import Purposes
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
+from sealbox.server.bodies import struct_body
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
+from sealbox.server.openapi import struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
     ErrorBody,
     ServiceAccountCreate,
     ServiceFetchIn,
     ServiceUsableSecret,
     SessionCreated,
-    SessionPublic,
     UserCreated,
     UserPublic,
 )
 from sealbox.server.schemas.params import SessionIdPath, UserPath
+from sealbox.server.schemas.sessions import service_usable_secret, session_created
 from sealbox.services import service_sessions, tokens, users
 
 router = APIRouter(
@@ -39,6 +43,8 @@ router = APIRouter(
     },
 )
 SERVICE_FETCH_TTL_SECONDS = 60
+# A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
+ServiceFetchBody = Annotated[ServiceFetchIn, Depends(struct_body(ServiceFetchIn))]
 
 
 @router.post("/service-accounts", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
@@ -63,8 +69,14 @@ def create_service_account(
     return UserCreated(user=UserPublic.of(account), token=issued.value)
 
 
-@router.post("/service/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
-def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: ContextDep) -> SessionCreated:
+@router.post(
+    "/service/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_class=Response,
+    responses={201: struct_answer(SessionCreated, "Created")},
+    openapi_extra=struct_request(ServiceFetchIn),
+)
+def service_fetch(principal: CurrentPrincipal, ctx: ContextDep, body: ServiceFetchBody) -> Response:
     """A service account asks for a one-time credential to fetch secrets on behalf of `on_behalf_of`.
 
     With `mount_path`, a `file` or an `env` on any secret, it is a session for the user instead (a notebook
@@ -101,12 +113,8 @@ def service_fetch(body: ServiceFetchIn, principal: CurrentPrincipal, ctx: Contex
         acting_for=acting_for,
         credential_ttl_seconds=credential_ttl,
     )
-    return SessionCreated(
-        session=SessionPublic.of(issued.session, now=issued.session.created_at),
-        launch_credential=issued.value,
-        credential_expires_at=issued.expires_at,
-        keeper_url=ctx.public_keeper_url,
-    )
+    created = session_created(issued, now=issued.session.created_at, keeper_url=ctx.public_keeper_url)
+    return struct_response(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.delete("/service/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -116,11 +124,13 @@ def service_end_session(session_id: SessionIdPath, principal: CurrentPrincipal, 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/service/users/{user}/secrets", response_model=list[ServiceUsableSecret])
-def service_usable_secrets(
-    user: UserPath, principal: CurrentPrincipal, ctx: ContextDep
-) -> list[ServiceUsableSecret]:
+@router.get(
+    "/service/users/{user}/secrets",
+    response_class=Response,
+    responses={200: struct_answer(ServiceUsableSecret, many=True)},
+)
+def service_usable_secrets(user: UserPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The secrets `user` may bring into a session through this service: own and shared, within the
     service's purposes. Names, kinds and descriptions only; never a value."""
     found = service_sessions.usable_secrets(ctx.db, ctx.secrets, principal, user)
-    return [ServiceUsableSecret.of(s, for_user=user) for s in found]
+    return struct_response([service_usable_secret(s, for_user=user) for s in found])

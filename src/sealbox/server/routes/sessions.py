@@ -1,28 +1,29 @@
-"""/api/v1/sessions: bring chosen secrets into a session or job, by a one-time launch credential."""
+"""/api/v1/sessions: bring chosen secrets into a session or job, by a one-time session credential."""
 
 from __future__ import annotations
 
-import base64
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from sealbox.domain.sessions import Mapping
 from sealbox.errors import BadRequest
+from sealbox.protocol.sessions import PUBLIC_KEY_RE
+from sealbox.server.bodies import optional_struct_body, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.openapi import struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
     CredentialCreate,
     ErrorBody,
-    FailureIn,
-    RedeemedItemPublic,
-    RedeemIn,
-    RedeemOut,
+    FailureReport,
+    RedeemRequest,
+    RedeemResponse,
     SessionCreate,
     SessionCreated,
     SessionPublic,
 )
-from sealbox.server.schemas.fields import PUBLIC_KEY_RE
 from sealbox.server.schemas.params import SessionIdPath
+from sealbox.server.schemas.sessions import redeem_response, session_created, session_public
 from sealbox.services.heartbeats import heartbeat as record_heartbeat
 from sealbox.services.sessions import decode_public_key
 
@@ -37,10 +38,23 @@ router = APIRouter(
         503: {"model": ErrorBody},
     },
 )
+# Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
+CreateBody = Annotated[SessionCreate, Depends(struct_body(SessionCreate))]
+CredentialBody = Annotated[CredentialCreate | None, Depends(optional_struct_body(CredentialCreate))]
+RedeemBody = Annotated[RedeemRequest, Depends(struct_body(RedeemRequest))]
+FailureBody = Annotated[FailureReport, Depends(struct_body(FailureReport))]
+_SESSION: dict[int | str, dict[str, Any]] = {200: struct_answer(SessionPublic)}
+_CREATED: dict[int | str, dict[str, Any]] = {201: struct_answer(SessionCreated, "Created")}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
-def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: ContextDep) -> SessionCreated:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_class=Response,
+    responses=_CREATED,
+    openapi_extra=struct_request(SessionCreate),
+)
+def create_session(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody) -> Response:
     mappings = [Mapping(secret=s.name, field=s.field, file=s.file, env=s.env) for s in body.secrets]
     issued = ctx.sessions.create(
         principal,
@@ -52,52 +66,50 @@ def create_session(body: SessionCreate, principal: CurrentPrincipal, ctx: Contex
         credential_ttl_seconds=body.credential_ttl_seconds,
         heartbeat_seconds=body.heartbeat_seconds,
     )
-    return SessionCreated(
-        session=SessionPublic.of(issued.session, now=issued.session.created_at),
-        launch_credential=issued.value,
-        credential_expires_at=issued.expires_at,
-        keeper_url=ctx.public_keeper_url,
-    )
+    created = session_created(issued, now=issued.session.created_at, keeper_url=ctx.public_keeper_url)
+    return struct_response(created, status_code=status.HTTP_201_CREATED)
 
 
-@router.get("", response_model=list[SessionPublic])
+@router.get("", response_class=Response, responses={200: struct_answer(SessionPublic, many=True)})
 def list_sessions(
     principal: CurrentPrincipal,
     ctx: ContextDep,
     all: Annotated[bool, Query(description="include ended and expired sessions")] = False,
-) -> list[SessionPublic]:
+) -> Response:
     at = now()
-    return [
-        SessionPublic.of(s, now=at) for s in ctx.sessions.list_sessions(principal, live_only=not all, now=at)
-    ]
+    found = ctx.sessions.list_sessions(principal, live_only=not all, now=at)
+    return struct_response([session_public(s, now=at) for s in found])
 
 
-@router.get("/{session_id}", response_model=SessionPublic)
-def get_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
-    return SessionPublic.of(ctx.sessions.get(principal, session_id), now=now())
+@router.get("/{session_id}", response_class=Response, responses=_SESSION)
+def get_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response(session_public(ctx.sessions.get(principal, session_id), now=now()))
 
 
-@router.delete("/{session_id}", response_model=SessionPublic)
-def end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+@router.delete("/{session_id}", response_class=Response, responses=_SESSION)
+def end_session(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     at = now()
-    return SessionPublic.of(ctx.sessions.end(principal, session_id, now=at), now=at)
+    return struct_response(session_public(ctx.sessions.end(principal, session_id, now=at), now=at))
 
 
-@router.post("/{session_id}/heartbeat", response_model=SessionPublic)
-def heartbeat(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> SessionPublic:
+@router.post("/{session_id}/heartbeat", response_class=Response, responses=_SESSION)
+def heartbeat(session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The session side calls in (sessions created with `heartbeat_seconds`; owner only). The answer is the
     session: a `status` of ended or expired tells the side to remove what it holds."""
     at = now()
-    return SessionPublic.of(record_heartbeat(ctx.db, principal, session_id, now=at), now=at)
+    return struct_response(session_public(record_heartbeat(ctx.db, principal, session_id, now=at), now=at))
 
 
-@router.post("/{session_id}/credentials", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+@router.post(
+    "/{session_id}/credentials",
+    status_code=status.HTTP_201_CREATED,
+    response_class=Response,
+    responses=_CREATED,
+    openapi_extra=struct_request(CredentialCreate, required=False),
+)
 def new_credential(
-    session_id: SessionIdPath,
-    principal: CurrentPrincipal,
-    ctx: ContextDep,
-    body: CredentialCreate | None = None,
-) -> SessionCreated:
+    session_id: SessionIdPath, principal: CurrentPrincipal, ctx: ContextDep, body: CredentialBody
+) -> Response:
     """A fresh one-time credential for a live session (to deliver replaced values, or to reissue one for a
     pod that did not start in time); the body may ask for a longer lifetime (60-900 s)."""
     at = now()
@@ -107,17 +119,20 @@ def new_credential(
         now=at,
         credential_ttl_seconds=body.credential_ttl_seconds if body is not None else None,
     )
-    return SessionCreated(
-        session=SessionPublic.of(issued.session, now=at),
-        launch_credential=issued.value,
-        credential_expires_at=issued.expires_at,
-        keeper_url=ctx.public_keeper_url,
-    )
+    created = session_created(issued, now=at, keeper_url=ctx.public_keeper_url)
+    return struct_response(created, status_code=status.HTTP_201_CREATED)
 
 
-@router.post("/{session_id}/failures", status_code=status.HTTP_204_NO_CONTENT)
-def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request, ctx: ContextDep) -> Response:
-    """The session side reports a launch that failed after redemption (for the audit trail)."""
+@router.post(
+    "/{session_id}/failures",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    openapi_extra=struct_request(FailureReport),
+)
+def report_failure(
+    session_id: SessionIdPath, request: Request, ctx: ContextDep, body: FailureBody
+) -> Response:
+    """The session side reports a session that failed after redemption (for the audit trail)."""
     client = request.client.host if request.client else None
     ctx.sessions.report_failure(
         session_id=session_id[:64], credential=body.credential, code=body.code, client_addr=client, now=now()
@@ -125,9 +140,14 @@ def report_failure(session_id: SessionIdPath, body: FailureIn, request: Request,
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{session_id}/redeem", response_model=RedeemOut)
-def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: ContextDep) -> RedeemOut:
-    """Spend a launch credential (no bearer token: the credential is the authority), once."""
+@router.post(
+    "/{session_id}/redeem",
+    response_class=Response,
+    responses={200: struct_answer(RedeemResponse)},
+    openapi_extra=struct_request(RedeemRequest),
+)
+def redeem(session_id: SessionIdPath, request: Request, ctx: ContextDep, body: RedeemBody) -> Response:
+    """Spend a session credential (no bearer token: the credential is the authority), once."""
     client = request.client.host if request.client else None
     if not PUBLIC_KEY_RE.fullmatch(body.public_key):  # as the OpenAPI document states it
         raise BadRequest(
@@ -140,27 +160,4 @@ def redeem(session_id: SessionIdPath, body: RedeemIn, request: Request, ctx: Con
         client_addr=client,
         now=now(),
     )
-    return RedeemOut(
-        session_id=result.session.id,
-        mount_path=result.session.mount_path,
-        sealed_key=base64.b64encode(result.sealed_key).decode(),
-        ticket=result.ticket,
-        keeper_url=ctx.public_keeper_url,
-        items=[
-            RedeemedItemPublic(
-                name=i.secret.secret_name,
-                owner=i.secret.owner_name,
-                secret_id=i.secret.secret_id,
-                owner_id=i.secret.owner_id,
-                kind=i.secret.kind,
-                field=i.secret.field,
-                file=i.secret.file,
-                env=i.secret.env,
-                version=i.secret.version,
-                outer=base64.b64encode(i.outer).decode(),
-                wrapped_dek=base64.b64encode(i.wrapped_dek).decode(),
-                scopes=list(i.scopes),
-            )
-            for i in result.items
-        ],
-    )
+    return struct_response(redeem_response(result, keeper_url=ctx.public_keeper_url))

@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field, StrictBool
 
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import AccessToken, User
-from sealbox.domain.secrets import Secret
 from sealbox.server.schemas.fields import TOKEN_NAME_PATTERN, In, SecretRef, Timestamp, UserName
 from sealbox.services.tokens import MAX_TOKEN_NAME, RevokedToken
 from sealbox.services.users import DisabledUser
@@ -68,30 +67,6 @@ class ServiceAccountCreate(In):
     names: list[SecretRef] = Field(
         default=[], max_length=256, description="secret names (or OWNER/NAME) it may fetch"
     )
-
-
-class ServiceUsableSecret(BaseModel):
-    """A secret a user may bring into a session through this service: metadata only."""
-
-    ref: str = Field(description="`name` for the user's own, `owner/name` for one shared with them")
-    name: str
-    owner: str
-    kind: str
-    description: str
-    fields: list[str]
-    project: str | None
-
-    @classmethod
-    def of(cls, s: Secret, *, for_user: str) -> ServiceUsableSecret:
-        return cls(
-            ref=s.name if s.owner_name == for_user else s.ref,
-            name=s.name,
-            owner=s.owner_name,
-            kind=s.kind.value,
-            description=s.description,
-            fields=list(s.field_names),
-            project=s.project,
-        )
 
 
 class UserStatus(UserPublic):

@@ -22,14 +22,10 @@ from sealbox.domain.times import parse_rfc3339, to_utc
 # Session and token ids, as the server makes them (token_hex(16); base32 of 10 bytes).
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 TOKEN_ID_PATTERN = r"^[a-z2-7]{16}$"  # noqa: S105 -- a pattern, not a credential  # nosec B105
-# A launch credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes).
-CREDENTIAL_PATTERN = r"^sbl_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$"
 # Base64 as RFC 4648 writes it (padded, nothing after the padding), of at least one byte. The server
 # checks these with the same expressions before decoding: Python's decoder is more lenient ("AAAA=").
 BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})")
 BASE64_PATTERN = f"^{BASE64_RE.pattern}$"
-PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
-PUBLIC_KEY_PATTERN = f"^{PUBLIC_KEY_RE.pattern}$"
 # One printable line: no C0 control character.
 _LINE = r"[^\x00-\x1f]"
 SCOPE_PATTERN = rf"^{_LINE}{{1,512}}$"
