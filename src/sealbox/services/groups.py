@@ -14,8 +14,6 @@ from __future__ import annotations
 import secrets as random_ids
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.domain.collections import (
     Collection,
     Invitation,
@@ -25,7 +23,7 @@ from sealbox.domain.collections import (
 )
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
-from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, Forbidden, NotFound
 from sealbox.services.audit import record
 from sealbox.services.ports import Store, UnitOfWork
 
@@ -71,7 +69,7 @@ class GroupService:
                 repo.set_group_member(group_id, requested_by.user.id, "manager")
                 record(uow, requested_by, "group.create", now=now, detail=f"group={name}")
                 return Collection(name=name, members=repo.group_members(group_id))
-        except IntegrityError:
+        except ConstraintViolation:
             raise Conflict("a group with that name exists", code="already_exists", field="name") from None
 
     def _managed_group(

@@ -6,8 +6,6 @@ import secrets as random_ids
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.crypto.wrapping import StoredVersion, encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level
 from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
@@ -16,7 +14,7 @@ from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
 from sealbox.domain.sessions import LiveSession
 from sealbox.domain.times import check_representable
-from sealbox.errors import BadRequest, Conflict, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound
 from sealbox.services.access import resolve, visible_sessions, with_access
 from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
@@ -186,7 +184,7 @@ class SecretService:
                     detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
                 created = repo.get(owner_id=user.id, name=name)
-        except IntegrityError:
+        except ConstraintViolation:
             # Two creates raced on PostgreSQL; the unique constraint decided.
             raise Conflict(
                 "you already have a secret with that name", code="already_exists", field="name"

@@ -6,13 +6,11 @@ import secrets as random_ids
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.domain.collections import Collection, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import LiveSession
-from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, Forbidden, NotFound
 from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
@@ -137,7 +135,7 @@ class SharingService(GroupService):
                 repo.set_project_member(project_id, requested_by.user.id, "owner")
                 record(uow, requested_by, "project.create", now=now, detail=f"project={name}")
                 return Collection(name=name, members=repo.project_members(project_id))
-        except IntegrityError:
+        except ConstraintViolation:
             raise Conflict("a project with that name exists", code="already_exists", field="name") from None
 
     def _owned_project(self, uow: UnitOfWork, requested_by: Principal, name: str) -> StoredCollection:

@@ -7,13 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
 from sealbox.domain.names import check_user_name
 from sealbox.domain.principals import Principal, Purposes, User, UserID
-from sealbox.errors import Conflict, NotFound
+from sealbox.errors import Conflict, ConstraintViolation, NotFound
 from sealbox.services.audit import record
 from sealbox.services.ports import Sessions, Store
 
@@ -63,7 +61,7 @@ def create_user(
             record(
                 uow, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin} kind={kind}"
             )
-    except IntegrityError:
+    except ConstraintViolation:
         raise Conflict("a user with that name exists", code="already_exists", field="name") from None
     return user
 
