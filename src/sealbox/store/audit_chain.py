@@ -109,7 +109,7 @@ def reanchor(
             ]
         )
         staged = staged_head(conn)
-    assert staged is not None  # record() appended in this transaction
+    assert staged is not None  # the record was appended in this transaction
     if not CheckpointFile(path, keys, lookup=lambda _ids: {}).replace(*staged, expected=before):
         raise ConfigError(f"the audit checkpoint {path} changed meanwhile; run the command again")
     return Reanchored(record_id=staged[0], gap=gap.describe())
