@@ -29,11 +29,11 @@ from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.sealing import PrivateKeySet
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import Principal
-from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ServerKeys, ensure_signing_key
 from sealbox.services.secrets import Limits, SecretService, SecretValue
 from sealbox.services.users import create_user
 from sealbox.store.audit_anchor import CheckpointFile, flush_checkpoints
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 
 RESULTS = Path(__file__).resolve().parent / "results" / "audit_chain.json"

@@ -4,6 +4,8 @@
     ├── DecryptionError            a ciphertext did not open (any reason; no detail, no oracle)
     ├── ConfigError                settings or key files are missing or unsafe
     ├── TimeFormatError            not an RFC 3339 time (also a ValueError)
+    ├── ConstraintViolation        a write broke a database constraint (two creates raced); services
+    │                              answer it with a Conflict
     ├── SecretNotFound             get_secret() found the name in no provider
     │   └── CredentialNotFound     get_credential() found no credential whose scope matches
     ├── AmbiguousCredential        get_credential() found two that match equally
@@ -54,6 +56,14 @@ class DecryptionError(SealboxError):
 
 class ConfigError(SealboxError):
     """Settings, key files or the data directory are missing or unsafe."""
+
+
+class ConstraintViolation(SealboxError):
+    """A write broke a unique or foreign-key constraint: raised by the store for its driver's error, so that
+    services need no database library to tell it apart (a race the constraint decided)."""
+
+    def __init__(self) -> None:
+        super().__init__("a write broke a database constraint")
 
 
 class TimeFormatError(SealboxError, ValueError):

@@ -44,7 +44,6 @@ from sealbox.crypto.keyring import Keyring
 from sealbox.errors import ClientError, ConfigError
 from sealbox.launcher.redeem import redeem
 from sealbox.services import audit as audit_service
-from sealbox.services.audit import install_audit_chain
 from sealbox.store import audit_anchor
 from sealbox.store.audit import GENESIS, AuditRepository, record_hash, record_tag
 from sealbox.store.audit_anchor import (
@@ -54,6 +53,7 @@ from sealbox.store.audit_anchor import (
     flush_checkpoints,
     read_checkpoint,
 )
+from sealbox.store.audit_chain import install_audit_chain, verify_chain
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.tables import audit_events
@@ -552,12 +552,12 @@ def test_records_from_before_the_keyed_chain_verify_and_are_covered(
     try:
         install_audit_chain(db, master, data_dir=tmp_path)
         for i in range(3):
-            with db.write() as conn:
+            with db.writing() as uow:
                 audit_service.record(
-                    conn, None, "secret.replace", now=datetime.now(UTC), secret_name=f"new{i}"
+                    uow, None, "secret.replace", now=datetime.now(UTC), secret_name=f"new{i}"
                 )
         assert flush_checkpoints(db.engine)
-        result = audit_service.verify_chain(db, master, data_dir=tmp_path)
+        result = verify_chain(db, master, data_dir=tmp_path)
         assert (result.ok, result.records, result.legacy) == (True, 8, 5)
         assert result.checkpoint is not None and result.checkpoint.record_id == 8
         keys = ChainKeys.derive(master)
@@ -645,9 +645,9 @@ def test_writers_on_several_replicas_keep_one_chain_and_forward_only_checkpoints
 
         def append(db: Database, label: str) -> None:
             for i in range(20):
-                with db.write() as conn:
+                with db.writing() as uow:
                     audit_service.record(
-                        conn, None, "secret.replace", now=datetime.now(UTC), detail=f"{label}-{i}"
+                        uow, None, "secret.replace", now=datetime.now(UTC), detail=f"{label}-{i}"
                     )
 
         with ThreadPoolExecutor(6) as pool:

@@ -27,9 +27,9 @@ from sqlalchemy import text
 
 from sealbox.crypto.keyring import Keyring
 from sealbox.domain.principals import Principal
-from sealbox.services import audit as audit_service
 from sealbox.services import users
-from sealbox.services.audit import flush_denials, install_audit_chain, record_denial
+from sealbox.services.audit import flush_denials, record_denial
+from sealbox.store.audit_chain import install_audit_chain, verify_chain
 from sealbox.store.database import Database
 from tests.support.processes import Stack, running_stack, sealbox_cmd
 
@@ -233,7 +233,7 @@ def test_two_replicas_count_each_denial_once_and_sum_it_up_once(database_url: st
             ).all()
         assert sum(counted({"detail": r[0]}) for r in rows) == 300 and len(rows) == 2, rows
         assert flush_denials(replicas[1], now=minute + timedelta(hours=1), everything=True) == 0
-        assert audit_service.verify_chain(replicas[0], master, data_dir=None).ok
+        assert verify_chain(replicas[0], master, data_dir=None).ok
     finally:
         for db in replicas:
             db.dispose()

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from sealbox.crypto.keyring import Keyring
 from sealbox.errors import NotFound, Unavailable
 from sealbox.services import audit as audit_service
-from sealbox.services.audit import install_audit_chain
 from sealbox.store import database as database_module
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 from sealbox.store.raw import RawReader, Statement
 from tests.support.postgres import ADMIN_URL
@@ -101,13 +101,13 @@ def test_a_connection_killed_mid_transaction_is_a_503_on_every_path(database_url
     install_audit_chain(db, Keyring.generate(), data_dir=None)
     now = datetime.now(UTC)
     try:
-        with pytest.raises(Unavailable) as failed, db.write() as conn:
-            conn.execute(text("SELECT 1"))
+        with pytest.raises(Unavailable) as failed, db.writing() as uow:
+            uow.conn.execute(text("SELECT 1"))
             assert _terminate_others(database_url) >= 1
-            audit_service.record(conn, None, "secret.replace", now=now, detail="killed")
+            audit_service.record(uow, None, "secret.replace", now=now, detail="killed")
         assert failed.value.code == "database_unavailable"
-        with pytest.raises(Unavailable) as failed, db.write() as conn:
-            audit_service.record(conn, None, "secret.replace", now=now, detail="at-commit")
+        with pytest.raises(Unavailable) as failed, db.writing() as uow:
+            audit_service.record(uow, None, "secret.replace", now=now, detail="at-commit")
             assert _terminate_others(database_url) >= 1
         assert failed.value.code == "database_unavailable"
         with db.read() as conn:
@@ -116,8 +116,8 @@ def test_a_connection_killed_mid_transaction_is_a_503_on_every_path(database_url
         with pytest.raises(Unavailable) as failed, db.read() as conn:
             RawReader(conn).one(Statement.of("SELECT 1"), ())
         assert failed.value.code == "database_unavailable"
-        with db.write() as conn:  # and the next transaction works
-            audit_service.record(conn, None, "secret.replace", now=now, detail="after")
+        with db.writing() as uow:  # and the next transaction works
+            audit_service.record(uow, None, "secret.replace", now=now, detail="after")
         with db.read() as conn:
             assert RawReader(conn).one(Statement.of("SELECT count(*) FROM audit_events"), ()) == (1,)
     finally:

@@ -29,7 +29,7 @@ from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Secret, SecretPatch
-from sealbox.errors import BadRequest, Conflict, NotFound, Unavailable
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound, Unavailable
 from sealbox.services.secrets import SecretValue
 from sealbox.services.users import create_user
 from sealbox.store.database import Database
@@ -471,6 +471,16 @@ def test_concurrent_user_creates(box: InProcess) -> None:
     assert len(results) == 1 and len(errors) == 2
     assert all(isinstance(e, Conflict) for e in errors), errors
     assert _count(box, select(func.count()).select_from(users).where(users.c.name == "same")) == 1
+
+
+def test_a_broken_constraint_is_one_error_without_the_statement(box: InProcess, alice: Principal) -> None:
+    """Services tell a race the database decided without importing its driver: the store raises
+    ConstraintViolation, and the driver's text (SQL and parameters) goes nowhere."""
+    with pytest.raises(ConstraintViolation) as broken, box.db.writing() as uow:
+        uow.users.add(user=alice.user, wrapped_user_key=b"canary-key-bytes", master_key_id="k")
+    assert broken.value.__cause__ is None and broken.value.__suppress_context__
+    assert "canary" not in str(broken.value) and "INSERT" not in str(broken.value)
+    assert _count(box, select(func.count()).select_from(users).where(users.c.name == "alice")) == 1
 
 
 # ---------------------------------------------------------------------------------------------

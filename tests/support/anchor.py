@@ -10,7 +10,8 @@ from sqlalchemy.pool import NullPool
 
 from sealbox.crypto.chain import ChainKeys
 from sealbox.crypto.keyring import load_keyring
-from sealbox.store.audit_anchor import CHECKPOINT_NAME, Checkpoint, read_checkpoint
+from sealbox.domain.audit import Checkpoint
+from sealbox.store.audit_anchor import CHECKPOINT_NAME, read_checkpoint
 from sealbox.store.tables import audit_events
 from tests.support.processes import Stack
 

@@ -49,10 +49,10 @@ from sealbox.domain.kinds import Kind, encode_fields
 from sealbox.domain.principals import Principal
 from sealbox.errors import DecryptionError
 from sealbox.keeper.keys import PRIVATE_FILE, WRAP_FILE, KeeperKeys, ensure_key_dir
-from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ServerKeys, ensure_signing_key
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.users import create_user
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 from sealbox.store.secrets import SecretRepository
 from sealbox.store.tables import secret_versions, users

@@ -37,7 +37,7 @@ def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[Serv
         raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
     db = Database.open(settings.resolved_database_url)
     if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
-        from sealbox.services.audit import install_audit_chain
+        from sealbox.store.audit_chain import install_audit_chain
 
         try:
             install_audit_chain(
@@ -194,7 +194,7 @@ def reanchor(
     import getpass
     import socket
 
-    from sealbox.services.audit import reanchor as reanchor_chain
+    from sealbox.store.audit_chain import reanchor as reanchor_chain
 
     if not reason.strip() or len(reason) > 500:
         fail("--reason: say why in 1-500 characters (it goes into the audit record)")

@@ -77,7 +77,7 @@ def verify(
     """
     from sealbox.cli.admin import open_database
     from sealbox.crypto.keyring import load_keyring
-    from sealbox.services.audit import verify_chain
+    from sealbox.store.audit_chain import verify_chain
 
     settings, db = open_database(data_dir, anchored=False)
     try:
@@ -113,7 +113,7 @@ def refuse_a_lost_anchor(settings: ServerSettings) -> None:
     """Before the server's workers start: raise (one line) when the audit chain lost what the
     checkpoint names, or the database cannot be reached; migrate the schema on the way."""
     from sealbox.crypto.keyring import load_keyring
-    from sealbox.services.audit import install_audit_chain
+    from sealbox.store.audit_chain import install_audit_chain
     from sealbox.store.database import Database
 
     db = Database.open(settings.resolved_database_url)

@@ -25,8 +25,8 @@ from sealbox.config import ServerSettings, keeper_dir_for
 from sealbox.crypto.keyring import load_keyring
 from sealbox.errors import ConfigError
 from sealbox.services import tokens, users
-from sealbox.services.audit import install_audit_chain
 from sealbox.services.keys import ensure_master_key, ensure_signing_key
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 
 ADMIN_NAME = "admin"

@@ -28,3 +28,28 @@ class AuditEvent:
     detail: str | None = None
     on_behalf_of: str | None = None  # the user a service account acted for
     session_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    """The chain head anchored outside the database: a record's id and tag, and the chain key's id."""
+
+    record_id: int
+    head: str
+    key_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainCheck:
+    """What verifying the audit chain found."""
+
+    ok: bool
+    records: int
+    head: str
+    first_bad_id: int | None = None
+    legacy: int = 0  # unkeyed records (written before the chain was keyed) at the start
+    checkpoint: Checkpoint | None = None  # the anchor the chain was checked against
+    truncated: bool = False  # the chain ends before, or differs at, the record the checkpoint names
+    # The re-anchorings the chain records (id, time, detail naming the gap), oldest first: a gap
+    # accepted with `sealbox admin audit reanchor` stays on the record, inside the chain.
+    reanchors: tuple[tuple[int, datetime, str], ...] = ()

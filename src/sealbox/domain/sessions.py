@@ -187,3 +187,28 @@ def check_heartbeat(seconds: int | None) -> int | None:
             field="heartbeat_seconds",
         )
     return seconds
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredCredential:
+    id: str
+    session_id: str
+    secret_hash: bytes
+    expires_at: datetime
+    redeemed_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CurrentMaterial:
+    """What a redemption needs of one secret now: its current version's ciphertexts."""
+
+    secret_id: str
+    name: str
+    kind: str
+    owner_id: str
+    version: int
+    wrapped_dek: bytes
+    outer: bytes
+    project_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None

@@ -31,13 +31,13 @@ from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
-from sealbox.services.audit import install_audit_chain
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 
 log = logging.getLogger("sealbox.server")

@@ -1,65 +1,23 @@
-"""Writing audit records inside the transaction of the change they describe (no record, no change)."""
+"""Writing audit records inside the transaction of the change they describe (no record, no change).
+
+The chain's keying, verification and re-anchoring are the store's: `store/audit_chain.py`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
-
-from sealbox.crypto.chain import ChainKeys
-from sealbox.crypto.keyring import Keyring
 from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal
-from sealbox.errors import BadRequest, ConfigError, Unavailable
+from sealbox.errors import BadRequest
 from sealbox.services.access import resolve
-from sealbox.store.audit import AuditRepository, ChainCheck
-from sealbox.store.audit_anchor import (
-    CHECKPOINT_NAME,
-    REANCHOR,
-    CheckpointFile,
-    anchor_gap,
-    install_chain,
-    read_checkpoint,
-    read_text,
-    staged_head,
-)
-from sealbox.store.database import Database
-from sealbox.store.faults import fault_code, unavailable
-from sealbox.store.ratelimit import DenialCounter
-from sealbox.store.users import UserRepository
+from sealbox.services.ports import Store, UnitOfWork
 
 DENIAL_WINDOW_SECONDS = 60
 # A record that sums up repeated denials starts its detail with this and the count; the first denial of
 # each minute has a record of its own, without it.
 DENIAL_COUNT = "count="
 _NONE = "-"
-
-
-def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
-    """Key `db`'s audit chain with the master keyring, anchoring heads in `data_dir`/audit.head.
-
-    Every process that writes audit records calls this once after opening the database; without it,
-    writes that need a record fail closed. With a checkpoint in `data_dir` that the database's chain
-    does not hold (a rollback, a cut log), raises ConfigError, one line naming the gap and the way out
-    (`sealbox admin audit reanchor`): the server refuses to start, however often it is restarted.
-    """
-    keys = ChainKeys.derive(master)
-    if data_dir is not None:
-        with db.read() as conn:
-            gap = anchor_gap(conn, data_dir / CHECKPOINT_NAME, keys)
-        if gap is not None:
-            raise ConfigError(
-                f"the audit chain does not hold what its checkpoint names: {gap.describe()}. The database "
-                "was rolled back or its audit log cut; `sealbox audit verify` shows it. To accept it and "
-                "record the gap in the log: sealbox admin audit reanchor --reason TEXT"
-            )
-    install_chain(
-        db.engine, keys, checkpoint_path=data_dir / CHECKPOINT_NAME if data_dir is not None else None
-    )
 
 
 def _event(
@@ -93,21 +51,8 @@ def _event(
     )
 
 
-def _append(conn: Connection, events: list[AuditEvent]) -> None:
-    try:
-        AuditRepository(conn).append_many(events)
-    except (SQLAlchemyError, ConfigError) as exc:
-        # The database itself failing is that, not the audit log refusing a record.
-        code = fault_code(exc)
-        if code is not None:
-            raise unavailable(code) from None
-        raise Unavailable(
-            "the audit log cannot be written; nothing was changed", code="audit_unavailable"
-        ) from None
-
-
 def record(
-    conn: Connection,
+    uow: UnitOfWork,
     principal: Principal | None,
     action: str,
     *,
@@ -122,8 +67,7 @@ def record(
     session_id: str | None = None,
 ) -> None:
     """Append one record; a failure here fails (rolls back) the change it belongs to."""
-    _append(
-        conn,
+    uow.audit.append_failing_closed(
         [
             _event(
                 principal,
@@ -143,7 +87,7 @@ def record(
 
 
 def record_many(
-    conn: Connection,
+    uow: UnitOfWork,
     principal: Principal | None,
     action: str,
     *,
@@ -155,8 +99,7 @@ def record_many(
     session_id: str | None = None,
 ) -> None:
     """One record per (secret id, name, version), in one statement; fails closed like `record`."""
-    _append(
-        conn,
+    uow.audit.append_failing_closed(
         [
             _event(
                 principal,
@@ -188,7 +131,7 @@ def _part(text: str) -> str | None:
 
 
 def record_denial(
-    db: Database,
+    db: Store,
     principal: Principal,
     action: str,
     *,
@@ -210,13 +153,12 @@ def record_denial(
     cannot be written.
     """
     window = int(now.timestamp()) // DENIAL_WINDOW_SECONDS
-    with db.write() as conn:
-        counter = DenialCounter(conn)
-        if counter.bump(_denial_key(principal, action, status, secret_id), window) > 1:
+    with db.writing() as uow:
+        if uow.denials.bump(_denial_key(principal, action, status, secret_id), window) > 1:
             return
-        _summarise(conn, counter.claim(before=window), now)
+        _summarise(uow, uow.denials.claim(before=window), now)
         record(
-            conn,
+            uow,
             principal,
             action,
             now=now,
@@ -227,17 +169,17 @@ def record_denial(
         )
 
 
-def flush_denials(db: Database, *, now: datetime, everything: bool = False) -> int:
+def flush_denials(db: Store, *, now: datetime, everything: bool = False) -> int:
     """Append the count records of the minutes that are over (`everything`: of the current one too, when a
     server stops); returns how many records were written. Safe to run from several replicas at once."""
-    with db.write() as conn:
+    with db.writing() as uow:
         window = int(now.timestamp()) // DENIAL_WINDOW_SECONDS
-        return _summarise(conn, DenialCounter(conn).claim(before=None if everything else window), now)
+        return _summarise(uow, uow.denials.claim(before=None if everything else window), now)
 
 
-def _summarise(conn: Connection, claimed: list[tuple[str, int, int]], now: datetime) -> int:
+def _summarise(uow: UnitOfWork, claimed: list[tuple[str, int, int]], now: datetime) -> int:
     """One record per claimed (key, minute) whose count goes past its first denial (recorded already)."""
-    users = UserRepository(conn)
+    users = uow.users
     names: dict[str, str | None] = {}
     events = []
     for key, window, count in claimed:
@@ -265,12 +207,12 @@ def _summarise(conn: Connection, claimed: list[tuple[str, int, int]], now: datet
                 session_id=None,
             )
         )
-    _append(conn, events)
+    uow.audit.append_failing_closed(events)
     return len(events)
 
 
 def list_records(
-    db: Database,
+    db: Store,
     requested_by: Principal,
     *,
     secret: str | None,
@@ -289,7 +231,7 @@ def list_records(
         if secret is not None:
             owner, _, name = secret.rpartition("/")
             secret_id = resolve(uow, requested_by, name, owner or None, Level.USE).id
-        return AuditRepository(uow.conn).query(
+        return uow.audit.query(
             visible_to=None if admin else requested_by.user.id,
             visible_name=None if admin else requested_by.user.name,
             secret_id=secret_id,
@@ -298,55 +240,3 @@ def list_records(
             after_id=cursor,
             limit=limit,
         )
-
-
-def verify_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> ChainCheck:
-    """Check the chain under the master keyring's chain keys, and against data_dir's checkpoint if any.
-
-    Raises ConfigError when the checkpoint file is there but unreadable or does not verify.
-    """
-    keys = ChainKeys.derive(master)
-    checkpoint = read_checkpoint(data_dir / CHECKPOINT_NAME, keys) if data_dir is not None else None
-    with db.read() as conn:
-        return AuditRepository(conn).verify_chain(keys, checkpoint=checkpoint)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Reanchored:
-    record_id: int  # the `audit.reanchor` record, which the checkpoint now names
-    gap: str
-
-
-def reanchor(
-    db: Database, master: Keyring, *, data_dir: Path, reason: str, operator: str, now: datetime
-) -> Reanchored | None:
-    """Accept a chain that lost what `data_dir`'s checkpoint names: record the gap, then anchor there.
-
-    None when there is nothing to accept. The chain must verify on its own up to its newest record:
-    a lost tail is accepted, an edited record never (ConfigError). `db` has the chain key installed
-    without a checkpoint file (`install_audit_chain(..., data_dir=None)`), so that nothing but this
-    moves the checkpoint. The record (action `audit.reanchor`) names the checkpoint's record and tag
-    and the chain's newest record and tag, the reason and who ran it; it is part of the chain, so
-    `verify` reports it from then on.
-    """
-    keys = ChainKeys.derive(master)
-    path = data_dir / CHECKPOINT_NAME
-    before = read_text(path)
-    with db.read() as conn:
-        gap = anchor_gap(conn, path, keys)
-        if gap is None:
-            return None
-        check = AuditRepository(conn).verify_chain(keys)
-    if not check.ok:
-        raise ConfigError(
-            f"the audit chain itself is broken at record {check.first_bad_id}: re-anchoring accepts "
-            "records missing at its end, never an edited one (restore the database from a backup)"
-        )
-    detail = f"{gap.describe()}; reason: {reason}; by {operator}"
-    with db.write() as conn:
-        record(conn, None, REANCHOR, now=now, detail=detail)
-        staged = staged_head(conn)
-    assert staged is not None  # record() appended in this transaction
-    if not CheckpointFile(path, keys, lookup=lambda _ids: {}).replace(*staged, expected=before):
-        raise ConfigError(f"the audit checkpoint {path} changed meanwhile; run the command again")
-    return Reanchored(record_id=staged[0], gap=gap.describe())

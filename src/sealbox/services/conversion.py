@@ -11,20 +11,18 @@ import logging
 
 from sealbox.domain.keeper import OuterLayer
 from sealbox.errors import Unavailable
-from sealbox.services.ports import KeeperPort
-from sealbox.store.database import Database
-from sealbox.store.secrets import SecretRepository
+from sealbox.services.ports import KeeperPort, Store
 
 log = logging.getLogger("sealbox.conversion")
 BATCH = 200
 
 
-def convert_pending(db: Database, keeper: KeeperPort, *, max_batches: int = 1_000_000) -> int:
+def convert_pending(db: Store, keeper: KeeperPort, *, max_batches: int = 1_000_000) -> int:
     """Convert sealed versions in batches until none is left or the keeper is down; returns the count."""
     converted = 0
     for _ in range(max_batches):
-        with db.read() as conn:
-            pending = SecretRepository(conn).sealed_versions(limit=BATCH)
+        with db.reading() as uow:
+            pending = uow.secrets.sealed_versions(limit=BATCH)
         if not pending:
             break
         items = [OuterLayer(secret_id=s, version=v, owner_id=o, outer=outer) for s, v, o, outer in pending]
@@ -34,8 +32,8 @@ def convert_pending(db: Database, keeper: KeeperPort, *, max_batches: int = 1_00
             log.info("keeper unavailable; %d outer layers stay sealed for now", len(items))
             break
         done_this_batch = 0
-        with db.write() as conn:
-            repo = SecretRepository(conn)
+        with db.writing() as uow:
+            repo = uow.secrets
             for item, result in zip(items, results, strict=True):
                 if result is None:
                     continue

@@ -11,15 +11,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sealbox.errors import RateLimited
-from sealbox.services.ports import FailureCounts
-from sealbox.store.database import Database
-from sealbox.store.ratelimit import FailureCounter
+from sealbox.services.ports import FailureCounts, Store
 
 WINDOW_SECONDS = 60
 
 
 def count_failure(
-    db: Database, buckets: Sequence[str], *, now: datetime, limit: int, counts: FailureCounts
+    db: Store, buckets: Sequence[str], *, now: datetime, limit: int, counts: FailureCounts
 ) -> None:
     """Count one failure in each bucket; RateLimited (nothing counted) when one is full already.
     `counts`: the failure counts of a read the caller holds (its unit of work's), to look in."""
@@ -27,5 +25,5 @@ def count_failure(
     seen = counts.counts(buckets, window)
     if seen >= limit:
         raise RateLimited(retry_after=WINDOW_SECONDS - int(now.timestamp()) % WINDOW_SECONDS) from None
-    with db.write() as wconn:
-        FailureCounter(wconn).add(buckets, window)
+    with db.writing() as uow:
+        uow.failures.add(buckets, window)

@@ -14,9 +14,6 @@ from __future__ import annotations
 import secrets as random_ids
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.domain.collections import (
     Collection,
     Invitation,
@@ -26,11 +23,9 @@ from sealbox.domain.collections import (
 )
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
-from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, Forbidden, NotFound
 from sealbox.services.audit import record
-from sealbox.store.database import Database
-from sealbox.store.sharing import SharingRepository
-from sealbox.store.users import UserRepository
+from sealbox.services.ports import Store, UnitOfWork
 
 GROUP_ROLES = ("member", "manager")
 
@@ -43,9 +38,9 @@ def check_collection_name(name: str, what: str) -> str:
     return name
 
 
-def user_named(conn: Connection, name: str) -> User:
+def user_named(uow: UnitOfWork, name: str) -> User:
     check_user_name(name)
-    user = UserRepository(conn).by_name(name)
+    user = uow.users.by_name(name)
     if user is None:
         raise NotFound("no such user", field="user")
     return user
@@ -59,30 +54,30 @@ def _check_role(role: str) -> None:
 class GroupService:
     """The group use cases (SharingService adds grants and projects)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
 
     def create_group(self, requested_by: Principal, name: str, *, now: datetime) -> Collection:
         check_collection_name(name, "group")
         try:
-            with self.db.write() as conn:
-                repo = SharingRepository(conn)
+            with self.db.writing() as uow:
+                repo = uow.sharing
                 if repo.group_by_name(name) is not None:
                     raise Conflict("a group with that name exists", code="already_exists", field="name")
                 group_id = random_ids.token_hex(16)
                 repo.add_group(group_id=group_id, name=name, now=now, by=requested_by.user.name)
                 repo.set_group_member(group_id, requested_by.user.id, "manager")
-                record(conn, requested_by, "group.create", now=now, detail=f"group={name}")
+                record(uow, requested_by, "group.create", now=now, detail=f"group={name}")
                 return Collection(name=name, members=repo.group_members(group_id))
-        except IntegrityError:
+        except ConstraintViolation:
             raise Conflict("a group with that name exists", code="already_exists", field="name") from None
 
     def _managed_group(
-        self, conn: Connection, requested_by: Principal, name: str, *, adding: bool
+        self, uow: UnitOfWork, requested_by: Principal, name: str, *, adding: bool
     ) -> StoredCollection:
         """The group, if the caller may change its members. Admins see every group and may remove
         members (that only lowers access), but only a group's managers invite, add or change roles."""
-        repo = SharingRepository(conn)
+        repo = uow.sharing
         group = repo.group_by_name(check_collection_name(name, "group"))
         role = repo.group_role(group.id, requested_by.user.id) if group else None
         if group is None or (role is None and not requested_by.user.is_admin):
@@ -103,13 +98,13 @@ class GroupService:
         _check_role(role)
         check_user_name(user)
         detail = f"group={group} user={user} role={role}"
-        with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group, adding=True)
-            repo = SharingRepository(conn)
+        with self.db.writing() as uow:
+            found = self._managed_group(uow, requested_by, group, adding=True)
+            repo = uow.sharing
             if requested_by.user.is_admin:
-                member = user_named(conn, user)  # admins may list users: no name is news to them
+                member = user_named(uow, user)  # admins may list users: no name is news to them
             else:
-                found_user = UserRepository(conn).by_name(user)
+                found_user = uow.users.by_name(user)
                 if found_user is None or repo.group_role(found.id, found_user.id) is None:
                     # Not in the group (or nobody): invited. The manager sees the members, so a change
                     # of role for one of them (below) tells nothing new either.
@@ -121,41 +116,41 @@ class GroupService:
                             by=requested_by.user.name,
                             now=now,
                         )
-                    record(conn, requested_by, "group.invite", now=now, detail=detail)
+                    record(uow, requested_by, "group.invite", now=now, detail=detail)
                     return MemberChange(group=group, user=user, role=role, status="invited")
                 member = found_user
             repo.set_group_member(found.id, member.id, role)
             repo.remove_invitation(found.id, member.id)
-            record(conn, requested_by, "group.member.set", now=now, detail=detail)
+            record(uow, requested_by, "group.member.set", now=now, detail=detail)
             return MemberChange(group=group, user=user, role=role, status="member")
 
     def withdraw_invitation(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
         """A manager takes an invitation back; the same answer whether or not there was one."""
         check_user_name(user)
-        with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group, adding=True)
-            invitee = UserRepository(conn).by_name(user)
+        with self.db.writing() as uow:
+            found = self._managed_group(uow, requested_by, group, adding=True)
+            invitee = uow.users.by_name(user)
             if invitee is not None:
-                SharingRepository(conn).remove_invitation(found.id, invitee.id)
-            record(conn, requested_by, "group.invite.withdraw", now=now, detail=f"group={group} user={user}")
+                uow.sharing.remove_invitation(found.id, invitee.id)
+            record(uow, requested_by, "group.invite.withdraw", now=now, detail=f"group={group} user={user}")
 
     def remove_group_member(self, requested_by: Principal, group: str, user: str, *, now: datetime) -> None:
         check_user_name(user)
-        with self.db.write() as conn:
-            found = self._managed_group(conn, requested_by, group, adding=False)
-            member = UserRepository(conn).by_name(user)
+        with self.db.writing() as uow:
+            found = self._managed_group(uow, requested_by, group, adding=False)
+            member = uow.users.by_name(user)
             # "not a member" also for a name nobody has: the answer tells nothing about who exists.
-            if member is None or not SharingRepository(conn).remove_group_member(found.id, member.id):
+            if member is None or not uow.sharing.remove_group_member(found.id, member.id):
                 raise NotFound("not a member", field="user")
-            record(conn, requested_by, "group.member.remove", now=now, detail=f"group={group} user={user}")
+            record(uow, requested_by, "group.member.remove", now=now, detail=f"group={group} user={user}")
 
     def my_groups(self, requested_by: Principal) -> list[Membership]:
-        with self.db.read() as conn:
-            return SharingRepository(conn).groups_of(requested_by.user.id)
+        with self.db.reading() as uow:
+            return uow.sharing.groups_of(requested_by.user.id)
 
     def group(self, requested_by: Principal, name: str) -> Collection:
-        with self.db.read() as conn:
-            repo = SharingRepository(conn)
+        with self.db.reading() as uow:
+            repo = uow.sharing
             found = repo.group_by_name(check_collection_name(name, "group"))
             if found is None or (
                 repo.group_role(found.id, requested_by.user.id) is None and not requested_by.user.is_admin
@@ -165,11 +160,11 @@ class GroupService:
 
     # the invited person ---------------------------------------------------------------------------
     def my_invitations(self, requested_by: Principal) -> list[Invitation]:
-        with self.db.read() as conn:
-            return SharingRepository(conn).invitations_of(requested_by.user.id)
+        with self.db.reading() as uow:
+            return uow.sharing.invitations_of(requested_by.user.id)
 
-    def _my_invitation(self, conn: Connection, requested_by: Principal, group: str) -> tuple[str, str]:
-        repo = SharingRepository(conn)
+    def _my_invitation(self, uow: UnitOfWork, requested_by: Principal, group: str) -> tuple[str, str]:
+        repo = uow.sharing
         found = repo.group_by_name(check_collection_name(group, "group"))
         role = repo.invitation_role(found.id, requested_by.user.id) if found else None
         if found is None or role is None:
@@ -178,17 +173,17 @@ class GroupService:
 
     def accept_invitation(self, requested_by: Principal, group: str, *, now: datetime) -> Membership:
         """Join the group with the role the invitation names; returns the membership."""
-        with self.db.write() as conn:
-            group_id, role = self._my_invitation(conn, requested_by, group)
-            repo = SharingRepository(conn)
+        with self.db.writing() as uow:
+            group_id, role = self._my_invitation(uow, requested_by, group)
+            repo = uow.sharing
             repo.remove_invitation(group_id, requested_by.user.id)
             if repo.group_role(group_id, requested_by.user.id) is None:
                 repo.set_group_member(group_id, requested_by.user.id, role)
-            record(conn, requested_by, "group.invite.accept", now=now, detail=f"group={group} role={role}")
+            record(uow, requested_by, "group.invite.accept", now=now, detail=f"group={group} role={role}")
             return Membership(name=group, role=repo.group_role(group_id, requested_by.user.id) or role)
 
     def decline_invitation(self, requested_by: Principal, group: str, *, now: datetime) -> None:
-        with self.db.write() as conn:
-            group_id, _ = self._my_invitation(conn, requested_by, group)
-            SharingRepository(conn).remove_invitation(group_id, requested_by.user.id)
-            record(conn, requested_by, "group.invite.decline", now=now, detail=f"group={group}")
+        with self.db.writing() as uow:
+            group_id, _ = self._my_invitation(uow, requested_by, group)
+            uow.sharing.remove_invitation(group_id, requested_by.user.id)
+            record(uow, requested_by, "group.invite.decline", now=now, detail=f"group={group}")

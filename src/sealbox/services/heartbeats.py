@@ -19,15 +19,14 @@ from datetime import datetime
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import Session
 from sealbox.errors import NotFound
-from sealbox.store.database import Database
-from sealbox.store.sessions import SessionRepository
+from sealbox.services.ports import Store
 
 
-def heartbeat(db: Database, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
+def heartbeat(db: Store, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
     """Record that the owner's session side is alive (when the session is live) and return the session;
     its `state(now)` says whether it is still live. NotFound for a session that is not the caller's."""
-    with db.write() as conn:
-        repo = SessionRepository(conn)
+    with db.writing() as uow:
+        repo = uow.sessions
         session = repo.get(session_id[:64], owner_id=requested_by.user.id)
         if session is None:
             raise NotFound("no such session")

@@ -27,9 +27,7 @@ from sealbox.domain.principals import Principal, User
 from sealbox.errors import BadRequest, Conflict, Unauthenticated
 from sealbox.services import tokens, users
 from sealbox.services.failure_limits import count_failure
-from sealbox.services.ports import UnitOfWork
-from sealbox.store.database import Database
-from sealbox.store.sharing import SharingRepository
+from sealbox.services.ports import Store, UnitOfWork
 
 log = logging.getLogger("sealbox.auth")
 PROVIDER_GROUP = "oidc"  # groups created from identity-provider claims (membership follows the claims)
@@ -74,7 +72,7 @@ def normalise_identity(text: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, db: Database, master: Keyring, settings: IdentitySettings) -> None:
+    def __init__(self, db: Store, master: Keyring, settings: IdentitySettings) -> None:
         self.db = db
         self.master = master
         self.settings = settings
@@ -223,8 +221,8 @@ class Authenticator:
     def _join_groups(self, user: User, groups: list[str], now: datetime) -> None:
         """Make the user's provider-group memberships match the claim; groups people made stay untouched."""
         wanted = {g for g in groups[:100] if is_valid_secret_name(g)}
-        with self.db.write() as conn:
-            repo = SharingRepository(conn)
+        with self.db.writing() as uow:
+            repo = uow.sharing
             for name in sorted(wanted):
                 group = repo.group_by_name(name)
                 if group is None:

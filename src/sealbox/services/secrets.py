@@ -6,9 +6,6 @@ import secrets as random_ids
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.crypto.wrapping import StoredVersion, encrypt_version, unwrap_user_key
 from sealbox.domain.grants import Level
 from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
@@ -17,15 +14,11 @@ from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
 from sealbox.domain.sessions import LiveSession
 from sealbox.domain.times import check_representable
-from sealbox.errors import BadRequest, Conflict, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound
 from sealbox.services.access import resolve, visible_sessions, with_access
 from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import UnitOfWork
-from sealbox.store.database import Database
-from sealbox.store.secrets import SecretRepository
-from sealbox.store.sharing import SharingRepository
-from sealbox.store.users import UserRepository
+from sealbox.services.ports import Store, UnitOfWork
 
 MAX_DESCRIPTION = 1024
 MAX_PAGE = 500
@@ -101,7 +94,7 @@ def check_scopes(scopes: tuple[str, ...] | None) -> None:
 
 
 class SecretService:
-    def __init__(self, db: Database, keys: ServerKeys, limits: Limits) -> None:
+    def __init__(self, db: Store, keys: ServerKeys, limits: Limits) -> None:
         self.db = db
         self.keys = keys
         self.limits = limits
@@ -110,13 +103,11 @@ class SecretService:
         return "hpke:" + self.keys.keeper_public.current_id.hex()
 
     def _seal(
-        self, conn: Connection, plaintext: bytes, *, secret_id: str, version: int, owner_id: str
+        self, uow: UnitOfWork, plaintext: bytes, *, secret_id: str, version: int, owner_id: str
     ) -> tuple[StoredVersion, str]:
         """A version's ciphertexts under the owner's user key and the keeper's public key, and the id
         of the user key used."""
-        user_key = unwrap_user_key(
-            self.keys.master, UserRepository(conn).wrapped_key(owner_id), user_id=owner_id
-        )
+        user_key = unwrap_user_key(self.keys.master, uow.users.wrapped_key(owner_id), user_id=owner_id)
         stored = encrypt_version(
             user_key,
             self.keys.keeper_public,
@@ -148,9 +139,9 @@ class SecretService:
         user = requested_by.user
         secret_id = SecretID(random_ids.token_hex(16))
         try:
-            with self.db.write() as conn:
-                repo = SecretRepository(conn)
-                project_id = _member_project_id(conn, requested_by, project)
+            with self.db.writing() as uow:
+                repo = uow.secrets
+                project_id = _member_project_id(uow, requested_by, project)
                 if repo.exists(owner_id=user.id, name=name):
                     raise Conflict(
                         "you already have a secret with that name", code="already_exists", field="name"
@@ -173,7 +164,7 @@ class SecretService:
                     scopes=scopes,
                 )
                 stored, user_key_id = self._seal(
-                    conn, plaintext, secret_id=secret.id, version=1, owner_id=user.id
+                    uow, plaintext, secret_id=secret.id, version=1, owner_id=user.id
                 )
                 repo.add(
                     secret,
@@ -183,7 +174,7 @@ class SecretService:
                     keeper_key_id=self._keeper_kid(),
                 )
                 record(
-                    conn,
+                    uow,
                     requested_by,
                     "secret.create",
                     now=now,
@@ -193,7 +184,7 @@ class SecretService:
                     detail=f"kind={kind.value}" + (f" project={project}" if project else ""),
                 )
                 created = repo.get(owner_id=user.id, name=name)
-        except IntegrityError:
+        except ConstraintViolation:
             # Two creates raced on PostgreSQL; the unique constraint decided.
             raise Conflict(
                 "you already have a secret with that name", code="already_exists", field="name"
@@ -239,7 +230,7 @@ class SecretService:
             version = current.current_version + 1
             # Values are always encrypted under the owner's user key, whoever replaces them.
             stored, user_key_id = self._seal(
-                uow.conn, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
+                uow, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
             )
             written = repo.add_version(
                 current,
@@ -257,7 +248,7 @@ class SecretService:
             if field_names != current.field_names:
                 repo.set_field_names(current.id, field_names)
             record(
-                uow.conn,
+                uow,
                 requested_by,
                 "secret.replace",
                 now=now,
@@ -296,7 +287,7 @@ class SecretService:
             if patch.scopes is not None:
                 repo.set_scopes(current.id, patch.scopes)
             record(
-                uow.conn,
+                uow,
                 requested_by,
                 "secret.update",
                 now=now,
@@ -314,7 +305,7 @@ class SecretService:
             current = resolve(uow, requested_by, name, owner, Level.MANAGE)
             uow.secrets.delete(current.id)
             record(
-                uow.conn,
+                uow,
                 requested_by,
                 "secret.delete",
                 now=now,
@@ -361,10 +352,10 @@ def secret_page(
     )
 
 
-def _member_project_id(conn: Connection, requested_by: Principal, project: str | None) -> str | None:
+def _member_project_id(uow: UnitOfWork, requested_by: Principal, project: str | None) -> str | None:
     if project is None:
         return None
-    sharing = SharingRepository(conn)
+    sharing = uow.sharing
     found = sharing.project_by_name(project) if is_valid_secret_name(project) else None
     if found is None or sharing.project_role(found.id, requested_by.user.id) is None:
         raise NotFound("no such project, or you are not a member", field="project")

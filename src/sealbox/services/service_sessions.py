@@ -14,11 +14,9 @@ from sealbox.domain.principals import Principal, User
 from sealbox.domain.secrets import Secret
 from sealbox.errors import Forbidden, NotFound
 from sealbox.services.audit import record
+from sealbox.services.ports import Store
 from sealbox.services.secrets import MAX_PAGE, SecretService
 from sealbox.services.users import get_user
-from sealbox.store.audit import AuditRepository
-from sealbox.store.database import Database
-from sealbox.store.sessions import SessionRepository
 
 MAX_USABLE_LISTED = 5000
 
@@ -29,7 +27,7 @@ def _require_service(principal: Principal) -> User:
     return principal.user
 
 
-def acting_for(db: Database, principal: Principal, user_name: str) -> Principal:
+def acting_for(db: Store, principal: Principal, user_name: str) -> Principal:
     """The principal of the (person) user a service acts for; NotFound for anyone else (a disabled user
     too: a service cannot act for someone who cannot act themselves)."""
     _require_service(principal)
@@ -40,9 +38,7 @@ def acting_for(db: Database, principal: Principal, user_name: str) -> Principal:
     return Principal(user=target, token_id=None, client_addr=principal.client_addr)
 
 
-def usable_secrets(
-    db: Database, secrets: SecretService, principal: Principal, user_name: str
-) -> list[Secret]:
+def usable_secrets(db: Store, secrets: SecretService, principal: Principal, user_name: str) -> list[Secret]:
     """The secrets `user_name` may use (own and shared) that the purposes allow, by (owner, name)."""
     service = _require_service(principal)
     purposes = service.purposes
@@ -59,17 +55,17 @@ def usable_secrets(
     return found[:MAX_USABLE_LISTED]
 
 
-def end_session(db: Database, principal: Principal, session_id: str, *, now: datetime) -> str:
+def end_session(db: Store, principal: Principal, session_id: str, *, now: datetime) -> str:
     """End a session this service started for a user; returns the user's name.
 
     Only the service that created a session may end it here (its own `session.create` record proves it);
     any other session answers exactly like a missing one. Ending twice is not an error.
     """
     service = _require_service(principal)
-    with db.write() as conn:
-        session = SessionRepository(conn).get(session_id[:64])
+    with db.writing() as uow:
+        session = uow.sessions.get(session_id[:64])
         created = (
-            AuditRepository(conn).query(
+            uow.audit.query(
                 visible_to=service.id,
                 visible_name=None,
                 secret_id=None,
@@ -84,9 +80,9 @@ def end_session(db: Database, principal: Principal, session_id: str, *, now: dat
         ours = any(e.action == "session.create" and e.actor_id == service.id for _, e in created)
         if session is None or not ours:
             raise NotFound("no such session")
-        if SessionRepository(conn).end(session.id, now):
+        if uow.sessions.end(session.id, now):
             record(
-                conn,
+                uow,
                 principal,
                 "session.end",
                 now=now,

@@ -12,10 +12,10 @@ import secrets as random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sealbox.domain.sessions import CREDENTIAL_TTL_SECONDS, Session
+from sealbox.domain.sessions import CREDENTIAL_TTL_SECONDS, Session, StoredCredential
 from sealbox.errors import BadRequest
+from sealbox.services.ports import Sessions
 from sealbox.services.tokens import constant_time_equal
-from sealbox.store.sessions import SessionRepository, StoredCredential
 
 CREDENTIAL_PREFIX = "sbl_"
 CREDENTIAL_RE = re.compile(r"sbl_([a-f0-9]{16})_([A-Za-z0-9_-]{43})")
@@ -40,7 +40,7 @@ def _hash(credential_id: str, secret_part: str) -> bytes:
 
 
 def issue_credential(
-    repo: SessionRepository, session_id: str, now: datetime, ttl: int = CREDENTIAL_TTL_SECONDS
+    repo: Sessions, session_id: str, now: datetime, ttl: int = CREDENTIAL_TTL_SECONDS
 ) -> tuple[str, datetime]:
     """Store a new credential for the session; returns its value (shown once) and its expiry."""
     credential_id = random.token_hex(8)
@@ -56,7 +56,7 @@ def issue_credential(
     return f"{CREDENTIAL_PREFIX}{credential_id}_{secret_part}", expires_at
 
 
-def stored_credential(repo: SessionRepository, credential: str) -> StoredCredential | None:
+def stored_credential(repo: Sessions, credential: str) -> StoredCredential | None:
     """The stored credential `credential` is, or None (unknown, malformed or wrong: all alike)."""
     match = CREDENTIAL_RE.fullmatch(credential)
     credential_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")

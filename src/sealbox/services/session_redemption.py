@@ -11,18 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.session_keys import SessionWrapper, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
-from sealbox.domain.sessions import Session, SessionSecret
+from sealbox.domain.sessions import CurrentMaterial, Session, SessionSecret
 from sealbox.errors import CiphertextIntegrityError, CredentialRefused, DecryptionError, Forbidden, NotFound
+from sealbox.services.ports import Sharing, UnitOfWork
 from sealbox.services.session_checks import check_not_expired
 from sealbox.services.session_credentials import stored_credential
-from sealbox.store.sessions import CurrentMaterial, SessionRepository
-from sealbox.store.sharing import SharingRepository
-from sealbox.store.users import UserRepository
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,10 +37,10 @@ class Redemption:
     items: tuple[RedeemedItem, ...]
 
 
-def spend_credential(conn: Connection, session_id: str, credential: str, now: datetime) -> Session:
+def spend_credential(uow: UnitOfWork, session_id: str, credential: str, now: datetime) -> Session:
     """The live session the credential opens, the credential marked spent; or CredentialRefused with
     the reason (for the audit record; the caller sees one message for every reason)."""
-    repo = SessionRepository(conn)
+    repo = uow.sessions
     stored = stored_credential(repo, credential)
     if stored is None:
         raise CredentialRefused("unknown")
@@ -57,7 +53,7 @@ def spend_credential(conn: Connection, session_id: str, credential: str, now: da
     session = repo.get(session_id)
     if session is None or not session.is_live(now):
         raise CredentialRefused("session-ended")
-    if UserRepository(conn).is_disabled(session.owner_id):
+    if uow.users.is_disabled(session.owner_id):
         raise CredentialRefused("owner-disabled")
     if not repo.mark_redeemed(stored.id, now):
         raise CredentialRefused("already-redeemed")
@@ -65,15 +61,15 @@ def spend_credential(conn: Connection, session_id: str, credential: str, now: da
 
 
 def deliver(
-    conn: Connection, master: Keyring, session: Session, wrapper: SessionWrapper, now: datetime
+    uow: UnitOfWork, master: Keyring, session: Session, wrapper: SessionWrapper, now: datetime
 ) -> list[RedeemedItem]:
     """Each secret of the session at its current version, its data key wrapped by `wrapper`; access,
     project scope and expiry are checked again, as at creation (a revoked grant stops the next one)."""
-    repo = SessionRepository(conn)
+    repo = uow.sessions
     material = repo.current_material([s.secret_id for s in session.secrets])
-    sharing = SharingRepository(conn)
+    sharing = uow.sharing
     scoped = sharing.project_by_name(session.project) if session.project else None
-    users = UserRepository(conn)
+    users = uow.users
     user_keys: dict[str, UserKey] = {}
     items: list[RedeemedItem] = []
     for s in session.secrets:
@@ -109,7 +105,7 @@ def deliver(
 
 
 def _check_still_allowed(
-    sharing: SharingRepository,
+    sharing: Sharing,
     session: Session,
     s: SessionSecret,
     current: CurrentMaterial,

@@ -12,8 +12,6 @@ import binascii
 import secrets as random
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Connection
-
 from sealbox.crypto.session_keys import SessionWrapper, SigningKey
 from sealbox.domain.audit import Outcome
 from sealbox.domain.grants import Level, at_least
@@ -41,7 +39,7 @@ from sealbox.errors import (
 from sealbox.services.audit import record, record_many
 from sealbox.services.failure_limits import count_failure
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import KeeperPort
+from sealbox.services.ports import KeeperPort, Store, UnitOfWork
 from sealbox.services.session_checks import session_secrets
 from sealbox.services.session_credentials import (
     IssuedCredential,
@@ -51,9 +49,6 @@ from sealbox.services.session_credentials import (
     stored_credential,
 )
 from sealbox.services.session_redemption import Redemption, deliver, spend_credential, unique_ticket_items
-from sealbox.store.database import Database
-from sealbox.store.sessions import SessionRepository
-from sealbox.store.sharing import SharingRepository
 
 MAX_SESSIONS_LISTED = 500
 REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_unavailable"})
@@ -62,7 +57,7 @@ REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_un
 class SessionService:
     def __init__(
         self,
-        db: Database,
+        db: Store,
         keys: ServerKeys,
         signing: SigningKey,
         keeper: KeeperPort,
@@ -119,7 +114,7 @@ class SessionService:
         session_id = SessionID(random.token_hex(16))
         with self.db.writing() as uow:
             if project is not None:
-                _check_project_member(uow.conn, user.id, project)
+                _check_project_member(uow, user.id, project)
             items = session_secrets(uow, subject, mappings, project=project, purposes=purposes, now=now)
             session = Session(
                 id=session_id,
@@ -135,11 +130,11 @@ class SessionService:
                 heartbeat_seconds=heartbeat_seconds,
                 last_seen_at=now if heartbeat_seconds is not None else None,
             )
-            repo = SessionRepository(uow.conn)
+            repo = uow.sessions
             repo.add(session)
             credential, expires_at = issue_credential(repo, session_id, now, credential_ttl)
             record_many(
-                uow.conn,
+                uow,
                 requested_by,
                 "session.create",
                 now=now,
@@ -163,14 +158,14 @@ class SessionService:
         """A fresh one-time credential for a live session of mine (used by `sealbox run --refresh`, and to
         reissue one for a pod whose first credential expired before its init container ran)."""
         credential_ttl = checked_credential_ttl(credential_ttl_seconds, session_ttl=None)
-        with self.db.write() as conn:
-            repo = SessionRepository(conn)
+        with self.db.writing() as uow:
+            repo = uow.sessions
             session = repo.get(session_id, owner_id=requested_by.user.id)
             if session is None or not session.is_live(now):
                 raise NotFound("no such live session")
             credential, expires_at = issue_credential(repo, session_id, now, credential_ttl)
             record(
-                conn,
+                uow,
                 requested_by,
                 "session.credential",
                 now=now,
@@ -220,9 +215,9 @@ class SessionService:
     def _audit_refusal(
         self, session_id: str, client_addr: str | None, now: datetime, outcome: Outcome, reason: str
     ) -> None:
-        with self.db.write() as conn:
+        with self.db.writing() as uow:
             record(
-                conn,
+                uow,
                 None,
                 "session.redeem",
                 now=now,
@@ -245,12 +240,12 @@ class SessionService:
             raise BadRequest(
                 "public_key must be 32 bytes (X25519)", code="invalid_public_key", field="public_key"
             )
-        with self.db.write() as conn:
-            session = spend_credential(conn, session_id, credential, now)
+        with self.db.writing() as uow:
+            session = spend_credential(uow, session_id, credential, now)
             wrapper = SessionWrapper.for_session(session_public_key, session_id=session_id, part="dek")
-            items = deliver(conn, self.keys.master, session, wrapper, now)
+            items = deliver(uow, self.keys.master, session, wrapper, now)
             record_many(
-                conn,
+                uow,
                 None,
                 "session.redeem",
                 now=now,
@@ -278,12 +273,12 @@ class SessionService:
         integrity error): recorded as a failed redemption. Only the holder of the spent credential can."""
         if code not in REPORTABLE_FAILURES:
             raise BadRequest("unknown failure code", code="invalid_code", field="code")
-        with self.db.write() as conn:
-            stored = stored_credential(SessionRepository(conn), credential)
+        with self.db.writing() as uow:
+            stored = stored_credential(uow.sessions, credential)
             if stored is None or stored.session_id != session_id or stored.redeemed_at is None:
                 raise CredentialRefused()
             record(
-                conn,
+                uow,
                 None,
                 "session.redeem",
                 now=now,
@@ -294,27 +289,27 @@ class SessionService:
             )
 
     def list_sessions(self, requested_by: Principal, *, live_only: bool, now: datetime) -> list[Session]:
-        with self.db.read() as conn:
-            return SessionRepository(conn).list_for(
+        with self.db.reading() as uow:
+            return uow.sessions.list_for(
                 requested_by.user.id, live_only=live_only, now=now, limit=MAX_SESSIONS_LISTED
             )
 
     def get(self, requested_by: Principal, session_id: str) -> Session:
-        with self.db.read() as conn:
-            session = SessionRepository(conn).get(session_id[:64], owner_id=requested_by.user.id)
+        with self.db.reading() as uow:
+            session = uow.sessions.get(session_id[:64], owner_id=requested_by.user.id)
         if session is None:
             raise NotFound("no such session")
         return session
 
     def end(self, requested_by: Principal, session_id: str, *, now: datetime) -> Session:
-        with self.db.write() as conn:
-            repo = SessionRepository(conn)
+        with self.db.writing() as uow:
+            repo = uow.sessions
             session = repo.get(session_id[:64])
-            if session is None or not _may_end(conn, requested_by, session):
+            if session is None or not _may_end(uow, requested_by, session):
                 raise NotFound("no such session")
             if repo.end(session.id, now):
                 record(
-                    conn,
+                    uow,
                     requested_by,
                     "session.end",
                     now=now,
@@ -327,23 +322,23 @@ class SessionService:
         return ended
 
     def live_sessions_for(self, secret_id: str, *, now: datetime) -> list[LiveSession]:
-        with self.db.read() as conn:
-            return SessionRepository(conn).live_for_secret(secret_id, now)
+        with self.db.reading() as uow:
+            return uow.sessions.live_for_secret(secret_id, now)
 
 
-def _may_end(conn: Connection, requested_by: Principal, session: Session) -> bool:
+def _may_end(uow: UnitOfWork, requested_by: Principal, session: Session) -> bool:
     """Its owner may end a session, and so may whoever manages a secret it mounts (after revoking a grant)."""
     me = requested_by.user.id
     if session.owner_id == me:
         return True
-    sharing = SharingRepository(conn)
+    sharing = uow.sharing
     return any(
         s.owner_id == me or at_least(sharing.level_of(s.secret_id, me), Level.MANAGE) for s in session.secrets
     )
 
 
-def _check_project_member(conn: Connection, user_id: str, project: str) -> None:
-    sharing = SharingRepository(conn)
+def _check_project_member(uow: UnitOfWork, user_id: str, project: str) -> None:
+    sharing = uow.sharing
     found = sharing.project_by_name(project)
     if found is None or sharing.project_role(found.id, user_id) is None:
         raise NotFound("no such project, or you are not a member", field="project")

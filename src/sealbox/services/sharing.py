@@ -6,18 +6,15 @@ import secrets as random_ids
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.domain.collections import Collection, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import LiveSession
-from sealbox.errors import BadRequest, Conflict, Forbidden, NotFound
+from sealbox.errors import BadRequest, Conflict, ConstraintViolation, Forbidden, NotFound
 from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
-from sealbox.store.sharing import SharingRepository
+from sealbox.services.ports import UnitOfWork
 
 PROJECT_ROLES = ("member", "owner")
 
@@ -28,11 +25,11 @@ class Grantee:
     name: str
 
 
-def _grantee_id(conn: Connection, grantee: Grantee) -> str:
+def _grantee_id(uow: UnitOfWork, grantee: Grantee) -> str:
     if grantee.kind == "user":
-        return user_named(conn, grantee.name).id
+        return user_named(uow, grantee.name).id
     if grantee.kind == "group":
-        found = SharingRepository(conn).group_by_name(check_collection_name(grantee.name, "group"))
+        found = uow.sharing.group_by_name(check_collection_name(grantee.name, "group"))
         if found is None:
             raise NotFound("no such group", field="group")
         return found.id
@@ -56,7 +53,7 @@ class SharingService(GroupService):
         wanted = parse_level(level)
         with self.db.writing() as uow:
             secret = resolve(uow, requested_by, name, owner, Level.MANAGE)
-            grantee_id = _grantee_id(uow.conn, grantee)
+            grantee_id = _grantee_id(uow, grantee)
             if grantee.kind == "user" and grantee_id == secret.owner_id:
                 raise BadRequest("the owner already has every level", code="invalid_grantee", field="user")
             repo = uow.sharing
@@ -69,7 +66,7 @@ class SharingService(GroupService):
                 by=requested_by.user.name,
             )
             record(
-                uow.conn,
+                uow,
                 requested_by,
                 "secret.share",
                 now=now,
@@ -86,13 +83,13 @@ class SharingService(GroupService):
         """Revoke a grant; returns the live sessions that still hold the value, for the owner to end."""
         with self.db.writing() as uow:
             secret = resolve(uow, requested_by, name, owner, Level.MANAGE)
-            grantee_id = _grantee_id(uow.conn, grantee)
+            grantee_id = _grantee_id(uow, grantee)
             if not uow.sharing.remove_grant(
                 secret_id=secret.id, grantee_type=grantee.kind, grantee_id=grantee_id
             ):
                 raise NotFound("no such grant")
             record(
-                uow.conn,
+                uow,
                 requested_by,
                 "secret.unshare",
                 now=now,
@@ -129,20 +126,20 @@ class SharingService(GroupService):
     def create_project(self, requested_by: Principal, name: str, *, now: datetime) -> Collection:
         check_collection_name(name, "project")
         try:
-            with self.db.write() as conn:
-                repo = SharingRepository(conn)
+            with self.db.writing() as uow:
+                repo = uow.sharing
                 if repo.project_by_name(name) is not None:
                     raise Conflict("a project with that name exists", code="already_exists", field="name")
                 project_id = random_ids.token_hex(16)
                 repo.add_project(project_id=project_id, name=name, now=now, by=requested_by.user.name)
                 repo.set_project_member(project_id, requested_by.user.id, "owner")
-                record(conn, requested_by, "project.create", now=now, detail=f"project={name}")
+                record(uow, requested_by, "project.create", now=now, detail=f"project={name}")
                 return Collection(name=name, members=repo.project_members(project_id))
-        except IntegrityError:
+        except ConstraintViolation:
             raise Conflict("a project with that name exists", code="already_exists", field="name") from None
 
-    def _owned_project(self, conn: Connection, requested_by: Principal, name: str) -> StoredCollection:
-        repo = SharingRepository(conn)
+    def _owned_project(self, uow: UnitOfWork, requested_by: Principal, name: str) -> StoredCollection:
+        repo = uow.sharing
         project = repo.project_by_name(check_collection_name(name, "project"))
         role = repo.project_role(project.id, requested_by.user.id) if project else None
         if project is None or (role is None and not requested_by.user.is_admin):
@@ -156,13 +153,13 @@ class SharingService(GroupService):
     ) -> Collection:
         if role not in PROJECT_ROLES:
             raise BadRequest("role must be member or owner", code="invalid_role", field="role")
-        with self.db.write() as conn:
-            found = self._owned_project(conn, requested_by, project)
-            member = user_named(conn, user)
-            repo = SharingRepository(conn)
+        with self.db.writing() as uow:
+            found = self._owned_project(uow, requested_by, project)
+            member = user_named(uow, user)
+            repo = uow.sharing
             repo.set_project_member(found.id, member.id, role)
             record(
-                conn,
+                uow,
                 requested_by,
                 "project.member.set",
                 now=now,
@@ -173,22 +170,22 @@ class SharingService(GroupService):
     def remove_project_member(
         self, requested_by: Principal, project: str, user: str, *, now: datetime
     ) -> None:
-        with self.db.write() as conn:
-            found = self._owned_project(conn, requested_by, project)
-            member = user_named(conn, user)
-            if not SharingRepository(conn).remove_project_member(found.id, member.id):
+        with self.db.writing() as uow:
+            found = self._owned_project(uow, requested_by, project)
+            member = user_named(uow, user)
+            if not uow.sharing.remove_project_member(found.id, member.id):
                 raise NotFound("not a member")
             record(
-                conn, requested_by, "project.member.remove", now=now, detail=f"project={project} user={user}"
+                uow, requested_by, "project.member.remove", now=now, detail=f"project={project} user={user}"
             )
 
     def my_projects(self, requested_by: Principal) -> list[Membership]:
-        with self.db.read() as conn:
-            return SharingRepository(conn).projects_of(requested_by.user.id)
+        with self.db.reading() as uow:
+            return uow.sharing.projects_of(requested_by.user.id)
 
     def project(self, requested_by: Principal, name: str) -> Collection:
-        with self.db.read() as conn:
-            repo = SharingRepository(conn)
+        with self.db.reading() as uow:
+            repo = uow.sharing
             found = repo.project_by_name(check_collection_name(name, "project"))
             if found is None or (
                 repo.project_role(found.id, requested_by.user.id) is None and not requested_by.user.is_admin

@@ -13,10 +13,7 @@ from sealbox.domain.principals import AccessToken, Principal, TokenID, User
 from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
-from sealbox.services.ports import TokenReads
-from sealbox.store.database import Database
-from sealbox.store.users import TokenRepository
-from sealbox.store.web_sessions import WebSessionRepository
+from sealbox.services.ports import Store, TokenReads
 
 PREFIX = "sbx_"
 _TOKEN = re.compile(r"sbx_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
@@ -57,7 +54,7 @@ def constant_time_equal(a: bytes, b: bytes) -> bool:
 
 
 def issue(
-    db: Database,
+    db: Store,
     user: User,
     *,
     name: str,
@@ -84,9 +81,9 @@ def issue(
         expires_at=expires_at,
         revoked_at=None,
     )
-    with db.write() as conn:
-        TokenRepository(conn).add(token=token, secret_hash=_hash(token_id, secret_part))
-        record(conn, requested_by, "token.create", now=now, detail=f"token_id={token_id} user={user.name}")
+    with db.writing() as uow:
+        uow.tokens.add(token=token, secret_hash=_hash(token_id, secret_part))
+        record(uow, requested_by, "token.create", now=now, detail=f"token_id={token_id} user={user.name}")
     return IssuedToken(token=token, value=f"{PREFIX}{token_id}_{secret_part}")
 
 
@@ -105,25 +102,25 @@ def authenticate(repo: TokenReads, presented: str, *, now: datetime, client_addr
     return Principal(user=found[2], token_id=found[0].id, client_addr=client_addr)
 
 
-def list_tokens(db: Database, principal: Principal) -> list[AccessToken]:
-    with db.read() as conn:
-        return TokenRepository(conn).list_for(principal.user.id)
+def list_tokens(db: Store, principal: Principal) -> list[AccessToken]:
+    with db.reading() as uow:
+        return uow.tokens.list_for(principal.user.id)
 
 
-def revoke(db: Database, principal: Principal, token_id: str, *, now: datetime) -> RevokedToken:
+def revoke(db: Store, principal: Principal, token_id: str, *, now: datetime) -> RevokedToken:
     """Revoke one of the caller's tokens; the web sessions signed in with it end in the same transaction."""
-    with db.write() as conn:
-        repo = TokenRepository(conn)
+    with db.writing() as uow:
+        repo = uow.tokens
         before = repo.get_for(user_id=principal.user.id, token_id=token_id)
         if before is None:
             raise NotFound("no such token")
         if not repo.revoke(user_id=principal.user.id, token_id=token_id, now=now):
             return RevokedToken(before, 0)  # already revoked: revoking again changes nothing
-        ended = WebSessionRepository(conn).remove_for_token(token_id, now)
+        ended = uow.web_sessions.remove_for_token(token_id, now)
         if not before.is_active(now):
             ended = 0  # an expired token's web sessions had ended already
         record(
-            conn,
+            uow,
             principal,
             "token.revoke",
             now=now,

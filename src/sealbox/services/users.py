@@ -7,18 +7,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.wrapping import new_user_key, wrap_user_key
 from sealbox.domain.names import check_user_name
 from sealbox.domain.principals import Principal, Purposes, User, UserID
-from sealbox.errors import Conflict, NotFound
+from sealbox.errors import Conflict, ConstraintViolation, NotFound
 from sealbox.services.audit import record
-from sealbox.store.database import Database
-from sealbox.store.sessions import SessionRepository
-from sealbox.store.users import UserRepository
-from sealbox.store.web_sessions import WebSessionRepository
+from sealbox.services.ports import Sessions, Store
 
 _SESSION_BATCH = 500
 
@@ -33,7 +28,7 @@ class DisabledUser:
 
 
 def create_user(
-    db: Database,
+    db: Store,
     master: Keyring,
     *,
     name: str,
@@ -58,38 +53,38 @@ def create_user(
     )
     wrapped = wrap_user_key(master, new_user_key(), user_id=user.id)
     try:
-        with db.write() as conn:
-            repo = UserRepository(conn)
+        with db.writing() as uow:
+            repo = uow.users
             if repo.by_name(name) is not None:
                 raise Conflict("a user with that name exists", code="already_exists", field="name")
             repo.add(user=user, wrapped_user_key=wrapped, master_key_id=master.current_id.hex())
             record(
-                conn, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin} kind={kind}"
+                uow, requested_by, "user.create", now=now, detail=f"user={name} admin={is_admin} kind={kind}"
             )
-    except IntegrityError:
+    except ConstraintViolation:
         raise Conflict("a user with that name exists", code="already_exists", field="name") from None
     return user
 
 
-def get_user(db: Database, name: str) -> User | None:
-    with db.read() as conn:
-        return UserRepository(conn).by_name(name)
+def get_user(db: Store, name: str) -> User | None:
+    with db.reading() as uow:
+        return uow.users.by_name(name)
 
 
-def list_users(db: Database) -> list[User]:
-    with db.read() as conn:
-        return UserRepository(conn).list()
+def list_users(db: Store) -> list[User]:
+    with db.reading() as uow:
+        return uow.users.list()
 
 
-def disable_user(db: Database, name: str, *, now: datetime, requested_by: Principal | None) -> DisabledUser:
+def disable_user(db: Store, name: str, *, now: datetime, requested_by: Principal | None) -> DisabledUser:
     """Disable a user: from this transaction on, none of their tokens, web sessions or single sign-on
     and proxy sign-ins works; their web sessions are deleted and their live sessions ended.
 
     Their secrets, grants and group memberships stay (enable the user to undo). An admin cannot
     disable themselves through the API (`requested_by`); `sealbox admin` on the data dir can.
     Raises NotFound for an unknown name, Conflict for oneself."""
-    with db.write() as conn:
-        repo = UserRepository(conn)
+    with db.writing() as uow:
+        repo = uow.users
         user = repo.by_name(name)
         if user is None:
             raise NotFound("no such user", field="name")
@@ -97,11 +92,11 @@ def disable_user(db: Database, name: str, *, now: datetime, requested_by: Princi
             raise Conflict("you cannot disable yourself", code="self_disable", field="name")
         if not repo.set_disabled(user.id, now):
             return DisabledUser(user=user, web_sessions_ended=0, sessions_ended=0)
-        web = WebSessionRepository(conn).remove_for_user(user.id, now)
-        ended = _end_live_sessions(SessionRepository(conn), user=user, now=now)
+        web = uow.web_sessions.remove_for_user(user.id, now)
+        ended = _end_live_sessions(uow.sessions, user=user, now=now)
         for session_id in ended:
             record(
-                conn,
+                uow,
                 requested_by,
                 "session.end",
                 now=now,
@@ -110,7 +105,7 @@ def disable_user(db: Database, name: str, *, now: datetime, requested_by: Princi
                 session_id=session_id,
             )
         record(
-            conn,
+            uow,
             requested_by,
             "user.disable",
             now=now,
@@ -121,7 +116,7 @@ def disable_user(db: Database, name: str, *, now: datetime, requested_by: Princi
     return DisabledUser(user=disabled, web_sessions_ended=web, sessions_ended=len(ended))
 
 
-def _end_live_sessions(sessions: SessionRepository, *, user: User, now: datetime) -> list[str]:
+def _end_live_sessions(sessions: Sessions, *, user: User, now: datetime) -> list[str]:
     """End every live session the user owns (those a service started for them too); their ids."""
     ended: list[str] = []
     while True:
@@ -135,16 +130,16 @@ def _end_live_sessions(sessions: SessionRepository, *, user: User, now: datetime
         ended.extend(batch)
 
 
-def enable_user(db: Database, name: str, *, now: datetime, requested_by: Principal | None) -> User:
+def enable_user(db: Store, name: str, *, now: datetime, requested_by: Principal | None) -> User:
     """Enable a disabled user again: their tokens that are neither revoked nor expired work again (web
     sessions and sessions that ended stay ended). Raises NotFound for an unknown name."""
-    with db.write() as conn:
-        repo = UserRepository(conn)
+    with db.writing() as uow:
+        repo = uow.users
         user = repo.by_name(name)
         if user is None:
             raise NotFound("no such user", field="name")
         if repo.set_disabled(user.id, None):
-            record(conn, requested_by, "user.enable", now=now, detail=f"user={user.name}")
+            record(uow, requested_by, "user.enable", now=now, detail=f"user={user.name}")
         enabled = repo.by_id(user.id)
     assert enabled is not None  # read in this transaction
     return enabled

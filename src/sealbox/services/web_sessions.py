@@ -16,8 +16,7 @@ from datetime import datetime, timedelta
 from sealbox.domain.principals import Principal, TokenID, User
 from sealbox.errors import Forbidden
 from sealbox.services.audit import record
-from sealbox.store.database import Database
-from sealbox.store.web_sessions import WebSessionRepository
+from sealbox.services.ports import Store
 
 WEB_SESSION_TTL = timedelta(hours=12)
 
@@ -33,15 +32,15 @@ def _hash(cookie: str) -> bytes:
     return hashlib.sha256(b"sealbox-web\x00" + cookie.encode()).digest()
 
 
-def sign_in(db: Database, principal: Principal, *, now: datetime) -> str:
+def sign_in(db: Store, principal: Principal, *, now: datetime) -> str:
     """Start a web session for an authenticated person; returns the cookie value.
 
     Raises Forbidden (`service_account`) for a service account: the pages are for people."""
     if principal.user.is_service:
         raise Forbidden("a service account's token cannot sign in to the web pages", code="service_account")
     cookie = secrets.token_urlsafe(32)
-    with db.write() as conn:
-        WebSessionRepository(conn).add(
+    with db.writing() as uow:
+        uow.web_sessions.add(
             id_hash=_hash(cookie),
             user_id=principal.user.id,
             token_id=principal.token_id,
@@ -49,19 +48,19 @@ def sign_in(db: Database, principal: Principal, *, now: datetime) -> str:
             now=now,
             expires_at=now + WEB_SESSION_TTL,
         )
-        record(conn, principal, "web.sign_in", now=now)
+        record(uow, principal, "web.sign_in", now=now)
     return cookie
 
 
-def lookup(db: Database, cookie: str, *, now: datetime) -> WebSession | None:
+def lookup(db: Store, cookie: str, *, now: datetime) -> WebSession | None:
     """The live web session of a cookie, checked afresh on every request (nothing is cached)."""
     if not cookie or len(cookie) > 100:
         return None
-    with db.read() as conn:
-        found = WebSessionRepository(conn).lookup(_hash(cookie), now)
+    with db.reading() as uow:
+        found = uow.web_sessions.lookup(_hash(cookie), now)
     return WebSession(user=found[0], csrf_token=found[1], token_id=found[2]) if found else None
 
 
-def sign_out(db: Database, cookie: str) -> None:
-    with db.write() as conn:
-        WebSessionRepository(conn).remove(_hash(cookie))
+def sign_out(db: Store, cookie: str) -> None:
+    with db.writing() as uow:
+        uow.web_sessions.remove(_hash(cookie))

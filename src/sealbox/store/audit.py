@@ -14,17 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from sealbox.crypto.chain import ChainKeys
-from sealbox.domain.audit import AuditEvent, Outcome
-from sealbox.errors import DecryptionError
-from sealbox.store.audit_anchor import REANCHOR, Checkpoint, chain_setup, stage_head
+from sealbox.domain.audit import AuditEvent, ChainCheck, Checkpoint, Outcome
+from sealbox.errors import ConfigError, DecryptionError, Unavailable
+from sealbox.store.audit_anchor import REANCHOR, chain_setup, stage_head
+from sealbox.store.faults import fault_code, unavailable
 from sealbox.store.tables import audit_events, secrets
 
 _CHAIN_LOCK = 0x5EA1B0C5  # PostgreSQL advisory lock id for the audit chain
@@ -89,26 +90,26 @@ def _event(row: Any) -> AuditEvent:
     )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ChainCheck:
-    ok: bool
-    records: int
-    head: str
-    first_bad_id: int | None = None
-    legacy: int = 0  # unkeyed records (written before the chain was keyed) at the start
-    checkpoint: Checkpoint | None = None  # the anchor the chain was checked against
-    truncated: bool = False  # the chain ends before, or differs at, the record the checkpoint names
-    # The re-anchorings the chain records (id, time, detail naming the gap), oldest first: a gap
-    # accepted with `sealbox admin audit reanchor` stays on the record, inside the chain.
-    reanchors: tuple[tuple[int, datetime, str], ...] = ()
-
-
 class AuditRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def append(self, event: AuditEvent) -> None:
         self.append_many([event])
+
+    def append_failing_closed(self, events: list[AuditEvent]) -> None:
+        """As `append_many`, every failure one `Unavailable` that fails the change the records belong to:
+        the database's own code (the database itself failing is that, not the audit log refusing a
+        record), or `audit_unavailable`."""
+        try:
+            self.append_many(events)
+        except (SQLAlchemyError, ConfigError) as exc:
+            code = fault_code(exc)
+            if code is not None:
+                raise unavailable(code) from None
+            raise Unavailable(
+                "the audit log cannot be written; nothing was changed", code="audit_unavailable"
+            ) from None
 
     def append_many(self, events: list[AuditEvent]) -> None:
         """One statement for many records (a launch of N secrets writes N records), chained in order."""

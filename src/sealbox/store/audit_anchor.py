@@ -47,6 +47,7 @@ from sqlalchemy.engine import Connection, ExceptionContext
 
 from sealbox.crypto.chain import ChainKeys
 from sealbox.crypto.keyring import write_private_file
+from sealbox.domain.audit import Checkpoint
 from sealbox.errors import ConfigError, DecryptionError
 from sealbox.store.tables import audit_events
 
@@ -60,13 +61,6 @@ REANCHOR = "audit.reanchor"  # the action of the record that moves the anchor ac
 
 # Record id -> tag, for the ids asked about that the database has.
 Lookup = Callable[[Iterable[int]], dict[int, str]]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Checkpoint:
-    record_id: int
-    head: str
-    key_id: str
 
 
 def _message(record_id: int, head: str) -> bytes:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from sealbox.errors import Unavailable
+from sealbox.errors import ConstraintViolation, Unavailable
 from sealbox.store.audit_anchor import flush_checkpoints
 from sealbox.store.engine import WRITE, make_engine, migrate, sqlite_file
 from sealbox.store.faults import (
@@ -156,6 +156,8 @@ class Database:
             if code is not None and note:
                 self._note_write(code, exc)
             _raise_fault(exc)
+            if isinstance(exc, IntegrityError):  # its text holds SQL and parameters: none of it goes on
+                raise ConstraintViolation() from None
             raise
         if note:
             self._note_write("ok")

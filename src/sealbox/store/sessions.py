@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
-from sealbox.domain.sessions import LiveSession, Session, SessionID, SessionSecret, session_is_live
+from sealbox.domain.sessions import (
+    CurrentMaterial,
+    LiveSession,
+    Session,
+    SessionID,
+    SessionSecret,
+    StoredCredential,
+    session_is_live,
+)
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import (
     secret_versions,
@@ -28,31 +35,6 @@ _LIVE_FOR_SECRET = Statement.of(
        FROM sessions se JOIN session_secrets ss ON ss.session_id = se.id JOIN users u ON u.id = se.owner_id
        WHERE ss.secret_id = ? AND se.status != 'ended' AND se.expires_at > ? ORDER BY se.created_at"""
 )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StoredCredential:
-    id: str
-    session_id: str
-    secret_hash: bytes
-    expires_at: datetime
-    redeemed_at: datetime | None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CurrentMaterial:
-    """What a redemption needs of one secret now: its current version's ciphertexts."""
-
-    secret_id: str
-    name: str
-    kind: str
-    owner_id: str
-    version: int
-    wrapped_dek: bytes
-    outer: bytes
-    project_id: str | None = None
-    scopes: tuple[str, ...] = ()
-    expires_at: datetime | None = None
 
 
 def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
