@@ -43,6 +43,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import _scan_logs as scan_logs
 from tests.support import schemathesis_hooks
+from tests.support.canaries import SSH_KEY_HEADER
 from tests.support.processes import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,8 +169,7 @@ def _inject(case: Case[Any], value: str) -> None:
         return
     if isinstance(body.get("value"), str) and body["value"]:
         # Still a value of the body's kind: an ssh-key value holds a private key's header.
-        header = "-----BEGIN OPENSSH PRIVATE KEY-----\n"  # pragma: allowlist secret
-        pem = header if body.get("kind") == "ssh-key" else ""
+        pem = SSH_KEY_HEADER + "\n" if body.get("kind") == "ssh-key" else ""
         body["value"] = pem + value
     if isinstance(body.get("value_base64"), str) and body["value_base64"]:
         body["value_base64"] = base64.b64encode(value.encode()).decode()

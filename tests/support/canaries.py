@@ -79,8 +79,9 @@ def scan_tree(root: Path, values: Iterable[str]) -> dict[str, list[str]]:
 # The armour is built from parts so that no private-key block stands in the repository for scanners to
 # flag: the body is a canary, not a key.
 _ARMOUR = "OPENSSH PRIVATE " + "KEY"
+SSH_KEY_HEADER = f"-----BEGIN {_ARMOUR}-----"  # the first line of an ssh-key value
 
 
 def ssh_key_shaped(*body_lines: str) -> str:
     """Text that passes the ssh-key kind's check (PEM/OpenSSH armour) around canary lines."""
-    return "\n".join([f"-----BEGIN {_ARMOUR}-----", *body_lines, f"-----END {_ARMOUR}-----"]) + "\n"
+    return "\n".join([SSH_KEY_HEADER, *body_lines, f"-----END {_ARMOUR}-----"]) + "\n"

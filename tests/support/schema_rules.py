@@ -25,6 +25,7 @@ from sealbox.services.secrets import _decode_cursor, check_scopes
 from sealbox.services.session_credentials import CREDENTIAL_RE
 from sealbox.services.sessions import decode_public_key
 from sealbox.services.tokens import MAX_TOKEN_NAME
+from tests.support.canaries import SSH_KEY_HEADER
 
 
 @cache
@@ -117,7 +118,7 @@ for _kind in (Kind.GENERIC, Kind.TOKEN, Kind.SSH_KEY):
     RULES[f"{_kind.value} value"] = (
         patterns.VALUE[_kind],
         value_rule(_kind),
-        " \t\n\r-----BEGIN OPENSSH PRIVATE KEY-----",  # pragma: allowlist secret
+        " \t\n\r" + SSH_KEY_HEADER,
     )
 for _kind in (Kind.AWS, Kind.DATABASE):
     for _name in SPECS[_kind].all_fields:

@@ -16,6 +16,10 @@ SessionID = NewType("SessionID", str)
 DEFAULT_TTL_SECONDS = 12 * 3600
 MAX_TTL_SECONDS = 7 * 24 * 3600
 CREDENTIAL_TTL_SECONDS = 60
+# A pod's init container may start minutes after its session is created (scheduling, image pulls): a
+# platform may ask for a longer-lived session credential, up to this bound. It is still spent by its
+# first use.
+MAX_CREDENTIAL_TTL_SECONDS = 900
 MAX_SECRETS_PER_SESSION = 500
 DEFAULT_MOUNT_PATH = "/secrets"
 # A session side that calls in (`sealbox run`) asks for a heartbeat of this many seconds; a session not

@@ -22,6 +22,7 @@ from sealbox.domain.env_names import ENV_NAME_PATTERN
 from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     HEARTBEAT_MISSES,
+    MAX_CREDENTIAL_TTL_SECONDS,
     MAX_HEARTBEAT_SECONDS,
     MAX_SECRETS_PER_SESSION,
     MAX_TTL_SECONDS,
@@ -30,7 +31,6 @@ from sealbox.domain.sessions import (
 from sealbox.protocol.base import Message
 
 MIN_TTL_SECONDS = 60  # services.sessions refuses shorter sessions
-MAX_CREDENTIAL_TTL_SECONDS = 900  # services.session_credentials' bound (a unit test keeps the two equal)
 
 
 def _stated(pattern: str, **extra: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sealbox.protocol.base import Message
 CREDENTIAL_PATTERN = r"^sbl_[a-f0-9]{16}_[A-Za-z0-9_-]{43}$"
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9+/]{43}=")
 PUBLIC_KEY_PATTERN = f"^{PUBLIC_KEY_RE.pattern}$"
-# What a session side may report (services.sessions.REPORTABLE_FAILURES; a unit test keeps them equal).
+# What a session side may report; the server checks reports against this same list.
 REPORTABLE_FAILURES = ("integrity_error", "keeper_unavailable", "launch_refused")
 
 Credential = Annotated[str, msgspec.Meta(max_length=200, extra_json_schema={"pattern": CREDENTIAL_PATTERN})]

@@ -12,7 +12,12 @@ import secrets as random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sealbox.domain.sessions import CREDENTIAL_TTL_SECONDS, Session, StoredCredential
+from sealbox.domain.sessions import (
+    CREDENTIAL_TTL_SECONDS,
+    MAX_CREDENTIAL_TTL_SECONDS,
+    Session,
+    StoredCredential,
+)
 from sealbox.errors import BadRequest
 from sealbox.services.ports import Sessions
 from sealbox.services.tokens import constant_time_equal
@@ -20,10 +25,6 @@ from sealbox.services.tokens import constant_time_equal
 CREDENTIAL_PREFIX = "sbl_"
 CREDENTIAL_RE = re.compile(r"sbl_([a-f0-9]{16})_([A-Za-z0-9_-]{43})")
 _DUMMY_HASH = hashlib.sha256(b"sealbox-launch-dummy").digest()
-# A pod's init container may start minutes after its session is created (scheduling, image pulls): a
-# platform may ask for a longer-lived session credential, up to this bound. It is still spent by its
-# first use.
-MAX_CREDENTIAL_TTL_SECONDS = 900
 
 
 @dataclass(frozen=True, slots=True)

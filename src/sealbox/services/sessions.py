@@ -36,6 +36,7 @@ from sealbox.errors import (
     NotFound,
     ServiceError,
 )
+from sealbox.protocol.sessions import REPORTABLE_FAILURES
 from sealbox.services.audit import record, record_many
 from sealbox.services.failure_limits import count_failure
 from sealbox.services.keys import ServerKeys
@@ -51,7 +52,6 @@ from sealbox.services.session_credentials import (
 from sealbox.services.session_redemption import Redemption, deliver, spend_credential, unique_ticket_items
 
 MAX_SESSIONS_LISTED = 500
-REPORTABLE_FAILURES = frozenset({"integrity_error", "launch_refused", "keeper_unavailable"})
 
 
 class SessionService:
