@@ -10,7 +10,7 @@ from urllib.parse import quote
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,6 +49,7 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     engine = create_engine(url, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
     event.listen(engine, "connect", _postgres_on_connect)
+    event.listen(engine, "handle_error", _failed_ping_is_a_disconnect)
     return engine
 
 
@@ -71,6 +72,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
     # Straight to the driver: going through SQLAlchemy's execution machinery cost more than the BEGIN.
     driver: Any = conn.connection.driver_connection
     driver.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get("sealbox_write") else "BEGIN")
+
+
+def _failed_ping_is_a_disconnect(context: ExceptionContext) -> None:
+    # The pool's pre-ping first switches the connection to autocommit, which psycopg refuses with a
+    # ProgrammingError (not a disconnect) when the connection is not idle: whatever failed, a connection
+    # that cannot answer the ping is not used. Marked as a disconnect, the pool opens a new one.
+    if context.is_pre_ping:
+        context.is_disconnect = True
 
 
 def _postgres_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:

@@ -19,6 +19,7 @@ are in `.local_spawner`, KubeSpawner in `.kube`.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +38,7 @@ from sealbox.integrations.jupyterhub.options import (
 from sealbox.sdk.client import Client
 
 DEFAULT_SESSION_TTL_SECONDS = 7 * 24 * 3600
+_END_RETRY_PAUSES_S = (0.5, 1.0, 2.0, 4.0)  # then the session is left to expire on its own
 _LOCAL_SPAWNERS = ("SealboxLocalProcessSpawner", "SealboxSimpleLocalProcessSpawner")
 
 
@@ -166,13 +168,22 @@ class SealboxSpawner(LoggingConfigurable):
         return created
 
     def sealbox_end_session(self, session_id: str) -> None:
-        try:
-            with self.sealbox_client() as client:
-                client.end_service_session(session_id)
-        except (ClientError, web.HTTPError) as error:
-            # The session still expires on its own (sealbox_session_ttl); say so, with the stable code only.
-            code = error.code if isinstance(error, ClientError) else str(error.status_code)
-            self.log.warning("sealbox: could not end session %s (%s)", session_id, code)
+        """End the session; a failure that may pass (no answer, 429, 5xx) is tried again, with pauses."""
+        for pause in (*_END_RETRY_PAUSES_S, None):
+            try:
+                with self.sealbox_client() as client:
+                    client.end_service_session(session_id)
+                return
+            except (ClientError, web.HTTPError) as error:
+                status = error.status_code
+                code = error.code if isinstance(error, ClientError) else str(status)
+                passing = isinstance(error, ClientError) and (status in (0, 429) or status >= 500)
+                if pause is None or not passing:
+                    # The session still expires on its own (sealbox_session_ttl); say so, with the code only.
+                    self.log.warning("sealbox: could not end session %s (%s)", session_id, code)
+                    return
+                self.log.info("sealbox: ending session %s failed (%s); trying again", session_id, code)
+                time.sleep(pause)
 
     # state: the session id only ---------------------------------------------------------------------
 
