@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.canaries import find_in_bytes, make_canary, scan_tree
+from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
 from tests.support.writes import values_through_launch
 
@@ -209,3 +210,49 @@ def _refusals(tmp_path: Path, backup: Path) -> None:
     (occupied / "data" / "something").write_text("x")
     line = _one_line_error(_restore(backup, occupied))
     assert "not empty" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_keys_part_and_pg_dump_restore_elsewhere(tmp_path: Path) -> None:
+    """The documented PostgreSQL procedure: the keys part first, then pg_dump; pg_restore, then restore."""
+    backup, dump = tmp_path / "backup", tmp_path / "sealbox.pgdump"
+    (tmp_path / "a").mkdir()
+    with fresh_database() as url, running_stack(tmp_path / "a", database_url=url) as stack:
+        values = {f"p{i}": make_canary("pg") for i in range(5)}
+        with stack.client() as c:
+            for name, value in values.items():
+                assert c.post("/api/v1/secrets", json={"name": name, "value": value}).status_code == 201
+        assert _admin("backup", str(backup), env=stack.env()).returncode == 1  # rows: pg_dump's job
+        taken = _admin("backup", str(backup), "--keys-only", env=stack.env())
+        assert taken.returncode == 0, taken.stderr
+        assert not (backup / "server" / "sealbox.db").exists()
+        subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", _libpq(url)], check=True, timeout=120)
+        token = stack.admin_token
+    with fresh_database() as url2:
+        subprocess.run(
+            ["pg_restore", "--no-owner", f"--dbname={_libpq(url2)}", str(dump)], check=True, timeout=120
+        )
+        target = tmp_path / "b"
+        args = [
+            "restore",
+            str(backup),
+            "--data-dir",
+            str(target / "data"),
+            "--keeper-dir",
+            str(target / "data-keeper"),
+        ]
+        restored = _admin(*args, env=base_env(SEALBOX_DATABASE_URL=url2))
+        assert restored.returncode == 0, restored.stderr
+        with running_stack(tmp_path / "b", database_url=url2) as stack:
+            stack.admin_token = token
+            assert values_through_launch(stack, sorted(values)) == {n: v.encode() for n, v in values.items()}
+            verified = subprocess.run(
+                sealbox_cmd("audit", "verify"), env=stack.env(), capture_output=True, text=True
+            )
+            assert verified.returncode == 0 and "reaches the checkpoint" in verified.stdout, verified.stderr
+    assert scan_tree(backup, values.values()) == {}
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
