@@ -133,6 +133,7 @@ def test_backup_under_load_restores_elsewhere_and_refuses_foreign_keys(tmp_path:
         for t in threads:
             t.join(15)
         token = stack.admin_token
+        assert find_in_bytes(stack.logs(), [*values.values(), *sent.values()]) == []
     assert taken.returncode == 0, taken.stderr
     assert len(taken.stdout.strip().splitlines()) == 1 and "store the two apart" in taken.stdout
     before = sent.acknowledged_before(started)

@@ -171,7 +171,7 @@ def restore(
     typer.echo(
         f"restored the backup of {manifest.get('taken_at', '?')} into {data_dir} and {keeper_dir}: "
         f"{_opened(checked)}, audit chain of {records} records verified; start it with "
-        f"`sealbox up --data-dir {data_dir} --keeper-dir {keeper_dir}`"
+        f"`sealbox up --data-dir {data_dir.absolute()} --keeper-dir {keeper_dir.absolute()}`"
     )
 
 
