@@ -217,33 +217,31 @@ def _refusals(tmp_path: Path, backup: Path) -> None:
 @pytest.mark.postgres
 def test_postgres_keys_part_and_pg_dump_restore_elsewhere(tmp_path: Path) -> None:
     """The documented PostgreSQL procedure: the keys part first, then pg_dump; pg_restore, then restore."""
-    backup, dump = tmp_path / "backup", tmp_path / "sealbox.pgdump"
+    backup, dump, early = tmp_path / "backup", tmp_path / "sealbox.pgdump", tmp_path / "early.pgdump"
     (tmp_path / "a").mkdir()
     with fresh_database() as url, running_stack(tmp_path / "a", database_url=url) as stack:
         values = {f"p{i}": make_canary("pg") for i in range(5)}
         with stack.client() as c:
             for name, value in values.items():
                 assert c.post("/api/v1/secrets", json={"name": name, "value": value}).status_code == 201
+            _pg_dump(url, early)  # the wrong order: a dump older than the keys part taken below
+            assert (
+                c.post("/api/v1/secrets", json={"name": "late", "value": make_canary("pg")}).status_code
+                == 201
+            )
         assert _admin("backup", str(backup), env=stack.env()).returncode == 1  # rows: pg_dump's job
         taken = _admin("backup", str(backup), "--keys-only", env=stack.env())
         assert taken.returncode == 0, taken.stderr
         assert not (backup / "server" / "sealbox.db").exists()
-        subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", _libpq(url)], check=True, timeout=120)
+        _pg_dump(url, dump)
         token = stack.admin_token
+    with fresh_database() as url3:
+        _pg_restore(early, url3)
+        line = _one_line_error(_restore_onto(backup, tmp_path / "c", url3))
+        assert "does not reach the record its audit checkpoint names" in line and "pg_dump" in line, line
     with fresh_database() as url2:
-        subprocess.run(
-            ["pg_restore", "--no-owner", f"--dbname={_libpq(url2)}", str(dump)], check=True, timeout=120
-        )
-        target = tmp_path / "b"
-        args = [
-            "restore",
-            str(backup),
-            "--data-dir",
-            str(target / "data"),
-            "--keeper-dir",
-            str(target / "data-keeper"),
-        ]
-        restored = _admin(*args, env=base_env(SEALBOX_DATABASE_URL=url2))
+        _pg_restore(dump, url2)
+        restored = _restore_onto(backup, tmp_path / "b", url2)
         assert restored.returncode == 0, restored.stderr
         with running_stack(tmp_path / "b", database_url=url2) as stack:
             stack.admin_token = token
@@ -257,3 +255,25 @@ def test_postgres_keys_part_and_pg_dump_restore_elsewhere(tmp_path: Path) -> Non
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _pg_dump(url: str, dump: Path) -> None:
+    subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", _libpq(url)], check=True, timeout=120)
+
+
+def _pg_restore(dump: Path, url: str) -> None:
+    subprocess.run(
+        ["pg_restore", "--no-owner", f"--dbname={_libpq(url)}", str(dump)], check=True, timeout=120
+    )
+
+
+def _restore_onto(backup: Path, target: Path, url: str) -> subprocess.CompletedProcess[str]:
+    args = [
+        "restore",
+        str(backup),
+        "--data-dir",
+        str(target / "data"),
+        "--keeper-dir",
+        str(target / "data-keeper"),
+    ]
+    return _admin(*args, env=base_env(SEALBOX_DATABASE_URL=url))

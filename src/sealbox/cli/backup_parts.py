@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sealbox.crypto.keyring import Keyring, decode_key_lines, read_private_file
-from sealbox.crypto.sealing import PrivateKeySet, PublicKeySet
 from sealbox.errors import KEEPER_PART as KEEPER
 from sealbox.errors import SERVER_PART as SERVER
 from sealbox.errors import BackupRefused, ConfigError
@@ -117,6 +116,7 @@ def read_backup_part(folder: Path, name: str) -> tuple[Part, dict[str, Any]]:
 
 def key_parts(server: Part, keeper: Part) -> KeyParts:
     """The keys the two parts hold, parsed; BackupRefused naming the part whose file is malformed."""
+    from sealbox.crypto.sealing import PrivateKeySet, PublicKeySet  # here: the CLI starts without HPKE
     from sealbox.store.backup_check import KeyParts
 
     try:
