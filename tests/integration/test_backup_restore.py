@@ -185,10 +185,12 @@ def _refusals(tmp_path: Path, backup: Path) -> None:
     """Another install's keeper keys, another install's master key, a missing server part: refused."""
     (tmp_path / "other").mkdir()
     with running_stack(tmp_path / "other") as other:
-        other_backup = tmp_path / "other-backup"
-        assert _admin("backup", str(other_backup), env=other.env()).returncode == 0
+        other_backup, other_keeper = tmp_path / "other-backup", tmp_path / "elsewhere" / "other-keeper"
+        taken = _admin("backup", str(other_backup), "--keeper-part", str(other_keeper), env=other.env())
+        assert taken.returncode == 0, taken.stderr
+    assert not (other_backup / "keeper").exists() and (other_keeper / "keeper.key").is_file()
 
-    swapped = _restore(backup, tmp_path / "t1", "--keeper-part", str(other_backup / "keeper"))
+    swapped = _restore(backup, tmp_path / "t1", "--keeper-part", str(other_keeper))
     line = _one_line_error(swapped)
     assert "the keeper part's keys do not open" in line and "server part" not in line, line
     assert not (tmp_path / "t1" / "data").exists() and not (tmp_path / "t1" / "data-keeper").exists()

@@ -106,8 +106,7 @@ def backup(
         server_part.write(server_dir, manifest=manifest, all_private=True)  # a backup is private throughout
         keeper_part_files.write(keeper_out, manifest=common, all_private=True)
     except BaseException:
-        for folder in created:
-            shutil.rmtree(folder, ignore_errors=True)
+        _undo([directory, keeper_out], created)
         raise
     what = "server keys and audit checkpoint" if keys_only else "database copy and server keys"
     typer.echo(
@@ -166,7 +165,7 @@ def restore(
         keeper_public["server.pub"] = server_part.public["signing.pub"]  # what the restored server signs with
         Part(KEEPER, private=keeper_part_files.private, public=keeper_public).write(keeper_dir)
     except BaseException:
-        _undo(data_dir, keeper_dir, created)
+        _undo([data_dir, keeper_dir], created)
         raise
     typer.echo(
         f"restored the backup of {manifest.get('taken_at', '?')} into {data_dir} and {keeper_dir}: "
@@ -209,9 +208,10 @@ def _back_to_one_file(path: Path) -> None:
         conn.close()
 
 
-def _undo(data_dir: Path, keeper_dir: Path, created: list[Path]) -> None:
-    """A refused restore leaves the targets as they were: removed if it made them, else emptied."""
-    for folder in (data_dir, keeper_dir):
+def _undo(folders: list[Path], created: list[Path]) -> None:
+    """A failed backup or refused restore leaves its targets as they were (they were new or empty):
+    removed if it made them, else emptied."""
+    for folder in folders:
         if folder in created:
             shutil.rmtree(folder, ignore_errors=True)
         elif folder.is_dir():
@@ -223,7 +223,10 @@ def _undo(data_dir: Path, keeper_dir: Path, created: list[Path]) -> None:
 
 
 def _opened(checked: RowCheck) -> str:
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
     return (
-        f"its keys opened {checked.user_keys} user keys and {checked.versions} secret versions tried "
-        "(server and keeper parts each on their own)"
+        f"its keys opened {count(checked.user_keys, 'user key')} and "
+        f"{count(checked.versions, 'secret version')} tried (server and keeper parts each on their own)"
     )
