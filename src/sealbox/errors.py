@@ -58,6 +58,18 @@ class ConfigError(SealboxError):
     """Settings, key files or the data directory are missing or unsafe."""
 
 
+SERVER_PART = "server"  # the backup part with the database copy and the server's keys
+KEEPER_PART = "keeper"  # the backup part with the keeper's keys
+
+
+class BackupRefused(ConfigError):
+    """A backup whose key material does not open its rows; `part` names which: SERVER_PART or KEEPER_PART."""
+
+    def __init__(self, part: str, message: str) -> None:
+        self.part = part
+        super().__init__(message)
+
+
 class ConstraintViolation(SealboxError):
     """A write broke a unique or foreign-key constraint: raised by the store for its driver's error, so that
     services need no database library to tell it apart (a race the constraint decided)."""

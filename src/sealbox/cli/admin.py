@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sealbox.cli import backup as backup_commands
 from sealbox.cli.output import fail, print_table
 from sealbox.config import ServerSettings
 from sealbox.crypto.keyring import load_keyring
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Administration on this machine's data directory.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR or ~/.local/share/sealbox")
