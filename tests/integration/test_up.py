@@ -133,3 +133,27 @@ def test_second_up_reuses_everything(machine: Machine) -> None:
         find_in_bytes(up.log.read_bytes() + up.stdout.encode(), [machine.secret_value, machine.admin_token])
         == []
     )
+
+
+def test_a_relative_keeper_dir_works(tmp_path: Path) -> None:
+    """`sealbox up --keeper-dir keeper` from the folder that holds it: the keeper's socket address is made
+    absolute, so the supervisor's readiness check and the server reach the socket the keeper listens on."""
+    m = Machine(
+        root=tmp_path,
+        data_dir=tmp_path / "data",
+        config=tmp_path / "home" / ".config" / "sealbox" / "config.toml",
+        port=free_port(),
+        secret_name="unused",
+        secret_value=make_canary("up-rel-"),
+    )
+    up = Up(m, tmp_path / "up.log", "--keeper-dir", "keeper", cwd=tmp_path)
+    try:
+        up.wait_ready()
+        assert (tmp_path / "keeper" / "keeper.sock").is_socket()
+        health = httpx.get(f"{m.url}/healthz", timeout=30).json()
+        assert health["keeper"] == "ok", health
+        assert up.interrupt(whole_group=True) == 0, up.stdout
+    finally:
+        up.kill()
+        for pid in pgrep(str(m.data_dir)):
+            os.kill(pid, signal.SIGKILL)

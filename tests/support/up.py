@@ -55,7 +55,7 @@ class Machine:
 class Up:
     """A running `sealbox up`, its stdout collected line by line (children share the pipe)."""
 
-    def __init__(self, machine: Machine, log: Path, *extra: str) -> None:
+    def __init__(self, machine: Machine, log: Path, *extra: str, cwd: Path | None = None) -> None:
         self.log = log
         with log.open("ab") as err:
             self.proc = subprocess.Popen(
@@ -63,6 +63,7 @@ class Up:
                 stdout=subprocess.PIPE,
                 stderr=err,
                 env=machine.env(),
+                cwd=cwd,
                 start_new_session=True,  # its own process group, as in a terminal
             )
         self.lines: list[str] = []

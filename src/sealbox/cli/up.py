@@ -55,7 +55,8 @@ def run_up(
     *, data_dir: Path | None, host: str, port: int, keeper_dir: Path | None, workers: int | None = None
 ) -> None:
     settings = ServerSettings.from_env(data_dir=data_dir, host=host, port=port, workers=workers)
-    kdir = keeper_dir or keeper_dir_for(settings.data_dir)
+    # Absolute: the keeper's socket address (unix://PATH) must name the same file from every process.
+    kdir = (keeper_dir or keeper_dir_for(settings.data_dir)).absolute()
     if kdir.resolve() == settings.data_dir.resolve() or settings.data_dir.resolve() in kdir.resolve().parents:
         raise ConfigError("the keeper directory must not be inside the server's data directory")
     keeper_url = f"unix://{kdir / 'keeper.sock'}"
