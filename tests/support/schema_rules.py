@@ -14,17 +14,17 @@ from sealbox.domain import patterns
 from sealbox.domain.env_names import ENV_NAME_PATTERN, check_env_name
 from sealbox.domain.kinds import SPECS, Kind, check_single_value, encode_fields
 from sealbox.domain.names import is_valid_secret_name, is_valid_user_name
+from sealbox.domain.principals import MAX_TOKEN_NAME
 from sealbox.domain.sessions import Mapping, check_mount_path
 from sealbox.errors import BadRequest
+from sealbox.protocol.api_fields import BASE64_PATTERN, SCOPE_PATTERN, TOKEN_NAME_PATTERN
+from sealbox.protocol.secret_api import SecretValue
 from sealbox.protocol.sessions import CREDENTIAL_PATTERN, PUBLIC_KEY_PATTERN, PUBLIC_KEY_RE
 from sealbox.server.routes.secrets import _IF_MATCH, _value
-from sealbox.server.schemas import SecretValue
-from sealbox.server.schemas.fields import BASE64_PATTERN, SCOPE_PATTERN, TOKEN_NAME_PATTERN
 from sealbox.server.schemas.params import IF_MATCH_PATTERN, SECRETS_CURSOR_PATTERN
 from sealbox.services.secrets import _decode_cursor, check_scopes
 from sealbox.services.session_credentials import CREDENTIAL_RE
 from sealbox.services.sessions import decode_public_key
-from sealbox.services.tokens import MAX_TOKEN_NAME
 from tests.support.canaries import SSH_KEY_HEADER
 
 

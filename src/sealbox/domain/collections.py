@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+GROUP_ROLES = ("member", "manager")
+PROJECT_ROLES = ("member", "owner")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StoredCollection:

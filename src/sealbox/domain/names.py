@@ -7,6 +7,9 @@ import re
 from sealbox.errors import BadRequest
 
 MAX_NAME_LENGTH = 128
+MAX_USER_NAME_LENGTH = 64
+# A secret as a user refers to it: NAME, or OWNER/NAME for one shared with them.
+MAX_REF_LENGTH = MAX_USER_NAME_LENGTH + 1 + MAX_NAME_LENGTH
 _SECRET_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 NAME_RULE = "1-128 letters, digits, '.', '_' or '-', and not '.' or '..'"

@@ -14,6 +14,8 @@ from sealbox.errors import BadRequest
 UserID = NewType("UserID", str)
 TokenID = NewType("TokenID", str)
 
+MAX_TOKEN_NAME = 128  # characters of a token's name, once blank around it is dropped
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Purposes:

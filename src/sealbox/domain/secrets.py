@@ -11,6 +11,10 @@ from sealbox.domain.principals import UserID
 
 SecretID = NewType("SecretID", str)
 
+MAX_DESCRIPTION = 1024  # characters, without NUL
+MAX_SCOPES = 32  # scope patterns per secret
+MAX_SCOPE_LENGTH = 512  # characters of one scope pattern, printable
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SecretVersion:

@@ -3,10 +3,13 @@
 `keeper`: server and session side <-> keeper (both sides decode and encode through it). `sessions`: the
 session side's redemption and failure report (the server's routes decode and encode them too).
 `session_api`: what a person or a service sends to create a session or a credential, and the session as
-the API shows it (the server's routes; it states the domain's rules, so the session side never loads it).
+the API shows it; `secret_api`, `sharing_api`, `account_api`: every other request body of the API (a
+secret, a grant, a group or project, a token, a user); `api_fields`: the values those are made of. The
+server's routes decode them (server/bodies.py); they state the domain's rules, so the session side never
+loads them.
 `errors`: the error body every sealbox process answers with.
 Each Struct is frozen and refuses unknown fields; `decode()` turns any malformed body into one
 `ProtocolError` (no detail of the body in it), which each side answers or raises as its own 4xx.
-This package imports only the standard library and msgspec, session_api also the domain (import-linter
-contracts say so).
+This package imports only the standard library and msgspec, the API bodies also the domain
+(import-linter contracts say so).
 """

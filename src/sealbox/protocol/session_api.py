@@ -5,20 +5,20 @@ POST /api/v1/service/sessions and GET /api/v1/service/users/{user}/secrets. The 
 encodes through these Structs, and the OpenAPI document is generated from them. The limits the Structs
 enforce are those no service would read past (lengths, counts, ranges); a rule the domain enforces with
 its own stable code (a name, a mount path, a lifetime) is only stated in the schema
-(`extra_json_schema`), from the domain's own constants, so a generated client refuses what the server
-refuses. The session side never imports this module (the domain's patterns are not light); its own
-messages are in `sessions`.
+(`api_fields.stated`, `extra_json_schema`), from the domain's own constants, so a generated client
+refuses what the server refuses. The session side never imports this module (the domain's patterns
+are not light); its own messages are in `sessions`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
 from sealbox.domain import patterns
-from sealbox.domain.env_names import ENV_NAME_PATTERN
+from sealbox.domain.names import MAX_REF_LENGTH
 from sealbox.domain.sessions import (
     CREDENTIAL_TTL_SECONDS,
     HEARTBEAT_MISSES,
@@ -28,63 +28,20 @@ from sealbox.domain.sessions import (
     MAX_TTL_SECONDS,
     MIN_HEARTBEAT_SECONDS,
 )
+from sealbox.protocol.api_fields import (
+    CollectionName,
+    EnvName,
+    FieldName,
+    FileName,
+    MountPath,
+    SecretRef,
+    UserName,
+    stated,
+)
 from sealbox.protocol.base import Message
 
 MIN_TTL_SECONDS = 60  # services.sessions refuses shorter sessions
 
-
-def _stated(pattern: str, **extra: Any) -> dict[str, Any]:
-    """A pattern for the OpenAPI document only: the domain enforces the same rule with its own error."""
-    return {"pattern": pattern, **extra}
-
-
-# Up to 200 characters reach the domain's name check (and its 400 invalid_name); the schema states 128.
-SecretRef = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=200,
-        description="NAME (yours) or OWNER/NAME (shared with you)",
-        examples=["db_password", "alice/db_password"],
-        extra_json_schema=_stated(patterns.SECRET_REF, minLength=1),
-    ),
-]
-CollectionName = Annotated[
-    str,
-    msgspec.Meta(max_length=200, extra_json_schema=_stated(patterns.SECRET_NAME, minLength=1, maxLength=128)),
-]
-FileName = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=200,
-        description="file name in the mount folder",
-        extra_json_schema=_stated(patterns.SECRET_NAME, maxLength=128),
-    ),
-]
-EnvName = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=200,
-        description="environment variable name; names that change how programs run are refused "
-        "(docs/sessions.md)",
-        extra_json_schema=_stated(ENV_NAME_PATTERN, minLength=1, maxLength=128),
-    ),
-]
-FieldName = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=64,
-        description="one field of an aws or database secret",
-        extra_json_schema=_stated(patterns.FIELD_NAME, minLength=1, maxLength=32),
-    ),
-]
-MountPath = Annotated[
-    str,
-    msgspec.Meta(
-        max_length=1024,
-        description="an absolute path without '.' or '..' parts; empty: /secrets",
-        extra_json_schema=_stated(patterns.MOUNT_PATH),
-    ),
-]
 
 # The bounds are the services' rules, stated on the whole field; the services enforce them with their own
 # codes (invalid_ttl, invalid_credential_ttl). The decoder only refuses what no service would read.
@@ -215,7 +172,7 @@ class ServiceSecretIn(Message, frozen=True):
             max_length=200,
             description="NAME or OWNER/NAME, as the user sees it",
             examples=["db_password", "alice/db_password"],
-            extra_json_schema=_stated(patterns.SECRET_REF, minLength=1),
+            extra_json_schema=stated(patterns.SECRET_REF, minLength=1, maxLength=MAX_REF_LENGTH),
         ),
     ]
     field: FieldName | None = None
@@ -231,15 +188,7 @@ class ServiceFetchIn(Message, frozen=True):
     session lives a minute). With them: a session for the user (e.g. a notebook server a hub starts),
     listed among the user's sessions, that the service ends when the server stops."""
 
-    on_behalf_of: Annotated[
-        str,
-        msgspec.Meta(
-            max_length=64,
-            description="the user whose access decides",
-            examples=["alice"],
-            extra_json_schema=_stated(patterns.USER_NAME, minLength=1),
-        ),
-    ]
+    on_behalf_of: Annotated[UserName, msgspec.Meta(description="the user whose access decides")]
     secrets: Annotated[list[ServiceSessionSecretIn], _SECRETS]
     project: CollectionName | None = None
     mount_path: MountPath | None = None

@@ -72,6 +72,15 @@ def _schema_field_names() -> frozenset[str]:
     return frozenset(names)
 
 
+# The Structs the OpenAPI document carries (those they name come along): answers and request bodies.
+DOCUMENT_STRUCTS = (
+    schemas.SecretPublic,
+    schemas.SecretPage,
+    schemas.UnshareOut,
+    *SESSION_STRUCTS,
+    *schemas.BODY_STRUCTS,
+)
+
 # What any API route may answer besides its own: a body too large (before it is read), too many failed
 # sign-ins from the caller, the database unavailable.
 ANY_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -174,7 +183,7 @@ def create_app(
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
         app,
-        structs=(schemas.SecretPublic, schemas.SecretPage, schemas.UnshareOut, *SESSION_STRUCTS),
+        structs=DOCUMENT_STRUCTS,
         paths=hot.openapi_paths,
     )
     install_web(app)

@@ -82,7 +82,7 @@ def schema_problem(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return "extra_forbidden: not a field of this request"
     if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
-        return f"{kind}: {ctx['error']}"  # our validators' fixed messages (schemas/fields.py, domain.times)
+        return f"{kind}: {ctx['error']}"  # fixed messages (schemas/fields.py, bodies.body_time, domain.times)
     return kind
 
 

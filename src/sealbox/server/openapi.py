@@ -4,7 +4,9 @@ Some answers are msgspec Structs (schemas.SecretPublic and the bodies around it)
 msgspec on every path that answers with them, and some request bodies are Structs of sealbox.protocol
 (decoded by server.bodies); their schemas come from msgspec (`schema_components`), from the same
 types. The hot reads (server/hot.py) are plain routes; their operations come from hot.py's own
-parameter table (`openapi_paths`).
+parameter table (`openapi_paths`). Two things msgspec cannot write are added here: a Struct's
+`json_schema_extra` (a ClassVar: the `oneOf` of a body's shapes) on its own schema, and the rules a field
+states (protocol.api_fields.stated) in place of the decoder's bounds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Response
+
+from sealbox.protocol.api_fields import STATED
 
 _REF = "#/components/schemas/{name}"
 _encode = msgspec.json.Encoder().encode
@@ -58,11 +62,23 @@ def install_openapi(
         document = generate()
         _, components = msgspec.json.schema_components(structs, ref_template=_REF)
         schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+        for struct in structs:
+            components[struct.__name__].update(getattr(struct, "json_schema_extra", {}))
         for name, schema in components.items():
-            schemas.setdefault(name, schema)  # FastAPI's own (e.g. the Kind enum) stays as it was
+            schemas.setdefault(name, _with_stated(schema))  # FastAPI's own (e.g. the Kind enum) stays
         for path, operations in paths().items():
             document["paths"].setdefault(path, {}).update(operations)
         app.openapi_schema = document
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_stated(schema: Any) -> Any:
+    """`schema` with each field's stated rules (under STATED) written over the decoder's own bounds."""
+    if isinstance(schema, list):
+        return [_with_stated(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    rules = schema.get(STATED, {})
+    return {**{k: _with_stated(v) for k, v in schema.items() if k != STATED}, **rules}

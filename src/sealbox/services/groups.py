@@ -15,6 +15,7 @@ import secrets as random_ids
 from datetime import datetime
 
 from sealbox.domain.collections import (
+    GROUP_ROLES,
     Collection,
     Invitation,
     MemberChange,
@@ -26,8 +27,6 @@ from sealbox.domain.principals import Principal, User
 from sealbox.errors import BadRequest, Conflict, ConstraintViolation, Forbidden, NotFound
 from sealbox.services.audit import record
 from sealbox.services.ports import Store, UnitOfWork
-
-GROUP_ROLES = ("member", "manager")
 
 
 def check_collection_name(name: str, what: str) -> str:

@@ -11,7 +11,15 @@ from sealbox.domain.grants import Level
 from sealbox.domain.kinds import Kind, check_single_value, check_text_kind, encode_fields
 from sealbox.domain.names import check_secret_name, is_valid_secret_name, is_valid_user_name
 from sealbox.domain.principals import Principal
-from sealbox.domain.secrets import Page, Secret, SecretID, SecretPatch
+from sealbox.domain.secrets import (
+    MAX_DESCRIPTION,
+    MAX_SCOPE_LENGTH,
+    MAX_SCOPES,
+    Page,
+    Secret,
+    SecretID,
+    SecretPatch,
+)
 from sealbox.domain.sessions import LiveSession
 from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound
@@ -20,9 +28,7 @@ from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import Store, UnitOfWork
 
-MAX_DESCRIPTION = 1024
 MAX_PAGE = 500
-MAX_SCOPES = 32
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,9 +91,10 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> None:
 def check_scopes(scopes: tuple[str, ...] | None) -> None:
     if scopes is None:
         return
-    if len(scopes) > MAX_SCOPES or any(not s or len(s) > 512 or any(ord(c) < 32 for c in s) for s in scopes):
+    bad = any(not s or len(s) > MAX_SCOPE_LENGTH or any(ord(c) < 32 for c in s) for s in scopes)
+    if len(scopes) > MAX_SCOPES or bad:
         raise BadRequest(
-            f"scopes: at most {MAX_SCOPES} patterns of 1-512 printable characters",
+            f"scopes: at most {MAX_SCOPES} patterns of 1-{MAX_SCOPE_LENGTH} printable characters",
             code="invalid_scopes",
             field="scopes",
         )

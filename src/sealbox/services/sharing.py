@@ -6,7 +6,7 @@ import secrets as random_ids
 from dataclasses import dataclass
 from datetime import datetime
 
-from sealbox.domain.collections import Collection, Membership, StoredCollection
+from sealbox.domain.collections import PROJECT_ROLES, Collection, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level, parse_level
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import LiveSession
@@ -15,8 +15,6 @@ from sealbox.services.access import resolve
 from sealbox.services.audit import record
 from sealbox.services.groups import GroupService, check_collection_name, user_named
 from sealbox.services.ports import UnitOfWork
-
-PROJECT_ROLES = ("member", "owner")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sealbox.domain.principals import AccessToken, Principal, TokenID, User
+from sealbox.domain.principals import MAX_TOKEN_NAME, AccessToken, Principal, TokenID, User
 from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
@@ -19,7 +19,6 @@ PREFIX = "sbx_"
 _TOKEN = re.compile(r"sbx_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
 # Unknown token ids are checked against this so that they cost the same work as known ones.
 _DUMMY_HASH = hashlib.sha256(b"sealbox-token-dummy").digest()
-MAX_TOKEN_NAME = 128
 
 
 @dataclass(frozen=True, slots=True)

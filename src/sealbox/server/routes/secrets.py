@@ -8,15 +8,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.secrets import SecretPatch
 from sealbox.errors import BadRequest, NotFound
+from sealbox.protocol.api_fields import BASE64_RE
+from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.hot import etag
-from sealbox.server.openapi import struct_answer, struct_response
+from sealbox.server.openapi import struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
     ErrorBody,
     GrantIn,
@@ -29,7 +32,6 @@ from sealbox.server.schemas import (
     SecretValue,
     UnshareOut,
 )
-from sealbox.server.schemas.fields import BASE64_RE
 from sealbox.server.schemas.params import (
     GranteePath,
     GranteeTypePath,
@@ -56,6 +58,11 @@ router = APIRouter(
 )
 _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath
+# Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
+CreateBody = Annotated[SecretCreate, Depends(struct_body(SecretCreate))]
+ReplaceBody = Annotated[SecretReplace, Depends(struct_body(SecretReplace))]
+UpdateBody = Annotated[SecretUpdate, Depends(struct_body(SecretUpdate))]
+GrantBody = Annotated[GrantIn, Depends(struct_body(GrantIn))]
 
 
 def _value(body: SecretValue) -> secret_service.SecretValue:
@@ -87,15 +94,16 @@ def _grantee(body: GrantIn) -> Grantee:
     status_code=status.HTTP_201_CREATED,
     response_class=Response,
     responses={201: struct_answer(SecretPublic)},
+    openapi_extra=struct_request(SecretCreate),
 )
-def create_secret(body: SecretCreate, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody) -> Response:
     secret = ctx.secrets.create(
         principal,
         name=body.name,
         kind=body.kind,
         value=_value(body),
         description=body.description,
-        expires_at=body.expires_at,
+        expires_at=body_time(body.expires_at, "expires_at"),
         now=now(),
         project=body.project,
         scopes=tuple(body.scopes),
@@ -109,12 +117,17 @@ def create_secret(body: SecretCreate, principal: CurrentPrincipal, ctx: ContextD
     )
 
 
-@router.put("/{name}/value", response_class=Response, responses={200: struct_answer(SecretPublic)})
+@router.put(
+    "/{name}/value",
+    response_class=Response,
+    responses={200: struct_answer(SecretPublic)},
+    openapi_extra=struct_request(SecretReplace),
+)
 def replace_value(
     name: NamePath,
-    body: SecretReplace,
     principal: CurrentPrincipal,
     ctx: ContextDep,
+    body: ReplaceBody,
     if_match: IfMatch = None,
     owner: OwnerQuery = None,
 ) -> Response:
@@ -136,13 +149,18 @@ def replace_value(
     )
 
 
-@router.patch("/{name}", response_class=Response, responses={200: struct_answer(SecretPublic)})
+@router.patch(
+    "/{name}",
+    response_class=Response,
+    responses={200: struct_answer(SecretPublic)},
+    openapi_extra=struct_request(SecretUpdate),
+)
 def update_secret(
-    name: NamePath, body: SecretUpdate, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, body: UpdateBody, owner: OwnerQuery = None
 ) -> Response:
     patch = SecretPatch(
         description=body.description,
-        expires_at=body.expires_at,
+        expires_at=body_time(body.expires_at, "expires_at"),
         clear_expiry=body.clear_expiry,
         scopes=tuple(body.scopes) if body.scopes is not None else None,
     )
@@ -165,9 +183,14 @@ def list_grants(
     return [GrantPublic.of(g) for g in ctx.sharing.grants(principal, name, owner=owner)]
 
 
-@router.post("/{name}/grants", status_code=status.HTTP_201_CREATED, response_model=list[GrantPublic])
+@router.post(
+    "/{name}/grants",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[GrantPublic],
+    openapi_extra=struct_request(GrantIn),
+)
 def share_secret(
-    name: NamePath, body: GrantIn, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
+    name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, body: GrantBody, owner: OwnerQuery = None
 ) -> list[GrantPublic]:
     """Grant a user or a group `use`, `write` or `manage` (needs `manage`)."""
     grants = ctx.sharing.share(

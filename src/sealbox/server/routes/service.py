@@ -43,14 +43,18 @@ router = APIRouter(
     },
 )
 SERVICE_FETCH_TTL_SECONDS = 60
-# A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
+# Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
 ServiceFetchBody = Annotated[ServiceFetchIn, Depends(struct_body(ServiceFetchIn))]
+AccountBody = Annotated[ServiceAccountCreate, Depends(struct_body(ServiceAccountCreate))]
 
 
-@router.post("/service-accounts", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
-def create_service_account(
-    body: ServiceAccountCreate, principal: AdminPrincipal, ctx: ContextDep
-) -> UserCreated:
+@router.post(
+    "/service-accounts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserCreated,
+    openapi_extra=struct_request(ServiceAccountCreate),
+)
+def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: AccountBody) -> UserCreated:
     """An admin creates a service account and names what it may fetch (kinds and/or secret names)."""
     at = now()
     account = users.create_user(

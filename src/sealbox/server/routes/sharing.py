@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Response, status
+
+from sealbox.server.bodies import struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.openapi import struct_request
 from sealbox.server.schemas import (
     CollectionIn,
     CollectionPublic,
@@ -29,10 +33,19 @@ router = APIRouter(
         422: {"model": ErrorBody},
     },
 )
+# Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
+CollectionBody = Annotated[CollectionIn, Depends(struct_body(CollectionIn))]
+GroupMemberBody = Annotated[GroupMemberIn, Depends(struct_body(GroupMemberIn))]
+ProjectMemberBody = Annotated[ProjectMemberIn, Depends(struct_body(ProjectMemberIn))]
 
 
-@router.post("/groups", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
-def create_group(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+@router.post(
+    "/groups",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionPublic,
+    openapi_extra=struct_request(CollectionIn),
+)
+def create_group(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> CollectionPublic:
     """Any user may create a group; they become its manager."""
     return CollectionPublic.model_validate(
         ctx.sharing.create_group(principal, body.name, now=now()), from_attributes=True
@@ -53,12 +66,13 @@ def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: Contex
     "/groups/{name}/members",
     response_model=MemberChange,
     responses={202: {"model": MemberChange, "description": "invited: the person joins by accepting"}},
+    openapi_extra=struct_request(GroupMemberIn),
 )
 def set_group_member(
     name: CollectionNamePath,
-    body: GroupMemberIn,
     principal: CurrentPrincipal,
     ctx: ContextDep,
+    body: GroupMemberBody,
     response: Response,
 ) -> MemberChange:
     """Managers: a member's role changes at once (200); anyone else is invited (202, the same answer
@@ -111,8 +125,13 @@ def decline_invitation(group: CollectionNamePath, principal: CurrentPrincipal, c
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=CollectionPublic)
-def create_project(body: CollectionIn, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CollectionPublic,
+    openapi_extra=struct_request(CollectionIn),
+)
+def create_project(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> CollectionPublic:
     """Any user may create a project; they become its owner."""
     return CollectionPublic.model_validate(
         ctx.sharing.create_project(principal, body.name, now=now()), from_attributes=True
@@ -129,9 +148,11 @@ def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: Cont
     return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]), from_attributes=True)
 
 
-@router.put("/projects/{name}/members", response_model=CollectionPublic)
+@router.put(
+    "/projects/{name}/members", response_model=CollectionPublic, openapi_extra=struct_request(ProjectMemberIn)
+)
 def set_project_member(
-    name: CollectionNamePath, body: ProjectMemberIn, principal: CurrentPrincipal, ctx: ContextDep
+    name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep, body: ProjectMemberBody
 ) -> CollectionPublic:
     return CollectionPublic.model_validate(
         ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now()),

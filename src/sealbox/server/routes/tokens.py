@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, status
+
+from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
+from sealbox.server.openapi import struct_request
 from sealbox.server.schemas import ErrorBody, TokenCreate, TokenIssued, TokenPublic
 from sealbox.server.schemas.accounts import TokenRevokedOut
 from sealbox.server.schemas.params import TokenIdPath
@@ -20,12 +24,20 @@ router = APIRouter(
         422: {"model": ErrorBody},
     },
 )
+# A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
+TokenBody = Annotated[TokenCreate, Depends(struct_body(TokenCreate))]
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenIssued)
-def create_token(body: TokenCreate, principal: CurrentPrincipal, ctx: ContextDep) -> TokenIssued:
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenIssued,
+    openapi_extra=struct_request(TokenCreate),
+)
+def create_token(principal: CurrentPrincipal, ctx: ContextDep, body: TokenBody) -> TokenIssued:
+    expires_at = body_time(body.expires_at, "expires_at")
     issued = tokens.issue(
-        ctx.db, principal.user, name=body.name, expires_at=body.expires_at, now=now(), requested_by=principal
+        ctx.db, principal.user, name=body.name, expires_at=expires_at, now=now(), requested_by=principal
     )
     return TokenIssued(**TokenPublic.of(issued.token).model_dump(), token=issued.value)
 

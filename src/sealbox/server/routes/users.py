@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, status
+
+from sealbox.server.bodies import struct_body
 from sealbox.server.deps import AdminPrincipal, ContextDep, now
+from sealbox.server.openapi import struct_request
 from sealbox.server.schemas import ErrorBody, UserCreate, UserCreated, UserPublic
 from sealbox.server.schemas.accounts import UserDisabledOut, UserStatus
 from sealbox.server.schemas.params import UserPath
@@ -21,10 +25,17 @@ router = APIRouter(
         422: {"model": ErrorBody},
     },
 )
+# A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
+UserBody = Annotated[UserCreate, Depends(struct_body(UserCreate))]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserCreated)
-def create_user(body: UserCreate, principal: AdminPrincipal, ctx: ContextDep) -> UserCreated:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserCreated,
+    openapi_extra=struct_request(UserCreate),
+)
+def create_user(principal: AdminPrincipal, ctx: ContextDep, body: UserBody) -> UserCreated:
     at = now()
     user = users.create_user(
         ctx.db, ctx.keys.master, name=body.name, is_admin=body.is_admin, now=at, requested_by=principal

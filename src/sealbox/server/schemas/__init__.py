@@ -1,30 +1,21 @@
 """HTTP bodies and parameters, by what they hold. A `...Public` schema never has a value field.
 
-fields.py: the constrained values bodies are made of; params.py: path, query and header parameters;
-secrets.py, sessions.py, accounts.py, sharing.py, audit.py: the bodies of those routes.
+Every request body is a Struct of sealbox.protocol (decoded by server.bodies), named here too.
+fields.py: ids, times and the error body; params.py: path, query and header parameters;
+secrets.py, sessions.py, accounts.py, sharing.py, audit.py: what those routes answer.
 """
 
-from sealbox.server.schemas.accounts import (
-    ServiceAccountCreate,
-    TokenCreate,
-    TokenIssued,
-    TokenPublic,
-    UserCreate,
-    UserCreated,
-    UserPublic,
-)
+from sealbox.protocol.account_api import ServiceAccountCreate, TokenCreate, UserCreate
+from sealbox.protocol.secret_api import SecretCreate, SecretReplace, SecretUpdate, SecretValue
+from sealbox.protocol.sharing_api import CollectionIn, GrantIn, GroupMemberIn, ProjectMemberIn
+from sealbox.server.schemas.accounts import TokenIssued, TokenPublic, UserCreated, UserPublic
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
 from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
 from sealbox.server.schemas.secrets import (
-    GrantIn,
     GrantPublic,
     MountingSession,
-    SecretCreate,
     SecretPage,
     SecretPublic,
-    SecretReplace,
-    SecretUpdate,
-    SecretValue,
     SecretVersionPublic,
     UnshareOut,
 )
@@ -45,17 +36,29 @@ from sealbox.server.schemas.sessions import (
     SessionSecretPublic,
 )
 from sealbox.server.schemas.sharing import (
-    CollectionIn,
     CollectionPublic,
-    GroupMemberIn,
     InvitationPublic,
     Member,
     MemberChange,
     Membership,
+)
+
+# The request bodies of the routes outside /sessions, whose schemas the OpenAPI document carries.
+BODY_STRUCTS = (
+    SecretCreate,
+    SecretReplace,
+    SecretUpdate,
+    GrantIn,
+    CollectionIn,
+    GroupMemberIn,
     ProjectMemberIn,
+    TokenCreate,
+    UserCreate,
+    ServiceAccountCreate,
 )
 
 __all__ = [
+    "BODY_STRUCTS",
     "AuditPage",
     "AuditRecord",
     "CollectionIn",

@@ -1,25 +1,14 @@
-"""Bodies of /api/v1/tokens, /me, /users and /service-accounts: who calls, and with what."""
+"""What /api/v1/tokens, /me, /users and /service-accounts answer (what they are sent: account_api)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field
 
-from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import AccessToken, User
-from sealbox.server.schemas.fields import TOKEN_NAME_PATTERN, In, SecretRef, Timestamp, UserName
-from sealbox.services.tokens import MAX_TOKEN_NAME, RevokedToken
+from sealbox.services.tokens import RevokedToken
 from sealbox.services.users import DisabledUser
-
-
-class TokenCreate(In):
-    name: str = Field(
-        max_length=MAX_TOKEN_NAME,
-        description="1-128 characters (blank around them is dropped), no control characters",
-        json_schema_extra={"pattern": TOKEN_NAME_PATTERN, "minLength": 1},
-    )
-    expires_at: Timestamp | None = Field(default=None, description="in the future; RFC 3339")
 
 
 class TokenPublic(BaseModel):
@@ -51,22 +40,9 @@ class UserPublic(BaseModel):
         return cls(id=u.id, name=u.name, is_admin=u.is_admin, created_at=u.created_at)
 
 
-class UserCreate(In):
-    name: UserName
-    is_admin: StrictBool = False
-
-
 class UserCreated(BaseModel):
     user: UserPublic
     token: str = Field(description="the new user's first token: shown this once")
-
-
-class ServiceAccountCreate(In):
-    name: UserName
-    kinds: list[Kind] = Field(default=[], max_length=16, description="kinds of secret it may fetch")
-    names: list[SecretRef] = Field(
-        default=[], max_length=256, description="secret names (or OWNER/NAME) it may fetch"
-    )
 
 
 class UserStatus(UserPublic):

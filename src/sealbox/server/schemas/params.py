@@ -16,7 +16,8 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from sealbox.domain import patterns
 from sealbox.errors import NotFound
-from sealbox.server.schemas.fields import MAX_TIME_TEXT, SESSION_ID_PATTERN, TOKEN_ID_PATTERN, Timestamp
+from sealbox.protocol.api_fields import MAX_TIME_TEXT
+from sealbox.server.schemas.fields import SESSION_ID_PATTERN, TOKEN_ID_PATTERN, Timestamp
 from sealbox.services.secrets import MAX_PAGE
 
 # The audit's record ids are 32-bit on PostgreSQL: a cursor past that is no position of any record.

@@ -1,4 +1,5 @@
-"""Bodies of /api/v1/groups and /api/v1/projects: names, members and their roles."""
+"""What /api/v1/groups and /api/v1/projects answer: members and their roles (what they are sent:
+protocol.sharing_api)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,6 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-
-from sealbox.server.schemas.fields import CollectionName, In, UserName
-from sealbox.services.groups import GROUP_ROLES
-from sealbox.services.sharing import PROJECT_ROLES
-
-
-class CollectionIn(In):
-    name: CollectionName
-
-
-class GroupMemberIn(In):
-    user: UserName
-    role: str = Field(default="member", max_length=16, json_schema_extra={"enum": list(GROUP_ROLES)})
-
-
-class ProjectMemberIn(In):
-    user: UserName
-    role: str = Field(default="member", max_length=16, json_schema_extra={"enum": list(PROJECT_ROLES)})
 
 
 class Member(BaseModel):
