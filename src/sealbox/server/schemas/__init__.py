@@ -16,6 +16,8 @@ from sealbox.server.schemas.accounts import (
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
 from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
 from sealbox.server.schemas.secrets import (
+    DeletedSecretPublic,
+    DeletedSecrets,
     GrantIn,
     GrantPublic,
     MountingSession,
@@ -61,6 +63,8 @@ __all__ = [
     "CollectionIn",
     "CollectionPublic",
     "CredentialCreate",
+    "DeletedSecretPublic",
+    "DeletedSecrets",
     "ErrorBody",
     "ErrorDetail",
     "FailureReport",
