@@ -49,12 +49,12 @@ class DeletionService:
                 if not uow.secrets.mark_deleted(
                     current.id, at=now, by=requested_by.user.name, purge_at=purge_at
                 ):
-                    raise NotFound("no such secret")  # pragma: no cover -- read in this transaction
+                    raise NotFound("no such secret")  # another request deleted it meanwhile
                 _audit(uow, requested_by, "secret.delete", current, now, f"purge_at={_when(purge_at)}")
                 return _deleted(current, now, requested_by.user.name, purge_at)
             current = _live_or_deleted(uow, requested_by, name, owner)
             if not uow.secrets.purge(current.id):
-                raise NotFound("no such secret")  # pragma: no cover -- read in this transaction
+                raise NotFound("no such secret")  # another request deleted it meanwhile
             in_window = current.deleted_at is not None
             _audit(
                 uow,
