@@ -2,8 +2,8 @@
 
 Through the real server's HTTP API: write 200 canary secrets of every kind, replace 100 of them,
 purge 50 (removed for good at once), and wait until the keeper has converted every outer layer. With
-everything still running, scan every file of the data directory (database, -wal, -shm, key files), the keeper's
-directory, both logs, and for PostgreSQL a `pg_dump` of the database: no canary in any encoding.
+everything still running, scan every file of the data directory (database, -wal, -shm, key files), the
+keeper's directory, both logs, and for PostgreSQL a `pg_dump` of the database: no canary in any encoding.
 Then scan the database files (or the dump) and the logs for the raw master key, every user key and
 data key (unwrapped here with master.key), and the keeper's private and wrap keys: none.
 """
