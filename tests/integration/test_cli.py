@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import stat
 import subprocess
 import uuid
@@ -247,6 +248,41 @@ def test_show_lists_the_live_sessions_that_mount_a_secret(cli: Cli, canary: Cana
     with cli.api() as api:
         assert api.delete(f"{API}/sessions/{session['id']}").status_code == 200
     assert session["id"] not in cli.ok("secret", "show", name).stdout
+
+
+def _rm_at_a_terminal(cli: Cli, name: str, answer: str) -> Result:
+    """`secret rm NAME` with a terminal as its stdin, answering the question with `answer`."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")
+        proc = subprocess.run(
+            sealbox_cmd("secret", "rm", name),
+            stdin=terminal,
+            capture_output=True,
+            env=base_env(SEALBOX_CONFIG=str(cli.config)),
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def test_rm_at_a_terminal_asks_first(cli: Cli, canary: Canary) -> None:
+    name = unique("asked")
+    with cli.api() as api:
+        assert api.post(f"{API}/secrets", json={"name": name, "value": canary("asked")}).status_code == 201
+    declined = _rm_at_a_terminal(cli, name, "n")
+    assert f"delete {name}?" in declined.stdout
+    assert one_error_line(declined) == f"error: not deleting {name}"
+    with cli.api() as api:
+        assert api.get(f"{API}/secrets/{name}").status_code == 200
+    accepted = _rm_at_a_terminal(cli, name, "y")
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"deleted {name}" in accepted.stdout
+    with cli.api() as api:
+        assert api.get(f"{API}/secrets/{name}").status_code == 404
 
 
 def test_token_add_ls_revoke(cli: Cli) -> None:
