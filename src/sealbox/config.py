@@ -110,6 +110,8 @@ class ServerSettings(_Settings):
     max_value_bytes: int = Field(default=64 * 1024, ge=1, le=1024 * 1024)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     versions_kept: int = Field(default=10, ge=1, le=1000)
+    # How long a deleted secret stays restorable before it is removed for good (7 days; 1 s to 90 days).
+    recovery_window_seconds: int = Field(default=7 * 86400, ge=1, le=90 * 86400)
     log_level: str = LOG_LEVEL
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Limits on clients (docs/configuration.md): seconds for a request's headers (also how long an idle

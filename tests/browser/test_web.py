@@ -457,18 +457,31 @@ def test_secret_page_replace_share_revoke_delete(
     delete_card = page.locator("section.card.danger")
     expect(delete_card).to_contain_text(session["id"][:12])
     expect(delete_card).to_contain_text("These sessions mount it")
-    confirm = page.get_by_label("Type team-db to delete it and all its versions")
+    confirm = page.get_by_label("Type team-db to delete it")
     confirm.fill("team-dB")
     assert submit(page, "Delete", "/delete") == 400
     _assert_next_to(confirm, page.locator("#confirm ~ p.error"))
     expect(page.locator("#confirm ~ p.error")).to_have_text("type the secret's name to confirm")
     assert _api_secret(web_stack, "team-db") is not None
-    page.get_by_label("Type team-db to delete it and all its versions").fill("team-db")
+    page.get_by_label("Type team-db to delete it").fill("team-db")
     assert submit(page, "Delete", "/delete") == 303
     expect(page).to_have_url(f"{base}/web/?deleted=1")
-    expect(page.get_by_role("status")).to_have_text("The secret was deleted.")
+    expect(page.get_by_role("status")).to_contain_text("The secret was deleted.")
     expect(page.get_by_role("link", name="team-db", exact=True)).to_have_count(0)
     assert _api_secret(web_stack, "team-db") is None
+
+    # Recently deleted: listed with when it goes for good; Restore brings it back with its versions.
+    page.get_by_role("status").get_by_role("link", name="Recently deleted").click()
+    expect(page).to_have_url(f"{base}/web/deleted")
+    (row,) = [r for r in table_rows(page) if r[0] == "team-db"]
+    assert row[1:4] == ["generic", row[2], "admin"] and row[4].endswith(" UTC")
+    assert submit(page, "Restore admin/team-db", "/restore") == 303
+    expect(page).to_have_url(f"{base}/web/s/admin/team-db?restored=1")
+    expect(page.get_by_role("status")).to_have_text("Restored, with its versions and grants.")
+    assert meta(page)["Version"] == "2"
+    assert _api_secret(web_stack, "team-db") is not None
+    page.goto(f"{base}/web/deleted")
+    expect(page.get_by_text("Nothing deleted recently.")).to_be_visible()
 
     assert find_in_bytes(exposure(page, watch) + exposure(bob_page, bob_watch), [first, second]) == []
 

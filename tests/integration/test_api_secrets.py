@@ -411,7 +411,9 @@ def test_delete_then_gone(api: httpx.Client, canary: Canary) -> None:
         # A deleted secret answers exactly like one that never existed.
         assert _comparable(gone) == _comparable(api.request(method, f"{API}/{never}{suffix}", json=body))
     assert name not in all_names(api, prefix=name)
-    # The name is free again, and starts over at version 1.
+    # In its recovery window the name stays taken; purged, it is free again and starts over at version 1.
+    assert_error(create(api, name, value=canary("d2")), 409, "name_held_by_deleted_secret")
+    assert api.delete(f"{API}/{name}", params={"purge": "true"}).status_code == 204
     again = create(api, name, value=canary("d2"))
     assert again.status_code == 201
     assert again.json()["current_version"] == 1
@@ -440,6 +442,8 @@ def test_another_users_secret_answers_like_a_missing_one(any_stack: Stack, canar
             ("PATCH", "{}", {"json": {"description": "mine now"}}),
             ("PATCH", "{}", {"json": {"clear_expiry": True}}),
             ("DELETE", "{}", {}),
+            ("DELETE", "{}", {"params": {"purge": "true"}}),
+            ("POST", "{}/restore", {}),
         ]
         for method, path, kwargs in requests:
             foreign = other.request(method, f"{API}/" + path.format(name), **kwargs)

@@ -1,9 +1,9 @@
 """TEST-PLAN T1: what rests on disk holds no value and no key, on SQLite and on PostgreSQL.
 
 Through the real server's HTTP API: write 200 canary secrets of every kind, replace 100 of them,
-delete 50, and wait until the keeper has converted every outer layer. With everything still
-running, scan every file of the data directory (database, -wal, -shm, key files), the keeper's
-directory, both logs, and for PostgreSQL a `pg_dump` of the database: no canary in any encoding.
+purge 50 (removed for good at once), and wait until the keeper has converted every outer layer. With
+everything still running, scan every file of the data directory (database, -wal, -shm, key files), the
+keeper's directory, both logs, and for PostgreSQL a `pg_dump` of the database: no canary in any encoding.
 Then scan the database files (or the dump) and the logs for the raw master key, every user key and
 data key (unwrapped here with master.key), and the keeper's private and wrap keys: none.
 """
@@ -98,7 +98,8 @@ def test_nothing_at_rest_reveals_a_value_or_a_key(
             expected[name] = expected_plaintext(payload)
         before_delete, _ = snapshot(stack, tmp_path / "before-delete.db")
         for name in names[REPLACED - DELETED // 2 : REPLACED + DELETED // 2]:  # half of them replaced
-            assert c.delete(f"/api/v1/secrets/{name}").status_code == 204
+            # Purged: removed for good at once (a plain delete keeps it for its recovery window).
+            assert c.delete(f"/api/v1/secrets/{name}", params={"purge": "true"}).status_code == 204
             del expected[name]
         assert len(c.get("/api/v1/secrets", params={"limit": 500}).json()["items"]) == len(expected)
     wait_until_converted(live_url(stack))

@@ -125,6 +125,12 @@ class World:
         self.call(owner, "POST", f"/secrets/{name}/grants", json={"group": self.g_use, "level": "use"})
         return name
 
+    def fresh_deleted(self) -> str:
+        """As `fresh_secret`, then deleted: in its recovery window, the object of one authorised restore."""
+        name = self.fresh_secret()
+        self.call(self.ids["owner"], "DELETE", f"/secrets/{name}")
+        return name
+
     def fresh_session(self, owner_key: str) -> str:
         ref = self.S if owner_key == "owner" else f"{self.alice}/{self.S}"
         launch = self.call(
@@ -587,6 +593,63 @@ def _secret_gen(rt: Route) -> Gen:
 
 for _rt in SECRET_ROUTES:
     ROUTES[_rt] = _secret_gen(_rt)
+
+
+@route("POST", "/api/v1/secrets/{name}/restore")
+def _restore(w: World, who: Identity) -> list[Case]:
+    """Needs `manage` on a deleted secret (D is shared as S is); a live one is not there to restore."""
+    rt = ("POST", "/api/v1/secrets/{name}/restore")
+    cases = []
+    for obj in OBJECTS:
+        for by_ref in (False, True):
+            owner, name = _secret_target(w, obj)
+            have = level(w, who, "own", by_ref) if obj == "deleted" else None
+            allowed = have is not None and have >= MANAGE
+            if allowed:
+                name = w.fresh_deleted()
+            params = {"owner": owner} if by_ref else {}
+            twin = None
+            if who.authenticated and have is None:
+                twin = Case(
+                    rt, who, "missing", "POST", f"/secrets/{unique('missing')}/restore", params=params
+                )
+            cases.append(
+                Case(
+                    rt,
+                    who,
+                    f"{obj}{'/ref' if by_ref else ''}",
+                    "POST",
+                    f"/secrets/{name}/restore",
+                    params=params,
+                    allowed=allowed,
+                    denied_with=401 if not who.authenticated else (404 if have is None else 403),
+                    twin=twin,
+                )
+            )
+    return cases
+
+
+def _deleted_check(w: World, who: Identity) -> Callable[[httpx.Response], None]:
+    def check(resp: httpx.Response) -> None:
+        refs = {i["ref"] for i in resp.json()["items"]}
+        assert (f"{w.alice}/{w.D}" in refs) == (who.level_on_s in (MANAGE, OWNER)), who.key
+        assert all(ref.startswith(f"{w.alice}/") for ref in refs), refs
+
+    return check
+
+
+ROUTES[("GET", "/api/v1/deleted-secrets")] = lambda w, who: [
+    Case(
+        ("GET", "/api/v1/deleted-secrets"),
+        who,
+        "-",
+        "GET",
+        "/deleted-secrets",
+        allowed=who.authenticated,
+        denied_with=401,
+        check=_deleted_check(w, who),
+    )
+]
 
 
 def _list_check(w: World, who: Identity) -> Callable[[httpx.Response], None]:
@@ -1081,11 +1144,9 @@ def _audit_visible(w: World, who: Identity) -> Callable[[httpx.Response], None]:
     def check(resp: httpx.Response) -> None:
         if who.admin:
             return
-        own = {
-            i["id"]
-            for i in w.call(who, "GET", "/secrets", params={"limit": 500})["items"]
-            if i["access"] == "owner"
-        }
+        live = w.call(who, "GET", "/secrets", params={"limit": 500})["items"]
+        deleted = w.call(who, "GET", "/deleted-secrets")["items"]  # the owner's records of those are theirs
+        own = {i["id"] for i in live + deleted if i["access"] == "owner"}
         for r in resp.json()["items"]:
             assert r["secret_id"] in own or who.user in (r["actor"], r["on_behalf_of"]), (who.key, r)
 
@@ -1181,6 +1242,7 @@ WEB_PAGES = [
     ("GET", "/web/start"),
     ("GET", "/web/sessions"),
     ("GET", "/web/audit"),
+    ("GET", "/web/deleted"),
 ]
 WEB_ACTIONS: dict[Route, tuple[int, Callable[[World, str], dict[str, str]]]] = {
     ("POST", "/web/s/{owner}/{name}/replace"): (
@@ -1397,6 +1459,58 @@ def _web_action_gen(rt: Route) -> Gen:
 
 for _rt in WEB_ACTIONS:
     ROUTES[_rt] = _web_action_gen(_rt)
+
+
+@route("POST", "/web/deleted/{owner}/{name}/restore")
+def _web_restore(w: World, who: Identity) -> list[Case]:
+    """As the API's restore: `manage` on a deleted secret; no access at all looks like a missing one."""
+    rt = ("POST", "/web/deleted/{owner}/{name}/restore")
+    cases = []
+    for obj in OBJECTS:
+        owner, name = _secret_target(w, obj)
+        have = level(w, who, "own", True) if obj == "deleted" else None
+        allowed = have is not None and have >= MANAGE
+        if allowed:
+            name = w.fresh_deleted()
+        path = rt[1].format(owner=owner, name=name)
+        if not who.authenticated:
+            cases.append(Case(rt, who, obj, "POST", path, form={}, denied_with=303, location="/web/login"))
+            continue
+        twin = None
+        if have is None:
+            twin = Case(
+                rt, who, "missing", "POST", rt[1].format(owner=owner, name=unique("missing")), form={}
+            )
+        cases.append(
+            Case(
+                rt,
+                who,
+                obj,
+                "POST",
+                path,
+                form={},
+                allowed=allowed,
+                denied_with=403 if have is not None else 303,
+                location=f"/web/s/{owner}/{name}?restored=1"
+                if allowed
+                else (None if have else "/web/deleted"),
+                twin=twin,
+            )
+        )
+        if allowed:  # the same, without the CSRF token: refused, nothing changes
+            fresh = w.fresh_deleted()
+            cases.append(
+                Case(
+                    rt,
+                    who,
+                    f"{obj}/bad-csrf",
+                    "POST",
+                    rt[1].format(owner=owner, name=fresh),
+                    form={"csrf": "forged"},
+                    denied_with=403,
+                )
+            )
+    return cases
 
 
 @route("POST", "/web/sessions/{session_id}/end")

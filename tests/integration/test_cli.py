@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import stat
 import subprocess
 import uuid
@@ -205,10 +206,27 @@ def test_replace_with_if_version_update_and_rm(cli: Cli, canary: Canary) -> None
     assert shown["current_version"] == 2
     assert [v["version"] for v in shown["versions"]] == [2, 1]
 
-    removed = cli.ok("secret", "rm", name)
-    assert f"deleted {name}" in removed.stdout
+    removed = cli.ok("secret", "rm", name, "--yes")
+    assert f"deleted {name}" in removed.stdout and f"sealbox secret restore {name}" in removed.stdout
     with cli.api() as api:
         assert api.get(f"{API}/secrets/{name}").status_code == 404
+    assert name not in cli.ok("secret", "ls").stdout
+    deleted = next(line for line in cli.ok("secret", "ls", "--deleted").stdout.splitlines() if name in line)
+    listed = json.loads(cli.ok("secret", "ls", "--deleted", "--json").stdout)
+    purge_at = next(s["purge_at"] for s in listed if s["name"] == name)
+    assert purge_at[:19].replace("T", " ") in deleted  # when it goes for good
+    held = cli.run("secret", "add", name, stdin=canary("life-4"))
+    assert "name_held_by_deleted_secret" in one_error_line(held) and f"secret restore {name}" in held.stderr
+
+    assert cli.ok("secret", "restore", name).stdout.strip() == f"restored {name}"
+    with cli.api() as api:
+        back = api.get(f"{API}/secrets/{name}").json()
+    assert [v["version"] for v in back["versions"]] == [2, 1]
+    assert name not in cli.ok("secret", "ls", "--deleted").stdout
+
+    assert cli.ok("secret", "rm", name, "--purge", "--yes").stdout.strip() == f"removed {name} for good"
+    assert "not_found" in one_error_line(cli.run("secret", "restore", name))
+    cli.ok("secret", "add", name, stdin=canary("life-5"))  # the name is free again
 
 
 def test_show_lists_the_live_sessions_that_mount_a_secret(cli: Cli, canary: Canary) -> None:
@@ -230,6 +248,41 @@ def test_show_lists_the_live_sessions_that_mount_a_secret(cli: Cli, canary: Cana
     with cli.api() as api:
         assert api.delete(f"{API}/sessions/{session['id']}").status_code == 200
     assert session["id"] not in cli.ok("secret", "show", name).stdout
+
+
+def _rm_at_a_terminal(cli: Cli, name: str, answer: str) -> Result:
+    """`secret rm NAME` with a terminal as its stdin, answering the question with `answer`."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")
+        proc = subprocess.run(
+            sealbox_cmd("secret", "rm", name),
+            stdin=terminal,
+            capture_output=True,
+            env=base_env(SEALBOX_CONFIG=str(cli.config)),
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def test_rm_at_a_terminal_asks_first(cli: Cli, canary: Canary) -> None:
+    name = unique("asked")
+    with cli.api() as api:
+        assert api.post(f"{API}/secrets", json={"name": name, "value": canary("asked")}).status_code == 201
+    declined = _rm_at_a_terminal(cli, name, "n")
+    assert f"delete {name}?" in declined.stdout
+    assert one_error_line(declined) == f"error: not deleting {name}"
+    with cli.api() as api:
+        assert api.get(f"{API}/secrets/{name}").status_code == 200
+    accepted = _rm_at_a_terminal(cli, name, "y")
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"deleted {name}" in accepted.stdout
+    with cli.api() as api:
+        assert api.get(f"{API}/secrets/{name}").status_code == 404
 
 
 def test_token_add_ls_revoke(cli: Cli) -> None:
@@ -310,7 +363,11 @@ CASES = [
     Case("show-unknown", ("secret", "show", "{new}"), says="not_found"),
     Case("show-json-unknown", ("secret", "show", "{new}", "--json"), says="not_found"),
     Case("replace-unknown", ("secret", "replace", "{new}"), "{value}", says="not_found"),
-    Case("rm-unknown", ("secret", "rm", "{new}"), says="not_found"),
+    Case("rm-unknown", ("secret", "rm", "{new}", "--yes"), says="not_found"),
+    Case("rm-unconfirmed", ("secret", "rm", "{existing}"), says="no terminal to confirm on; give --yes"),
+    Case("purge-unconfirmed", ("secret", "rm", "{existing}", "--purge"), says="give --yes"),
+    Case("restore-unknown", ("secret", "restore", "{new}"), says="not_found"),
+    Case("restore-live", ("secret", "restore", "{existing}"), says="not_found"),
     Case("update-unknown", ("secret", "update", "{new}", "--description", "x"), says="not_found"),
     Case("update-nothing", ("secret", "update", "{existing}")),
     Case("replace-empty", ("secret", "replace", "{existing}"), says="invalid_value"),

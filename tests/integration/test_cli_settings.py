@@ -49,6 +49,10 @@ def test_an_out_of_range_setting_is_one_line(args: list[str], tmp_path: Path) ->
         ({"SEALBOX_WORKERS": "0"}, "error: SEALBOX_WORKERS must be an integer from 1 to 64"),
         ({"SEALBOX_AUTH_FAILURE_LIMIT": "many"}, LIMIT),
         (
+            {"SEALBOX_RECOVERY_WINDOW_SECONDS": "7776001"},
+            "error: SEALBOX_RECOVERY_WINDOW_SECONDS must be an integer from 1 to 7776000",
+        ),
+        (
             {"SEALBOX_LOG_LEVEL": "loud"},
             "error: SEALBOX_LOG_LEVEL must be one of debug, info, warning, error, critical",
         ),

@@ -30,13 +30,14 @@ from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Secret, SecretPatch
 from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound, Unavailable
+from sealbox.services.deletion import purge_due
 from sealbox.services.secrets import SecretValue
 from sealbox.services.users import create_user
 from sealbox.store.database import Database
 from sealbox.store.engine import alembic_config
 from sealbox.store.secrets import SecretRepository
 from sealbox.store.tables import audit_events, secret_versions, secrets, users
-from tests.support.opening import InProcess, open_value
+from tests.support.opening import RECOVERY_WINDOW, InProcess, open_value
 from tests.support.postgres import ADMIN_URL, require_postgres
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -409,27 +410,69 @@ def test_keeps_the_last_n_versions(box: InProcess, alice: Principal) -> None:
         assert repo.material(s.id, 7) is not None
 
 
-def test_delete_removes_every_version(box: InProcess, alice: Principal) -> None:
+def _versions(box: InProcess, secret_id: str) -> int:
+    query = select(func.count()).select_from(secret_versions).where(secret_versions.c.secret_id == secret_id)
+    return _count(box, query)
+
+
+def test_delete_keeps_it_in_the_window_then_restore_brings_it_back(box: InProcess, alice: Principal) -> None:
     s = _create(box, alice, "gone", "v1")
     box.secrets.replace(alice, "gone", value=_text("v2"), if_match=None, now=NOW)
+    bob = box.user("bob", now=NOW)
     keep = _create(box, alice, "kept", "k1")
-    box.secrets.delete(alice, "gone", now=NOW)
+    gone = box.deletion.delete(alice, "gone", now=NOW)
+    assert gone.purge_at == NOW + RECOVERY_WINDOW
     with pytest.raises(NotFound):
         box.secrets.get(alice, "gone")
     with pytest.raises(NotFound):
-        box.secrets.delete(alice, "gone", now=NOW)
-    assert (
-        _count(
-            box, select(func.count()).select_from(secret_versions).where(secret_versions.c.secret_id == s.id)
-        )
-        == 0
-    )
-    assert _count(box, select(func.count()).select_from(secrets).where(secrets.c.id == s.id)) == 0
+        box.deletion.delete(alice, "gone", now=NOW)  # not twice into the window
+    assert [x.name for x in box.secrets.page(alice, cursor=None, limit=10, prefix=None).items] == ["kept"]
+    assert _values(box, s.id) == {1: b"v1", 2: b"v2"}  # kept, with every version
+    with pytest.raises(Conflict) as held:
+        _create(box, alice, "gone", "new")
+    assert held.value.code == "name_held_by_deleted_secret"
+    assert [(x.name, x.purge_at) for x in box.deletion.deleted(alice, now=NOW)] == [("gone", gone.purge_at)]
+    assert box.deletion.deleted(bob, now=NOW) == []
+    with pytest.raises(NotFound):
+        box.deletion.restore(bob, "gone", now=NOW, owner="alice")
+    restored = box.deletion.restore(alice, "gone", now=NOW)
+    assert restored.id == s.id and restored.current_version == 2 and restored.deleted_at is None
+    assert box.secrets.get(alice, "gone").current_version == 2
     assert _values(box, keep.id) == {1: b"k1"}
-    assert _audit(box, s.id)[-1][:3] == ("secret.delete", s.id, 2)
-    again = _create(box, alice, "gone", "new")
-    assert again.id != s.id and again.current_version == 1
-    assert _values(box, again.id) == {1: b"new"}
+    assert [a[0] for a in _audit(box, s.id)][-2:] == ["secret.delete", "secret.restore"]
+
+
+def test_purge_removes_it_for_good_and_frees_the_name(box: InProcess, alice: Principal) -> None:
+    live = _create(box, alice, "at-once", "v1")
+    box.deletion.delete(alice, "at-once", now=NOW, purge=True)
+    windowed = _create(box, alice, "windowed", "v1")
+    box.deletion.delete(alice, "windowed", now=NOW)
+    box.deletion.delete(alice, "windowed", now=NOW, purge=True)  # also from the window
+    for s, name in ((live, "at-once"), (windowed, "windowed")):
+        assert _versions(box, s.id) == 0
+        assert _count(box, select(func.count()).select_from(secrets).where(secrets.c.id == s.id)) == 0
+        with pytest.raises(NotFound):
+            box.deletion.restore(alice, name, now=NOW)
+        assert _audit(box, s.id)[-1][0] == "secret.purge"
+        again = _create(box, alice, name, "new")
+        assert again.id != s.id and _values(box, again.id) == {1: b"new"}
+
+
+def test_the_sweep_removes_what_is_past_its_window_once(box: InProcess, alice: Principal) -> None:
+    due = _create(box, alice, "due", "v1")
+    box.deletion.delete(alice, "due", now=NOW)
+    later = _create(box, alice, "later", "v1")
+    box.deletion.delete(alice, "later", now=NOW + timedelta(hours=1))
+    end = NOW + RECOVERY_WINDOW
+    assert purge_due(box.db, now=end - timedelta(seconds=1)) == 0
+    with pytest.raises(NotFound):  # the window is over, swept or not
+        box.deletion.restore(alice, "due", now=end)
+    results, errors = _race(3, lambda _i: purge_due(box.db, now=end))  # replicas sweeping at once
+    assert errors == [] and sum(results) == 1  # type: ignore[arg-type]
+    assert _versions(box, due.id) == 0 and _versions(box, later.id) == 1
+    assert [a[:2] for a in _audit(box, due.id) if a[0] == "secret.purge"] == [("secret.purge", due.id)]
+    assert purge_due(box.db, now=end) == 0  # idempotent
+    assert box.deletion.restore(alice, "later", now=end).id == later.id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,12 +534,16 @@ def test_every_change_is_audited_without_its_value(box: InProcess, alice: Princi
     s = _create(box, alice, "audited", "first-value-xyz")
     box.secrets.replace(alice, "audited", value=_text("second-value-xyz"), if_match=1, now=NOW)
     box.secrets.update(alice, "audited", SecretPatch(description="d"), now=NOW)
-    box.secrets.delete(alice, "audited", now=NOW)
+    box.deletion.delete(alice, "audited", now=NOW)
+    box.deletion.restore(alice, "audited", now=NOW)
+    box.deletion.delete(alice, "audited", now=NOW, purge=True)
     assert _audit(box, s.id) == [
         ("secret.create", s.id, 1, "success"),
         ("secret.replace", s.id, 2, "success"),
         ("secret.update", s.id, 2, "success"),
         ("secret.delete", s.id, 2, "success"),
+        ("secret.restore", s.id, 2, "success"),
+        ("secret.purge", s.id, 2, "success"),
     ]
     with box.db.read() as conn:
         dumped = repr([tuple(r) for r in conn.execute(select(audit_events))])
@@ -546,7 +593,8 @@ def test_a_change_whose_audit_record_fails_is_rolled_back(box: InProcess, alice:
     attempts: list[Callable[[], object]] = [
         lambda: _create(box, alice, "new-one", "never stored"),
         lambda: box.secrets.replace(alice, "existing", value=_text("never stored"), if_match=1, now=NOW),
-        lambda: box.secrets.delete(alice, "existing", now=NOW),
+        lambda: box.deletion.delete(alice, "existing", now=NOW),
+        lambda: box.deletion.delete(alice, "existing", now=NOW, purge=True),
         lambda: create_user(box.db, box.master, name="mallory", is_admin=True, now=NOW, requested_by=alice),
     ]
     for attempt in attempts:

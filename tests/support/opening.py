@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from sealbox.domain.kinds import Kind, encode_fields
 from sealbox.domain.principals import Principal
 from sealbox.errors import DecryptionError
 from sealbox.keeper.keys import PRIVATE_FILE, WRAP_FILE, KeeperKeys, ensure_key_dir
+from sealbox.services.deletion import DeletionService
 from sealbox.services.keys import ServerKeys, ensure_signing_key
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.users import create_user
@@ -61,6 +62,7 @@ from tests.support.canaries import ssh_key_shaped
 
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 # Everything a failed open may raise: sealbox's one error, and what raw primitives raise on junk.
+RECOVERY_WINDOW = timedelta(days=7)
 _FAILED = (DecryptionError, InvalidTag, ValueError, TypeError, OverflowError)
 
 
@@ -441,6 +443,7 @@ class InProcess:
     keeper: KeeperKeys = field(repr=False)
     keys: ServerKeys = field(repr=False)
     secrets: SecretService
+    deletion: DeletionService
 
     @classmethod
     def build(cls, url: str, key_dir: Path, *, versions_kept: int = 10) -> InProcess:
@@ -456,7 +459,14 @@ class InProcess:
         db = Database.open(url)
         install_audit_chain(db, master, data_dir=key_dir)
         limits = Limits(max_value_bytes=64 * 1024, versions_kept=versions_kept)
-        return cls(db=db, master=master, keeper=keeper, keys=keys, secrets=SecretService(db, keys, limits))
+        return cls(
+            db=db,
+            master=master,
+            keeper=keeper,
+            keys=keys,
+            secrets=SecretService(db, keys, limits),
+            deletion=DeletionService(db, RECOVERY_WINDOW),
+        )
 
     def user(self, name: str, *, now: datetime, is_admin: bool = False) -> Principal:
         user = create_user(self.db, self.master, name=name, is_admin=is_admin, now=now, requested_by=None)

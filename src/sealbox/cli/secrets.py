@@ -1,7 +1,8 @@
-"""`sealbox secret ...`: add, replace, update, rm, ls, show. No command ever prints a value."""
+"""`sealbox secret ...`: add, replace, update, rm, restore, ls, show. No command ever prints a value."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -126,19 +127,75 @@ def update(
 
 
 @app.command("rm")
-def remove(name: str) -> None:
-    """Delete a secret and all its versions."""
+def remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="remove it for good at once (also one already deleted)")
+    ] = False,
+) -> None:
+    """Delete a secret: restorable (`secret restore`) until its recovery window ends; --purge: for good."""
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"not deleting {name}: there is no terminal to confirm on; give --yes to go ahead")
+        question = f"remove {name} for good, with its versions and grants?" if purge else f"delete {name}?"
+        if not typer.confirm(question, default=False):
+            fail(f"not deleting {name}")
     with client() as c:
-        c.delete_secret(name)
-    typer.echo(f"deleted {name}")
+        c.delete_secret(name, purge=purge)
+    if purge:
+        typer.echo(f"removed {name} for good")
+    else:
+        typer.echo(
+            f"deleted {name}: `sealbox secret restore {name}` brings it back until its recovery window ends"
+            " (`sealbox secret ls --deleted` says when)"
+        )
+
+
+@app.command("restore")
+def restore(name: str) -> None:
+    """Bring a deleted secret back from its recovery window, with its versions and grants."""
+    with client() as c:
+        restored = c.restore_secret(name)
+    typer.echo(f"restored {restored['ref'] if restored['access'] != 'owner' else restored['name']}")
+
+
+def _list_deleted(as_json: bool) -> None:
+    with client() as c:
+        items = c.deleted_secrets()
+    if as_json:
+        print_json(items)
+        return
+    if not items:
+        typer.echo("no deleted secrets in their recovery window")
+        return
+    print_table(
+        ["NAME", "KIND", "DELETED", "BY", "REMOVED FOR GOOD"],
+        [
+            [
+                s["name"] if s["access"] == "owner" else s["ref"],
+                s["kind"],
+                s["deleted_at"][:19].replace("T", " "),
+                s["deleted_by"],
+                s["purge_at"][:19].replace("T", " "),
+            ]
+            for s in items
+        ],
+    )
 
 
 @app.command("ls")
 def list_(
     as_json: AsJSON = False,
     prefix: Annotated[str | None, typer.Option(help="only names starting with this")] = None,
+    deleted: Annotated[
+        bool, typer.Option("--deleted", help="the deleted ones in their recovery window, and until when")
+    ] = False,
 ) -> None:
     """List your secrets (metadata only)."""
+    if deleted:
+        _list_deleted(as_json)
+        return
     with client() as c:
         items = c.list_secrets(prefix=prefix)
     if as_json:

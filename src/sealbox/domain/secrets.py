@@ -44,6 +44,9 @@ class Secret:
     project_id: str | None = None
     scopes: tuple[str, ...] = ()  # resource patterns a typed credential is for, e.g. s3://team-data/*
     access: str = "owner"  # the viewer's level: owner, manage, write or use
+    deleted_at: datetime | None = None  # set: in the recovery window, removed for good at `purge_at`
+    deleted_by: str | None = None
+    purge_at: datetime | None = None
 
     @property
     def ref(self) -> str:

@@ -104,9 +104,23 @@ class Client:
         )
         return result
 
-    def delete_secret(self, ref: str) -> None:
+    def delete_secret(self, ref: str, *, purge: bool = False) -> None:
+        """Into the recovery window (restorable until it ends); `purge`: removed for good at once."""
         name, params = _ref(ref)
-        self._request("DELETE", f"/api/v1/secrets/{name}", params=params)
+        self._request(
+            "DELETE", f"/api/v1/secrets/{name}", params=params | ({"purge": "true"} if purge else {})
+        )
+
+    def restore_secret(self, ref: str) -> dict[str, Any]:
+        """Bring a deleted secret back from its recovery window with its versions and grants."""
+        name, params = _ref(ref)
+        result: dict[str, Any] = self._request("POST", f"/api/v1/secrets/{name}/restore", params=params)
+        return result
+
+    def deleted_secrets(self) -> list[dict[str, Any]]:
+        """The secrets in their recovery window that I own or manage, with `purge_at`."""
+        items: list[dict[str, Any]] = self._request("GET", "/api/v1/deleted-secrets")["items"]
+        return items
 
     def get_secret_metadata(self, ref: str) -> dict[str, Any]:
         """Metadata of `name` or `owner/name` (never the value)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -18,7 +19,7 @@ from sealbox.errors import ConfigError
 from sealbox.keeper.client import KeeperClient
 from sealbox.parent_death import die_with_parent
 from sealbox.server import hot, schemas
-from sealbox.server.context import AppContext, Converter
+from sealbox.server.context import AppContext, Converter, PurgeSweeper
 from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
@@ -31,6 +32,7 @@ from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
+from sealbox.services.deletion import DeletionService
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import KeeperPort
@@ -110,6 +112,29 @@ def identity_settings(settings: ServerSettings) -> IdentitySettings:
     )
 
 
+def _lifespan(ctx: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The background threads around the app's life: conversion, denial counts, the purge sweep."""
+    db = ctx.db
+    sweeper = DenialSweeper(db)
+    # Sweep at least every minute, more often for a window that short (a test's).
+    purger = PurgeSweeper(db, interval=min(60.0, max(0.5, ctx.settings.recovery_window_seconds / 4)))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if ctx.converter:
+            ctx.converter.start()
+        sweeper.start()
+        purger.start()
+        yield
+        purger.stop()
+        sweeper.stop()
+        if ctx.converter:
+            ctx.converter.stop()
+        db.dispose()
+
+    return lifespan
+
+
 def create_app(
     settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
 ) -> FastAPI:
@@ -129,6 +154,7 @@ def create_app(
         secrets=SecretService(
             db, keys, Limits(max_value_bytes=settings.max_value_bytes, versions_kept=settings.versions_kept)
         ),
+        deletion=DeletionService(db, timedelta(seconds=settings.recovery_window_seconds)),
         sessions=SessionService(
             db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
         ),
@@ -139,19 +165,6 @@ def create_app(
         converter=Converter(db, keeper_port) if convert else None,
     )
 
-    sweeper = DenialSweeper(db)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if ctx.converter:
-            ctx.converter.start()
-        sweeper.start()
-        yield
-        sweeper.stop()
-        if ctx.converter:
-            ctx.converter.stop()
-        db.dispose()
-
     app = FastAPI(
         title="sealbox",
         version="0.1.0",
@@ -159,7 +172,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours serves it from a package
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(ctx),
     )
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
@@ -181,9 +194,10 @@ def create_app(
     app.include_router(health.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
+    app.include_router(secrets.deleted_router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
         app,
-        structs=DOCUMENT_STRUCTS,
+        structs=(*DOCUMENT_STRUCTS, schemas.DeletedSecrets),
         paths=hot.openapi_paths,
     )
     install_web(app)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sealbox.config import ServerSettings
 from sealbox.errors import ServiceError
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
+from sealbox.services.deletion import DeletionService, purge_due
 from sealbox.services.identity import Authenticator
 from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import KeeperPort
@@ -85,12 +87,52 @@ class Converter:
         return failure
 
 
+class PurgeSweeper:
+    """One background thread that removes for good what is past its recovery window: at start, then every
+    `interval` seconds. Safe beside other replicas' sweepers (services/deletion.py: `purge_due`)."""
+
+    def __init__(self, db: Database, *, interval: float) -> None:
+        self._db = db
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sealbox-purge", daemon=True)
+        self.failing: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            self._sweep()
+            if self._stop.wait(self._interval):
+                return
+
+    def _sweep(self) -> None:
+        try:
+            purged = purge_due(self._db, now=datetime.now(UTC))
+            failure = None
+        except ServiceError as exc:
+            failure, purged = exc.code, 0
+        except Exception as exc:  # a background sweep must not die; the next one tries again
+            failure, purged = fault_code(exc) or type(exc).__name__, 0
+        if purged:
+            log.info("removed %d deleted secrets for good: their recovery window ended", purged)
+        if failure != self.failing and failure is not None:
+            log.warning("removing deleted secrets failed (%s); retrying", failure)
+        self.failing = failure
+
+
 @dataclass(kw_only=True)
 class AppContext:
     settings: ServerSettings
     db: Database
     keys: ServerKeys
     secrets: SecretService
+    deletion: DeletionService
     keeper: KeeperPort
     sessions: SessionService
     sharing: SharingService

@@ -47,8 +47,10 @@ def resolve(
     need: Level,
     *,
     with_versions: bool = False,
+    deleted: bool = False,
 ) -> Secret:
-    """The secret `owner/name` (own when `owner` is None) with the caller's level, if at least `need`.
+    """The secret `owner/name` (own when `owner` is None) with the caller's level, if at least `need`;
+    `deleted`: one in its recovery window (any other secret is not there for that).
 
     Raises NotFound when the caller has no access at all (exactly as for a missing secret), and
     Forbidden when they can see it but not do this.
@@ -57,11 +59,13 @@ def resolve(
     repo = uow.secrets
     me = requested_by.user
     if owner is None or owner == me.name:
-        found = repo.get(owner_id=me.id, name=name, with_versions=with_versions)
+        found = repo.get(owner_id=me.id, name=name, with_versions=with_versions, deleted=deleted)
         level: Level | None = Level.OWNER if found else None
     else:
         check_user_name(owner)
-        found = repo.get_by_owner_name(owner_name=owner, name=name, with_versions=with_versions)
+        found = repo.get_by_owner_name(
+            owner_name=owner, name=name, with_versions=with_versions, deleted=deleted
+        )
         level = uow.sharing.level_of(found.id, me.id) if found else None
     if found is None or level is None:
         raise NotFound("no such secret")

@@ -34,11 +34,16 @@ class KeeperPort(Protocol):
 
 
 class SecretReads(Protocol):
-    def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        """One of an owner's secrets by name (with its versions unless told otherwise), or None."""
+    def get(
+        self, *, owner_id: str, name: str, with_versions: bool = True, deleted: bool = False
+    ) -> Secret | None:
+        """One of an owner's secrets by name (with its versions unless told otherwise), or None; deleted
+        ones (in their recovery window) only with `deleted`, and then only those."""
         ...
 
-    def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
+    def get_by_owner_name(
+        self, *, owner_name: str, name: str, with_versions: bool = True, deleted: bool = False
+    ) -> Secret | None:
         """As `get`, the owner given by user name."""
         ...
 
@@ -133,7 +138,17 @@ class Secrets(SecretReads, Protocol):
 
     def set_field_names(self, secret_id: str, names: tuple[str, ...]) -> None: ...
 
-    def delete(self, secret_id: str) -> None: ...
+    def mark_deleted(self, secret_id: str, *, at: datetime, by: str, purge_at: datetime) -> bool: ...
+
+    def restore(self, secret_id: str, *, now: datetime) -> bool: ...
+
+    def deleted(self, *, owner_id: str, managed_ids: Any, now: datetime, limit: int) -> list[Secret]: ...
+
+    def due_for_purge(self, *, now: datetime, limit: int) -> list[Secret]: ...
+
+    def purge(self, secret_id: str, *, due_by: datetime | None = None) -> bool:
+        """Remove a secret for good; with `due_by`, only a deleted one whose window ended by then."""
+        ...
 
     def sealed_versions(self, *, limit: int) -> list[tuple[str, int, str, bytes]]:
         """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer)."""

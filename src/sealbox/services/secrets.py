@@ -26,7 +26,7 @@ from sealbox.errors import BadRequest, Conflict, ConstraintViolation, NotFound
 from sealbox.services.access import resolve, visible_sessions, with_access
 from sealbox.services.audit import record
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import Store, UnitOfWork
+from sealbox.services.ports import Secrets, Store, UnitOfWork
 
 MAX_PAGE = 500
 
@@ -150,9 +150,7 @@ class SecretService:
                 repo = uow.secrets
                 project_id = _member_project_id(uow, requested_by, project)
                 if repo.exists(owner_id=user.id, name=name):
-                    raise Conflict(
-                        "you already have a secret with that name", code="already_exists", field="name"
-                    )
+                    _name_taken(repo, user.id, name)
                 secret = Secret(
                     id=secret_id,
                     owner_id=user.id,
@@ -307,20 +305,6 @@ class SecretService:
             raise NotFound()
         return with_access(updated, Level(current.access))
 
-    def delete(self, requested_by: Principal, name: str, *, now: datetime, owner: str | None = None) -> None:
-        with self.db.writing() as uow:
-            current = resolve(uow, requested_by, name, owner, Level.MANAGE)
-            uow.secrets.delete(current.id)
-            record(
-                uow,
-                requested_by,
-                "secret.delete",
-                now=now,
-                secret_id=current.id,
-                secret_name=current.ref,
-                version=current.current_version,
-            )
-
 
 def secret_with_sessions(
     uow: UnitOfWork, requested_by: Principal, name: str, *, owner: str | None, now: datetime
@@ -357,6 +341,20 @@ def secret_page(
     return Page(
         items=items, next_cursor=_encode_cursor(items[-1].owner_name, items[-1].name) if more else None
     )
+
+
+def _name_taken(repo: Secrets, owner_id: str, name: str) -> None:
+    """The 409 for a name in use; a deleted secret keeps its name until restored or purged."""
+    deleted = repo.get(owner_id=owner_id, name=name, with_versions=False, deleted=True)
+    if deleted is not None and deleted.purge_at is not None:
+        raise Conflict(
+            f"a deleted secret of that name waits until {deleted.purge_at:%Y-%m-%d %H:%M} UTC to be removed"
+            f" for good: restore it (`sealbox secret restore {name}`) or purge it now"
+            f" (`sealbox secret rm {name} --purge`)",
+            code="name_held_by_deleted_secret",
+            field="name",
+        )
+    raise Conflict("you already have a secret with that name", code="already_exists", field="name")
 
 
 def _member_project_id(uow: UnitOfWork, requested_by: Principal, project: str | None) -> str | None:

@@ -47,6 +47,9 @@ def secret_from_row(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secre
         current_version,
         project_id,
         scopes,
+        deleted_at,
+        deleted_by,
+        purge_at,
         owner_name,
         project_name,
     ) = row
@@ -68,22 +71,37 @@ def secret_from_row(row: Any, versions: tuple[SecretVersion, ...] = ()) -> Secre
         project=project_name,
         project_id=project_id,
         scopes=tuple(json.loads(scopes)) if scopes else (),
+        deleted_at=utc(deleted_at),
+        deleted_by=deleted_by,
+        purge_at=utc(purge_at),
     )
 
 
-def metadata_query(*conditions: Any) -> Select[Any]:
-    query: Select[Any] = joined(select(*COLUMNS)).where(*conditions)
+def metadata_query(*conditions: Any, deleted: bool = False) -> Select[Any]:
+    """Secrets that are not deleted, or (`deleted`) only those in their recovery window."""
+    state = secrets.c.deleted_at.is_not(None) if deleted else secrets.c.deleted_at.is_(None)
+    query: Select[Any] = joined(select(*COLUMNS)).where(*conditions, state)
     return query
 
 
 # The reads behind every metadata request, run as plain SQL (store/raw.py), compiled once per dialect
-# from the same column list and joins as the queries below.
-BY_OWNER_ID = Statement.compiled(
-    metadata_query(secrets.c.owner_id == bindparam("owner_id"), secrets.c.name == bindparam("name"))
-)
-BY_OWNER_NAME = Statement.compiled(
-    metadata_query(users.c.name == bindparam("owner_name"), secrets.c.name == bindparam("name"))
-)
+# from the same column list and joins as the queries below; [True]: the deleted ones, in their window.
+BY_OWNER_ID = {
+    deleted: Statement.compiled(
+        metadata_query(
+            secrets.c.owner_id == bindparam("owner_id"), secrets.c.name == bindparam("name"), deleted=deleted
+        )
+    )
+    for deleted in (False, True)
+}
+BY_OWNER_NAME = {
+    deleted: Statement.compiled(
+        metadata_query(
+            users.c.name == bindparam("owner_name"), secrets.c.name == bindparam("name"), deleted=deleted
+        )
+    )
+    for deleted in (False, True)
+}
 BY_ID = Statement.compiled(metadata_query(secrets.c.id == bindparam("secret_id")))
 VERSIONS = Statement.compiled(
     select(

@@ -20,11 +20,12 @@ from sealbox.store.secret_queries import (
     VERSIONS,
     binary,
     joined,
+    metadata_query,
     own_page,
     prefix_range,
     secret_from_row,
 )
-from sealbox.store.tables import secret_versions, secrets, users
+from sealbox.store.tables import grants, secret_versions, secrets, users
 
 
 class SecretRepository:
@@ -97,11 +98,15 @@ class SecretRepository:
             is not None
         )
 
-    def get(self, *, owner_id: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(BY_OWNER_ID, {"owner_id": owner_id, "name": name}, with_versions)
+    def get(
+        self, *, owner_id: str, name: str, with_versions: bool = True, deleted: bool = False
+    ) -> Secret | None:
+        return self._one(BY_OWNER_ID[deleted], {"owner_id": owner_id, "name": name}, with_versions)
 
-    def get_by_owner_name(self, *, owner_name: str, name: str, with_versions: bool = True) -> Secret | None:
-        return self._one(BY_OWNER_NAME, {"owner_name": owner_name, "name": name}, with_versions)
+    def get_by_owner_name(
+        self, *, owner_name: str, name: str, with_versions: bool = True, deleted: bool = False
+    ) -> Secret | None:
+        return self._one(BY_OWNER_NAME[deleted], {"owner_name": owner_name, "name": name}, with_versions)
 
     def get_by_id(self, secret_id: str) -> Secret | None:
         return self._one(BY_ID, {"secret_id": secret_id}, False)
@@ -125,7 +130,9 @@ class SecretRepository:
         """Several of one owner's secrets by name, in one query (no versions)."""
         rows = self.conn.execute(
             joined(select(*COLUMNS)).where(
-                secrets.c.owner_id == owner_id, secrets.c.name.in_(sorted(set(names)))
+                secrets.c.owner_id == owner_id,
+                secrets.c.name.in_(sorted(set(names))),
+                secrets.c.deleted_at.is_(None),
             )
         )
         return {r[2]: secret_from_row(r) for r in rows}
@@ -160,7 +167,7 @@ class SecretRepository:
             ]
         if shared_ids is not None:
             shared = joined(select(*COLUMNS)).where(
-                secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id
+                secrets.c.id.in_(shared_ids), secrets.c.owner_id != owner_id, secrets.c.deleted_at.is_(None)
             )
             if after is not None:
                 shared = shared.where(
@@ -245,9 +252,55 @@ class SecretRepository:
             update(secrets).where(secrets.c.id == secret_id).values(field_names=",".join(names))
         )
 
-    def delete(self, secret_id: str) -> None:
+    def mark_deleted(self, secret_id: str, *, at: datetime, by: str, purge_at: datetime) -> bool:
+        """Into the recovery window, if it is not there already."""
+        result = self.conn.execute(
+            update(secrets)
+            .where(secrets.c.id == secret_id, secrets.c.deleted_at.is_(None))
+            .values(deleted_at=at, deleted_by=by, purge_at=purge_at)
+        )
+        return result.rowcount == 1
+
+    def restore(self, secret_id: str, *, now: datetime) -> bool:
+        """Out of the recovery window, if it is still in it (not purged, window not over)."""
+        result = self.conn.execute(
+            update(secrets)
+            .where(secrets.c.id == secret_id, secrets.c.deleted_at.is_not(None), secrets.c.purge_at > now)
+            .values(deleted_at=None, deleted_by=None, purge_at=None)
+        )
+        return result.rowcount == 1
+
+    def deleted(self, *, owner_id: str, managed_ids: Any, now: datetime, limit: int) -> list[Secret]:
+        """The secrets in their recovery window that the owner has or manages (`managed_ids`), by
+        owner then name."""
+        owner_col = binary(users.c.name, self.conn.dialect.name)
+        name_col = binary(secrets.c.name, self.conn.dialect.name)
+        query = metadata_query(
+            (secrets.c.owner_id == owner_id) | secrets.c.id.in_(managed_ids),
+            secrets.c.purge_at > now,
+            deleted=True,
+        )
+        return [
+            secret_from_row(r) for r in self.conn.execute(query.order_by(owner_col, name_col).limit(limit))
+        ]
+
+    def due_for_purge(self, *, now: datetime, limit: int) -> list[Secret]:
+        """Deleted secrets whose recovery window is over."""
+        query = metadata_query(secrets.c.purge_at <= now, deleted=True).order_by(secrets.c.purge_at)
+        return [secret_from_row(r) for r in self.conn.execute(query.limit(limit))]
+
+    def purge(self, secret_id: str, *, due_by: datetime | None = None) -> bool:
+        """Remove a secret for good with its versions and grants; with `due_by`, only one deleted whose
+        window ended by then (two sweeps racing: one of them removes it, the other finds nothing)."""
+        condition = [secrets.c.id == secret_id]
+        if due_by is not None:
+            condition += [secrets.c.deleted_at.is_not(None), secrets.c.purge_at <= due_by]
+        found = self.conn.execute(select(secrets.c.id).where(*condition).with_for_update()).first()
+        if found is None:
+            return False
+        self.conn.execute(delete(grants).where(grants.c.secret_id == secret_id))
         self.conn.execute(delete(secret_versions).where(secret_versions.c.secret_id == secret_id))
-        self.conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+        return self.conn.execute(delete(secrets).where(*condition)).rowcount == 1
 
     def material(self, secret_id: str, version: int) -> tuple[bytes, bytes] | None:
         """The wrapped data key and the outer ciphertext of one version."""

@@ -257,7 +257,7 @@ class SessionRepository:
                 (secret_versions.c.secret_id == secrets.c.id)
                 & (secret_versions.c.version == secrets.c.current_version),
             )
-            .where(secrets.c.id.in_(secret_ids))
+            .where(secrets.c.id.in_(secret_ids), secrets.c.deleted_at.is_(None))
         )
         return {
             r[0]: CurrentMaterial(

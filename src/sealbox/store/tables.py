@@ -98,7 +98,13 @@ secrets = Table(
     Column("current_version", Integer, nullable=False),
     Column("project_id", String(32), nullable=True, index=True),  # set: only that project's sessions
     Column("scopes", Text, nullable=True),  # JSON list of resource patterns, e.g. ["s3://team-data/*"]
+    # Deleted (`secret rm`): hidden everywhere, kept with versions and grants until `purge_at`, when the
+    # sweep removes it for good; the name stays taken until then (restore or purge frees it).
+    Column("deleted_at", UTCDateTime, nullable=True),
+    Column("deleted_by", String(64), nullable=True),
+    Column("purge_at", UTCDateTime, nullable=True),
     UniqueConstraint("owner_id", "name", name="uq_secrets_owner_name"),
+    Index("ix_secrets_purge_at", "purge_at"),  # the sweep finds the due ones without a scan
 )
 
 secret_versions = Table(

@@ -10,7 +10,7 @@ import binascii
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.secrets import SecretPatch
@@ -21,6 +21,8 @@ from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.hot import etag
 from sealbox.server.openapi import struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
+    DeletedSecretPublic,
+    DeletedSecrets,
     ErrorBody,
     GrantIn,
     GrantPublic,
@@ -55,6 +57,11 @@ router = APIRouter(
         422: {"model": ErrorBody},
         429: {"model": ErrorBody},
     },
+)
+deleted_router = APIRouter(
+    prefix="/api/v1/deleted-secrets",
+    tags=["secrets"],
+    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}},
 )
 _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath
@@ -170,10 +177,36 @@ def update_secret(
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_secret(
+    name: NamePath,
+    principal: CurrentPrincipal,
+    ctx: ContextDep,
+    owner: OwnerQuery = None,
+    purge: Annotated[
+        bool, Query(description="remove it for good at once, also from the recovery window")
+    ] = False,
+) -> Response:
+    """Delete a secret (needs `manage`): it goes into the recovery window (GET /api/v1/deleted-secrets),
+    hidden everywhere and restorable until its `purge_at`; with `purge=true`, removed for good at once."""
+    ctx.deletion.delete(principal, name, now=now(), owner=owner, purge=purge)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/restore", response_class=Response, responses={200: struct_answer(SecretPublic)})
+def restore_secret(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
 ) -> Response:
-    ctx.secrets.delete(principal, name, now=now(), owner=owner)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    """Bring a secret back from the recovery window with its versions and grants (needs `manage`)."""
+    secret = ctx.deletion.restore(principal, name, now=now(), owner=owner)
+    return struct_response(
+        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+    )
+
+
+@deleted_router.get("", response_class=Response, responses={200: struct_answer(DeletedSecrets)})
+def list_deleted_secrets(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    """The secrets in their recovery window that you own or manage, with when each is removed for good."""
+    found = ctx.deletion.deleted(principal, now=now())
+    return struct_response(DeletedSecrets(items=[DeletedSecretPublic.of(s) for s in found]))
 
 
 @router.get("/{name}/grants", response_model=list[GrantPublic])

@@ -12,6 +12,8 @@ from sealbox.server.schemas.accounts import TokenIssued, TokenPublic, UserCreate
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
 from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
 from sealbox.server.schemas.secrets import (
+    DeletedSecretPublic,
+    DeletedSecrets,
     GrantPublic,
     MountingSession,
     SecretPage,
@@ -64,6 +66,8 @@ __all__ = [
     "CollectionIn",
     "CollectionPublic",
     "CredentialCreate",
+    "DeletedSecretPublic",
+    "DeletedSecrets",
     "ErrorBody",
     "ErrorDetail",
     "FailureReport",

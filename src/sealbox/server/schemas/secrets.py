@@ -104,6 +104,44 @@ class SecretPage(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
+class DeletedSecretPublic(msgspec.Struct, frozen=True, kw_only=True):
+    """A secret in its recovery window: hidden everywhere; restorable until `purge_at`."""
+
+    id: str
+    name: str
+    owner: str
+    ref: str
+    access: str
+    kind: Kind
+    description: str
+    current_version: int
+    deleted_at: datetime
+    deleted_by: str
+    purge_at: Annotated[datetime, msgspec.Meta(description="when it is removed for good")]
+
+    @classmethod
+    def of(cls, s: Secret) -> DeletedSecretPublic:
+        if s.deleted_at is None or s.purge_at is None:
+            raise ValueError("not a deleted secret")
+        return cls(
+            id=s.id,
+            name=s.name,
+            owner=s.owner_name,
+            ref=s.ref,
+            access=s.access,
+            kind=s.kind,
+            description=s.description,
+            current_version=s.current_version,
+            deleted_at=s.deleted_at,
+            deleted_by=s.deleted_by or "",
+            purge_at=s.purge_at,
+        )
+
+
+class DeletedSecrets(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[DeletedSecretPublic]
+
+
 class GrantPublic(BaseModel):
     grantee_type: str
     grantee: str

@@ -23,7 +23,7 @@ from sealbox.errors import Forbidden, NotFound, ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.deps import now
 from sealbox.server.errors import error_response
-from sealbox.server.web import secret_page, signin, start
+from sealbox.server.web import deleted, secret_page, signin, start
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
 from sealbox.server.web.pages import (
     Ctx,
@@ -51,7 +51,7 @@ def install_web(app: FastAPI) -> None:
 
     install_sign_in_redirect(app)
     app.add_exception_handler(Forbidden, csrf_refused)
-    for page in (router, secret_page.router, signin.router, start.router):
+    for page in (router, secret_page.router, deleted.router, signin.router, start.router):
         app.include_router(page)
 
     @app.get("/", include_in_schema=False)

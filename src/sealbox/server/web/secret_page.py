@@ -141,7 +141,7 @@ async def delete_secret(request: Request, owner: str, name: str, ctx: Ctx, signe
     def act(principal: Principal, form: dict[str, str]) -> Response:
         if form.get("confirm") != name:
             raise BadRequest("type the secret's name to confirm", code="confirm", field="confirm")
-        ctx.secrets.delete(principal, name, now=now(), owner=owner)
+        ctx.deletion.delete(principal, name, now=now(), owner=owner)
         return RedirectResponse("/web/?deleted=1", status_code=303)
 
     return await _secret_action(request, ctx, signed, owner, name, act)
