@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import msgspec
@@ -24,9 +24,10 @@ from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
+from sealbox.server.metrics import Metrics
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
-from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
@@ -37,6 +38,7 @@ from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
+from sealbox.store.audit_anchor import CHECKPOINT_NAME
 from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 
@@ -101,6 +103,24 @@ def identity_settings(settings: ServerSettings) -> IdentitySettings:
     )
 
 
+def _lifespan(ctx: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The background threads of a server process, and the pool closed at its end."""
+    sweeper = DenialSweeper(ctx.db)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if ctx.converter:
+            ctx.converter.start()
+        sweeper.start()
+        yield
+        sweeper.stop()
+        if ctx.converter:
+            ctx.converter.stop()
+        ctx.db.dispose()
+
+    return lifespan
+
+
 def create_app(
     settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
 ) -> FastAPI:
@@ -111,7 +131,10 @@ def create_app(
         signing_key_path=settings.resolved_signing_key_path,
     )
     install_audit_chain(db, keys.master, data_dir=settings.data_dir)
-    keeper_port: KeeperPort = keeper or KeeperClient(settings.resolved_keeper_url)
+    scraper = scrape.token_digest(settings.metrics_token_path)
+    metrics = Metrics(checkpoint=settings.data_dir / CHECKPOINT_NAME, token_digest=scraper)
+    metrics.watch_pool(db.engine)
+    keeper_port = metrics.metered_keeper(keeper or KeeperClient(settings.resolved_keeper_url))
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -128,20 +151,8 @@ def create_app(
         oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
+        metrics=metrics,
     )
-
-    sweeper = DenialSweeper(db)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if ctx.converter:
-            ctx.converter.start()
-        sweeper.start()
-        yield
-        sweeper.stop()
-        if ctx.converter:
-            ctx.converter.stop()
-        db.dispose()
 
     app = FastAPI(
         title="sealbox",
@@ -150,7 +161,7 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours serves it from a package
         redoc_url=None,
-        lifespan=lifespan,
+        lifespan=_lifespan(ctx),
     )
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
@@ -168,8 +179,10 @@ def create_app(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
+        observe=metrics.observe,
     )
     app.include_router(health.router)
+    app.include_router(scrape.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
@@ -179,6 +192,7 @@ def create_app(
     )
     install_web(app)
     install_docs(app)
+    metrics.know_routes(app.routes)
     return app
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sealbox.config import ServerSettings
 from sealbox.errors import ServiceError
+from sealbox.server.metrics import Metrics
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.identity import Authenticator
@@ -98,3 +99,4 @@ class AppContext:
     oidc_login: OIDCLogin | None = None
     public_keeper_url: str
     converter: Converter | None = field(default=None)
+    metrics: Metrics | None = None

@@ -14,7 +14,7 @@ from sealbox.server.schemas.accounts import (
     UserPublic,
 )
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
-from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
+from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Ready, Timestamp
 from sealbox.server.schemas.secrets import (
     GrantIn,
     GrantPublic,
@@ -74,6 +74,7 @@ __all__ = [
     "Membership",
     "MountingSession",
     "ProjectMemberIn",
+    "Ready",
     "RedeemRequest",
     "RedeemResponse",
     "RedeemedItem",
