@@ -14,8 +14,9 @@ Labels hold only bounded, public words: the HTTP method (unknown methods are `ot
 TEMPLATE (`/api/v1/secrets/{name}`, never the path asked for; no route matched: `unmatched`), the status
 code, and fixed kinds and outcomes. Never a secret name, a user name or a token.
 
-The cost per request is two or three memory-mapped writes: the labelled children are made once per
-(method, route, status) and kept (`_children`), so a request allocates no label objects.
+The cost per request is one histogram observation (two memory-mapped writes): the labelled children
+are made once per (method, route, status) and kept (`_children`), so a request allocates no label
+objects.
 """
 
 from __future__ import annotations
@@ -85,22 +86,18 @@ class Metrics:
         self.token_digest = token_digest  # the scraper's own token (routes/scrape.py)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "sealbox_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
-        )
+        # A histogram's `_count` is the count of what it timed: no separate counters of requests or
+        # launches (one memory write less on every request).
         self.latency = Histogram(
             "sealbox_http_request_duration_seconds",
-            "Time to answer an HTTP request",
+            "Time to answer an HTTP request (`_count`: requests answered)",
             ["method", "route", "status"],
             buckets=_BUCKETS,
             registry=r,
         )
-        self.launches = Counter(
-            "sealbox_launches", "Launches and redemptions", ["kind", "outcome"], registry=r
-        )
         self.launch_time = Histogram(
             "sealbox_launch_duration_seconds",
-            "Time from a launch or redemption request to its answer (the credential ready)",
+            "Time from a launch or redemption request to its answer (`_count`: launches, redemptions)",
             ["kind", "outcome"],
             buckets=_BUCKETS,
             registry=r,
@@ -128,15 +125,22 @@ class Metrics:
             "sealbox_db_pool_size", "Connections the pools keep", multiprocess_mode="livesum", registry=r
         )
         r.register(_ScrapeTime(self))
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._templates: dict[int, str] = {}
 
     # --- requests (GuardMiddleware calls `observe` once a request is answered) -----------------------
 
     def know_routes(self, routes: list[Any]) -> None:
         """Templates of routes that do not name themselves in the scope (mounts, plain Starlette routes)."""
+        try:
+            from fastapi.routing import iter_route_contexts  # FastAPI >= 0.13x: included routers nest
+
+            routes = list(iter_route_contexts(routes))
+        except ImportError:  # older FastAPI: app.routes is already flat
+            pass
         for route in routes:
-            endpoint = getattr(route, "endpoint", None) or getattr(route, "app", None)
+            original = getattr(route, "original_route", route)
+            endpoint = getattr(original, "endpoint", None) or getattr(original, "app", None)
             path = getattr(route, "path", None)
             if endpoint is not None and isinstance(path, str):
                 self._templates.setdefault(id(endpoint), path)
@@ -149,35 +153,27 @@ class Metrics:
             endpoint = scope.get("endpoint")
             template = self._templates.get(id(endpoint), UNMATCHED) if endpoint is not None else UNMATCHED
         method: str = scope["method"]
+        if method not in _METHODS:
+            method = "other"  # a client's made-up methods must not grow the series (or `_children`)
         key = (method, template, status)
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = self._labelled(method, template, status)
-        requests, latency, launches, launch_time = children
-        requests.inc()
+        latency, launch_time, auth_failure = children
         latency.observe(seconds)
-        if launches is not None:
-            launches.inc()
+        if launch_time is not None:
             launch_time.observe(seconds)
+        if auth_failure is not None:
+            auth_failure.inc()
 
-    def _labelled(self, method: str, template: str, status: int) -> tuple[Any, Any, Any, Any]:
-        shown = method if method in _METHODS else "other"
-        labels = (shown, template, str(status))
+    def _labelled(self, method: str, template: str, status: int) -> tuple[Any, Any, Any]:
+        """The children one (method, route, status) moves: made once, then kept in `_children`."""
+        latency = self.latency.labels(method, template, str(status))
         kind = LAUNCHES.get((method, template))
+        launch_time = self.launch_time.labels(kind, _outcome(status)) if kind is not None else None
         failure = _AUTH_FAILURES.get(status)
-        launches = launch_time = None
-        if kind is not None:
-            launches = self.launches.labels(kind, _outcome(status))
-            launch_time = self.launch_time.labels(kind, _outcome(status))
-        if failure is not None:
-            # Counted with the request itself: wrap the request counter's child so one call moves both.
-            return (
-                _Both(self.requests.labels(*labels), self.auth_failures.labels(failure)),
-                self.latency.labels(*labels),
-                launches,
-                launch_time,
-            )
-        return self.requests.labels(*labels), self.latency.labels(*labels), launches, launch_time
+        auth_failure = self.auth_failures.labels(failure) if failure is not None else None
+        return latency, launch_time, auth_failure
 
     # --- the database pool and the keeper ------------------------------------------------------------
 
@@ -200,20 +196,6 @@ class Metrics:
         multiprocess.MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]
         registry.register(_ScrapeTime(self))
         return generate_latest(registry)
-
-
-class _Both:
-    """Two counters' children moved by one `inc()`."""
-
-    __slots__ = ("first", "second")
-
-    def __init__(self, first: Any, second: Any) -> None:
-        self.first = first
-        self.second = second
-
-    def inc(self) -> None:
-        self.first.inc()
-        self.second.inc()
 
 
 class _ScrapeTime(Collector):
