@@ -109,6 +109,7 @@ def test_counters_move_by_the_requests_made_through_both_paths(metered: Stack) -
         before, keeper, operation="health", outcome="ok"
     )
     assert sample(after, "sealbox_db_pool_size") > 0
+    assert sample(after, "sealbox_db_connections_in_use") >= 2  # each worker's held read connection
     assert sample(after, "sealbox_audit_checkpoint_age_seconds") >= 0
 
 
@@ -181,3 +182,12 @@ def test_a_schema_newer_than_the_server_is_refused_in_one_line(tmp_path: Path) -
     assert len(lines) == 1, lines
     assert "f00d0000beef" in lines[0] and known in lines[0]
     assert b"Traceback" not in started.stdout + started.stderr
+
+
+def test_readyz_and_metrics_on_postgresql(pg_stack: Stack) -> None:
+    ready = httpx.get(f"{pg_stack.url}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["migrations"] == "ok"
+    text = scrape(pg_stack, pg_stack.admin_token)
+    assert sample(text, "sealbox_db_pool_size") >= 16  # PostgreSQL's pool: 16 a worker
+    assert sample(text, "sealbox_db_connections_in_use") >= 1

@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, event
 from starlette.types import Scope
 
-from sealbox.errors import Unavailable
+from sealbox.errors import ConfigError, Unavailable
 from sealbox.services.ports import KeeperPort
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -64,8 +64,11 @@ def prepare_metrics_dir(data_dir: Path) -> Path:
     """An empty private directory for this run's worker files, named in the environment the workers
     inherit (called by `sealbox server` before it starts them)."""
     path = data_dir / METRICS_DIR
-    shutil.rmtree(path, ignore_errors=True)  # the last run's files: its counts are not this run's
-    path.mkdir(mode=0o700, parents=True)
+    try:
+        shutil.rmtree(path, ignore_errors=True)  # the last run's files: its counts are not this run's
+        path.mkdir(mode=0o700, parents=True)
+    except OSError as exc:
+        raise ConfigError(f"the metrics directory {path} cannot be made ({exc.strerror})") from None
     os.environ[MULTIPROC_VAR] = str(path)
     return path
 
@@ -180,6 +183,8 @@ class Metrics:
     def watch_pool(self, engine: Engine) -> None:
         pool: Any = engine.pool
         self.pool_size.inc(pool.size() if callable(getattr(pool, "size", None)) else 0)
+        # Connections out already (the database's held read connection, taken at start) count too.
+        self.pool_in_use.inc(pool.checkedout() if callable(getattr(pool, "checkedout", None)) else 0)
         event.listen(engine, "checkout", lambda *_: self.pool_in_use.inc())
         event.listen(engine, "checkin", lambda *_: self.pool_in_use.dec())
 
