@@ -130,6 +130,8 @@ class ServerSettings(_Settings):
     proxy_user_header: str = "X-Forwarded-User"
     oidc_client_id: str | None = None  # the web pages' sign-in with the issuer (authorization-code flow)
     oidc_client_secret_path: Path | None = None  # a file holding the client secret (never an env value)
+    # GET /metrics takes an admin's token, or the one held in this file (a scraper's own, never an env value)
+    metrics_token_path: Path | None = None
     auth_failure_limit: int = Field(default=20, ge=1, le=10_000)  # failed attempts per minute per IP/identity
     # The web page "Start with secrets" links to `{jupyterhub_url}/hub/spawn?sealbox_secret=...` when set.
     jupyterhub_url: str | None = Field(

@@ -239,7 +239,7 @@ def test_expired_token_is_401(stack: Stack, expired_tokens: list[str]) -> None:
 
 # Routes anyone may call, and routes that take a one-time credential in the body instead of a bearer
 # token. Every other route the server serves (also ones added later) must refuse a dead identity.
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 BODY_CREDENTIAL = {
     ("POST", "/api/v1/sessions/{session_id}/redeem"),
     ("POST", "/api/v1/sessions/{session_id}/failures"),

@@ -374,13 +374,14 @@ def admin_only(method: str, path: str, body: Callable[[], Any] | None = None) ->
 ROUTES[("GET", "/healthz")] = lambda w, who: [
     Case(("GET", "/healthz"), who, "-", "GET", "/healthz", allowed=True)
 ]
+ROUTES[("GET", "/metrics")] = admin_only("GET", "/metrics")
 
 
 def public(path: str) -> Gen:
     return lambda w, who: [Case(("GET", path), who, "-", "GET", path, allowed=True)]
 
 
-for _path in ("/api/v1/openapi.json", "/docs"):
+for _path in ("/api/v1/openapi.json", "/docs", "/readyz"):
     ROUTES[("GET", _path)] = public(_path)
 ROUTES[("MOUNT", "/docs/static")] = lambda w, who: [
     Case(("MOUNT", "/docs/static"), who, "-", "GET", "/docs/static/sealbox-docs.js", allowed=True)

@@ -18,6 +18,8 @@ import resource
 from sealbox.cli.port_check import check_port_free
 from sealbox.cli.processes import install_keeper_public_key
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
+from sealbox.server.metrics import prepare_metrics_dir
+from sealbox.server.routes.scrape import token_digest
 from sealbox.services.keys import ensure_master_key, ensure_signing_key
 
 WORKERS_KILL_TIMEOUT_S = 10
@@ -29,6 +31,7 @@ _SPARE_FILES = 256  # database, key files, logs, the keeper's socket
 def prepare(settings: ServerSettings) -> None:
     """A free port, the keys the server creates itself, the keeper's public key; raises SealboxError."""
     check_port_free(settings.host, settings.port)
+    token_digest(settings.metrics_token_path)  # an unreadable scraper token: one line now, not per worker
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if settings.master_key_path is None:
         ensure_master_key(settings.resolved_master_key_path)
@@ -60,6 +63,7 @@ def serve(settings: ServerSettings) -> None:
     os.environ["SEALBOX_DATA_DIR"] = str(settings.data_dir)
     os.environ["SEALBOX_KEEPER_URL"] = settings.resolved_keeper_url
     os.environ[SERVER_MAIN_PID_VAR] = str(os.getpid())  # a worker started after this process died exits
+    prepare_metrics_dir(settings.data_dir)  # the workers' shared metrics files (server/metrics.py)
     Granian(
         "sealbox.server.app:app_from_env",
         factory=True,

@@ -25,9 +25,10 @@ from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
 from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
+from sealbox.server.metrics import Metrics
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
-from sealbox.server.routes import audit, health, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
@@ -39,6 +40,7 @@ from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
+from sealbox.store.audit_anchor import CHECKPOINT_NAME
 from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
 
@@ -145,7 +147,10 @@ def create_app(
         signing_key_path=settings.resolved_signing_key_path,
     )
     install_audit_chain(db, keys.master, data_dir=settings.data_dir)
-    keeper_port: KeeperPort = keeper or KeeperClient(settings.resolved_keeper_url)
+    scraper = scrape.token_digest(settings.metrics_token_path)
+    metrics = Metrics(checkpoint=settings.data_dir / CHECKPOINT_NAME, token_digest=scraper)
+    metrics.watch_pool(db.engine)
+    keeper_port = metrics.metered_keeper(keeper or KeeperClient(settings.resolved_keeper_url))
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -163,6 +168,7 @@ def create_app(
         oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,
+        metrics=metrics,
     )
 
     app = FastAPI(
@@ -190,8 +196,10 @@ def create_app(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_read_timeout=settings.body_read_timeout,
+        observe=metrics.observe,
     )
     app.include_router(health.router)
+    app.include_router(scrape.router)
     for module in (secrets, sessions, sharing, service, audit, tokens, users):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     app.include_router(secrets.deleted_router, responses=ANY_ROUTE_RESPONSES)
@@ -202,6 +210,7 @@ def create_app(
     )
     install_web(app)
     install_docs(app)
+    metrics.know_routes(app.routes)
     return app
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sealbox.config import ServerSettings
 from sealbox.errors import ServiceError
+from sealbox.server.metrics import Metrics
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.deletion import DeletionService, purge_due
@@ -140,3 +141,4 @@ class AppContext:
     oidc_login: OIDCLogin | None = None
     public_keeper_url: str
     converter: Converter | None = field(default=None)
+    metrics: Metrics | None = None

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("sealbox.server")
 
 _API = "/api/v1/"
+_METRICS = "/metrics"  # outside the API, but a refusal there is a denial like any other
 _SECRET_ITEM = "/api/v1/secrets/{name}"  # noqa: S105 -- a path, not a password  # nosec B105
 _LAUNCH_CREDENTIAL = "bearer sbl_"
 # Routes whose caller is a session credential, not a person or a service.
@@ -86,7 +87,8 @@ class DenialAudit:
         self.proxy_header = ctx.authenticator.settings.proxy_user_header.lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(_API):
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not (path.startswith(_API) or path == _METRICS):
             await self.app(scope, receive, send)
             return
         status = 0

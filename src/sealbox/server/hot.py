@@ -228,11 +228,13 @@ class ReadFront:
         if scope["type"] == "http" and scope["method"] == "GET":
             exact = self.exact.get(scope["path"])
             if exact is not None:  # a GET, the one method these routes take: no need to ask the route
+                scope["route"] = exact  # as routing would: the metrics and the denials read its template
                 await exact.app(scope, receive, send)
                 return
             for route in self.routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
+                    scope["route"] = route
                     await route.handle({**scope, **child}, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -70,11 +71,19 @@ def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"code": code, "message": message, "errors": []}).encode()
 
 
+Observer = Callable[[Scope, int, float], None]
+
+
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float) -> None:
+    """`observe(scope, status, seconds)`, when given, is told of every answered request (the metrics)."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_read_timeout: float, observe: Observer | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_read_timeout = body_read_timeout
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +103,7 @@ class GuardMiddleware:
                     await self._reject(
                         send, status_holder, 413, "payload_too_large", "request body too large"
                     )
-                    self._log(scope, status_holder[0], started)
+                    self._done(scope, status_holder[0], started)
                     return
 
         received = 0
@@ -151,7 +160,7 @@ class GuardMiddleware:
             )
             if not response_started:
                 await self._internal_error(send, status_holder)
-        self._log(scope, status_holder[0], started)
+        self._done(scope, status_holder[0], started)
 
     async def _internal_error(self, send: Send, status_holder: list[int]) -> None:
         body = _error_body("internal_error", "internal error")
@@ -191,13 +200,9 @@ class GuardMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    @staticmethod
-    def _log(scope: Scope, status: int, started: float) -> None:
+    def _done(self, scope: Scope, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if self.observe is not None:
+            self.observe(scope, status, seconds)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%s %s %d %.1fms",
-                scope.get("method"),
-                scope.get("path"),
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            access_log.info("%s %s %d %.1fms", scope.get("method"), scope.get("path"), status, seconds * 1000)

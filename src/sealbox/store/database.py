@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sealbox.errors import ConstraintViolation, Unavailable
 from sealbox.store.audit_anchor import flush_checkpoints
-from sealbox.store.engine import WRITE, make_engine, migrate, sqlite_file
+from sealbox.store.engine import WRITE, known_revisions, make_engine, migrate, schema_revision, sqlite_file
 from sealbox.store.faults import (
     DATABASE_UNAVAILABLE,
     STORAGE_FULL,
@@ -237,6 +237,16 @@ class Database:
     def ping(self) -> None:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
+
+    def schema_state(self) -> str:
+        """`ok` at this sealbox's newest revision, `behind` (an older one, or none: not migrated) or
+        `ahead` (one a newer sealbox wrote); raises Unavailable when the database cannot be read."""
+        with self.read() as conn:
+            revision = schema_revision(conn)
+        head, known = known_revisions()
+        if revision == head:
+            return "ok"
+        return "behind" if revision is None or revision in known else "ahead"
 
     def dispose(self) -> None:
         # The checkpoint writer looks records up on this engine: let it finish first, so that no

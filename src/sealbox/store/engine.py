@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,13 @@ from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from sealbox.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 WRITE = {"sealbox_write": True}
@@ -95,8 +100,33 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@functools.cache
+def known_revisions() -> tuple[str, frozenset[str]]:
+    """(the newest revision this sealbox's migrations reach, every revision they know)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head() or "", frozenset(r.revision for r in script.walk_revisions())
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The database's alembic revision (None before the first migration)."""
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def refuse_a_newer_schema(revision: str | None) -> None:
+    """ConfigError, one line, when the database was migrated by a newer sealbox than this one."""
+    head, known = known_revisions()
+    if revision is not None and revision not in known:
+        raise ConfigError(
+            f"the database's schema is at revision {revision}, which this sealbox does not know (its newest "
+            f"is {head}): a newer sealbox migrated it; run that release or a later one"
+        )
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (run at every start; a no-op when current)."""
+    """Bring the schema to the newest revision (run at every start; a no-op when current).
+
+    A schema newer than the migrations here (a newer release ran on this database) is refused with
+    ConfigError rather than run against: this code does not know what that revision changed."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
@@ -109,6 +139,7 @@ def migrate(engine: Engine) -> None:
                 if engine.dialect.name == "postgresql":
                     # Replicas starting together on one database migrate one at a time.
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(5385621)")
+                refuse_a_newer_schema(schema_revision(conn))
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         finally:

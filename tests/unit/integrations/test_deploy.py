@@ -115,7 +115,8 @@ def test_server_is_stateless_replicated_on_postgres(objects: list[dict[str, Any]
     server = find(objects, "Deployment", "sealbox-server")
     assert server["spec"]["replicas"] == 2
     main = container(server, "server")
-    assert main["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "tcpSocket" in main["livenessProbe"]
     env = env_of(main)
     assert env["SEALBOX_DATABASE_URL"] == {"secretKeyRef": {"name": "sealbox-database", "key": "url"}}
     settings = set(ServerSettings.model_fields)

@@ -3,8 +3,13 @@
 The status code follows reads: 200 while the database answers them (`status` "ok", or "degraded" when
 writes fail or the keeper is down: reads, and launches or writes, still work), 503 only when it does
 not. A full disk therefore makes a replica "degraded", not unready: taking every replica out of a load
-balancer because writes fail would stop the reads too, and restarting it would not free the disk. Use
-this for readiness; for liveness, a TCP check (the Helm chart and kustomize base do so).
+balancer because writes fail would stop the reads too, and restarting it would not free the disk.
+
+GET /readyz: whether this replica should take traffic: the database answers, the keeper answers, and
+the schema is at this server's newest migration. 200 when all three hold, else 503 naming the parts
+that fail (`failed`). The Helm chart and kustomize base use it for readiness, and a TCP check for
+liveness: /healthz answers 503 while the database is down, and restarting replicas would not bring
+the database back.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from sealbox.errors import Unavailable
 from sealbox.server.deps import ContextDep
-from sealbox.server.schemas import Health
+from sealbox.server.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
 
@@ -43,3 +48,21 @@ def healthz(ctx: ContextDep) -> JSONResponse:
         status = "degraded"
     body = Health(status=status, database=database, database_write=write, keeper=keeper)
     return JSONResponse(body.model_dump(), status_code=200 if readable else 503)
+
+
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
+def readyz(ctx: ContextDep) -> JSONResponse:
+    try:
+        migrations = ctx.db.schema_state()
+        database = "ok"
+    except Unavailable:
+        database, migrations = "unavailable", "unknown"
+    try:
+        ctx.keeper.health()
+        keeper = "ok"
+    except Unavailable:
+        keeper = "unavailable"
+    parts = {"database": database, "keeper": keeper, "migrations": migrations}
+    failed = [part for part, state in parts.items() if state != "ok"]
+    body = Ready(status="unready" if failed else "ok", failed=failed, **parts)
+    return JSONResponse(body.model_dump(), status_code=503 if failed else 200)

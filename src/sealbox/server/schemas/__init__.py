@@ -10,7 +10,7 @@ from sealbox.protocol.secret_api import SecretCreate, SecretReplace, SecretUpdat
 from sealbox.protocol.sharing_api import CollectionIn, GrantIn, GroupMemberIn, ProjectMemberIn
 from sealbox.server.schemas.accounts import TokenIssued, TokenPublic, UserCreated, UserPublic
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
-from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Timestamp
+from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Ready, Timestamp
 from sealbox.server.schemas.secrets import (
     DeletedSecretPublic,
     DeletedSecrets,
@@ -81,6 +81,7 @@ __all__ = [
     "Membership",
     "MountingSession",
     "ProjectMemberIn",
+    "Ready",
     "RedeemRequest",
     "RedeemResponse",
     "RedeemedItem",

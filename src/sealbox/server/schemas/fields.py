@@ -47,6 +47,17 @@ class ErrorBody(BaseModel):
     errors: list[ErrorDetail] = []
 
 
+class Ready(BaseModel):
+    status: str = Field(description="ok, or unready when a part below is not ok")
+    database: str = Field(description="ok or unavailable")
+    keeper: str = Field(description="ok or unavailable")
+    migrations: str = Field(
+        description="ok (the schema is at this server's newest revision), behind, ahead, or unknown "
+        "(the database cannot be read)"
+    )
+    failed: list[str] = Field(description="the parts that are not ok: database, keeper, migrations")
+
+
 class Health(BaseModel):
     status: str = Field(description="ok, degraded (reads work; writes or the keeper do not) or unavailable")
     database: str = Field(description="reads: ok or unavailable")
