@@ -28,6 +28,7 @@ from sealbox.launcher.redeem import redeem
 from sealbox.transport import HTTPClient
 from tests.conftest import CANARIES
 from tests.support.canaries import find_in_bytes, make_canary
+from tests.support.opening import count_sealed, sqlite_url, wait_until_converted
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack, sealbox_cmd
 
@@ -103,6 +104,10 @@ def web_sign_in(stack: Stack, token: str) -> httpx.Client:
     assert web.post("/web/login", data={"csrf": match.group(1), "token": token}).status_code == 303
     assert web.get("/web/").status_code == 200
     return web
+
+
+def database_url(stack: Stack) -> str:
+    return stack.database_url or sqlite_url(stack.data_dir / "sealbox.db")
 
 
 def audit_verify(stack: Stack) -> None:
@@ -227,12 +232,32 @@ def test_transfer_gives_every_value_to_the_new_owner_and_ends_everything_of_the_
     assert len(row.split()) == 5  # NAME KIND CREATED REMOVED DISABLED (not an admin)
 
 
+def test_a_version_still_sealed_at_the_transfer_converts_and_launches_afterwards(lstack: Stack) -> None:
+    """Written while the keeper is down, its outer layer is still the HPKE seal when the transfer runs:
+    the keeper converts it later under the owner id it was written for, and the new owner launches it."""
+    jay, kim = person(lstack, "jay"), person(lstack, "kim")
+    value = make_canary("sealed")
+    CANARIES.append(value)
+    lstack.keeper.stop()
+    try:
+        with jay.api(lstack) as api:
+            api.post(f"{API}/secrets", json={"name": "late", "value": value}).raise_for_status()
+        assert count_sealed(database_url(lstack)) >= 1
+        assert admin_cli(lstack, "remove", jay.name, "--transfer-to", kim.name).returncode == 0
+    finally:
+        lstack.keeper.start()
+    with kim.api(lstack) as api:  # a write pokes the server's conversion, which sweeps every sealed one
+        api.post(f"{API}/secrets", json={"name": "poke", "value": "x"}).raise_for_status()
+    wait_until_converted(database_url(lstack))
+    assert launched(lstack, kim.token, "late") == value
+    audit_verify(lstack)
+
+
 # --- delete -----------------------------------------------------------------------------------------------
 
 
 def _versions_of(stack: Stack, secret_ids: list[str]) -> int:
-    url = stack.database_url or f"sqlite+pysqlite:///{stack.data_dir / 'sealbox.db'}"
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(database_url(stack), poolclass=NullPool)
     try:
         with engine.connect() as conn:
             query = text("SELECT count(*) FROM secret_versions WHERE secret_id IN :ids")
