@@ -219,8 +219,11 @@ def test_transfer_gives_every_value_to_the_new_owner_and_ends_everything_of_the_
     audit_verify(lstack)
     with lstack.client() as admin:
         records = admin.get(f"{API}/audit", params={"limit": 500}).json()["items"]
+        listed = {u["name"]: u for u in admin.get(f"{API}/users").json()}
     assert any(r["actor"] == alice.name for r in records)  # her own acts still name her
     assert any(r["action"] == "user.remove" and alice.name in r["detail"] for r in records)
+    assert listed[alice.name]["removed_at"] is not None and listed[alice.name]["disabled_at"] is not None
+    assert listed[bob.name]["removed_at"] is None
 
     # Her name is not given to anyone else, and she cannot be enabled or given a token.
     assert "names are not reused" in refused(admin_cli(lstack, "add", alice.name))
