@@ -77,7 +77,7 @@ def add_user(
 
 @user_app.command("ls")
 def list_users(data_dir: DataDir = None) -> None:
-    """List users (and service accounts), with when each was disabled."""
+    """List users (and service accounts), with when each was removed or disabled."""
     from sealbox.services import users
 
     _, db = open_database(data_dir)
@@ -86,13 +86,14 @@ def list_users(data_dir: DataDir = None) -> None:
     finally:
         db.dispose()
     print_table(
-        ["NAME", "ADMIN", "KIND", "CREATED", "DISABLED"],
+        ["NAME", "ADMIN", "KIND", "CREATED", "REMOVED", "DISABLED"],
         [
             [
                 u.name,
                 "yes" if u.is_admin else "",
                 u.kind,
                 u.created_at.isoformat()[:19],
+                u.removed_at.isoformat()[:19] if u.removed_at else "",
                 u.disabled_at.isoformat()[:19] if u.disabled_at else "",
             ]
             for u in rows
@@ -128,6 +129,75 @@ def enable_user(name: str, data_dir: DataDir = None) -> None:
     finally:
         db.dispose()
     typer.echo(f"enabled {name}")
+
+
+@user_app.command("token")
+def user_token(
+    name: str,
+    revoke_others: Annotated[
+        bool,
+        typer.Option("--revoke-others", help="also revoke the user's other tokens (and their web sessions)"),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a new first token for a user whose token is lost (shown once).
+
+    Their other tokens stay valid unless --revoke-others: use it when the lost token may be in someone
+    else's hands. Refused for a disabled or removed user."""
+    from sealbox.services import user_lifecycle
+
+    _, db = open_database(data_dir)
+    try:
+        done = user_lifecycle.new_first_token(
+            db, name, revoke_others=revoke_others, now=datetime.now(UTC), requested_by=None
+        )
+    finally:
+        db.dispose()
+    revoked = f"; revoked {_count(done.tokens_revoked, 'other token')}" if revoke_others else ""
+    typer.echo(f"new token for {name}{revoked}; shown once:", err=True)
+    typer.echo(done.issued.value)
+
+
+@user_app.command("remove")
+def remove_user(
+    name: str,
+    transfer_to: Annotated[
+        str | None, typer.Option("--transfer-to", help="give their secrets (with versions) to this user")
+    ] = None,
+    delete_secrets: Annotated[bool, typer.Option("--delete-secrets", help="delete their secrets")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove a user for good: their secrets go to --transfer-to OTHER or are deleted (--delete-secrets);
+    their tokens, web sessions and live sessions end; grants to them and their group and project
+    memberships are removed. The audit record keeps their name, which is never given to anyone else."""
+    from sealbox.services import user_lifecycle
+
+    if (transfer_to is None) == (not delete_secrets):
+        fail("choose what happens to their secrets: --transfer-to OTHER or --delete-secrets (one of them)")
+    settings, db = open_database(data_dir)
+    try:
+        done = user_lifecycle.remove_user(
+            db,
+            load_keyring(settings.resolved_master_key_path),
+            name,
+            transfer_to=transfer_to,
+            delete_secrets=delete_secrets,
+            now=datetime.now(UTC),
+            requested_by=None,
+        )
+    finally:
+        db.dispose()
+    moved = (
+        f"transferred {_count(done.secrets, 'secret')} to {transfer_to}"
+        if transfer_to
+        else (f"deleted {_count(done.secrets, 'secret')}")
+    )
+    typer.echo(
+        f"removed {name}: {moved}; revoked {_count(done.tokens_revoked, 'token')} and "
+        f"{_count(done.grants_revoked, 'grant')} to them; ended "
+        f"{_count(done.web_sessions_ended, 'web session')} and {_count(done.sessions_ended, 'session')}; "
+        f"left {_count(done.memberships_removed, 'membership')}"
+    )
 
 
 def _count(n: int, noun: str) -> str:

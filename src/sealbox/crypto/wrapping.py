@@ -76,6 +76,15 @@ def unwrap_data_key(
     return open_with_key(user_key.key, wrapped_dek, ctx)
 
 
+def rewrap_data_key(
+    from_key: UserKey, to_key: UserKey, wrapped_dek: bytes, *, secret_id: str, version: int, owner_id: str
+) -> bytes:
+    """A version's data key moved from one user key to another (a transfer, a user-key rotation), its
+    context unchanged; the data key never reaches the caller. Raises DecryptionError."""
+    ctx = Context.for_version(Layer.DATA_KEY, secret_id=secret_id, version=version, owner_id=owner_id)
+    return seal_with_key(to_key.key, to_key.kid, open_with_key(from_key.key, wrapped_dek, ctx), ctx)
+
+
 def open_inner(dek: bytes, inner: bytes, *, secret_id: str, version: int, owner_id: str) -> bytes:
     ctx = Context.for_version(Layer.INNER, secret_id=secret_id, version=version, owner_id=owner_id)
     return open_with_key(dek, inner, ctx)

@@ -65,6 +65,7 @@ class User:
     purposes: Purposes | None = None
     external_id: str | None = None  # set for users an identity provider or proxy created
     disabled_at: datetime | None = None  # set: no token, web session or sign-in of theirs works
+    removed_at: datetime | None = None  # set: removed for good (disabled too; the name is not reused)
 
     @property
     def is_service(self) -> bool:
@@ -73,6 +74,10 @@ class User:
     @property
     def is_disabled(self) -> bool:
         return self.disabled_at is not None
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

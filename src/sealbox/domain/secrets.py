@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
 
@@ -68,3 +68,14 @@ class SecretPatch:
 class Page:
     items: tuple[Secret, ...]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OwnedVersion:
+    """One stored version of a secret a user owns, as a removal moves or deletes it."""
+
+    secret_id: str
+    name: str
+    version: int
+    wrapped_dek: bytes = field(repr=False)
+    context_owner_id: str  # the owner id its ciphertexts bind

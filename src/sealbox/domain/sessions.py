@@ -216,3 +216,6 @@ class CurrentMaterial:
     project_id: str | None = None
     scopes: tuple[str, ...] = ()
     expires_at: datetime | None = None
+    # The owner id the version's ciphertexts bind as associated data: owner_id, unless the secret was
+    # transferred from a removed user after the version was written.
+    context_owner_id: str = ""

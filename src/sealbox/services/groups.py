@@ -40,7 +40,7 @@ def check_collection_name(name: str, what: str) -> str:
 def user_named(uow: UnitOfWork, name: str) -> User:
     check_user_name(name)
     user = uow.users.by_name(name)
-    if user is None:
+    if user is None or user.is_removed:  # a removed user is granted nothing and joins nothing
         raise NotFound("no such user", field="user")
     return user
 

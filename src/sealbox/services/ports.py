@@ -16,7 +16,7 @@ from sealbox.domain.collections import Invitation, Member, Membership, StoredCol
 from sealbox.domain.grants import Grant, Level
 from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.principals import AccessToken, TokenID, User
-from sealbox.domain.secrets import Secret
+from sealbox.domain.secrets import OwnedVersion, Secret
 from sealbox.domain.sessions import CurrentMaterial, LiveSession, Session, StoredCredential
 
 
@@ -151,7 +151,8 @@ class Secrets(SecretReads, Protocol):
         ...
 
     def sealed_versions(self, *, limit: int) -> list[tuple[str, int, str, bytes]]:
-        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer)."""
+        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer); the
+        owner id is the one the version's ciphertexts bind (not the owner's after a transfer)."""
         ...
 
     def set_outer(
@@ -353,6 +354,19 @@ class AuditLog(Protocol):
         ...
 
 
+class UserRemoval(Protocol):
+    """The writes of removing a user (the service checks everything before it writes)."""
+
+    def owned_versions(self, owner_id: str) -> list[OwnedVersion]: ...
+    def names_taken(self, owner_id: str, names: list[str]) -> list[str]: ...
+    def move_version(self, v: OwnedVersion, *, wrapped_dek: bytes, user_key_id: str) -> None: ...
+    def set_owner(self, secret_id: str, owner_id: str) -> None: ...
+    def revoke_tokens(self, user_id: str, now: datetime) -> int: ...
+    def remove_grants_to(self, user_id: str) -> int: ...
+    def remove_memberships(self, user_id: str) -> int: ...
+    def mark_removed(self, user_id: str, now: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction and the repositories in it: whatever is written through them commits together."""
 
@@ -382,6 +396,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def removal(self) -> UserRemoval: ...
 
 
 class Store(Protocol):

@@ -74,27 +74,28 @@ def deliver(
     items: list[RedeemedItem] = []
     for s in session.secrets:
         current = material.get(s.secret_id)
-        if current is None or current.owner_id != s.owner_id:
+        if current is None:
             raise NotFound("a secret of this session no longer exists", code="secret_gone")
         _check_still_allowed(sharing, session, s, current, scoped.id if scoped else None, now)
+        # The owner's key unwraps the data key (the owner now: a secret may have been transferred since the
+        # session began); every context binds the owner id the version was written under.
+        owner, bound = current.owner_id, current.context_owner_id
         try:
-            if s.owner_id not in user_keys:
-                user_keys[s.owner_id] = unwrap_user_key(
-                    master, users.wrapped_key(s.owner_id), user_id=s.owner_id
-                )
+            if owner not in user_keys:
+                user_keys[owner] = unwrap_user_key(master, users.wrapped_key(owner), user_id=owner)
             dek = unwrap_data_key(
-                user_keys[s.owner_id],
+                user_keys[owner],
                 current.wrapped_dek,
                 secret_id=s.secret_id,
                 version=current.version,
-                owner_id=s.owner_id,
+                owner_id=bound,
             )
         except DecryptionError:
             raise CiphertextIntegrityError() from None
-        wrapped = wrapper.wrap(dek, secret_id=s.secret_id, version=current.version, owner_id=s.owner_id)
+        wrapped = wrapper.wrap(dek, secret_id=s.secret_id, version=current.version, owner_id=bound)
         items.append(
             RedeemedItem(
-                secret=_with_version(s, current.version),
+                secret=_as_delivered(s, current),
                 outer=current.outer,
                 wrapped_dek=wrapped,
                 scopes=current.scopes,
@@ -113,7 +114,7 @@ def _check_still_allowed(
     now: datetime,
 ) -> None:
     # Access is checked again at every redemption: a revoked grant stops the next one.
-    if s.owner_id != session.owner_id and sharing.level_of(s.secret_id, session.owner_id) is None:
+    if current.owner_id != session.owner_id and sharing.level_of(s.secret_id, session.owner_id) is None:
         raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
     if current.project_id is not None and current.project_id != session_project_id:
         raise Forbidden("a secret of this session belongs to another project", code="project_scope")
@@ -141,15 +142,17 @@ def unique_ticket_items(items: list[RedeemedItem]) -> list[dict[str, object]]:
     return list(unique.values())
 
 
-def _with_version(s: SessionSecret, version: int) -> SessionSecret:
+def _as_delivered(s: SessionSecret, current: CurrentMaterial) -> SessionSecret:
+    """The session's secret at its current version; `owner_id` is the one its contexts bind (what the
+    keeper and the session side open it with)."""
     return SessionSecret(
         secret_id=s.secret_id,
         secret_name=s.secret_name,
-        owner_id=s.owner_id,
+        owner_id=current.context_owner_id,
         owner_name=s.owner_name,
         kind=s.kind,
         field=s.field,
         file=s.file,
         env=s.env,
-        version=version,
+        version=current.version,
     )

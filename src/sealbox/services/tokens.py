@@ -13,7 +13,7 @@ from sealbox.domain.principals import MAX_TOKEN_NAME, AccessToken, Principal, To
 from sealbox.domain.times import check_representable
 from sealbox.errors import BadRequest, NotFound, Unauthenticated
 from sealbox.services.audit import record
-from sealbox.services.ports import Store, TokenReads
+from sealbox.services.ports import Store, TokenReads, UnitOfWork
 
 PREFIX = "sbx_"
 _TOKEN = re.compile(r"sbx_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
@@ -61,6 +61,20 @@ def issue(
     now: datetime,
     requested_by: Principal | None,
 ) -> IssuedToken:
+    with db.writing() as uow:
+        return issue_in(uow, user, name=name, expires_at=expires_at, now=now, requested_by=requested_by)
+
+
+def issue_in(
+    uow: UnitOfWork,
+    user: User,
+    *,
+    name: str,
+    expires_at: datetime | None,
+    now: datetime,
+    requested_by: Principal | None,
+) -> IssuedToken:
+    """`issue` inside the caller's unit of work (its change and the token commit together)."""
     name = name.strip()
     if not name or len(name) > MAX_TOKEN_NAME or any(ord(c) < 32 for c in name):
         raise BadRequest(
@@ -80,9 +94,8 @@ def issue(
         expires_at=expires_at,
         revoked_at=None,
     )
-    with db.writing() as uow:
-        uow.tokens.add(token=token, secret_hash=_hash(token_id, secret_part))
-        record(uow, requested_by, "token.create", now=now, detail=f"token_id={token_id} user={user.name}")
+    uow.tokens.add(token=token, secret_hash=_hash(token_id, secret_part))
+    record(uow, requested_by, "token.create", now=now, detail=f"token_id={token_id} user={user.name}")
     return IssuedToken(token=token, value=f"{PREFIX}{token_id}_{secret_part}")
 
 

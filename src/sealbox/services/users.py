@@ -55,7 +55,14 @@ def create_user(
     try:
         with db.writing() as uow:
             repo = uow.users
-            if repo.by_name(name) is not None:
+            existing = repo.by_name(name)
+            if existing is not None and existing.is_removed:
+                # The audit names people by name: a new person under a removed name would be mistaken
+                # for the one who left.
+                raise Conflict(
+                    "a removed user had that name; names are not reused", code="name_removed", field="name"
+                )
+            if existing is not None:
                 raise Conflict("a user with that name exists", code="already_exists", field="name")
             repo.add(user=user, wrapped_user_key=wrapped, master_key_id=master.current_id.hex())
             record(
@@ -93,7 +100,7 @@ def disable_user(db: Store, name: str, *, now: datetime, requested_by: Principal
         if not repo.set_disabled(user.id, now):
             return DisabledUser(user=user, web_sessions_ended=0, sessions_ended=0)
         web = uow.web_sessions.remove_for_user(user.id, now)
-        ended = _end_live_sessions(uow.sessions, user=user, now=now)
+        ended = end_live_sessions(uow.sessions, user=user, now=now)
         for session_id in ended:
             record(
                 uow,
@@ -116,7 +123,7 @@ def disable_user(db: Store, name: str, *, now: datetime, requested_by: Principal
     return DisabledUser(user=disabled, web_sessions_ended=web, sessions_ended=len(ended))
 
 
-def _end_live_sessions(sessions: Sessions, *, user: User, now: datetime) -> list[str]:
+def end_live_sessions(sessions: Sessions, *, user: User, now: datetime) -> list[str]:
     """End every live session the user owns (those a service started for them too); their ids."""
     ended: list[str] = []
     while True:
@@ -132,12 +139,15 @@ def _end_live_sessions(sessions: Sessions, *, user: User, now: datetime) -> list
 
 def enable_user(db: Store, name: str, *, now: datetime, requested_by: Principal | None) -> User:
     """Enable a disabled user again: their tokens that are neither revoked nor expired work again (web
-    sessions and sessions that ended stay ended). Raises NotFound for an unknown name."""
+    sessions and sessions that ended stay ended). Raises NotFound for an unknown name, Conflict for a
+    removed user."""
     with db.writing() as uow:
         repo = uow.users
         user = repo.by_name(name)
         if user is None:
             raise NotFound("no such user", field="name")
+        if user.is_removed:
+            raise Conflict("a removed user cannot be enabled", code="user_removed", field="name")
         if repo.set_disabled(user.id, None):
             record(uow, requested_by, "user.enable", now=now, detail=f"user={user.name}")
         enabled = repo.by_id(user.id)

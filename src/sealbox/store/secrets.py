@@ -312,12 +312,13 @@ class SecretRepository:
         return (bytes(row[0]), bytes(row[1])) if row else None
 
     def sealed_versions(self, *, limit: int) -> list[tuple[str, int, str, bytes]]:
-        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer)."""
+        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer); the
+        owner id is the one the version's ciphertexts bind (not the owner's after a transfer)."""
         rows = self.conn.execute(
             select(
                 secret_versions.c.secret_id,
                 secret_versions.c.version,
-                secrets.c.owner_id,
+                func.coalesce(secret_versions.c.context_owner_id, secrets.c.owner_id),
                 secret_versions.c.outer,
             )
             .join(secrets, secrets.c.id == secret_versions.c.secret_id)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.sessions import (
@@ -251,6 +251,7 @@ class SessionRepository:
                 secrets.c.project_id,
                 secrets.c.scopes,
                 secrets.c.expires_at,
+                func.coalesce(secret_versions.c.context_owner_id, secrets.c.owner_id),
             )
             .join(
                 secret_versions,
@@ -271,6 +272,7 @@ class SessionRepository:
                 project_id=r[7],
                 scopes=tuple(json.loads(r[8])) if r[8] else (),
                 expires_at=r[9],
+                context_owner_id=r[10],
             )
             for r in rows
         }

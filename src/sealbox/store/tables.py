@@ -67,6 +67,8 @@ users = Table(
     Column("external_id", String(512), nullable=True),
     # Set by `sealbox admin user disable`: the user's tokens, web sessions and sessions stop working.
     Column("disabled_at", UTCDateTime, nullable=True),
+    # Set by `sealbox admin user remove`: disabled for good, key deleted (user_key empty), name not reused.
+    Column("removed_at", UTCDateTime, nullable=True),
 )
 
 tokens = Table(
@@ -119,6 +121,9 @@ secret_versions = Table(
     Column("user_key_id", String(16), nullable=False),
     Column("outer", LargeBinary, nullable=False),  # the inner ciphertext under the keeper's outer layer
     Column("keeper_key_id", String(24), nullable=False),  # "hpke:<id>" sealed, "wrap:<id>" converted
+    # The owner id this version's ciphertexts bind as associated data, when it is not the secret's owner
+    # (a secret transferred from a removed user): NULL means the secret's owner_id.
+    Column("context_owner_id", String(32), nullable=True),
     Index("ix_secret_versions_keeper_key_id", "keeper_key_id"),  # finds the still-sealed ones without a scan
 )
 

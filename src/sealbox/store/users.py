@@ -31,6 +31,7 @@ def user_from_row(row: Any) -> User:
         purposes=Purposes.from_json(m["purposes"]),
         external_id=m.get("external_id"),
         disabled_at=m.get("disabled_at"),
+        removed_at=m.get("removed_at"),
     )
 
 
@@ -55,6 +56,7 @@ _USER_COLS = (
     users.c.purposes,
     users.c.external_id,
     users.c.disabled_at,
+    users.c.removed_at,
 )
 
 

@@ -26,6 +26,7 @@ from sealbox.crypto.wrapping import (
     new_user_key,
     open_inner,
     outer_context,
+    rewrap_data_key,
     unwrap_data_key,
     unwrap_user_key,
     wrap_user_key,
@@ -284,3 +285,21 @@ def test_user_key_rotation_rewraps_data_keys(
     assert _decrypt(new, keeper_private, moved) == b"hunter2"
     with pytest.raises(DecryptionError):
         _decrypt(old, keeper_private, moved)
+
+
+def test_a_rewrapped_data_key_opens_only_under_the_new_user_key_and_the_same_context(
+    keeper_public: PublicKeySet,
+) -> None:
+    """A transfer (or a user-key rotation) moves a data key to another user key; its context stays."""
+    old, new = new_user_key(), new_user_key()
+    stored = _encrypt(old, keeper_public)
+    here = RowIds(secret_id=SECRET_ID, version=VERSION, owner_id=OWNER_ID)
+    moved = rewrap_data_key(old, new, stored.wrapped_dek, **here)
+    assert key_id_of(moved) == new.kid
+    assert unwrap_data_key(new, moved, **here) == unwrap_data_key(old, stored.wrapped_dek, **here)
+    with pytest.raises(DecryptionError):
+        unwrap_data_key(old, moved, **here)
+    with pytest.raises(DecryptionError):  # still bound to its row: another owner id does not open it
+        unwrap_data_key(new, moved, secret_id=SECRET_ID, version=VERSION, owner_id=OWNER_ID + "x")
+    with pytest.raises(DecryptionError):  # moved from the wrong key: nothing moves
+        rewrap_data_key(new, old, stored.wrapped_dek, **here)

@@ -46,10 +46,14 @@ class UserCreated(BaseModel):
 
 
 class UserStatus(UserPublic):
-    """A user as admins see them: also the kind and, for a disabled user, since when."""
+    """A user as admins see them: also the kind and, for a disabled or removed user, since when."""
 
     kind: str = Field(description="person, or service (a service account)")
     disabled_at: datetime | None = Field(description="set: none of their tokens or sign-ins works")
+    removed_at: datetime | None = Field(
+        default=None,
+        description="set: removed for good (`sealbox admin user remove`); the name is not reused",
+    )
 
     @classmethod
     def of_user(cls, u: User) -> UserStatus:
@@ -60,6 +64,7 @@ class UserStatus(UserPublic):
             created_at=u.created_at,
             kind=u.kind,
             disabled_at=u.disabled_at,
+            removed_at=u.removed_at,
         )
 
 
