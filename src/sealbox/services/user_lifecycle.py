@@ -114,11 +114,12 @@ def remove_user(
             _transfer(uow, master, user, heir, owned, now=now, requested_by=requested_by)
         else:
             for secret_id, secret_name in secrets.items():
-                uow.secrets.delete(secret_id)
+                # For good, with no recovery window: the user key that opens them is deleted below.
+                uow.secrets.purge(secret_id)
                 record(
                     uow,
                     requested_by,
-                    "secret.delete",
+                    "secret.purge",
                     now=now,
                     secret_id=secret_id,
                     secret_name=f"{user.name}/{secret_name}",
