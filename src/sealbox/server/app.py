@@ -124,7 +124,7 @@ def create_app(
             db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
         ),
         sharing=SharingService(db),
-        authenticator=Authenticator(db, keys.master, identity_settings(settings)),
+        authenticator=Authenticator(db, keys, identity_settings(settings)),
         oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,

@@ -237,6 +237,10 @@ class Users(Protocol):
 
     def wrapped_key(self, user_id: str) -> bytes: ...
 
+    def previous_wrapped_key(self, user_id: str, key_id: str) -> bytes | None:
+        """A user key the user had before `rotate user-keys` (wrapped), while it is kept; else None."""
+        ...
+
     def list(self) -> list[User]: ...
 
     def set_disabled(self, user_id: str, at: datetime | None) -> bool:
