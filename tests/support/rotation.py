@@ -20,9 +20,11 @@ WRITERS = 3
 
 @dataclass
 class Traffic:
-    """Client threads writing, reading and launching, with what failed outside a server kill."""
+    """Client threads writing (and listing), launching and adding users, with every operation that failed."""
 
     stack: Stack
+    writers: int = WRITERS
+    launchers: int = 1
     ledger: Ledger = field(default_factory=Ledger)
     failures: list[str] = field(default_factory=list)
     ops: int = 0
@@ -30,8 +32,8 @@ class Traffic:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        self.threads = [threading.Thread(target=self._writer, args=(w,)) for w in range(WRITERS)]
-        self.threads.append(threading.Thread(target=self._launcher))
+        self.threads = [threading.Thread(target=self._writer, args=(w,)) for w in range(self.writers)]
+        self.threads += [threading.Thread(target=self._launcher) for _ in range(self.launchers)]
         self.threads.append(threading.Thread(target=self._user_maker))
         for t in self.threads:
             t.start()
@@ -65,7 +67,7 @@ class Traffic:
 
     def _launcher(self) -> None:
         while not self.stop.is_set():
-            names = sorted(self.ledger.acked)[:6]
+            names = sorted(list(self.ledger.acked))[:6]  # list(): one atomic copy
             if not names:
                 time.sleep(0.05)
                 continue
