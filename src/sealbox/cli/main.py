@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sealbox.cli import admin, audit, kube, secrets, sessions, sharing, tokens
+from sealbox.cli import admin, audit, kube, rotate, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
 from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
@@ -44,6 +44,7 @@ def root(version: bool = VersionOption) -> None:
 app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
+admin.app.add_typer(rotate.app, name="rotate")
 app.add_typer(sharing.group_app, name="group")
 app.add_typer(sharing.project_app, name="project")
 app.add_typer(sessions.app, name="session")

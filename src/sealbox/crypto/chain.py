@@ -42,7 +42,14 @@ class ChainKeys:
 
     @classmethod
     def derive(cls, master: Keyring) -> ChainKeys:
-        return cls(keys=tuple((kid.hex(), _derive(key, kid)) for kid, key in master.keys))
+        """One chain key per master key, and the ones retired master keys left (`Keyring.chain_only`)."""
+        derived = tuple((kid.hex(), _derive(key, kid)) for kid, key in master.keys)
+        return cls(keys=derived + tuple((kid.hex(), key) for kid, key in master.chain_only))
+
+    @staticmethod
+    def of_master_key(master_key: bytes, key_id: bytes) -> bytes:
+        """The chain key one master key gives: what its retirement leaves behind."""
+        return _derive(master_key, key_id)
 
     @property
     def current_id(self) -> str:

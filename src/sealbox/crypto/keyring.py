@@ -22,14 +22,20 @@ def new_key_id() -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Keyring:
-    """Raw keys by id. The first is the one new ciphertexts use; the rest still open old ones."""
+    """Raw keys by id. The first is the one new ciphertexts use; the rest still open old ones.
+
+    `chain_only` holds, for each retired master key, only the audit-chain key derived from it
+    (`crypto.chain`), by the same id: it opens no ciphertext, but audit records tagged under that
+    id still verify after the key itself is gone. It is written as `chain:<id>:<key>` lines.
+    """
 
     keys: tuple[tuple[bytes, bytes], ...] = field(repr=False)
+    chain_only: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ConfigError("a keyring needs at least one key")
-        for kid, key in self.keys:
+        for kid, key in (*self.keys, *self.chain_only):
             if len(kid) != KEY_ID_BYTES:
                 raise ValueError(f"key ids must be {KEY_ID_BYTES} bytes")
             if len(key) != SYMMETRIC_KEY_BYTES:
@@ -58,7 +64,26 @@ class Keyring:
 
     def rotated(self) -> Keyring:
         """A keyring with a fresh current key; the old ones stay for reading."""
-        return Keyring(keys=((new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES)), *self.keys))
+        fresh = (new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES))
+        return Keyring(keys=(fresh, *self.keys), chain_only=self.chain_only)
+
+    def without(self, retired: set[bytes], chain_keys: dict[bytes, bytes]) -> Keyring:
+        """This keyring less the `retired` (never the current) ids; `chain_keys` gives, by id, the
+        audit-chain key each retired key leaves behind."""
+        if self.current_id in retired:
+            raise ValueError("the current key cannot be retired")
+        kept = tuple((kid, key) for kid, key in self.keys if kid not in retired)
+        left = tuple((kid, chain_keys[kid]) for kid, _ in self.keys if kid in retired)
+        return Keyring(keys=kept, chain_only=(*self.chain_only, *left))
+
+
+CHAIN_PREFIX = "chain:"
+
+
+def encode_keyring(ring: Keyring) -> str:
+    """A keyring file's text: its keys, current first, then its chain-only lines."""
+    chain = "".join(CHAIN_PREFIX + line for line in encode_key_lines(list(ring.chain_only)).splitlines(True))
+    return encode_key_lines(list(ring.keys)) + chain
 
 
 def encode_key_lines(entries: list[tuple[bytes, bytes]]) -> str:
@@ -109,11 +134,25 @@ def read_private_file(path: Path) -> str:
 
 
 def load_keyring(path: Path) -> Keyring:
+    text = read_private_file(path)
+    lines = text.splitlines(True)
+    chain_text = "".join(line.strip()[len(CHAIN_PREFIX) :] + "\n" for line in lines if _is_chain(line))
+    key_text = "".join(line for line in lines if not _is_chain(line))
     try:
-        return Keyring(keys=tuple(decode_key_lines(read_private_file(path), source=str(path))))
+        chain = decode_key_lines(chain_text, source=str(path)) if chain_text else []
+        return Keyring(keys=tuple(decode_key_lines(key_text, source=str(path))), chain_only=tuple(chain))
     except ValueError:
         raise ConfigError(f"{path}: a key id or key has the wrong length") from None
 
 
+def _is_chain(line: str) -> bool:
+    return line.strip().startswith(CHAIN_PREFIX)
+
+
 def save_new_keyring(path: Path, ring: Keyring) -> None:
-    write_private_file(path, encode_key_lines(list(ring.keys)))
+    write_private_file(path, encode_keyring(ring))
+
+
+def replace_keyring(path: Path, ring: Keyring) -> None:
+    """Swap the keyring file for `ring`, atomically (a reader sees the old file or the new, whole)."""
+    write_private_file(path, encode_keyring(ring), replace=True)

@@ -35,8 +35,8 @@ from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
 from sealbox.services.deletion import DeletionService
 from sealbox.services.identity import Authenticator, IdentitySettings, OIDCSettings
+from sealbox.services.keeper_port import KeeperPort
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import Limits, SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
@@ -164,7 +164,7 @@ def create_app(
             db, keys, keys.signing, keeper_port, failure_limit=settings.auth_failure_limit
         ),
         sharing=SharingService(db),
-        authenticator=Authenticator(db, keys.master, identity_settings(settings)),
+        authenticator=Authenticator(db, keys, identity_settings(settings)),
         oidc_login=OIDCLogin(settings) if settings.oidc_issuer and settings.oidc_client_id else None,
         public_keeper_url=settings.public_keeper_url or settings.resolved_keeper_url,
         converter=Converter(db, keeper_port) if convert else None,

@@ -14,8 +14,8 @@ from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.deletion import DeletionService, purge_due
 from sealbox.services.identity import Authenticator
+from sealbox.services.keeper_port import KeeperPort
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import KeeperPort
 from sealbox.services.secrets import SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService

@@ -43,7 +43,7 @@ from sqlalchemy import Engine, event
 from starlette.types import Scope
 
 from sealbox.errors import ConfigError, Unavailable
-from sealbox.services.ports import KeeperPort
+from sealbox.services.keeper_port import KeeperPort
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_DIR = "metrics"  # under the data dir

@@ -11,7 +11,8 @@ import logging
 
 from sealbox.domain.keeper import OuterLayer
 from sealbox.errors import Unavailable
-from sealbox.services.ports import KeeperPort, Store
+from sealbox.services.keeper_port import KeeperPort
+from sealbox.services.ports import Store
 
 log = logging.getLogger("sealbox.conversion")
 BATCH = 200

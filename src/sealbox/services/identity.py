@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sealbox.crypto.keyring import Keyring
 from sealbox.domain.names import check_user_name, is_valid_secret_name
 from sealbox.domain.principals import Principal, User
 from sealbox.errors import BadRequest, Conflict, Unauthenticated
 from sealbox.services import tokens, users
 from sealbox.services.failure_limits import count_failure
+from sealbox.services.keys import ServerKeys
 from sealbox.services.ports import Store, UnitOfWork
 
 log = logging.getLogger("sealbox.auth")
@@ -72,9 +72,9 @@ def normalise_identity(text: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, db: Store, master: Keyring, settings: IdentitySettings) -> None:
+    def __init__(self, db: Store, keys: ServerKeys, settings: IdentitySettings) -> None:
         self.db = db
-        self.master = master
+        self.keys = keys  # its master keyring wraps the user keys of people it creates
         self.settings = settings
         self._jwks: Any = None
 
@@ -198,7 +198,7 @@ class Authenticator:
             try:
                 user = users.create_user(
                     self.db,
-                    self.master,
+                    self.keys.master,
                     name=name,
                     is_admin=False,
                     now=now,

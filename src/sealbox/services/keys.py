@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import threading
 from pathlib import Path
 
 from sealbox.crypto.keyring import (
@@ -18,11 +19,77 @@ from sealbox.crypto.session_keys import SigningKey
 from sealbox.errors import ConfigError
 
 
-@dataclass(frozen=True, slots=True)
+class MasterKeyFile:
+    """The master keyring as its file holds it now: re-read whenever the file changes.
+
+    `sealbox admin rotate master-key` swaps the file atomically (rename) and then re-wraps rows; each
+    use of the master key checks the file's identity (inode, size, mtime: one stat, no read), so every
+    server process and worker takes a new current key for its next wrap without a restart. The
+    rotation's correctness does not rest on the timing: a row a slow worker wraps under an old key is
+    found by the re-wrap's next pass, which loops until none is left, and retiring re-counts.
+    A file that cannot be read at that moment keeps the keyring last read (the error is raised at start).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen = self._identity()
+        self._ring = load_keyring(path)
+
+    def __repr__(self) -> str:
+        return f"MasterKeyFile({self.path})"
+
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def current(self) -> Keyring:
+        seen = self._identity()
+        if seen is None or seen == self._seen:
+            return self._ring
+        with self._lock:
+            if seen != self._seen:
+                try:
+                    self._ring = load_keyring(self.path)
+                except ConfigError:
+                    return self._ring  # caught mid-change or broken: keep the last good one
+                self._seen = seen
+            return self._ring
+
+
 class ServerKeys:
-    master: Keyring = field(repr=False)
-    keeper_public: PublicKeySet
-    signing: SigningKey = field(repr=False)
+    """The server's keys: the master keyring (from its file, as it changes, when `master_file` is
+    given), the keeper's public keys and the ticket-signing key."""
+
+    __slots__ = ("_master", "keeper_public", "master_file", "signing")
+
+    def __init__(
+        self,
+        *,
+        master: Keyring | None = None,
+        keeper_public: PublicKeySet,
+        signing: SigningKey,
+        master_file: MasterKeyFile | None = None,
+    ) -> None:
+        if master is None and master_file is None:
+            raise ValueError("a master keyring or its file is needed")
+        self._master = master
+        self.master_file = master_file
+        self.keeper_public = keeper_public
+        self.signing = signing
+
+    def __repr__(self) -> str:
+        return f"ServerKeys(keeper_public={self.keeper_public!r})"
+
+    @property
+    def master(self) -> Keyring:
+        if self.master_file is not None:
+            return self.master_file.current()
+        assert self._master is not None
+        return self._master
 
     @classmethod
     def load(
@@ -36,7 +103,7 @@ class ServerKeys:
                 "(`sealbox keeper`) and copy its keeper.pub there, or use `sealbox up`"
             ) from None
         return cls(
-            master=load_keyring(master_key_path),
+            master_file=MasterKeyFile(master_key_path),
             keeper_public=PublicKeySet.from_text(text, source=str(keeper_public_key_path)),
             signing=load_signing_key(signing_key_path),
         )

@@ -1,7 +1,6 @@
-"""What services need from the outside, as Protocols: the keeper (`KeeperPort`), and the database as
-units of work (`Store`, `UnitOfWork`) with the repositories in them. Only create_app wires in the
-concrete ones (store.database.Database, store.unit_of_work.UnitOfWork, the keeper client); services import
-nothing from sealbox.store (an import-linter contract in pyproject.toml)."""
+"""What services need from the database, as Protocols: units of work (`Store`, `UnitOfWork`) with the
+repositories in them (the keeper's is services.keeper_port). Only create_app wires in the concrete ones;
+services import nothing from sealbox.store (an import-linter contract in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -14,23 +13,9 @@ from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.audit import AuditEvent
 from sealbox.domain.collections import Invitation, Member, Membership, StoredCollection
 from sealbox.domain.grants import Grant, Level
-from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.principals import AccessToken, TokenID, User
 from sealbox.domain.secrets import OwnedVersion, Secret
 from sealbox.domain.sessions import CurrentMaterial, LiveSession, Session, StoredCredential
-
-
-class KeeperPort(Protocol):
-    def health(self) -> dict[str, str]:
-        """The keeper's status and current key ids; raises Unavailable when it cannot be reached."""
-        ...
-
-    def convert(self, items: list[OuterLayer]) -> list[tuple[bytes, str] | None]:
-        """For each item, the keeper-wrapped outer layer and its key id (None where the keeper refused it).
-
-        Raises Unavailable when the keeper cannot be reached.
-        """
-        ...
 
 
 class SecretReads(Protocol):
@@ -253,6 +238,10 @@ class Users(Protocol):
 
     def wrapped_key(self, user_id: str) -> bytes: ...
 
+    def previous_wrapped_key(self, user_id: str, key_id: str) -> bytes | None:
+        """A user key the user had before `rotate user-keys` (wrapped), while it is kept; else None."""
+        ...
+
     def list(self) -> list[User]: ...
 
     def set_disabled(self, user_id: str, at: datetime | None) -> bool:
@@ -372,31 +361,22 @@ class UnitOfWork(Protocol):
 
     @property
     def secrets(self) -> Secrets: ...
-
     @property
     def sharing(self) -> Sharing: ...
-
     @property
     def sessions(self) -> Sessions: ...
-
     @property
     def users(self) -> Users: ...
-
     @property
     def tokens(self) -> Tokens: ...
-
     @property
     def web_sessions(self) -> WebSessions: ...
-
     @property
     def failures(self) -> Failures: ...
-
     @property
     def denials(self) -> Denials: ...
-
     @property
     def audit(self) -> AuditLog: ...
-
     @property
     def removal(self) -> UserRemoval: ...
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sealbox.crypto.envelope import key_id_of
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.session_keys import SessionWrapper, outer_digest
 from sealbox.crypto.wrapping import UserKey, unwrap_data_key, unwrap_user_key
 from sealbox.domain.sessions import CurrentMaterial, Session, SessionSecret
 from sealbox.errors import CiphertextIntegrityError, CredentialRefused, DecryptionError, Forbidden, NotFound
-from sealbox.services.ports import Sharing, UnitOfWork
+from sealbox.services.ports import Sharing, UnitOfWork, Users
 from sealbox.services.session_checks import check_not_expired
 from sealbox.services.session_credentials import stored_credential
 
@@ -70,7 +71,7 @@ def deliver(
     sharing = uow.sharing
     scoped = sharing.project_by_name(session.project) if session.project else None
     users = uow.users
-    user_keys: dict[str, UserKey] = {}
+    user_keys: dict[tuple[str, bytes], UserKey] = {}
     items: list[RedeemedItem] = []
     for s in session.secrets:
         current = material.get(s.secret_id)
@@ -81,10 +82,8 @@ def deliver(
         # session began); every context binds the owner id the version was written under.
         owner, bound = current.owner_id, current.context_owner_id
         try:
-            if owner not in user_keys:
-                user_keys[owner] = unwrap_user_key(master, users.wrapped_key(owner), user_id=owner)
             dek = unwrap_data_key(
-                user_keys[owner],
+                user_key_for(users, master, user_keys, owner, current.wrapped_dek),
                 current.wrapped_dek,
                 secret_id=s.secret_id,
                 version=current.version,
@@ -103,6 +102,23 @@ def deliver(
         )
     repo.mark_delivered(session.id, {position: i.secret.version for position, i in enumerate(items)})
     return items
+
+
+def user_key_for(
+    users: Users, master: Keyring, cache: dict[tuple[str, bytes], UserKey], owner_id: str, wrapped_dek: bytes
+) -> UserKey:
+    """The owner's user key that wraps `wrapped_dek`: the current one, or during a user-key rotation
+    (`services.user_key_rotation`) a previous one that the re-wrap has not yet moved the data key off."""
+    kid = key_id_of(wrapped_dek)
+    if (owner_id, kid) not in cache:
+        current = unwrap_user_key(master, users.wrapped_key(owner_id), user_id=owner_id)
+        cache[(owner_id, current.kid)] = current
+        if current.kid != kid:
+            previous = users.previous_wrapped_key(owner_id, kid.hex())
+            if previous is None:
+                raise DecryptionError
+            cache[(owner_id, kid)] = unwrap_user_key(master, previous, user_id=owner_id)
+    return cache[(owner_id, kid)]
 
 
 def _check_still_allowed(

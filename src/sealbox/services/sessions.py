@@ -39,8 +39,9 @@ from sealbox.errors import (
 from sealbox.protocol.sessions import REPORTABLE_FAILURES
 from sealbox.services.audit import record, record_many
 from sealbox.services.failure_limits import count_failure
+from sealbox.services.keeper_port import KeeperPort
 from sealbox.services.keys import ServerKeys
-from sealbox.services.ports import KeeperPort, Store, UnitOfWork
+from sealbox.services.ports import Store, UnitOfWork
 from sealbox.services.session_checks import session_secrets
 from sealbox.services.session_credentials import (
     IssuedCredential,

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sealbox.crypto.keyring import Keyring
-from sealbox.crypto.wrapping import rewrap_data_key, unwrap_user_key
+from sealbox.crypto.wrapping import UserKey, rewrap_data_key, unwrap_user_key
 from sealbox.domain.principals import Principal, User
 from sealbox.domain.secrets import OwnedVersion
 from sealbox.errors import BadRequest, CiphertextIntegrityError, Conflict, DecryptionError, NotFound
 from sealbox.services.audit import record
 from sealbox.services.ports import Store, UnitOfWork
+from sealbox.services.session_redemption import user_key_for
 from sealbox.services.tokens import IssuedToken, issue_in
 from sealbox.services.users import end_live_sessions
 
@@ -159,9 +160,11 @@ def _transfer(
         shown = ", ".join(taken[:_NAMES_SHOWN]) + (", ..." if len(taken) > _NAMES_SHOWN else "")
         raise Conflict(f"the user to transfer to already has secrets named {shown}", code="name_taken")
     try:
-        from_key = unwrap_user_key(master, uow.users.wrapped_key(user.id), user_id=user.id)
         to_key = unwrap_user_key(master, uow.users.wrapped_key(heir.id), user_id=heir.id)
+        leaver_keys: dict[tuple[str, bytes], UserKey] = {}
         for v in owned:
+            # The leaver's current key, or a previous one while a user-key rotation is unfinished.
+            from_key = user_key_for(uow.users, master, leaver_keys, user.id, v.wrapped_dek)
             rewrapped = rewrap_data_key(
                 from_key,
                 to_key,

@@ -15,13 +15,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from sealbox.crypto.envelope import key_id_of
 from sealbox.crypto.keyring import Keyring
 from sealbox.crypto.sealing import PrivateKeySet, PublicKeySet, open_outer
 from sealbox.crypto.wrapping import UserKey, outer_context, unwrap_data_key, unwrap_user_key
 from sealbox.errors import KEEPER_PART as KEEPER
 from sealbox.errors import SERVER_PART as SERVER
 from sealbox.errors import BackupRefused, DecryptionError
-from sealbox.store.tables import secret_versions, secrets, users
+from sealbox.store.tables import previous_user_keys, secret_versions, secrets, users
 
 ROWS_PER_KEY = 20  # rows tried under each key id the database names
 
@@ -56,7 +57,7 @@ def _open_user_keys(conn: Connection, master: Keyring, per_key: int) -> dict[str
     for kid in key_ids:
         rows = conn.execute(
             select(users.c.id, users.c.user_key)
-            .where(users.c.master_key_id == kid)
+            .where(users.c.master_key_id == kid, users.c.removed_at.is_(None))  # a removed user has no key
             .order_by(func.random())
             .limit(per_key)
         ).all()
@@ -71,6 +72,17 @@ def _open_user_keys(conn: Connection, master: Keyring, per_key: int) -> dict[str
                     "that key)",
                 ) from None
     return opened
+
+
+def _previous_user_key(conn: Connection, master: Keyring, owner_id: str, kid: bytes) -> UserKey:
+    wrapped = conn.execute(
+        select(previous_user_keys.c.user_key).where(
+            previous_user_keys.c.user_id == owner_id, previous_user_keys.c.key_id == kid.hex()
+        )
+    ).scalar_one_or_none()
+    if wrapped is None:
+        raise DecryptionError
+    return unwrap_user_key(master, bytes(wrapped), user_id=owner_id)
 
 
 def _keeper_holds_what_the_server_seals_to(parts: KeyParts) -> None:
@@ -94,6 +106,8 @@ def _open_versions(conn: Connection, parts: KeyParts, user_keys: dict[str, UserK
                 secret_versions.c.secret_id,
                 secret_versions.c.version,
                 secrets.c.owner_id,
+                # The owner id the contexts bind: the writer's, for a secret transferred since.
+                func.coalesce(secret_versions.c.context_owner_id, secrets.c.owner_id),
                 secret_versions.c.wrapped_dek,
                 secret_versions.c.outer,
                 users.c.user_key,
@@ -104,12 +118,14 @@ def _open_versions(conn: Connection, parts: KeyParts, user_keys: dict[str, UserK
             .order_by(func.random())
             .limit(per_key)
         ).all()
-        for secret_id, version, owner_id, wrapped_dek, outer, wrapped_user_key in rows:
-            ids = {"secret_id": secret_id, "version": version, "owner_id": owner_id}
+        for secret_id, version, owner_id, bound, wrapped_dek, outer, wrapped_user_key in rows:
+            ids = {"secret_id": secret_id, "version": version, "owner_id": bound}
             try:
                 user_key = user_keys.get(owner_id) or unwrap_user_key(
                     parts.master, wrapped_user_key, user_id=owner_id
                 )
+                if key_id_of(wrapped_dek) != user_key.kid:  # a user-key rotation not yet finished
+                    user_key = _previous_user_key(conn, parts.master, owner_id, key_id_of(wrapped_dek))
                 unwrap_data_key(user_key, wrapped_dek, **ids)
             except DecryptionError:
                 raise BackupRefused(

@@ -278,3 +278,28 @@ web_sessions = Table(
     # the token ends the web session.
     Column("token_id", String(16), ForeignKey("tokens.id", ondelete="CASCADE"), nullable=True, index=True),
 )
+
+key_rotation_leases = Table(
+    "key_rotation_leases",
+    metadata,
+    # One row per key level being re-wrapped ("master-key", "user-keys"): the runner holding an unexpired
+    # lease is the only one moving rows, so two runners never re-wrap the same batch.
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(128), nullable=False),  # "<host>:<pid>:<random>"
+    Column("expires_at", UTCDateTime, nullable=False),
+    # When the round began: a runner that takes over an expired lease resumes that round. The row
+    # goes when the round ends.
+    Column("started_at", UTCDateTime, nullable=False),
+)
+
+previous_user_keys = Table(
+    "previous_user_keys",
+    metadata,
+    # A user's keys before `sealbox admin rotate user-keys`, kept (wrapped by the master key, as
+    # users.user_key) while data keys still use them; `--retire` removes those no version uses.
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key_id", String(16), primary_key=True),
+    Column("user_key", LargeBinary, nullable=False),
+    Column("master_key_id", String(16), nullable=False),
+    Column("replaced_at", UTCDateTime, nullable=False),
+)

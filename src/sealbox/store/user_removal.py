@@ -13,6 +13,7 @@ from sealbox.store.tables import (
     grants,
     group_invitations,
     group_members,
+    previous_user_keys,
     project_members,
     secret_versions,
     secrets,
@@ -106,3 +107,4 @@ class UserRemovalRepository:
             .where(users.c.id == user_id)
             .values(removed_at=now, disabled_at=func.coalesce(users.c.disabled_at, now), user_key=b"")
         )
+        self.conn.execute(delete(previous_user_keys).where(previous_user_keys.c.user_id == user_id))

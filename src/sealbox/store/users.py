@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, UserID
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
-from sealbox.store.tables import tokens, users
+from sealbox.store.tables import previous_user_keys, tokens, users
 
 _LOOKUP = Statement.of(
     """SELECT t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at,
@@ -92,6 +92,11 @@ class UserRepository:
 
     def wrapped_key(self, user_id: str) -> bytes:
         return bytes(self.conn.execute(select(users.c.user_key).where(users.c.id == user_id)).scalar_one())
+
+    def previous_wrapped_key(self, user_id: str, key_id: str) -> bytes | None:
+        p = previous_user_keys.c
+        found = self.conn.execute(select(p.user_key).where(p.user_id == user_id, p.key_id == key_id)).scalar()
+        return bytes(found) if found is not None else None
 
     def list(self) -> list[User]:
         return [user_from_row(r) for r in self.conn.execute(select(*_USER_COLS).order_by(users.c.name))]

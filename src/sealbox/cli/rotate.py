@@ -1,0 +1,114 @@
+"""`sealbox admin rotate ...`: online key rotation, run on the server's machine (its data dir and keys).
+
+The re-wrap runs in this command against the database while the server keeps serving; the design
+(why no worker writes under the old key once the re-wrap passed) is in `services/rotation.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from sealbox.cli.admin import DataDir, open_database
+from sealbox.cli.output import fail
+from sealbox.errors import ConfigError, DecryptionError, ServiceError
+
+app = typer.Typer(
+    help="Rotate keys online: a new key at once, then a resumable re-wrap.", no_args_is_help=True
+)
+
+
+def _progress(left: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{left} rows left   ")
+    else:
+        sys.stderr.write(f"{left} rows left\n")
+    sys.stderr.flush()
+
+
+@app.command("master-key")
+def master_key(
+    retire: Annotated[
+        bool,
+        typer.Option("--retire", help="remove the old master keys (refused while a row still uses one)"),
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="rows per transaction")] = 200,
+    data_dir: DataDir = None,
+) -> None:
+    """Make a new master key current and re-wrap every user key under it (or resume an unfinished re-wrap).
+
+    Kill it at any moment and run it again: it continues. With --retire: only remove the old keys.
+    """
+    from sealbox.services import rotation
+    from sealbox.store.rotation import DatabaseRotationRows
+
+    try:
+        settings, db = open_database(data_dir)
+    except (ConfigError, ServiceError) as exc:
+        fail(str(exc))
+    rows = DatabaseRotationRows(db)
+    path = settings.resolved_master_key_path
+    try:
+        if retire:
+            gone = rotation.retire_master_keys(rows, path).retired
+            typer.echo(
+                f"retired {len(gone)} master key(s): {', '.join(gone)}"
+                if gone
+                else "nothing to retire: the master keyring holds only its current key"
+            )
+            return
+        done = rotation.rotate_master_key(rows, path, progress=_progress, limit=batch)
+    except ServiceError as exc:
+        fail(exc.message)
+    except ConfigError as exc:
+        fail(str(exc))
+    except DecryptionError:
+        fail("a user key cannot be opened with this master keyring (a key missing from the file?)")
+    finally:
+        db.dispose()
+    what = "made master key" if done.new_key else "resumed: master key"
+    typer.echo(f"{what} {done.current_id} current and re-wrapped {done.moved} user key(s); 0 rows left")
+
+
+@app.command("user-keys")
+def user_keys(
+    user: Annotated[
+        str | None, typer.Option("--user", help="only this user's key (default: everyone's)")
+    ] = None,
+    retire: Annotated[
+        bool,
+        typer.Option("--retire", help="remove the previous user keys (refused while a data key uses one)"),
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="rows per transaction")] = 200,
+    data_dir: DataDir = None,
+) -> None:
+    """Give every user (or --user) a new key and re-wrap their data keys under it (or resume that).
+
+    Kill it at any moment and run it again: it continues. With --retire: only remove the previous keys.
+    """
+    from sealbox.services import user_key_rotation as rotation
+    from sealbox.store.rotation import DatabaseRotationRows
+
+    try:
+        settings, db = open_database(data_dir)
+    except (ConfigError, ServiceError) as exc:
+        fail(str(exc))
+    rows = DatabaseRotationRows(db)
+    path = settings.resolved_master_key_path
+    try:
+        if retire:
+            removed = rotation.retire_user_keys(rows, user=user)
+            typer.echo(f"retired {removed} previous user key(s)" + (f" of {user}" if user else ""))
+            return
+        done = rotation.rotate_user_keys(rows, path, user=user, progress=_progress, limit=batch)
+    except ServiceError as exc:
+        fail(exc.message)
+    except ConfigError as exc:
+        fail(str(exc))
+    except DecryptionError:
+        fail("a key cannot be opened with this master keyring (a key missing from the file?)")
+    finally:
+        db.dispose()
+    typer.echo(f"gave {done.swapped} user(s) a new key and re-wrapped {done.moved} data key(s); 0 rows left")
