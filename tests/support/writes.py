@@ -33,9 +33,10 @@ class Ledger:
         return [n for n in self.acked if stored.get(n, b"").decode() not in self.allowed(n)]
 
 
-def values_through_launch(stack: Stack, names: list[str]) -> dict[str, bytes]:
-    """The stored values of `names` (the admin's), as a session receives them: launch and redeem."""
-    with stack.client() as c:
+def values_through_launch(stack: Stack, names: list[str], *, token: str | None = None) -> dict[str, bytes]:
+    """The stored values of `names` (the admin's, or the owner's of `token`), as a session receives them:
+    launch and redeem."""
+    with stack.client(token) as c:
         launch = c.post("/api/v1/sessions", json={"secrets": [{"name": n, "file": n} for n in names]})
         assert launch.status_code == 201, launch.text
         body = launch.json()
