@@ -3,7 +3,7 @@
 /metrics: refused without an admin's token or the scraper's own; parsed by prometheus_client's own
 parser; the request counters move by exactly the requests made, through the hot reads and FastAPI's
 routes, whichever worker answered (the workers' files are summed); no secret name or value, user name
-or token shows in it. /readyz: 503 naming the keeper once the keeper is stopped.
+or token shows in it. /readyz: still 200 with the keeper stopped (degraded; reads and writes go on).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.canaries import find_in_bytes
+from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.processes import Stack, running_stack, sealbox_cmd
 
 API = "/api/v1"
@@ -146,7 +146,8 @@ def test_no_secret_name_value_user_or_token_in_metrics(metered: Stack, canary: C
     assert b"unmatched" in text  # the unknown paths were counted, under no path of theirs
 
 
-def test_readyz_names_a_stopped_keeper(tmp_path: Path) -> None:
+def test_readyz_reports_a_stopped_keeper_and_stays_ready(tmp_path: Path) -> None:
+    """A dead keeper stops launches, never reads or writes: the replica stays ready, saying degraded."""
     with running_stack(tmp_path) as stack:
         ready = httpx.get(f"{stack.url}/readyz", timeout=30)
         assert ready.status_code == 200
@@ -158,10 +159,21 @@ def test_readyz_names_a_stopped_keeper(tmp_path: Path) -> None:
             "failed": [],
         }
         stack.keeper.stop()
-        unready = httpx.get(f"{stack.url}/readyz", timeout=30)
-        assert unready.status_code == 503
-        assert unready.json()["failed"] == ["keeper"]
-        assert unready.json()["keeper"] == "unavailable"
+        degraded = httpx.get(f"{stack.url}/readyz", timeout=30)
+        assert degraded.status_code == 200
+        assert degraded.json() == {
+            "status": "degraded",
+            "database": "ok",
+            "keeper": "unavailable",
+            "migrations": "ok",
+            "failed": [],
+        }
+        with stack.client() as c:  # what readiness promises: reads and writes go on
+            assert (
+                c.post("/api/v1/secrets", json={"name": "during", "value": make_canary("rz")}).status_code
+                == 201
+            )
+            assert c.get("/api/v1/secrets/during").status_code == 200
         assert httpx.get(f"{stack.url}/healthz", timeout=30).status_code == 200  # the process is up
 
 

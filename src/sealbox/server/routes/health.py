@@ -5,11 +5,12 @@ writes fail or the keeper is down: reads, and launches or writes, still work), 5
 not. A full disk therefore makes a replica "degraded", not unready: taking every replica out of a load
 balancer because writes fail would stop the reads too, and restarting it would not free the disk.
 
-GET /readyz: whether this replica should take traffic: the database answers, the keeper answers, and
-the schema is at this server's newest migration. 200 when all three hold, else 503 naming the parts
-that fail (`failed`). The Helm chart and kustomize base use it for readiness, and a TCP check for
-liveness: /healthz answers 503 while the database is down, and restarting replicas would not bring
-the database back.
+GET /readyz: whether this replica should take traffic: the database answers and the schema is at this
+server's newest migration: 200, else 503 naming the parts that fail (`failed`). The keeper is reported
+(`keeper`, and `status` degraded) but does not make a replica unready: a dead keeper stops launches,
+never reads or writes, and an unready replica would take no reads or writes either. The Helm chart
+and kustomize base use it for readiness, and a TCP check for liveness: /healthz answers 503 while the
+database is down, and restarting replicas would not bring the database back.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def readyz(ctx: ContextDep) -> JSONResponse:
         keeper = "ok"
     except Unavailable:
         keeper = "unavailable"
-    parts = {"database": database, "keeper": keeper, "migrations": migrations}
-    failed = [part for part, state in parts.items() if state != "ok"]
-    body = Ready(status="unready" if failed else "ok", failed=failed, **parts)
+    failed = [part for part, state in (("database", database), ("migrations", migrations)) if state != "ok"]
+    status = "unready" if failed else "ok" if keeper == "ok" else "degraded"
+    body = Ready(status=status, failed=failed, database=database, keeper=keeper, migrations=migrations)
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)

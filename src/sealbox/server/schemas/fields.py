@@ -48,14 +48,16 @@ class ErrorBody(BaseModel):
 
 
 class Ready(BaseModel):
-    status: str = Field(description="ok, or unready when a part below is not ok")
+    status: str = Field(
+        description="ok; degraded (ready, but the keeper is unavailable: launches fail); or unready (503)"
+    )
     database: str = Field(description="ok or unavailable")
-    keeper: str = Field(description="ok or unavailable")
+    keeper: str = Field(description="ok or unavailable (reported; it does not make the replica unready)")
     migrations: str = Field(
         description="ok (the schema is at this server's newest revision), behind, ahead, or unknown "
         "(the database cannot be read)"
     )
-    failed: list[str] = Field(description="the parts that are not ok: database, keeper, migrations")
+    failed: list[str] = Field(description="the parts that make the replica unready: database, migrations")
 
 
 class Health(BaseModel):
