@@ -66,7 +66,8 @@ class Replicas:
     keeper_balancer: Balancer
 
     def logs(self) -> bytes:
-        return b"".join(p.log.read_bytes() for p in [*self.servers, *self.keepers] if p.log.exists())
+        logs = [s.log for s in self.servers] + [k.log for k in self.keepers]
+        return b"".join(log.read_bytes() for log in logs if log.exists())
 
 
 def _copy_dir(source: Path, target: Path) -> None:
