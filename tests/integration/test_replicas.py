@@ -33,8 +33,8 @@ API = "/api/v1"
 CLIENTS = 16
 LAUNCHERS = 4  # of the 16; the others write and read
 NAMES_PER_WRITER = 3
-WARM_S = 4.0
-AFTER_S = 8.0
+WARM_S = 3.0
+AFTER_S = 6.0
 IN_FLIGHT_MARGIN_S = 0.5  # a request started this soon after the kill may still have met the dead process
 
 
@@ -124,6 +124,7 @@ def _figures(load: Load, killed_at: float) -> dict[str, object]:
         "recovered_s": max((o.end for o in failed), default=killed_at) - killed_at,
         "first_launch_s": first_launch - killed_at,
         "after_kill_ok": sum(1 for o in after if not o.failure),
+        "launches_after_kill_ok": sum(1 for o in after if o.kind == "launch" and not o.failure),
         "by_kind": dict(Counter(o.failure for o in failed)),
     }
 
@@ -163,8 +164,10 @@ def test_kill_one_server_and_one_keeper_under_load(tmp_path: Path) -> None:
         in_flight = [o for o in failed if o.start < killed_at + IN_FLIGHT_MARGIN_S and o.end >= killed_at]
         assert [o for o in failed if o not in in_flight] == []  # none before the kill, none after its moment
         assert len(in_flight) <= CLIENTS  # one request in flight per client thread, at most
+        # The survivors carry the load: writes, reads and launches started after the kill succeed.
         assert isinstance(figures["after_kill_ok"], int) and figures["after_kill_ok"] > 100, figures
-        assert isinstance(figures["first_launch_s"], float) and figures["first_launch_s"] < 5, figures
+        launched = figures["launches_after_kill_ok"]
+        assert isinstance(launched, int) and launched >= 4, figures
         assert replicas.servers[1].proc is not None and replicas.servers[1].proc.poll() is None
         assert replicas.keepers[1].proc is not None and replicas.keepers[1].proc.poll() is None
 
