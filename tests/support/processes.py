@@ -51,8 +51,9 @@ class Keeper:
                 stderr=subprocess.STDOUT,
                 env=base_env(SEALBOX_KEEPER_LOG_LEVEL="debug"),
             )
-        sock = Path(self.url.removeprefix("unix://"))
-        wait_for(lambda: sock.exists(), self.proc, "keeper")
+        if self.url.startswith("unix://"):
+            sock = Path(self.url.removeprefix("unix://"))
+            wait_for(lambda: sock.exists(), self.proc, "keeper")
         wait_for(lambda: _keeper_ok(self.url), self.proc, "keeper")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -67,8 +68,11 @@ class Keeper:
 
 def _keeper_ok(url: str) -> bool:
     try:
-        transport = httpx.HTTPTransport(uds=url.removeprefix("unix://"))
-        with httpx.Client(transport=transport, base_url="http://keeper", timeout=1) as c:
+        if url.startswith("unix://"):
+            transport, base = httpx.HTTPTransport(uds=url.removeprefix("unix://")), "http://keeper"
+        else:  # tcp://host:port
+            transport, base = httpx.HTTPTransport(), "http://" + url.removeprefix("tcp://")
+        with httpx.Client(transport=transport, base_url=base, timeout=1) as c:
             return c.get("/healthz").status_code == 200
     except httpx.HTTPError:
         return False
