@@ -164,3 +164,6 @@ def test_the_keeper_refuses_a_rotation_not_signed_by_the_server(tmp_path: Path) 
         assert again.returncode == 0 and again.stdout.startswith("retired 1 keeper key(s)"), again.stderr
         nothing = admin(stack, "rotate", "keeper-key", "--retire")
         assert nothing.stdout.strip() == "nothing to retire: the keeper holds only its current key"
+        stack.keeper.stop()
+        down = admin(stack, "rotate", "keeper-key")
+        assert down.returncode != 0 and down.stderr == "error: the keeper is unavailable\n", down.stderr

@@ -56,6 +56,8 @@ class KeeperKeyRows(RotationRows, Protocol):
 class KeeperKeyAdmin(Protocol):
     def health(self) -> dict[str, str]: ...
 
+    def public_key_text(self) -> str: ...
+
     def key_step(self, step: str, ticket: str) -> KeeperKeyState: ...
 
     def rewrap(self, ticket: str, items: list[OuterLayer]) -> list[tuple[bytes, str] | None]: ...
@@ -179,7 +181,8 @@ def retire_keeper_keys(rows: KeeperKeyRows, keeper: KeeperKeyAdmin, server: Serv
                 "`sealbox admin rotate keeper-key` to finish the re-wrap, then retire",
                 code="rotation_unfinished",
             )
-        old = tuple(sorted(kid.hex() for kid, _ in public.keys[1:]))
+        held = PublicKeySet.from_text(keeper.public_key_text(), source="the keeper")
+        old = tuple(sorted({kid.hex() for kid, _ in (*public.keys[1:], *held.keys[1:])}))
         write_public_file(server.keeper_pub, PublicKeySet(keys=public.keys[:1]).to_text(), overwrite=True)
         keeper.key_step(
             "retire",
