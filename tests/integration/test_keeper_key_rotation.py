@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from sealbox.crypto.sealing import PublicKeySet
 from sealbox.crypto.session_keys import SigningKey
+from sealbox.services.keys import load_signing_key
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack, sealbox_cmd
@@ -167,3 +168,46 @@ def test_the_keeper_refuses_a_rotation_not_signed_by_the_server(tmp_path: Path) 
         stack.keeper.stop()
         down = admin(stack, "rotate", "keeper-key")
         assert down.returncode != 0 and down.stderr == "error: the keeper is unavailable\n", down.stderr
+
+
+def test_a_rotation_whose_answer_was_lost_is_resumed_without_another_key(tmp_path: Path) -> None:
+    """The keeper saved a new key but the command died before the server's keeper.pub named it: the
+    server keeps sealing to the previous key (which the keeper still holds), and the next run installs
+    the keeper's new key instead of making a third."""
+    with running_stack(tmp_path) as stack:
+        server_pub, keeper_pub = stack.data_dir / "keeper.pub", stack.keeper.dir / "keeper.pub"
+        old_key = _current(server_pub)
+        signing = load_signing_key(stack.data_dir / "signing.key")
+        ticket = signing.sign_ticket(
+            {
+                "action": "keeper-key.rotate",
+                "from_key_id": old_key,
+                "exp": time.time() + 60,
+                "ticket_id": "t1",
+            }
+        )
+        transport = httpx.HTTPTransport(uds=stack.keeper.url.removeprefix("unix://"))
+        with httpx.Client(transport=transport, base_url="http://keeper", timeout=5) as c:
+            r = c.post("/v1/keys/rotate", json={"ticket": ticket})
+            assert r.status_code == 200 and r.json()["created"] is True, r.text
+            again = c.post("/v1/keys/rotate", json={"ticket": ticket})  # a replay makes no other key
+            assert again.status_code == 200 and again.json()["created"] is False
+        new_key = _current(keeper_pub)
+        assert new_key != old_key and _current(server_pub) == old_key
+        ledger = Ledger()
+        with stack.client() as c:
+            value = make_canary("meanwhile")
+            assert c.post("/api/v1/secrets", json={"name": "meanwhile", "value": value}).status_code == 201
+            ledger.ack("meanwhile", value)
+        assert f"hpke:{new_key}" not in _keeper_ids(stack), (
+            "nothing is sealed to a key the server was not given"
+        )
+        assert _all_launch(stack, ledger) == []
+        done = admin(stack, "rotate", "keeper-key")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"resumed: keeper key {new_key} current"), done.stdout
+        assert len((stack.keeper.dir / "keeper.key").read_text().splitlines()) == 2, "no third key"
+        assert _current(server_pub) == new_key
+        assert set(_keeper_ids(stack)) <= {f"hpke:{new_key}", f"wrap:{_wrap_id(stack)}"}
+        assert _all_launch(stack, ledger) == []
+        assert find_in_bytes(stack.logs(), ledger.acked.values()) == []
