@@ -1,6 +1,6 @@
 """TEST-PLAN T23 at full size (the master-key and user-key levels): 16 clients for 120 s while the
 master key, then the user keys rotate, each rotation killed with SIGKILL once and run again. The
-keeper key pair's rotation is another command's, not tested here."""
+keeper key pair's rotation is tested in test_keeper_key_rotation.py."""
 
 from __future__ import annotations
 

@@ -112,3 +112,53 @@ def user_keys(
     finally:
         db.dispose()
     typer.echo(f"gave {done.swapped} user(s) a new key and re-wrapped {done.moved} data key(s); 0 rows left")
+
+
+@app.command("keeper-key")
+def keeper_key(
+    retire: Annotated[
+        bool,
+        typer.Option("--retire", help="remove the keeper's old keys (refused while a row still uses one)"),
+    ] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=1000, help="rows per transaction")] = 200,
+    data_dir: DataDir = None,
+) -> None:
+    """Give the keeper a new key pair and wrap key, then have it re-wrap every outer layer (or resume that).
+
+    Runs on the server's machine: it signs its requests to the keeper with the server's signing key.
+    Kill it at any moment and run it again: it continues. With --retire: only remove the old keys.
+    """
+    from sealbox.keeper.client import KeeperClient
+    from sealbox.services import keeper_key_rotation as rotation
+    from sealbox.services.keys import load_signing_key
+    from sealbox.store.keeper_rotation import DatabaseKeeperKeyRows
+
+    try:
+        settings, db = open_database(data_dir)
+        server = rotation.Server(
+            signing=load_signing_key(settings.resolved_signing_key_path),
+            keeper_pub=settings.resolved_keeper_public_key_path,
+        )
+    except (ConfigError, ServiceError) as exc:
+        fail(exc.message if isinstance(exc, ServiceError) else str(exc))
+    rows = DatabaseKeeperKeyRows(db)
+    keeper = KeeperClient(settings.resolved_keeper_url)
+    try:
+        if retire:
+            gone = rotation.retire_keeper_keys(rows, keeper, server).retired
+            typer.echo(
+                f"retired {len(gone)} keeper key(s): {', '.join(gone)}"
+                if gone
+                else "nothing to retire: the keeper holds only its current key"
+            )
+            return
+        done = rotation.rotate_keeper_key(rows, keeper, server, progress=_progress, limit=batch)
+    except ServiceError as exc:
+        fail(exc.message)
+    except (ConfigError, OSError) as exc:
+        fail(str(exc))
+    finally:
+        keeper.close()
+        db.dispose()
+    what = "made keeper key" if done.new_key else "resumed: keeper key"
+    typer.echo(f"{what} {done.key_id} current and re-wrapped {done.moved} outer layer(s); 0 rows left")

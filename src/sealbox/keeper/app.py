@@ -1,6 +1,7 @@
-"""The keeper's HTTP interface (unix socket by default): health, public key, outer-layer conversion, and the
-keeper's half of a session. Bodies are the Structs of sealbox.protocol.keeper, decoded and encoded with
-msgspec; a body that is not the expected message is refused as a whole."""
+"""The keeper's HTTP interface (unix socket by default): health, public key, outer-layer conversion, the
+keeper's half of a session, and the steps of a keeper-key rotation. Bodies are the Structs of
+sealbox.protocol.keeper, decoded and encoded with msgspec; a body that is not the expected message is
+refused as a whole."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from starlette.routing import Route
 from sealbox.crypto.sealing import is_sealed_to_keeper, keeper_wrap, open_outer
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import DecryptionError, KeeperRefused
-from sealbox.keeper.keys import KeeperKeys
+from sealbox.keeper.key_admin import KeyAdmin
+from sealbox.keeper.keys import KeeperKeys, KeyDirectory
 from sealbox.keeper.sessions import SessionAuthority, audit_log
 from sealbox.protocol.base import Message, NotJSON, ProtocolError, decode, encode
 from sealbox.protocol.errors import ErrorBody
@@ -28,6 +30,8 @@ from sealbox.protocol.keeper import (
     ConvertRequest,
     ConvertResponse,
     KeeperHealth,
+    KeeperKeyRequest,
+    RewrapRequest,
     SessionOpenRequest,
 )
 
@@ -43,13 +47,46 @@ def _error(status: int, code: str, message: str) -> Response:
     return _answer(ErrorBody(code=code, message=message), status)
 
 
-def create_keeper_app(
-    keys: KeeperKeys, *, server_key_path: Path, on_shutdown: Callable[[], None] | None = None
-) -> Starlette:
+def _convert_items(keys: KeeperKeys, request: ConvertRequest) -> ConvertResponse:
     wrap_kid = "wrap:" + keys.wrap.current_id.hex()
-    authority = SessionAuthority(keys, server_key_path)
+    results: list[Converted | None] = []
+    for item in request.items:
+        try:
+            ctx = outer_context(secret_id=item.secret_id, version=item.version, owner_id=item.owner_id)
+            if not is_sealed_to_keeper(item.outer):
+                raise DecryptionError
+            inner = open_outer(keys.private, keys.wrap, item.outer, ctx)
+            results.append(Converted(outer=keeper_wrap(keys.wrap, inner, ctx), key_id=wrap_kid))
+        except (DecryptionError, ValueError, TypeError):
+            results.append(None)
+    failed = results.count(None)
+    if failed:
+        log.warning("convert: %d of %d items refused", failed, len(results))
+    return ConvertResponse(results=results)
+
+
+def _key_step(key_admin: KeyAdmin, path: str, raw: bytes) -> Response:
+    try:
+        if path == "/v1/keys/rewrap":
+            return _answer(key_admin.rewrap(decode(raw, RewrapRequest)))
+        body = decode(raw, KeeperKeyRequest)
+        step = key_admin.rotate if path == "/v1/keys/rotate" else key_admin.retire
+        return _answer(step(body))
+    except ProtocolError:
+        return _error(400, "invalid_request", "expected a signed key-rotation request")
+    except KeeperRefused as refused:
+        audit_log.warning("key rotation step refused reason=%r", refused.reason)
+        return _error(403, "keeper_refused", "the keeper refused this key-rotation step")
+
+
+def create_keeper_app(
+    directory: KeyDirectory, *, server_key_path: Path, on_shutdown: Callable[[], None] | None = None
+) -> Starlette:
+    authority = SessionAuthority(directory, server_key_path)
+    key_admin = KeyAdmin(directory, server_key_path)
 
     async def healthz(_: Request) -> Response:
+        keys = directory.keys
         return _answer(
             KeeperHealth(
                 status="ok", key_id=keys.private.keys[0][0].hex(), wrap_key_id=keys.wrap.current_id.hex()
@@ -57,23 +94,7 @@ def create_keeper_app(
         )
 
     async def public_key(_: Request) -> PlainTextResponse:
-        return PlainTextResponse(keys.private.public().to_text())
-
-    def convert_items(request: ConvertRequest) -> ConvertResponse:
-        results: list[Converted | None] = []
-        for item in request.items:
-            try:
-                ctx = outer_context(secret_id=item.secret_id, version=item.version, owner_id=item.owner_id)
-                if not is_sealed_to_keeper(item.outer):
-                    raise DecryptionError
-                inner = open_outer(keys.private, keys.wrap, item.outer, ctx)
-                results.append(Converted(outer=keeper_wrap(keys.wrap, inner, ctx), key_id=wrap_kid))
-            except (DecryptionError, ValueError, TypeError):
-                results.append(None)
-        failed = results.count(None)
-        if failed:
-            log.warning("convert: %d of %d items refused", failed, len(results))
-        return ConvertResponse(results=results)
+        return PlainTextResponse(directory.keys.private.public().to_text())
 
     async def convert(request: Request) -> Response:
         """HPKE-sealed outer layers in, wraps under the keeper's own key out; the server opens neither."""
@@ -81,7 +102,7 @@ def create_keeper_app(
             body = decode(await request.body(), ConvertRequest)
         except ProtocolError:
             return _error(400, "invalid_request", "expected {items: [...]} with at most 1000 items")
-        return _answer(convert_items(body))
+        return _answer(_convert_items(directory.keys, body))
 
     def open_session(raw: bytes) -> Response:
         try:
@@ -101,6 +122,9 @@ def create_keeper_app(
     async def session_route(request: Request) -> Response:
         return await run_in_threadpool(open_session, await request.body())
 
+    async def key_route(request: Request) -> Response:
+        return await run_in_threadpool(_key_step, key_admin, request.url.path, await request.body())
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
@@ -114,6 +138,9 @@ def create_keeper_app(
             Route("/public-key", public_key),
             Route("/v1/convert", convert, methods=["POST"]),
             Route("/v1/sessions", session_route, methods=["POST"]),
+            Route("/v1/keys/rotate", key_route, methods=["POST"]),
+            Route("/v1/keys/rewrap", key_route, methods=["POST"]),
+            Route("/v1/keys/retire", key_route, methods=["POST"]),
             # The path before sessions were named so: a session side older than this keeper still opens.
             Route("/v1/launch", session_route, methods=["POST"]),
         ],

@@ -11,7 +11,10 @@ from sealbox.protocol.keeper import (
     ConvertRequest,
     ConvertResponse,
     KeeperHealth,
+    KeeperKeyRequest,
+    KeeperKeyState,
     OuterLayerItem,
+    RewrapRequest,
     SessionOpenRequest,
     SessionOpenResponse,
 )
@@ -68,6 +71,25 @@ class KeeperClient:
             raise _down("the keeper refused the request") from None
         return [None if r is None else (r.outer, r.key_id) for r in results]
 
+    def key_step(self, step: str, ticket: str) -> KeeperKeyState:
+        """A signed keeper-key step ("rotate" or "retire"): the keeper's keys after it."""
+        response = self._call("POST", f"/v1/keys/{step}", KeeperKeyRequest(ticket=ticket))
+        _refused_unless_ok(response.status)
+        try:
+            return decode(response.content, KeeperKeyState)
+        except ProtocolError:
+            raise _down("the keeper sent an answer this version does not read") from None
+
+    def rewrap(self, ticket: str, items: list[OuterLayer]) -> list[tuple[bytes, str] | None]:
+        """Each outer layer wrapped under the keeper's current key (None where it holds no key for it)."""
+        response = self._call("POST", "/v1/keys/rewrap", RewrapRequest(ticket=ticket, items=_items(items)))
+        _refused_unless_ok(response.status)
+        try:
+            results = decode(response.content, ConvertResponse).results
+        except ProtocolError:
+            raise _down("the keeper sent an answer this version does not read") from None
+        return [None if r is None else (r.outer, r.key_id) for r in results]
+
     def open_session(
         self, ticket: str, items: list[OuterLayer]
     ) -> tuple[bytes, dict[tuple[str, int], bytes]]:
@@ -86,3 +108,13 @@ class KeeperClient:
         except ProtocolError:
             raise KeeperRefused() from None
         return half.sealed_key, {(i.secret_id, i.version): i.inner for i in half.items}
+
+
+def _refused_unless_ok(status: int) -> None:
+    if status == 403:
+        raise KeeperRefused(
+            code="keeper_refused",
+            message="the keeper refused the request: its server.pub must be this server's signing.pub",
+        )
+    if status != 200:
+        raise _down("the keeper does not serve key rotation (an older keeper?)")

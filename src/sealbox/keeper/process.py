@@ -16,7 +16,7 @@ import uvicorn
 from sealbox.config import KeeperSettings
 from sealbox.errors import ConfigError
 from sealbox.keeper.app import create_keeper_app
-from sealbox.keeper.keys import ensure_key_dir
+from sealbox.keeper.keys import KeyDirectory
 
 log = logging.getLogger("sealbox.keeper")
 _PR_SET_DUMPABLE = 4
@@ -81,7 +81,7 @@ def bind_tcp_socket(host: str, port: str) -> socket.socket:
 
 def serve(settings: KeeperSettings) -> None:
     harden_process()
-    keys = ensure_key_dir(settings.dir)
+    keys = KeyDirectory(settings.dir)
     listen = settings.resolved_listen
     socket_path = Path(listen.removeprefix("unix://")) if listen.startswith("unix://") else None
     # uvicorn re-raises SIGTERM after shutting down, so clean up in the lifespan, not in a finally.

@@ -21,14 +21,14 @@ from sealbox.crypto.sealing import open_outer
 from sealbox.crypto.session_keys import SessionWrapper, VerifyKeys, outer_digest
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import ConfigError, DecryptionError, KeeperRefused
-from sealbox.keeper.keys import KeeperKeys
+from sealbox.keeper.keys import KeyDirectory
 from sealbox.protocol.keeper import InnerItem, SessionOpenRequest, SessionOpenResponse
 
 audit_log = logging.getLogger("sealbox.keeper.audit")
 
 
 @dataclass
-class _VerifyKeyFile:
+class VerifyKeyFile:
     path: Path
     mtime: float = -1.0
     keys: VerifyKeys | None = None
@@ -47,9 +47,9 @@ class _VerifyKeyFile:
 class SessionAuthority:
     """Serves each signed ticket once; a refusal is a KeeperRefused, its `reason` for the audit log only."""
 
-    def __init__(self, keys: KeeperKeys, server_key_path: Path) -> None:
-        self._keys = keys
-        self._verify = _VerifyKeyFile(server_key_path)
+    def __init__(self, keys: KeyDirectory, server_key_path: Path) -> None:
+        self._dir = keys
+        self._verify = VerifyKeyFile(server_key_path)
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -97,10 +97,11 @@ class SessionAuthority:
         except DecryptionError:
             raise KeeperRefused(reason="bad recipient key") from None
         results = []
+        keys = self._dir.keys  # one set for the whole session, whatever a rotation does meanwhile
         for secret_id, version, owner_id, outer in parsed:
             ctx = outer_context(secret_id=secret_id, version=version, owner_id=owner_id)
             try:
-                inner = open_outer(self._keys.private, self._keys.wrap, outer, ctx)
+                inner = open_outer(keys.private, keys.wrap, outer, ctx)
             except DecryptionError:
                 raise KeeperRefused(
                     reason="an outer layer failed its integrity check", integrity=True

@@ -66,3 +66,29 @@ class SessionOpenResponse(Message, frozen=True):
 
     sealed_key: bytes
     items: list[InnerItem]
+
+
+# Keeper-key rotation (`sealbox admin rotate keeper-key`): each request carries a ticket signed with the
+# server's signing key, whose claims name the step ("action"); the keeper serves no other.
+
+
+class KeeperKeyRequest(Message, frozen=True):
+    """POST /v1/keys/rotate and /v1/keys/retire: the signed ticket of the step."""
+
+    ticket: str
+
+
+class KeeperKeyState(Message, frozen=True):
+    """The keeper's keys after the step: its public keys (keeper.pub text, current first) and current ids."""
+
+    public_keys: str
+    key_id: str
+    wrap_key_id: str
+    created: bool  # False: the keeper already held a newer key (an earlier answer was lost), or retired
+
+
+class RewrapRequest(Message, frozen=True):
+    """POST /v1/keys/rewrap: outer layers under any key the keeper holds, to wrap under its current one."""
+
+    ticket: str
+    items: Annotated[list[OuterLayerItem], msgspec.Meta(max_length=MAX_ITEMS)]

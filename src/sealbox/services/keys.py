@@ -60,29 +60,90 @@ class MasterKeyFile:
             return self._ring
 
 
-class ServerKeys:
-    """The server's keys: the master keyring (from its file, as it changes, when `master_file` is
-    given), the keeper's public keys and the ticket-signing key."""
+class KeeperPublicFile:
+    """The keeper's public keys as `keeper.pub` holds them now: re-read whenever the file changes.
 
-    __slots__ = ("_master", "keeper_public", "master_file", "signing")
+    `sealbox admin rotate keeper-key` rewrites the file only after the keeper confirmed (and saved) its
+    new key pair, so every server process seals to the new key from its next write on, and never to a
+    key the keeper lacks. A file that cannot be read at that moment keeps the keys last read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen = _identity(path)
+        self._keys = _read_keeper_public(path)
+
+    def __repr__(self) -> str:
+        return f"KeeperPublicFile({self.path})"
+
+    def current(self) -> PublicKeySet:
+        seen = _identity(self.path)
+        if seen is None or seen == self._seen:
+            return self._keys
+        with self._lock:
+            if seen != self._seen:
+                try:
+                    self._keys = _read_keeper_public(self.path)
+                except (ConfigError, OSError):
+                    return self._keys
+                self._seen = seen
+            return self._keys
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_keeper_public(path: Path) -> PublicKeySet:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"keeper public key {path} not found; start the keeper once "
+            "(`sealbox keeper`) and copy its keeper.pub there, or use `sealbox up`"
+        ) from None
+    return PublicKeySet.from_text(text, source=str(path))
+
+
+class ServerKeys:
+    """The server's keys: the master keyring and the keeper's public keys (each from its file, as it
+    changes, when the file is given) and the ticket-signing key."""
+
+    __slots__ = ("_keeper_public", "_master", "keeper_file", "master_file", "signing")
 
     def __init__(
         self,
         *,
         master: Keyring | None = None,
-        keeper_public: PublicKeySet,
+        keeper_public: PublicKeySet | None = None,
         signing: SigningKey,
         master_file: MasterKeyFile | None = None,
+        keeper_file: KeeperPublicFile | None = None,
     ) -> None:
         if master is None and master_file is None:
             raise ValueError("a master keyring or its file is needed")
+        if keeper_public is None and keeper_file is None:
+            raise ValueError("the keeper's public keys or their file are needed")
         self._master = master
         self.master_file = master_file
-        self.keeper_public = keeper_public
+        self._keeper_public = keeper_public
+        self.keeper_file = keeper_file
         self.signing = signing
 
     def __repr__(self) -> str:
         return f"ServerKeys(keeper_public={self.keeper_public!r})"
+
+    @property
+    def keeper_public(self) -> PublicKeySet:
+        if self.keeper_file is not None:
+            return self.keeper_file.current()
+        assert self._keeper_public is not None
+        return self._keeper_public
 
     @property
     def master(self) -> Keyring:
@@ -95,16 +156,9 @@ class ServerKeys:
     def load(
         cls, *, master_key_path: Path, keeper_public_key_path: Path, signing_key_path: Path
     ) -> ServerKeys:
-        try:
-            text = keeper_public_key_path.read_text()
-        except FileNotFoundError:
-            raise ConfigError(
-                f"keeper public key {keeper_public_key_path} not found; start the keeper once "
-                "(`sealbox keeper`) and copy its keeper.pub there, or use `sealbox up`"
-            ) from None
         return cls(
             master_file=MasterKeyFile(master_key_path),
-            keeper_public=PublicKeySet.from_text(text, source=str(keeper_public_key_path)),
+            keeper_file=KeeperPublicFile(keeper_public_key_path),
             signing=load_signing_key(signing_key_path),
         )
 

@@ -106,24 +106,22 @@ class SecretService:
         self.keys = keys
         self.limits = limits
 
-    def _keeper_kid(self) -> str:
-        return "hpke:" + self.keys.keeper_public.current_id.hex()
-
     def _seal(
         self, uow: UnitOfWork, plaintext: bytes, *, secret_id: str, version: int, owner_id: str
-    ) -> tuple[StoredVersion, str]:
-        """A version's ciphertexts under the owner's user key and the keeper's public key, and the id
-        of the user key used."""
+    ) -> tuple[StoredVersion, str, str]:
+        """A version's ciphertexts under the owner's user key and the keeper's public key, and the ids
+        of the user key and the keeper key used (the keeper's keys read once: a rotation may swap them)."""
         user_key = unwrap_user_key(self.keys.master, uow.users.wrapped_key(owner_id), user_id=owner_id)
+        keeper_public = self.keys.keeper_public
         stored = encrypt_version(
             user_key,
-            self.keys.keeper_public,
+            keeper_public,
             plaintext,
             secret_id=secret_id,
             version=version,
             owner_id=owner_id,
         )
-        return stored, user_key.kid.hex()
+        return stored, user_key.kid.hex(), "hpke:" + keeper_public.current_id.hex()
 
     def create(
         self,
@@ -168,7 +166,7 @@ class SecretService:
                     project_id=project_id,
                     scopes=scopes,
                 )
-                stored, user_key_id = self._seal(
+                stored, user_key_id, keeper_key_id = self._seal(
                     uow, plaintext, secret_id=secret.id, version=1, owner_id=user.id
                 )
                 repo.add(
@@ -176,7 +174,7 @@ class SecretService:
                     stored,
                     size=len(plaintext),
                     user_key_id=user_key_id,
-                    keeper_key_id=self._keeper_kid(),
+                    keeper_key_id=keeper_key_id,
                 )
                 record(
                     uow,
@@ -234,7 +232,7 @@ class SecretService:
             plaintext, field_names = _plaintext(current.kind, value, self.limits)
             version = current.current_version + 1
             # Values are always encrypted under the owner's user key, whoever replaces them.
-            stored, user_key_id = self._seal(
+            stored, user_key_id, keeper_key_id = self._seal(
                 uow, plaintext, secret_id=current.id, version=version, owner_id=current.owner_id
             )
             written = repo.add_version(
@@ -245,7 +243,7 @@ class SecretService:
                 by=requested_by.user.name,
                 size=len(plaintext),
                 user_key_id=user_key_id,
-                keeper_key_id=self._keeper_kid(),
+                keeper_key_id=keeper_key_id,
                 keep=self.limits.versions_kept,
             )
             if written is None:
