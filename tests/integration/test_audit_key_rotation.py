@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sealbox.crypto.keyring import load_keyring
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
-from tests.support.processes import Stack, running_stack, sealbox_cmd
+from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
 from tests.support.rotation import Traffic, admin, audit_verify
 
 WORKERS = {"SEALBOX_WORKERS": "2"}
@@ -131,3 +131,51 @@ def test_audit_key_rotation_under_load_on_sqlite(tmp_path: Path) -> None:
 def test_audit_key_rotation_under_load_on_postgres(tmp_path: Path) -> None:
     with fresh_database() as url, running_stack(tmp_path, database_url=url, server_env=WORKERS) as stack:
         _audit_key_rotation_under_load(stack)
+
+
+def test_a_backup_after_audit_and_master_key_rotations_restores_and_verifies(tmp_path: Path) -> None:
+    """The key file then holds `audit:` and `chain:` lines: the backup's check and restore read both."""
+    with running_stack(tmp_path) as stack:
+        with stack.client() as c:
+            assert (
+                c.post("/api/v1/secrets", json={"name": "kept", "value": make_canary("bk")}).status_code
+                == 201
+            )
+        for step in (("audit-key",), ("master-key",), ("master-key", "--retire")):
+            done = admin(stack, "rotate", *step)
+            assert done.returncode == 0, done.stderr
+        ring = load_keyring(stack.data_dir / "master.key")
+        assert ring.audit and ring.chain_only, "both kinds of audit-chain lines"
+        with stack.client() as c:
+            assert (
+                c.post("/api/v1/secrets", json={"name": "late", "value": make_canary("bk")}).status_code
+                == 201
+            )
+        backup = tmp_path / "backup"
+        made = admin(stack, "backup", str(backup))
+        assert made.returncode == 0, made.stdout + made.stderr
+    target = tmp_path / "restored"
+    restored = subprocess.run(
+        sealbox_cmd(
+            "admin",
+            "restore",
+            str(backup),
+            "--data-dir",
+            str(target / "data"),
+            "--keeper-dir",
+            str(target / "keeper"),
+        ),
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    verified = subprocess.run(
+        sealbox_cmd("audit", "verify"),
+        env=base_env(SEALBOX_DATA_DIR=str(target / "data")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0 and "audit chain ok" in verified.stdout, verified.stdout + verified.stderr

@@ -159,25 +159,30 @@ def read_private_file(path: Path) -> str:
 
 
 def load_keyring(path: Path) -> Keyring:
-    lines = read_private_file(path).splitlines(True)
+    return parse_keyring(read_private_file(path), source=str(path))
+
+
+def parse_keyring(text: str, *, source: str) -> Keyring:
+    """A keyring file's text (`encode_keyring`) read back: keys, `chain:` and `audit:` lines."""
+    lines = text.splitlines(True)
     key_text = "".join(line for line in lines if not _is(CHAIN_PREFIX, line) and not _is(AUDIT_PREFIX, line))
     try:
         return Keyring(
-            keys=tuple(decode_key_lines(key_text, source=str(path))),
-            chain_only=_decode_prefixed(CHAIN_PREFIX, lines, path),
-            audit=_decode_prefixed(AUDIT_PREFIX, lines, path),
+            keys=tuple(decode_key_lines(key_text, source=source)),
+            chain_only=_decode_prefixed(CHAIN_PREFIX, lines, source),
+            audit=_decode_prefixed(AUDIT_PREFIX, lines, source),
         )
     except ValueError:
-        raise ConfigError(f"{path}: a key id or key has the wrong length") from None
+        raise ConfigError(f"{source}: a key id or key has the wrong length") from None
 
 
 def _is(prefix: str, line: str) -> bool:
     return line.strip().startswith(prefix)
 
 
-def _decode_prefixed(prefix: str, lines: list[str], path: Path) -> tuple[tuple[bytes, bytes], ...]:
+def _decode_prefixed(prefix: str, lines: list[str], source: str) -> tuple[tuple[bytes, bytes], ...]:
     text = "".join(line.strip()[len(prefix) :] + "\n" for line in lines if _is(prefix, line))
-    return tuple(decode_key_lines(text, source=str(path))) if text else ()
+    return tuple(decode_key_lines(text, source=source)) if text else ()
 
 
 def save_new_keyring(path: Path, ring: Keyring) -> None:
