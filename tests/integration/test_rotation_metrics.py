@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sealbox.crypto.keyring import load_keyring
+from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack
 from tests.support.rotation import add_users, admin, count, rotate_killed_midway, rows_by_master_key
 
@@ -51,27 +53,37 @@ def _on_old_master_key(stack: Stack, current: str) -> int:
 
 def test_rows_left_during_a_killed_master_key_rotation_and_zero_after(tmp_path: Path) -> None:
     with running_stack(tmp_path, server_env={"SEALBOX_WORKERS": "2"}) as stack:
-        add_users(stack, 60)
-        before = _figures(stack)
-        assert before[LEFT, "master-key"] == 0 and before[LEFT, "user-keys"] == 0
-        assert (DONE, "master-key") not in before, "no rotation completed yet"
+        _killed_then_finished(stack)
 
-        rotate_killed_midway(stack, 61)
-        current = load_keyring(stack.data_dir / "master.key").current_id.hex()
-        left = _on_old_master_key(stack, current)
-        assert left > 0, "the kill should leave rows on the old key"
-        midway = _until(stack, lambda f: f[LEFT, "master-key"] == left)
-        assert midway[LEFT, "master-key"] == left
-        assert (DONE, "master-key") not in midway, "a killed rotation did not complete"
 
-        started = time.time()
-        resumed = admin(stack, "rotate", "master-key", "--batch", "4")
-        assert resumed.returncode == 0, resumed.stderr
-        after = _until(stack, lambda f: f[LEFT, "master-key"] == 0 and (DONE, "master-key") in f)
-        assert after[LEFT, "master-key"] == 0
-        assert started - 1 <= after[DONE, "master-key"] <= time.time() + 1
+@pytest.mark.postgres
+def test_rows_left_on_postgres(tmp_path: Path) -> None:
+    with fresh_database() as url, running_stack(tmp_path, database_url=url) as stack:
+        _killed_then_finished(stack)
 
-        assert admin(stack, "rotate", "audit-key").returncode == 0
-        audit = _until(stack, lambda f: (DONE, "audit-key") in f)
-        assert started - 1 <= audit[DONE, "audit-key"] <= time.time() + 1
-        assert (LEFT, "audit-key") not in audit, "an audit-key rotation moves no rows"
+
+def _killed_then_finished(stack: Stack) -> None:
+    add_users(stack, 60)
+    before = _figures(stack)
+    assert before[LEFT, "master-key"] == 0 and before[LEFT, "user-keys"] == 0
+    assert (DONE, "master-key") not in before, "no rotation completed yet"
+
+    rotate_killed_midway(stack, 61)
+    current = load_keyring(stack.data_dir / "master.key").current_id.hex()
+    left = _on_old_master_key(stack, current)
+    assert left > 0, "the kill should leave rows on the old key"
+    midway = _until(stack, lambda f: f[LEFT, "master-key"] == left)
+    assert midway[LEFT, "master-key"] == left
+    assert (DONE, "master-key") not in midway, "a killed rotation did not complete"
+
+    started = time.time()
+    resumed = admin(stack, "rotate", "master-key", "--batch", "4")
+    assert resumed.returncode == 0, resumed.stderr
+    after = _until(stack, lambda f: f[LEFT, "master-key"] == 0 and (DONE, "master-key") in f)
+    assert after[LEFT, "master-key"] == 0
+    assert started - 1 <= after[DONE, "master-key"] <= time.time() + 1
+
+    assert admin(stack, "rotate", "audit-key").returncode == 0
+    audit = _until(stack, lambda f: (DONE, "audit-key") in f)
+    assert started - 1 <= audit[DONE, "audit-key"] <= time.time() + 1
+    assert (LEFT, "audit-key") not in audit, "an audit-key rotation moves no rows"

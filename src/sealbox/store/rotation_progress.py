@@ -35,8 +35,9 @@ def mark_done(conn: Connection, kind: str, now: datetime) -> None:
 
 def progress(conn: Connection, *, master_key_id: str, data_keys_left: int) -> RotationProgress:
     """Rows on a master key other than `master_key_id`, and the completions; three small counts."""
-    on_old = func.count().filter(users.c.master_key_id != master_key_id)
-    current_users = conn.execute(select(on_old).where(users.c.removed_at.is_(None))).scalar_one()
+    current_users = conn.execute(
+        select(func.count()).where(users.c.removed_at.is_(None), users.c.master_key_id != master_key_id)
+    ).scalar_one()
     p = previous_user_keys.c
     kept = conn.execute(select(func.count()).where(p.master_key_id != master_key_id)).scalar_one()
     done = conn.execute(
