@@ -5,8 +5,6 @@ everything still launches after a server restart, with `sealbox audit verify` gr
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,29 +14,19 @@ from sqlalchemy import create_engine, text
 from sealbox.crypto.keyring import load_keyring
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
-from tests.support.processes import Stack, running_stack, sealbox_cmd
-from tests.support.rotation import WRITERS, Traffic, add_users, admin, audit_verify, rows_by_master_key
+from tests.support.processes import Stack, running_stack
+from tests.support.rotation import (
+    WRITERS,
+    Traffic,
+    add_users,
+    admin,
+    audit_verify,
+    rotate_killed_midway,
+    rows_by_master_key,
+)
 from tests.support.writes import values_through_launch
 
 USERS = 120  # rows for the re-wrap: enough batches of 4 to kill the command between two
-
-
-def _rotate_killed_midway(stack: Stack, total: int) -> None:
-    """Start the rotation in batches of 4 and SIGKILL it once it reports fewer rows left than `total`."""
-    with subprocess.Popen(
-        sealbox_cmd("admin", "rotate", "master-key", "--batch", "4"),
-        env=stack.env(),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if line.endswith("rows left\n") and 0 < int(line.split()[0]) < total - 8:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"
 
 
 def _rotation_under_load(stack: Stack) -> None:
@@ -49,7 +37,7 @@ def _rotation_under_load(stack: Stack) -> None:
     traffic.start()
     try:
         time.sleep(1.0)
-        _rotate_killed_midway(stack, sum(rows_by_master_key(stack).values()))
+        rotate_killed_midway(stack, sum(rows_by_master_key(stack).values()))
         ring = load_keyring(stack.data_dir / "master.key")
         assert ring.current_id.hex() != old_id, "the new key is current as soon as the rotation starts"
         assert rows_by_master_key(stack).get(old_id, 0) > 0, "the kill should leave rows on the old key"

@@ -3,6 +3,7 @@ the admin commands and database counts they check with."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -126,3 +127,21 @@ def count(stack: Stack, sql: str) -> int:
             return int(conn.execute(text(sql)).scalar_one())
     finally:
         engine.dispose()
+
+
+def rotate_killed_midway(stack: Stack, total: int) -> None:
+    """Start the rotation in batches of 4 and SIGKILL it once it reports fewer rows left than `total`."""
+    with subprocess.Popen(
+        sealbox_cmd("admin", "rotate", "master-key", "--batch", "4"),
+        env=stack.env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.endswith("rows left\n") and 0 < int(line.split()[0]) < total - 8:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(60)
+    assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"

@@ -40,12 +40,13 @@ def open_database(data_dir: Path | None, *, anchored: bool = True) -> tuple[Serv
         raise ConfigError(f"no sealbox database in {settings.data_dir}; run `sealbox up` first")
     db = Database.open(settings.resolved_database_url)
     if settings.resolved_master_key_path.exists():  # without it, changes fail closed (no record)
+        from sealbox.services.keys import MasterKeyFile
         from sealbox.store.audit_chain import install_audit_chain
 
         try:
             install_audit_chain(
                 db,
-                load_keyring(settings.resolved_master_key_path),
+                MasterKeyFile(settings.resolved_master_key_path).current,  # a rotation's own records
                 data_dir=settings.data_dir if anchored else None,
             )
         except (ConfigError, ServiceError):

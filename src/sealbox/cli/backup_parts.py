@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sealbox.crypto.keyring import Keyring, decode_key_lines, read_private_file
+from sealbox.crypto.keyring import Keyring, decode_key_lines, parse_keyring, read_private_file
 from sealbox.errors import KEEPER_PART as KEEPER
 from sealbox.errors import SERVER_PART as SERVER
 from sealbox.errors import BackupRefused, ConfigError
@@ -135,7 +135,7 @@ def key_parts(server: Part, keeper: Part) -> KeyParts:
 
 
 def _keyring(text: str, source: str) -> Keyring:
-    return Keyring(keys=tuple(decode_key_lines(text, source=source)))
+    return parse_keyring(text, source=source)  # with the audit-chain keys (`chain:`, `audit:` lines)
 
 
 def stamp(now: datetime) -> str:

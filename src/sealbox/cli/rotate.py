@@ -162,3 +162,50 @@ def keeper_key(
         db.dispose()
     what = "made keeper key" if done.new_key else "resumed: keeper key"
     typer.echo(f"{what} {done.key_id} current and re-wrapped {done.moved} outer layer(s); 0 rows left")
+
+
+@app.command("audit-key")
+def audit_key(
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire", help="remove old audit keys that tag no record (refused while a record names one)"
+        ),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Make a new audit-chain key current: every server tags its next audit record with it.
+
+    Old records keep the key they name and verify under it. With --retire: remove the old audit keys
+    no record names (an audit key is kept while a record it tagged is).
+    """
+    from sealbox.services import audit_key_rotation as rotation
+    from sealbox.store.audit_anchor import CHECKPOINT_NAME
+    from sealbox.store.rotation import DatabaseRotationRows
+
+    try:
+        settings, db = open_database(data_dir)
+    except (ConfigError, ServiceError) as exc:
+        fail(str(exc))
+    rows = DatabaseRotationRows(db, checkpoint=settings.data_dir / CHECKPOINT_NAME)
+    path = settings.resolved_master_key_path
+    try:
+        if retire:
+            gone = rotation.retire_audit_keys(rows, path)
+            typer.echo(
+                f"retired {len(gone)} audit key(s): {', '.join(gone)}"
+                if gone
+                else "nothing to retire: no old audit key was made with `sealbox admin rotate audit-key`"
+            )
+            return
+        done = rotation.rotate_audit_key(rows, path)
+    except ServiceError as exc:
+        fail(exc.message)
+    except ConfigError as exc:
+        fail(str(exc))
+    finally:
+        db.dispose()
+    typer.echo(
+        f"made audit key {done.current_id} current (was {done.previous_id}); records keep the key "
+        "they name, and every server tags its next record with the new one"
+    )

@@ -2,7 +2,9 @@
 
 The keys never sit in the database: a copy of the database, or write access to it, is not enough to
 recompute a record's tag. Each master key gives one chain key with the same public id, so the chain
-rotates with the master keyring and old records still verify while their master key is kept.
+rotates with the master keyring and old records still verify while their master key is kept. Once
+`sealbox admin rotate audit-key` made an audit key of its own (`Keyring.audit`), the newest of those
+tags new records instead, and a master-key rotation no longer moves the chain's current key.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ class ChainKeys:
 
     @classmethod
     def derive(cls, master: Keyring) -> ChainKeys:
-        """One chain key per master key, and the ones retired master keys left (`Keyring.chain_only`)."""
+        """The audit keys (`Keyring.audit`, the current one first), one chain key per master key, and
+        the ones retired master keys left (`Keyring.chain_only`)."""
+        own = tuple((kid.hex(), key) for kid, key in master.audit)
         derived = tuple((kid.hex(), _derive(key, kid)) for kid, key in master.keys)
-        return cls(keys=derived + tuple((kid.hex(), key) for kid, key in master.chain_only))
+        return cls(keys=own + derived + tuple((kid.hex(), key) for kid, key in master.chain_only))
 
     @staticmethod
     def of_master_key(master_key: bytes, key_id: bytes) -> bytes:

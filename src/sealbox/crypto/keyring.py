@@ -27,15 +27,20 @@ class Keyring:
     `chain_only` holds, for each retired master key, only the audit-chain key derived from it
     (`crypto.chain`), by the same id: it opens no ciphertext, but audit records tagged under that
     id still verify after the key itself is gone. It is written as `chain:<id>:<key>` lines.
+
+    `audit` holds the audit-chain keys `sealbox admin rotate audit-key` made, the current one first
+    (`audit:<id>:<key>` lines): once there is one, it tags new audit records instead of the key
+    derived from the current master key. They open no ciphertext either.
     """
 
     keys: tuple[tuple[bytes, bytes], ...] = field(repr=False)
     chain_only: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    audit: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ConfigError("a keyring needs at least one key")
-        for kid, key in (*self.keys, *self.chain_only):
+        for kid, key in (*self.keys, *self.chain_only, *self.audit):
             if len(kid) != KEY_ID_BYTES:
                 raise ValueError(f"key ids must be {KEY_ID_BYTES} bytes")
             if len(key) != SYMMETRIC_KEY_BYTES:
@@ -65,7 +70,19 @@ class Keyring:
     def rotated(self) -> Keyring:
         """A keyring with a fresh current key; the old ones stay for reading."""
         fresh = (new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES))
-        return Keyring(keys=(fresh, *self.keys), chain_only=self.chain_only)
+        return Keyring(keys=(fresh, *self.keys), chain_only=self.chain_only, audit=self.audit)
+
+    def with_new_audit_key(self) -> Keyring:
+        """This keyring with a fresh current audit-chain key; the earlier ones stay to verify."""
+        fresh = (new_key_id(), secrets.token_bytes(SYMMETRIC_KEY_BYTES))
+        return Keyring(keys=self.keys, chain_only=self.chain_only, audit=(fresh, *self.audit))
+
+    def without_audit_keys(self, retired: set[bytes]) -> Keyring:
+        """This keyring less the `retired` audit keys (never the current one)."""
+        if self.audit and self.audit[0][0] in retired:
+            raise ValueError("the current audit key cannot be retired")
+        kept = tuple((kid, key) for kid, key in self.audit if kid not in retired)
+        return Keyring(keys=self.keys, chain_only=self.chain_only, audit=kept)
 
     def without(self, retired: set[bytes], chain_keys: dict[bytes, bytes]) -> Keyring:
         """This keyring less the `retired` (never the current) ids; `chain_keys` gives, by id, the
@@ -74,16 +91,24 @@ class Keyring:
             raise ValueError("the current key cannot be retired")
         kept = tuple((kid, key) for kid, key in self.keys if kid not in retired)
         left = tuple((kid, chain_keys[kid]) for kid, _ in self.keys if kid in retired)
-        return Keyring(keys=kept, chain_only=(*self.chain_only, *left))
+        return Keyring(keys=kept, chain_only=(*self.chain_only, *left), audit=self.audit)
 
 
 CHAIN_PREFIX = "chain:"
+AUDIT_PREFIX = "audit:"
+
+
+def _prefixed(prefix: str, entries: tuple[tuple[bytes, bytes], ...]) -> str:
+    return "".join(prefix + line for line in encode_key_lines(list(entries)).splitlines(True))
 
 
 def encode_keyring(ring: Keyring) -> str:
-    """A keyring file's text: its keys, current first, then its chain-only lines."""
-    chain = "".join(CHAIN_PREFIX + line for line in encode_key_lines(list(ring.chain_only)).splitlines(True))
-    return encode_key_lines(list(ring.keys)) + chain
+    """A keyring file's text: its keys, current first, then its chain-only and audit-key lines."""
+    return (
+        encode_key_lines(list(ring.keys))
+        + _prefixed(CHAIN_PREFIX, ring.chain_only)
+        + _prefixed(AUDIT_PREFIX, ring.audit)
+    )
 
 
 def encode_key_lines(entries: list[tuple[bytes, bytes]]) -> str:
@@ -134,19 +159,30 @@ def read_private_file(path: Path) -> str:
 
 
 def load_keyring(path: Path) -> Keyring:
-    text = read_private_file(path)
+    return parse_keyring(read_private_file(path), source=str(path))
+
+
+def parse_keyring(text: str, *, source: str) -> Keyring:
+    """A keyring file's text (`encode_keyring`) read back: keys, `chain:` and `audit:` lines."""
     lines = text.splitlines(True)
-    chain_text = "".join(line.strip()[len(CHAIN_PREFIX) :] + "\n" for line in lines if _is_chain(line))
-    key_text = "".join(line for line in lines if not _is_chain(line))
+    key_text = "".join(line for line in lines if not _is(CHAIN_PREFIX, line) and not _is(AUDIT_PREFIX, line))
     try:
-        chain = decode_key_lines(chain_text, source=str(path)) if chain_text else []
-        return Keyring(keys=tuple(decode_key_lines(key_text, source=str(path))), chain_only=tuple(chain))
+        return Keyring(
+            keys=tuple(decode_key_lines(key_text, source=source)),
+            chain_only=_decode_prefixed(CHAIN_PREFIX, lines, source),
+            audit=_decode_prefixed(AUDIT_PREFIX, lines, source),
+        )
     except ValueError:
-        raise ConfigError(f"{path}: a key id or key has the wrong length") from None
+        raise ConfigError(f"{source}: a key id or key has the wrong length") from None
 
 
-def _is_chain(line: str) -> bool:
-    return line.strip().startswith(CHAIN_PREFIX)
+def _is(prefix: str, line: str) -> bool:
+    return line.strip().startswith(prefix)
+
+
+def _decode_prefixed(prefix: str, lines: list[str], source: str) -> tuple[tuple[bytes, bytes], ...]:
+    text = "".join(line.strip()[len(prefix) :] + "\n" for line in lines if _is(prefix, line))
+    return tuple(decode_key_lines(text, source=source)) if text else ()
 
 
 def save_new_keyring(path: Path, ring: Keyring) -> None:

@@ -28,6 +28,7 @@ from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.metrics import Metrics
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
+from sealbox.server.rotation_metrics import RotationProgressCollector
 from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
@@ -146,10 +147,12 @@ def create_app(
         keeper_public_key_path=settings.resolved_keeper_public_key_path,
         signing_key_path=settings.resolved_signing_key_path,
     )
-    install_audit_chain(db, keys.master, data_dir=settings.data_dir)
+    # The chain keys follow the master key file: a rotated audit key tags the next record, in every worker.
+    install_audit_chain(db, lambda: keys.master, data_dir=settings.data_dir)
     scraper = scrape.token_digest(settings.metrics_token_path)
     metrics = Metrics(checkpoint=settings.data_dir / CHECKPOINT_NAME, token_digest=scraper)
     metrics.watch_pool(db.engine)
+    metrics.add_scrape_time(RotationProgressCollector(db, lambda: keys.master))
     keeper_port = metrics.metered_keeper(keeper or KeeperClient(settings.resolved_keeper_url))
     ctx = AppContext(
         settings=settings,

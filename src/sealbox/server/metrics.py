@@ -128,6 +128,7 @@ class Metrics:
             "sealbox_db_pool_size", "Connections the pools keep", multiprocess_mode="livesum", registry=r
         )
         r.register(_ScrapeTime(self))
+        self._scrape_time: list[Collector] = []
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._templates: dict[int, str] = {}
 
@@ -193,6 +194,11 @@ class Metrics:
 
     # --- the scrape ----------------------------------------------------------------------------------
 
+    def add_scrape_time(self, collector: Collector) -> None:
+        """Report `collector`'s figures, read when scraped (the same from any worker), too."""
+        self._scrape_time.append(collector)
+        self.registry.register(collector)
+
     def render(self) -> bytes:
         if self.directory is None:
             return generate_latest(self.registry)
@@ -200,6 +206,8 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=self.directory)  # type: ignore[no-untyped-call]
         registry.register(_ScrapeTime(self))
+        for collector in self._scrape_time:
+            registry.register(collector)
         return generate_latest(registry)
 
 

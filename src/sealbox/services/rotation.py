@@ -78,6 +78,10 @@ class RotationRows(Protocol):
         """Append an audit record of the step."""
         ...
 
+    def mark_done(self, kind: str, *, now: datetime) -> None:
+        """Note that a rotation of `kind` completed at `now` (what /metrics reports)."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RotationDone:
@@ -151,6 +155,7 @@ def rotate_master_key(
             rows.record("key.rotate", f"master key {ring.current_id.hex()} is current", now=datetime.now(UTC))
             time.sleep(settle)
         moved = _rewrap_all(rows, ring, holder, progress=progress, limit=limit)
+        rows.mark_done(MASTER_LEASE, now=datetime.now(UTC))
     return RotationDone(new_key=new_key, current_id=ring.current_id.hex(), moved=moved)
 
 

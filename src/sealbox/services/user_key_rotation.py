@@ -134,6 +134,7 @@ def rotate_user_keys(
                 break
             swapped += n
         moved = _rewrap_data_keys(rows, master_key_path, lease, user_id, progress=progress, limit=limit)
+        rows.mark_done(USER_LEASE, now=datetime.now(UTC))
     rows.record(
         "key.rotate",
         f"user keys: {swapped} new" + (f" (user {user})" if user else "") + f", {moved} data keys re-wrapped",

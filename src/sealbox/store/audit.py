@@ -115,9 +115,11 @@ class AuditRepository:
         """One statement for many records (a launch of N secrets writes N records), chained in order."""
         if not events:
             return
-        keys = chain_setup(self.conn).keys
+        setup = chain_setup(self.conn)
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        # Under the chain lock: a key rotated before the record ahead of ours was written tags ours.
+        keys = setup.keys
         prev = (
             self.conn.execute(
                 select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)

@@ -61,6 +61,8 @@ REANCHOR = "audit.reanchor"  # the action of the record that moves the anchor ac
 
 # Record id -> tag, for the ids asked about that the database has.
 Lookup = Callable[[Iterable[int]], dict[int, str]]
+# The chain keys as they are now: a server's follow its master key file (`audit_chain.live_chain_keys`).
+KeySource = Callable[[], ChainKeys]
 
 
 def _message(record_id: int, head: str) -> bytes:
@@ -175,9 +177,10 @@ def anchor_gap(conn: Connection, path: Path, keys: ChainKeys) -> AnchorGap | Non
 class CheckpointFile:
     """Writes checkpoints to one file, forward only, safe across threads and processes."""
 
-    def __init__(self, path: Path, keys: ChainKeys, lookup: Lookup) -> None:
+    def __init__(self, path: Path, keys: ChainKeys | KeySource, lookup: Lookup) -> None:
         self.path = path
-        self.keys = keys
+        fixed = keys
+        self.keys: KeySource = keys if not isinstance(fixed, ChainKeys) else (lambda: fixed)
         self._lookup = lookup
         self._lock = threading.Lock()
         self._warned = False
@@ -236,7 +239,7 @@ class CheckpointFile:
         try:
             with self._lock, self._file_lock():
                 try:
-                    current = read_checkpoint(self.path, self.keys)
+                    current = read_checkpoint(self.path, self.keys())
                 except ConfigError:
                     self._refuse(f"{self.path} cannot be read or does not verify under this master key")
                     return
@@ -269,11 +272,12 @@ class CheckpointFile:
             return True
 
     def _write(self, record_id: int, head: str) -> None:
+        keys = self.keys()
         body = {
             "id": record_id,
             "head": head,
-            "key_id": self.keys.current_id,
-            "tag": self.keys.tag(_message(record_id, head)),
+            "key_id": keys.current_id,
+            "tag": keys.tag(_message(record_id, head)),
         }
         write_private_file(self.path, json.dumps(body, separators=(",", ":")) + "\n", replace=True)
 
@@ -298,18 +302,24 @@ class CheckpointFile:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChainSetup:
-    keys: ChainKeys
+    source: KeySource
     checkpoints: CheckpointFile | None
+
+    @property
+    def keys(self) -> ChainKeys:
+        """The chain keys now: a rotated audit or master key is current for the next record."""
+        return self.source()
 
 
 _SETUPS: WeakKeyDictionary[Engine, ChainSetup] = WeakKeyDictionary()
 
 
-def install_chain(engine: Engine, keys: ChainKeys, *, checkpoint_path: Path | None) -> None:
-    """Give `engine`'s audit writers their chain key and (optionally) the checkpoint file to advance."""
+def install_chain(engine: Engine, keys: KeySource, *, checkpoint_path: Path | None) -> None:
+    """Give `engine`'s audit writers their chain keys (as they are at each use) and (optionally) the
+    checkpoint file to advance."""
     first = engine not in _SETUPS
     setup = ChainSetup(
-        keys=keys,
+        source=keys,
         checkpoints=CheckpointFile(checkpoint_path, keys, records_in(engine)) if checkpoint_path else None,
     )
     _SETUPS[engine] = setup

@@ -6,6 +6,8 @@ commit hook: `audit_anchor.py`), not through a unit of work; the CLI and create_
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,19 +29,52 @@ from sealbox.store.audit_anchor import (
 )
 from sealbox.store.database import Database
 
+MasterSource = Keyring | Callable[[], Keyring]
 
-def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None) -> None:
+
+class LiveChainKeys:
+    """The chain keys of the master keyring as `master` gives it now, derived again only when it
+    changed (`MasterKeyFile.current` returns the same keyring until its file changes): a server
+    tags each record under the current audit key of the moment, in every worker, without a restart."""
+
+    def __init__(self, master: Callable[[], Keyring]) -> None:
+        self._master = master
+        self._lock = threading.Lock()
+        self._seen: tuple[Keyring, ChainKeys] | None = None
+
+    def __call__(self) -> ChainKeys:
+        ring = self._master()
+        seen = self._seen
+        if seen is not None and seen[0] is ring:
+            return seen[1]
+        with self._lock:
+            keys = ChainKeys.derive(ring)
+            self._seen = (ring, keys)
+        return keys
+
+
+def live_chain_keys(master: MasterSource) -> Callable[[], ChainKeys]:
+    if isinstance(master, Keyring):
+        keys = ChainKeys.derive(master)
+        return lambda: keys
+    return LiveChainKeys(master)
+
+
+def install_audit_chain(db: Database, master: MasterSource, *, data_dir: Path | None) -> None:
     """Key `db`'s audit chain with the master keyring, anchoring heads in `data_dir`/audit.head.
+
+    `master` may be a callable giving the keyring as its file holds it now (a server's
+    `MasterKeyFile.current`): a rotated audit key (or master key) then tags the next record at once.
 
     Every process that writes audit records calls this once after opening the database; without it,
     writes that need a record fail closed. With a checkpoint in `data_dir` that the database's chain
     does not hold (a rollback, a cut log), raises ConfigError, one line naming the gap and the way out
     (`sealbox admin audit reanchor`): the server refuses to start, however often it is restarted.
     """
-    keys = ChainKeys.derive(master)
+    source = live_chain_keys(master)
     if data_dir is not None:
         with db.read() as conn:
-            gap = anchor_gap(conn, data_dir / CHECKPOINT_NAME, keys)
+            gap = anchor_gap(conn, data_dir / CHECKPOINT_NAME, source())
         if gap is not None:
             raise ConfigError(
                 f"the audit chain does not hold what its checkpoint names: {gap.describe()}. The database "
@@ -47,7 +82,7 @@ def install_audit_chain(db: Database, master: Keyring, *, data_dir: Path | None)
                 "record the gap in the log: sealbox admin audit reanchor --reason TEXT"
             )
     install_chain(
-        db.engine, keys, checkpoint_path=data_dir / CHECKPOINT_NAME if data_dir is not None else None
+        db.engine, source, checkpoint_path=data_dir / CHECKPOINT_NAME if data_dir is not None else None
     )
 
 

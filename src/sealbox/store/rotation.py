@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, select, union_all, update
@@ -20,6 +21,7 @@ from sqlalchemy.sql import Select
 
 from sealbox.domain.audit import AuditEvent, Outcome
 from sealbox.errors import ConstraintViolation
+from sealbox.store import rotation_progress
 from sealbox.store.audit import AuditRepository
 from sealbox.store.database import Database
 from sealbox.store.tables import key_rotation_leases, previous_user_keys, secret_versions, secrets, users
@@ -30,8 +32,23 @@ Swap = Callable[[str, bytes], tuple[str, bytes, str]]
 
 
 class DatabaseRotationRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, checkpoint: Path | None = None) -> None:
         self.db = db
+        self.checkpoint = checkpoint  # the audit checkpoint file, whose key an audit key retire keeps
+
+    def mark_done(self, kind: str, *, now: datetime) -> None:
+        with self.db.write() as conn:
+            rotation_progress.mark_done(conn, kind, now)
+
+    def audit_key_uses(self, key_ids: set[str]) -> dict[str, int]:
+        with self.db.read() as conn:
+            return rotation_progress.audit_key_uses(conn, key_ids, self.checkpoint)
+
+    def progress(self, master_key_id: str) -> rotation_progress.RotationProgress:
+        """Rows left per rotation kind (against the current master key id) and the last completions."""
+        left = self.data_keys_left(None)
+        with self.db.read() as conn:
+            return rotation_progress.progress(conn, master_key_id=master_key_id, data_keys_left=left)
 
     def take_lease(
         self, name: str, holder: str, *, now: datetime, ttl: timedelta, may_take: Callable[[str], bool]

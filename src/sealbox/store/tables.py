@@ -288,7 +288,8 @@ key_rotation_leases = Table(
     Column("holder", String(128), nullable=False),  # "<host>:<pid>:<random>"
     Column("expires_at", UTCDateTime, nullable=False),
     # When the round began: a runner that takes over an expired lease resumes that round. The row
-    # goes when the round ends.
+    # goes when the round ends. A row named "done:<kind>" is no lease: its expires_at is when the last
+    # rotation of that kind completed (store/rotation_progress.py, for /metrics).
     Column("started_at", UTCDateTime, nullable=False),
 )
 

@@ -1,0 +1,68 @@
+"""The key rotations' progress in `/metrics`: rows left per kind and when each kind last completed.
+
+Computed when scraped (two small counts and a look at the `done:` rows, `store/rotation_progress.py`),
+kept for `CACHE_SECONDS` in the process that answers, so a scraper hammering /metrics costs at most a
+few queries a minute per worker. Labels are the rotation kinds only, never a user or a key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sealbox.crypto.keyring import Keyring
+from sealbox.store.database import Database
+from sealbox.store.rotation import DatabaseRotationRows
+from sealbox.store.rotation_progress import RotationProgress
+
+CACHE_SECONDS = 5.0
+log = logging.getLogger("sealbox.server")
+
+
+class RotationProgressCollector(Collector):
+    def __init__(self, db: Database, master: Callable[[], Keyring]) -> None:
+        self.rows = DatabaseRotationRows(db)
+        self.master = master
+        self._lock = threading.Lock()
+        self._cached: tuple[float, RotationProgress] | None = None
+
+    def _progress(self) -> RotationProgress | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
+                return self._cached[1]
+            try:
+                found = self.rows.progress(self.master().current_id.hex())
+            except Exception as exc:  # a database that does not answer: no figure, not a failed scrape
+                log.warning("rotation progress not read (%s)", type(exc).__name__)
+                return None
+            self._cached = (now, found)
+            return found
+
+    def collect(self) -> Any:
+        found = self._progress()
+        if found is None:
+            return
+        left = GaugeMetricFamily(
+            "sealbox_key_rotation_rows_left",
+            "Rows a key rotation still has to re-wrap (master-key: user keys on an old master key; "
+            "user-keys: data keys under a previous user key)",
+            labels=["kind"],
+        )
+        for kind, n in sorted(found.rows_left.items()):
+            left.add_metric([kind], n)
+        yield left
+        done = GaugeMetricFamily(
+            "sealbox_key_rotation_last_completed_timestamp_seconds",
+            "When the last rotation of each kind completed (Unix time)",
+            labels=["kind"],
+        )
+        for kind, at in sorted(found.completed.items()):
+            done.add_metric([kind], at.timestamp())
+        yield done

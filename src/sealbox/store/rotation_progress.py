@@ -1,0 +1,73 @@
+"""What is left of the key rotations, and when each kind last completed: for `/metrics` and retiring.
+
+A completed rotation leaves a row `done:<kind>` in key_rotation_leases (`expires_at`: when it
+completed); no runner ever takes a lease by that name, so it is never a lease.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection
+
+from sealbox.store.tables import audit_events, key_rotation_leases, previous_user_keys, users
+
+DONE_PREFIX = "done:"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RotationProgress:
+    rows_left: dict[str, int]  # by kind: "master-key" (user keys), "user-keys" (data keys)
+    completed: dict[str, datetime]  # by kind: when its last rotation completed
+
+
+def mark_done(conn: Connection, kind: str, now: datetime) -> None:
+    name = DONE_PREFIX + kind
+    conn.execute(delete(key_rotation_leases).where(key_rotation_leases.c.name == name))
+    conn.execute(
+        insert(key_rotation_leases).values(name=name, holder="completed", expires_at=now, started_at=now)
+    )
+
+
+def progress(conn: Connection, *, master_key_id: str, data_keys_left: int) -> RotationProgress:
+    """Rows on a master key other than `master_key_id`, and the completions; three small counts."""
+    current_users = conn.execute(
+        select(func.count()).where(users.c.removed_at.is_(None), users.c.master_key_id != master_key_id)
+    ).scalar_one()
+    p = previous_user_keys.c
+    kept = conn.execute(select(func.count()).where(p.master_key_id != master_key_id)).scalar_one()
+    done = conn.execute(
+        select(key_rotation_leases.c.name, key_rotation_leases.c.expires_at).where(
+            key_rotation_leases.c.name.startswith(DONE_PREFIX)
+        )
+    ).all()
+    return RotationProgress(
+        rows_left={"master-key": int(current_users) + int(kept), "user-keys": data_keys_left},
+        completed={str(name).removeprefix(DONE_PREFIX): at for name, at in done},
+    )
+
+
+def audit_key_uses(conn: Connection, key_ids: set[str], checkpoint: Path | None) -> dict[str, int]:
+    """Records naming each of `key_ids`, plus one for the checkpoint file's key (a full scan: retiring
+    is rare, and audit_events has no index on key_id)."""
+    c = audit_events.c
+    rows = conn.execute(
+        select(c.key_id, func.count()).where(c.key_id.in_(sorted(key_ids))).group_by(c.key_id)
+    ).all()
+    uses = {str(kid): int(n) for kid, n in rows}
+    named = _checkpoint_key_id(checkpoint) if checkpoint is not None else None
+    if named in key_ids:
+        uses[named] = uses.get(named, 0) + 1
+    return uses
+
+
+def _checkpoint_key_id(path: Path) -> str | None:
+    try:
+        kid = json.loads(path.read_text()).get("key_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kid if isinstance(kid, str) else None

@@ -1,0 +1,89 @@
+"""The key rotations' progress in /metrics (issue 14, "Watching it"): a master-key rotation killed
+mid-way shows rows left (the count of user keys still on the old master key), finishing it shows 0
+and its completion time; an audit-key rotation shows its completion; the labels are kinds only."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from sealbox.crypto.keyring import load_keyring
+from tests.support.postgres import fresh_database
+from tests.support.processes import Stack, running_stack
+from tests.support.rotation import add_users, admin, count, rotate_killed_midway, rows_by_master_key
+
+LEFT = "sealbox_key_rotation_rows_left"
+DONE = "sealbox_key_rotation_last_completed_timestamp_seconds"
+KINDS = {"master-key", "user-keys", "audit-key"}
+
+
+def _figures(stack: Stack) -> dict[tuple[str, str], float]:
+    resp = httpx.get(
+        f"{stack.url}/metrics", headers={"Authorization": f"Bearer {stack.admin_token}"}, timeout=30
+    )
+    assert resp.status_code == 200, resp.text
+    found = {}
+    for family in text_string_to_metric_families(resp.text):
+        for s in family.samples:
+            if s.name in (LEFT, DONE):
+                assert set(s.labels) == {"kind"} and s.labels["kind"] in KINDS, s.labels
+                found[s.name, s.labels["kind"]] = s.value
+    return found
+
+
+def _until(stack: Stack, check: object, timeout: float = 15.0) -> dict[tuple[str, str], float]:
+    """Scrape until `check(figures)` holds (the figures are cached a few seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        figures = _figures(stack)
+        if check(figures) or time.monotonic() > deadline:  # type: ignore[operator]
+            return figures
+        time.sleep(0.5)
+
+
+def _on_old_master_key(stack: Stack, current: str) -> int:
+    """User keys on another master key than `current` (no user-key rotation here: no previous keys)."""
+    assert count(stack, "SELECT COUNT(*) FROM previous_user_keys") == 0
+    return sum(n for kid, n in rows_by_master_key(stack).items() if kid != current)
+
+
+def test_rows_left_during_a_killed_master_key_rotation_and_zero_after(tmp_path: Path) -> None:
+    with running_stack(tmp_path, server_env={"SEALBOX_WORKERS": "2"}) as stack:
+        _killed_then_finished(stack)
+
+
+@pytest.mark.postgres
+def test_rows_left_on_postgres(tmp_path: Path) -> None:
+    with fresh_database() as url, running_stack(tmp_path, database_url=url) as stack:
+        _killed_then_finished(stack)
+
+
+def _killed_then_finished(stack: Stack) -> None:
+    add_users(stack, 60)
+    before = _figures(stack)
+    assert before[LEFT, "master-key"] == 0 and before[LEFT, "user-keys"] == 0
+    assert (DONE, "master-key") not in before, "no rotation completed yet"
+
+    rotate_killed_midway(stack, 61)
+    current = load_keyring(stack.data_dir / "master.key").current_id.hex()
+    left = _on_old_master_key(stack, current)
+    assert left > 0, "the kill should leave rows on the old key"
+    midway = _until(stack, lambda f: f[LEFT, "master-key"] == left)
+    assert midway[LEFT, "master-key"] == left
+    assert (DONE, "master-key") not in midway, "a killed rotation did not complete"
+
+    started = time.time()
+    resumed = admin(stack, "rotate", "master-key", "--batch", "4")
+    assert resumed.returncode == 0, resumed.stderr
+    after = _until(stack, lambda f: f[LEFT, "master-key"] == 0 and (DONE, "master-key") in f)
+    assert after[LEFT, "master-key"] == 0
+    assert started - 1 <= after[DONE, "master-key"] <= time.time() + 1
+
+    assert admin(stack, "rotate", "audit-key").returncode == 0
+    audit = _until(stack, lambda f: (DONE, "audit-key") in f)
+    assert started - 1 <= audit[DONE, "audit-key"] <= time.time() + 1
+    assert (LEFT, "audit-key") not in audit, "an audit-key rotation moves no rows"
