@@ -192,12 +192,21 @@ def test_a_hostile_request_id_is_replaced_and_never_logged(json_stack: Stack) ->
         assert hostile not in logs, hostile
 
 
-def test_the_keepers_log_lines_are_json(json_stack: Stack) -> None:
-    with json_stack.client() as admin:
-        name = unique("launch")
-        assert admin.post(f"{API}/secrets", json={"name": name, "value": make_canary("k")}).status_code == 201
+def test_the_keepers_log_lines_are_json_and_carry_its_request_ids(json_stack: Stack) -> None:
+    sock = json_stack.keeper.url.removeprefix("unix://")
+    with httpx.Client(
+        transport=httpx.HTTPTransport(uds=sock), base_url="http://keeper", timeout=30
+    ) as keeper:
+        refused = keeper.post("/v1/sessions", content=b"{}", headers={"X-Request-ID": "keeper-req-1"})
+        hostile = keeper.get("/healthz", headers={"X-Request-ID": "k" * 65})
+    assert refused.status_code == 403 and refused.headers["x-request-id"] == "keeper-req-1"
+    assert hostile.status_code == 200 and hostile.headers["x-request-id"] != "k" * 65
+    time.sleep(0.5)
     records = log_lines(json_stack.keeper.log)
-    assert any(r["logger"].startswith("sealbox.keeper") for r in records), records
+    assert any(r["logger"] == "sealbox.keeper" for r in records), records
+    refusals = [r for r in records if r.get("request_id") == "keeper-req-1"]
+    assert refusals and "launch refused" in refusals[0]["msg"], records
+    assert b"k" * 65 not in json_stack.keeper.log.read_bytes()
 
 
 def test_an_edited_request_id_breaks_the_chain_at_that_record(tmp_path: Path) -> None:
