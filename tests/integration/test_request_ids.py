@@ -11,6 +11,8 @@ id (too long, quotes, spaces, control bytes) is never echoed or logged. SQLite a
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -252,3 +254,31 @@ def test_an_unknown_log_format_is_one_line(tmp_path: Path, args: list[str], env:
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "LOG_FORMAT must be text or json" in lines[0], run.stderr
+
+
+def test_up_passes_the_log_format_to_its_server_and_keeper(tmp_path: Path) -> None:
+    from tests.support.processes import free_port
+    from tests.support.up import Machine, Up, pgrep
+
+    m = Machine(
+        root=tmp_path,
+        data_dir=tmp_path / "data",
+        config=tmp_path / "home" / ".config" / "sealbox" / "config.toml",
+        port=free_port(),
+        secret_name="unused",
+        secret_value=make_canary("up-json-"),
+    )
+    up = Up(m, tmp_path / "up.log", "--log-format", "json")
+    try:
+        up.wait_ready()
+        answer = httpx.get(f"{m.url}/healthz", headers={"X-Request-ID": "up-probe-1"}, timeout=30)
+        assert answer.headers["x-request-id"] == "up-probe-1"
+        assert up.interrupt(whole_group=True) == 0, up.stdout
+    finally:
+        up.kill()
+        for pid in pgrep(str(m.data_dir)):
+            os.kill(pid, signal.SIGKILL)
+    records = log_lines(tmp_path / "up.log")  # the server's and the keeper's stderr: all JSON
+    loggers = {r["logger"] for r in records}
+    assert "sealbox.keeper" in loggers and "sealbox.access" in loggers, loggers
+    assert any(r.get("request_id") == "up-probe-1" for r in records)
