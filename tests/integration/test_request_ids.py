@@ -282,3 +282,15 @@ def test_up_passes_the_log_format_to_its_server_and_keeper(tmp_path: Path) -> No
     loggers = {r["logger"] for r in records}
     assert "sealbox.keeper" in loggers and "sealbox.access" in loggers, loggers
     assert any(r.get("request_id") == "up-probe-1" for r in records)
+
+
+def test_text_logs_end_with_the_request_id(stack: Stack) -> None:
+    with stack.client() as admin:
+        assert admin.get(f"{API}/me", headers={"X-Request-ID": "text-req-1"}).status_code == 200
+    deadline = time.monotonic() + 10
+    while b"request_id=text-req-1" not in stack.log.read_bytes():
+        assert time.monotonic() < deadline, "no log line with the request id"
+        time.sleep(0.05)
+    lines = [line for line in stack.log.read_text().splitlines() if "request_id=text-req-1" in line]
+    assert any("sealbox.access GET /api/v1/me 200" in line for line in lines), lines
+    assert all(line.endswith(" request_id=text-req-1") for line in lines), lines
