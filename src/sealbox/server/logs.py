@@ -2,7 +2,8 @@
 
 Two formats (`SEALBOX_LOG_FORMAT`, `--log-format`): `text`, for people, and `json`, one JSON object a
 line (`ts`, `level`, `logger`, `msg`, and `request_id` while an API request is handled), for a log
-pipeline. A record's exception is named by its type only: a traceback's text may hold request data.
+pipeline. In JSON a record's exception is named by its type only: a traceback's text may hold
+request data.
 """
 
 from __future__ import annotations
