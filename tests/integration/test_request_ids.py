@@ -42,6 +42,18 @@ HOSTILE = [
     b"-starts-with-a-dash",
     b"x\\nlevel=ERROR",
 ]
+VALUES: list[str] = []  # every value stored here: scanned for in both logs when a stack stops
+
+
+def value(label: str) -> str:
+    made = make_canary(label)
+    VALUES.append(made)
+    return made
+
+
+def scanned(stack: Stack) -> None:
+    hits = find_in_bytes(stack.logs(), [*VALUES, stack.admin_token])
+    assert hits == [], f"a value or token in the logs: {hits}"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -50,12 +62,14 @@ def json_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if request.param == "sqlite":
         with running_stack(root, server_env=JSON_LOGS, keeper_env=KEEPER_JSON_LOGS) as stack:
             yield stack
+            scanned(stack)
     else:
         with (
             fresh_database() as url,
             running_stack(root, database_url=url, server_env=JSON_LOGS, keeper_env=KEEPER_JSON_LOGS) as stack,
         ):
             yield stack
+            scanned(stack)
 
 
 def unique(prefix: str) -> str:
@@ -114,11 +128,11 @@ def settled_logs(stack: Stack) -> None:
 
 
 def test_a_write_keeps_the_clients_request_id_in_answer_log_and_audit(json_stack: Stack) -> None:
-    name, value = unique("rid"), make_canary("rid")
+    name, stored = unique("rid"), value("rid")
     request_id = f"ci-job.{uuid.uuid4().hex[:8]}:step-1"
     with json_stack.client() as admin:
         resp = admin.post(
-            f"{API}/secrets", json={"name": name, "value": value}, headers={"X-Request-ID": request_id}
+            f"{API}/secrets", json={"name": name, "value": stored}, headers={"X-Request-ID": request_id}
         )
     assert resp.status_code == 201, resp.text
     assert resp.headers["x-request-id"] == request_id
@@ -143,7 +157,7 @@ def test_a_write_keeps_the_clients_request_id_in_answer_log_and_audit(json_stack
     settled_logs(json_stack)
     mine = [r for r in log_lines(json_stack.log) if r.get("request_id") == request_id]
     assert any(r["logger"] == "sealbox.access" and "POST /api/v1/secrets 201" in r["msg"] for r in mine), mine
-    assert find_in_bytes(json_stack.logs(), [value, json_stack.admin_token]) == []
+    assert find_in_bytes(json_stack.logs(), [stored, json_stack.admin_token]) == []
 
 
 def test_every_answer_has_an_id_and_each_request_its_own(json_stack: Stack) -> None:
@@ -180,7 +194,7 @@ def test_a_hostile_request_id_is_replaced_and_never_logged(json_stack: Stack) ->
     with json_stack.client() as admin:
         resp = admin.post(
             f"{API}/secrets",
-            json={"name": name, "value": make_canary("h")},
+            json={"name": name, "value": value("h")},
             headers={"X-Request-ID": "x" * 500},
         )
     assert resp.status_code == 201
@@ -218,7 +232,7 @@ def test_an_edited_request_id_breaks_the_chain_at_that_record(tmp_path: Path) ->
         with stack.client() as admin:
             resp = admin.post(
                 f"{API}/secrets",
-                json={"name": name, "value": make_canary("e")},
+                json={"name": name, "value": value("e")},
                 headers={"X-Request-ID": "original-id"},
             )
             assert resp.status_code == 201
