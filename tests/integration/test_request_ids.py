@@ -183,7 +183,8 @@ def test_every_answer_has_an_id_and_each_request_its_own(json_stack: Stack) -> N
 
 
 def test_a_hostile_request_id_is_replaced_and_never_logged(json_stack: Stack) -> None:
-    for hostile in HOSTILE:
+    # A token sent as the request id by mistake is not kept either (the stack's log scan looks for it).
+    for hostile in [*HOSTILE, json_stack.admin_token.encode()]:
         status, headers = raw_get(json_stack, f"{API}/me", hostile)
         assert status == 200, hostile
         answered = headers[b"x-request-id"]

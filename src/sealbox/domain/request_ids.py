@@ -15,6 +15,8 @@ from contextvars import ContextVar, Token
 MAX_CHARS = 64
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+# A sealbox token or launch credential sent here by mistake is not kept: it would reach logs and records.
+_CREDENTIAL = re.compile(r"(?i)sb[xl]_")
 _current: ContextVar[str | None] = ContextVar("sealbox_request_id", default=None)
 
 
@@ -29,7 +31,9 @@ def accepted(raw: bytes | str | None) -> str | None:
             raw = raw.decode("ascii")
         except UnicodeDecodeError:
             return None
-    return raw if len(raw) <= MAX_CHARS and _SANE.fullmatch(raw) else None
+    if len(raw) > MAX_CHARS or not _SANE.fullmatch(raw) or _CREDENTIAL.match(raw):
+        return None
+    return raw
 
 
 def generated() -> str:
