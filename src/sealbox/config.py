@@ -92,6 +92,7 @@ LOG_LEVEL = Field(
     pattern=r"^(?i:debug|info|warning|error|critical)$",
     description="one of debug, info, warning, error, critical",
 )
+LOG_FORMAT = Field(default="text", pattern=r"^(?i:text|json)$", description="text or json")
 
 
 class ServerSettings(_Settings):
@@ -113,6 +114,7 @@ class ServerSettings(_Settings):
     # How long a deleted secret stays restorable before it is removed for good (7 days; 1 s to 90 days).
     recovery_window_seconds: int = Field(default=7 * 86400, ge=1, le=90 * 86400)
     log_level: str = LOG_LEVEL
+    log_format: str = LOG_FORMAT  # json: one JSON object per log line (server/logs.py)
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Limits on clients (docs/configuration.md): seconds for a request's headers (also how long an idle
     # keep-alive connection stays open), seconds for a whole body, open connections per server process.
@@ -171,6 +173,7 @@ class KeeperSettings(_Settings):
     listen: str | None = None  # unix:///path.sock (default: keeper.sock in dir) or tcp://host:port
     server_key_path: Path | None = None  # the server's ticket-verification key; default dir/server.pub
     log_level: str = LOG_LEVEL
+    log_format: str = LOG_FORMAT
 
     @property
     def resolved_server_key_path(self) -> Path:

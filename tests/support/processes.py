@@ -42,6 +42,7 @@ class Keeper:
     url: str
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # more SEALBOX_KEEPER_* for the keeper
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -49,7 +50,7 @@ class Keeper:
                 sealbox_cmd("keeper", "--dir", str(self.dir), "--listen", self.url),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=base_env(SEALBOX_KEEPER_LOG_LEVEL="debug"),
+                env=base_env(**{"SEALBOX_KEEPER_LOG_LEVEL": "debug", **self.settings}),
             )
         if self.url.startswith("unix://"):
             sock = Path(self.url.removeprefix("unix://"))
@@ -156,7 +157,11 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    root: Path, *, database_url: str | None = None, server_env: dict[str, str] | None = None
+    root: Path,
+    *,
+    database_url: str | None = None,
+    server_env: dict[str, str] | None = None,
+    keeper_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Bootstrap a data dir (keys, schema, admin) and run a keeper and a server on it."""
     data_dir = root / "data"
@@ -164,6 +169,7 @@ def running_stack(
         dir=root / "data-keeper",
         url=f"unix://{root / 'data-keeper' / 'keeper.sock'}",
         log=root / "keeper.log",
+        settings=dict(keeper_env or {}),
     )
     port = free_port()
     stack = Stack(

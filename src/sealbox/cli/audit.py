@@ -48,7 +48,7 @@ def audit(
         print_json(items)
         return
     print_table(
-        ["WHEN", "WHO", "FOR", "ACTION", "OUTCOME", "SECRET", "V", "SESSION"],
+        ["WHEN", "WHO", "FOR", "ACTION", "OUTCOME", "SECRET", "V", "SESSION", "REQUEST"],
         [
             [
                 r["at"][:19].replace("T", " "),
@@ -59,6 +59,7 @@ def audit(
                 r["secret"] or "",
                 r["version"] or "",
                 (r["session_id"] or "")[:12],
+                r.get("request_id") or "",
             ]
             for r in items
         ],

@@ -66,6 +66,14 @@ Workers = Annotated[
 ]
 
 
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format", help="text or json (one JSON object a line); default $SEALBOX_LOG_FORMAT or text"
+    ),
+]
+
+
 @app.command()
 def up(
     data_dir: DataDir = None,
@@ -75,6 +83,7 @@ def up(
         Path | None, typer.Option(help="the keeper's key directory; default <data-dir>-keeper")
     ] = None,
     workers: Workers = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Start sealbox on this machine (keeper + server); the first run creates keys, database and an admin.
 
@@ -82,7 +91,9 @@ def up(
     """
     from sealbox.cli.up import run_up
 
-    run_up(data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir, workers=workers)
+    run_up(
+        data_dir=data_dir, host=host, port=port, keeper_dir=keeper_dir, workers=workers, log_format=log_format
+    )
 
 
 @app.command()
@@ -92,6 +103,7 @@ def server(
     port: Annotated[int | None, typer.Option(help="default: $SEALBOX_PORT or 8480")] = None,
     workers: Workers = None,
     keeper_url: Annotated[str | None, typer.Option(help="unix:///path.sock or http://host:port")] = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Run the API server (normally started by `sealbox up`)."""
     from sealbox.cli.serving import prepare, serve
@@ -99,9 +111,9 @@ def server(
     from sealbox.server.logs import configure_logging
 
     settings = ServerSettings.from_env(
-        data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url
+        data_dir=data_dir, host=host, port=port, workers=workers, keeper_url=keeper_url, log_format=log_format
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
     audit.refuse_a_lost_anchor(settings)  # a rolled-back audit chain: refused at every start
     serve(settings)
@@ -118,14 +130,20 @@ def keeper(
     server_key: Annotated[
         Path | None, typer.Option(help="the server's signing.pub (checks tickets); default <dir>/server.pub")
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", help="text or json; default $SEALBOX_KEEPER_LOG_FORMAT or text"),
+    ] = None,
 ) -> None:
     """Run the keeper (normally started by `sealbox up`)."""
     from sealbox.config import KeeperSettings
     from sealbox.keeper.process import serve
     from sealbox.server.logs import configure_logging
 
-    settings = KeeperSettings.from_env(dir=dir, listen=listen, server_key_path=server_key)
-    configure_logging(settings.log_level)
+    settings = KeeperSettings.from_env(
+        dir=dir, listen=listen, server_key_path=server_key, log_format=log_format
+    )
+    configure_logging(settings.log_level, settings.log_format)
     serve(settings)
 
 

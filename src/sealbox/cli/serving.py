@@ -18,6 +18,7 @@ import resource
 from sealbox.cli.port_check import check_port_free
 from sealbox.cli.processes import install_keeper_public_key
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
+from sealbox.server.logs import dict_config
 from sealbox.server.metrics import prepare_metrics_dir
 from sealbox.server.routes.scrape import token_digest
 from sealbox.services.keys import ensure_master_key, ensure_signing_key
@@ -62,6 +63,7 @@ def serve(settings: ServerSettings) -> None:
     # The worker processes build their own settings from the environment: hand them paths, never keys.
     os.environ["SEALBOX_DATA_DIR"] = str(settings.data_dir)
     os.environ["SEALBOX_KEEPER_URL"] = settings.resolved_keeper_url
+    os.environ["SEALBOX_LOG_FORMAT"] = settings.log_format  # a --log-format flag reaches the workers too
     os.environ[SERVER_MAIN_PID_VAR] = str(os.getpid())  # a worker started after this process died exits
     prepare_metrics_dir(settings.data_dir)  # the workers' shared metrics files (server/metrics.py)
     Granian(
@@ -82,5 +84,6 @@ def serve(settings: ServerSettings) -> None:
         backpressure=settings.max_connections,
         log_access=False,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=dict_config(settings.log_level, settings.log_format.lower()),
         workers_kill_timeout=WORKERS_KILL_TIMEOUT_S,  # a worker that ignores SIGTERM must not hang a stop
     ).serve()

@@ -52,9 +52,17 @@ def bootstrap(settings: ServerSettings) -> str | None:
 
 
 def run_up(
-    *, data_dir: Path | None, host: str, port: int, keeper_dir: Path | None, workers: int | None = None
+    *,
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    keeper_dir: Path | None,
+    workers: int | None = None,
+    log_format: str | None = None,
 ) -> None:
-    settings = ServerSettings.from_env(data_dir=data_dir, host=host, port=port, workers=workers)
+    settings = ServerSettings.from_env(
+        data_dir=data_dir, host=host, port=port, workers=workers, log_format=log_format
+    )
     # Absolute: the keeper's socket address (unix://PATH) must name the same file from every process.
     kdir = (keeper_dir or keeper_dir_for(settings.data_dir)).absolute()
     if kdir.resolve() == settings.data_dir.resolve() or settings.data_dir.resolve() in kdir.resolve().parents:
@@ -91,13 +99,21 @@ def _run(settings: ServerSettings, *, kdir: Path, keeper_url: str, url: str) -> 
 
     keeper = Child(
         what="keeper",
-        args=["keeper", "--dir", str(kdir), "--listen", keeper_url],
+        args=[
+            "keeper",
+            "--dir",
+            str(kdir),
+            "--listen",
+            keeper_url,
+            "--log-format",
+            settings.log_format.lower(),
+        ],
         ready=lambda: keeper_ready(keeper_url),
         on_ready=keeper_key_unchanged,
     )
     server_args = ["server", "--data-dir", str(settings.data_dir), "--host", settings.host]
     server_args += ["--port", str(settings.port), "--keeper-url", keeper_url]
-    server_args += ["--workers", str(settings.workers)]
+    server_args += ["--workers", str(settings.workers), "--log-format", settings.log_format.lower()]
     server = Child(what="server", args=server_args, ready=lambda: server_ready(url))
     try:
         keeper.start()

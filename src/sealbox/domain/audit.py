@@ -28,6 +28,8 @@ class AuditEvent:
     detail: str | None = None
     on_behalf_of: str | None = None  # the user a service account acted for
     session_id: str | None = None
+    # The API request that wrote it (domain/request_ids.py); None outside a request, and before 0013.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

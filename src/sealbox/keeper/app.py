@@ -15,9 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from sealbox.crypto.sealing import is_sealed_to_keeper, keeper_wrap, open_outer
 from sealbox.crypto.wrapping import outer_context
+from sealbox.domain import request_ids
 from sealbox.errors import DecryptionError, KeeperRefused
 from sealbox.keeper.key_admin import KeyAdmin
 from sealbox.keeper.keys import KeeperKeys, KeyDirectory
@@ -45,6 +48,37 @@ def _answer(message: Message, status: int = 200) -> Response:
 
 def _error(status: int, code: str, message: str) -> Response:
     return _answer(ErrorBody(code=code, message=message), status)
+
+
+_REQUEST_ID = request_ids.HEADER.lower().encode()
+
+
+class RequestIds:
+    """Each request's id, as the server's (domain/request_ids.py): the caller's own when it is a sane
+    token (the server passes its request's), else a generated one; on the keeper's log lines and in
+    the answer's `X-Request-ID`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope.get("headers", ()) if k == _REQUEST_ID), None)
+        request_id = request_ids.accepted(given) or request_ids.generated()
+        header = (_REQUEST_ID, request_id.encode())
+
+        async def send_with_id(message: ASGIMessage) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        entered = request_ids.enter(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_ids.leave(entered)
 
 
 def _convert_items(keys: KeeperKeys, request: ConvertRequest) -> ConvertResponse:
@@ -131,7 +165,7 @@ def create_keeper_app(
         if on_shutdown is not None:
             on_shutdown()
 
-    return Starlette(
+    app = Starlette(
         lifespan=lifespan,
         routes=[
             Route("/healthz", healthz),
@@ -145,3 +179,5 @@ def create_keeper_app(
             Route("/v1/launch", session_route, methods=["POST"]),
         ],
     )
+    app.add_middleware(RequestIds)
+    return app

@@ -4,6 +4,7 @@ sealbox.protocol.keeper."""
 
 from __future__ import annotations
 
+from sealbox.domain import request_ids
 from sealbox.domain.keeper import OuterLayer
 from sealbox.errors import CiphertextIntegrityError, ClientError, KeeperRefused, Unavailable
 from sealbox.protocol.base import Message, ProtocolError, decode, encode
@@ -21,6 +22,12 @@ from sealbox.protocol.keeper import (
 from sealbox.transport import HTTPClient, Response
 
 _TIMEOUT_S = 3.0  # a keeper that does not answer in 3 s counts as down
+
+
+def _with_request_id() -> dict[str, str] | None:
+    """The request id of the API request this call serves, so the keeper's log lines carry it too."""
+    request_id = request_ids.current()
+    return {request_ids.HEADER: request_id} if request_id else None
 
 
 def _down(message: str = "the keeper is unavailable") -> Unavailable:
@@ -44,7 +51,12 @@ class KeeperClient:
     def _call(self, method: str, path: str, body: Message | None = None) -> Response:
         """The keeper's answer; Unavailable (keeper_unavailable) when there is none or it is a 5xx."""
         try:
-            response = self._http.request(method, path, content=None if body is None else encode(body))
+            response = self._http.request(
+                method,
+                path,
+                content=None if body is None else encode(body),
+                headers=_with_request_id(),
+            )
         except ClientError:
             raise _down() from None
         if response.status >= 500:

@@ -100,6 +100,7 @@ def serve(settings: KeeperSettings) -> None:
                 app,
                 fd=sock.fileno(),
                 log_level=log_level,
+                log_config=None,  # uvicorn's loggers write through the root handler (server/logs.py)
                 access_log=False,
                 lifespan="on",
                 server_header=False,
@@ -113,7 +114,7 @@ def serve(settings: KeeperSettings) -> None:
         sock = bind_tcp_socket(host.strip("[]"), port)
         log.info("keeper listening on %s:%s", host, port)
         config = uvicorn.Config(
-            app, log_level=log_level, access_log=False, lifespan="off", server_header=False
+            app, log_level=log_level, log_config=None, access_log=False, lifespan="off", server_header=False
         )
         try:
             uvicorn.Server(config).run(sockets=[sock])

@@ -223,5 +223,5 @@ def app_from_env() -> FastAPI:
     main_pid = os.environ.get(SERVER_MAIN_PID_VAR, "")
     die_with_parent(signal.SIGKILL, parent=int(main_pid) if main_pid.isdigit() else None)
     settings = ServerSettings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

@@ -1,5 +1,5 @@
 """One pure-ASGI middleware: body size limit (413 before reading it whole), body read timeout (408),
-security headers, access log.
+security headers, the request id (`X-Request-ID`, domain/request_ids.py), access log.
 
 The access log names method, path and status only: never the query string or a header, so a token
 passed by mistake in a URL never reaches a log line.
@@ -17,6 +17,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sealbox.domain import request_ids
+
 access_log = logging.getLogger("sealbox.access")
 error_log = logging.getLogger("sealbox.server")
 
@@ -26,6 +28,7 @@ _HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
+_REQUEST_ID = request_ids.HEADER.lower().encode()
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 # The web pages load only their own stylesheet and script; forms post only to this origin.
 _WEB_CSP = (
@@ -93,18 +96,40 @@ class GuardMiddleware:
         status_holder = [0]
         csp = _csp_for(scope.get("path", ""))
 
+        request_id: str | None = None
+        too_big = False
         for name, value in scope.get("headers", ()):
-            if name == b"content-length":
+            if name == _REQUEST_ID and request_id is None:
+                request_id = request_ids.accepted(value)
+            elif name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_body_bytes
+                    too_big = too_big or int(value) > self.max_body_bytes
                 except ValueError:
                     too_big = True
-                if too_big:
-                    await self._reject(
-                        send, status_holder, 413, "payload_too_large", "request body too large"
-                    )
-                    self._done(scope, status_holder[0], started)
-                    return
+        request_id = request_id or request_ids.generated()
+        id_header = (_REQUEST_ID, request_id.encode())
+        entered = request_ids.enter(request_id)
+        try:
+            if too_big:
+                await self._reject(
+                    send, status_holder, 413, "payload_too_large", "request body too large", id_header
+                )
+                self._done(scope, status_holder[0], started)
+                return
+            await self._guarded(scope, receive, send, status_holder, csp, id_header)
+            self._done(scope, status_holder[0], started)
+        finally:
+            request_ids.leave(entered)
+
+    async def _guarded(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status_holder: list[int],
+        csp: tuple[bytes, bytes],
+        id_header: tuple[bytes, bytes],
+    ) -> None:
 
         received = 0
         response_started = False
@@ -141,6 +166,7 @@ class GuardMiddleware:
                 headers: list[Any] = list(message.get("headers", []))
                 headers.extend(_HEADERS)
                 headers.append(csp)
+                headers.append(id_header)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -148,10 +174,12 @@ class GuardMiddleware:
             await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
             if not response_started:
-                await self._reject(send, status_holder, 413, "payload_too_large", "request body too large")
+                await self._reject(
+                    send, status_holder, 413, "payload_too_large", "request body too large", id_header
+                )
         except _TooSlow:
             if not response_started:
-                await self._reject(send, status_holder, 408, "request_timeout", "request timeout")
+                await self._reject(send, status_holder, 408, "request_timeout", "request timeout", id_header)
         except Exception as exc:
             # The last resort: answer 500 here and do not re-raise, so that no server (granian, uvicorn)
             # prints the exception, whose text may hold request data. Only its type is logged.
@@ -159,10 +187,11 @@ class GuardMiddleware:
                 "unhandled %s on %s %s", type(exc).__name__, scope.get("method"), scope.get("path")
             )
             if not response_started:
-                await self._internal_error(send, status_holder)
-        self._done(scope, status_holder[0], started)
+                await self._internal_error(send, status_holder, id_header)
 
-    async def _internal_error(self, send: Send, status_holder: list[int]) -> None:
+    async def _internal_error(
+        self, send: Send, status_holder: list[int], id_header: tuple[bytes, bytes]
+    ) -> None:
         body = _error_body("internal_error", "internal error")
         status_holder[0] = 500
         await send(
@@ -174,13 +203,20 @@ class GuardMiddleware:
                     (b"content-length", str(len(body)).encode()),
                     *_HEADERS,
                     _API_CSP,
+                    id_header,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
 
     async def _reject(
-        self, send: Send, status_holder: list[int], status: int, code: str, message: str
+        self,
+        send: Send,
+        status_holder: list[int],
+        status: int,
+        code: str,
+        message: str,
+        id_header: tuple[bytes, bytes],
     ) -> None:
         """Answer and close the connection: the rest of the body is not wanted."""
         body = _error_body(code, message)
@@ -195,6 +231,7 @@ class GuardMiddleware:
                     (b"connection", b"close"),
                     *_HEADERS,
                     _API_CSP,
+                    id_header,
                 ],
             }
         )

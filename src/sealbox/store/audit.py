@@ -4,9 +4,11 @@ Each record carries the tag of the one before it, and its own tag over its field
 HMAC-SHA256 under the chain key (derived from the master key, never in the database; `key_id` names
 it), so a record edited, deleted or moved breaks the chain at that point (`verify_chain`), and nobody
 with only the database can recompute the tags after an edit. Records from before the chain was keyed
-(chain_version 1, plain SHA-256) may only precede the first keyed one. The newest committed head is
-anchored outside the database (`audit_anchor`), which catches a removed tail. Writers take a lock
-first (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so the chain has one order.
+(chain_version 1, plain SHA-256) may only precede the first keyed one. Keyed records since revision
+0013 (chain_version 3) also cover their request id; version 2 records verify as they were written.
+The newest committed head is anchored outside the database (`audit_anchor`), which catches a removed
+tail. Writers take a lock first (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so the
+chain has one order.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from sealbox.crypto.chain import ChainKeys
+from sealbox.domain import request_ids
 from sealbox.domain.audit import AuditEvent, ChainCheck, Checkpoint, Outcome
 from sealbox.errors import ConfigError, DecryptionError, Unavailable
 from sealbox.store.audit_anchor import REANCHOR, chain_setup, stage_head
@@ -30,7 +33,9 @@ from sealbox.store.tables import audit_events, secrets
 
 _CHAIN_LOCK = 0x5EA1B0C5  # PostgreSQL advisory lock id for the audit chain
 GENESIS = "0" * 64
-LEGACY, KEYED = 1, 2  # chain_version: plain SHA-256 (before revision 0007), HMAC-SHA256
+# chain_version: plain SHA-256 (before revision 0007); HMAC-SHA256 over _FIELDS (before 0013); the same
+# over _FIELDS and the request id. Only the newest is written.
+LEGACY, KEYED, KEYED_WITH_REQUEST = 1, 2, 3
 _FIELDS = (
     "at",
     "actor_id",
@@ -46,14 +51,16 @@ _FIELDS = (
     "on_behalf_of",
     "session_id",
 )
+_FIELDS_V3 = (*_FIELDS, "request_id")
+_KEYED_VERSIONS = (KEYED, KEYED_WITH_REQUEST)
 
 
 def _canonical_at(at: datetime) -> str:
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _canonical(row: dict[str, Any]) -> str:
-    body = {k: (_canonical_at(row[k]) if k == "at" else row[k]) for k in _FIELDS}
+def _canonical(row: dict[str, Any], fields: tuple[str, ...] = _FIELDS) -> str:
+    body = {k: (_canonical_at(row[k]) if k == "at" else row[k]) for k in fields}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -63,11 +70,15 @@ def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 
 def _keyed_message(prev_hash: str, row: dict[str, Any]) -> bytes:
+    """What a keyed record's tag covers; its version is part of it, so no record passes for another."""
+    if row["chain_version"] == KEYED_WITH_REQUEST:
+        body = _canonical(row, _FIELDS_V3)
+        return f"sealbox audit v3\n{row['key_id']}\n{prev_hash}\n{body}".encode()
     return f"sealbox audit v2\n{row['key_id']}\n{prev_hash}\n{_canonical(row)}".encode()
 
 
 def record_tag(keys: ChainKeys, prev_hash: str, row: dict[str, Any]) -> str:
-    """The keyed (chain_version 2) tag of `row` after `prev_hash`, under the key `row["key_id"]`."""
+    """The keyed (chain_version 2 or 3) tag of `row` after `prev_hash`, under the key `row["key_id"]`."""
     return keys.tag(_keyed_message(prev_hash, row), key_id=row["key_id"])
 
 
@@ -87,6 +98,7 @@ def _event(row: Any) -> AuditEvent:
         detail=m["detail"],
         on_behalf_of=m["on_behalf_of"],
         session_id=m["session_id"],
+        request_id=m["request_id"],
     )
 
 
@@ -127,6 +139,7 @@ class AuditRepository:
             or GENESIS
         )
         rows = []
+        request_id = request_ids.current()
         for e in events:
             row: dict[str, Any] = {
                 "at": e.at,
@@ -142,7 +155,8 @@ class AuditRepository:
                 "detail": e.detail,
                 "on_behalf_of": e.on_behalf_of,
                 "session_id": e.session_id,
-                "chain_version": KEYED,
+                "request_id": e.request_id or request_id,
+                "chain_version": KEYED_WITH_REQUEST,
                 "key_id": keys.current_id,
             }
             row["prev_hash"] = prev
@@ -242,7 +256,7 @@ class AuditRepository:
             count += 1
             if row["prev_hash"] != prev or not _row_verifies(keys, prev, row, keyed_seen=keyed_seen):
                 return broken(row["id"])
-            if row["chain_version"] == KEYED:
+            if row["chain_version"] in _KEYED_VERSIONS:
                 keyed_seen = True
             else:
                 legacy += 1
@@ -250,7 +264,7 @@ class AuditRepository:
             if row["action"] == REANCHOR:
                 reanchors.append((row["id"], row["at"], row["detail"] or ""))
             if checkpoint is not None and row["id"] == checkpoint.record_id:
-                if row["hash"] != checkpoint.head or row["chain_version"] != KEYED:
+                if row["hash"] != checkpoint.head or row["chain_version"] not in _KEYED_VERSIONS:
                     return broken(row["id"], truncated=True)
                 anchored = True
         if not anchored:
@@ -269,7 +283,9 @@ class AuditRepository:
 def _row_verifies(keys: ChainKeys, prev: str, row: dict[str, Any], *, keyed_seen: bool) -> bool:
     """One record's own check: its tag (keyed) or its hash (unkeyed, only before the first keyed one)."""
     try:
-        if row["chain_version"] == KEYED:
+        if row["chain_version"] == KEYED and row["request_id"] is not None:
+            return False  # version 2 tags do not cover a request id, and none was written with one
+        if row["chain_version"] in _KEYED_VERSIONS:
             keys.verify(_keyed_message(prev, row), row["hash"], key_id=row["key_id"])
             return True
         if row["chain_version"] == LEGACY and not keyed_seen and row["key_id"] is None:

@@ -144,6 +144,7 @@ audit_events = Table(
     Column("detail", Text, nullable=True),
     Column("on_behalf_of", String(64), nullable=True),  # the user a service account acted for
     Column("session_id", String(32), nullable=True),
+    Column("request_id", String(64), nullable=True),  # the API request that wrote it (since 0013)
     Column("prev_hash", String(64), nullable=True),  # the chain: hash of the record before this one
     Column("hash", String(64), nullable=True),
     # 1: plain SHA-256 (records written before 0007); 2: HMAC-SHA256 under the chain key `key_id`.

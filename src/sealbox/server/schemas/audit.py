@@ -21,6 +21,7 @@ class AuditRecord(BaseModel):
     secret: str | None
     version: int | None
     session_id: str | None
+    request_id: str | None  # the API request that wrote it (X-Request-ID); None before it was kept
     client_addr: str | None
     detail: str | None
 
@@ -38,6 +39,7 @@ class AuditRecord(BaseModel):
             secret=e.secret_name,
             version=e.version,
             session_id=e.session_id,
+            request_id=e.request_id,
             client_addr=e.client_addr,
             detail=e.detail,
         )
