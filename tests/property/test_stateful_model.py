@@ -573,7 +573,9 @@ class RacingModel(Model):
         # Before the delete: 200; after it: 404; meanwhile (PostgreSQL): 409, and a retry gets the 404.
         if expect(replaced, 200, 404, 409).status_code == 409:
             assert replaced.json()["code"] == "version_conflict", replaced.text
-        del self.secrets[key]
+        secret = self.deleted[key] = self.secrets.pop(key)  # into the recovery window
+        if replaced.status_code == 200:  # the replace came first: the deleted secret holds its version
+            secret.version, secret.value = secret.version + 1, value
 
 
 def _run(machine: type[Model], stack: Stack) -> None:
