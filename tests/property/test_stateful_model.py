@@ -135,6 +135,7 @@ class Model(RuleBasedStateMachine):
         self.names = [f"m{tag}-u{i}" for i in USERS]
         self.group = f"m{tag}-g"
         self.secrets: dict[Key, Secret] = {}
+        self.deleted: dict[Key, Secret] = {}  # in the recovery window: hidden, the name held, restorable
         self.members: set[int] = {0}  # the group's creator is its manager, and so a member
         self.invited: set[int] = set()  # invited by the manager, not (yet) accepted: no access from it
         self.launches: list[Launch] = []
@@ -223,6 +224,9 @@ class Model(RuleBasedStateMachine):
         if (actor, name) in self.secrets:
             expect(resp, 409)
             return
+        if (actor, name) in self.deleted:
+            assert expect(resp, 409).json()["code"] == "name_held_by_deleted_secret", resp.text
+            return
         body = expect(resp, 201).json()
         assert (body["access"], body["current_version"], body["ref"]) == (
             "owner",
@@ -266,7 +270,26 @@ class Model(RuleBasedStateMachine):
             self.refused(resp, status)
             return
         expect(resp, 204)
-        del self.secrets[key]
+        self.deleted[key] = self.secrets.pop(key)
+
+    @rule(data=st.data())
+    def restore(self, data: st.DataObject) -> None:
+        """The owner brings a deleted secret back, with its versions and grants."""
+        if not self.deleted:
+            return
+        key = owner, _ = data.draw(st.sampled_from(sorted(self.deleted)), label="deleted")
+        body = expect(self.on(owner, key, "POST", "/restore"), 200).json()
+        secret = self.secrets[key] = self.deleted.pop(key)
+        assert (body["current_version"], body["access"]) == (secret.version, "owner"), body
+
+    @rule(data=st.data())
+    def purge(self, data: st.DataObject) -> None:
+        """The owner removes a deleted secret for good: the name is free again."""
+        if not self.deleted:
+            return
+        key = owner, name = data.draw(st.sampled_from(sorted(self.deleted)), label="deleted")
+        expect(self.call(owner, "DELETE", f"/secrets/{name}", params={"purge": "true"}), 204)
+        del self.deleted[key]
 
     @rule(actor=st.sampled_from(USERS), data=st.data())
     def get(self, actor: int, data: st.DataObject) -> None:
@@ -508,7 +531,7 @@ class RacingModel(Model):
             lambda: self.call(actor, "POST", "/secrets", json={"name": name, "value": values[1]}, lane=1),
         )
         codes = sorted(r.status_code for r in resps)
-        if (actor, name) in self.secrets:
+        if (actor, name) in self.secrets or (actor, name) in self.deleted:
             assert codes == [409, 409], [r.text for r in resps]
             return
         assert codes == [201, 409], [r.text for r in resps]
@@ -550,7 +573,9 @@ class RacingModel(Model):
         # Before the delete: 200; after it: 404; meanwhile (PostgreSQL): 409, and a retry gets the 404.
         if expect(replaced, 200, 404, 409).status_code == 409:
             assert replaced.json()["code"] == "version_conflict", replaced.text
-        del self.secrets[key]
+        secret = self.deleted[key] = self.secrets.pop(key)  # into the recovery window
+        if replaced.status_code == 200:  # the replace came first: the deleted secret holds its version
+            secret.version, secret.value = secret.version + 1, value
 
 
 def _run(machine: type[Model], stack: Stack) -> None:
