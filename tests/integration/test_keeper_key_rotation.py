@@ -5,8 +5,6 @@ removes the old keys from the keeper and the server, and everything still launch
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,8 +17,8 @@ from sealbox.crypto.session_keys import SigningKey
 from sealbox.services.keys import load_signing_key
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
-from tests.support.processes import Stack, running_stack, sealbox_cmd
-from tests.support.rotation import WRITERS, Traffic, admin, audit_verify
+from tests.support.processes import Stack, running_stack
+from tests.support.rotation import WRITERS, Traffic, admin, audit_verify, rotate_killed_midway
 from tests.support.writes import Ledger, values_through_launch
 
 SEEDED = 100  # outer layers for the re-wrap: enough batches of 4 to kill the command between two
@@ -60,23 +58,6 @@ def _all_launch(stack: Stack, ledger: Ledger) -> list[str]:
     return ledger.lost(stored)
 
 
-def _rotate_killed_midway(stack: Stack, total: int) -> None:
-    with subprocess.Popen(
-        sealbox_cmd("admin", "rotate", "keeper-key", "--batch", "4"),
-        env=stack.env(),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if line.endswith("rows left\n") and 0 < int(line.split()[0]) < total - 8:
-                proc.send_signal(signal.SIGKILL)
-                break
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"
-
-
 def _rotation_under_load(stack: Stack) -> None:
     server_pub, keeper_pub = stack.data_dir / "keeper.pub", stack.keeper.dir / "keeper.pub"
     old_key = _current(server_pub)
@@ -85,7 +66,7 @@ def _rotation_under_load(stack: Stack) -> None:
     traffic.start()
     try:
         time.sleep(1.0)
-        _rotate_killed_midway(stack, sum(_keeper_ids(stack).values()))
+        rotate_killed_midway(stack, "keeper-key", "--batch", "4", moved=8)
         new_key = _current(keeper_pub)
         assert new_key != old_key and _current(server_pub) == new_key, "the new key is current at once"
         assert sum(n for kid, n in _keeper_ids(stack).items() if not kid.endswith(new_key)) > 0

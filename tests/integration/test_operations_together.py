@@ -10,7 +10,6 @@ and restore. Every value stays deliverable through a launch throughout.
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from tests.conftest import CANARIES
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
-from tests.support.rotation import admin, audit_verify, count
+from tests.support.rotation import admin, audit_verify, count, rotate_killed_midway
 from tests.support.writes import values_through_launch
 
 SECRETS = 8  # each with two versions: 16 data keys
@@ -32,28 +31,6 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with contextlib.ExitStack() as stacks:
         url = stacks.enter_context(fresh_database()) if request.param == "postgres" else None
         yield stacks.enter_context(running_stack(tmp_path_factory.mktemp("ops"), database_url=url))
-
-
-def _rotate_killed_halfway(stack: Stack, user: str) -> None:
-    """`rotate user-keys --user USER` killed once some, not all, of the user's data keys moved."""
-    with subprocess.Popen(
-        sealbox_cmd("admin", "rotate", "user-keys", "--user", user, "--batch", "2"),
-        env=stack.env(),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        first = None
-        for line in proc.stderr:
-            if line.endswith("rows left\n"):
-                left = int(line.split()[0])
-                first = left if first is None else first
-                if 0 < left < first:
-                    proc.send_signal(signal.SIGKILL)
-                    break
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed half-way"
 
 
 _ON_PREVIOUS_KEYS = (
@@ -86,7 +63,7 @@ def test_rotation_transfer_and_backup_each_half_way_through_another(stack: Stack
             assert c.put(f"/api/v1/secrets/{name}/value", json={"value": values[name]}).status_code == 200
 
     # Alice's key rotation dies half-way: some of her data keys are under her previous key.
-    _rotate_killed_halfway(stack, "alice")
+    rotate_killed_midway(stack, "user-keys", "--user", "alice", "--batch", "2", moved=1)
     assert _on_previous_keys(stack, "alice") > 0
 
     # She leaves; bob takes her secrets, including the data keys her previous key wraps.
@@ -95,7 +72,7 @@ def test_rotation_transfer_and_backup_each_half_way_through_another(stack: Stack
     assert {name: v.decode() for name, v in launched.items()} == values
 
     # Bob's key rotation dies half-way over versions whose contexts bind alice's id; a backup now.
-    _rotate_killed_halfway(stack, "bob")
+    rotate_killed_midway(stack, "user-keys", "--user", "bob", "--batch", "2", moved=1)
     assert _on_previous_keys(stack, "bob") > 0
     backup = tmp_path / "backup"
     keys_only = ("--keys-only",) if stack.database_url else ()  # PostgreSQL's rows: pg_dump's job

@@ -68,7 +68,7 @@ def _killed_then_finished(stack: Stack) -> None:
     assert before[LEFT, "master-key"] == 0 and before[LEFT, "user-keys"] == 0
     assert (DONE, "master-key") not in before, "no rotation completed yet"
 
-    rotate_killed_midway(stack, 61)
+    rotate_killed_midway(stack, "master-key", "--batch", "4", moved=8)
     current = load_keyring(stack.data_dir / "master.key").current_id.hex()
     left = _on_old_master_key(stack, current)
     assert left > 0, "the kill should leave rows on the old key"

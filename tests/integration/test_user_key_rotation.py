@@ -5,8 +5,6 @@ the old keys, and everything still launches after a server restart, `sealbox aud
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import pytest
 
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
-from tests.support.processes import Stack, running_stack, sealbox_cmd
-from tests.support.rotation import WRITERS, Traffic, admin, audit_verify, count
+from tests.support.processes import Stack, running_stack
+from tests.support.rotation import WRITERS, Traffic, admin, audit_verify, count, rotate_killed_midway
 from tests.support.writes import values_through_launch
 
 STORED = 60  # versions for the re-wrap: enough batches of 2 to kill the command between two
@@ -46,27 +44,6 @@ def _store(stack: Stack) -> dict[str, str]:
     return values
 
 
-def _rotate_killed_midway(stack: Stack) -> None:
-    with subprocess.Popen(
-        sealbox_cmd("admin", "rotate", "user-keys", "--batch", "2"),
-        env=stack.env(),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        first = None
-        for line in proc.stderr:
-            if line.endswith("rows left\n"):
-                left = int(line.split()[0])
-                first = left if first is None else first
-                if left < first - 6:
-                    proc.send_signal(signal.SIGKILL)
-                    break
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"
-
-
 def _rotation_under_load(stack: Stack) -> None:
     stored = _store(stack)
     old_ids = _old_key_ids(stack)
@@ -74,7 +51,7 @@ def _rotation_under_load(stack: Stack) -> None:
     traffic.start()
     try:
         time.sleep(1.0)
-        _rotate_killed_midway(stack)
+        rotate_killed_midway(stack, "user-keys", "--batch", "2", moved=7)
         assert count(stack, ON_PREVIOUS) > 0, "the kill should leave data keys on the old user key"
         refused = admin(stack, "rotate", "user-keys", "--retire")
         assert refused.returncode != 0

@@ -129,19 +129,24 @@ def count(stack: Stack, sql: str) -> int:
         engine.dispose()
 
 
-def rotate_killed_midway(stack: Stack, total: int) -> None:
-    """Start the rotation in batches of 4 and SIGKILL it once it reports fewer rows left than `total`."""
+def rotate_killed_midway(stack: Stack, *args: str, moved: int) -> None:
+    """`sealbox admin rotate ARGS`, SIGKILLed once its progress lines show at least `moved` rows moved
+    since its first line, and some still left."""
     with subprocess.Popen(
-        sealbox_cmd("admin", "rotate", "master-key", "--batch", "4"),
+        sealbox_cmd("admin", "rotate", *args),
         env=stack.env(),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     ) as proc:
         assert proc.stderr is not None
+        first = None
         for line in proc.stderr:
-            if line.endswith("rows left\n") and 0 < int(line.split()[0]) < total - 8:
-                proc.send_signal(signal.SIGKILL)
-                break
+            if line.endswith("rows left\n"):
+                left = int(line.split()[0])
+                first = left if first is None else first
+                if 0 < left <= first - moved:
+                    proc.send_signal(signal.SIGKILL)
+                    break
         proc.wait(60)
     assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"

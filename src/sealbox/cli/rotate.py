@@ -7,7 +7,10 @@ The re-wrap runs in this command against the database while the server keeps ser
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,9 +18,34 @@ from sealbox.cli.admin import DataDir, open_database
 from sealbox.cli.output import fail
 from sealbox.errors import ConfigError, DecryptionError, ServiceError
 
+if TYPE_CHECKING:
+    from sealbox.config import ServerSettings
+    from sealbox.store.database import Database
+
 app = typer.Typer(
     help="Rotate keys online: a new key at once, then a resumable re-wrap.", no_args_is_help=True
 )
+
+
+@contextmanager
+def _on_the_database(data_dir: Path | None) -> Iterator[tuple[ServerSettings, Database]]:
+    """The data dir's settings and database for one rotation command; any failure is one `error:` line."""
+    try:
+        settings, db = open_database(data_dir)
+    except (ConfigError, ServiceError) as exc:
+        fail(_said(exc))
+    try:
+        yield settings, db
+    except (ConfigError, ServiceError, OSError) as exc:
+        fail(_said(exc))
+    except DecryptionError:
+        fail("a key cannot be opened with this master keyring (a key missing from the file?)")
+    finally:
+        db.dispose()
+
+
+def _said(exc: Exception) -> str:
+    return exc.message if isinstance(exc, ServiceError) else str(exc)
 
 
 def _progress(left: int) -> None:
@@ -44,13 +72,8 @@ def master_key(
     from sealbox.services import rotation
     from sealbox.store.rotation import DatabaseRotationRows
 
-    try:
-        settings, db = open_database(data_dir)
-    except (ConfigError, ServiceError) as exc:
-        fail(str(exc))
-    rows = DatabaseRotationRows(db)
-    path = settings.resolved_master_key_path
-    try:
+    with _on_the_database(data_dir) as (settings, db):
+        rows, path = DatabaseRotationRows(db), settings.resolved_master_key_path
         if retire:
             gone = rotation.retire_master_keys(rows, path).retired
             typer.echo(
@@ -60,14 +83,6 @@ def master_key(
             )
             return
         done = rotation.rotate_master_key(rows, path, progress=_progress, limit=batch)
-    except ServiceError as exc:
-        fail(exc.message)
-    except ConfigError as exc:
-        fail(str(exc))
-    except DecryptionError:
-        fail("a user key cannot be opened with this master keyring (a key missing from the file?)")
-    finally:
-        db.dispose()
     what = "made master key" if done.new_key else "resumed: master key"
     typer.echo(f"{what} {done.current_id} current and re-wrapped {done.moved} user key(s); 0 rows left")
 
@@ -91,26 +106,13 @@ def user_keys(
     from sealbox.services import user_key_rotation as rotation
     from sealbox.store.rotation import DatabaseRotationRows
 
-    try:
-        settings, db = open_database(data_dir)
-    except (ConfigError, ServiceError) as exc:
-        fail(str(exc))
-    rows = DatabaseRotationRows(db)
-    path = settings.resolved_master_key_path
-    try:
+    with _on_the_database(data_dir) as (settings, db):
+        rows, path = DatabaseRotationRows(db), settings.resolved_master_key_path
         if retire:
             removed = rotation.retire_user_keys(rows, user=user)
             typer.echo(f"retired {removed} previous user key(s)" + (f" of {user}" if user else ""))
             return
         done = rotation.rotate_user_keys(rows, path, user=user, progress=_progress, limit=batch)
-    except ServiceError as exc:
-        fail(exc.message)
-    except ConfigError as exc:
-        fail(str(exc))
-    except DecryptionError:
-        fail("a key cannot be opened with this master keyring (a key missing from the file?)")
-    finally:
-        db.dispose()
     typer.echo(f"gave {done.swapped} user(s) a new key and re-wrapped {done.moved} data key(s); 0 rows left")
 
 
@@ -133,17 +135,15 @@ def keeper_key(
     from sealbox.services.keys import load_signing_key
     from sealbox.store.keeper_rotation import DatabaseKeeperKeyRows
 
-    try:
-        settings, db = open_database(data_dir)
+    with (
+        _on_the_database(data_dir) as (settings, db),
+        closing(KeeperClient(settings.resolved_keeper_url)) as keeper,
+    ):
         server = rotation.Server(
             signing=load_signing_key(settings.resolved_signing_key_path),
             keeper_pub=settings.resolved_keeper_public_key_path,
         )
-    except (ConfigError, ServiceError) as exc:
-        fail(exc.message if isinstance(exc, ServiceError) else str(exc))
-    rows = DatabaseKeeperKeyRows(db)
-    keeper = KeeperClient(settings.resolved_keeper_url)
-    try:
+        rows = DatabaseKeeperKeyRows(db)
         if retire:
             gone = rotation.retire_keeper_keys(rows, keeper, server).retired
             typer.echo(
@@ -153,13 +153,6 @@ def keeper_key(
             )
             return
         done = rotation.rotate_keeper_key(rows, keeper, server, progress=_progress, limit=batch)
-    except ServiceError as exc:
-        fail(exc.message)
-    except (ConfigError, OSError) as exc:
-        fail(str(exc))
-    finally:
-        keeper.close()
-        db.dispose()
     what = "made keeper key" if done.new_key else "resumed: keeper key"
     typer.echo(f"{what} {done.key_id} current and re-wrapped {done.moved} outer layer(s); 0 rows left")
 
@@ -183,13 +176,9 @@ def audit_key(
     from sealbox.store.audit_anchor import CHECKPOINT_NAME
     from sealbox.store.rotation import DatabaseRotationRows
 
-    try:
-        settings, db = open_database(data_dir)
-    except (ConfigError, ServiceError) as exc:
-        fail(str(exc))
-    rows = DatabaseRotationRows(db, checkpoint=settings.data_dir / CHECKPOINT_NAME)
-    path = settings.resolved_master_key_path
-    try:
+    with _on_the_database(data_dir) as (settings, db):
+        rows = DatabaseRotationRows(db, checkpoint=settings.data_dir / CHECKPOINT_NAME)
+        path = settings.resolved_master_key_path
         if retire:
             gone = rotation.retire_audit_keys(rows, path)
             typer.echo(
@@ -199,12 +188,6 @@ def audit_key(
             )
             return
         done = rotation.rotate_audit_key(rows, path)
-    except ServiceError as exc:
-        fail(exc.message)
-    except ConfigError as exc:
-        fail(str(exc))
-    finally:
-        db.dispose()
     typer.echo(
         f"made audit key {done.current_id} current (was {done.previous_id}); records keep the key "
         "they name, and every server tags its next record with the new one"

@@ -100,8 +100,8 @@ def validation_error(message: str, kind: type[Message] | None = None) -> dict[st
         return {"type": "extra_forbidden", "loc": (*loc, _UNKNOWN)}
     if bound := _BOUND.fullmatch(problem):
         what, length, op, limit = bound.groups()
-        kind, key = _BOUND_KINDS[("array" if what == "array" else "str" if length else "int", op)]
-        return {"type": kind, "loc": loc, "ctx": {key: int(limit)}}
+        error, key = _BOUND_KINDS[("array" if what == "array" else "str" if length else "int", op)]
+        return {"type": error, "loc": loc, "ctx": {key: int(limit)}}
     if typed := _TYPE.fullmatch(problem):
         return {"type": _TYPE_KINDS.get(typed[1], "type_error"), "loc": loc}
     return {"type": "value_error", "loc": loc}

@@ -179,8 +179,7 @@ class CheckpointFile:
 
     def __init__(self, path: Path, keys: ChainKeys | KeySource, lookup: Lookup) -> None:
         self.path = path
-        fixed = keys
-        self.keys: KeySource = keys if not isinstance(fixed, ChainKeys) else (lambda: fixed)
+        self.keys: KeySource = (lambda: keys) if isinstance(keys, ChainKeys) else keys
         self._lookup = lookup
         self._lock = threading.Lock()
         self._warned = False
