@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 
 from sealbox.cli.port_check import check_port_free
 from sealbox.cli.processes import install_keeper_public_key
@@ -55,17 +56,24 @@ def raise_open_file_limit(wanted: int) -> None:
 
 def serve(settings: ServerSettings) -> None:
     """Run granian in this process until it is stopped (its workers are processes of their own)."""
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-
     raise_open_file_limit(settings.max_connections + _SPARE_FILES)
     # The worker processes build their own settings from the environment: hand them paths, never keys.
     os.environ["SEALBOX_DATA_DIR"] = str(settings.data_dir)
     os.environ["SEALBOX_KEEPER_URL"] = settings.resolved_keeper_url
     os.environ["SEALBOX_LOG_FORMAT"] = settings.log_format  # a --log-format flag reaches the workers too
     os.environ[SERVER_MAIN_PID_VAR] = str(os.getpid())  # a worker started after this process died exits
-    prepare_metrics_dir(settings.data_dir)  # the workers' shared metrics files (server/metrics.py)
+    metrics_dir = prepare_metrics_dir(settings.data_dir)  # the workers' shared metrics files
+    try:
+        _serve(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: ServerSettings) -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+
     Granian(
         "sealbox.server.app:app_from_env",
         factory=True,

@@ -4,7 +4,7 @@ Several worker processes answer on one port (granian's workers, `sealbox server`
 one of them: each must report the sum over all. prometheus_client's multiprocess mode does that, and is
 the way its maintainers keep: every process writes its values to memory-mapped files in one directory
 (`PROMETHEUS_MULTIPROC_DIR`), and the process that answers a scrape adds them up. `sealbox server` makes
-that directory private under the data dir and empties it at each start (`prepare_metrics_dir`), before
+that directory private and new at each start (`prepare_metrics_dir`, not under the data dir), before
 the workers are forked. Per-worker labels were the other way: every series times the number of workers,
 a restarted worker's counts reset, and the sum left to every dashboard. Counters of a worker that died
 still count (its file stays, as it should); gauges of the "live" kinds drop a dead process's share at
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +47,7 @@ from sealbox.errors import ConfigError, Unavailable
 from sealbox.services.keeper_port import KeeperPort
 
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
-METRICS_DIR = "metrics"  # under the data dir
+METRICS_DIR = "metrics"  # where older releases kept the files, under the data dir (removed at start)
 UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # The routes that launch (a session's or a service's one-time credential) and redeem.
@@ -62,13 +63,17 @@ T = TypeVar("T")
 
 def prepare_metrics_dir(data_dir: Path) -> Path:
     """An empty private directory for this run's worker files, named in the environment the workers
-    inherit (called by `sealbox server` before it starts them)."""
-    path = data_dir / METRICS_DIR
+    inherit (called by `sealbox server` before it starts them).
+
+    Not under the data dir: the files are memory-mapped, and a write into a mapped page of a file system
+    that is full kills the process (SIGBUS), so a full data disk, which must only refuse writes with
+    storage_full, would reset connections. A fresh 0700 folder in the system's temporary directory; the
+    last run's folder under the data dir (older releases) is removed."""
+    shutil.rmtree(data_dir / METRICS_DIR, ignore_errors=True)
     try:
-        shutil.rmtree(path, ignore_errors=True)  # the last run's files: its counts are not this run's
-        path.mkdir(mode=0o700, parents=True)
+        path = Path(tempfile.mkdtemp(prefix="sealbox-metrics-"))
     except OSError as exc:
-        raise ConfigError(f"the metrics directory {path} cannot be made ({exc.strerror})") from None
+        raise ConfigError(f"the metrics directory cannot be made ({exc.strerror})") from None
     os.environ[MULTIPROC_VAR] = str(path)
     return path
 

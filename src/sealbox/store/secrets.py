@@ -208,7 +208,11 @@ class SecretRepository:
         new_version = expected_version + 1
         result = self.conn.execute(
             update(secrets)
-            .where(secrets.c.id == secret.id, secrets.c.current_version == expected_version)
+            .where(
+                secrets.c.id == secret.id,
+                secrets.c.current_version == expected_version,
+                secrets.c.deleted_at.is_(None),  # a delete that committed meanwhile: no version for it
+            )
             .values(current_version=new_version, updated_at=at, updated_by=by)
         )
         if result.rowcount != 1:
