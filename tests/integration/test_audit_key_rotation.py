@@ -18,7 +18,7 @@ from sealbox.crypto.keyring import load_keyring
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
-from tests.support.rotation import Traffic, admin, audit_verify
+from tests.support.rotation import Traffic, admin, audit_verify, restore
 
 WORKERS = {"SEALBOX_WORKERS": "2"}
 
@@ -155,21 +155,7 @@ def test_a_backup_after_audit_and_master_key_rotations_restores_and_verifies(tmp
         made = admin(stack, "backup", str(backup))
         assert made.returncode == 0, made.stdout + made.stderr
     target = tmp_path / "restored"
-    restored = subprocess.run(
-        sealbox_cmd(
-            "admin",
-            "restore",
-            str(backup),
-            "--data-dir",
-            str(target / "data"),
-            "--keeper-dir",
-            str(target / "keeper"),
-        ),
-        env=base_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    restored = restore(backup, target)
     assert restored.returncode == 0, restored.stdout + restored.stderr
     verified = subprocess.run(
         sealbox_cmd("audit", "verify"),

@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import CANARIES
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
-from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
-from tests.support.rotation import admin, audit_verify, count, rotate_killed_midway
+from tests.support.processes import Stack, running_stack
+from tests.support.rotation import admin, audit_verify, count, restore, rotate_killed_midway
 from tests.support.writes import values_through_launch
 
 SECRETS = 8  # each with two versions: 16 data keys
@@ -90,22 +90,5 @@ def test_rotation_transfer_and_backup_each_half_way_through_another(stack: Stack
 
     # The half-way backup restores: its own keys open its rows (previous keys, transferred contexts).
     if stack.database_url is None:  # on PostgreSQL the rows go through pg_dump (test_backup_restore)
-        target = tmp_path / "restored"
-        _ok(
-            subprocess.run(
-                sealbox_cmd(
-                    "admin",
-                    "restore",
-                    str(backup),
-                    "--data-dir",
-                    str(target / "data"),
-                    "--keeper-dir",
-                    str(target / "keeper"),
-                ),
-                env=base_env(),
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-        )
+        _ok(restore(backup, tmp_path / "restored"))
     assert find_in_bytes(stack.logs(), CANARIES) == []

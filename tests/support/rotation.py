@@ -8,12 +8,13 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 
 from tests.support.canaries import make_canary
-from tests.support.processes import Stack, sealbox_cmd
+from tests.support.processes import Stack, base_env, sealbox_cmd
 from tests.support.writes import Ledger, values_through_launch
 
 WRITERS = 3
@@ -108,6 +109,25 @@ def rows_by_master_key(stack: Stack) -> dict[str, int]:
 def admin(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         sealbox_cmd("admin", *args), env=stack.env(), capture_output=True, text=True, timeout=300
+    )
+
+
+def restore(backup: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    """`sealbox admin restore BACKUP` into TARGET/data and TARGET/keeper, run as a fresh machine would."""
+    return subprocess.run(
+        sealbox_cmd(
+            "admin",
+            "restore",
+            str(backup),
+            "--data-dir",
+            str(target / "data"),
+            "--keeper-dir",
+            str(target / "keeper"),
+        ),
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -32,7 +32,14 @@ from sealbox.domain.keeper import OuterLayer
 from sealbox.errors import Conflict
 from sealbox.private_files import write_public_file
 from sealbox.protocol.keeper import KeeperKeyState
-from sealbox.services.rotation import BATCH_ROWS, LEASE_TTL, SETTLE_SECONDS, RotationRows, leased
+from sealbox.services.rotation import (
+    BATCH_ROWS,
+    LEASE_TTL,
+    SETTLE_SECONDS,
+    RotationRows,
+    lease_lost,
+    leased,
+)
 
 KEEPER_LEASE = "keeper-key"
 TICKET_SECONDS = 60
@@ -152,7 +159,7 @@ def _rewrap_all(
             )
         n = rows.move_outer_layers(moves, lease=(KEEPER_LEASE, holder), now=datetime.now(UTC), ttl=LEASE_TTL)
         if n is None:
-            raise Conflict("the rotation lost its lease to another runner; it goes on there")
+            raise lease_lost()
         moved += n
         left = rows_left(rows.keeper_key_ids_in_use(), current)
         progress(left)

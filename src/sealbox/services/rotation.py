@@ -181,11 +181,16 @@ def _rewrap_all(
             rewrap=rewrap,
         )
         if n is None:
-            raise Conflict("the rotation lost its lease to another runner; it goes on there")
+            raise lease_lost()
         moved += n
         left = rows_left(rows.master_key_ids_in_use(), current)
         progress(left)
     return moved
+
+
+def lease_lost() -> Conflict:
+    """Another runner took the rotation's lease (this one stalled past its TTL): it goes on there."""
+    return Conflict("the rotation lost its lease to another runner; it goes on there")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

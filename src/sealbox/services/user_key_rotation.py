@@ -25,7 +25,7 @@ from typing import Protocol
 from sealbox.crypto.keyring import Keyring, load_keyring
 from sealbox.crypto.wrapping import new_user_key, rewrap_data_key, unwrap_user_key, wrap_user_key
 from sealbox.errors import Conflict, NotFound
-from sealbox.services.rotation import BATCH_ROWS, LEASE_TTL, RotationRows, leased
+from sealbox.services.rotation import BATCH_ROWS, LEASE_TTL, RotationRows, lease_lost, leased
 
 USER_LEASE = "user-keys"
 
@@ -129,7 +129,7 @@ def rotate_user_keys(
                 swap=_swapper(ring),
             )
             if n is None:
-                raise _lost()
+                raise lease_lost()
             if n == 0:
                 break
             swapped += n
@@ -170,7 +170,7 @@ def _rewrap_data_keys(
             lease=lease, now=datetime.now(UTC), ttl=LEASE_TTL, user_id=user_id, limit=limit, rewrap=rewrap
         )
         if n is None:
-            raise _lost()
+            raise lease_lost()
         moved += n
         left = rows.data_keys_left(user_id)
         progress(left)
@@ -192,10 +192,6 @@ def _data_key_rewrapper(ring: Keyring) -> Callable[[DataKeyRow], tuple[bytes, st
         return rewrapped, current.kid.hex()
 
     return rewrap
-
-
-def _lost() -> Conflict:
-    return Conflict("the rotation lost its lease to another runner; it goes on there")
 
 
 def retire_user_keys(rows: UserKeyRows, *, user: str | None) -> int:
