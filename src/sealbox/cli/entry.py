@@ -134,13 +134,18 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def main() -> None:
+def main(*, teardown: bool = False) -> None:
+    """The console script. A `sealbox run` ends with `exit_now`; with `teardown`, through SystemExit, as
+    `python -m sealbox` does so that whoever runs it in-process (runpy, the tests) sees the exit code."""
     os.umask(0o077)  # every file sealbox creates (database, keys, config) is private to its user
     argv = sys.argv[1:]
     if argv[:1] == ["run"]:
         parsed = parse_run_args(argv[1:])
         if parsed is not None:
-            exit_now(run_session(parsed))
+            code = run_session(parsed)
+            if teardown:
+                sys.exit(code)
+            exit_now(code)
     from sealbox.cli.main import main as typer_main
 
     typer_main()
