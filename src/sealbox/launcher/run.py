@@ -48,7 +48,7 @@ DEFAULT_HEARTBEAT_SECONDS = 30
 HEARTBEAT_VARIABLE = "SEALBOX_HEARTBEAT_SECONDS"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 # What a run needs only once the server has created its session: the redemption (cryptography, msgspec,
-# the keeper client: a third of what `sealbox run` imports), the child's environment, subprocess, and
+# the keeper client: more than half of what `sealbox run` imports), the child's environment, subprocess, and
 # shutil (the folder's removal).
 _AFTER_ANSWER = ("sealbox.launcher.redeem", "sealbox.launcher.environ", "subprocess", "shutil")
 
