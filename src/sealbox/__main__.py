@@ -1,5 +1,5 @@
-"""`python -m sealbox` is the `sealbox` command."""
+"""`python -m sealbox` is the `sealbox` command (exiting through SystemExit: see `main`)."""
 
 from sealbox.cli.entry import main
 
-main()
+main(teardown=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def _write_atomically(path: Path, data: bytes | str, *, overwrite: bool, mode: i
         if stat.S_ISLNK(os.lstat(path).st_mode):
             raise ConfigError(f"{path} is a symbolic link; sealbox writes no key or token through one")
     payload = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:

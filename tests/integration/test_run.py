@@ -660,6 +660,35 @@ def test_the_exit_code_of_the_command_is_sealbox_exit_code(
     assert "command_failed" in one_error_line(missing)
 
 
+def test_the_console_script_ends_as_python_m_sealbox_does(
+    person: Person, value: Callable[[str], str]
+) -> None:
+    """The `sealbox` console script ends a run with os._exit (no interpreter teardown), `python -m sealbox`
+    through SystemExit: both give the command's exit code and output, end the session, remove the folder."""
+    name = unique("console")
+    person.add(name, value=value("console"))
+    script = (
+        'printf "%s %s" "$SEALBOX_SECRETS_DIR" "$SEALBOX_SESSION_ID" > "$1"; echo out; echo err >&2; exit 5'
+    )
+    console = str(Path(sys.executable).parent / "sealbox")
+    for how in ("console", "module"):
+        marker = person.workdir / f"{how}.seen"
+        args = ["run", "--secret", name, "--", "sh", "-c", script, "sh", str(marker)]
+        done = subprocess.run(
+            [console, *args] if how == "console" else sealbox_cmd(*args),
+            env=person.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (5, "out\n", "err\n"), how
+        folder, session_id = marker.read_text().split()
+        assert not Path(folder).exists(), how
+        assert person.session(session_id)["status"] == "ended", how
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signals_reach_the_command_and_the_folder_is_removed(
     person: Person, value: Callable[[str], str], sig: signal.Signals

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from sealbox.crypto.context import Context, Layer
 from sealbox.crypto.envelope import open_, seal
@@ -39,8 +38,7 @@ class PublicKeySet:
 
     def to_text(self) -> str:
         return "".join(
-            f"{kid.hex()}:{base64.b64encode(pub.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()}\n"
-            for kid, pub in self.keys
+            f"{kid.hex()}:{base64.b64encode(pub.public_bytes_raw()).decode()}\n" for kid, pub in self.keys
         )
 
     @classmethod
@@ -85,10 +83,7 @@ class PrivateKeySet:
         return None
 
     def to_text(self) -> str:
-        raw = [
-            (kid, key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
-            for kid, key in self.keys
-        ]
+        raw = [(kid, key.private_bytes_raw()) for kid, key in self.keys]
         return "".join(f"{kid.hex()}:{base64.b64encode(key).decode()}\n" for kid, key in raw)
 
     @classmethod

@@ -21,7 +21,6 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from sealbox.crypto.context import Context, Layer
 from sealbox.crypto.envelope import open_with_key, seal_with_key
@@ -47,7 +46,7 @@ class SessionKeyPair:
         return cls(private=X25519PrivateKey.generate())
 
     def public_bytes(self) -> bytes:
-        return self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return self.private.public_key().public_bytes_raw()
 
 
 def public_key_from_bytes(raw: bytes) -> X25519PublicKey:
@@ -111,11 +110,11 @@ class SigningKey:
         return cls(kid=new_key_id(), private=Ed25519PrivateKey.generate())
 
     def to_text(self) -> str:
-        raw = self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        raw = self.private.private_bytes_raw()
         return f"{self.kid.hex()}:{base64.b64encode(raw).decode()}\n"
 
     def public_text(self) -> str:
-        raw = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        raw = self.private.public_key().public_bytes_raw()
         return f"{self.kid.hex()}:{base64.b64encode(raw).decode()}\n"
 
     @classmethod

@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -120,6 +119,8 @@ def find_or_make(base: Path, prefix: str, *, mode: int, refusal: str = NO_MEMORY
     found = found_roots(base, prefix, mode=mode)
     if found:
         return found[0]
+    import tempfile  # only the first run of a user makes its folder
+
     try:
         made = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     except OSError:

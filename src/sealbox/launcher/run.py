@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import os
 import signal
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sealbox.domain.sessions import (
     HEARTBEAT_MISSES,
@@ -24,9 +24,7 @@ from sealbox.domain.sessions import (
     check_mappings,
 )
 from sealbox.errors import BadRequest
-from sealbox.launcher.environ import child_environment
 from sealbox.launcher.memory import private_root, private_roots
-from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.spec import RunSpec
 from sealbox.launcher.spool import (
     SecretFolder,
@@ -38,12 +36,21 @@ from sealbox.launcher.spool import (
 from sealbox.launcher.watch import Reporter, Watch, end_session
 from sealbox.sdk.client import Client
 
+if TYPE_CHECKING:
+    import subprocess
+
+    from sealbox.launcher.redeem import Delivered, Delivery
+
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 REFRESH_INTERVAL_S = 2.0
 DEFAULT_HEARTBEAT_SECONDS = 30
 HEARTBEAT_VARIABLE = "SEALBOX_HEARTBEAT_SECONDS"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+# What a run needs only once the server has created its session: the redemption (cryptography, msgspec,
+# the keeper client: more than half of what `sealbox run` imports), the child's environment, subprocess, and
+# shutil (the folder's removal).
+_AFTER_ANSWER = ("sealbox.launcher.redeem", "sealbox.launcher.environ", "subprocess", "shutil")
 
 
 def heartbeat_from_env() -> int:
@@ -75,21 +82,56 @@ class RunOptions:
     log: Callable[[str], None] = lambda line: print(f"sealbox: {line}", file=sys.stderr)
 
 
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, or None where there is none."""
+    with contextlib.suppress(OSError, AttributeError):
+        prctl: Callable[..., int] = ctypes.CDLL(None).prctl
+        return prctl
+    return None
+
+
 def _harden() -> None:
     """The launcher holds plaintexts: no core dumps, no reads of its memory by same-user processes."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def _child_setup() -> None:
-    # Between fork and exec: die with sealbox (even on its SIGKILL), and be dumpable as the user expects.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+def _load_after_answer() -> None:
+    with contextlib.suppress(Exception):  # a module that fails to load fails again where it is used
+        for module in _AFTER_ANSWER:
+            importlib.import_module(module)
+        from sealbox.crypto.session_keys import SessionKeyPair
+
+        SessionKeyPair.generate()  # the first key loads cryptography's OpenSSL backend; this one is dropped
+
+
+def _prefetch() -> threading.Thread:
+    """Load `_AFTER_ANSWER` in a thread while this one waits for the server to create the session.
+
+    Only a head start (each module is still imported where it is used); the run joins the thread once the
+    server has answered, so it never forks or exits while the thread holds an import lock.
+    """
+    thread = threading.Thread(target=_load_after_answer, name="sealbox-prefetch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _child_setup() -> Callable[[], None]:
+    """What the child does between fork and exec: die with sealbox (even on its SIGKILL), and be dumpable as
+    the user expects. prctl is looked up here, in the parent: the child only calls it (the time between
+    fork and exec is part of every run's start-up)."""
+    prctl = _prctl()
+
+    def setup() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+
+    return setup
 
 
 def folder_contents(items: Sequence[Delivered]) -> tuple[dict[str, bytes | dict[str, bytes]], dict[str, Any]]:
@@ -181,7 +223,11 @@ class _Runner:
             mount = lease_root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
         else:
             mount, lease_root = None, _lease_root()
-        launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
+        prefetch = _prefetch()
+        try:
+            launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
+        finally:
+            prefetch.join()  # never fork (or exit) while the thread may hold an import lock
         session_id = launch["session"]["id"]
         lease = None
         if lease_root is not None:
@@ -189,6 +235,9 @@ class _Runner:
                 lease_root, path=mount, keep_folder=existed, session_id=session_id, server=self.opts.url
             )
         try:
+            from sealbox.launcher.environ import child_environment
+            from sealbox.launcher.redeem import redeem
+
             self.delivery = redeem(
                 self.client.http,
                 session_id=session_id,
@@ -269,12 +318,15 @@ class _Runner:
             with contextlib.suppress(ProcessLookupError):
                 child.send_signal(signum)
 
+        import subprocess
+
+        setup = _child_setup()
         for sig in _FORWARDED:
             previous[sig] = signal.signal(sig, forward)
         try:
             try:
                 # The command the person asked to run: an argv list, no shell.
-                self.child = subprocess.Popen(list(self.opts.command), env=env, preexec_fn=_child_setup)  # nosec B603
+                self.child = subprocess.Popen(list(self.opts.command), env=env, preexec_fn=setup)  # nosec B603
             except OSError as exc:
                 raise BadRequest(
                     f"cannot start {self.opts.command[0]}: {exc.strerror}", code="command_failed"
@@ -310,6 +362,8 @@ class _Runner:
         )
         if not stale or self.folder is None:
             return
+        from sealbox.launcher.redeem import redeem
+
         launch = self.api("POST", f"/api/v1/sessions/{session_id}/credentials")
         delivery = redeem(
             self.client.http,

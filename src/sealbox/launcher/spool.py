@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import shutil
 import stat
 import time
 from collections.abc import Mapping
@@ -101,7 +99,7 @@ class SecretFolder:
         """Write a complete new set of files and switch to it in one rename."""
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
-            version_dir = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{secrets.token_hex(4)}"
+            version_dir = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{os.urandom(4).hex()}"
             os.mkdir(version_dir, 0o700, dir_fd=fd)
             vfd = os.open(version_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             try:
@@ -148,6 +146,8 @@ class SecretFolder:
             ),
             key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns,
         )
+        import shutil  # loaded while the server answers (run.py's _AFTER_ANSWER), not before the first call
+
         for old in [v for v in versions if v != keep][:-1]:
             shutil.rmtree(self.path / old, ignore_errors=True)
 
@@ -177,6 +177,8 @@ def remove_folder(path: Path, *, keep_folder: bool, owner: int | None = None) ->
         return  # not ours any more: never follow a link to delete elsewhere
     if owner is not None and st.st_uid != owner:
         return  # someone else's folder under a name we once used
+    import shutil  # as above
+
     for entry in os.scandir(path):
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -204,7 +206,7 @@ def write_lease(
 ) -> Path:
     """Record a live run (process, folder, session and its server; no value) so the next run can clean up
     after a crash."""
-    lease = root / f"lease-{os.getpid()}-{secrets.token_hex(4)}.json"
+    lease = root / f"lease-{os.getpid()}-{os.urandom(4).hex()}.json"
     _write_lease_file(
         lease,
         {
