@@ -83,6 +83,7 @@ class SessionService:
         acting_for: Principal | None = None,
         credential_ttl_seconds: int | None = None,
         heartbeat_seconds: int | None = None,
+        allow_expired: bool = False,
     ) -> IssuedCredential:
         """Record a session and return its one-time session credential; every secret must be usable.
 
@@ -91,6 +92,7 @@ class SessionService:
         `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
         init container starts late; a longer lifetime is written into the audit record.
         `heartbeat_seconds`: the session side will call in that often (services/heartbeats.py).
+        `allow_expired`: secrets past their expiry are let through, and the audit record names them.
         """
         check_mappings(mappings)
         check_heartbeat(heartbeat_seconds)
@@ -116,7 +118,10 @@ class SessionService:
         with self.db.writing() as uow:
             if project is not None:
                 _check_project_member(uow, user.id, project)
-            items = session_secrets(uow, subject, mappings, project=project, purposes=purposes, now=now)
+            expired: list[str] | None = [] if allow_expired else None
+            items = session_secrets(
+                uow, subject, mappings, project=project, purposes=purposes, now=now, expired=expired
+            )
             session = Session(
                 id=session_id,
                 owner_id=user.id,
@@ -130,6 +135,7 @@ class SessionService:
                 secrets=tuple(items),
                 heartbeat_seconds=heartbeat_seconds,
                 last_seen_at=now if heartbeat_seconds is not None else None,
+                allow_expired=allow_expired,
             )
             repo = uow.sessions
             repo.add(session)
@@ -142,7 +148,8 @@ class SessionService:
                 secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
                 detail=f"session={session_id}"
                 + (" service-fetch" if acting_for else "")
-                + credential_ttl_note(credential_ttl),
+                + credential_ttl_note(credential_ttl)
+                + (f" allow-expired={','.join(expired)}" if expired else ""),
                 on_behalf_of=acting_for.user.name if acting_for else None,
                 session_id=session_id,
             )
