@@ -3,13 +3,14 @@
 A launch with `allow_expired` (`sealbox run --allow-expired`) brings an expired secret in, and its
 audit record names it; without it the launch is refused naming the secret (tests/integration/
 test_expiry.py covers the refusals). The server's sweep writes a `secret.expiring` record 30, 7 and 1
-days before a secret expires, each once per secret and expiry: the stack here sweeps every half second
-(a two-second recovery window), and time passes by moving the expiry closer in the SQLite file beside
-the running server (which is what the clock would do), so no test waits for days.
+days before a secret expires, each once per secret and expiry: the stacks here (SQLite, PostgreSQL)
+sweep every half second (a two-second recovery window), and time passes by moving the expiry closer in
+the database beside the running server (which is what the clock would do), so no test waits for days.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import time
@@ -18,9 +19,11 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.integration.test_expiry import Person, expire, person, unique
+from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, base_env, running_stack, sealbox_cmd
 
 API = "/api/v1"
@@ -70,24 +73,27 @@ def test_allow_expired_brings_an_expired_secret_in_on_the_record(
     assert value not in refused.stdout + refused.stderr + allowed.stdout + allowed.stderr
 
 
-@pytest.fixture(scope="module")
-def sweeping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack on SQLite whose sweep runs every half second (its recovery window is two seconds)."""
-    root: Path = tmp_path_factory.mktemp("notices")
-    with running_stack(root, server_env={"SEALBOX_RECOVERY_WINDOW_SECONDS": "2"}) as s:
-        yield s
-
-
-def _stored(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+@pytest.fixture(params=["sqlite", "postgres"])
+def sweeping(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """A stack whose sweep runs every half second (its recovery window is two seconds)."""
+    window = {"SEALBOX_RECOVERY_WINDOW_SECONDS": "2"}
+    with contextlib.ExitStack() as opened:
+        url = opened.enter_context(fresh_database()) if request.param == "postgres" else None
+        yield opened.enter_context(running_stack(tmp_path, database_url=url, server_env=window))
 
 
 def _move_expiry(stack: Stack, secret_id: str, at: datetime) -> None:
     """What the clock does: the same expiry, closer (the notice already written stays noted)."""
-    with closing(sqlite3.connect(stack.data_dir / "sealbox.db", timeout=10)) as conn, conn:
-        changed = conn.execute(
-            "UPDATE secrets SET expires_at = ? WHERE id = ?", (_stored(at), secret_id)
-        ).rowcount
+    if stack.database_url:
+        plain = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain, autocommit=True) as pg:
+            changed = pg.execute("UPDATE secrets SET expires_at = %s WHERE id = %s", (at, secret_id)).rowcount
+    else:
+        stored = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        with closing(sqlite3.connect(stack.data_dir / "sealbox.db", timeout=10)) as conn, conn:
+            changed = conn.execute(
+                "UPDATE secrets SET expires_at = ? WHERE id = ?", (stored, secret_id)
+            ).rowcount
     assert changed == 1
 
 

@@ -94,6 +94,15 @@ def test_a_dry_run_changes_nothing_and_apply_creates_and_replaces(
     assert values == {"DB_PASSWORD": last, "API_KEY": api, "HOME_DIR": "${HOME}/data", "odd_key": mapped}
 
     listed = cli("secret", "ls")
+    # The created ones expire in 30 days: `ls --expiring` lists them (not API_KEY, which has no expiry).
+    expiring = cli("secret", "ls", "--expiring")
+    assert expiring.returncode == 0, expiring.stderr
+    assert sorted(line.split()[0] for line in expiring.stdout.splitlines()[1:]) == [
+        "DB_PASSWORD",
+        "HOME_DIR",
+        "odd_key",
+    ]
+    assert cli("secret", "ls", "--expiring", "--within", "1d").stdout.startswith("no secrets expire before")
     output = dry.stdout + dry.stderr + applied.stdout + applied.stderr + listed.stdout
     audit = _audit_text(stack)
     for value in (old, first, last, api, mapped):

@@ -81,6 +81,12 @@ def _decode(data: bytes) -> tuple[str, Problem | None]:
         return "", Problem(line=line, message="not UTF-8 text: nothing was read")
 
 
+def _line_of(original: str, start: int) -> int:
+    """The line a binding's text begins on: dotenv counts from the blank lines it read before it."""
+    leading = original[: len(original) - len(original.lstrip())]
+    return start + leading.count("\n")
+
+
 def parse_env(data: bytes) -> Parsed:
     """The entries of a .env file's bytes, and its problems by line. A key given twice keeps its last
     value (as dotenv and a shell do), and the earlier lines are reported."""
@@ -92,7 +98,7 @@ def parse_env(data: bytes) -> Parsed:
     problems: list[Problem] = []
     by_key: dict[str, Entry] = {}
     for binding in parse_stream(io.StringIO(text)):
-        line = binding.original.line
+        line = _line_of(binding.original.string, binding.original.line)
         if binding.error:
             problems.append(Problem(line=line, message="not KEY=VALUE: skipped"))
             continue

@@ -55,6 +55,16 @@ from sealbox.services.session_redemption import Redemption, deliver, spend_crede
 MAX_SESSIONS_LISTED = 500
 
 
+def _create_detail(session_id: str, service: bool, credential_ttl: int, expired: list[str] | None) -> str:
+    """The `session.create` record's detail: a service's fetch, a long credential, expired secrets let in."""
+    return (
+        f"session={session_id}"
+        + (" service-fetch" if service else "")
+        + credential_ttl_note(credential_ttl)
+        + (f" allow-expired={','.join(expired)}" if expired else "")
+    )
+
+
 class SessionService:
     def __init__(
         self,
@@ -92,7 +102,7 @@ class SessionService:
         `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
         init container starts late; a longer lifetime is written into the audit record.
         `heartbeat_seconds`: the session side will call in that often (services/heartbeats.py).
-        `allow_expired`: secrets past their expiry are let through, and the audit record names them.
+        `allow_expired`: secrets past their expiry are let through; the audit record names them.
         """
         check_mappings(mappings)
         check_heartbeat(heartbeat_seconds)
@@ -146,10 +156,7 @@ class SessionService:
                 "session.create",
                 now=now,
                 secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
-                detail=f"session={session_id}"
-                + (" service-fetch" if acting_for else "")
-                + credential_ttl_note(credential_ttl)
-                + (f" allow-expired={','.join(expired)}" if expired else ""),
+                detail=_create_detail(session_id, acting_for is not None, credential_ttl, expired),
                 on_behalf_of=acting_for.user.name if acting_for else None,
                 session_id=session_id,
             )
