@@ -14,7 +14,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_expiry import Person, person, unique
+import httpx
+
+from tests.integration.test_expiry import CSRF, Person, person, unique
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
 
@@ -138,3 +140,25 @@ def test_a_file_that_is_not_utf8_imports_nothing(stack: Stack, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "line 2: not UTF-8 text: nothing was read" in done.stderr
     assert _mine(alice) == {}
+
+
+def test_the_web_form_needs_its_csrf_token_and_renders_no_value(
+    stack: Stack, canary: Callable[[str], str]
+) -> None:
+    alice = person(stack, unique("dana"))
+    value = canary("web")
+    files = {"file": ("x.env", f"WEB_KEY={value}\n".encode(), "text/plain")}
+    with httpx.Client(base_url=stack.url, timeout=30) as web:
+        login = CSRF.search(web.get("/web/login").text)
+        assert login is not None
+        assert web.post("/web/login", data={"csrf": login.group(1), "token": alice.token}).status_code == 303
+        form = web.get("/web/import")
+        csrf = CSRF.search(form.text)
+        assert form.status_code == 200 and csrf is not None
+        refused = web.post("/web/import", data={"csrf": "wrong", "apply": "yes"}, files=files)
+        assert refused.status_code == 403
+        assert _mine(alice) == {}
+        done = web.post("/web/import", data={"csrf": csrf.group(1), "apply": "yes"}, files=files)
+    assert done.status_code == 200 and "WEB_KEY" in done.text and "created" in done.text
+    assert value not in refused.text + done.text
+    assert set(_mine(alice)) == {"WEB_KEY"}
