@@ -21,7 +21,7 @@ from typing import NoReturn
 # `sealbox run`'s options (cli/run.py declares the same): each --some-name fills the field some_name.
 _REPEATED = frozenset({"--secret", "--env"})
 _SINGLE = frozenset({"--mount-path", "--secrets-from", "--project", "--keeper-url"})
-_FLAGS = frozenset({"--refresh"})
+_FLAGS = frozenset({"--refresh", "--allow-expired"})
 
 
 def _field(option: str) -> str:
@@ -40,6 +40,7 @@ class RunArgs:
     secrets_from: Path | None = None
     project: str | None = None
     keeper_url: str | None = None
+    allow_expired: bool = False
 
 
 def parse_run_args(args: Sequence[str]) -> RunArgs | None:
@@ -87,6 +88,7 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
         secrets_from=Path(single["secrets_from"]) if "secrets_from" in single else None,
         project=single.get("project"),
         keeper_url=single.get("keeper_url"),
+        allow_expired="allow_expired" in flags,
     )
 
 
@@ -109,7 +111,12 @@ def run_session(args: RunArgs) -> int:
         )
         return run(
             RunOptions(
-                spec=spec, command=args.command, url=cfg.url, token=cfg.token, keeper_url=args.keeper_url
+                spec=spec,
+                command=args.command,
+                url=cfg.url,
+                token=cfg.token,
+                keeper_url=args.keeper_url,
+                allow_expired=args.allow_expired,
             )
         )
     except ConfigError as exc:

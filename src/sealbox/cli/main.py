@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sealbox.cli import admin, audit, kube, rotate, secrets, sessions, sharing, tokens
+from sealbox.cli import admin, audit, kube, rotate, secret_import, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
 from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
@@ -53,6 +53,7 @@ app.add_typer(kube.app, name="kube")
 secrets.app.command("share")(sharing.share)
 secrets.app.command("unshare")(sharing.unshare)
 secrets.app.command("grants")(sharing.grants)
+secrets.app.command("import")(secret_import.import_env)
 app.command("login")(tokens.login)
 app.command("run", context_settings={"allow_interspersed_args": False})(run_command.run)
 

@@ -50,6 +50,12 @@ def run(
     keeper_url: Annotated[
         str | None, typer.Option(metavar="URL", help="override the keeper address the server gives")
     ] = None,
+    allow_expired: Annotated[
+        bool,
+        typer.Option(
+            "--allow-expired", help="bring secrets past their expiry too (the audit record says so)"
+        ),
+    ] = False,
 ) -> None:
     """Run COMMAND with the chosen secrets: files in $SEALBOX_SECRETS_DIR (0400, in memory) and/or variables.
 
@@ -72,5 +78,6 @@ def run(
         secrets_from=secrets_from,
         project=project,
         keeper_url=keeper_url,
+        allow_expired=allow_expired,
     )
     raise typer.Exit(run_session(args))

@@ -191,13 +191,27 @@ def list_(
     deleted: Annotated[
         bool, typer.Option("--deleted", help="the deleted ones in their recovery window, and until when")
     ] = False,
+    expiring: Annotated[
+        bool, typer.Option("--expiring", help="only those expired or expiring within 30 days (or --within)")
+    ] = False,
+    within: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="with --expiring: 7d, 12h, 2w (default 30d)")
+    ] = None,
 ) -> None:
     """List your secrets (metadata only)."""
     if deleted:
         _list_deleted(as_json)
         return
+    if within is not None and not expiring:
+        fail("--within goes with --expiring")
     with client() as c:
         items = c.list_secrets(prefix=prefix)
+    if expiring:
+        until = _parse_time(parse_expiry(within or "30d", what="--within"))
+        items = [s for s in items if s["expires_at"] and _parse_time(s["expires_at"]) <= until]
+        if not items and not as_json:
+            typer.echo(f"no secrets expire before {until:%Y-%m-%d %H:%M} UTC")
+            return
     if as_json:
         print_json(items)
         return
@@ -276,6 +290,9 @@ def _expiry(expires_at: str | None) -> str:
     if not expires_at:
         return ""
     shown = expires_at[:19].replace("T", " ")
-    when = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return f"{shown} (expired)" if when <= datetime.now(UTC) else shown
+    return f"{shown} (expired)" if _parse_time(expires_at) <= datetime.now(UTC) else shown
+
+
+def _parse_time(text: str | None) -> datetime:
+    when = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)

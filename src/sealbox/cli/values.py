@@ -81,7 +81,7 @@ def parse_since(text: str | None, *, now: datetime | None = None) -> str | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
-def parse_expiry(text: str | None, *, now: datetime | None = None) -> str | None:
+def parse_expiry(text: str | None, *, now: datetime | None = None, what: str = "--expires") -> str | None:
     """`30d`, `12h`, `2w` or an ISO 8601 time (UTC if no zone) -> ISO 8601 with a zone."""
     if text is None:
         return None
@@ -92,7 +92,7 @@ def parse_expiry(text: str | None, *, now: datetime | None = None) -> str | None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        fail("--expires takes a duration such as 30d or 12h, or an ISO 8601 time")
+        fail(f"{what} takes a duration such as 30d or 12h, or an ISO 8601 time")
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.isoformat()

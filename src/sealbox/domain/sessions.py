@@ -147,6 +147,7 @@ class Session:
     secrets: tuple[SessionSecret, ...] = ()
     heartbeat_seconds: int | None = None  # None: the session side does not call in (hubs, pods)
     last_seen_at: datetime | None = None
+    allow_expired: bool = False  # launched with --allow-expired: expired secrets are delivered (audited)
 
     def is_live(self, now: datetime) -> bool:
         return session_is_live(

@@ -77,6 +77,7 @@ class RunOptions:
     url: str
     token: str = field(repr=False)
     keeper_url: str | None = None
+    allow_expired: bool = False  # --allow-expired: the server lets expired secrets through, on the record
     refresh_interval: float = REFRESH_INTERVAL_S
     heartbeat_seconds: int = field(default_factory=heartbeat_from_env)
     log: Callable[[str], None] = lambda line: print(f"sealbox: {line}", file=sys.stderr)
@@ -204,6 +205,7 @@ class _Runner:
             # The heartbeat ends an abandoned run's session within minutes, so the lifetime need not: a
             # long job keeps its files for up to the longest lifetime, not the default 12 hours.
             "ttl_seconds": MAX_TTL_SECONDS,
+            "allow_expired": self.opts.allow_expired,
         }
 
     def run(self) -> int:

@@ -94,6 +94,13 @@ class SessionCreate(Message, frozen=True):
             extra_json_schema={"minimum": MIN_HEARTBEAT_SECONDS, "maximum": MAX_HEARTBEAT_SECONDS},
         ),
     ] = None
+    allow_expired: Annotated[
+        bool,
+        msgspec.Meta(
+            description="bring secrets past their expiry too (refused otherwise, 409 secret_expired); the "
+            "audit record of the launch names them"
+        ),
+    ] = False
 
 
 class CredentialCreate(Message, frozen=True):

@@ -13,6 +13,7 @@ from sealbox.server.metrics import Metrics
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.services.conversion import convert_pending
 from sealbox.services.deletion import DeletionService, purge_due
+from sealbox.services.expiry import announce_expiring
 from sealbox.services.identity import Authenticator
 from sealbox.services.keeper_port import KeeperPort
 from sealbox.services.keys import ServerKeys
@@ -89,8 +90,9 @@ class Converter:
 
 
 class PurgeSweeper:
-    """One background thread that removes for good what is past its recovery window: at start, then every
-    `interval` seconds. Safe beside other replicas' sweepers (services/deletion.py: `purge_due`)."""
+    """One background thread that removes for good what is past its recovery window, and writes the
+    expiry notices that are due: at start, then every `interval` seconds. Safe beside other replicas'
+    sweepers (services/deletion.py: `purge_due`; services/expiry.py: `announce_expiring`)."""
 
     def __init__(self, db: Database, *, interval: float) -> None:
         self._db = db
@@ -115,13 +117,16 @@ class PurgeSweeper:
     def _sweep(self) -> None:
         try:
             purged = purge_due(self._db, now=datetime.now(UTC))
+            announced = announce_expiring(self._db, now=datetime.now(UTC))
             failure = None
         except ServiceError as exc:
-            failure, purged = exc.code, 0
+            failure, purged, announced = exc.code, 0, 0
         except Exception as exc:  # a background sweep must not die; the next one tries again
-            failure, purged = fault_code(exc) or type(exc).__name__, 0
+            failure, purged, announced = fault_code(exc) or type(exc).__name__, 0, 0
         if purged:
             log.info("removed %d deleted secrets for good: their recovery window ended", purged)
+        if announced:
+            log.info("wrote %d expiry notices (secret.expiring) into the audit log", announced)
         if failure != self.failing and failure is not None:
             log.warning("removing deleted secrets failed (%s); retrying", failure)
         self.failing = failure

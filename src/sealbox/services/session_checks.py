@@ -104,9 +104,12 @@ def session_secrets(
     project: str | None,
     purposes: Purposes | None,
     now: datetime,
+    expired: list[str] | None = None,
 ) -> list[SessionSecret]:
     """Each mapping's secret as the session will hold it, at its current version, after every check:
-    it exists and `subject` may use it, its project scope, the service's purposes, its field, its expiry."""
+    it exists and `subject` may use it, its project scope, the service's purposes, its field, its expiry.
+    With `expired` (a launch with --allow-expired), an expired secret is let through and its reference
+    appended there, for the audit record."""
     user = subject.user
     refs = [split_ref(m.secret) for m in mappings]
     own = [name for owner, name in refs if owner is None or owner == user.name]
@@ -129,7 +132,10 @@ def session_secrets(
         if purposes is not None and not purposes.allow(kind=found.kind.value, name=found.name, ref=found.ref):
             raise purpose_not_allowed(m.secret, index)
         check_field(found.kind, m, index, stored_fields=found.field_names)
-        check_not_expired(m.secret, found.expires_at, now, field=f"secrets[{index}]")
+        if expired is not None and found.expires_at is not None and found.expires_at <= now:
+            expired.append(m.secret)
+        else:
+            check_not_expired(m.secret, found.expires_at, now, field=f"secrets[{index}]")
         items.append(
             SessionSecret(
                 secret_id=found.id,

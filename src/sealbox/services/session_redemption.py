@@ -137,7 +137,10 @@ def _check_still_allowed(
     # Leaving the project is checked again too, like a revoked grant.
     if current.project_id is not None and sharing.project_role(current.project_id, session.owner_id) is None:
         raise Forbidden("access to a secret of this session was revoked", code="access_revoked")
-    # Expiry too: a refresh (or a late first redemption) after it delivers nothing.
+    # Expiry too: a refresh (or a late first redemption) after it delivers nothing, unless the session
+    # was launched with --allow-expired (its creation's audit record says so).
+    if session.allow_expired:
+        return
     check_not_expired(
         s.secret_name if s.owner_id == session.owner_id else f"{s.owner_name}/{s.secret_name}",
         current.expires_at,

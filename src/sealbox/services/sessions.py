@@ -55,6 +55,16 @@ from sealbox.services.session_redemption import Redemption, deliver, spend_crede
 MAX_SESSIONS_LISTED = 500
 
 
+def _create_detail(session_id: str, service: bool, credential_ttl: int, expired: list[str] | None) -> str:
+    """The `session.create` record's detail: a service's fetch, a long credential, expired secrets let in."""
+    return (
+        f"session={session_id}"
+        + (" service-fetch" if service else "")
+        + credential_ttl_note(credential_ttl)
+        + (f" allow-expired={','.join(expired)}" if expired else "")
+    )
+
+
 class SessionService:
     def __init__(
         self,
@@ -83,6 +93,7 @@ class SessionService:
         acting_for: Principal | None = None,
         credential_ttl_seconds: int | None = None,
         heartbeat_seconds: int | None = None,
+        allow_expired: bool = False,
     ) -> IssuedCredential:
         """Record a session and return its one-time session credential; every secret must be usable.
 
@@ -91,6 +102,7 @@ class SessionService:
         `credential_ttl_seconds` (60-900, default 60, at most the session's lifetime) is for pods whose
         init container starts late; a longer lifetime is written into the audit record.
         `heartbeat_seconds`: the session side will call in that often (services/heartbeats.py).
+        `allow_expired`: secrets past their expiry are let through; the audit record names them.
         """
         check_mappings(mappings)
         check_heartbeat(heartbeat_seconds)
@@ -116,7 +128,10 @@ class SessionService:
         with self.db.writing() as uow:
             if project is not None:
                 _check_project_member(uow, user.id, project)
-            items = session_secrets(uow, subject, mappings, project=project, purposes=purposes, now=now)
+            expired: list[str] | None = [] if allow_expired else None
+            items = session_secrets(
+                uow, subject, mappings, project=project, purposes=purposes, now=now, expired=expired
+            )
             session = Session(
                 id=session_id,
                 owner_id=user.id,
@@ -130,6 +145,7 @@ class SessionService:
                 secrets=tuple(items),
                 heartbeat_seconds=heartbeat_seconds,
                 last_seen_at=now if heartbeat_seconds is not None else None,
+                allow_expired=allow_expired,
             )
             repo = uow.sessions
             repo.add(session)
@@ -140,9 +156,7 @@ class SessionService:
                 "session.create",
                 now=now,
                 secrets=[(item.secret_id, item.secret_name, item.version) for item in items],
-                detail=f"session={session_id}"
-                + (" service-fetch" if acting_for else "")
-                + credential_ttl_note(credential_ttl),
+                detail=_create_detail(session_id, acting_for is not None, credential_ttl, expired),
                 on_behalf_of=acting_for.user.name if acting_for else None,
                 session_id=session_id,
             )

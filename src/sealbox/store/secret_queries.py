@@ -15,7 +15,12 @@ from sealbox.domain.secrets import Secret, SecretID, SecretVersion
 from sealbox.store.raw import Statement, utc, utc_required
 from sealbox.store.tables import projects, secret_versions, secrets, users
 
-COLUMNS = (*secrets.c, users.c.name.label("owner_name"), projects.c.name.label("project_name"))
+# Every column but the expiry sweep's own bookkeeping (services/expiry.py), which no read needs.
+COLUMNS = (
+    *(c for c in secrets.c if c.name != "expiry_announced_days"),
+    users.c.name.label("owner_name"),
+    projects.c.name.label("project_name"),
+)
 
 
 def binary(column: Any, dialect: str) -> Any:

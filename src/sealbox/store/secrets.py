@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sealbox.crypto.wrapping import StoredVersion
@@ -249,6 +249,7 @@ class SecretRepository:
             values["description"] = description
         if set_expiry:
             values["expires_at"] = expires_at
+            values["expiry_announced_days"] = None  # a new expiry gets its own notices
         self.conn.execute(update(secrets).where(secrets.c.id == secret_id).values(**values))
 
     def set_field_names(self, secret_id: str, names: tuple[str, ...]) -> None:
@@ -292,6 +293,28 @@ class SecretRepository:
         """Deleted secrets whose recovery window is over."""
         query = metadata_query(secrets.c.purge_at <= now, deleted=True).order_by(secrets.c.purge_at)
         return [secret_from_row(r) for r in self.conn.execute(query.limit(limit))]
+
+    def expiring_unannounced(self, *, before: datetime, days: int, limit: int) -> list[Secret]:
+        """Live secrets expiring by `before` whose notice of `days` (or a closer one) is not written."""
+        announced = secrets.c.expiry_announced_days
+        query = metadata_query(
+            secrets.c.expires_at <= before, or_(announced.is_(None), announced > days)
+        ).order_by(secrets.c.expires_at)
+        return [secret_from_row(r) for r in self.conn.execute(query.limit(limit))]
+
+    def mark_expiry_announced(self, secret_id: str, *, days: int, expires_at: datetime) -> bool:
+        """Note the notice of `days` as written, unless another sweep did or the expiry moved meanwhile."""
+        announced = secrets.c.expiry_announced_days
+        result = self.conn.execute(
+            update(secrets)
+            .where(
+                secrets.c.id == secret_id,
+                secrets.c.expires_at == expires_at,
+                or_(announced.is_(None), announced > days),
+            )
+            .values(expiry_announced_days=days)
+        )
+        return result.rowcount == 1
 
     def purge(self, secret_id: str, *, due_by: datetime | None = None) -> bool:
         """Remove a secret for good with its versions and grants; with `due_by`, only one deleted whose

@@ -52,6 +52,7 @@ def _session(row: Any, items: tuple[SessionSecret, ...]) -> Session:
         secrets=items,
         heartbeat_seconds=m["heartbeat_seconds"],
         last_seen_at=m["last_seen_at"],
+        allow_expired=bool(m["allow_expired"]),
     )
 
 
@@ -72,6 +73,7 @@ class SessionRepository:
                 ended_at=None,
                 heartbeat_seconds=session.heartbeat_seconds,
                 last_seen_at=session.last_seen_at,
+                allow_expired=session.allow_expired,
             )
         )
         self.conn.execute(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -105,6 +106,9 @@ secrets = Table(
     Column("deleted_at", UTCDateTime, nullable=True),
     Column("deleted_by", String(64), nullable=True),
     Column("purge_at", UTCDateTime, nullable=True),
+    # The smallest of 30, 7 and 1 days whose `secret.expiring` audit record was written for this expiry
+    # (NULL: none yet); a new expiry resets it, so each notice is written once per secret and expiry.
+    Column("expiry_announced_days", Integer, nullable=True),
     UniqueConstraint("owner_id", "name", name="uq_secrets_owner_name"),
     Index("ix_secrets_purge_at", "purge_at"),  # the sweep finds the due ones without a scan
 )
@@ -169,6 +173,8 @@ sessions = Table(
     # intervals is over, so one whose side died while the server was down does not stay live.
     Column("heartbeat_seconds", Integer, nullable=True),
     Column("last_seen_at", UTCDateTime, nullable=True),
+    # Launched with --allow-expired: its redemptions deliver a secret past its expiry (audited).
+    Column("allow_expired", Boolean, nullable=False, server_default=false()),
 )
 
 session_secrets = Table(

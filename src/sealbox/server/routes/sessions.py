@@ -65,6 +65,7 @@ def create_session(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBod
         now=now(),
         credential_ttl_seconds=body.credential_ttl_seconds,
         heartbeat_seconds=body.heartbeat_seconds,
+        allow_expired=body.allow_expired,
     )
     created = session_created(issued, now=issued.session.created_at, keeper_url=ctx.public_keeper_url)
     return struct_response(created, status_code=status.HTTP_201_CREATED)

@@ -8,6 +8,7 @@ HTTPS). Pages never render a value: after saving, the value exists only in the d
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sealbox.errors import Forbidden, NotFound, ServiceError
 from sealbox.server.context import AppContext
 from sealbox.server.deps import now
 from sealbox.server.errors import error_response
-from sealbox.server.web import deleted, secret_page, signin, start
+from sealbox.server.web import deleted, env_import, secret_page, signin, start
 from sealbox.server.web.forms import form_expiry, form_kind, form_scopes, form_value
 from sealbox.server.web.pages import (
     Ctx,
@@ -38,6 +39,7 @@ from sealbox.services.access import visible_sessions
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 PAGE = 50
+EXPIRING_SOON = timedelta(days=30)  # the list badges secrets that expire within this
 
 
 def install_web(app: FastAPI) -> None:
@@ -51,7 +53,7 @@ def install_web(app: FastAPI) -> None:
 
     install_sign_in_redirect(app)
     app.add_exception_handler(Forbidden, csrf_refused)
-    for page in (router, secret_page.router, deleted.router, signin.router, start.router):
+    for page in (router, secret_page.router, deleted.router, signin.router, start.router, env_import.router):
         app.include_router(page)
 
     @app.get("/", include_in_schema=False)
@@ -92,6 +94,7 @@ def secrets_page(
         q=q,
         next_cursor=page.next_cursor,
         now=now(),
+        soon=now() + EXPIRING_SOON,
     )
 
 
