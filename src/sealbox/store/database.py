@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
@@ -89,10 +90,15 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, alone: bool = False) -> Iterator[Connection]:
+        """A read transaction. `alone` (PostgreSQL): each statement runs on its own, without BEGIN and
+        COMMIT (two round trips fewer). Under READ COMMITTED, PostgreSQL's level and sealbox's, each
+        statement of a transaction sees its own snapshot anyway, so a read sees the same either way;
+        only a read may run so (a write in it would commit at once). SQLite ignores it: a transaction
+        there is in-process, and is what gives its statements one snapshot."""
         if not self._held_free.acquire(blocking=False):
             try:
-                with self.engine.connect() as conn, conn.begin():
+                with self.engine.connect() as conn, _alone(conn, alone and not self.is_sqlite), conn.begin():
                     yield conn
             except Exception as exc:
                 _raise_fault(exc)
@@ -108,7 +114,7 @@ class Database:
                     self._drop_held()
                 held = self._held = self.engine.connect()
             self._held_used = now
-            with held.begin():
+            with _alone(held, alone and not self.is_sqlite), held.begin():
                 yield held
         except Exception as exc:
             if fault_code(exc) is not None:
@@ -255,6 +261,21 @@ class Database:
         with self._held_free:
             self._drop_held()
         self.engine.dispose()
+
+
+@contextmanager
+def _alone(conn: Connection, alone: bool) -> Iterator[None]:
+    """The driver in autocommit for the block (psycopg: statements without BEGIN and COMMIT)."""
+    if not alone:
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a broken connection is dropped and invalidated anyway
+            driver.autocommit = False
 
 
 def _raise_fault(exc: BaseException) -> None:
