@@ -138,8 +138,8 @@ def _query(scope: Scope, params: tuple[Param, ...]) -> tuple[dict[str, Any], lis
 
 class _Read:
     """The shared part of the three: authenticate in the read transaction, answer or render an error.
-    `at_once`, when given, may answer first from one statement (PostgreSQL: services/secret_read.py);
-    when it answers None the request takes the general path."""
+    `at_once`, when given, may answer first from one statement run alone (services/secret_read.py);
+    when it answers None the request takes the general path, in a read transaction of its own."""
 
     def __init__(
         self,
@@ -150,19 +150,22 @@ class _Read:
         self.ctx = ctx
         self.answer = answer
         self.at_once = at_once
-        self.alone = not ctx.db.is_sqlite  # PostgreSQL: no BEGIN and COMMIT round trips for a read
+        self.autocommit = not ctx.db.is_sqlite  # PostgreSQL: no BEGIN and COMMIT round trips for a read
         self.proxy_header = ctx.authenticator.settings.proxy_user_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         authorization, proxied = self._headers(scope)
         try:
-            with self.ctx.db.read(alone=self.alone) as conn:  # `db.reading()` without its extra layer
-                answered = self.at_once(scope, conn, authorization) if self.at_once is not None else None
-                if answered is None:
+            answered = None
+            if self.at_once is not None:
+                with self.ctx.db.statement() as conn:
+                    answered = self.at_once(scope, conn, authorization)
+            if answered is None:
+                with self.ctx.db.read(autocommit=self.autocommit) as conn:  # `db.reading()` without a layer
                     uow = UnitOfWork(conn)
                     principal = self._authenticated(scope, uow, authorization, proxied)
                     answered = self.answer(scope, principal, uow)
-                status, body, headers = answered
+            status, body, headers = answered
         except ServiceError as exc:
             status, body, headers = _error(exc)
         headers.append(_JSON)
@@ -260,11 +263,10 @@ def read_routes(ctx: AppContext) -> list[Route]:
     def me(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         return 200, user_body(principal.user), []
 
-    at_once = None if ctx.db.is_sqlite else secret_at_once  # one round trip instead of four
     routes = []
     for path, answer, first in (
         (f"{API}/secrets", page, None),
-        (f"{API}/secrets/{{name}}", secret, at_once),
+        (f"{API}/secrets/{{name}}", secret, secret_at_once),
         (f"{API}/me", me, None),
     ):
         route = Route(path, _Read(ctx, answer, first), methods=["GET"], include_in_schema=False)

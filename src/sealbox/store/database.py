@@ -90,15 +90,28 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def read(self, *, alone: bool = False) -> Iterator[Connection]:
-        """A read transaction. `alone` (PostgreSQL): each statement runs on its own, without BEGIN and
-        COMMIT (two round trips fewer). Under READ COMMITTED, PostgreSQL's level and sealbox's, each
+    def read(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """A read transaction. `autocommit` (PostgreSQL): each statement runs on its own, without BEGIN
+        and COMMIT (two round trips fewer). Under READ COMMITTED, PostgreSQL's level and sealbox's, each
         statement of a transaction sees its own snapshot anyway, so a read sees the same either way;
-        only a read may run so (a write in it would commit at once). SQLite ignores it: a transaction
-        there is in-process, and is what gives its statements one snapshot."""
+        only a block that writes nothing may ask for it (a write would commit at once). SQLite ignores
+        it: a transaction there is in-process, and is what gives its statements one snapshot."""
+        with self._connection() as conn, _autocommit(conn, autocommit and not self.is_sqlite), conn.begin():
+            yield conn
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection for ONE read statement run on its driver (store/raw.py), outside a transaction:
+        a statement alone sees one snapshot on both databases, and needs no BEGIN or COMMIT (on
+        PostgreSQL two round trips, on SQLite two calls and SQLAlchemy's transaction around them)."""
+        with self._connection() as conn, _autocommit(conn, not self.is_sqlite):
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
         if not self._held_free.acquire(blocking=False):
             try:
-                with self.engine.connect() as conn, _alone(conn, alone and not self.is_sqlite), conn.begin():
+                with self.engine.connect() as conn:
                     yield conn
             except Exception as exc:
                 _raise_fault(exc)
@@ -114,8 +127,7 @@ class Database:
                     self._drop_held()
                 held = self._held = self.engine.connect()
             self._held_used = now
-            with _alone(held, alone and not self.is_sqlite), held.begin():
-                yield held
+            yield held
         except Exception as exc:
             if fault_code(exc) is not None:
                 self._drop_held(invalidate=True)
@@ -264,9 +276,9 @@ class Database:
 
 
 @contextmanager
-def _alone(conn: Connection, alone: bool) -> Iterator[None]:
+def _autocommit(conn: Connection, autocommit: bool) -> Iterator[None]:
     """The driver in autocommit for the block (psycopg: statements without BEGIN and COMMIT)."""
-    if not alone:
+    if not autocommit:
         yield
         return
     driver: Any = conn.connection.driver_connection
