@@ -9,6 +9,7 @@ expired and a malformed token, and another user's token.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,15 +62,14 @@ def _at_once(box: InProcess, bearer: str, name: str, owner: str | None) -> objec
         )
 
 
-_made: list[str] = []
+_SECOND = itertools.count(1)  # each session a second after the last: no ties in the order by creation
 
 
 def _session(box: InProcess, owner: Principal, secret: Secret, **columns: object) -> str:
     sid = token_hex(16)
-    _made.append(sid)  # each a second after the last: no ties in the order by creation time
     values = {
         "status": "active",
-        "created_at": NOW - timedelta(minutes=5) + timedelta(seconds=len(_made)),
+        "created_at": NOW - timedelta(minutes=5) + timedelta(seconds=next(_SECOND)),
         "expires_at": NOW + timedelta(hours=1),
     }
     with box.db.write() as conn:
