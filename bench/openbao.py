@@ -41,6 +41,7 @@ __all__ = [
     "kv_get",
     "kv_list",
     "kv_put",
+    "policy_token",
     "seed_kv",
 ]
 
@@ -364,6 +365,21 @@ def kv_list(bao: BaoServer, path: str = "", *, client: httpx.Client | None = Non
         return []
     r.raise_for_status()
     return [str(k) for k in r.json()["data"]["keys"]]
+
+
+def policy_token(bao: BaoServer, *, name: str = "kv-reader") -> BaoServer:
+    """The same server seen with a real user's token: a policy that allows reading the KV mount's data
+    (nothing else) and a token holding it (OpenBao then checks the token's ACL on every request, which
+    the root token skips)."""
+    rules = f'path "{bao.mount}/data/*" {{ capabilities = ["read"] }}'
+    with bao.client() as c:
+        c.put(f"/v1/sys/policies/acl/{name}", json={"policy": rules}).raise_for_status()
+        r = c.post("/v1/auth/token/create", json={"policies": [name], "ttl": "4h", "no_default_policy": True})
+        r.raise_for_status()
+        token = str(r.json()["auth"]["client_token"])
+    return BaoServer(
+        addr=bao.addr, token=token, mode=bao.mode, pid=bao.pid, workdir=bao.workdir, mount=bao.mount
+    )
 
 
 def seed_kv(bao: BaoServer, count: int, *, prefix: str = "k", value_size: int = 64) -> None:

@@ -1,21 +1,28 @@
-"""The read-throughput benchmark: authenticated metadata reads, list pages and /me on SQLite, each
-round beside OpenBao KV v2 reads (``bao server -dev``) measured in the same round with the same wrk
-client, so that the ratio holds on a busy machine. Rounds alternate sealbox and OpenBao.
+"""The read-throughput benchmark: authenticated metadata reads, list pages and /me from sealbox on
+SQLite and on PostgreSQL, each round beside OpenBao KV v2 reads (``bao server -dev``) with the root token
+and with a policy token (what a real user holds), and beside the ceiling for this stack (bench/ceiling.py:
+a bare ASGI app on granian that checks a bearer header), all with the same wrk client. Every target is
+measured in every round, one after the other, so that each ratio compares measurements taken seconds
+apart on a busy machine.
 
 Run from the repo root: ``.venv/bin/python -m bench.reads [--rounds 3] [--seconds 5] [--workers 1,2]``
-(or ``scripts/bench reads``). Prints a markdown table (medians over the rounds, min-max beside them)
-and writes ``bench/results/reads.json``. ``--profile`` py-spies one worker under c=16 reads.
+(or ``scripts/bench reads``). Prints a markdown table (medians over the rounds, min-max beside them,
+ratios as the median of the rounds' ratios, the load average) and writes ``bench/results/reads.json``.
+``--before-src OLD/src`` adds sealbox from an older tree (on PostgreSQL by default) as a baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,18 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bulk import bulk_insert
+from bench.ceiling import ceiling_server
 from bench.loadgen import LoadResult, concurrency_params, find_wrk, run_wrk
-from bench.openbao import BaoServer, bao_dev, find_bao, seed_kv
-from bench.pyspy import find_py_spy, record, wait_records
-from bench.stack import BENCH_DIR, ServerProcess, sealbox_instance, tree_cpu_seconds
+from bench.openbao import BaoServer, bao_dev, find_bao, policy_token, seed_kv
+from bench.stack import (
+    BENCH_DIR,
+    SealboxInstance,
+    ServerProcess,
+    free_port,
+    postgres_database,
+    sealbox_instance,
+    tree_cpu_seconds,
+)
 
 RESULTS = BENCH_DIR / "results" / "reads.json"
 SEEDED = 1000
@@ -66,19 +81,29 @@ def bao_op(bao: BaoServer) -> Callable[[int, float], LoadResult]:
     return lambda c, d: _wrk(f"{bao.addr}/v1/{bao.mount}/data/k{{rand}}", bao.headers, c, d, SEEDED)
 
 
+@dataclass(frozen=True)
+class Target:
+    """One thing measured in every round: sealbox on a database, OpenBao with a token, the ceiling."""
+
+    name: str  # "sealbox sqlite", "openbao root", "ceiling", ...
+    op: str
+    pid: int
+    run: Callable[[int, float], LoadResult]
+
+
 def _row(
-    target: str, op: str, workers: int | None, c: int, rnd: int, res: LoadResult, cpu: float | None
+    target: Target, workers: int, c: int, rnd: int, res: LoadResult, cpu: float | None
 ) -> dict[str, Any]:
     bad = f" non-2xx={res.non_2xx} errors={res.errors}" if res.non_2xx or res.errors else ""
     log(
-        f"round {rnd} {target} w={workers} {op} c={c}: {res.requests_per_s:,.0f} req/s "
+        f"round {rnd} {target.name} w={workers} {target.op} c={c}: {res.requests_per_s:,.0f} req/s "
         f"p50 {res.p50_ms:.2f} p99 {res.p99_ms:.2f} ms"
         + ("" if cpu is None else f" cpu {cpu:.3f} ms/req")
         + bad
     )
     return {
-        "target": target,
-        "op": op,
+        "target": target.name,
+        "op": target.op,
         "workers": workers,
         "concurrency": c,
         "round": rnd,
@@ -88,13 +113,18 @@ def _row(
     }
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    levels = [int(c) for c in args.levels.split(",")]
-    workers = [int(w) for w in args.workers.split(",")]
-    ops = [o for o in args.ops.split(",") if o]
-    bao_ctx = bao_dev() if find_bao() is not None and not args.no_openbao else None
-    with sealbox_instance("reads") as inst:
+@contextlib.contextmanager
+def _instances(databases: list[str], stack: contextlib.ExitStack) -> Iterator[dict[str, SealboxInstance]]:
+    found: dict[str, SealboxInstance] = {}
+    for db in databases:
+        url = None
+        if db == "postgresql":
+            try:
+                url = stack.enter_context(postgres_database())
+            except Exception as exc:
+                log(f"no PostgreSQL ({type(exc).__name__}): skipped")
+                continue
+        inst = stack.enter_context(sealbox_instance(f"reads-{db}", database_url=url))
         bulk_insert(
             inst.resolved_database_url,
             master_key_path=inst.master_key_path,
@@ -105,69 +135,109 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             start=0,
             count=SEEDED,
         )
-        bao = bao_ctx.__enter__() if bao_ctx else None
-        try:
-            if bao is not None:
-                seed_kv(bao, SEEDED)
-                bao_op(bao)(16, args.warmup)
-            for w in workers:
-                with inst.server(workers=w) as srv:
-                    time.sleep(1.0)  # the start-up conversion sweep
-                    fns = sealbox_ops(srv, inst.admin_token)
-                    fns["read"](16, args.warmup)
-                    for rnd in range(args.rounds):
-                        for c in levels:
-                            for op in ops:
-                                res, cpu = _metered(srv.pid, fns[op], c, args.seconds)
-                                rows.append(_row("sealbox", op, w, c, rnd, res, cpu))
-                            if bao is not None:
-                                res, cpu = _metered(bao.pid, bao_op(bao), c, args.seconds)
-                                rows.append(_row("openbao", "read", w, c, rnd, res, cpu))
-                    if args.profile and w == workers[0] and find_py_spy() is not None:
-                        out = BENCH_DIR / "results"
-                        out.mkdir(parents=True, exist_ok=True)
-                        pid = (srv.worker_pids() or [srv.pid])[0]
-                        procs = record(pid, 10, out, f"reads-w{w}")
-                        fns["read"](16, 11)
-                        prof = wait_records(procs, out, f"reads-w{w}", timeout_s=70)
-                        log(f"profile: {json.dumps(prof)[:2000]}")
-        finally:
-            if bao_ctx is not None:
-                bao_ctx.__exit__(None, None, None)
+        found[db] = inst
+    yield found
+
+
+def _targets(
+    args: argparse.Namespace,
+    w: int,
+    insts: dict[str, SealboxInstance],
+    baos: dict[str, BaoServer],
+    stack: Any,
+) -> list[Target]:
+    """Start what runs with `w` workers (sealbox on each database, the ceiling) and list every target."""
+    ops = [o for o in args.ops.split(",") if o]
+    targets: list[Target] = []
+    servers = []
+    for db, inst in insts.items():
+        variants = [("", None)]
+        if args.before_src and db in args.before_on.split(","):
+            variants.append((" (before)", {"PYTHONPATH": str(Path(args.before_src).resolve())}))
+        for suffix, env in variants:
+            srv = stack.enter_context(inst.server(workers=w, extra_env=env))
+            servers.append(srv)
+            fns = sealbox_ops(srv, inst.admin_token)
+            targets += [Target(f"sealbox {db}{suffix}", op, srv.pid, fns[op]) for op in ops]
+    for kind, bao in baos.items():
+        targets.append(Target(f"openbao {kind}", "read", bao.pid, bao_op(bao)))
+    if not args.no_ceiling:
+        ceiling = stack.enter_context(ceiling_server(free_port(), w, secrets.token_urlsafe(32)))
+        bare = {"Authorization": ceiling.headers["Authorization"]}
+        targets.append(Target("ceiling", "read", ceiling.pid, lambda c, d: _wrk(ceiling.url, bare, c, d)))
+    time.sleep(1.0)  # the start-up conversion sweep
+    for t in targets:
+        if t.op == "read":
+            t.run(16, args.warmup)
+    return targets
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    levels = [int(c) for c in args.levels.split(",")]
+    workers = [int(w) for w in args.workers.split(",")]
+    with contextlib.ExitStack() as stack, _instances(args.databases.split(","), stack) as insts:
+        baos: dict[str, BaoServer] = {}
+        if find_bao() is not None and not args.no_openbao:
+            root = stack.enter_context(bao_dev())
+            seed_kv(root, SEEDED)
+            baos = {"root": root, "policy": policy_token(root)}
+        for w in workers:
+            with contextlib.ExitStack() as per_w:
+                targets = _targets(args, w, insts, baos, per_w)
+                for rnd in range(args.rounds):
+                    for c in levels:
+                        for t in targets:
+                            res, cpu = _metered(t.pid, t.run, c, args.seconds)
+                            rows.append(_row(t, w, c, rnd, res, cpu))
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    """Medians over rounds; the OpenBao ratio is taken round by round (same round, same load)."""
-    out = [
-        "| op | workers | conc. | sealbox req/s (min-max) | p50 / p99 ms | CPU ms/req | OpenBao dev req/s | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+def _ratio(mine: list[dict[str, Any]], others: dict[int, dict[str, Any]]) -> str:
+    """The median of the rounds' ratios (each round's two measurements taken seconds apart)."""
+    ratios = [
+        r["requests_per_s"] / others[r["round"]]["requests_per_s"] for r in mine if r["round"] in others
     ]
-    keys = sorted({(r["op"], r["workers"], r["concurrency"]) for r in rows if r["target"] == "sealbox"})
-    for op, w, c in keys:
-        mine = [
-            r
-            for r in rows
-            if r["target"] == "sealbox" and (r["op"], r["workers"], r["concurrency"]) == (op, w, c)
-        ]
-        bao = {
+    return f"{statistics.median(ratios):.2f}" if ratios else "-"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Medians over rounds, ranges beside them; every ratio is taken round by round (same round, same load)."""
+    out = [
+        "| target | op | workers | conc. | req/s (min-max) | p50 / p99 ms | CPU ms/req | "
+        "x sealbox SQLite | x OpenBao root | x OpenBao policy | share of ceiling | load avg |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    keys = sorted({(r["workers"], r["concurrency"], r["target"], r["op"]) for r in rows})
+
+    def by_round(target: str, op: str, w: int, c: int) -> dict[int, dict[str, Any]]:
+        return {
             r["round"]: r
             for r in rows
-            if r["target"] == "openbao" and r["workers"] == w and r["concurrency"] == c
+            if (r["target"], r["op"], r["workers"], r["concurrency"]) == (target, op, w, c)
         }
+
+    for w, c, target, op in keys:
+        mine = list(by_round(target, op, w, c).values())
         rps = [r["requests_per_s"] for r in mine]
-        ratios = [r["requests_per_s"] / bao[r["round"]]["requests_per_s"] for r in mine if r["round"] in bao]
         cpu = [r["cpu_ms_per_req"] for r in mine if r["cpu_ms_per_req"] is not None]
-        bao_rps = [bao[k]["requests_per_s"] for k in bao]
+        reads = op == "read"
+        cells = [
+            _ratio(mine, by_round("sealbox sqlite", op, w, c)) if target != "sealbox sqlite" else "-",
+            _ratio(mine, by_round("openbao root", "read", w, c)) if reads else "-",
+            _ratio(mine, by_round("openbao policy", "read", w, c)) if reads else "-",
+            _ratio(mine, by_round("ceiling", "read", w, c)) if reads else "-",
+        ]
+        load = [r["loadavg_1m"] for r in mine]
         out.append(
-            f"| {op} | {w} | {c} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) | "
-            f"{statistics.median(r['p50_ms'] for r in mine):.2f} / {statistics.median(r['p99_ms'] for r in mine):.2f} | "
-            f"{statistics.median(cpu):.3f} | "
-            + (
-                f"{statistics.median(bao_rps):,.0f} | {statistics.median(ratios):.2f} |"
-                if ratios and op == "read"
-                else "- | - |"
-            )
+            f"| {target} | {op} | {w} | {c} | {statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f}) | "
+            f"{statistics.median(r['p50_ms'] for r in mine):.2f} / "
+            f"{statistics.median(r['p99_ms'] for r in mine):.2f} | "
+            f"{statistics.median(cpu):.3f} | " + " | ".join(cells) + f" | {min(load):.1f}-{max(load):.1f} |"
+            if cpu
+            else f"| {target} | {op} | {w} | {c} | {statistics.median(rps):,.0f} | | | "
+            + " | ".join(cells)
+            + " | |"
         )
     return "\n".join(out)
 
@@ -180,8 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--levels", default="1,16")
     ap.add_argument("--ops", default="read,list,me")
+    ap.add_argument(
+        "--databases", default="sqlite,postgresql", help="sealbox on each (PostgreSQL at 127.0.0.1)"
+    )
+    ap.add_argument("--before-src", help="also run sealbox from this src/ tree (a baseline of older code)")
+    ap.add_argument("--before-on", default="postgresql", help="the databases the --before-src tree runs on")
     ap.add_argument("--no-openbao", action="store_true")
-    ap.add_argument("--profile", action="store_true", help="py-spy the first worker under c=16 reads")
+    ap.add_argument("--no-ceiling", action="store_true")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s (a smoke test)")
     ap.add_argument("--json", type=Path, default=RESULTS)
     args = ap.parse_args(argv)

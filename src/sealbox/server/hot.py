@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
+from sqlalchemy.engine import Connection
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,7 +37,9 @@ from sealbox.server.context import AppContext
 from sealbox.server.errors import error_parts, schema_problem, service_error_parts
 from sealbox.server.schemas import SecretPage, SecretPublic, UserPublic
 from sealbox.server.schemas.params import OwnerQuery, Prefix, SecretNamePath, SecretsCursor, SecretsLimit
+from sealbox.services.secret_read import read_at_once
 from sealbox.services.secrets import secret_page, secret_with_sessions
+from sealbox.store.secret_read import SecretReadRepository
 from sealbox.store.unit_of_work import UnitOfWork
 
 _encode = msgspec.json.Encoder().encode
@@ -134,18 +137,35 @@ def _query(scope: Scope, params: tuple[Param, ...]) -> tuple[dict[str, Any], lis
 
 
 class _Read:
-    """The shared part of the three: authenticate in the read transaction, answer or render an error."""
+    """The shared part of the three: authenticate in the read transaction, answer or render an error.
+    `at_once`, when given, may answer first from one statement run alone (services/secret_read.py);
+    when it answers None the request takes the general path, in a read transaction of its own."""
 
-    def __init__(self, ctx: AppContext, answer: Callable[[Scope, Principal, UnitOfWork], Answer]) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        answer: Callable[[Scope, Principal, UnitOfWork], Answer],
+        at_once: Callable[[Scope, Connection, str | None], Answer | None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.answer = answer
+        self.at_once = at_once
+        self.autocommit = not ctx.db.is_sqlite  # PostgreSQL: no BEGIN and COMMIT round trips for a read
         self.proxy_header = ctx.authenticator.settings.proxy_user_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization, proxied = self._headers(scope)
         try:
-            with self.ctx.db.read() as conn:  # `db.reading()` without its extra layer: every µs counts here
-                uow = UnitOfWork(conn)
-                status, body, headers = self.answer(scope, self._authenticated(scope, uow), uow)
+            answered = None
+            if self.at_once is not None:
+                with self.ctx.db.statement() as conn:
+                    answered = self.at_once(scope, conn, authorization)
+            if answered is None:
+                with self.ctx.db.read(autocommit=self.autocommit) as conn:  # `db.reading()` without a layer
+                    uow = UnitOfWork(conn)
+                    principal = self._authenticated(scope, uow, authorization, proxied)
+                    answered = self.answer(scope, principal, uow)
+            status, body, headers = answered
         except ServiceError as exc:
             status, body, headers = _error(exc)
         headers.append(_JSON)
@@ -153,7 +173,8 @@ class _Read:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _authenticated(self, scope: Scope, uow: UnitOfWork) -> Principal:
+    def _headers(self, scope: Scope) -> tuple[str | None, str | None]:
+        """(the first Authorization header, the first trusted-proxy user header)."""
         authorization: str | None = None
         proxied: str | None = None
         for key, value in scope["headers"]:
@@ -161,14 +182,30 @@ class _Read:
                 authorization = value.decode("latin-1")
             elif key == self.proxy_header and proxied is None:
                 proxied = value.decode("latin-1")
-        client = scope.get("client")
+        return authorization, proxied
+
+    def _authenticated(
+        self, scope: Scope, uow: UnitOfWork, authorization: str | None, proxied: str | None
+    ) -> Principal:
         return self.ctx.authenticator.authenticate_in(
             uow,
             authorization=authorization,
             headers={self.ctx.authenticator.settings.proxy_user_header: proxied} if proxied else {},
-            client_addr=client[0] if client else None,
+            client_addr=_client(scope),
             now=now(),
         )
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The credential of `Bearer <credential>`, as services/identity.py reads it."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    presented = presented.strip()
+    return presented if scheme.lower() == "bearer" and presented else None
 
 
 def _invalid(problems: list[dict[str, str | None]]) -> Answer:
@@ -193,6 +230,27 @@ def read_routes(ctx: AppContext) -> list[Route]:
         body = _encode(SecretPublic.of(found, with_versions=True, live=live))
         return 200, body, [(b"etag", etag(found.current_version).encode())]
 
+    def secret_at_once(scope: Scope, conn: Connection, authorization: str | None) -> Answer | None:
+        bearer = _bearer(authorization)
+        if bearer is None:
+            return None
+        query, problems = _query(scope, _SECRET_PARAMS)
+        if problems:
+            return None
+        found = read_at_once(
+            SecretReadRepository(conn),
+            bearer,
+            scope["path_params"]["name"],
+            owner=query["owner"],
+            now=now(),
+            client_addr=_client(scope),
+        )
+        if found is None:
+            return None
+        _, secret, live = found
+        body = _encode(SecretPublic.of(secret, with_versions=True, live=live))
+        return 200, body, [(b"etag", etag(secret.current_version).encode())]
+
     def page(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         query, problems = _query(scope, _LIST_PARAMS)
         if problems:
@@ -206,8 +264,12 @@ def read_routes(ctx: AppContext) -> list[Route]:
         return 200, user_body(principal.user), []
 
     routes = []
-    for path, answer in ((f"{API}/secrets", page), (f"{API}/secrets/{{name}}", secret), (f"{API}/me", me)):
-        route = Route(path, _Read(ctx, answer), methods=["GET"], include_in_schema=False)
+    for path, answer, first in (
+        (f"{API}/secrets", page, None),
+        (f"{API}/secrets/{{name}}", secret, secret_at_once),
+        (f"{API}/me", me, None),
+    ):
+        route = Route(path, _Read(ctx, answer, first), methods=["GET"], include_in_schema=False)
         route.methods = {"GET"}
         routes.append(route)
     return routes

@@ -104,13 +104,35 @@ def authenticate(repo: TokenReads, presented: str, *, now: datetime, client_addr
 
     Runs in the caller's read transaction: a revoked or expired token, or a disabled user's, is refused
     at once (nothing is cached between requests)."""
+    parts = token_parts(presented)
+    token_id, secret_part = parts or ("", "")
+    found = repo.lookup(token_id) if parts else None
+    principal = verified(found, token_id, secret_part, now=now, client_addr=client_addr)
+    if principal is None:
+        raise Unauthenticated()
+    return principal
+
+
+def token_parts(presented: str) -> tuple[str, str] | None:
+    """(token id, secret part) of a well-formed personal access token, else None."""
     match = _TOKEN.fullmatch(presented)
-    token_id, secret_part = (match.group(1), match.group(2)) if match else ("", "")
-    found = repo.lookup(token_id) if match else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def verified(
+    found: tuple[AccessToken, bytes, User] | None,
+    token_id: str,
+    secret_part: str,
+    *,
+    now: datetime,
+    client_addr: str | None,
+) -> Principal | None:
+    """The principal of a looked-up token (the token, its stored hash, its user) if the secret part
+    matches and the token and user are active; the same work when nothing was found."""
     expected = found[1] if found else _DUMMY_HASH
     ok = constant_time_equal(_hash(token_id, secret_part), expected)
     if not (ok and found and found[0].is_active(now) and not found[2].is_disabled):
-        raise Unauthenticated()
+        return None
     return Principal(user=found[2], token_id=found[0].id, client_addr=client_addr)
 
 

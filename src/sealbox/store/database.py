@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
@@ -89,10 +90,28 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, autocommit: bool = False) -> Iterator[Connection]:
+        """A read transaction. `autocommit` (PostgreSQL): each statement runs on its own, without BEGIN
+        and COMMIT (two round trips fewer). Under READ COMMITTED, PostgreSQL's level and sealbox's, each
+        statement of a transaction sees its own snapshot anyway, so a read sees the same either way;
+        only a block that writes nothing may ask for it (a write would commit at once). SQLite ignores
+        it: a transaction there is in-process, and is what gives its statements one snapshot."""
+        with self._connection() as conn, _autocommit(conn, autocommit and not self.is_sqlite), conn.begin():
+            yield conn
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """A connection for ONE read statement run on its driver (store/raw.py), outside a transaction:
+        a statement alone sees one snapshot on both databases, and needs no BEGIN or COMMIT (on
+        PostgreSQL two round trips, on SQLite two calls and SQLAlchemy's transaction around them)."""
+        with self._connection() as conn, _autocommit(conn, not self.is_sqlite):
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
         if not self._held_free.acquire(blocking=False):
             try:
-                with self.engine.connect() as conn, conn.begin():
+                with self.engine.connect() as conn:
                     yield conn
             except Exception as exc:
                 _raise_fault(exc)
@@ -108,8 +127,7 @@ class Database:
                     self._drop_held()
                 held = self._held = self.engine.connect()
             self._held_used = now
-            with held.begin():
-                yield held
+            yield held
         except Exception as exc:
             if fault_code(exc) is not None:
                 self._drop_held(invalidate=True)
@@ -255,6 +273,21 @@ class Database:
         with self._held_free:
             self._drop_held()
         self.engine.dispose()
+
+
+@contextmanager
+def _autocommit(conn: Connection, autocommit: bool) -> Iterator[None]:
+    """The driver in autocommit for the block (psycopg: statements without BEGIN and COMMIT)."""
+    if not autocommit:
+        yield
+        return
+    driver: Any = conn.connection.driver_connection
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a broken connection is dropped and invalidated anyway
+            driver.autocommit = False
 
 
 def _raise_fault(exc: BaseException) -> None:

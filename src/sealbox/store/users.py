@@ -13,11 +13,38 @@ from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, User
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import previous_user_keys, tokens, users
 
-_LOOKUP = Statement.of(
-    """SELECT t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at,
-              u.name, u.is_admin, u.created_at, u.kind, u.purposes, u.disabled_at
-       FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"""
+# A token and its user, as `token_from_row` takes them (also the head of store/secret_read.py's statement).
+LOOKUP_COLUMNS = (
+    "t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at, "
+    "u.name, u.is_admin, u.created_at, u.kind, u.purposes, u.disabled_at"
 )
+_LOOKUP = Statement.of(
+    f"SELECT {LOOKUP_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"  # noqa: S608  # nosec B608
+)
+
+
+def token_from_row(token_id: str, row: Any) -> tuple[AccessToken, bytes, User]:
+    """The token, its stored hash and its user from a row of `LOOKUP_COLUMNS`."""
+    user_id, name, secret_hash, created, expires, revoked = row[:6]
+    user_name, admin, user_created, kind, purposes, disabled = row[6:]
+    user = User(
+        id=UserID(user_id),
+        name=user_name,
+        is_admin=bool(admin),
+        created_at=utc_required(user_created),
+        kind=kind,
+        purposes=Purposes.from_json(purposes),
+        disabled_at=utc(disabled),
+    )
+    token = AccessToken(
+        id=TokenID(token_id),
+        user_id=UserID(user_id),
+        name=name,
+        created_at=utc_required(created),
+        expires_at=utc(expires),
+        revoked_at=utc(revoked),
+    )
+    return token, bytes(secret_hash), user
 
 
 def user_from_row(row: Any) -> User:
@@ -137,28 +164,7 @@ class TokenRepository:
         """The token, its stored hash and its user, in one query (the hot path of every request)."""
         raw = RawReader(self.conn)
         row = raw.one(_LOOKUP, (token_id,))
-        if row is None:
-            return None
-        user_id, name, secret_hash, created, expires, revoked = row[:6]
-        user_name, admin, user_created, kind, purposes, disabled = row[6:]
-        user = User(
-            id=UserID(user_id),
-            name=user_name,
-            is_admin=bool(admin),
-            created_at=utc_required(user_created),
-            kind=kind,
-            purposes=Purposes.from_json(purposes),
-            disabled_at=utc(disabled),
-        )
-        token = AccessToken(
-            id=TokenID(token_id),
-            user_id=UserID(user_id),
-            name=name,
-            created_at=utc_required(created),
-            expires_at=utc(expires),
-            revoked_at=utc(revoked),
-        )
-        return token, bytes(secret_hash), user
+        return None if row is None else token_from_row(token_id, row)
 
     def list_for(self, user_id: str) -> list[AccessToken]:
         rows = self.conn.execute(
