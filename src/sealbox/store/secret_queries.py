@@ -16,8 +16,9 @@ from sealbox.store.raw import Statement, utc, utc_required
 from sealbox.store.tables import projects, secret_versions, secrets, users
 
 # Every column but the expiry sweep's own bookkeeping (services/expiry.py), which no read needs.
+SECRET_COLUMNS = tuple(c for c in secrets.c if c.name != "expiry_announced_days")
 COLUMNS = (
-    *(c for c in secrets.c if c.name != "expiry_announced_days"),
+    *SECRET_COLUMNS,
     users.c.name.label("owner_name"),
     projects.c.name.label("project_name"),
 )

@@ -26,11 +26,10 @@ from sealbox.domain.principals import AccessToken, User
 from sealbox.domain.secrets import Secret, SecretVersion
 from sealbox.domain.sessions import LiveSession, SessionID, session_is_live
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
-from sealbox.store.secret_queries import secret_from_row
-from sealbox.store.tables import secrets
+from sealbox.store.secret_queries import SECRET_COLUMNS, secret_from_row
 from sealbox.store.users import LOOKUP_COLUMNS, token_from_row
 
-_SECRET_COLUMNS = ", ".join(f"s.{c.name}" for c in secrets.c)  # secret_from_row's order
+_SECRET_COLUMNS = ", ".join(f"s.{c.name}" for c in SECRET_COLUMNS)  # secret_from_row's order
 _JSON = {  # (aggregate, array) per dialect
     "sqlite": ("json_group_array", "json_array"),
     "postgresql": ("json_agg", "json_build_array"),
@@ -70,7 +69,7 @@ def _statement(*, by_owner_name: bool) -> Statement:
 _OWN = _statement(by_owner_name=False)
 _BY_OWNER_NAME = _statement(by_owner_name=True)
 _TOKEN_WIDTH = len(LOOKUP_COLUMNS.split(","))
-_SECRET_WIDTH = len(secrets.c) + 2
+_SECRET_WIDTH = len(SECRET_COLUMNS) + 2
 
 
 @dataclass(frozen=True, slots=True)
