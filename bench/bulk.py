@@ -5,7 +5,7 @@ background conversion: a fresh data key per secret, the value encrypted with it
 (``encrypt_version``: AES-GCM inner layer, data key wrapped by the owner's user key, outer layer
 HPKE-sealed to the keeper), then the outer layer converted exactly as the keeper's ``/v1/convert``
 does (``open_outer`` + ``keeper_wrap``), plus the version row and the ``secret.create`` audit
-record. Only the HTTP, pydantic and per-request transaction overhead is skipped. ``verify`` opens a
+record, chained and tagged as the server does it (so ``audit verify`` and a restore accept them). Only the HTTP, pydantic and per-request transaction overhead is skipped. ``verify`` opens a
 sample back through the full path (user key, data key, keeper layer, inner layer).
 
 The keeper's keys are read from the benchmark's own throwaway keeper directory; sealbox's server
@@ -33,8 +33,11 @@ from sealbox.crypto.wrapping import (
     unwrap_data_key,
     unwrap_user_key,
 )
+from sealbox.domain.audit import AuditEvent, Outcome
+from sealbox.store.audit import AuditRepository
+from sealbox.store.audit_chain import install_audit_chain
 from sealbox.store.database import Database
-from sealbox.store.tables import audit_events, secret_versions, secrets, users
+from sealbox.store.tables import secret_versions, secrets, users
 
 __all__ = ["BulkResult", "bulk_insert", "count_pending_conversion", "count_secrets", "value_for"]
 
@@ -88,6 +91,7 @@ def bulk_insert(
     private, wrap_ring = _keeper_keys(keeper_dir)
     wrap_kid = "wrap:" + wrap_ring.current_id.hex()
     db = Database.open(database_url, run_migrations=False)
+    install_audit_chain(db, master, data_dir=None)  # no checkpoint moved: the server's stays behind
     t0 = time.perf_counter()
     crypto_s = 0.0
     try:
@@ -100,7 +104,7 @@ def bulk_insert(
             hi = min(lo + batch, start + count)
             s_rows: list[dict[str, Any]] = []
             v_rows: list[dict[str, Any]] = []
-            a_rows: list[dict[str, Any]] = []
+            a_rows: list[AuditEvent] = []
             c0 = time.perf_counter()
             for i in range(lo, hi):
                 sid = random_ids.token_hex(16)
@@ -142,25 +146,25 @@ def bulk_insert(
                     }
                 )
                 a_rows.append(
-                    {
-                        "at": at,
-                        "actor_id": owner_id,
-                        "actor_name": owner_name,
-                        "token_id": None,
-                        "action": "secret.create",
-                        "outcome": "success",
-                        "secret_id": sid,
-                        "secret_name": name,
-                        "version": 1,
-                        "client_addr": "127.0.0.1",
-                        "detail": "kind=generic",
-                    }
+                    AuditEvent(
+                        at=at,
+                        actor_id=owner_id,
+                        actor_name=owner_name,
+                        token_id=None,
+                        action="secret.create",
+                        outcome=Outcome.SUCCESS,
+                        secret_id=sid,
+                        secret_name=name,
+                        version=1,
+                        client_addr="127.0.0.1",
+                        detail="kind=generic",
+                    )
                 )
             crypto_s += time.perf_counter() - c0
             with db.write() as conn:
                 conn.execute(insert(secrets), s_rows)
                 conn.execute(insert(secret_versions), v_rows)
-                conn.execute(insert(audit_events), a_rows)
+                AuditRepository(conn).append_many(a_rows)
         seconds = time.perf_counter() - t0
         verified = _verify(db, master, private, wrap_ring, owner_id, prefix, start, count, value_size, verify)
     finally:

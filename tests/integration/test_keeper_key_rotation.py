@@ -18,7 +18,14 @@ from sealbox.services.keys import load_signing_key
 from tests.support.canaries import find_in_bytes, make_canary
 from tests.support.postgres import fresh_database
 from tests.support.processes import Stack, running_stack
-from tests.support.rotation import WRITERS, Traffic, admin, audit_verify, rotate_killed_midway
+from tests.support.rotation import (
+    WRITERS,
+    Traffic,
+    admin,
+    audit_verify,
+    keeper_health,
+    rotate_killed_midway,
+)
 from tests.support.writes import Ledger, values_through_launch
 
 SEEDED = 100  # outer layers for the re-wrap: enough batches of 4 to kill the command between two
@@ -105,9 +112,7 @@ def _rotation_under_load(stack: Stack) -> None:
 
 
 def _wrap_id(stack: Stack) -> str:
-    transport = httpx.HTTPTransport(uds=stack.keeper.url.removeprefix("unix://"))
-    with httpx.Client(transport=transport, base_url="http://keeper", timeout=5) as c:
-        return str(c.get("/healthz").json()["wrap_key_id"])
+    return keeper_health(stack)["wrap_key_id"]
 
 
 def test_keeper_key_rotation_under_load_on_sqlite(tmp_path: Path) -> None:

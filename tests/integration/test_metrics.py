@@ -178,11 +178,15 @@ def test_readyz_reports_a_stopped_keeper_and_stays_ready(tmp_path: Path) -> None
 
 
 def test_a_schema_newer_than_the_server_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A running server stays ready when a newer release migrates (a rolling upgrade), but does not start."""
     with running_stack(tmp_path) as stack:
-        stack.stop_server()
         with sqlite3.connect(stack.data_dir / "sealbox.db") as db:
             known = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
             db.execute("UPDATE alembic_version SET version_num = 'f00d0000beef'")
+        ready = httpx.get(f"{stack.url}/readyz", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["migrations"] == "ahead" and ready.json()["failed"] == []
+        stack.stop_server()
         started = subprocess.run(
             sealbox_cmd("server", "--port", str(stack.port), "--keeper-url", stack.keeper.url),
             env=stack.env(),

@@ -70,7 +70,7 @@ class Replicas:
         return b"".join(log.read_bytes() for log in logs if log.exists())
 
 
-def _copy_dir(source: Path, target: Path) -> None:
+def copy_key_dir(source: Path, target: Path) -> None:
     """What an operator copies (or mounts from one Secret): the key files, not sockets or lock files."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.sock", "*.lock", ".*.lock"))
     target.chmod(0o700)
@@ -102,8 +102,8 @@ def running_replicas(root: Path, *, database_url: str) -> Iterator[Replicas]:
         install_server_verify_key(
             source=first.resolved_signing_key_path.with_suffix(".pub"), keeper_dir=keepers[0].dir
         )
-        _copy_dir(keepers[0].dir, keepers[1].dir)
-        _copy_dir(servers[0].data_dir, servers[1].data_dir)
+        copy_key_dir(keepers[0].dir, keepers[1].dir)
+        copy_key_dir(servers[0].data_dir, servers[1].data_dir)
         keepers[1].start()
         for server in servers:
             server.start(database_url=database_url, keeper_url=keeper_url)

@@ -170,3 +170,10 @@ def rotate_killed_midway(stack: Stack, *args: str, moved: int) -> None:
                     break
         proc.wait(60)
     assert proc.returncode == -signal.SIGKILL, "the rotation should have been killed mid-way"
+
+
+def keeper_health(stack: Stack) -> dict[str, str]:
+    """The keeper's /healthz: its status and current key ids ("key_id", "wrap_key_id")."""
+    transport = httpx.HTTPTransport(uds=stack.keeper.url.removeprefix("unix://"))
+    with httpx.Client(transport=transport, base_url="http://keeper", timeout=5) as c:
+        return dict(c.get("/healthz").json())

@@ -152,8 +152,8 @@ def create_app(
     scraper = scrape.token_digest(settings.metrics_token_path)
     metrics = Metrics(checkpoint=settings.data_dir / CHECKPOINT_NAME, token_digest=scraper)
     metrics.watch_pool(db.engine)
-    metrics.add_scrape_time(RotationProgressCollector(db, lambda: keys.master))
     keeper_port = metrics.metered_keeper(keeper or KeeperClient(settings.resolved_keeper_url))
+    metrics.add_scrape_time(RotationProgressCollector(db, lambda: keys.master, keeper_port))
     ctx = AppContext(
         settings=settings,
         db=db,

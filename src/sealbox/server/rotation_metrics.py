@@ -1,8 +1,10 @@
 """The key rotations' progress in `/metrics`: rows left per kind and when each kind last completed.
 
-Computed when scraped (two small counts and a look at the `done:` rows, `store/rotation_progress.py`),
+Computed when scraped (a few counts and a look at the `done:` rows, `store/rotation_progress.py`),
 kept for `CACHE_SECONDS` in the process that answers, so a scraper hammering /metrics costs at most a
-few queries a minute per worker. Labels are the rotation kinds only, never a user or a key.
+few queries a minute per worker. The keeper-key figure needs the keeper's current key ids, which only
+the keeper knows (its wrap key never leaves it): one health call per computation, and no keeper-key
+figure while the keeper does not answer. Labels are the rotation kinds only, never a user or a key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sealbox.crypto.keyring import Keyring
+from sealbox.services.keeper_port import KeeperPort
 from sealbox.store.database import Database
 from sealbox.store.rotation import DatabaseRotationRows
 from sealbox.store.rotation_progress import RotationProgress
@@ -26,9 +29,10 @@ log = logging.getLogger("sealbox.server")
 
 
 class RotationProgressCollector(Collector):
-    def __init__(self, db: Database, master: Callable[[], Keyring]) -> None:
+    def __init__(self, db: Database, master: Callable[[], Keyring], keeper: KeeperPort) -> None:
         self.rows = DatabaseRotationRows(db)
         self.master = master
+        self.keeper = keeper
         self._lock = threading.Lock()
         self._cached: tuple[float, RotationProgress] | None = None
 
@@ -38,12 +42,20 @@ class RotationProgressCollector(Collector):
             if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
                 return self._cached[1]
             try:
-                found = self.rows.progress(self.master().current_id.hex())
+                found = self.rows.progress(self.master().current_id.hex(), self._keeper_current())
             except Exception as exc:  # a database that does not answer: no figure, not a failed scrape
                 log.warning("rotation progress not read (%s)", type(exc).__name__)
                 return None
             self._cached = (now, found)
             return found
+
+    def _keeper_current(self) -> tuple[str, str] | None:
+        try:
+            health = self.keeper.health()
+        except Exception as exc:  # a keeper that does not answer: no keeper-key figure
+            log.warning("keeper key ids not read (%s)", type(exc).__name__)
+            return None
+        return ("hpke:" + health["key_id"], "wrap:" + health["wrap_key_id"])
 
     def collect(self) -> Any:
         found = self._progress()
@@ -52,7 +64,8 @@ class RotationProgressCollector(Collector):
         left = GaugeMetricFamily(
             "sealbox_key_rotation_rows_left",
             "Rows a key rotation still has to re-wrap (master-key: user keys on an old master key; "
-            "user-keys: data keys under a previous user key)",
+            "user-keys: data keys under a previous user key; keeper-key: outer layers under none of "
+            "the keeper's current key ids)",
             labels=["kind"],
         )
         for kind, n in sorted(found.rows_left.items()):

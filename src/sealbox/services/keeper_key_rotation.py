@@ -128,6 +128,7 @@ def rotate_keeper_key(
             rows.record("key.rotate", f"keeper key {state.key_id} is current", now=datetime.now(UTC))
             time.sleep(settle)
         moved = _rewrap_all(rows, keeper, server, current_ids(state), holder, progress=progress, limit=limit)
+        rows.mark_done(KEEPER_LEASE, now=datetime.now(UTC))
     return KeeperRotationDone(new_key=state.created, key_id=state.key_id, moved=moved)
 
 

@@ -44,11 +44,16 @@ class DatabaseRotationRows:
         with self.db.read() as conn:
             return rotation_progress.audit_key_uses(conn, key_ids, self.checkpoint)
 
-    def progress(self, master_key_id: str) -> rotation_progress.RotationProgress:
-        """Rows left per rotation kind (against the current master key id) and the last completions."""
+    def progress(
+        self, master_key_id: str, keeper_current: tuple[str, ...] | None = None
+    ) -> rotation_progress.RotationProgress:
+        """Rows left per rotation kind (against the current master key id and, when known, the keeper's
+        current key ids) and the last completions."""
         left = self.data_keys_left(None)
         with self.db.read() as conn:
-            return rotation_progress.progress(conn, master_key_id=master_key_id, data_keys_left=left)
+            return rotation_progress.progress(
+                conn, master_key_id=master_key_id, data_keys_left=left, keeper_current=keeper_current
+            )
 
     def take_lease(
         self, name: str, holder: str, *, now: datetime, ttl: timedelta, may_take: Callable[[str], bool]

@@ -14,14 +14,22 @@ from pathlib import Path
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from sealbox.store.tables import audit_events, key_rotation_leases, previous_user_keys, users
+from sealbox.store.tables import (
+    audit_events,
+    key_rotation_leases,
+    previous_user_keys,
+    secret_versions,
+    users,
+)
 
 DONE_PREFIX = "done:"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RotationProgress:
-    rows_left: dict[str, int]  # by kind: "master-key" (user keys), "user-keys" (data keys)
+    # By kind: "master-key" (user keys), "user-keys" (data keys), "keeper-key" (outer layers; absent
+    # when the keeper's current key ids were not known).
+    rows_left: dict[str, int]
     completed: dict[str, datetime]  # by kind: when its last rotation completed
 
 
@@ -33,8 +41,11 @@ def mark_done(conn: Connection, kind: str, now: datetime) -> None:
     )
 
 
-def progress(conn: Connection, *, master_key_id: str, data_keys_left: int) -> RotationProgress:
-    """Rows on a master key other than `master_key_id`, and the completions; three small counts."""
+def progress(
+    conn: Connection, *, master_key_id: str, data_keys_left: int, keeper_current: tuple[str, ...] | None
+) -> RotationProgress:
+    """Rows on a master key other than `master_key_id`, outer layers under none of the `keeper_current`
+    ids (when given), and the completions."""
     current_users = conn.execute(
         select(func.count()).where(users.c.removed_at.is_(None), users.c.master_key_id != master_key_id)
     ).scalar_one()
@@ -45,8 +56,13 @@ def progress(conn: Connection, *, master_key_id: str, data_keys_left: int) -> Ro
             key_rotation_leases.c.name.startswith(DONE_PREFIX)
         )
     ).all()
+    left = {"master-key": int(current_users) + int(kept), "user-keys": data_keys_left}
+    if keeper_current is not None:
+        v = secret_versions.c
+        outer = conn.execute(select(func.count()).where(v.keeper_key_id.not_in(keeper_current))).scalar_one()
+        left["keeper-key"] = int(outer)
     return RotationProgress(
-        rows_left={"master-key": int(current_users) + int(kept), "user-keys": data_keys_left},
+        rows_left=left,
         completed={str(name).removeprefix(DONE_PREFIX): at for name, at in done},
     )
 

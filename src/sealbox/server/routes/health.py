@@ -6,7 +6,11 @@ not. A full disk therefore makes a replica "degraded", not unready: taking every
 balancer because writes fail would stop the reads too, and restarting it would not free the disk.
 
 GET /readyz: whether this replica should take traffic: the database answers and the schema is at this
-server's newest migration: 200, else 503 naming the parts that fail (`failed`). The keeper is reported
+server's newest migration, or ahead of it: 200, else 503 naming the parts that fail (`failed`). Ahead
+is ready because a newer release's migrations only add (docs/operations.md "Upgrades"): during a
+rolling upgrade this replica keeps serving beside the newer ones (it would not start again), and a
+balancer that dropped every older replica the moment the first newer one migrated would lose their
+capacity at once. The keeper is reported
 (`keeper`, and `status` degraded) but does not make a replica unready: a dead keeper stops launches,
 never reads or writes, and an unready replica would take no reads or writes either. The Helm chart
 and kustomize base use it for readiness, and a TCP check for liveness: /healthz answers 503 while the
@@ -63,7 +67,11 @@ def readyz(ctx: ContextDep) -> JSONResponse:
         keeper = "ok"
     except Unavailable:
         keeper = "unavailable"
-    failed = [part for part, state in (("database", database), ("migrations", migrations)) if state != "ok"]
+    failed = [
+        part
+        for part, state in (("database", database), ("migrations", migrations))
+        if state not in ("ok", "ahead")
+    ]
     status = "unready" if failed else "ok" if keeper == "ok" else "degraded"
     body = Ready(status=status, failed=failed, database=database, keeper=keeper, migrations=migrations)
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
