@@ -193,7 +193,8 @@ def bulk_insert(
                 )
             crypto_s += time.perf_counter() - c0
             with db.write() as conn:
-                if db.is_sqlite:  # a larger page cache for this connection: the indexes outgrow sealbox's 1 MiB
+                # A larger page cache for this connection: the indexes outgrow sealbox's 1 MiB.
+                if db.is_sqlite:
                     conn.exec_driver_sql(f"PRAGMA cache_size=-{SEED_CACHE_KIB}")
                 conn.execute(insert(secrets), s_rows)
                 conn.execute(insert(secret_versions), v_rows)

@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bulk import bulk_insert
+from bench.bulk import bulk_insert, count_secrets
 from bench.stack import BENCH_DIR, SealboxInstance, ServerProcess, sealbox_instance, tree_cpu_seconds
 from bench.store import DEFAULT_WORKERS, check_pages, deep_cursor, log, sealbox_list, sealbox_read
 from sqlalchemy import event
@@ -98,6 +98,20 @@ def page_plans(inst: SealboxInstance, cursor_after: str) -> list[dict[str, Any]]
         return out
     finally:
         db.dispose()
+
+
+def reused(root: Path) -> SealboxInstance:
+    """An instance seeded by an earlier run and still up (its keeper running), from its root directory;
+    its admin token is read from ``root/admin-token``."""
+    keeper_dir = root / "data-keeper"
+    return SealboxInstance(
+        root=root,
+        data_dir=root / "data",
+        keeper_dir=keeper_dir,
+        keeper_url=f"unix://{keeper_dir / 'keeper.sock'}",
+        database_url=None,
+        admin_token=(root / "admin-token").read_text().strip(),
+    )
 
 
 def _started(inst: SealboxInstance) -> tuple[float, float]:
@@ -232,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="per measured run")
     ap.add_argument("--starts", type=int, default=None, help="server starts per instance")
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--reuse", type=Path, default=None, help="the root of a seeded instance still up, as the large one"
+    )
     args = ap.parse_args(argv)
     args.large = args.large or (10_000 if args.quick else 1_000_000)
     args.rounds = args.rounds or (2 if args.quick else 5)
@@ -243,8 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     sizes = {"small": 1_000, "large": args.large}
     started = time.monotonic()
-    with sealbox_instance("scale-small") as small, sealbox_instance("scale-large") as large:
-        seeding = [seed(small, sizes["small"]), seed(large, sizes["large"])]
+    with ExitStack() as stack:
+        small = stack.enter_context(sealbox_instance("scale-small"))
+        seeding = [seed(small, sizes["small"])]
+        if args.reuse is None:
+            large = stack.enter_context(sealbox_instance("scale-large"))
+            seeding.append(seed(large, sizes["large"]))
+        else:
+            large = reused(args.reuse)
+            sizes["large"] = count_secrets(large.resolved_database_url)
+            log(f"reusing {args.reuse}: {sizes['large']:,} secrets")
+        for inst in (small, large):  # a first start migrates a reused database: not measured
+            _started(inst)
         data = measure(small, large, sizes, args)
         with large.server(workers=DEFAULT_WORKERS) as srv:
             cursor, _ = deep_cursor(large, srv, 100)
