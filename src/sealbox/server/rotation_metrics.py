@@ -57,25 +57,35 @@ class RotationProgressCollector(Collector):
             return None
         return ("hpke:" + health["key_id"], "wrap:" + health["wrap_key_id"])
 
+    def describe(self) -> Any:
+        """The families without figures: a registry asks this on `register` (otherwise it would collect,
+        and a count over every secret version would run at each worker's start)."""
+        return _families()
+
     def collect(self) -> Any:
         found = self._progress()
         if found is None:
             return
-        left = GaugeMetricFamily(
-            "sealbox_key_rotation_rows_left",
-            "Rows a key rotation still has to re-wrap (master-key: user keys on an old master key; "
-            "user-keys: data keys under a previous user key; keeper-key: outer layers under none of "
-            "the keeper's current key ids)",
-            labels=["kind"],
-        )
+        left, done = _families()
         for kind, n in sorted(found.rows_left.items()):
             left.add_metric([kind], n)
         yield left
-        done = GaugeMetricFamily(
-            "sealbox_key_rotation_last_completed_timestamp_seconds",
-            "When the last rotation of each kind completed (Unix time)",
-            labels=["kind"],
-        )
         for kind, at in sorted(found.completed.items()):
             done.add_metric([kind], at.timestamp())
         yield done
+
+
+def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    left = GaugeMetricFamily(
+        "sealbox_key_rotation_rows_left",
+        "Rows a key rotation still has to re-wrap (master-key: user keys on an old master key; "
+        "user-keys: data keys under a previous user key; keeper-key: outer layers under none of "
+        "the keeper's current key ids)",
+        labels=["kind"],
+    )
+    done = GaugeMetricFamily(
+        "sealbox_key_rotation_last_completed_timestamp_seconds",
+        "When the last rotation of each kind completed (Unix time)",
+        labels=["kind"],
+    )
+    return left, done
