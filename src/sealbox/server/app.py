@@ -30,7 +30,9 @@ from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import install_openapi
 from sealbox.server.rotation_metrics import RotationProgressCollector
 from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.schemas.accounts import ACCOUNT_STRUCTS
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
+from sealbox.server.schemas.sharing import SHARING_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
@@ -82,7 +84,13 @@ DOCUMENT_STRUCTS = (
     schemas.SecretPublic,
     schemas.SecretPage,
     schemas.UnshareOut,
+    schemas.DeletedSecrets,
     *SESSION_STRUCTS,
+    *ACCOUNT_STRUCTS,
+    *SHARING_STRUCTS,
+    schemas.AuditPage,
+    schemas.Health,
+    schemas.Ready,
     *schemas.BODY_STRUCTS,
 )
 
@@ -208,7 +216,7 @@ def create_app(
     app.include_router(secrets.deleted_router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
         app,
-        structs=(*DOCUMENT_STRUCTS, schemas.DeletedSecrets),
+        structs=DOCUMENT_STRUCTS,
         paths=hot.openapi_paths,
     )
     install_web(app)

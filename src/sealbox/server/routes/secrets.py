@@ -25,7 +25,6 @@ from sealbox.server.schemas import (
     DeletedSecrets,
     ErrorBody,
     GrantIn,
-    GrantPublic,
     MountingSession,
     SecretCreate,
     SecretPublic,
@@ -41,6 +40,7 @@ from sealbox.server.schemas.params import (
     OwnerQuery,
     SecretNamePath,
 )
+from sealbox.server.schemas.sharing import GrantPublic, grant_public
 from sealbox.services import secrets as secret_service
 from sealbox.services.sharing import Grantee
 
@@ -209,27 +209,28 @@ def list_deleted_secrets(principal: CurrentPrincipal, ctx: ContextDep) -> Respon
     return struct_response(DeletedSecrets(items=[DeletedSecretPublic.of(s) for s in found]))
 
 
-@router.get("/{name}/grants", response_model=list[GrantPublic])
+@router.get("/{name}/grants", response_class=Response, responses={200: struct_answer(GrantPublic, many=True)})
 def list_grants(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
-) -> list[GrantPublic]:
-    return [GrantPublic.of(g) for g in ctx.sharing.grants(principal, name, owner=owner)]
+) -> Response:
+    return struct_response([grant_public(g) for g in ctx.sharing.grants(principal, name, owner=owner)])
 
 
 @router.post(
     "/{name}/grants",
     status_code=status.HTTP_201_CREATED,
-    response_model=list[GrantPublic],
+    response_class=Response,
+    responses={201: struct_answer(GrantPublic, many=True)},
     openapi_extra=struct_request(GrantIn),
 )
 def share_secret(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, body: GrantBody, owner: OwnerQuery = None
-) -> list[GrantPublic]:
+) -> Response:
     """Grant a user or a group `use`, `write` or `manage` (needs `manage`)."""
     grants = ctx.sharing.share(
         principal, name, owner=owner, grantee=_grantee(body), level=body.level, now=now()
     )
-    return [GrantPublic.of(g) for g in grants]
+    return struct_response([grant_public(g) for g in grants], status_code=status.HTTP_201_CREATED)
 
 
 @router.delete(

@@ -22,9 +22,8 @@ from sealbox.server.schemas import (
     ServiceFetchIn,
     ServiceUsableSecret,
     SessionCreated,
-    UserCreated,
-    UserPublic,
 )
+from sealbox.server.schemas.accounts import UserCreated, user_public
 from sealbox.server.schemas.params import SessionIdPath, UserPath
 from sealbox.server.schemas.sessions import service_usable_secret, session_created
 from sealbox.services import service_sessions, tokens, users
@@ -51,10 +50,11 @@ AccountBody = Annotated[ServiceAccountCreate, Depends(struct_body(ServiceAccount
 @router.post(
     "/service-accounts",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserCreated,
+    response_class=Response,
+    responses={201: struct_answer(UserCreated)},
     openapi_extra=struct_request(ServiceAccountCreate),
 )
-def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: AccountBody) -> UserCreated:
+def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: AccountBody) -> Response:
     """An admin creates a service account and names what it may fetch (kinds and/or secret names)."""
     at = now()
     account = users.create_user(
@@ -70,7 +70,8 @@ def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: Acc
     issued = tokens.issue(
         ctx.db, account, name="service token", expires_at=None, now=at, requested_by=principal
     )
-    return UserCreated(user=UserPublic.of(account), token=issued.value)
+    created = UserCreated(user=user_public(account), token=issued.value)
+    return struct_response(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.post(

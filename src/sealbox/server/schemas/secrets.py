@@ -1,4 +1,4 @@
-"""What /api/v1/secrets answers: a secret, a page of them, a grant, an unshare.
+"""What /api/v1/secrets answers: a secret, a page of them, an unshare (a grant: sharing.py).
 
 What a person sends (a new secret, a new value, a change, a grant) is sealbox.protocol's: secret_api and
 sharing_api.
@@ -11,9 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from pydantic import BaseModel
 
-from sealbox.domain.grants import Grant
 from sealbox.domain.kinds import Kind
 from sealbox.domain.secrets import Page, Secret
 from sealbox.domain.sessions import LiveSession
@@ -140,24 +138,6 @@ class DeletedSecretPublic(msgspec.Struct, frozen=True, kw_only=True):
 
 class DeletedSecrets(msgspec.Struct, frozen=True, kw_only=True):
     items: list[DeletedSecretPublic]
-
-
-class GrantPublic(BaseModel):
-    grantee_type: str
-    grantee: str
-    level: str
-    created_at: datetime
-    created_by: str
-
-    @classmethod
-    def of(cls, g: Grant) -> GrantPublic:
-        return cls(
-            grantee_type=g.grantee_type,
-            grantee=g.grantee_name,
-            level=g.level.value,
-            created_at=g.created_at,
-            created_by=g.created_by,
-        )
 
 
 class UnshareOut(msgspec.Struct, frozen=True, kw_only=True):
