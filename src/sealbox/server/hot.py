@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sealbox.domain.principals import Principal, User
 from sealbox.errors import ServiceError
+from sealbox.protocol.errors import ErrorBody
 from sealbox.server.context import AppContext
 from sealbox.server.errors import error_parts, schema_problem, service_error_parts
 from sealbox.server.schemas import SecretPage, SecretPublic
@@ -296,7 +297,7 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
         if op.params:
             operation["parameters"] = [p.document() for p in op.params]
         operation["responses"] = {"200": _json(op.body, "Successful Response")} | {
-            status: _json("ErrorBody", text) for status, text in _ERRORS.items()
+            status: _json(ErrorBody.__name__, text) for status, text in _ERRORS.items()
         }
         paths[op.path] = {"get": operation}
     return paths

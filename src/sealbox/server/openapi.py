@@ -11,13 +11,15 @@ states (protocol.api_fields.stated) in place of the decoder's bounds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Response
 
 from sealbox.protocol.api_fields import STATED
+from sealbox.protocol.errors import ErrorBody
 
 _REF = "#/components/schemas/{name}"
 _encode = msgspec.json.Encoder().encode
@@ -41,6 +43,18 @@ def struct_answer(
     if many:
         schema = {"type": "array", "items": schema}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_answers(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses` entries answering an ErrorBody for each status: those of `described` with their
+    description, the others described by FastAPI with the status's phrase ("Not Found")."""
+    ref = {"content": {"application/json": {"schema": {"$ref": _REF.format(name=ErrorBody.__name__)}}}}
+    answers: dict[int | str, dict[str, Any]] = {status: copy.deepcopy(ref) for status in statuses}
+    for status, description in (described or {}).items():
+        answers[status] = {"description": description, **copy.deepcopy(ref)}
+    return answers
 
 
 def struct_request(struct: type[msgspec.Struct], *, required: bool = True) -> dict[str, Any]:

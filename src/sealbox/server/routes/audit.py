@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from sealbox.server.deps import ContextDep, CurrentPrincipal
-from sealbox.server.openapi import struct_answer, struct_response
-from sealbox.server.schemas import ErrorBody
+from sealbox.server.openapi import error_answers, struct_answer, struct_response
 from sealbox.server.schemas.audit import AuditPage, audit_record
 from sealbox.server.schemas.params import AuditCursor, AuditLimit, AuditSecret, AuditSession, AuditSince
 from sealbox.services.audit import list_records
@@ -14,12 +13,7 @@ from sealbox.services.audit import list_records
 router = APIRouter(
     prefix="/api/v1",
     tags=["audit"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 404, 422),
 )
 
 

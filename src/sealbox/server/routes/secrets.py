@@ -19,11 +19,10 @@ from sealbox.protocol.api_fields import BASE64_RE
 from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.hot import etag
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
     DeletedSecretPublic,
     DeletedSecrets,
-    ErrorBody,
     GrantIn,
     MountingSession,
     SecretCreate,
@@ -47,21 +46,12 @@ from sealbox.services.sharing import Grantee
 router = APIRouter(
     prefix="/api/v1/secrets",
     tags=["secrets"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        413: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        429: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 413, 422, 429),
 )
 deleted_router = APIRouter(
     prefix="/api/v1/deleted-secrets",
     tags=["secrets"],
-    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+    responses=error_answers(401, 429),
 )
 _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath

@@ -15,9 +15,8 @@ from sealbox.domain.principals import Purposes
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
 from sealbox.server.bodies import struct_body
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
-    ErrorBody,
     ServiceAccountCreate,
     ServiceFetchIn,
     ServiceUsableSecret,
@@ -31,15 +30,7 @@ from sealbox.services import service_sessions, tokens, users
 router = APIRouter(
     prefix="/api/v1",
     tags=["service accounts"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 422, 503),
 )
 SERVICE_FETCH_TTL_SECONDS = 60
 # Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.

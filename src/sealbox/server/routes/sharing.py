@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.server.bodies import struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
-from sealbox.server.schemas import CollectionIn, ErrorBody, GroupMemberIn, ProjectMemberIn
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
+from sealbox.server.schemas import CollectionIn, GroupMemberIn, ProjectMemberIn
 from sealbox.server.schemas.params import CollectionNamePath, UserPath
 from sealbox.server.schemas.sharing import (
     CollectionPublic,
@@ -22,14 +22,7 @@ from sealbox.server.schemas.sharing import (
 router = APIRouter(
     prefix="/api/v1",
     tags=["sharing"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 422),
 )
 # Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
 CollectionBody = Annotated[CollectionIn, Depends(struct_body(CollectionIn))]

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
-from sealbox.server.schemas import ErrorBody, TokenCreate
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
+from sealbox.server.schemas import TokenCreate
 from sealbox.server.schemas.accounts import (
     TokenIssued,
     TokenPublic,
@@ -24,12 +24,7 @@ from sealbox.services import tokens
 router = APIRouter(
     prefix="/api/v1",
     tags=["tokens"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 404, 422),
 )
 # A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
 TokenBody = Annotated[TokenCreate, Depends(struct_body(TokenCreate))]

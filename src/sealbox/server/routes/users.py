@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.server.bodies import struct_body
 from sealbox.server.deps import AdminPrincipal, ContextDep, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
-from sealbox.server.schemas import ErrorBody, UserCreate
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
+from sealbox.server.schemas import UserCreate
 from sealbox.server.schemas.accounts import (
     UserCreated,
     UserDisabledOut,
@@ -24,13 +24,7 @@ from sealbox.services import tokens, users
 router = APIRouter(
     prefix="/api/v1/users",
     tags=["users"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 409, 422),
 )
 # A sealbox.protocol Struct (server.bodies), declared after the route's authentication.
 UserBody = Annotated[UserCreate, Depends(struct_body(UserCreate))]
@@ -61,7 +55,7 @@ def list_users(_: AdminPrincipal, ctx: ContextDep) -> Response:
 @router.post(
     "/{name}/disable",
     response_class=Response,
-    responses={200: struct_answer(UserDisabledOut), 404: {"model": ErrorBody}},
+    responses={200: struct_answer(UserDisabledOut), **error_answers(404)},
 )
 def disable_user(name: UserPath, principal: AdminPrincipal, ctx: ContextDep) -> Response:
     """Disable a user (or service account): at once, none of their tokens, web sessions or single
@@ -74,7 +68,7 @@ def disable_user(name: UserPath, principal: AdminPrincipal, ctx: ContextDep) -> 
 @router.post(
     "/{name}/enable",
     response_class=Response,
-    responses={200: struct_answer(UserStatus), 404: {"model": ErrorBody}},
+    responses={200: struct_answer(UserStatus), **error_answers(404)},
 )
 def enable_user(name: UserPath, principal: AdminPrincipal, ctx: ContextDep) -> Response:
     """Enable a disabled user again: their tokens that are neither revoked nor expired work again."""

@@ -1,4 +1,4 @@
-"""The pieces the API's parameters and its error answers are made of: ids, times, the error body.
+"""The pieces the API's parameters are made of: ids and times (the error body is in protocol.errors).
 
 The constrained values of request bodies are sealbox.protocol.api_fields'; params.py builds the path,
 query and header parameters from these.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic import BeforeValidator, WithJsonSchema
 
 from sealbox.domain.times import parse_rfc3339, to_utc
 from sealbox.protocol.api_fields import MAX_TIME_TEXT
@@ -34,14 +34,3 @@ Timestamp = Annotated[
     BeforeValidator(_time),
     WithJsonSchema({"type": "string", "format": "date-time", "maxLength": MAX_TIME_TEXT}),
 ]
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = None
-    problem: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    errors: list[ErrorDetail] = []
