@@ -35,9 +35,10 @@ from sealbox.errors import ServiceError
 from sealbox.protocol.errors import ErrorBody
 from sealbox.server.context import AppContext
 from sealbox.server.errors import error_parts, schema_problem, service_error_parts
-from sealbox.server.schemas import SecretPage, SecretPublic
 from sealbox.server.schemas.accounts import UserPublic, user_public
 from sealbox.server.schemas.params import OwnerQuery, Prefix, SecretNamePath, SecretsCursor, SecretsLimit
+from sealbox.server.schemas.secrets import SecretPage, SecretPublic, secret_public
+from sealbox.server.schemas.secrets import secret_page as page_answer
 from sealbox.services.secrets import secret_page, secret_with_sessions
 from sealbox.store.unit_of_work import UnitOfWork
 
@@ -184,7 +185,7 @@ def read_routes(ctx: AppContext) -> list[Route]:
             return _invalid(problems)
         name: str = scope["path_params"]["name"]
         found, live = secret_with_sessions(uow, principal, name, owner=query["owner"], now=now())
-        body = _encode(SecretPublic.of(found, with_versions=True, live=live))
+        body = _encode(secret_public(found, with_versions=True, live=live))
         return 200, body, [(b"etag", etag(found.current_version).encode())]
 
     def page(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
@@ -194,7 +195,7 @@ def read_routes(ctx: AppContext) -> list[Route]:
         found = secret_page(
             uow, principal, cursor=query["cursor"], limit=query["limit"], prefix=query["prefix"]
         )
-        return 200, _encode(SecretPage.of(found)), []
+        return 200, _encode(page_answer(found)), []
 
     def me(scope: Scope, principal: Principal, uow: UnitOfWork) -> Answer:
         return 200, user_body(principal.user), []

@@ -17,8 +17,8 @@ from sealbox.domain.principals import User, UserID
 from sealbox.domain.secrets import Page, Secret, SecretID, SecretVersion
 from sealbox.domain.sessions import LiveSession, SessionID
 from sealbox.server import hot
-from sealbox.server.schemas import SecretPage, SecretPublic
 from sealbox.server.schemas.accounts import UserPublic
+from sealbox.server.schemas.secrets import SecretPage, SecretPublic, secret_page, secret_public
 
 T0 = datetime(2026, 11, 26, 19, 17, 44, 123456, tzinfo=UTC)
 WHOLE = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)  # no microseconds: "…05Z", not "…05.000000Z"
@@ -116,7 +116,7 @@ def test_secret_body_is_the_schema(s: Secret, with_sessions: bool) -> None:
         else None
     )
     ours, tag = (
-        json.loads(msgspec.json.encode(SecretPublic.of(s, with_versions=True, live=live))),
+        json.loads(msgspec.json.encode(secret_public(s, with_versions=True, live=live))),
         hot.etag(s.current_version),
     )
     assert ours == expected_body(s, with_versions=True, live=live)
@@ -127,14 +127,14 @@ def test_secret_body_is_the_schema(s: Secret, with_sessions: bool) -> None:
 
 def test_page_body_is_the_schema() -> None:
     page = Page(items=tuple(VARIANTS), next_cursor="YWxpY2UvZGI")
-    ours = json.loads(msgspec.json.encode(SecretPage.of(page)))
+    ours = json.loads(msgspec.json.encode(secret_page(page)))
     assert ours == {
         "items": [expected_body(s, with_versions=False, live=None) for s in VARIANTS],
         "next_cursor": page.next_cursor,
     }
     jsonschema.validate(ours, _schema(SecretPage))
     last = Page(items=(), next_cursor=None)
-    assert json.loads(msgspec.json.encode(SecretPage.of(last))) == {"items": [], "next_cursor": None}
+    assert json.loads(msgspec.json.encode(secret_page(last))) == {"items": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("when", [T0, WHOLE])

@@ -20,24 +20,21 @@ from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.hot import etag
 from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
-from sealbox.server.schemas import (
-    DeletedSecretPublic,
-    DeletedSecrets,
-    GrantIn,
-    MountingSession,
-    SecretCreate,
-    SecretPublic,
-    SecretReplace,
-    SecretUpdate,
-    SecretValue,
-    UnshareOut,
-)
+from sealbox.server.schemas import GrantIn, SecretCreate, SecretReplace, SecretUpdate, SecretValue
 from sealbox.server.schemas.params import (
     GranteePath,
     GranteeTypePath,
     IfMatch,
     OwnerQuery,
     SecretNamePath,
+)
+from sealbox.server.schemas.secrets import (
+    DeletedSecrets,
+    SecretPublic,
+    UnshareOut,
+    deleted_secret_public,
+    mounting_session,
+    secret_public,
 )
 from sealbox.server.schemas.sharing import GrantPublic, grant_public
 from sealbox.services import secrets as secret_service
@@ -108,7 +105,7 @@ def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody
     if ctx.converter:
         ctx.converter.poke()
     return struct_response(
-        SecretPublic.of(secret, with_versions=True),
+        secret_public(secret, with_versions=True),
         status_code=status.HTTP_201_CREATED,
         headers={"Location": f"/api/v1/secrets/{secret.name}", "ETag": etag(secret.current_version)},
     )
@@ -142,7 +139,7 @@ def replace_value(
     if ctx.converter:
         ctx.converter.poke()
     return struct_response(
-        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+        secret_public(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
     )
 
 
@@ -162,7 +159,7 @@ def update_secret(
         scopes=tuple(body.scopes) if body.scopes is not None else None,
     )
     updated = ctx.secrets.update(principal, name, patch, now=now(), owner=owner)
-    return struct_response(SecretPublic.of(updated, with_versions=True))
+    return struct_response(secret_public(updated, with_versions=True))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -188,7 +185,7 @@ def restore_secret(
     """Bring a secret back from the recovery window with its versions and grants (needs `manage`)."""
     secret = ctx.deletion.restore(principal, name, now=now(), owner=owner)
     return struct_response(
-        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+        secret_public(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
     )
 
 
@@ -196,7 +193,7 @@ def restore_secret(
 def list_deleted_secrets(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The secrets in their recovery window that you own or manage, with when each is removed for good."""
     found = ctx.deletion.deleted(principal, now=now())
-    return struct_response(DeletedSecrets(items=[DeletedSecretPublic.of(s) for s in found]))
+    return struct_response(DeletedSecrets(items=[deleted_secret_public(s) for s in found]))
 
 
 @router.get("/{name}/grants", response_class=Response, responses={200: struct_answer(GrantPublic, many=True)})
@@ -244,4 +241,4 @@ def unshare_secret(
     live = ctx.sharing.unshare(
         principal, name, owner=owner, grantee=Grantee(kind=grantee_type, name=grantee[:128]), now=now()
     )
-    return struct_response(UnshareOut(live_sessions=[MountingSession.of(s) for s in live]))
+    return struct_response(UnshareOut(live_sessions=[mounting_session(s) for s in live]))
