@@ -27,9 +27,13 @@ T0_TEXT = "2026-11-26T19:17:44.123456Z"
 WHOLE = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)
 WHOLE_TEXT = "2027-01-02T03:04:05Z"
 TOKEN = AccessToken(
-    id=TokenID("abcdefghijklmnop"), user_id=UserID("u" * 32), name="ci", created_at=T0, expires_at=WHOLE,
+    id=TokenID("abcdefghijklmnop"),
+    user_id=UserID("u" * 32),
+    name="ci",
+    created_at=T0,
+    expires_at=WHOLE,
     revoked_at=None,
-)  # fmt: skip
+)
 USER = User(
     id=UserID("c" * 32), name="alice", is_admin=False, created_at=WHOLE, kind="service", disabled_at=T0
 )
@@ -80,9 +84,14 @@ def test_audit_records_keep_their_nulls() -> None:
 @pytest.mark.parametrize("status", ["member", "invited"])
 def test_sharing(status: str) -> None:
     grant = Grant(
-        secret_id="s", grantee_type="group", grantee_id="g", grantee_name="team", level=Level.WRITE,
-        created_at=T0, created_by="alice",
-    )  # fmt: skip
+        secret_id="s",
+        grantee_type="group",
+        grantee_id="g",
+        grantee_name="team",
+        level=Level.WRITE,
+        created_at=T0,
+        created_by="alice",
+    )
     assert body([sharing.grant_public(grant)]) == [
         {
             "grantee_type": "group",
