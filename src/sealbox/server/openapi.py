@@ -1,12 +1,12 @@
 """The OpenAPI document: FastAPI's, plus what FastAPI cannot see.
 
-Some answers are msgspec Structs (schemas.SecretPublic and the bodies around it), encoded once by
-msgspec on every path that answers with them, and some request bodies are Structs of sealbox.protocol
-(decoded by server.bodies); their schemas come from msgspec (`schema_components`), from the same
-types. The hot reads (server/hot.py) are plain routes; their operations come from hot.py's own
-parameter table (`openapi_paths`). Two things msgspec cannot write are added here: a Struct's
-`json_schema_extra` (a ClassVar: the `oneOf` of a body's shapes) on its own schema, and the rules a field
-states (protocol.api_fields.stated) in place of the decoder's bounds.
+Every answer (errors included) and every request body is a Struct of sealbox.protocol: answers are
+encoded by msgspec (`struct_response`) and declared with `struct_answer` or `error_answers`, bodies are
+decoded by server.bodies and declared with `struct_request`; their schemas come from msgspec
+(`schema_components`), from the same types. The hot reads (server/hot.py) are plain routes; their
+operations come from hot.py's own parameter table (`openapi_paths`). Two things msgspec cannot write
+are added here: a Struct's `json_schema_extra` (a ClassVar: the `oneOf` of a body's shapes) on its own
+schema, and the rules a field states (protocol.api_fields.stated) in place of the decoder's bounds.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The read bodies (server/hot.py) and the write routes' answers are encoded from one set of types
-(schemas.SecretPublic, SecretPage; protocol.account_api.UserPublic for /me): each body is what the
+(protocol.secret_api.SecretPublic, SecretPage; account_api.UserPublic for /me): each body is what the
 OpenAPI document's schema of that type (from msgspec, from the same types) accepts, field for field
 and in the schema's order, with times in RFC 3339 UTC ("Z")."""
 
