@@ -64,7 +64,7 @@ MARKERS = {
     "COMMIT per transaction (do_commit)": "do_commit (",
     "pool checkout / return": "_ConnectionFairy._checkout (",
     "SQLAlchemy statement compile / cache key": "_generate_cache_key (",
-    "body as a Struct for msgspec (SecretPublic.of)": "of (sealbox/server/schemas/secrets.py",
+    "body as a Struct for msgspec (secret_public)": "secret_public (sealbox/server/schemas/secrets.py",
     "send to granian (response start + body)": "_send (starlette/middleware/errors.py",
     "FastAPI serialize_response (pydantic validate + dump)": "serialize_response (fastapi/",
     "FastAPI solve_dependencies": "solve_dependencies (fastapi/",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from datetime import datetime
+from typing import Annotated, TypeVar
 
 import msgspec
 
@@ -10,6 +11,14 @@ import msgspec
 class Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A message on the wire: frozen, and a field the receiver does not know is refused, not ignored."""
 
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """What the API answers: frozen; a client that decodes it ignores a field it does not know (a newer
+    server may answer with more), so the document does not forbid other properties."""
+
+
+# A time in an answer: RFC 3339, as msgspec writes it ("...Z" in UTC). The document says so.
+Time = Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 
 M = TypeVar("M", bound=Message)
 

@@ -1,4 +1,7 @@
-"""The error body every sealbox process answers with: a stable code, a fixed message, field problems."""
+"""The error body every sealbox process answers with: a stable code, a fixed message, field problems.
+
+The server's OpenAPI document names it for every error answer (server/openapi.py, `error_answers`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import msgspec
 from sealbox.protocol.base import Message
 
 
-class FieldProblem(Message, frozen=True):
-    field: str | None
+class FieldProblem(Message, frozen=True, kw_only=True):
+    field: str | None = None
     problem: str
 
 

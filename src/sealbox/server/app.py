@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
 from sealbox.errors import ConfigError
@@ -27,10 +26,12 @@ from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.metrics import Metrics
 from sealbox.server.middleware import GuardMiddleware
-from sealbox.server.openapi import install_openapi
+from sealbox.server.openapi import error_answers, install_openapi
 from sealbox.server.rotation_metrics import RotationProgressCollector
 from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.schemas.accounts import ACCOUNT_STRUCTS
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
+from sealbox.server.schemas.sharing import SHARING_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
@@ -70,9 +71,7 @@ def _schema_field_names() -> frozenset[str]:
         "session",
     }
     for value in vars(schemas).values():
-        if isinstance(value, type) and issubclass(value, BaseModel):
-            names.update(value.model_fields)
-        elif isinstance(value, type) and issubclass(value, msgspec.Struct):
+        if isinstance(value, type) and issubclass(value, msgspec.Struct):
             names.update(value.__struct_fields__)
     return frozenset(names)
 
@@ -82,17 +81,26 @@ DOCUMENT_STRUCTS = (
     schemas.SecretPublic,
     schemas.SecretPage,
     schemas.UnshareOut,
+    schemas.DeletedSecrets,
     *SESSION_STRUCTS,
+    *ACCOUNT_STRUCTS,
+    *SHARING_STRUCTS,
+    schemas.AuditPage,
+    schemas.Health,
+    schemas.Ready,
+    schemas.ErrorBody,
     *schemas.BODY_STRUCTS,
 )
 
 # What any API route may answer besides its own: a body too large (before it is read), too many failed
 # sign-ins from the caller, the database unavailable.
-ANY_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": schemas.ErrorBody, "description": "the request body is too large"},
-    429: {"model": schemas.ErrorBody, "description": "too many failed attempts; see Retry-After"},
-    503: {"model": schemas.ErrorBody, "description": "the database is unavailable"},
-}
+ANY_ROUTE_RESPONSES: dict[int | str, dict[str, Any]] = error_answers(
+    described={
+        413: "the request body is too large",
+        429: "too many failed attempts; see Retry-After",
+        503: "the database is unavailable",
+    }
+)
 
 
 def identity_settings(settings: ServerSettings) -> IdentitySettings:
@@ -208,7 +216,7 @@ def create_app(
     app.include_router(secrets.deleted_router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(
         app,
-        structs=(*DOCUMENT_STRUCTS, schemas.DeletedSecrets),
+        structs=DOCUMENT_STRUCTS,
         paths=hot.openapi_paths,
     )
     install_web(app)

@@ -1,23 +1,25 @@
 """The OpenAPI document: FastAPI's, plus what FastAPI cannot see.
 
-Some answers are msgspec Structs (schemas.SecretPublic and the bodies around it), encoded once by
-msgspec on every path that answers with them, and some request bodies are Structs of sealbox.protocol
-(decoded by server.bodies); their schemas come from msgspec (`schema_components`), from the same
-types. The hot reads (server/hot.py) are plain routes; their operations come from hot.py's own
-parameter table (`openapi_paths`). Two things msgspec cannot write are added here: a Struct's
-`json_schema_extra` (a ClassVar: the `oneOf` of a body's shapes) on its own schema, and the rules a field
-states (protocol.api_fields.stated) in place of the decoder's bounds.
+Every answer (errors included) and every request body is a Struct of sealbox.protocol: answers are
+encoded by msgspec (`struct_response`) and declared with `struct_answer` or `error_answers`, bodies are
+decoded by server.bodies and declared with `struct_request`; their schemas come from msgspec
+(`schema_components`), from the same types. The hot reads (server/hot.py) are plain routes; their
+operations come from hot.py's own parameter table (`openapi_paths`). Two things msgspec cannot write
+are added here: a Struct's `json_schema_extra` (a ClassVar: the `oneOf` of a body's shapes) on its own
+schema, and the rules a field states (protocol.api_fields.stated) in place of the decoder's bounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 from fastapi import FastAPI, Response
 
 from sealbox.protocol.api_fields import STATED
+from sealbox.protocol.errors import ErrorBody
 
 _REF = "#/components/schemas/{name}"
 _encode = msgspec.json.Encoder().encode
@@ -41,6 +43,18 @@ def struct_answer(
     if many:
         schema = {"type": "array", "items": schema}
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_answers(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses` entries answering an ErrorBody for each status: those of `described` with their
+    description, the others described by FastAPI with the status's phrase ("Not Found")."""
+    ref = {"content": {"application/json": {"schema": {"$ref": _REF.format(name=ErrorBody.__name__)}}}}
+    answers: dict[int | str, dict[str, Any]] = {status: copy.deepcopy(ref) for status in statuses}
+    for status, description in (described or {}).items():
+        answers[status] = {"description": description, **copy.deepcopy(ref)}
+    return answers
 
 
 def struct_request(struct: type[msgspec.Struct], *, required: bool = True) -> dict[str, Any]:

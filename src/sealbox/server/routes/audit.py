@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from sealbox.server.deps import ContextDep, CurrentPrincipal
-from sealbox.server.schemas import AuditPage, AuditRecord, ErrorBody
+from sealbox.server.openapi import error_answers, struct_answer, struct_response
+from sealbox.server.schemas.audit import AuditPage, audit_record
 from sealbox.server.schemas.params import AuditCursor, AuditLimit, AuditSecret, AuditSession, AuditSince
 from sealbox.services.audit import list_records
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["audit"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 404, 422),
 )
 
 
-@router.get("/audit", response_model=AuditPage)
+@router.get("/audit", response_class=Response, responses={200: struct_answer(AuditPage)})
 def audit(
     principal: CurrentPrincipal,
     ctx: ContextDep,
@@ -30,7 +26,7 @@ def audit(
     since: AuditSince = None,
     cursor: AuditCursor = None,
     limit: AuditLimit = 100,
-) -> AuditPage:
+) -> Response:
     """`since` is RFC 3339 text; a time with no UTC equivalent in years 1-9999 (0001-01-01T00:00:00+01:00,
     9999-12-31T23:59:59-01:00) is the first or last instant there is."""
     rows = list_records(
@@ -44,4 +40,5 @@ def audit(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return AuditPage(items=[AuditRecord.of(i, e) for i, e in rows], next_cursor=rows[-1][0] if more else None)
+    page = AuditPage(items=[audit_record(i, e) for i, e in rows], next_cursor=rows[-1][0] if more else None)
+    return struct_response(page)

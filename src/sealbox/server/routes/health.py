@@ -19,18 +19,22 @@ database is down, and restarting replicas would not bring the database back.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from sealbox.errors import Unavailable
+from sealbox.protocol.health_api import Health, Ready
 from sealbox.server.deps import ContextDep
-from sealbox.server.schemas import Health, Ready
+from sealbox.server.openapi import struct_answer, struct_response
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
-def healthz(ctx: ContextDep) -> JSONResponse:
+@router.get(
+    "/healthz",
+    response_class=Response,
+    responses={200: struct_answer(Health), 503: struct_answer(Health, "Service Unavailable")},
+)
+def healthz(ctx: ContextDep) -> Response:
     try:
         ctx.db.ping()
         database = "ok"
@@ -52,11 +56,15 @@ def healthz(ctx: ContextDep) -> JSONResponse:
     else:
         status = "degraded"
     body = Health(status=status, database=database, database_write=write, keeper=keeper)
-    return JSONResponse(body.model_dump(), status_code=200 if readable else 503)
+    return struct_response(body, status_code=200 if readable else 503)
 
 
-@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
-def readyz(ctx: ContextDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_class=Response,
+    responses={200: struct_answer(Ready), 503: struct_answer(Ready, "Service Unavailable")},
+)
+def readyz(ctx: ContextDep) -> Response:
     try:
         migrations = ctx.db.schema_state()
         database = "ok"
@@ -74,4 +82,4 @@ def readyz(ctx: ContextDep) -> JSONResponse:
     ]
     status = "unready" if failed else "ok" if keeper == "ok" else "degraded"
     body = Ready(status=status, failed=failed, database=database, keeper=keeper, migrations=migrations)
-    return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
+    return struct_response(body, status_code=503 if failed else 200)

@@ -19,21 +19,8 @@ from sealbox.protocol.api_fields import BASE64_RE
 from sealbox.server.bodies import body_time, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
 from sealbox.server.hot import etag
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
-from sealbox.server.schemas import (
-    DeletedSecretPublic,
-    DeletedSecrets,
-    ErrorBody,
-    GrantIn,
-    GrantPublic,
-    MountingSession,
-    SecretCreate,
-    SecretPublic,
-    SecretReplace,
-    SecretUpdate,
-    SecretValue,
-    UnshareOut,
-)
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
+from sealbox.server.schemas import GrantIn, SecretCreate, SecretReplace, SecretUpdate, SecretValue
 from sealbox.server.schemas.params import (
     GranteePath,
     GranteeTypePath,
@@ -41,27 +28,27 @@ from sealbox.server.schemas.params import (
     OwnerQuery,
     SecretNamePath,
 )
+from sealbox.server.schemas.secrets import (
+    DeletedSecrets,
+    SecretPublic,
+    UnshareOut,
+    deleted_secret_public,
+    mounting_session,
+    secret_public,
+)
+from sealbox.server.schemas.sharing import GrantPublic, grant_public
 from sealbox.services import secrets as secret_service
 from sealbox.services.sharing import Grantee
 
 router = APIRouter(
     prefix="/api/v1/secrets",
     tags=["secrets"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        413: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        429: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 413, 422, 429),
 )
 deleted_router = APIRouter(
     prefix="/api/v1/deleted-secrets",
     tags=["secrets"],
-    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+    responses=error_answers(401, 429),
 )
 _IF_MATCH = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 NamePath = SecretNamePath
@@ -118,7 +105,7 @@ def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody
     if ctx.converter:
         ctx.converter.poke()
     return struct_response(
-        SecretPublic.of(secret, with_versions=True),
+        secret_public(secret, with_versions=True),
         status_code=status.HTTP_201_CREATED,
         headers={"Location": f"/api/v1/secrets/{secret.name}", "ETag": etag(secret.current_version)},
     )
@@ -152,7 +139,7 @@ def replace_value(
     if ctx.converter:
         ctx.converter.poke()
     return struct_response(
-        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+        secret_public(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
     )
 
 
@@ -172,7 +159,7 @@ def update_secret(
         scopes=tuple(body.scopes) if body.scopes is not None else None,
     )
     updated = ctx.secrets.update(principal, name, patch, now=now(), owner=owner)
-    return struct_response(SecretPublic.of(updated, with_versions=True))
+    return struct_response(secret_public(updated, with_versions=True))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -198,7 +185,7 @@ def restore_secret(
     """Bring a secret back from the recovery window with its versions and grants (needs `manage`)."""
     secret = ctx.deletion.restore(principal, name, now=now(), owner=owner)
     return struct_response(
-        SecretPublic.of(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+        secret_public(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
     )
 
 
@@ -206,30 +193,31 @@ def restore_secret(
 def list_deleted_secrets(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The secrets in their recovery window that you own or manage, with when each is removed for good."""
     found = ctx.deletion.deleted(principal, now=now())
-    return struct_response(DeletedSecrets(items=[DeletedSecretPublic.of(s) for s in found]))
+    return struct_response(DeletedSecrets(items=[deleted_secret_public(s) for s in found]))
 
 
-@router.get("/{name}/grants", response_model=list[GrantPublic])
+@router.get("/{name}/grants", response_class=Response, responses={200: struct_answer(GrantPublic, many=True)})
 def list_grants(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, owner: OwnerQuery = None
-) -> list[GrantPublic]:
-    return [GrantPublic.of(g) for g in ctx.sharing.grants(principal, name, owner=owner)]
+) -> Response:
+    return struct_response([grant_public(g) for g in ctx.sharing.grants(principal, name, owner=owner)])
 
 
 @router.post(
     "/{name}/grants",
     status_code=status.HTTP_201_CREATED,
-    response_model=list[GrantPublic],
+    response_class=Response,
+    responses={201: struct_answer(GrantPublic, many=True)},
     openapi_extra=struct_request(GrantIn),
 )
 def share_secret(
     name: NamePath, principal: CurrentPrincipal, ctx: ContextDep, body: GrantBody, owner: OwnerQuery = None
-) -> list[GrantPublic]:
+) -> Response:
     """Grant a user or a group `use`, `write` or `manage` (needs `manage`)."""
     grants = ctx.sharing.share(
         principal, name, owner=owner, grantee=_grantee(body), level=body.level, now=now()
     )
-    return [GrantPublic.of(g) for g in grants]
+    return struct_response([grant_public(g) for g in grants], status_code=status.HTTP_201_CREATED)
 
 
 @router.delete(
@@ -253,4 +241,4 @@ def unshare_secret(
     live = ctx.sharing.unshare(
         principal, name, owner=owner, grantee=Grantee(kind=grantee_type, name=grantee[:128]), now=now()
     )
-    return struct_response(UnshareOut(live_sessions=[MountingSession.of(s) for s in live]))
+    return struct_response(UnshareOut(live_sessions=[mounting_session(s) for s in live]))

@@ -15,16 +15,14 @@ from sealbox.domain.principals import Purposes
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, DEFAULT_TTL_SECONDS, Mapping
 from sealbox.server.bodies import struct_body
 from sealbox.server.deps import AdminPrincipal, ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
-    ErrorBody,
     ServiceAccountCreate,
     ServiceFetchIn,
     ServiceUsableSecret,
     SessionCreated,
-    UserCreated,
-    UserPublic,
 )
+from sealbox.server.schemas.accounts import UserCreated, user_public
 from sealbox.server.schemas.params import SessionIdPath, UserPath
 from sealbox.server.schemas.sessions import service_usable_secret, session_created
 from sealbox.services import service_sessions, tokens, users
@@ -32,15 +30,7 @@ from sealbox.services import service_sessions, tokens, users
 router = APIRouter(
     prefix="/api/v1",
     tags=["service accounts"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 422, 503),
 )
 SERVICE_FETCH_TTL_SECONDS = 60
 # Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
@@ -51,10 +41,11 @@ AccountBody = Annotated[ServiceAccountCreate, Depends(struct_body(ServiceAccount
 @router.post(
     "/service-accounts",
     status_code=status.HTTP_201_CREATED,
-    response_model=UserCreated,
+    response_class=Response,
+    responses={201: struct_answer(UserCreated)},
     openapi_extra=struct_request(ServiceAccountCreate),
 )
-def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: AccountBody) -> UserCreated:
+def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: AccountBody) -> Response:
     """An admin creates a service account and names what it may fetch (kinds and/or secret names)."""
     at = now()
     account = users.create_user(
@@ -70,7 +61,8 @@ def create_service_account(principal: AdminPrincipal, ctx: ContextDep, body: Acc
     issued = tokens.issue(
         ctx.db, account, name="service token", expires_at=None, now=at, requested_by=principal
     )
-    return UserCreated(user=UserPublic.of(account), token=issued.value)
+    created = UserCreated(user=user_public(account), token=issued.value)
+    return struct_response(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.post(

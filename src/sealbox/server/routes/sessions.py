@@ -11,10 +11,9 @@ from sealbox.errors import BadRequest
 from sealbox.protocol.sessions import PUBLIC_KEY_RE
 from sealbox.server.bodies import optional_struct_body, struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_answer, struct_request, struct_response
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
 from sealbox.server.schemas import (
     CredentialCreate,
-    ErrorBody,
     FailureReport,
     RedeemRequest,
     RedeemResponse,
@@ -30,13 +29,7 @@ from sealbox.services.sessions import decode_public_key
 router = APIRouter(
     prefix="/api/v1/sessions",
     tags=["sessions"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 404, 422, 503),
 )
 # Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
 CreateBody = Annotated[SessionCreate, Depends(struct_body(SessionCreate))]

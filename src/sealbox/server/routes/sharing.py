@@ -8,30 +8,21 @@ from fastapi import APIRouter, Depends, Response, status
 
 from sealbox.server.bodies import struct_body
 from sealbox.server.deps import ContextDep, CurrentPrincipal, now
-from sealbox.server.openapi import struct_request
-from sealbox.server.schemas import (
-    CollectionIn,
+from sealbox.server.openapi import error_answers, struct_answer, struct_request, struct_response
+from sealbox.server.schemas import CollectionIn, GroupMemberIn, ProjectMemberIn
+from sealbox.server.schemas.params import CollectionNamePath, UserPath
+from sealbox.server.schemas.sharing import (
     CollectionPublic,
-    ErrorBody,
-    GroupMemberIn,
     InvitationPublic,
     MemberChange,
     Membership,
-    ProjectMemberIn,
+    answer,
 )
-from sealbox.server.schemas.params import CollectionNamePath, UserPath
 
 router = APIRouter(
     prefix="/api/v1",
     tags=["sharing"],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-    },
+    responses=error_answers(400, 401, 403, 404, 409, 422),
 )
 # Bodies are sealbox.protocol Structs (server.bodies); each is declared after the route's authentication.
 CollectionBody = Annotated[CollectionIn, Depends(struct_body(CollectionIn))]
@@ -42,30 +33,33 @@ ProjectMemberBody = Annotated[ProjectMemberIn, Depends(struct_body(ProjectMember
 @router.post(
     "/groups",
     status_code=status.HTTP_201_CREATED,
-    response_model=CollectionPublic,
+    response_class=Response,
+    responses={201: struct_answer(CollectionPublic)},
     openapi_extra=struct_request(CollectionIn),
 )
-def create_group(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> CollectionPublic:
+def create_group(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> Response:
     """Any user may create a group; they become its manager."""
-    return CollectionPublic.model_validate(
-        ctx.sharing.create_group(principal, body.name, now=now()), from_attributes=True
-    )
+    group = ctx.sharing.create_group(principal, body.name, now=now())
+    return struct_response(answer(CollectionPublic, group), status_code=status.HTTP_201_CREATED)
 
 
-@router.get("/groups", response_model=list[Membership])
-def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
-    return [Membership.model_validate(g, from_attributes=True) for g in ctx.sharing.my_groups(principal)]
+@router.get("/groups", response_class=Response, responses={200: struct_answer(Membership, many=True)})
+def my_groups(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response([answer(Membership, g) for g in ctx.sharing.my_groups(principal)])
 
 
-@router.get("/groups/{name}", response_model=CollectionPublic)
-def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
-    return CollectionPublic.model_validate(ctx.sharing.group(principal, name[:128]), from_attributes=True)
+@router.get("/groups/{name}", response_class=Response, responses={200: struct_answer(CollectionPublic)})
+def get_group(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response(answer(CollectionPublic, ctx.sharing.group(principal, name[:128])))
 
 
 @router.put(
     "/groups/{name}/members",
-    response_model=MemberChange,
-    responses={202: {"model": MemberChange, "description": "invited: the person joins by accepting"}},
+    response_class=Response,
+    responses={
+        200: struct_answer(MemberChange),
+        202: struct_answer(MemberChange, "invited: the person joins by accepting"),
+    },
     openapi_extra=struct_request(GroupMemberIn),
 )
 def set_group_member(
@@ -73,17 +67,14 @@ def set_group_member(
     principal: CurrentPrincipal,
     ctx: ContextDep,
     body: GroupMemberBody,
-    response: Response,
-) -> MemberChange:
+) -> Response:
     """Managers: a member's role changes at once (200); anyone else is invited (202, the same answer
     whether or not the name belongs to anyone). An admin who manages the group adds directly (200)."""
-    change = MemberChange.model_validate(
-        ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now()),
-        from_attributes=True,
+    change = answer(
+        MemberChange, ctx.sharing.set_group_member(principal, name[:128], body.user, body.role, now=now())
     )
-    if change.status == "invited":
-        response.status_code = status.HTTP_202_ACCEPTED
-    return change
+    invited = change.status == "invited"
+    return struct_response(change, status_code=status.HTTP_202_ACCEPTED if invited else status.HTTP_200_OK)
 
 
 @router.delete("/groups/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)
@@ -103,19 +94,20 @@ def withdraw_invitation(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/invitations", response_model=list[InvitationPublic])
-def my_invitations(principal: CurrentPrincipal, ctx: ContextDep) -> list[InvitationPublic]:
+@router.get(
+    "/invitations", response_class=Response, responses={200: struct_answer(InvitationPublic, many=True)}
+)
+def my_invitations(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
     """The groups I am invited to; an invitation grants nothing until accepted."""
-    return [
-        InvitationPublic.model_validate(i, from_attributes=True)
-        for i in ctx.sharing.my_invitations(principal)
-    ]
+    return struct_response([answer(InvitationPublic, i) for i in ctx.sharing.my_invitations(principal)])
 
 
-@router.post("/invitations/{group}/accept", response_model=Membership)
-def accept_invitation(group: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Membership:
-    return Membership.model_validate(
-        ctx.sharing.accept_invitation(principal, group[:128], now=now()), from_attributes=True
+@router.post(
+    "/invitations/{group}/accept", response_class=Response, responses={200: struct_answer(Membership)}
+)
+def accept_invitation(group: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response(
+        answer(Membership, ctx.sharing.accept_invitation(principal, group[:128], now=now()))
     )
 
 
@@ -128,36 +120,37 @@ def decline_invitation(group: CollectionNamePath, principal: CurrentPrincipal, c
 @router.post(
     "/projects",
     status_code=status.HTTP_201_CREATED,
-    response_model=CollectionPublic,
+    response_class=Response,
+    responses={201: struct_answer(CollectionPublic)},
     openapi_extra=struct_request(CollectionIn),
 )
-def create_project(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> CollectionPublic:
+def create_project(principal: CurrentPrincipal, ctx: ContextDep, body: CollectionBody) -> Response:
     """Any user may create a project; they become its owner."""
-    return CollectionPublic.model_validate(
-        ctx.sharing.create_project(principal, body.name, now=now()), from_attributes=True
-    )
+    project = ctx.sharing.create_project(principal, body.name, now=now())
+    return struct_response(answer(CollectionPublic, project), status_code=status.HTTP_201_CREATED)
 
 
-@router.get("/projects", response_model=list[Membership])
-def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> list[Membership]:
-    return [Membership.model_validate(p, from_attributes=True) for p in ctx.sharing.my_projects(principal)]
+@router.get("/projects", response_class=Response, responses={200: struct_answer(Membership, many=True)})
+def my_projects(principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response([answer(Membership, p) for p in ctx.sharing.my_projects(principal)])
 
 
-@router.get("/projects/{name}", response_model=CollectionPublic)
-def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> CollectionPublic:
-    return CollectionPublic.model_validate(ctx.sharing.project(principal, name[:128]), from_attributes=True)
+@router.get("/projects/{name}", response_class=Response, responses={200: struct_answer(CollectionPublic)})
+def get_project(name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep) -> Response:
+    return struct_response(answer(CollectionPublic, ctx.sharing.project(principal, name[:128])))
 
 
 @router.put(
-    "/projects/{name}/members", response_model=CollectionPublic, openapi_extra=struct_request(ProjectMemberIn)
+    "/projects/{name}/members",
+    response_class=Response,
+    responses={200: struct_answer(CollectionPublic)},
+    openapi_extra=struct_request(ProjectMemberIn),
 )
 def set_project_member(
     name: CollectionNamePath, principal: CurrentPrincipal, ctx: ContextDep, body: ProjectMemberBody
-) -> CollectionPublic:
-    return CollectionPublic.model_validate(
-        ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now()),
-        from_attributes=True,
-    )
+) -> Response:
+    project = ctx.sharing.set_project_member(principal, name[:128], body.user, body.role, now=now())
+    return struct_response(answer(CollectionPublic, project))
 
 
 @router.delete("/projects/{name}/members/{user}", status_code=status.HTTP_204_NO_CONTENT)

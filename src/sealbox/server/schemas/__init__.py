@@ -1,20 +1,23 @@
 """HTTP bodies and parameters, by what they hold. A `...Public` schema never has a value field.
 
-Every request body is a Struct of sealbox.protocol (decoded by server.bodies), named here too.
-fields.py: ids, times and the error body; params.py: path, query and header parameters;
-secrets.py, sessions.py, accounts.py, sharing.py, audit.py: what those routes answer.
+Every request body and every answer is a Struct of sealbox.protocol (bodies decoded by server.bodies,
+answers encoded by msgspec: server.openapi.struct_response), named here too.
+fields.py: ids and times (the error body is in protocol.errors); params.py: path, query and header parameters;
+secrets.py, sessions.py, accounts.py, sharing.py, audit.py: build those routes' answers from the
+domain's and the services' results.
 """
 
 from sealbox.protocol.account_api import ServiceAccountCreate, TokenCreate, UserCreate
+from sealbox.protocol.errors import ErrorBody, FieldProblem
+from sealbox.protocol.health_api import Health, Ready
 from sealbox.protocol.secret_api import SecretCreate, SecretReplace, SecretUpdate, SecretValue
 from sealbox.protocol.sharing_api import CollectionIn, GrantIn, GroupMemberIn, ProjectMemberIn
 from sealbox.server.schemas.accounts import TokenIssued, TokenPublic, UserCreated, UserPublic
 from sealbox.server.schemas.audit import AuditPage, AuditRecord
-from sealbox.server.schemas.fields import ErrorBody, ErrorDetail, Health, Ready, Timestamp
+from sealbox.server.schemas.fields import Timestamp
 from sealbox.server.schemas.secrets import (
     DeletedSecretPublic,
     DeletedSecrets,
-    GrantPublic,
     MountingSession,
     SecretPage,
     SecretPublic,
@@ -39,6 +42,7 @@ from sealbox.server.schemas.sessions import (
 )
 from sealbox.server.schemas.sharing import (
     CollectionPublic,
+    GrantPublic,
     InvitationPublic,
     Member,
     MemberChange,
@@ -69,8 +73,8 @@ __all__ = [
     "DeletedSecretPublic",
     "DeletedSecrets",
     "ErrorBody",
-    "ErrorDetail",
     "FailureReport",
+    "FieldProblem",
     "GrantIn",
     "GrantPublic",
     "GroupMemberIn",

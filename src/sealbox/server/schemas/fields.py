@@ -1,4 +1,4 @@
-"""The pieces the API's parameters and its answers are made of: ids, times, the error and health bodies.
+"""The pieces the API's parameters are made of: ids and times (the error body is in protocol.errors).
 
 The constrained values of request bodies are sealbox.protocol.api_fields'; params.py builds the path,
 query and header parameters from these.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, WithJsonSchema
 
 from sealbox.domain.times import parse_rfc3339, to_utc
 from sealbox.protocol.api_fields import MAX_TIME_TEXT
@@ -34,34 +34,3 @@ Timestamp = Annotated[
     BeforeValidator(_time),
     WithJsonSchema({"type": "string", "format": "date-time", "maxLength": MAX_TIME_TEXT}),
 ]
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = None
-    problem: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    errors: list[ErrorDetail] = []
-
-
-class Ready(BaseModel):
-    status: str = Field(
-        description="ok; degraded (ready, but the keeper is unavailable: launches fail); or unready (503)"
-    )
-    database: str = Field(description="ok or unavailable")
-    keeper: str = Field(description="ok or unavailable (reported; it does not make the replica unready)")
-    migrations: str = Field(
-        description="ok (the schema is at this server's newest revision), behind, ahead, or unknown "
-        "(the database cannot be read)"
-    )
-    failed: list[str] = Field(description="the parts that make the replica unready: database, migrations")
-
-
-class Health(BaseModel):
-    status: str = Field(description="ok, degraded (reads work; writes or the keeper do not) or unavailable")
-    database: str = Field(description="reads: ok or unavailable")
-    database_write: str = Field(description="writes: ok, storage_full or database_unavailable")
-    keeper: str = Field(description="ok or unavailable")

@@ -1,41 +1,52 @@
-"""What /api/v1/groups and /api/v1/projects answer: members and their roles (what they are sent:
-protocol.sharing_api)."""
+"""What /api/v1/secrets/{name}/grants, /api/v1/groups, /api/v1/projects and /api/v1/invitations answer:
+the Structs of protocol.sharing_api, built here from the domain's."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, Field
+import msgspec
+
+from sealbox.protocol.sharing_api import (
+    CollectionPublic,
+    GrantPublic,
+    InvitationPublic,
+    Member,
+    MemberChange,
+    Membership,
+)
+
+if TYPE_CHECKING:
+    from sealbox.domain.grants import Grant
+
+# The answers the OpenAPI document carries for these routes (those they name come along).
+SHARING_STRUCTS = (GrantPublic, CollectionPublic, Membership, MemberChange, InvitationPublic)
+
+__all__ = [
+    "SHARING_STRUCTS",
+    "CollectionPublic",
+    "GrantPublic",
+    "InvitationPublic",
+    "Member",
+    "MemberChange",
+    "Membership",
+    "answer",
+    "grant_public",
+]
+
+A = TypeVar("A", bound=msgspec.Struct)
 
 
-class Member(BaseModel):
-    user: str
-    role: str
+def answer(kind: type[A], found: Any) -> A:
+    """A domain dataclass (a Collection, a Membership, ...) as the answer of the same fields."""
+    return msgspec.convert(found, kind, from_attributes=True)
 
 
-class CollectionPublic(BaseModel):
-    name: str
-    members: list[Member]
-
-
-class Membership(BaseModel):
-    name: str
-    role: str
-
-
-class MemberChange(BaseModel):
-    """What a manager's add did. `invited` is the answer for any name that is not already a member,
-    whether or not it names anyone: the person joins by accepting (`POST /invitations/{group}/accept`)."""
-
-    group: str
-    user: str
-    role: str
-    status: Literal["member", "invited"] = Field(description="member: in the group now; invited: pending")
-
-
-class InvitationPublic(BaseModel):
-    group: str
-    role: str = Field(description="the role accepting gives: member or manager")
-    invited_by: str
-    created_at: datetime
+def grant_public(g: Grant) -> GrantPublic:
+    return GrantPublic(
+        grantee_type=g.grantee_type,
+        grantee=g.grantee_name,
+        level=g.level.value,
+        created_at=g.created_at,
+        created_by=g.created_by,
+    )
