@@ -140,10 +140,20 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                 run_tag = f"c{tag}{rnd}{backend[0]}{tree[0]}{c}"
                                 m = _measure((srv.pid,), sb[op], run_tag, c, args.seconds)
                                 if op == "create":
-                                    stored = count_secrets(inst.resolved_database_url, name_prefix=run_tag + "-")
+                                    stored = count_secrets(
+                                        inst.resolved_database_url, name_prefix=run_tag + "-"
+                                    )
                                     m["stored"] = stored
-                                rows.append({"round": rnd, "target": f"sealbox {backend}", "tree": tree,
-                                             "op": op, "concurrency": c, **m})
+                                rows.append(
+                                    {
+                                        "round": rnd,
+                                        "target": f"sealbox {backend}",
+                                        "tree": tree,
+                                        "op": op,
+                                        "concurrency": c,
+                                        **m,
+                                    }
+                                )
                                 log(_line(rows[-1]))
                         if args.profile and rnd == 0 and tree == "this tree":
                             _profile(srv, sb["create"], backend)
@@ -152,8 +162,16 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 for op in ops:
                     for c in levels:
                         m = _measure((bao.pid,), bo[op], f"b{tag}{rnd}x{c}", c, args.seconds)
-                        rows.append({"round": rnd, "target": "openbao raft", "tree": "", "op": op,
-                                     "concurrency": c, **m})
+                        rows.append(
+                            {
+                                "round": rnd,
+                                "target": "openbao raft",
+                                "tree": "",
+                                "op": op,
+                                "concurrency": c,
+                                **m,
+                            }
+                        )
                         log(_line(rows[-1]))
     return rows
 
@@ -180,14 +198,18 @@ def _line(r: dict[str, Any]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    keys = sorted({(r["target"], r["tree"], r["op"], r["concurrency"]) for r in rows},
-                  key=lambda k: (k[2], k[3], k[0].startswith("openbao"), k[0], k[1]))
+    keys = sorted(
+        {(r["target"], r["tree"], r["op"], r["concurrency"]) for r in rows},
+        key=lambda k: (k[2], k[3], k[0].startswith("openbao"), k[0], k[1]),
+    )
     out = [
         "| target | op | conc. | req/s median (min-max) | p50 ms | p99 ms median (min-max) | CPU ms/req |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for target, tree, op, c in keys:
-        sel = [r for r in rows if (r["target"], r["tree"], r["op"], r["concurrency"]) == (target, tree, op, c)]
+        sel = [
+            r for r in rows if (r["target"], r["tree"], r["op"], r["concurrency"]) == (target, tree, op, c)
+        ]
         rate = [r["requests_per_s"] for r in sel]
         p99 = [r["p99_ms"] for r in sel]
         cpu = [r["cpu_ms_per_req"] for r in sel if r["cpu_ms_per_req"] is not None]
@@ -225,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print(f"\nload average at start {load0[0]:.2f}, at end {os.getloadavg()[0]:.2f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows},
-                                    indent=2, default=str) + "\n")
+    args.json.write_text(
+        json.dumps({"args": vars(args) | {"json": str(args.json)}, "rows": rows}, indent=2, default=str)
+        + "\n"
+    )
     return 0
 
 
