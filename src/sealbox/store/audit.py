@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +29,8 @@ from sealbox.domain.audit import AuditEvent, ChainCheck, Checkpoint, Outcome
 from sealbox.errors import ConfigError, DecryptionError, Unavailable
 from sealbox.store.audit_anchor import REANCHOR, chain_setup, stage_head
 from sealbox.store.faults import fault_code, unavailable
+from sealbox.store.inserts import insert_into
+from sealbox.store.raw import RawReader, Statement
 from sealbox.store.tables import audit_events, secrets
 
 _CHAIN_LOCK = 0x5EA1B0C5  # PostgreSQL advisory lock id for the audit chain
@@ -53,6 +55,11 @@ _FIELDS = (
 )
 _FIELDS_V3 = (*_FIELDS, "request_id")
 _KEYED_VERSIONS = (KEYED, KEYED_WITH_REQUEST)
+_COLUMNS = (*_FIELDS_V3, "chain_version", "key_id", "prev_hash", "hash")
+# Written once (store/inserts.py): every change runs these under the chain lock.
+_TAKE_CHAIN_LOCK = Statement.of("SELECT pg_advisory_xact_lock(?)")  # PostgreSQL only
+_LAST_HASH = Statement.of("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
+_INSERT = insert_into(audit_events, _COLUMNS, returning="id")
 
 
 def _canonical_at(at: datetime) -> str:
@@ -128,16 +135,13 @@ class AuditRepository:
         if not events:
             return
         setup = chain_setup(self.conn)
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+        raw = RawReader(self.conn)
+        if not raw.sqlite:
+            raw.one(_TAKE_CHAIN_LOCK, (_CHAIN_LOCK,))
         # Under the chain lock: a key rotated before the record ahead of ours was written tags ours.
         keys = setup.keys
-        prev = (
-            self.conn.execute(
-                select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1)
-            ).scalar()
-            or GENESIS
-        )
+        last = raw.one(_LAST_HASH, ())
+        prev = (last[0] if last is not None else None) or GENESIS
         rows = []
         request_id = request_ids.current()
         for e in events:
@@ -162,9 +166,18 @@ class AuditRepository:
             row["prev_hash"] = prev
             row["hash"] = prev = record_tag(keys, prev, row)
             rows.append(row)
-        self.conn.execute(insert(audit_events), rows)
-        # Still under the chain lock: the newest id is ours. It goes to the checkpoint after the commit.
-        newest = self.conn.execute(select(func.max(audit_events.c.id))).scalar_one()
+        if len(rows) == 1:  # a change's one record: a statement written once, answering its id
+            (row,) = rows
+            values = tuple(raw.time_param(row[c]) if c == "at" else row[c] for c in _COLUMNS)
+            inserted = raw.one(_INSERT, values)
+            if inserted is None:  # pragma: no cover -- RETURNING answers the row it inserted
+                raise ConfigError("the audit record was not written")
+            newest = inserted[0]
+        else:
+            self.conn.execute(insert(audit_events), rows)
+            # Still under the chain lock: the newest id is ours.
+            newest = self.conn.execute(select(func.max(audit_events.c.id))).scalar_one()
+        # It goes to the checkpoint after the commit.
         stage_head(self.conn, int(newest), prev)
 
     def query(

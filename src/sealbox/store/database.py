@@ -34,6 +34,7 @@ from sealbox.store.faults import (
     unavailable,
 )
 from sealbox.store.unit_of_work import UnitOfWork
+from sealbox.store.writer_lock import WriterLock
 
 log = logging.getLogger("sealbox.database")
 _HELD_IDLE_S = 10.0  # a held read connection unused this long goes back through the pool
@@ -55,9 +56,9 @@ class Database:
 
     def __init__(self, engine: Engine, *, sqlite_file: Path | None = None) -> None:
         self.engine = engine
-        # SQLite has one writer at a time; waiting on a lock here is fairer and faster than SQLite's
-        # busy-timeout backoff (which puts seconds on the tail under 16 concurrent writers).
-        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        # SQLite has one writer at a time; waiting on a lock here (across the workers too) is fairer and
+        # faster than SQLite's busy-timeout backoff (which puts seconds on the tail under 16 writers).
+        self._write_lock = WriterLock(sqlite_file) if engine.dialect.name == "sqlite" else None
         # One connection stays checked out for reads: whoever finds it free (nearly always the event
         # loop's thread, where the hot reads run) skips the pool's checkout and return. Anyone else,
         # and nested reads, take a pooled connection as before.
@@ -163,7 +164,7 @@ class Database:
 
     @contextmanager
     def _write(self, *, note: bool) -> Iterator[Connection]:
-        lock = self._write_lock or contextlib.nullcontext()
+        lock = self._write_lock.held() if self._write_lock is not None else contextlib.nullcontext()
         try:
             with lock:
                 self._check_file()
@@ -273,6 +274,8 @@ class Database:
         with self._held_free:
             self._drop_held()
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
 
 @contextmanager

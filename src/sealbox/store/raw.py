@@ -98,6 +98,11 @@ class RawReader:
                 sql, None, exc, self._errors, connection_invalidated=lost, dialect=self._conn.dialect
             ) from None
 
+    def execute(self, stmt: Statement, params: Params) -> int:
+        """A statement that answers no rows (the write path's, `store/inserts.py`); the rows it changed."""
+        count: int = self._execute(stmt, params).rowcount
+        return count
+
     def one(self, stmt: Statement, params: Params) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._execute(stmt, params).fetchone()
         return row

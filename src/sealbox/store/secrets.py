@@ -6,11 +6,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.secrets import Secret, SecretVersion
+from sealbox.store.inserts import insert_into
 from sealbox.store.raw import RawReader, Statement, utc_required
 from sealbox.store.secret_queries import (
     BY_ID,
@@ -27,6 +28,48 @@ from sealbox.store.secret_queries import (
 )
 from sealbox.store.tables import grants, secret_versions, secrets, users
 
+# The write path's statements, written once (store/inserts.py): one create runs _EXISTS, _INSERT_SECRET
+# and _INSERT_VERSION; one replace _BUMP, _INSERT_VERSION and _PRUNE.
+_INSERT_SECRET = insert_into(
+    secrets,
+    (
+        "id",
+        "owner_id",
+        "name",
+        "kind",
+        "description",
+        "field_names",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "expires_at",
+        "current_version",
+        "project_id",
+        "scopes",
+    ),
+)
+_INSERT_VERSION = insert_into(
+    secret_versions,
+    (
+        "secret_id",
+        "version",
+        "created_at",
+        "created_by",
+        "size",
+        "wrapped_dek",
+        "user_key_id",
+        "outer",
+        "keeper_key_id",
+    ),
+)
+_EXISTS = Statement.of("SELECT id FROM secrets WHERE owner_id = ? AND name = ?")
+_BUMP = Statement.of(
+    "UPDATE secrets SET current_version = ?, updated_at = ?, updated_by = ?"
+    " WHERE id = ? AND current_version = ? AND deleted_at IS NULL"
+)
+_PRUNE = Statement.of("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")
+
 
 class SecretRepository:
     def __init__(self, conn: Connection) -> None:
@@ -35,25 +78,28 @@ class SecretRepository:
     def add(
         self, secret: Secret, stored: StoredVersion, *, size: int, user_key_id: str, keeper_key_id: str
     ) -> None:
-        self.conn.execute(
-            insert(secrets).values(
-                id=secret.id,
-                owner_id=secret.owner_id,
-                name=secret.name,
-                kind=secret.kind.value,
-                description=secret.description,
-                field_names=",".join(secret.field_names),
-                created_at=secret.created_at,
-                created_by=secret.created_by,
-                updated_at=secret.updated_at,
-                updated_by=secret.updated_by,
-                expires_at=secret.expires_at,
-                current_version=1,
-                project_id=secret.project_id,
-                scopes=json.dumps(list(secret.scopes)) if secret.scopes else None,
-            )
+        raw = RawReader(self.conn)
+        raw.execute(
+            _INSERT_SECRET,
+            (
+                secret.id,
+                secret.owner_id,
+                secret.name,
+                secret.kind.value,
+                secret.description,
+                ",".join(secret.field_names),
+                raw.time_param(secret.created_at),
+                secret.created_by,
+                raw.time_param(secret.updated_at),
+                secret.updated_by,
+                None if secret.expires_at is None else raw.time_param(secret.expires_at),
+                1,
+                secret.project_id,
+                json.dumps(list(secret.scopes)) if secret.scopes else None,
+            ),
         )
         self._add_version(
+            raw,
             secret.id,
             1,
             stored,
@@ -64,8 +110,9 @@ class SecretRepository:
             keeper_key_id=keeper_key_id,
         )
 
+    @staticmethod
     def _add_version(
-        self,
+        raw: RawReader,
         secret_id: str,
         version: int,
         stored: StoredVersion,
@@ -76,27 +123,23 @@ class SecretRepository:
         user_key_id: str,
         keeper_key_id: str,
     ) -> None:
-        self.conn.execute(
-            insert(secret_versions).values(
-                secret_id=secret_id,
-                version=version,
-                created_at=at,
-                created_by=by,
-                size=size,
-                wrapped_dek=stored.wrapped_dek,
-                user_key_id=user_key_id,
-                outer=stored.outer,
-                keeper_key_id=keeper_key_id,
-            )
+        raw.execute(
+            _INSERT_VERSION,
+            (
+                secret_id,
+                version,
+                raw.time_param(at),
+                by,
+                size,
+                stored.wrapped_dek,
+                user_key_id,
+                stored.outer,
+                keeper_key_id,
+            ),
         )
 
     def exists(self, *, owner_id: str, name: str) -> bool:
-        return (
-            self.conn.execute(
-                select(secrets.c.id).where(secrets.c.owner_id == owner_id, secrets.c.name == name)
-            ).first()
-            is not None
-        )
+        return RawReader(self.conn).one(_EXISTS, (owner_id, name)) is not None
 
     def get(
         self, *, owner_id: str, name: str, with_versions: bool = True, deleted: bool = False
@@ -206,18 +249,13 @@ class SecretRepository:
     ) -> int | None:
         """Append a version if the current one is still `expected_version`; None when it moved on."""
         new_version = expected_version + 1
-        result = self.conn.execute(
-            update(secrets)
-            .where(
-                secrets.c.id == secret.id,
-                secrets.c.current_version == expected_version,
-                secrets.c.deleted_at.is_(None),  # a delete that committed meanwhile: no version for it
-            )
-            .values(current_version=new_version, updated_at=at, updated_by=by)
-        )
-        if result.rowcount != 1:
+        raw = RawReader(self.conn)
+        # A delete that committed meanwhile (deleted_at set) gets no version either.
+        bumped = raw.execute(_BUMP, (new_version, raw.time_param(at), by, secret.id, expected_version))
+        if bumped != 1:
             return None
         self._add_version(
+            raw,
             secret.id,
             new_version,
             stored,
@@ -227,11 +265,7 @@ class SecretRepository:
             user_key_id=user_key_id,
             keeper_key_id=keeper_key_id,
         )
-        self.conn.execute(
-            delete(secret_versions).where(
-                secret_versions.c.secret_id == secret.id, secret_versions.c.version <= new_version - keep
-            )
-        )
+        raw.execute(_PRUNE, (secret.id, new_version - keep))
         return new_version
 
     def update_metadata(

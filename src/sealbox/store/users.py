@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import NoResultFound
 
 from sealbox.domain.names import is_valid_user_name
 from sealbox.domain.principals import AccessToken, Purposes, TokenID, User, UserID
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import previous_user_keys, tokens, users
 
+_WRAPPED_KEY = Statement.of("SELECT user_key FROM users WHERE id = ?")  # every write of a value
 # A token and its user, as `token_from_row` takes them (also the head of store/secret_read.py's statement).
 LOOKUP_COLUMNS = (
     "t.user_id, t.name, t.secret_hash, t.created_at, t.expires_at, t.revoked_at, "
@@ -118,7 +120,10 @@ class UserRepository:
         return user_from_row(row) if row else None
 
     def wrapped_key(self, user_id: str) -> bytes:
-        return bytes(self.conn.execute(select(users.c.user_key).where(users.c.id == user_id)).scalar_one())
+        row = RawReader(self.conn).one(_WRAPPED_KEY, (user_id,))
+        if row is None:
+            raise NoResultFound("no such user")  # as scalar_one() would: the callers name a user that exists
+        return bytes(row[0])
 
     def previous_wrapped_key(self, user_id: str, key_id: str) -> bytes | None:
         p = previous_user_keys.c
