@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sealbox.crypto.wrapping import StoredVersion
 from sealbox.domain.secrets import Secret, SecretVersion
 from sealbox.store.inserts import insert_into
+from sealbox.store.outer_layers import OuterLayers
 from sealbox.store.raw import RawReader, Statement, utc_required
 from sealbox.store.secret_queries import (
     BY_ID,
@@ -71,7 +72,7 @@ _BUMP = Statement.of(
 _PRUNE = Statement.of("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")
 
 
-class SecretRepository:
+class SecretRepository(OuterLayers):
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -371,36 +372,6 @@ class SecretRepository:
             )
         ).first()
         return (bytes(row[0]), bytes(row[1])) if row else None
-
-    def sealed_versions(self, *, limit: int) -> list[tuple[str, int, str, bytes]]:
-        """Versions whose outer layer is still the HPKE seal: (secret id, version, owner id, outer); the
-        owner id is the one the version's ciphertexts bind (not the owner's after a transfer)."""
-        rows = self.conn.execute(
-            select(
-                secret_versions.c.secret_id,
-                secret_versions.c.version,
-                func.coalesce(secret_versions.c.context_owner_id, secrets.c.owner_id),
-                secret_versions.c.outer,
-            )
-            .join(secrets, secrets.c.id == secret_versions.c.secret_id)
-            .where(secret_versions.c.keeper_key_id >= "hpke:", secret_versions.c.keeper_key_id < "hpke;")
-            .limit(limit)
-        )
-        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
-
-    def set_outer(
-        self, secret_id: str, version: int, *, expected: bytes, outer: bytes, keeper_key_id: str
-    ) -> bool:
-        result = self.conn.execute(
-            update(secret_versions)
-            .where(
-                secret_versions.c.secret_id == secret_id,
-                secret_versions.c.version == version,
-                secret_versions.c.outer == expected,
-            )
-            .values(outer=outer, keeper_key_id=keeper_key_id)
-        )
-        return result.rowcount == 1
 
     def count_for(self, owner_id: str) -> int:
         return int(
