@@ -48,7 +48,12 @@ TICKET_SECONDS = 60
 class KeeperKeyRows(RotationRows, Protocol):
     def keeper_key_ids_in_use(self) -> dict[str, int]: ...
 
-    def outer_layers_off(self, current: tuple[str, ...], *, limit: int) -> list[tuple[OuterLayer, str]]: ...
+    def outer_layers_off(
+        self, current: tuple[str, ...], *, after: tuple[str, int] | None, limit: int
+    ) -> tuple[list[tuple[OuterLayer, str]], tuple[str, int] | None]:
+        """Up to `limit` rows to move after `after` in key order, and where the walk stands (None: at
+        its end)."""
+        ...
 
     def move_outer_layers(
         self,
@@ -145,8 +150,9 @@ def _rewrap_all(
     moved = 0
     left = rows_left(rows.keeper_key_ids_in_use(), current)
     progress(left)
+    after: tuple[str, int] | None = None
     while left:
-        batch = rows.outer_layers_off(current, limit=limit)
+        batch, after = rows.outer_layers_off(current, after=after, limit=limit)
         results = keeper.rewrap(server.ticket("keeper-key.rewrap"), [row for row, _ in batch])
         moves = [
             (row, old_id, result[0], result[1])
@@ -162,7 +168,8 @@ def _rewrap_all(
         if n is None:
             raise lease_lost()
         moved += n
-        left = rows_left(rows.keeper_key_ids_in_use(), current)
+        # Counted again only where a walk ends (a row written under an old key behind it starts another).
+        left = rows_left(rows.keeper_key_ids_in_use(), current) if after is None else max(left - n, 1)
         progress(left)
     return moved
 

@@ -129,6 +129,7 @@ secret_versions = Table(
     # (a secret transferred from a removed user): NULL means the secret's owner_id.
     Column("context_owner_id", String(32), nullable=True),
     Index("ix_secret_versions_keeper_key_id", "keeper_key_id"),  # finds the still-sealed ones without a scan
+    Index("ix_secret_versions_user_key_id", "user_key_id"),  # counts the data keys under previous user keys
 )
 
 audit_events = Table(
