@@ -11,7 +11,8 @@ and its symmetric wrap key (outer layers it converted, "wrap:<id>").
    in bounded batches, opened there and wrapped under its current wrap key; the server stores the
    result by compare-and-set on the id it read (it can open neither form). Under a lease, as for the
    master key (`services.rotation`): a runner killed at any moment is resumed by running the command
-   again, without another key, and it loops until a count finds no row left on an old id.
+   again, without another key, and it walks the rows in key order until a count at a walk's end
+   finds no row left on an old id.
 3. Retiring counts again, then the server's `keeper.pub` keeps only the current key, then the keeper
    drops its old keys.
 """

@@ -6,9 +6,10 @@
    its data key under the new key, in every server process, with no reload. A round remembers when it
    began: a runner that resumes it swaps only the users not swapped since.
 2. Re-wrap: each data key still under a previous user key is opened and wrapped again under its
-   owner's current key (compare-and-set on the old user key id), in bounded batches, until a count
-   finds none left: a write that read the old key before its swap and committed after a batch passed
-   is found by the next count. Launches open a data key with whichever of the owner's keys it names.
+   owner's current key (compare-and-set on the old user key id), in bounded batches that walk the
+   versions in key order, until a count at the end of a walk finds none left: a write that read the
+   old key before its swap and committed behind the walk is found by that count (another walk).
+   Launches open a data key with whichever of the owner's keys it names.
 3. `--retire` removes previous keys once no version names them (refused, one line, while any does).
 
 Only data keys and user keys are opened here, never a value: the value's outer layer is the keeper's.
