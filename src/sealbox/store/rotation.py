@@ -2,9 +2,10 @@
 
 Implements `services.rotation.RotationRows` over a `Database`; `sealbox admin rotate` wires it in.
 Each batch is one write transaction that first renews the lease (compare-and-set on its holder) and
-then moves each row by compare-and-set on the key id it was read with: a batch of a runner that lost
-its lease changes nothing, and a row moved meanwhile (by a slow runner, or rewritten by a request)
-is left alone, so running a batch twice is harmless.
+then moves each row by compare-and-set on the key id it was read with (the data-key re-wrap reads and
+wraps its batch before that transaction): a batch of a runner that lost its lease changes nothing,
+and a row moved meanwhile (by a slow runner, or rewritten by a request) is left alone, so running a
+batch twice is harmless.
 """
 
 from __future__ import annotations
@@ -230,13 +231,16 @@ class DatabaseRotationRows:
             _versions_on_previous().join(users, users.c.id == secrets.c.owner_id)
         )
         query = _on_previous_keys(_walk(query, after), user_id).order_by(v.secret_id, v.version).limit(limit)
+        with self.db.read() as conn:
+            found_rows = [DataKeyRow(*row) for row in conn.execute(query).all()]
+        # Opened and wrapped again before the write transaction, which then holds the write lock only
+        # for the updates: back-to-back batches leave the writers of requests their turn.
+        moves = [(found, *rewrap(found)) for found in found_rows]
         with self.db.write() as conn:
             if not _renew(conn, lease, now + ttl):
                 return None
             moved = 0
-            found_rows = [DataKeyRow(*row) for row in conn.execute(query).all()]
-            for found in found_rows:
-                new_wrapped, new_kid = rewrap(found)
+            for found, new_wrapped, new_kid in moves:
                 done = conn.execute(
                     update(secret_versions)
                     .where(
