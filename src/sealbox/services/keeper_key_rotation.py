@@ -11,7 +11,8 @@ and its symmetric wrap key (outer layers it converted, "wrap:<id>").
    in bounded batches, opened there and wrapped under its current wrap key; the server stores the
    result by compare-and-set on the id it read (it can open neither form). Under a lease, as for the
    master key (`services.rotation`): a runner killed at any moment is resumed by running the command
-   again, without another key, and it loops until a count finds no row left on an old id.
+   again, without another key, and it walks the rows in key order until a count at a walk's end
+   finds no row left on an old id.
 3. Retiring counts again, then the server's `keeper.pub` keeps only the current key, then the keeper
    drops its old keys.
 """
@@ -48,7 +49,12 @@ TICKET_SECONDS = 60
 class KeeperKeyRows(RotationRows, Protocol):
     def keeper_key_ids_in_use(self) -> dict[str, int]: ...
 
-    def outer_layers_off(self, current: tuple[str, ...], *, limit: int) -> list[tuple[OuterLayer, str]]: ...
+    def outer_layers_off(
+        self, current: tuple[str, ...], *, after: tuple[str, int] | None, limit: int
+    ) -> tuple[list[tuple[OuterLayer, str]], tuple[str, int] | None]:
+        """Up to `limit` rows to move after `after` in key order, and where the walk stands (None: at
+        its end)."""
+        ...
 
     def move_outer_layers(
         self,
@@ -145,8 +151,9 @@ def _rewrap_all(
     moved = 0
     left = rows_left(rows.keeper_key_ids_in_use(), current)
     progress(left)
+    after: tuple[str, int] | None = None
     while left:
-        batch = rows.outer_layers_off(current, limit=limit)
+        batch, after = rows.outer_layers_off(current, after=after, limit=limit)
         results = keeper.rewrap(server.ticket("keeper-key.rewrap"), [row for row, _ in batch])
         moves = [
             (row, old_id, result[0], result[1])
@@ -162,7 +169,8 @@ def _rewrap_all(
         if n is None:
             raise lease_lost()
         moved += n
-        left = rows_left(rows.keeper_key_ids_in_use(), current)
+        # Counted again only where a walk ends (a row written under an old key behind it starts another).
+        left = rows_left(rows.keeper_key_ids_in_use(), current) if after is None else max(left - n, 1)
         progress(left)
     return moved
 

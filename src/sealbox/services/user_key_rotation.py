@@ -6,9 +6,10 @@
    its data key under the new key, in every server process, with no reload. A round remembers when it
    began: a runner that resumes it swaps only the users not swapped since.
 2. Re-wrap: each data key still under a previous user key is opened and wrapped again under its
-   owner's current key (compare-and-set on the old user key id), in bounded batches, until a count
-   finds none left: a write that read the old key before its swap and committed after a batch passed
-   is found by the next count. Launches open a data key with whichever of the owner's keys it names.
+   owner's current key (compare-and-set on the old user key id), in bounded batches that walk the
+   versions in key order, until a count at the end of a walk finds none left: a write that read the
+   old key before its swap and committed behind the walk is found by that count (another walk).
+   Launches open a data key with whichever of the owner's keys it names.
 3. `--retire` removes previous keys once no version names them (refused, one line, while any does).
 
 Only data keys and user keys are opened here, never a value: the value's outer layer is the keeper's.
@@ -77,10 +78,12 @@ class UserKeyRows(RotationRows, Protocol):
         now: datetime,
         ttl: timedelta,
         user_id: str | None,
+        after: tuple[str, int] | None,
         limit: int,
         rewrap: Callable[[DataKeyRow], tuple[bytes, str]],
-    ) -> int | None:
-        """Move up to `limit` data keys to their owner's current key; how many, None: lease lost."""
+    ) -> tuple[int, tuple[str, int] | None] | None:
+        """Move up to `limit` data keys after `after` (in key order) to their owner's current key: (how
+        many, where the walk stands; None at its end), None: lease lost."""
         ...
 
     def retire_user_keys(self, user_id: str | None) -> tuple[int, int]:
@@ -164,15 +167,24 @@ def _rewrap_data_keys(
     moved = 0
     left = rows.data_keys_left(user_id)
     progress(left)
+    after: tuple[str, int] | None = None
     while left:
         rewrap = _data_key_rewrapper(load_keyring(master_key_path))
-        n = rows.rewrap_data_keys(
-            lease=lease, now=datetime.now(UTC), ttl=LEASE_TTL, user_id=user_id, limit=limit, rewrap=rewrap
+        done = rows.rewrap_data_keys(
+            lease=lease,
+            now=datetime.now(UTC),
+            ttl=LEASE_TTL,
+            user_id=user_id,
+            after=after,
+            limit=limit,
+            rewrap=rewrap,
         )
-        if n is None:
+        if done is None:
             raise lease_lost()
+        n, after = done
         moved += n
-        left = rows.data_keys_left(user_id)
+        # Counted again only where a walk ends (a write under a previous key behind it starts another).
+        left = rows.data_keys_left(user_id) if after is None else max(left - n, 1)
         progress(left)
     return moved
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from sealbox.domain.keeper import OuterLayer
-from sealbox.store.rotation import DatabaseRotationRows, _renew
+from sealbox.store.rotation import DatabaseRotationRows, VersionKey, _renew, _walk, walked_to
 from sealbox.store.tables import secret_versions, secrets
 
 v = secret_versions.c
@@ -26,26 +26,29 @@ class DatabaseKeeperKeyRows(DatabaseRotationRows):
             rows = conn.execute(select(v.keeper_key_id, func.count()).group_by(v.keeper_key_id)).all()
         return {str(kid): int(n) for kid, n in rows}
 
-    def outer_layers_off(self, current: tuple[str, ...], *, limit: int) -> list[tuple[OuterLayer, str]]:
-        """Up to `limit` outer layers under none of the `current` ids, each with the id it names."""
+    def outer_layers_off(
+        self, current: tuple[str, ...], *, after: VersionKey | None, limit: int
+    ) -> tuple[list[tuple[OuterLayer, str]], VersionKey | None]:
+        """Up to `limit` outer layers after `after` (in key order) under none of the `current` ids, each
+        with the id it names, and where the walk stands (None once it read the last row)."""
+        query = (
+            select(
+                v.secret_id,
+                v.version,
+                func.coalesce(v.context_owner_id, secrets.c.owner_id),
+                v.outer,
+                v.keeper_key_id,
+            )
+            .join(secrets, secrets.c.id == v.secret_id)
+            .where(v.keeper_key_id.not_in(current))
+        )
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(
-                    v.secret_id,
-                    v.version,
-                    func.coalesce(v.context_owner_id, secrets.c.owner_id),
-                    v.outer,
-                    v.keeper_key_id,
-                )
-                .join(secrets, secrets.c.id == v.secret_id)
-                .where(v.keeper_key_id.not_in(current))
-                .order_by(v.secret_id, v.version)
-                .limit(limit)
-            ).all()
-        return [
+            rows = conn.execute(_walk(query, after).order_by(v.secret_id, v.version).limit(limit)).all()
+        found = [
             (OuterLayer(secret_id=s, version=n, owner_id=o, outer=bytes(outer)), str(kid))
             for s, n, o, outer, kid in rows
         ]
+        return found, walked_to([(row.secret_id, row.version) for row, _ in found], limit)
 
     def move_outer_layers(
         self,

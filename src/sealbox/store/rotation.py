@@ -2,9 +2,10 @@
 
 Implements `services.rotation.RotationRows` over a `Database`; `sealbox admin rotate` wires it in.
 Each batch is one write transaction that first renews the lease (compare-and-set on its holder) and
-then moves each row by compare-and-set on the key id it was read with: a batch of a runner that lost
-its lease changes nothing, and a row moved meanwhile (by a slow runner, or rewritten by a request)
-is left alone, so running a batch twice is harmless.
+then moves each row by compare-and-set on the key id it was read with (the data-key re-wrap reads and
+wraps its batch before that transaction): a batch of a runner that lost its lease changes nothing,
+and a row moved meanwhile (by a slow runner, or rewritten by a request) is left alone, so running a
+batch twice is harmless.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, union_all, update
+from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -29,6 +30,7 @@ from sealbox.store.tables import key_rotation_leases, previous_user_keys, secret
 Rewrap = Callable[[str, bytes], tuple[bytes, str]]  # (row id, wrapped) -> (wrapped anew, its key id)
 # (owner id, its user key wrapped) -> (the user key's id, a new user key wrapped, the master key id)
 Swap = Callable[[str, bytes], tuple[str, bytes, str]]
+VersionKey = tuple[str, int]  # (secret id, version): where a batch walk stands
 
 
 class DatabaseRotationRows:
@@ -204,9 +206,8 @@ class DatabaseRotationRows:
 
     def data_keys_left(self, user_id: str | None) -> int:
         """Versions whose data key is still wrapped by one of its owner's previous user keys."""
-        query = _count_on_previous(user_id)
         with self.db.read() as conn:
-            return int(conn.execute(query).scalar_one())
+            return int(conn.execute(_count_on_previous(user_id)).scalar_one())
 
     def rewrap_data_keys(
         self,
@@ -215,24 +216,31 @@ class DatabaseRotationRows:
         now: datetime,
         ttl: timedelta,
         user_id: str | None,
+        after: VersionKey | None,
         limit: int,
         rewrap: Callable[[DataKeyRow], tuple[bytes, str]],
-    ) -> int | None:
-        """Move up to `limit` data keys to their owner's current user key; None if the lease is lost."""
+    ) -> tuple[int, VersionKey | None] | None:
+        """Move up to `limit` data keys after `after` (in key order) to their owner's current user key:
+        (how many moved, where the walk stands; None once it read the last row), None if the lease is
+        lost. Each batch reads on from the primary key where the last stopped, so it costs the same
+        whatever the table's size."""
         v = secret_versions.c
         bound = func.coalesce(v.context_owner_id, secrets.c.owner_id)  # a transferred secret's contexts
         cols = (v.secret_id, v.version, secrets.c.owner_id, bound, v.wrapped_dek, v.user_key_id)
         query = select(*cols, previous_user_keys.c.user_key, users.c.user_key).select_from(
             _versions_on_previous().join(users, users.c.id == secrets.c.owner_id)
         )
-        query = _on_previous_keys(query, user_id).order_by(v.secret_id, v.version).limit(limit)
+        query = _on_previous_keys(_walk(query, after), user_id).order_by(v.secret_id, v.version).limit(limit)
+        with self.db.read() as conn:
+            found_rows = [DataKeyRow(*row) for row in conn.execute(query).all()]
+        # Opened and wrapped again before the write transaction, which then holds the write lock only
+        # for the updates: back-to-back batches leave the writers of requests their turn.
+        moves = [(found, *rewrap(found)) for found in found_rows]
         with self.db.write() as conn:
             if not _renew(conn, lease, now + ttl):
                 return None
             moved = 0
-            for row in conn.execute(query).all():
-                found = DataKeyRow(*row)
-                new_wrapped, new_kid = rewrap(found)
+            for found, new_wrapped, new_kid in moves:
                 done = conn.execute(
                     update(secret_versions)
                     .where(
@@ -243,7 +251,7 @@ class DatabaseRotationRows:
                     .values(wrapped_dek=new_wrapped, user_key_id=new_kid)
                 )
                 moved += done.rowcount
-            return moved
+            return moved, walked_to([(r.secret_id, r.version) for r in found_rows], limit)
 
     def retire_user_keys(self, user_id: str | None) -> tuple[int, int]:
         """Remove previous user keys (of `user_id`, or all) once no version uses one: (removed, still
@@ -311,14 +319,30 @@ def _versions_on_previous() -> Any:
     )
 
 
-def _on_previous_keys(query: Select[Any], user_id: str | None) -> Select[Any]:
-    return query if user_id is None else query.where(secrets.c.owner_id == user_id)
+def _walk(query: Select[Any], after: VersionKey | None) -> Select[Any]:
+    """The rows after `after` in primary-key order: a range on the primary key, not a scan from its start."""
+    v = secret_versions.c
+    return query if after is None else query.where(tuple_(v.secret_id, v.version) > tuple_(*after))
+
+
+def walked_to(keys: list[VersionKey], limit: int) -> VersionKey | None:
+    """Where a walk stands after a batch that read `keys`: None when it read fewer than `limit` (the end)."""
+    return keys[-1] if len(keys) == limit else None
 
 
 def _count_on_previous(user_id: str | None) -> Select[Any]:
-    """How many versions use a previous user key: from the previous keys through the user_key_id index
-    (the `IN`), not a scan of every version, which took seconds at a million and ran at every scrape."""
+    """The versions whose data key a previous user key wraps, counted key by key from previous_user_keys
+    (ix_secret_versions_user_key_id): it costs the rows still to move, not the whole table."""
     p, v = previous_user_keys.c, secret_versions.c
-    keys = select(p.key_id) if user_id is None else select(p.key_id).where(p.user_id == user_id)
-    query = select(func.count()).select_from(_versions_on_previous()).where(v.user_key_id.in_(keys))
-    return _on_previous_keys(query, user_id)
+    per_key = (
+        select(func.count())
+        .select_from(secret_versions.join(secrets, secrets.c.id == v.secret_id))
+        .where(v.user_key_id == p.key_id, secrets.c.owner_id == p.user_id)
+        .scalar_subquery()
+    )
+    query = select(func.coalesce(func.sum(per_key), 0)).select_from(previous_user_keys)
+    return query if user_id is None else query.where(p.user_id == user_id)
+
+
+def _on_previous_keys(query: Select[Any], user_id: str | None) -> Select[Any]:
+    return query if user_id is None else query.where(secrets.c.owner_id == user_id)

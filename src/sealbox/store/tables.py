@@ -129,7 +129,7 @@ secret_versions = Table(
     # (a secret transferred from a removed user): NULL means the secret's owner_id.
     Column("context_owner_id", String(32), nullable=True),
     Index("ix_secret_versions_keeper_key_id", "keeper_key_id"),  # finds the still-sealed ones without a scan
-    Index("ix_secret_versions_user_key_id", "user_key_id"),  # versions under a previous user key (0015)
+    Index("ix_secret_versions_user_key_id", "user_key_id"),  # data keys under previous user keys (0015)
 )
 
 audit_events = Table(
