@@ -1244,6 +1244,7 @@ WEB_PAGES = [
     ("GET", "/web/sessions"),
     ("GET", "/web/audit"),
     ("GET", "/web/deleted"),
+    ("GET", "/web/import"),
 ]
 WEB_ACTIONS: dict[Route, tuple[int, Callable[[World, str], dict[str, str]]]] = {
     ("POST", "/web/s/{owner}/{name}/replace"): (
@@ -1330,6 +1331,18 @@ def _web_new(w: World, who: Identity) -> list[Case]:
             form={**form, "name": unique("x"), "csrf": "forged"},
             denied_with=403,
         ),
+    ]
+
+
+@route("POST", "/web/import")
+def _web_import(w: World, who: Identity) -> list[Case]:
+    """A .env import acts only on the caller's own secrets: signed in, a plan (here of an empty file)."""
+    rt = ("POST", "/web/import")
+    if not who.authenticated:
+        return [Case(rt, who, "-", "POST", "/web/import", form={}, denied_with=303, location="/web/login")]
+    return [
+        Case(rt, who, "-", "POST", "/web/import", form={}, allowed=True),
+        Case(rt, who, "bad-csrf", "POST", "/web/import", form={"csrf": "forged"}, denied_with=403),
     ]
 
 
