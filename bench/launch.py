@@ -38,12 +38,11 @@ from bench.stack import sealbox_instance
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from sealbox.crypto.keyring import Keyring
-from sealbox.crypto.sealing import PrivateKeySet, keeper_wrap, seal_to_keeper
+from sealbox.crypto.sealing import keeper_wrap, seal_to_keeper
 from sealbox.crypto.session_keys import SessionKeyPair, SigningKey, VerifyKeys, outer_digest
 from sealbox.crypto.wrapping import outer_context
 from sealbox.errors import SealboxError
-from sealbox.keeper.keys import KeeperKeys
+from sealbox.keeper.keys import KeyDirectory
 from sealbox.keeper.sessions import SessionAuthority
 from sealbox.launcher.memory import private_root
 from sealbox.launcher.redeem import redeem
@@ -200,12 +199,13 @@ def _openbao_rows(reps: int) -> dict[str, Any] | None:
 def _keeper_cost() -> dict[str, float]:
     """The keeper's work per secret in a launch (in-process), beside one RSA-2048-OAEP decrypt."""
     with tempfile.TemporaryDirectory() as tmp:
-        keys = KeeperKeys(private=PrivateKeySet.generate(), wrap=Keyring.generate())
+        key_dir = KeyDirectory(Path(tmp) / "keeper")  # as the keeper holds its keys: a directory of them
+        keys = key_dir.keys
         signing = SigningKey.generate()
         server_pub = Path(tmp) / "server.pub"
         server_pub.write_text(signing.public_text())
         VerifyKeys.from_text(server_pub.read_text(), source="bench")
-        authority = SessionAuthority(keys, server_pub)
+        authority = SessionAuthority(key_dir, server_pub)
         session = SessionKeyPair.generate()
 
         def body(n: int) -> dict[str, Any]:
