@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import os
 import signal
 import stat
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from sealbox.domain.sessions import (
     HEARTBEAT_MISSES,
@@ -25,6 +25,7 @@ from sealbox.domain.sessions import (
 )
 from sealbox.errors import BadRequest
 from sealbox.launcher.memory import private_root, private_roots
+from sealbox.launcher.prefetch import Prefetch
 from sealbox.launcher.spec import RunSpec
 from sealbox.launcher.spool import (
     SecretFolder,
@@ -47,10 +48,6 @@ REFRESH_INTERVAL_S = 2.0
 DEFAULT_HEARTBEAT_SECONDS = 30
 HEARTBEAT_VARIABLE = "SEALBOX_HEARTBEAT_SECONDS"
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-# What a run needs only once the server has created its session: the redemption (cryptography, msgspec,
-# the keeper client: more than half of what `sealbox run` imports), the child's environment, subprocess, and
-# shutil (the folder's removal).
-_AFTER_ANSWER = ("sealbox.launcher.redeem", "sealbox.launcher.environ", "subprocess", "shutil")
 
 
 def heartbeat_from_env() -> int:
@@ -70,17 +67,19 @@ def heartbeat_from_env() -> int:
     return int(raw)
 
 
-@dataclass(kw_only=True)
-class RunOptions:
+class RunOptions(msgspec.Struct, kw_only=True):
     spec: RunSpec
     command: Sequence[str]
     url: str
-    token: str = field(repr=False)
+    token: str
     keeper_url: str | None = None
     allow_expired: bool = False  # --allow-expired: the server lets expired secrets through, on the record
     refresh_interval: float = REFRESH_INTERVAL_S
-    heartbeat_seconds: int = field(default_factory=heartbeat_from_env)
+    heartbeat_seconds: int = msgspec.field(default_factory=heartbeat_from_env)
     log: Callable[[str], None] = lambda line: print(f"sealbox: {line}", file=sys.stderr)
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        return f"RunOptions(url={self.url!r}, command={list(self.command)!r})"
 
 
 def _prctl() -> Callable[..., int] | None:
@@ -99,26 +98,6 @@ def _harden() -> None:
     prctl = _prctl()
     if prctl is not None:
         prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-
-
-def _load_after_answer() -> None:
-    with contextlib.suppress(Exception):  # a module that fails to load fails again where it is used
-        for module in _AFTER_ANSWER:
-            importlib.import_module(module)
-        from sealbox.crypto.session_keys import SessionKeyPair
-
-        SessionKeyPair.generate()  # the first key loads cryptography's OpenSSL backend; this one is dropped
-
-
-def _prefetch() -> threading.Thread:
-    """Load `_AFTER_ANSWER` in a thread while this one waits for the server to create the session.
-
-    Only a head start (each module is still imported where it is used); the run joins the thread once the
-    server has answered, so it never forks or exits while the thread holds an import lock.
-    """
-    thread = threading.Thread(target=_load_after_answer, name="sealbox-prefetch", daemon=True)
-    thread.start()
-    return thread
 
 
 def _child_setup() -> Callable[[], None]:
@@ -225,11 +204,13 @@ class _Runner:
             mount = lease_root / f"run-{os.getpid()}-{os.urandom(4).hex()}"
         else:
             mount, lease_root = None, _lease_root()
-        prefetch = _prefetch()
+        prefetch = Prefetch()
         try:
             launch = self.api("POST", "/api/v1/sessions", json=self._session_body(str(mount or "/secrets")))
-        finally:
-            prefetch.join()  # never fork (or exit) while the thread may hold an import lock
+        except BaseException:
+            prefetch.join()  # never exit while the thread may hold an import lock
+            raise
+        prefetch.wait_for_redeem()
         session_id = launch["session"]["id"]
         lease = None
         if lease_root is not None:
@@ -246,6 +227,7 @@ class _Runner:
                 credential=launch["session_credential"],
                 keeper_url=self.opts.keeper_url,
             )
+            prefetch.join()  # loaded while the server and the keeper answered; never fork while it runs
             env = child_environment(
                 self.delivery.items, secrets_dir=str(mount) if mount else None, session_id=session_id
             )
@@ -255,6 +237,7 @@ class _Runner:
                 self.folder.write(files, {**manifest, "session": session_id})
             return self._run_child(env, session_id)
         finally:
+            prefetch.join()
             self._remove_folder()
             ended = end_session(self.api, session_id, self.reporter)
             if lease is not None:

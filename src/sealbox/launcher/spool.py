@@ -17,8 +17,9 @@ import os
 import stat
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from sealbox.errors import BadRequest
 from sealbox.launcher.memory import filesystem_type
@@ -80,8 +81,7 @@ def check_mount_path(path: Path) -> bool:
     return True
 
 
-@dataclass
-class SecretFolder:
+class SecretFolder(msgspec.Struct):
     """One session's folder: written once, swapped atomically on refresh, removed at the end."""
 
     path: Path
@@ -146,7 +146,7 @@ class SecretFolder:
             ),
             key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns,
         )
-        import shutil  # loaded while the server answers (run.py's _AFTER_ANSWER), not before the first call
+        import shutil  # loaded while the server answers (launcher/prefetch.py), not before the first call
 
         for old in [v for v in versions if v != keep][:-1]:
             shutil.rmtree(self.path / old, ignore_errors=True)
@@ -236,8 +236,7 @@ def keep_session_lease(lease: Path) -> None:
         _write_lease_file(lease, {**data, "path": None})
 
 
-@dataclass(frozen=True, slots=True)
-class Leftover:
+class Leftover(msgspec.Struct, frozen=True):
     session_id: str
     lease: Path  # remove it once the session is ended; keep it to try again next time
     server: str | None = None  # the server the session is on (None: a lease of an older version)
