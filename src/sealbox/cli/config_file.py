@@ -6,9 +6,10 @@ import ipaddress
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
 
 from sealbox.errors import ConfigError
 from sealbox.private_files import write_private_file
@@ -24,10 +25,12 @@ def config_path() -> Path:
     return user_config_path("sealbox", appauthor=False) / "config.toml"
 
 
-@dataclass(frozen=True, slots=True)
-class CLIConfig:
+class CLIConfig(msgspec.Struct, frozen=True):
     url: str
-    token: str = field(repr=False)
+    token: str
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        return f"CLIConfig(url={self.url!r})"
 
 
 def _on_this_machine(host: str) -> bool:

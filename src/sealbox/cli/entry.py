@@ -14,9 +14,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
+
+import msgspec
 
 # `sealbox run`'s options (cli/run.py declares the same): each --some-name fills the field some_name.
 _REPEATED = frozenset({"--secret", "--env"})
@@ -28,13 +29,12 @@ def _field(option: str) -> str:
     return option.removeprefix("--").replace("-", "_")
 
 
-@dataclass(kw_only=True)
-class RunArgs:
+class RunArgs(msgspec.Struct, kw_only=True):
     """What `sealbox run` was asked for (no value: options name secrets, never hold them)."""
 
     command: list[str]
-    secret: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
+    secret: list[str] = msgspec.field(default_factory=list)
+    env: list[str] = msgspec.field(default_factory=list)
     mount_path: str | None = None
     refresh: bool = False
     secrets_from: Path | None = None

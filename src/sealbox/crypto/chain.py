@@ -9,8 +9,7 @@ tags new records instead, and a master-key rotation no longer moves the chain's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import msgspec
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -29,11 +28,10 @@ def _derive(master_key: bytes, key_id: bytes) -> bytes:
     ).derive(master_key)
 
 
-@dataclass(frozen=True, slots=True)
-class ChainKeys:
+class ChainKeys(msgspec.Struct, frozen=True):
     """Chain keys by public id (hex), the current one first."""
 
-    keys: tuple[tuple[str, bytes], ...] = field(repr=False)
+    keys: tuple[tuple[str, bytes], ...]
 
     def __post_init__(self) -> None:
         if not self.keys:

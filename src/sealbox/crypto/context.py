@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from sealbox.errors import DecryptionError
 
@@ -21,8 +22,7 @@ class Layer(StrEnum):
     LAUNCH = "launch"  # material wrapped for one launch toward the session side
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Context:
+class Context(msgspec.Struct, frozen=True, kw_only=True):
     """Names the layer and the row; `encode()` is unambiguous (length-prefixed fields)."""
 
     layer: Layer

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from sealbox import private_files
 from sealbox.errors import ConfigError
@@ -20,8 +21,7 @@ def new_key_id() -> bytes:
     return secrets.token_bytes(KEY_ID_BYTES)
 
 
-@dataclass(frozen=True, slots=True)
-class Keyring:
+class Keyring(msgspec.Struct, frozen=True):
     """Raw keys by id. The first is the one new ciphertexts use; the rest still open old ones.
 
     `chain_only` holds, for each retired master key, only the audit-chain key derived from it
@@ -33,9 +33,9 @@ class Keyring:
     derived from the current master key. They open no ciphertext either.
     """
 
-    keys: tuple[tuple[bytes, bytes], ...] = field(repr=False)
-    chain_only: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
-    audit: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    keys: tuple[tuple[bytes, bytes], ...]
+    chain_only: tuple[tuple[bytes, bytes], ...] = ()
+    audit: tuple[tuple[bytes, bytes], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.keys:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -26,8 +26,7 @@ _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM
 _HEADER_BYTES = 1 + KEY_ID_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class PublicKeySet:
+class PublicKeySet(msgspec.Struct, frozen=True):
     """The keeper's public keys by id, current first. Safe to copy anywhere."""
 
     keys: tuple[tuple[bytes, X25519PublicKey], ...]
@@ -60,11 +59,10 @@ class PublicKeySet:
         return cls(keys=tuple(keys))
 
 
-@dataclass(frozen=True, slots=True)
-class PrivateKeySet:
+class PrivateKeySet(msgspec.Struct, frozen=True):
     """The keeper's private keys by id, current first. Lives only in the keeper's key directory."""
 
-    keys: tuple[tuple[bytes, X25519PrivateKey], ...] = field(repr=False)
+    keys: tuple[tuple[bytes, X25519PrivateKey], ...]
 
     def __repr__(self) -> str:
         return f"PrivateKeySet(ids={[kid.hex() for kid, _ in self.keys]})"

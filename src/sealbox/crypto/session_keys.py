@@ -14,9 +14,9 @@ import binascii
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -35,11 +35,13 @@ def _launch_context(session_id: str, part: str, **ids: str) -> Context:
     return Context(layer=Layer.LAUNCH, fields=(("session", session_id), ("part", part), *sorted(ids.items())))
 
 
-@dataclass(frozen=True, slots=True)
-class SessionKeyPair:
+class SessionKeyPair(msgspec.Struct, frozen=True):
     """The session side's ephemeral key pair; the private half never leaves the launcher."""
 
-    private: X25519PrivateKey = field(repr=False)
+    private: X25519PrivateKey
+
+    def __repr__(self) -> str:  # the key material stays out of logs and tracebacks
+        return "SessionKeyPair(private=...)"
 
     @classmethod
     def generate(cls) -> SessionKeyPair:
@@ -56,14 +58,16 @@ def public_key_from_bytes(raw: bytes) -> X25519PublicKey:
         raise DecryptionError from None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionWrapper:
+class SessionWrapper(msgspec.Struct, frozen=True):
     """One side's half of a launch: a fresh key, sealed once to the session, then used per secret."""
 
     session_id: str
     part: str
-    key: bytes = field(repr=False)
+    key: bytes
     sealed_key: bytes
+
+    def __repr__(self) -> str:  # the key material stays out of logs and tracebacks
+        return f"SessionWrapper(session_id={self.session_id!r}, part={self.part!r})"
 
     @classmethod
     def for_session(cls, session_public: bytes, *, session_id: str, part: str) -> SessionWrapper:
@@ -100,10 +104,12 @@ def outer_digest(outer: bytes) -> str:
 # Tickets: what the server signs so that the keeper can authorise a launch without a database.
 
 
-@dataclass(frozen=True, slots=True)
-class SigningKey:
+class SigningKey(msgspec.Struct, frozen=True):
     kid: bytes
-    private: Ed25519PrivateKey = field(repr=False)
+    private: Ed25519PrivateKey
+
+    def __repr__(self) -> str:  # the key material stays out of logs and tracebacks
+        return f"SigningKey(kid={self.kid.hex()!r})"
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -133,8 +139,7 @@ class SigningKey:
 MAX_TICKET_CHARS = 512 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class VerifyKeys:
+class VerifyKeys(msgspec.Struct, frozen=True):
     """The server's ticket-verification keys by id (the keeper's only trust anchor)."""
 
     keys: tuple[tuple[bytes, Ed25519PublicKey], ...]

@@ -7,7 +7,8 @@ also carries the keeper's outer layer (`sealing.py`), so the server alone never 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+
+import msgspec
 
 from sealbox.crypto.context import Context, Layer
 from sealbox.crypto.envelope import key_id_of, open_, open_with_key, seal, seal_with_key
@@ -15,16 +16,17 @@ from sealbox.crypto.keyring import SYMMETRIC_KEY_BYTES, Keyring, new_key_id
 from sealbox.crypto.sealing import PublicKeySet, seal_to_keeper
 
 
-@dataclass(frozen=True, slots=True)
-class UserKey:
+class UserKey(msgspec.Struct, frozen=True):
     """One user's key, unwrapped. Never stored in this form."""
 
     kid: bytes
-    key: bytes = field(repr=False)
+    key: bytes
+
+    def __repr__(self) -> str:  # the key itself stays out of logs and tracebacks
+        return f"UserKey(kid={self.kid.hex()!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredVersion:
+class StoredVersion(msgspec.Struct, frozen=True):
     """What the database keeps for one secret version: a wrapped data key and the double-layered value."""
 
     wrapped_dek: bytes

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import msgspec
 
 
 class Outcome(StrEnum):
@@ -13,8 +14,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AuditEvent:
+class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     actor_id: str | None
     actor_name: str | None
@@ -32,8 +32,7 @@ class AuditEvent:
     request_id: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Checkpoint:
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
     """The chain head anchored outside the database: a record's id and tag, and the chain key's id."""
 
     record_id: int
@@ -41,8 +40,7 @@ class Checkpoint:
     key_id: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ChainCheck:
+class ChainCheck(msgspec.Struct, frozen=True, kw_only=True):
     """What verifying the audit chain found."""
 
     ok: bool

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+import msgspec
 
 GROUP_ROLES = ("member", "manager")
 PROJECT_ROLES = ("member", "owner")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StoredCollection:
+class StoredCollection(msgspec.Struct, frozen=True, kw_only=True):
     """A group or a project as stored: `created_by` is a user name, or the identity provider's mark."""
 
     id: str
@@ -20,30 +20,26 @@ class StoredCollection:
     created_by: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Member:
+class Member(msgspec.Struct, frozen=True, kw_only=True):
     user: str  # a user name
     role: str  # groups: member or manager; projects: member or owner
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Collection:
+class Collection(msgspec.Struct, frozen=True, kw_only=True):
     """A group or a project with its members, by user name."""
 
     name: str
     members: tuple[Member, ...]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Membership:
+class Membership(msgspec.Struct, frozen=True, kw_only=True):
     """A group or a project one belongs to, and one's role in it."""
 
     name: str
     role: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class MemberChange:
+class MemberChange(msgspec.Struct, frozen=True, kw_only=True):
     """What a manager's "add" did: `member` (in the group now) or `invited` (until they accept)."""
 
     group: str
@@ -52,8 +48,7 @@ class MemberChange:
     status: Literal["member", "invited"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Invitation:
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
     group: str
     role: str  # the role accepting gives
     invited_by: str

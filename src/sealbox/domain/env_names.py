@@ -16,7 +16,8 @@ The OpenAPI document states the same rule as a pattern built from this table (`E
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from sealbox.errors import BadRequest
 
@@ -24,8 +25,7 @@ MAX_ENV_NAME = 128
 _ENV_SYNTAX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EnvFamily:
+class EnvFamily(msgspec.Struct, frozen=True, kw_only=True):
     """Names that configure one kind of thing; `why` is shown when a name is refused."""
 
     why: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import msgspec
 
 from sealbox.errors import BadRequest
 
@@ -45,8 +46,7 @@ def split_ref(ref: str) -> tuple[str | None, str]:
     return (owner, name) if slash else (None, ref)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Grant:
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
     secret_id: str
     grantee_type: str  # user or group
     grantee_id: str

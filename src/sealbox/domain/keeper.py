@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OuterLayer:
+class OuterLayer(msgspec.Struct, frozen=True, kw_only=True):
     """One stored outer layer and the row it belongs to (the keeper rebuilds the context from these ids)."""
 
     secret_id: str

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from sealbox.errors import BadRequest
 
@@ -19,8 +20,7 @@ class Kind(StrEnum):
     SSH_KEY = "ssh-key"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class KindSpec:
+class KindSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Which fields a kind takes. A kind with no fields holds one value."""
 
     required: tuple[str, ...] = ()

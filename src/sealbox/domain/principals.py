@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NewType
+
+import msgspec
 
 from sealbox.domain.kinds import Kind
 from sealbox.domain.sessions import Mapping
@@ -17,8 +18,7 @@ TokenID = NewType("TokenID", str)
 MAX_TOKEN_NAME = 128  # characters of a token's name, once blank around it is dropped
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Purposes:
+class Purposes(msgspec.Struct, frozen=True, kw_only=True):
     """What a service account may fetch on a user's behalf: secrets of these kinds, or with these names."""
 
     kinds: tuple[str, ...] = ()
@@ -55,8 +55,7 @@ class Purposes:
         return cls(kinds=tuple(data.get("kinds", ())), names=tuple(data.get("names", ())))
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class User:
+class User(msgspec.Struct, frozen=True, kw_only=True):
     id: UserID
     name: str
     is_admin: bool
@@ -80,8 +79,7 @@ class User:
         return self.removed_at is not None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AccessToken:
+class AccessToken(msgspec.Struct, frozen=True, kw_only=True):
     """A token's metadata; its secret part exists only once, in the answer that issues it."""
 
     id: TokenID
@@ -95,8 +93,7 @@ class AccessToken:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Principal:
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is making a request: the user and the token they used."""
 
     user: User

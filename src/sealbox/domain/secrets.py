@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
+
+import msgspec
 
 from sealbox.domain.kinds import Kind
 from sealbox.domain.principals import UserID
@@ -16,16 +17,14 @@ MAX_SCOPES = 32  # scope patterns per secret
 MAX_SCOPE_LENGTH = 512  # characters of one scope pattern, printable
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SecretVersion:
+class SecretVersion(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     created_at: datetime
     created_by: str
     size: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Secret:
+class Secret(msgspec.Struct, frozen=True, kw_only=True):
     id: SecretID
     owner_id: UserID
     owner_name: str
@@ -54,8 +53,7 @@ class Secret:
         return f"{self.owner_name}/{self.name}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SecretPatch:
+class SecretPatch(msgspec.Struct, frozen=True, kw_only=True):
     """A metadata change; `None` leaves a field alone, `clear_expiry` removes the expiry."""
 
     description: str | None = None
@@ -64,18 +62,19 @@ class SecretPatch:
     scopes: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Page:
+class Page(msgspec.Struct, frozen=True, kw_only=True):
     items: tuple[Secret, ...]
     next_cursor: str | None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class OwnedVersion:
+class OwnedVersion(msgspec.Struct, frozen=True, kw_only=True):
     """One stored version of a secret a user owns, as a removal moves or deletes it."""
 
     secret_id: str
     name: str
     version: int
-    wrapped_dek: bytes = field(repr=False)
+    wrapped_dek: bytes
     context_owner_id: str  # the owner id its ciphertexts bind
+
+    def __repr__(self) -> str:  # the wrapped key stays out of logs
+        return f"OwnedVersion(secret_id={self.secret_id!r}, name={self.name!r}, version={self.version})"

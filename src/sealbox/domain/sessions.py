@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, NewType
+
+import msgspec
 
 from sealbox.domain.env_names import check_env_name
 from sealbox.domain.names import is_valid_secret_name
@@ -56,8 +57,7 @@ def check_mount_path(path: str) -> str:
     return path
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Mapping:
+class Mapping(msgspec.Struct, frozen=True, kw_only=True):
     """One secret (or one field of it) brought into a session: as a file, a variable, or both."""
 
     secret: str  # "name" (own) or "owner/name" (shared with me)
@@ -109,8 +109,7 @@ def check_mappings(mappings: list[Mapping]) -> list[Mapping]:
     return mappings
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SessionSecret:
+class SessionSecret(msgspec.Struct, frozen=True, kw_only=True):
     secret_id: str
     secret_name: str
     owner_id: str
@@ -133,8 +132,7 @@ class LiveSession(NamedTuple):
     expires_at: datetime
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Session:
+class Session(msgspec.Struct, frozen=True, kw_only=True):
     id: SessionID
     owner_id: str
     owner_name: str
@@ -194,8 +192,7 @@ def check_heartbeat(seconds: int | None) -> int | None:
     return seconds
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StoredCredential:
+class StoredCredential(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     session_id: str
     secret_hash: bytes
@@ -203,8 +200,7 @@ class StoredCredential:
     redeemed_at: datetime | None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class CurrentMaterial:
+class CurrentMaterial(msgspec.Struct, frozen=True, kw_only=True):
     """What a redemption needs of one secret now: its current version's ciphertexts."""
 
     secret_id: str

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import json
 import os
 import resource
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec.structs
 
 from sealbox.errors import BadRequest, ClientError, ConfigError
 from sealbox.launcher.redeem import Delivered, Delivery, redeem
@@ -193,7 +194,7 @@ class Refresher:
             item = by_position.get(f"f{index}")
             if item is None or item.name != entry["secret"] or item.owner != entry["owner"]:
                 raise ConfigError("the server answered for other secrets than asked")
-            fresh.append(dataclasses.replace(item, file=str(entry["file"]), env=None))
+            fresh.append(msgspec.structs.replace(item, file=str(entry["file"]), env=None))
         held = [(e["owner"], e["secret"], e["version"]) for e in entries]
         if held == [(i.owner, i.name, i.version) for i in fresh]:
             return False

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 from sealbox.crypto.session_keys import SessionKeyPair, open_session_item, open_session_key
 from sealbox.crypto.wrapping import open_inner
@@ -23,8 +23,7 @@ from sealbox.protocol.sessions import FailureReport, RedeemRequest, RedeemRespon
 from sealbox.transport import HTTPClient, error_from_response
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Delivered:
+class Delivered(msgspec.Struct, frozen=True, kw_only=True):
     """One secret as the session receives it. `value` is the plaintext; never printed."""
 
     name: str
@@ -34,8 +33,11 @@ class Delivered:
     file: str | None
     env: str | None
     version: int
-    value: bytes = dataclasses.field(repr=False)
+    value: bytes
     scopes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # the value stays out of logs and tracebacks
+        return f"Delivered(name={self.name!r}, owner={self.owner!r}, version={self.version})"
 
     @property
     def fields(self) -> dict[str, str] | None:
@@ -62,8 +64,7 @@ class Delivered:
         return chosen.encode()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str
     mount_path: str
     items: tuple[Delivered, ...]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from sealbox.domain.kinds import SPECS
 from sealbox.domain.sessions import Mapping
@@ -15,13 +16,12 @@ from sealbox.errors import BadRequest
 ALL_FIELDS = frozenset(f for spec in SPECS.values() for f in spec.all_fields)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RunSpec:
+class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     mappings: tuple[Mapping, ...]
     mount_path: str | None = None
     refresh: bool = False
     project: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def split_field(ref: str) -> tuple[str, str | None]:

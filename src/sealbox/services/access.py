@@ -8,7 +8,8 @@ not act on is a 403, noted for the request's denial record (server/denials.py).
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from sealbox.domain.grants import Level, at_least
 from sealbox.domain.names import check_secret_name, check_user_name

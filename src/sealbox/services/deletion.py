@@ -7,8 +7,9 @@ As in AWS Secrets Manager, the name of a secret in its window stays taken until 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
+
+from msgspec.structs import replace
 
 from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal

@@ -13,8 +13,9 @@ expired, so that it removes its files.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+from msgspec.structs import replace
 
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import Session

@@ -359,3 +359,16 @@ def test_claims_are_never_echoed_in_errors(signing: SigningKey, verify: VerifyKe
     with pytest.raises(DecryptionError) as info:
         verify.verify_ticket(kid_hex + "." + payload_b64 + "." + _b64(bytes(64)))
     assert canary not in str(info.value) and canary not in repr(info.value)
+
+
+def test_key_holders_keep_their_keys_out_of_repr() -> None:
+    """A key object in a log line or a traceback's locals shows no key material."""
+    pair = SessionKeyPair.generate()
+    wrapper = SessionWrapper.for_session(pair.public_bytes(), session_id="s", part="inner")
+    signing = SigningKey.generate()
+    raw = signing.private.private_bytes_raw()
+    for holder, secret in ((wrapper, wrapper.key), (signing, raw)):
+        text = repr(holder) + str(holder)
+        assert secret.hex() not in text and repr(secret) not in text
+    private_raw = pair.private.private_bytes_raw()
+    assert private_raw.hex() not in repr(pair) and repr(private_raw) not in repr(pair)

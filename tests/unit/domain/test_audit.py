@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 from sealbox.domain.audit import AuditEvent, Outcome
@@ -22,4 +21,4 @@ def test_event_defaults_and_fields() -> None:
         outcome=Outcome.SUCCESS,
     )
     assert (event.secret_id, event.version, event.detail) == (None, None, None)
-    assert not {f.name for f in dataclasses.fields(AuditEvent)} & {"value", "plaintext", "fields", "token"}
+    assert not set(AuditEvent.__struct_fields__) & {"value", "plaintext", "fields", "token"}

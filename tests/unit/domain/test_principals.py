@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,12 +42,12 @@ def test_principal_and_user_are_frozen() -> None:
     user = User(id=UserID("u1"), name="alice", is_admin=False, created_at=NOW)
     principal = Principal(user=user, token_id=TokenID("t1"), client_addr="127.0.0.1")
     assert principal.user.name == "alice"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         user.is_admin = True  # type: ignore[misc]
 
 
 def test_a_token_record_has_no_secret_part() -> None:
-    assert {f.name for f in dataclasses.fields(AccessToken)} == {
+    assert set(AccessToken.__struct_fields__) == {
         "id",
         "user_id",
         "name",
