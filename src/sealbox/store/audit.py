@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -60,6 +60,8 @@ _COLUMNS = (*_FIELDS_V3, "chain_version", "key_id", "prev_hash", "hash")
 _TAKE_CHAIN_LOCK = Statement.of("SELECT pg_advisory_xact_lock(?)")  # PostgreSQL only
 _LAST_HASH = Statement.of("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
 _INSERT = insert_into(audit_events, _COLUMNS, returning="id")
+_INSERT_MANY = insert_into(audit_events, _COLUMNS)
+_NEWEST_ID = Statement.of("SELECT max(id) FROM audit_events")
 
 
 def _canonical_at(at: datetime) -> str:
@@ -174,9 +176,15 @@ class AuditRepository:
                 raise ConfigError("the audit record was not written")
             newest = inserted[0]
         else:
-            self.conn.execute(insert(audit_events), rows)
+            raw.execute_many(
+                _INSERT_MANY,
+                [tuple(raw.time_param(row[c]) if c == "at" else row[c] for c in _COLUMNS) for row in rows],
+            )
             # Still under the chain lock: the newest id is ours.
-            newest = self.conn.execute(select(func.max(audit_events.c.id))).scalar_one()
+            newest_row = raw.one(_NEWEST_ID, ())
+            if newest_row is None:  # pragma: no cover -- the rows were just written
+                raise ConfigError("the audit records were not written")
+            newest = newest_row[0]
         # It goes to the checkpoint after the commit.
         stage_head(self.conn, int(newest), prev)
 

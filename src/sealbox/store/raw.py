@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import Select
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a time in SQLite
@@ -89,14 +89,29 @@ class RawReader:
         try:
             return self._driver.execute(sql, params)
         except self._errors as exc:
-            # As SQLAlchemy would raise it (the same class, a lost connection invalidated), so that
-            # `Database` tells a database failure from a bug; never with the parameters.
-            lost = self._conn.dialect.is_disconnect(cast(Any, exc), self._driver, None)
-            if lost:
-                self._conn.invalidate()
-            raise DBAPIError.instance(
-                sql, None, exc, self._errors, connection_invalidated=lost, dialect=self._conn.dialect
-            ) from None
+            raise self._failure(sql, exc) from None
+
+    def _failure(self, sql: str, exc: Exception) -> StatementError:
+        """The driver's error as SQLAlchemy would raise it (the same class, a lost connection invalidated),
+        so that `Database` tells a database failure from a bug; never with the parameters."""
+        lost = self._conn.dialect.is_disconnect(cast(Any, exc), self._driver, None)
+        if lost:
+            self._conn.invalidate()
+        return DBAPIError.instance(
+            sql, None, exc, self._errors, connection_invalidated=lost, dialect=self._conn.dialect
+        )
+
+    def execute_many(self, stmt: Statement, rows: list[tuple[Any, ...]]) -> None:
+        """One statement for many rows (values in column order), on the driver's own executemany:
+        SQLAlchemy's per-row handling of a list of dicts cost more than the rows' writing."""
+        sql = stmt.sqlite if self.sqlite else stmt.postgresql
+        cursor = self._driver.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except self._errors as exc:
+            raise self._failure(sql, exc) from None
+        finally:
+            cursor.close()
 
     def execute(self, stmt: Statement, params: Params) -> int:
         """A statement that answers no rows (the write path's, `store/inserts.py`); the rows it changed."""

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.sessions import (
@@ -18,6 +18,7 @@ from sealbox.domain.sessions import (
     StoredCredential,
     session_is_live,
 )
+from sealbox.store.inserts import insert_into
 from sealbox.store.raw import RawReader, Statement, utc, utc_required
 from sealbox.store.tables import (
     secret_versions,
@@ -30,6 +31,14 @@ from sealbox.store.tables import (
 
 # Not ended and not past its lifetime here; the heartbeat part of "live" (domain `session_is_live`) is
 # applied to the rows, so that the rule stays in one place.
+# A launch of N secrets writes N items, and its redemption their versions: on the driver (store/raw.py).
+_INSERT_ITEMS = insert_into(
+    session_secrets,
+    ("session_id", "position", "secret_id", "secret_name", "owner_id", "field", "file", "env", "version"),
+)
+_SET_ITEM_VERSION = Statement.of(
+    "UPDATE session_secrets SET version = ? WHERE session_id = ? AND position = ?"
+)
 _LIVE_FOR_SECRET = Statement.of(
     """SELECT DISTINCT se.id, u.name, se.created_at, se.expires_at, se.heartbeat_seconds, se.last_seen_at
        FROM sessions se JOIN session_secrets ss ON ss.session_id = se.id JOIN users u ON u.id = se.owner_id
@@ -76,23 +85,14 @@ class SessionRepository:
                 allow_expired=session.allow_expired,
             )
         )
-        self.conn.execute(
-            insert(session_secrets),
-            [
-                {
-                    "session_id": session.id,
-                    "position": i,
-                    "secret_id": s.secret_id,
-                    "secret_name": s.secret_name,
-                    "owner_id": s.owner_id,
-                    "field": s.field,
-                    "file": s.file,
-                    "env": s.env,
-                    "version": s.version,
-                }
-                for i, s in enumerate(session.secrets)
-            ],
-        )
+        if session.secrets:
+            RawReader(self.conn).execute_many(
+                _INSERT_ITEMS,
+                [
+                    (session.id, i, s.secret_id, s.secret_name, s.owner_id, s.field, s.file, s.env, s.version)
+                    for i, s in enumerate(session.secrets)
+                ],
+            )
 
     def add_credential(
         self, *, credential_id: str, session_id: str, secret_hash: bytes, now: datetime, expires_at: datetime
@@ -211,14 +211,8 @@ class SessionRepository:
             .values(status="active")
         )
         if versions:
-            self.conn.execute(
-                update(session_secrets)
-                .where(
-                    session_secrets.c.session_id == bindparam("sid"),
-                    session_secrets.c.position == bindparam("pos"),
-                )
-                .values(version=bindparam("ver")),
-                [{"sid": session_id, "pos": p, "ver": v} for p, v in versions.items()],
+            RawReader(self.conn).execute_many(
+                _SET_ITEM_VERSION, [(v, session_id, p) for p, v in versions.items()]
             )
 
     def live_for_secret(self, secret_id: str, now: datetime) -> list[LiveSession]:
