@@ -124,8 +124,11 @@ def test_a_notebook_of_leak_cells_shows_no_value(session: Session, tmp_path: Pat
     for name, cell in by_name.items():
         if name not in LEAKS:
             assert find_in_bytes(_outputs(cell), session.values) == [], (name, cell.outputs)
-    for name in ("print", "repr", "html", "traceback", "logging", "subprocess", "os_system", "fd_write"):
+    shown = ("print", "repr", "html", "traceback", "logging", "subprocess", "os_system", "fd_write", "env")
+    for name in (*shown, "encodings", "truncated"):
         assert REDACTED in _outputs(by_name[name]).decode(), (name, by_name[name].outputs)
+    assert _outputs(by_name["encodings"]).decode().count(REDACTED) == 11  # 2 hex, 6 base64, 3 escaped
+    assert session.value[:20] not in _outputs(by_name["truncated"]).decode()
     assert by_name["one_char"].outputs[-1]["text"].endswith(REDACTED)
     assert by_name["traceback"].outputs[0]["output_type"] == "error"
     # What is not caught: a deliberate change, and pieces further apart than the hold-back.
