@@ -10,6 +10,7 @@ cookie secret and logs never hold a value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sealbox.ipython.redact import REDACTED
 from sealbox.launcher.spool import _filesystem_type
 from tests.integration.jupyterhub_support import (
     PASSWORD,
@@ -132,14 +134,16 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
         stored = hub_api.get("/users/alice").json()["servers"][""]["user_options"]
     assert stored == options
 
+    # The kernel reads the right value, and shows it only redacted (the hub enables sealbox.ipython).
     printed = kernel_output(
         w.hub,
         "alice",
-        "import os, sealbox\n"
-        "print(sealbox.get_secret('db_password'), os.environ['API_TOKEN'] == sealbox.get_secret('api_token'))",  # noqa: E501
+        "import hashlib, os, sealbox\n"
+        "v = sealbox.get_secret('db_password')\n"
+        "print(v, hashlib.sha256(v.encode()).hexdigest(), os.environ['API_TOKEN'] == sealbox.get_secret('api_token'))",  # noqa: E501
         w.hub.dir / "runtime",
     )
-    assert printed.split() == [db, "True"]
+    assert printed.split() == [REDACTED, hashlib.sha256(db.encode()).hexdigest(), "True"]
 
     with w.stack.client() as admin:
         audit = admin.get("/api/v1/audit", params={"session": session_id}).json()["items"]

@@ -13,6 +13,7 @@ user. Everything else is real: sealbox server and keeper, the hub, configurable-
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import secrets
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from sealbox.ipython.redact import REDACTED
 from sealbox.launcher.spool import _filesystem_type
 from tests.integration.jupyterhub_support import (
     Hub,
@@ -278,12 +280,14 @@ def test_the_server_runs_as_the_system_user_who_alone_can_read_its_secrets(world
     printed = kernel_output(
         w.hub,
         user.name,
-        "import os, sealbox\n"
-        "print(os.getuid(), sealbox.get_secret('db_password'), sealbox.get_secret('shared_key'),"
+        "import hashlib, os, sealbox\n"
+        "shared = hashlib.sha256(sealbox.get_secret('shared_key').encode()).hexdigest()\n"
+        "print(os.getuid(), sealbox.get_secret('db_password'), shared,"
         " sealbox.get_secret('api_token') == os.environ['API_TOKEN'])",
         user.home / ".local" / "share" / "jupyter" / "runtime",
     )
-    assert printed.split() == [str(user.uid), VALUES["db_password"], VALUES["shared_key"], "True"]
+    shared_hash = hashlib.sha256(VALUES["shared_key"].encode()).hexdigest()
+    assert printed.split() == [str(user.uid), REDACTED, shared_hash, "True"]  # outputs are redacted
     # `python` on the server's PATH (what `!python` and terminals run) is the users' Python, with sealbox.
     printed = kernel_output(
         w.hub,
@@ -293,7 +297,7 @@ def test_the_server_runs_as_the_system_user_who_alone_can_read_its_secrets(world
         " capture_output=True, text=True, check=True).stdout)",
         user.home / ".local" / "share" / "jupyter" / "runtime",
     )
-    assert printed.split() == [VALUES["api_token"]]
+    assert printed.split() == [REDACTED]
 
     w.hub.stop_server(user.name)
     assert not folder.exists()

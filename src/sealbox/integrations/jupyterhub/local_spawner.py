@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner
 from tornado import web
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH
 from sealbox.errors import BadRequest, ClientError, SealboxError
@@ -25,6 +25,8 @@ from sealbox.launcher.redeem import Delivered
 from sealbox.sdk.client import Client
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+# A Jupyter config folder that enables the sealbox.ipython server extension (redaction, pre-save hook).
+REDACTION_CONFIG = Path(__file__).resolve().parents[2] / "ipython" / "jupyter-config"
 
 
 class _LocalSealbox(SealboxSpawner):
@@ -36,6 +38,12 @@ class _LocalSealbox(SealboxSpawner):
     )
     sealbox_memory_base = Unicode(
         "", config=True, help="Where the folders go (a memory filesystem); default /dev/shm."
+    )
+    sealbox_redact_outputs = Bool(
+        True,
+        config=True,
+        help="Redact the session's values from cell outputs, saved notebooks and the kernels' log "
+        "(the sealbox.ipython server extension, through JUPYTER_CONFIG_PATH).",
     )
     _sealbox_env: dict[str, str]
 
@@ -99,6 +107,10 @@ class _LocalSealbox(SealboxSpawner):
     def get_env(self) -> dict[str, str]:
         env: dict[str, str] = cast(Any, super()).get_env()
         env.update(getattr(self, "_sealbox_env", {}))
+        if self.sealbox_redact_outputs and "SEALBOX_SESSION_ID" in env:
+            env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+                p for p in (str(REDACTION_CONFIG), env.get("JUPYTER_CONFIG_PATH", "")) if p
+            )
         return env
 
     def _cleanup(self) -> None:
