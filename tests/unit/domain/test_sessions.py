@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from msgspec.structs import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from sealbox.domain.env_names import check_env_name
 from sealbox.domain.sessions import (
