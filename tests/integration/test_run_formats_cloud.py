@@ -25,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sealbox.launcher.memory import private_roots
 from tests.integration.formats_support import PRELUDE, run_as, sha, wait_until
 from tests.integration.test_run import Person, make_person, unique
 from tests.support.processes import Stack, free_port
@@ -32,6 +33,10 @@ from tests.support.processes import Stack, free_port
 Canary = Callable[[str], str]
 KEY_ID = "AKIA" + "FORMATS000000001"
 KEY_ID_2 = "AKIA" + "FORMATS000000002"
+
+
+def run_folders() -> set[Path]:
+    return {p for root in private_roots() for p in root.glob("run-*")}
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +296,10 @@ def test_a_format_the_secret_cannot_fill_is_refused(
 ) -> None:
     name = unique("unfit")
     person.add(name, kind=kind, **body)
+    before = run_folders()
     ran = run_as(person, tmp_path, ["--secret", name, "--as", fmt], PRELUDE + "done()\n")
     assert ran.code == 1 and ran.report == {}  # the command never ran
+    assert run_folders() == before  # and no folder was written
     lines = ran.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], ran.stderr
 
