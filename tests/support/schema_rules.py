@@ -79,6 +79,8 @@ def field_rule(kind: Kind, name: str) -> Callable[[str], bool]:
     def rule(value: str) -> bool:
         if kind is Kind.AWS:
             fields = {**AWS, name: value}
+        elif kind is Kind.TOKEN:
+            fields = {"token": "t0ken", name: value}
         elif name == "url":
             fields = {"url": value}
         else:
@@ -120,8 +122,8 @@ for _kind in (Kind.GENERIC, Kind.TOKEN, Kind.SSH_KEY):
         value_rule(_kind),
         " \t\n\r" + SSH_KEY_HEADER,
     )
-for _kind in (Kind.AWS, Kind.DATABASE):
-    for _name in SPECS[_kind].all_fields:
+for _kind in (Kind.AWS, Kind.DATABASE, Kind.TOKEN):
+    for _name in SPECS[_kind].given_fields:
         RULES[f"{_kind.value} {_name}"] = (
             patterns.FIELD[_kind][_name],
             field_rule(_kind, _name),
@@ -130,7 +132,7 @@ for _kind in (Kind.AWS, Kind.DATABASE):
 
 
 # Fields a shape requires (a database's url in one shape, its host in the other): the schema adds minLength 1.
-REQUIRED = {"database url", "database host"}
+REQUIRED = {"database url", "database host", "token token"}
 # Lengths the document states beside a pattern that does not bound them.
 MAX_LENGTH = {"token name": MAX_TOKEN_NAME}
 

@@ -20,7 +20,7 @@ from typing import NoReturn
 import msgspec
 
 # `sealbox run`'s options (cli/run.py declares the same): each --some-name fills the field some_name.
-_REPEATED = frozenset({"--secret", "--env"})
+_REPEATED = frozenset({"--secret", "--env", "--as"})
 _SINGLE = frozenset({"--mount-path", "--secrets-from", "--project", "--keeper-url"})
 _FLAGS = frozenset({"--refresh", "--allow-expired"})
 
@@ -41,6 +41,8 @@ class RunArgs(msgspec.Struct, kw_only=True):
     project: str | None = None
     keeper_url: str | None = None
     allow_expired: bool = False
+    # Each --as FORMAT, with the index of the --secret it follows.
+    formats: list[tuple[int, str]] = msgspec.field(default_factory=list)
 
 
 def parse_run_args(args: Sequence[str]) -> RunArgs | None:
@@ -50,6 +52,7 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
     starts the command.
     """
     found: dict[str, list[str]] = {}
+    formats: list[tuple[int, str]] = []
     flags: set[str] = set()
     index = 0
     while index < len(args):
@@ -73,6 +76,9 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
             value, index = args[index + 1], index + 2
         else:
             return None  # a missing value (or one that looks like an option): Typer's message
+        if target == "as":
+            formats.append((len(found.get("secret", [])) - 1, value))
+            continue
         found.setdefault(target, []).append(value)
     command = list(args[index:])
     singles = {_field(option) for option in _SINGLE}
@@ -89,6 +95,7 @@ def parse_run_args(args: Sequence[str]) -> RunArgs | None:
         project=single.get("project"),
         keeper_url=single.get("keeper_url"),
         allow_expired="allow_expired" in flags,
+        formats=formats,
     )
 
 
@@ -108,6 +115,7 @@ def run_session(args: RunArgs) -> int:
             mount_path=args.mount_path,
             refresh=args.refresh,
             project=args.project,
+            formats=args.formats,
         )
         return run(
             RunOptions(

@@ -13,6 +13,24 @@ import typer
 
 from sealbox.cli.output import fail
 
+AsFormat = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--as",
+        metavar="FORMAT",
+        help="write the --secret before it as its client reads it, and point the client there: aws, "
+        "aws-process, gcp, pgpass, netrc, ssh, git, docker (docs/sessions.md)",
+    ),
+]
+
+
+def _paired(secrets: list[str], formats: list[str]) -> list[tuple[int, str]]:
+    """click keeps no order across options: each --as goes with the --secret of the same rank (the light
+    path in cli/entry.py pairs each with the --secret just before it)."""
+    if formats and len(formats) != len(secrets):
+        fail("give --as after each --secret it applies to")
+    return list(enumerate(formats))
+
 
 def run(
     command: Annotated[list[str], typer.Argument(help="the command to run, after --")],
@@ -25,6 +43,7 @@ def run(
             "field of an aws or database secret; :FILE names the file. Repeatable",
         ),
     ] = None,
+    as_format: AsFormat = None,
     env: Annotated[
         list[str] | None,
         typer.Option(
@@ -64,6 +83,8 @@ def run(
       sealbox run --secret db_password --env AWS_KEY=aws.secret_access_key -- python job.py
 
       sealbox run --secret alice/warehouse.password:pgpass --env API_TOKEN=alice/api -- ./etl.sh
+
+      sealbox run --secret aws-prod --as aws --secret warehouse --as pgpass -- python job.py
     """
     from sealbox.cli.entry import RunArgs, run_session
 
@@ -79,5 +100,6 @@ def run(
         project=project,
         keeper_url=keeper_url,
         allow_expired=allow_expired,
+        formats=_paired(secret or [], as_format or []),
     )
     raise typer.Exit(run_session(args))

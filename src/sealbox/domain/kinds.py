@@ -18,6 +18,7 @@ class Kind(StrEnum):
     DATABASE = "database"
     TOKEN = "token"  # noqa: S105 -- a kind name, not a credential  # nosec B105
     SSH_KEY = "ssh-key"
+    GCP = "gcp"
 
 
 class KindSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +26,10 @@ class KindSpec(msgspec.Struct, frozen=True, kw_only=True):
 
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    # A one-value kind whose value may also be given as fields: the value under `value_field`, with
+    # `beside` (optional) next to it. Such fields are not selectable (`NAME.FIELD`): the value is the value.
+    value_field: str | None = None
+    beside: tuple[str, ...] = ()
 
     @property
     def multi_field(self) -> bool:
@@ -34,14 +39,27 @@ class KindSpec(msgspec.Struct, frozen=True, kw_only=True):
     def all_fields(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    @property
+    def given_fields(self) -> tuple[str, ...]:
+        """The fields a value may be given as: a multi-field kind's, or a value with fields beside it."""
+        if self.value_field is not None:
+            return (self.value_field, *self.beside)
+        return self.all_fields
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return self.required if self.value_field is None else (self.value_field,)
+
 
 # Kinds whose value is text: given as `value`, never as `value_base64` (the rules below read it as text).
-TEXT_KINDS = frozenset({Kind.TOKEN, Kind.SSH_KEY})
+TEXT_KINDS = frozenset({Kind.TOKEN, Kind.SSH_KEY, Kind.GCP})
 
 SPECS: Mapping[Kind, KindSpec] = {
     Kind.GENERIC: KindSpec(),
-    Kind.TOKEN: KindSpec(),
+    # A token alone, or with the host it is for and a user name (what netrc, git and docker need).
+    Kind.TOKEN: KindSpec(value_field="token", beside=("host", "username")),
     Kind.SSH_KEY: KindSpec(),
+    Kind.GCP: KindSpec(),  # a service-account key, the JSON document Google Cloud hands out
     Kind.AWS: KindSpec(required=("access_key_id", "secret_access_key"), optional=("session_token", "region")),
     Kind.DATABASE: KindSpec(optional=("url", "host", "port", "user", "password", "dbname")),
 }
@@ -52,6 +70,16 @@ _PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits only: str.isdigit() admits "²
 _DB_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _SSH_KEY_HEADER = re.compile(rb"-----BEGIN ([A-Z0-9]+ )?PRIVATE KEY-----")
 _PLAIN_FIELD_CHARS = re.compile(r"[\x20-\x7e]*")
+# A token's host: a name or address with an optional port, optionally as an http(s) URL with a path
+# (Docker Hub's key is https://index.docker.io/v1/).
+TOKEN_HOST = re.compile(
+    r"(?:https?://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?"
+)
+# A user name that Basic auth, netrc and git can carry: printable, no space, no colon.
+TOKEN_USERNAME = re.compile(r"[\x21-\x39\x3b-\x7e]{1,256}")
+# A token given as a field: one line, no control character, no space at either end.
+TOKEN_TEXT = re.compile(r"[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?")
+GCP_FIELDS = ("type", "client_email", "private_key", "token_uri")
 
 
 def parse_kind(raw: str) -> Kind:
@@ -65,20 +93,20 @@ def parse_kind(raw: str) -> Kind:
 def encode_fields(kind: Kind, fields: Mapping[str, str]) -> bytes:
     """Validate the fields of a multi-field kind and return their canonical encoding."""
     spec = SPECS[kind]
-    if not spec.multi_field:
+    if not spec.given_fields:
         raise BadRequest(
             f"kind {kind.value} takes one value, not fields", code="invalid_value", field="fields"
         )
-    unknown = sorted(set(fields) - set(spec.all_fields))
+    unknown = sorted(set(fields) - set(spec.given_fields))
     if unknown:
         # Field *names* come from a fixed list, so naming the allowed ones is safe; the unknown
         # names are the caller's input and are not echoed.
         raise BadRequest(
-            f"unknown field for kind {kind.value}; allowed: {', '.join(spec.all_fields)}",
+            f"unknown field for kind {kind.value}; allowed: {', '.join(spec.given_fields)}",
             code="invalid_field",
             field="fields",
         )
-    for name in spec.required:
+    for name in spec.required_fields:
         if not fields.get(name):
             raise BadRequest(f"kind {kind.value} needs the field {name}", code="missing_field", field=name)
     cleaned = {k: v for k, v in fields.items() if v != ""}
@@ -116,7 +144,63 @@ def check_single_value(kind: Kind, value: bytes) -> bytes:
         )
     if kind is Kind.TOKEN and (b"\n" in value.strip() or not value.strip()):
         raise BadRequest("a token value is one line of text", code="invalid_value", field="value")
+    if kind is Kind.GCP:
+        check_gcp_key(value)
     return value
+
+
+def check_gcp_key(value: bytes) -> None:
+    """A service-account key as Google Cloud hands it out: a JSON object with these fields, each text."""
+    try:
+        data = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequest(
+            "a gcp value is a service-account key: the JSON document Google Cloud gives",
+            code="invalid_value",
+            field="value",
+        )
+    for name in GCP_FIELDS:
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise BadRequest(f"a gcp key needs the field {name}", code="missing_field", field=name)
+    if data["type"] != "service_account":
+        raise BadRequest("a gcp key's type must be service_account", code="invalid_field", field="type")
+    if "@" not in data["client_email"]:
+        raise BadRequest("a gcp key's client_email is an address", code="invalid_field", field="client_email")
+    if not _SSH_KEY_HEADER.search(data["private_key"].encode()):
+        raise BadRequest("a gcp key's private_key is a PEM key", code="invalid_field", field="private_key")
+    if not data["token_uri"].startswith("https://"):
+        raise BadRequest("a gcp key's token_uri is an https URL", code="invalid_field", field="token_uri")
+
+
+def _token_given_as_fields(value: bytes) -> dict[str, str] | None:
+    """The fields of a token stored by `encode_fields` (a JSON object with `token`), else None."""
+    if value[:1] != b"{":
+        return None
+    try:
+        data = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("token"), str):
+        return {str(k): str(v) for k, v in data.items()}
+    return None
+
+
+def token_fields(value: bytes) -> dict[str, str]:
+    """A token's parts for the session side: {"token": ...} for a token given as one value, or the fields it
+    was given with (`token`, and `host` and `username` when given)."""
+    fields = _token_given_as_fields(value)
+    if fields is not None:
+        return fields
+    return {"token": value.decode("utf-8", errors="replace").strip()}
+
+
+def token_value(value: bytes) -> bytes:
+    """What a file or a variable of a token holds: the value as stored, or the `token` field of one given
+    with its host and user name."""
+    fields = _token_given_as_fields(value)
+    return value if fields is None else fields["token"].encode()
 
 
 def decode_fields(plaintext: bytes) -> dict[str, str]:
@@ -144,6 +228,23 @@ def _check_kind_rules(kind: Kind, fields: Mapping[str, str]) -> None:
                 raise BadRequest(
                     f"{name} must be printable text without spaces", code="invalid_field", field=name
                 )
+    elif kind is Kind.TOKEN:
+        if "token" in fields and not TOKEN_TEXT.fullmatch(fields["token"]):
+            raise BadRequest(
+                "a token is one line of text without spaces around it", code="invalid_field", field="token"
+            )
+        if "host" in fields and not TOKEN_HOST.fullmatch(fields["host"]):
+            raise BadRequest(
+                "host must look like github.com, host:port or https://host/path",
+                code="invalid_field",
+                field="host",
+            )
+        if "username" in fields and not TOKEN_USERNAME.fullmatch(fields["username"]):
+            raise BadRequest(
+                "username must be printable text without spaces or ':'",
+                code="invalid_field",
+                field="username",
+            )
     elif kind is Kind.DATABASE:
         parts = {"host", "port", "user", "password", "dbname"}
         if "url" in fields:

@@ -37,6 +37,9 @@ VALUE: Mapping[Kind, str] = {
     Kind.GENERIC: rf"^{ANY}+$",
     Kind.TOKEN: rf"^{_W}*(?:{_NOT_W}|{_NOT_W}[^\n]*{_NOT_W}){_W}*$",
     Kind.SSH_KEY: r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----",
+    # A JSON object naming a service account: its fields are checked by the server (kinds.check_gcp_key),
+    # which no pattern over the text can state.
+    Kind.GCP: rf"^{_W}*\{{{ANY}*\}}{_W}*$",
 }
 _PRINTABLE_NO_SPACE = r"[\x21-\x7e]"
 _PORT = (
@@ -50,6 +53,11 @@ FIELD: Mapping[Kind, Mapping[str, str]] = {
         "secret_access_key": rf"^{_PRINTABLE_NO_SPACE}+$",
         "session_token": rf"^{_PRINTABLE_NO_SPACE}*$",
         "region": r"^(?:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})?$",
+    },
+    Kind.TOKEN: {
+        "token": r"^(?:[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?)?$",
+        "host": r"^(?:(?:https?://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?)?$",
+        "username": r"^(?:[\x21-\x39\x3b-\x7e]{1,256})?$",
     },
     Kind.DATABASE: {
         "url": rf"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^{PY_WHITESPACE}]+)?$",

@@ -33,8 +33,8 @@ from typing import Any
 import msgspec.structs
 
 from sealbox.errors import BadRequest, ClientError, ConfigError
+from sealbox.launcher.contents import folder_contents
 from sealbox.launcher.redeem import Delivered, Delivery, redeem
-from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import DATA_LINK, MANIFEST, SecretFolder, _filesystem_type
 from sealbox.private_files import write_private_file
 from sealbox.sdk.client import Client

@@ -15,7 +15,7 @@ import msgspec
 from sealbox.crypto.session_keys import SessionKeyPair, open_session_item, open_session_key
 from sealbox.crypto.wrapping import open_inner
 from sealbox.domain.keeper import OuterLayer
-from sealbox.domain.kinds import SPECS, Kind, decode_fields
+from sealbox.domain.kinds import SPECS, Kind, decode_fields, token_value
 from sealbox.errors import BadRequest, CiphertextIntegrityError, ClientError, DecryptionError, Unavailable
 from sealbox.keeper.client import KeeperClient
 from sealbox.protocol.base import Message, ProtocolError, decode, encode
@@ -53,7 +53,8 @@ class Delivered(msgspec.Struct, frozen=True, kw_only=True):
         it since the launch began) is an error naming the secret and the field, never an empty value.
         """
         if self.field is None:
-            return self.value
+            # A token given with its host and user name: a file or variable holds the token itself.
+            return token_value(self.value) if self.kind == Kind.TOKEN.value else self.value
         chosen = (self.fields or {}).get(self.field)
         if chosen is None:
             raise BadRequest(

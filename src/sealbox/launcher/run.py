@@ -24,6 +24,7 @@ from sealbox.domain.sessions import (
     check_mappings,
 )
 from sealbox.errors import BadRequest
+from sealbox.launcher.contents import folder_contents, format_session
 from sealbox.launcher.memory import private_root, private_roots
 from sealbox.launcher.prefetch import Prefetch
 from sealbox.launcher.spec import RunSpec
@@ -40,6 +41,7 @@ from sealbox.sdk.client import Client
 if TYPE_CHECKING:
     import subprocess
 
+    from sealbox.launcher.formats.plan import Formatted
     from sealbox.launcher.redeem import Delivered, Delivery
 
 _PR_SET_PDEATHSIG = 1
@@ -112,31 +114,6 @@ def _child_setup() -> Callable[[], None]:
             prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
 
     return setup
-
-
-def folder_contents(items: Sequence[Delivered]) -> tuple[dict[str, bytes | dict[str, bytes]], dict[str, Any]]:
-    files: dict[str, bytes | dict[str, bytes]] = {}
-    manifest: dict[str, Any] = {"files": [], "version": 1}
-    for item in items:
-        if item.file is None:
-            continue
-        fields = item.fields
-        if item.field is None and fields is not None:
-            files[item.file] = {k: v.encode() for k, v in fields.items()}
-        else:
-            files[item.file] = item.selected()
-        manifest["files"].append(
-            {
-                "secret": item.name,
-                "owner": item.owner,
-                "field": item.field,
-                "file": item.file,
-                "kind": item.kind,
-                "version": item.version,
-                "scopes": list(item.scopes),
-            }
-        )
-    return files, manifest
 
 
 def _lease_root() -> Path | None:
@@ -232,7 +209,8 @@ class _Runner:
                 self.delivery.items, secrets_dir=str(mount) if mount else None, session_id=session_id
             )
             if mount is not None and wants_files:
-                files, manifest = folder_contents(self.delivery.items)  # a missing field refuses here
+                formatted = self._formats(self.delivery.items, mount, env)  # refusals before any write
+                files, manifest = folder_contents(self.delivery.items, formatted)  # so is a missing field
                 self.folder = SecretFolder.create(mount)
                 self.folder.write(files, {**manifest, "session": session_id})
             return self._run_child(env, session_id)
@@ -253,6 +231,17 @@ class _Runner:
                     f"{later}the server counts it as over after {window} s without a heartbeat"
                 )
             self.client.close()
+
+    def _formats(self, items: Sequence[Delivered], mount: Path, env: dict[str, str]) -> Formatted | None:
+        """Render the secrets asked `--as` a format, add their variables to `env`, and say which variables
+        the session already had that change or outrank them."""
+        if not self.opts.spec.formats:
+            return None
+        formatted = format_session(items, self.opts.spec.formats, folder=mount, base=env)
+        for warning in formatted.warnings:
+            self.opts.log(f"warning: {warning}")
+        env.update(formatted.env)
+        return formatted
 
     def _end_leftovers(self) -> None:
         """Remove what crashed runs left (folders), and end their sessions (also those of runs that ended
@@ -356,7 +345,12 @@ class _Runner:
             credential=launch["session_credential"],
             keeper_url=self.opts.keeper_url,
         )
-        files, manifest = folder_contents(delivery.items)
+        formatted = None
+        if self.opts.spec.formats:  # the same paths and variables: only the files change
+            formatted = format_session(
+                delivery.items, self.opts.spec.formats, folder=self.folder.path, base={}
+            )
+        files, manifest = folder_contents(delivery.items, formatted)
         with self.folder_lock:
             if self.folder is None:
                 return  # ended meanwhile

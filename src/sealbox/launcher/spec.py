@@ -1,9 +1,11 @@
-"""What a run asks for: `--secret NAME[:FILE]`, `--env VAR=NAME[.FIELD]`, or a job's TOML/YAML spec."""
+"""What a run asks for: `--secret NAME[:FILE]` (with `--as FORMAT`), `--env VAR=NAME[.FIELD]`, or a job's
+TOML/YAML spec."""
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as Map
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     refresh: bool = False
     project: str | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Each file that a client's format replaces (`--as`): file name -> format. Only the session side
+    # knows: the server hands out the secret as that file, as any other.
+    formats: Map[str, str] = msgspec.field(default_factory=dict)
 
 
 def split_field(ref: str) -> tuple[str, str | None]:
@@ -39,6 +44,23 @@ def parse_secret_option(text: str) -> Mapping:
     name, field_name = split_field(name)
     # A shared secret `alice/db` is mounted as `db` unless a FILE is given.
     return Mapping(secret=name, field=field_name, file=(file if colon else name.rpartition("/")[2]))
+
+
+def formats_for(mappings: Sequence[Mapping], choices: Iterable[tuple[int, str]]) -> dict[str, str]:
+    """`--as FORMAT` choices, each (index of the --secret it follows, format), as file -> format."""
+    from sealbox.launcher.formats import parse_format
+
+    found: dict[str, str] = {}
+    for index, fmt in choices:
+        if not 0 <= index < len(mappings):
+            raise BadRequest("--as FORMAT follows the --secret it applies to", code="invalid_mapping")
+        mapping = mappings[index]
+        if mapping.field is not None:
+            raise BadRequest("--as takes a whole secret (NAME, not NAME.FIELD)", code="invalid_mapping")
+        if mapping.file in found:
+            raise BadRequest("one --as per --secret", code="invalid_mapping")
+        found[str(mapping.file)] = parse_format(fmt)
+    return found
 
 
 def parse_env_option(text: str) -> Mapping:
@@ -59,6 +81,7 @@ def _from_document(data: Any, source: str) -> RunSpec:
             code="invalid_spec",
         )
     mappings: list[Mapping] = []
+    formats: list[tuple[int, str]] = []
     entries = data.get("secrets") or []
     if not isinstance(entries, list):
         raise BadRequest(f"{source}: secrets is a list", code="invalid_spec")
@@ -69,10 +92,14 @@ def _from_document(data: Any, source: str) -> RunSpec:
             name, field_name = split_field(entry["name"])
             field_name = entry.get("field", field_name)
             file = str(entry.get("file") or name.rpartition("/")[2])
+            if "as" in entry:
+                if not isinstance(entry["as"], str):
+                    raise BadRequest(f"{source}: as is a format name, such as aws", code="invalid_spec")
+                formats.append((len(mappings), entry["as"]))
             mappings.append(Mapping(secret=name, field=field_name, file=file))
         else:
             raise BadRequest(
-                f"{source}: each entry of secrets is NAME[:FILE] or {{name, file, field}}",
+                f"{source}: each entry of secrets is NAME[:FILE] or {{name, file, field, as}}",
                 code="invalid_spec",
             )
     env = data.get("env") or {}
@@ -93,7 +120,13 @@ def _from_document(data: Any, source: str) -> RunSpec:
         raise BadRequest(
             f"{source}: mount_path and project are text, refresh is true/false", code="invalid_spec"
         )
-    return RunSpec(mappings=tuple(mappings), mount_path=mount, refresh=refresh, project=project)
+    return RunSpec(
+        mappings=tuple(mappings),
+        mount_path=mount,
+        refresh=refresh,
+        project=project,
+        formats=formats_for(mappings, formats),
+    )
 
 
 def load_spec(path: Path) -> RunSpec:
@@ -127,13 +160,22 @@ def combine(
     mount_path: str | None,
     refresh: bool,
     project: str | None,
+    formats: Iterable[tuple[int, str]] = (),
 ) -> RunSpec:
-    """Flags add to a spec file; a flag's mount path, refresh or project wins over the file's."""
+    """Flags add to a spec file; a flag's mount path, refresh or project wins over the file's. `formats`:
+    each `--as` as (index of the --secret it follows, format)."""
     mappings = list(spec.mappings if spec else ())
-    mappings += [parse_secret_option(s) for s in secrets]
+    flagged = [parse_secret_option(s) for s in secrets]
+    chosen = {**(spec.formats if spec else {})}
+    for file, fmt in formats_for(flagged, formats).items():
+        if file in chosen:
+            raise BadRequest("one --as per --secret", code="invalid_mapping")
+        chosen[file] = fmt
+    mappings += flagged
     mappings += [parse_env_option(e) for e in envs]
     return RunSpec(
         mappings=tuple(mappings),
+        formats=chosen,
         mount_path=mount_path or (spec.mount_path if spec else None),
         refresh=refresh or bool(spec and spec.refresh),
         project=project or (spec.project if spec else None),

@@ -62,7 +62,7 @@ def _fields(kind: Kind) -> list[dict[str, Any]]:
     """The fields of a multi-field kind; a database is a url, or a host with the other parts."""
     spec = SPECS[kind]
     field_patterns = patterns.FIELD[kind]
-    props = {name: {"type": "string", "pattern": field_patterns[name]} for name in spec.all_fields}
+    props = {name: {"type": "string", "pattern": field_patterns[name]} for name in spec.given_fields}
 
     def shape(required: tuple[str, ...], empty: tuple[str, ...] = ()) -> dict[str, Any]:
         fields_schema = {
@@ -84,15 +84,16 @@ def _fields(kind: Kind) -> list[dict[str, Any]]:
     if kind is Kind.DATABASE:
         parts = tuple(n for n in spec.all_fields if n != "url")
         return [shape(("url",), empty=parts), shape(("host",), empty=("url",))]
-    return [shape(spec.required)]
+    return [shape(spec.required_fields)]
 
 
 def _create_shapes() -> list[dict[str, Any]]:
     """Every shape a new secret's value may take, by kind (no `kind`: generic)."""
     shapes: list[dict[str, Any]] = []
     for kind, spec in SPECS.items():
-        if spec.multi_field:
+        if spec.given_fields:
             shapes += _fields(kind)
+        if spec.multi_field:
             continue
         for shape in _single({"const": kind.value}, patterns.VALUE[kind], text_only=kind in TEXT_KINDS):
             if kind is not Kind.GENERIC:
@@ -123,7 +124,10 @@ class SecretValue(Message, frozen=True, kw_only=True):
         msgspec.Meta(description="the value as base64 bytes (not for token or ssh-key); never returned"),
     ] = None
     fields: Annotated[
-        dict[str, str] | None, msgspec.Meta(description="fields of an aws or database secret")
+        dict[str, str] | None,
+        msgspec.Meta(
+            description="fields of an aws or database secret, or a token with its host and username"
+        ),
     ] = None
 
 

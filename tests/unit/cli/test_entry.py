@@ -91,3 +91,14 @@ def test_sealbox_run_loads_no_typer_and_no_httpx(tmp_path: Path) -> None:
     code, modules = json.loads(done.stdout.splitlines()[-1])
     assert code == 1 and "cannot reach the sealbox server" in done.stderr
     assert not {"typer", "click", "rich", "httpx", "httpcore", "fastapi", "sqlalchemy"} & set(modules)
+
+
+def test_as_goes_with_the_secret_before_it() -> None:
+    args = ["--secret", "aws", "--as", "aws", "--secret", "db", "--secret=gh", "--as=git", "--", "true"]
+    parsed = parse_run_args(args)
+    assert isinstance(parsed, RunArgs)
+    assert parsed.secret == ["aws", "db", "gh"]
+    assert parsed.formats == [(0, "aws"), (2, "git")]
+    assert typer_params(args)["as_format"] == ["aws", "git"]
+    before = parse_run_args(["--as", "aws", "--secret", "aws", "--", "true"])
+    assert before is not None and before.formats == [(-1, "aws")]  # refused when the spec is combined

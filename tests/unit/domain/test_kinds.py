@@ -17,14 +17,23 @@ from sealbox.domain.kinds import (
     decode_fields,
     encode_fields,
     parse_kind,
+    token_fields,
 )
 from sealbox.errors import BadRequest
 
 MakeCanary = Callable[..., str]
-SINGLE = [Kind.GENERIC, Kind.TOKEN, Kind.SSH_KEY]
+SINGLE = [Kind.GENERIC, Kind.TOKEN, Kind.SSH_KEY, Kind.GCP]
+ONLY_ONE_VALUE = [Kind.GENERIC, Kind.SSH_KEY, Kind.GCP]  # a token may also be given as fields
 MULTI = [Kind.AWS, Kind.DATABASE]
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GCP_KEY = {
+    "type": "service_account",
+    "project_id": "p",
+    "client_email": "runner@p.iam.gserviceaccount.com",
+    "private_key": "-----BEGIN PRIVATE" + " KEY-----\nMIIE\n-----END PRIVATE" + " KEY-----\n",
+    "token_uri": "https://oauth2.googleapis.com/token",
+}
 OPENSSH = (
     b"-----BEGIN OPENSSH PRIVATE"
     + b" KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE"
@@ -52,7 +61,7 @@ def _refused(
 
 
 def test_kinds() -> None:
-    assert [k.value for k in Kind] == ["generic", "aws", "database", "token", "ssh-key"]
+    assert [k.value for k in Kind] == ["generic", "aws", "database", "token", "ssh-key", "gcp"]
     assert set(SPECS) == set(Kind)
 
 
@@ -65,7 +74,7 @@ def test_parse_kind(kind: Kind) -> None:
 def test_unknown_kind(label: str, canary: MakeCanary) -> None:
     bad = canary() + label
     exc = _refused(lambda: parse_kind(bad), "invalid_kind", field="kind", hidden=(bad, bad[:21]))
-    assert exc.message == "unknown kind; use one of: generic, aws, database, token, ssh-key"
+    assert exc.message == "unknown kind; use one of: generic, aws, database, token, ssh-key, gcp"
 
 
 @pytest.mark.parametrize("value", [None, 5, b"aws"])
@@ -99,6 +108,7 @@ def test_kind_specs() -> None:
         (Kind.SSH_KEY, b"-----BEGIN PRIVATE" + b" KEY-----\nMIIE\n-----END PRIVATE" + b" KEY-----\n"),
         (Kind.SSH_KEY, b"-----BEGIN RSA PRIVATE" + b" KEY-----\nMIIE\n"),
         (Kind.SSH_KEY, b"\n\n" + OPENSSH),
+        (Kind.GCP, json.dumps(GCP_KEY).encode()),
     ],
 )
 def test_single_values(kind: Kind, value: bytes) -> None:
@@ -354,7 +364,7 @@ def test_near_miss_field_names_are_unknown(name: str) -> None:
     _refused(lambda: encode_fields(Kind.AWS, {**_aws(), name: "x"}), "invalid_field", field="fields")
 
 
-@pytest.mark.parametrize("kind", SINGLE)
+@pytest.mark.parametrize("kind", ONLY_ONE_VALUE)
 def test_one_value_kinds_take_no_fields(kind: Kind, canary: MakeCanary) -> None:
     name, value = canary("name-"), canary("value-")
     exc = _refused(
@@ -394,9 +404,62 @@ def test_one_value_kinds_have_no_field_rules(kind: Kind) -> None:
 def test_tokens_and_ssh_keys_are_given_as_text(kind: Kind) -> None:
     """`value_base64` is for bytes; a token's or an ssh-key's rules read text, as the API's schema says."""
     check_text_kind(kind, given_as_bytes=False)
-    if kind in (Kind.TOKEN, Kind.SSH_KEY):
+    if kind in (Kind.TOKEN, Kind.SSH_KEY, Kind.GCP):
         with pytest.raises(BadRequest) as info:
             check_text_kind(kind, given_as_bytes=True)
         assert (info.value.code, info.value.field) == ("invalid_value", "value_base64")
     else:
         check_text_kind(kind, given_as_bytes=True)
+
+
+# -- gcp keys and tokens with fields ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"type": "authorized_user"}, "invalid_field", "type"),
+        ({"client_email": ""}, "missing_field", "client_email"),
+        ({"client_email": "nobody"}, "invalid_field", "client_email"),
+        ({"private_key": None}, "missing_field", "private_key"),
+        ({"private_key": "not a key"}, "invalid_field", "private_key"),
+        ({"token_uri": "http://oauth2.example/token"}, "invalid_field", "token_uri"),
+    ],
+)
+def test_gcp_keys_are_checked_on_entry(change: dict[str, object], code: str, field: str) -> None:
+    key = json.dumps({**GCP_KEY, **change}).encode()
+    _refused(lambda: check_single_value(Kind.GCP, key), code, field=field)
+
+
+@pytest.mark.parametrize("value", [b"{", b"[]", b"not json", b'"text"', b"\xff"])
+def test_a_gcp_value_is_a_json_object(value: bytes) -> None:
+    _refused(lambda: check_single_value(Kind.GCP, value), "invalid_value", field="value")
+
+
+def test_a_token_with_its_host_and_user_name(canary: MakeCanary) -> None:
+    token = canary()
+    fields = {"token": token, "host": "github.com", "username": "me"}
+    encoded = encode_fields(Kind.TOKEN, fields)
+    assert token_fields(encoded) == fields
+    assert token_fields(f"  {token}\n".encode()) == {"token": token}  # one value: the token alone
+    assert token_fields(encode_fields(Kind.TOKEN, {"token": token})) == {"token": token}
+    for host in ("127.0.0.1:8080", "https://index.docker.io/v1/", "http://git.local:3000"):
+        encode_fields(Kind.TOKEN, {"token": token, "host": host})
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"host": "github.com"}, "missing_field", "token"),
+        ({"token": "a\nb"}, "invalid_field", "token"),
+        ({"token": " padded"}, "invalid_field", "token"),
+        ({"token": "t", "host": "git hub"}, "invalid_field", "host"),
+        ({"token": "t", "host": "ftp://h"}, "invalid_field", "host"),
+        ({"token": "t", "username": "a:b"}, "invalid_field", "username"),
+        ({"token": "t", "username": "a b"}, "invalid_field", "username"),
+        ({"token": "t", "password": "p"}, "invalid_field", "fields"),
+    ],
+)
+def test_token_fields_are_checked(fields: dict[str, str], code: str, field: str) -> None:
+    exc = _refused(lambda: encode_fields(Kind.TOKEN, fields), code, field=field)
+    assert "a\nb" not in exc.message

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from sealbox.launcher.contents import folder_contents
 from sealbox.launcher.redeem import Delivered
-from sealbox.launcher.run import folder_contents
 
 DB = json.dumps({"host": "db.internal", "password": "pw-value"}).encode()
 
@@ -55,3 +55,11 @@ def test_files_field_folders_and_manifest() -> None:
 def test_env_only_writes_no_file() -> None:
     files, manifest = folder_contents([item("e", b"v", env="E")])
     assert files == {} and manifest["files"] == []
+
+
+def test_a_token_with_fields_is_its_token_in_a_file_or_variable() -> None:
+    given = json.dumps({"token": "tok-value", "host": "github.com", "username": "me"}).encode()
+    files, _ = folder_contents(
+        [item("gh", given, kind="token", file="gh"), item("raw", b"{not json", kind="token", file="raw")]
+    )
+    assert files == {"gh": b"tok-value", "raw": b"{not json"}

@@ -191,3 +191,23 @@ def test_flags_add_to_a_spec_and_win_for_settings() -> None:
     assert combine(None, ["z"], [], mount_path=None, refresh=False, project=None) == RunSpec(
         mappings=(Mapping(secret="z", file="z"),)
     )
+
+
+def test_a_spec_entry_names_its_format(tmp_path: Path) -> None:
+    path = tmp_path / "job.toml"
+    path.write_text(
+        'secrets = ["plain", { name = "aws-prod", as = "aws" },'
+        ' { name = "alice/db", file = "wh", as = "pgpass" }]\n'
+    )
+    spec = load_spec(path)
+    assert spec.formats == {"aws-prod": "aws", "wh": "pgpass"}
+    both = combine(spec, ["gh"], [], mount_path=None, refresh=False, project=None, formats=[(0, "git")])
+    assert both.formats == {"aws-prod": "aws", "wh": "pgpass", "gh": "git"}
+    for entry, message in (
+        ('{ name = "x", as = 5 }', "as is a format name"),
+        ('{ name = "x", as = "kubeconfig" }', "unknown format"),
+        ('{ name = "aws.region", as = "aws" }', "whole secret"),
+    ):
+        path.write_text(f"secrets = [{entry}]\n")
+        with pytest.raises(BadRequest, match=message):
+            load_spec(path)

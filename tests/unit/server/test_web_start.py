@@ -113,3 +113,26 @@ def test_the_start_page_refuses_every_dangerous_variable_and_keeps_ordinary_ones
         assert errors == {} and started is not None, name
         assert f"--env {name}=alice/shared" in started.command
         assert started.hub_link is not None and f"sealbox_env_0={name}" in started.hub_link
+
+
+def test_a_client_format_goes_after_its_secret_and_not_into_the_hub_link() -> None:
+    aws = choice("aws-prod", kind="aws")
+    aws.fmt = "aws"
+    started, errors = build(
+        [aws, choice("db")], mount_path="/secrets", command="python etl.py", hub_url="https://hub.example.org"
+    )
+    assert errors == {} and started is not None
+    assert started.command == (
+        "sealbox run --secret aws-prod --as aws --secret db --mount-path /secrets -- python etl.py"
+    )
+    assert started.hub_link is None and started.hub_note is not None and "format" in started.hub_note
+
+
+def test_a_format_the_kind_does_not_have_is_refused_without_echo() -> None:
+    bad = choice("db")
+    bad.fmt = "<b>pgpass-ish</b>"
+    started, errors = build([bad], mount_path="/secrets", command="true", hub_url=None)
+    assert started is None and errors["secrets"] == "correct the marked secrets"
+    assert bad.errors == ["choose one of the formats a generic secret has: none"]
+    assert choice("k", kind="ssh-key").formats == ("ssh",)
+    assert choice("t", kind="token").formats == ("netrc", "git", "docker")

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sealbox.errors import BadRequest
+from sealbox.launcher.contents import folder_contents
 from sealbox.launcher.memory import SHM, find_or_make, found_roots
 from sealbox.launcher.redeem import Delivered
-from sealbox.launcher.run import folder_contents
 from sealbox.launcher.spool import SecretFolder, _start_time, own_folder, remove_folder
 from sealbox.private_files import write_private_file
 

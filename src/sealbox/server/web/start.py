@@ -1,7 +1,8 @@
 """/web/start: "Start with secrets" (RenkuLab's "start with options"): pick secrets, get a command or a link.
 
-The person ticks secrets they may use (their own and those shared with them), optionally a file name and
-an environment variable for each, and a mount path; the page answers with a ready `sealbox run` command
+The person ticks secrets they may use (their own and those shared with them), optionally a file name, an
+environment variable and the form a client reads (`--as FORMAT`, for the kinds that have one) for each, and
+a mount path; the page answers with a ready `sealbox run` command
 (each argument quoted for a POSIX shell) and, when `SEALBOX_JUPYTERHUB_URL` is set, a JupyterHub spawn
 link carrying the secrets' names and the mount path (`sealbox_secret`, `sealbox_mount_path`, then any
 file name or variable as `sealbox_file_<i>`/`sealbox_env_<i>`), which the hub's sealbox module reads.
@@ -19,7 +20,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from sealbox.domain.kinds import SPECS
+from sealbox.domain.formats import formats_for_kind
+from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.principals import Principal
 from sealbox.domain.sessions import Mapping, check_mappings, check_mount_path
 from sealbox.errors import BadRequest
@@ -50,7 +52,16 @@ class Choice:
     chosen: bool = False
     file: str = ""
     env: str = ""
+    fmt: str = ""  # `--as FORMAT`: the form a client reads (empty: the plain file)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats a secret of this kind may be written in."""
+        try:
+            return formats_for_kind(Kind(self.kind))
+        except ValueError:
+            return ()
 
 
 def usable_secrets(ctx: AppContext, principal: Principal) -> list[Choice]:
@@ -82,6 +93,7 @@ def usable_secrets(ctx: AppContext, principal: Principal) -> list[Choice]:
 class Started:
     command: str
     hub_link: str | None
+    hub_note: str | None = None  # why there is no hub link though a hub is configured
 
 
 def build(
@@ -111,6 +123,11 @@ def build(
         if c.name.rpartition(".")[2] in _FIELDS and "." in c.name:
             c.errors.append("`sealbox run` would read the end of this name as a field; rename the secret")
             continue
+        if c.fmt and c.fmt not in c.formats:
+            c.errors.append(
+                f"choose one of the formats a {c.kind} secret has: {', '.join(c.formats) or 'none'}"
+            )
+            continue
         file = c.file or c.ref.rpartition("/")[2]
         rows = [Mapping(secret=c.ref, field=None, file=file)]
         if c.env:
@@ -136,21 +153,25 @@ def build(
     args = ["sealbox", "run"]
     for c in chosen:
         args += ["--secret", f"{c.ref}:{c.file}" if c.file else c.ref]
+        if c.fmt:
+            args += ["--as", c.fmt]
         if c.env:
             args += ["--env", f"{c.env}={c.ref}"]
     args += ["--mount-path", mount]
     project = projects.pop()
     if project is not None:
         args += ["--project", project]
-    link = None
-    if hub_url:
+    link = note = None
+    if hub_url and any(c.fmt for c in chosen):
+        note = "The JupyterHub link carries no client format yet: use the command, or choose no format."
+    elif hub_url:
         query = [("sealbox_secret", c.ref) for c in chosen] + [("sealbox_mount_path", mount)]
         # The hub's module reads the i-th secret's file name and variable as sealbox_file_<i>/sealbox_env_<i>.
         for i, c in enumerate(chosen):
             query += [(f"sealbox_file_{i}", c.file)] if c.file else []
             query += [(f"sealbox_env_{i}", c.env)] if c.env else []
         link = f"{hub_url.rstrip('/')}/hub/spawn?{urlencode(query, quote_via=quote, safe='/')}"
-    return Started(command=shlex.join([*args, "--", *argv]), hub_link=link), {}
+    return Started(command=shlex.join([*args, "--", *argv]), hub_link=link, hub_note=note), {}
 
 
 def _page(
@@ -204,6 +225,7 @@ async def start(request: Request, ctx: Ctx, signed: Signed) -> HTMLResponse:
         c.chosen = form.get(f"use:{c.ref}") == "on"
         c.file = form.get(f"file:{c.ref}", "").strip()[:256]
         c.env = form.get(f"env:{c.ref}", "").strip()[:256]
+        c.fmt = form.get(f"as:{c.ref}", "").strip()[:32]
     mount_path = form.get("mount_path", "").strip()[:1024] or DEFAULT_MOUNT_PATH
     command = form.get("command", "").strip()[:MAX_COMMAND]
     started, errors = build(
