@@ -268,20 +268,22 @@ def test_me_and_pages_are_typed(stub: tuple[Stub, Client]) -> None:
 
 
 def test_importing_the_client_loads_no_protocol_and_no_msgspec() -> None:
-    """`import sealbox`, get_secret and `sealbox run` (which imports the client module) pay for neither;
-    the first call of a method loads them."""
+    """`import sealbox`, get_secret and `sealbox.Client` load neither the protocol nor msgspec, and `sealbox
+    run` (whose launcher imports the client module) no part of the protocol; a method's first call does."""
     code = (
         "import json, sys, sealbox\n"
         "from sealbox import get_secret, Client\n"
-        "import sealbox.sdk.client, sealbox.launcher.run\n"
-        "before = sorted(m for m in sys.modules if m.startswith(('msgspec', 'sealbox.protocol')))\n"
+        "import sealbox.sdk.client\n"
+        "def loaded(*names): return sorted(m for m in sys.modules if m.startswith(names))\n"
+        "sdk = loaded('msgspec', 'sealbox.protocol')\n"
+        "import sealbox.launcher.run\n"
+        "run = loaded('sealbox.protocol')\n"
         "c = Client('http://127.0.0.1:9', 't')\n"
         "try:\n    c.me()\nexcept sealbox.ClientError:\n    pass\n"
-        "after = sorted(m for m in sys.modules if m.startswith(('msgspec', 'sealbox.protocol')))\n"
-        "print(json.dumps([before, after]))\n"
+        "print(json.dumps([sdk, run, loaded('msgspec', 'sealbox.protocol')]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout
-    before, after = json.loads(out)
-    assert before == []
-    assert "sealbox.protocol.account_answers" in after and "msgspec" in after
-    assert not {m for m in after if m.endswith("_api") and m != "sealbox.protocol.audit_api"}
+    sdk, run, called = json.loads(out)
+    assert sdk == [] and run == []
+    assert "sealbox.protocol.account_answers" in called and "msgspec" in called
+    assert not {m for m in called if m.endswith("_api") and m != "sealbox.protocol.audit_api"}
