@@ -284,19 +284,18 @@ def test_a_killed_hub_and_server_are_cleaned_up_when_the_hub_starts_again(world:
 def test_the_hubs_service_account_lists_and_starts_sessions_for_pods(world: World) -> None:
     """What KubeSpawner asks of sealbox (no cluster here): the user's usable secrets, a session with the
     chosen mount path whose credential lives long enough for a pod to be scheduled, and its end."""
-    from datetime import datetime
 
     from sealbox.errors import ClientError
     from sealbox.sdk.client import Client
 
     w = world
     with Client(w.stack.url, w.token_file.read_text().strip()) as hub:
-        usable = {s["ref"]: s for s in hub.usable_secrets("alice")}
+        usable = {s.ref: s for s in hub.usable_secrets("alice")}
         assert set(usable) == {"db_password", "api_token", "bob/shared_key"}
-        assert usable["db_password"]["description"] == "analytics <replica> & co"
+        assert usable["db_password"].description == "analytics <replica> & co"
         assert all(
             set(s) == {"ref", "name", "owner", "kind", "description", "fields", "project"}
-            for s in usable.values()
+            for s in hub.call("GET", "/api/v1/service/users/alice/secrets")
         )
         launch = hub.start_service_session(
             on_behalf_of="alice",
@@ -305,11 +304,9 @@ def test_the_hubs_service_account_lists_and_starts_sessions_for_pods(world: Worl
             ttl_seconds=3600,
             credential_ttl_seconds=300,
         )
-        session = launch["session"]
-        assert session["mount_path"] == "/home/jovyan/secrets" and session["owner"] == "alice"
-        lifetime = datetime.fromisoformat(launch["credential_expires_at"]) - datetime.fromisoformat(
-            session["created_at"]
-        )
+        session = launch.session
+        assert session.mount_path == "/home/jovyan/secrets" and session.owner == "alice"
+        lifetime = launch.credential_expires_at - session.created_at
         assert 295 <= lifetime.total_seconds() <= 305
         with pytest.raises(ClientError) as refused:
             hub.start_service_session(
@@ -318,13 +315,13 @@ def test_the_hubs_service_account_lists_and_starts_sessions_for_pods(world: Worl
                 credential_ttl_seconds=5000,
             )
         assert refused.value.status_code in (400, 422)
-        hub.end_service_session(session["id"])
-        hub.end_service_session(session["id"])  # twice is fine
+        hub.end_service_session(session.id)
+        hub.end_service_session(session.id)  # twice is fine
     with w.stack.client(w.alice_token) as a:
-        assert a.get(f"/api/v1/sessions/{session['id']}").json()["status"] == "ended"
+        assert a.get(f"/api/v1/sessions/{session.id}").json()["status"] == "ended"
         # A person's token is refused on the service endpoints.
         assert a.get("/api/v1/service/users/alice/secrets").status_code == 403
-        assert a.delete(f"/api/v1/service/sessions/{session['id']}").status_code == 403
+        assert a.delete(f"/api/v1/service/sessions/{session.id}").status_code == 403
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

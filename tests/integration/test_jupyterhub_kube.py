@@ -56,10 +56,6 @@ def _spawner(**options: Any) -> SealboxKubeSpawner:
     return spawner
 
 
-def _launch() -> dict[str, Any]:
-    return {"session": {"id": SESSION}, "session_credential": CREDENTIAL}
-
-
 def test_kubespawner_pod_gets_the_init_container_memory_folder_and_credential_secret() -> None:
     async def build() -> tuple[Any, dict[str, Any]]:
         spawner = _spawner(
@@ -67,7 +63,7 @@ def test_kubespawner_pod_gets_the_init_container_memory_folder_and_credential_se
         )
         selection = spawner.sealbox_selection()
         assert selection is not None and selection.mount_path == "/home/jovyan/secrets"
-        description, secret = spawner.sealbox_kube_session(_launch(), selection.mount_path)
+        description, secret = spawner.sealbox_kube_session(SESSION, CREDENTIAL, selection.mount_path)
         setattr(spawner, k8s.SPAWNER_ATTRIBUTE, description)
         return await spawner.get_pod_manifest(), secret
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sealbox.cli.output import fail, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table, when
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_since
 
 if TYPE_CHECKING:
     from sealbox.config import ServerSettings
+    from sealbox.protocol.audit_api import AuditRecord
 
 app = typer.Typer(help="The audit trail: who did what to which secret.", invoke_without_command=True)
 
@@ -29,7 +30,7 @@ def audit(
     """Audit records, newest first: yours and your secrets' (admins: all)."""
     if ctx.invoked_subcommand is not None:
         return
-    items: list[dict[str, Any]] = []
+    items: list[AuditRecord] = []
     cursor = None
     with client() as c:
         while len(items) < limit:
@@ -40,8 +41,8 @@ def audit(
                 cursor=cursor,
                 limit=min(1000, limit - len(items)),
             )
-            items.extend(page["items"])
-            cursor = page.get("next_cursor")
+            items.extend(page.items)
+            cursor = page.next_cursor
             if not cursor:
                 break
     if as_json:
@@ -51,15 +52,15 @@ def audit(
         ["WHEN", "WHO", "FOR", "ACTION", "OUTCOME", "SECRET", "V", "SESSION", "REQUEST"],
         [
             [
-                r["at"][:19].replace("T", " "),
-                r["actor"] or "-",
-                r["on_behalf_of"] or "",
-                r["action"],
-                r["outcome"],
-                r["secret"] or "",
-                r["version"] or "",
-                (r["session_id"] or "")[:12],
-                r.get("request_id") or "",
+                when(r.at),
+                r.actor or "-",
+                r.on_behalf_of or "",
+                r.action,
+                r.outcome,
+                r.secret or "",
+                r.version or "",
+                (r.session_id or "")[:12],
+                r.request_id or "",
             ]
             for r in items
         ],

@@ -8,13 +8,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sealbox.cli.output import fail
-from sealbox.cli.secrets import api
-from sealbox.errors import SealboxError
+from sealbox.cli.secrets import client
+from sealbox.errors import ClientError, SealboxError
+
+if TYPE_CHECKING:
+    from sealbox.protocol.session_answers import SessionCreated
+    from sealbox.protocol.session_api import SessionCreate
 
 KeeperOpt = Annotated[
     str | None, typer.Option("--keeper-url", help="override the keeper address the server gives")
@@ -71,10 +75,8 @@ def pod(
     session_id = ""
     with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
-        created = _api(
-            "POST", "/api/v1/sessions", _session_body(secret, mount_path, project, ttl, credential_ttl)
-        )
-        session_id = created["session"]["id"]
+        created = _create(_session_body(secret, mount_path, project, ttl, credential_ttl))
+        session_id = created.session.id
         patched = patch_pod(
             manifest,
             KubeSession(
@@ -120,7 +122,7 @@ def _read_pod(file: Path, namespace: str | None) -> dict[str, Any]:
 
 
 def _credential_doc(
-    name: str, created: dict[str, Any], namespace: str | None
+    name: str, created: SessionCreated, namespace: str | None
 ) -> Callable[[tuple[str, str] | None], dict[str, Any]]:
     """The credential Secret of a created session, owned by the given pod (name, uid) if any."""
     from sealbox.integrations.kubernetes import credential_secret
@@ -128,8 +130,8 @@ def _credential_doc(
     def doc(owner_pod: tuple[str, str] | None) -> dict[str, Any]:
         return credential_secret(
             name=name,
-            session_id=created["session"]["id"],
-            credential=created["session_credential"],
+            session_id=created.session.id,
+            credential=created.session_credential,
             namespace=namespace,
             owner_pod=owner_pod,
         )
@@ -171,7 +173,7 @@ def _failing_cleanly(ending: Callable[[], str] = lambda: "") -> Iterator[None]:
 def _end_quietly(session_id: str) -> None:
     """End a session whose objects could not be made (best effort; the session expires anyway)."""
     with contextlib.suppress(SealboxError):
-        _api("DELETE", f"/api/v1/sessions/{session_id}")
+        _end(session_id)
 
 
 def sync(
@@ -204,15 +206,11 @@ def sync(
     session_id = ""
     with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
-        created = _api(
-            "POST",
-            "/api/v1/sessions",
-            _session_body([secret], f"/kubernetes/{namespace}/{name}", project, None),
-        )
-        session_id = created["session"]["id"]
+        created = _create(_session_body([secret], f"/kubernetes/{namespace}/{name}", project, None))
+        session_id = created.session.id
         with HTTPClient(config_file.load().url) as http:
             delivery = redeem(
-                http, session_id=session_id, credential=created["session_credential"], keeper_url=keeper_url
+                http, session_id=session_id, credential=created.session_credential, keeper_url=keeper_url
             )
         doc = sync_secret_manifest(delivery.items, name=name, namespace=namespace, session_id=session_id)
         if applier is not None:
@@ -238,7 +236,7 @@ def end(
 
     with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
-        _api("DELETE", f"/api/v1/sessions/{session_id[:64]}")
+        _end(session_id[:64])
         done = applier.delete_session_objects(session_id[:64], namespace, pods=pods)
     for item in done:
         typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
@@ -257,14 +255,15 @@ def gc(
     deleted = 0
     with _failing_cleanly():
         applier = _kube_api(kubeconfig, context)
-        with api() as http:
+        with client() as c:
             for session_id in sorted(applier.sessions_in(namespace)):
-                response = http.request("GET", f"/api/v1/sessions/{session_id[:64]}")
-                if response.status != 200:
+                try:
+                    session = c.get_session(session_id[:64])
+                except ClientError as refused:
+                    if refused.status_code == 0:
+                        raise  # no answer: nothing is known of any session
                     continue  # not a session of yours: someone else's to clean
-                session = response.json()
-                expires = datetime.fromisoformat(session["expires_at"])
-                if session["status"] != "ended" and expires > datetime.now(UTC):
+                if session.status != "ended" and session.expires_at > datetime.now(UTC):
                     continue
                 for item in applier.delete_session_objects(session_id, namespace):
                     typer.echo(f"deleted {item.kind} {item.namespace}/{item.name}", err=True)
@@ -300,28 +299,31 @@ def _session_body(
     project: str | None,
     ttl: int | None,
     credential_ttl: int | None = None,
-) -> dict[str, Any]:
+) -> SessionCreate:
     """`--secret NAME`, `NAME:FILE`, `NAME.FIELD` as `sealbox run` reads them; files only (no env in pods)."""
     from sealbox.launcher.spec import parse_secret_option
+    from sealbox.protocol.session_api import SessionCreate, SessionSecretIn
 
     mappings = [parse_secret_option(option) for option in secrets]
-    body: dict[str, Any] = {
-        "secrets": [{"name": m.secret, "field": m.field, "file": m.file} for m in mappings],
-        "mount_path": mount_path,
-        "project": project,
-    }
-    if ttl is not None:
-        body["ttl_seconds"] = ttl
-    if credential_ttl is not None:
-        body["credential_ttl_seconds"] = credential_ttl
-    return body
+    return SessionCreate(
+        secrets=[SessionSecretIn(name=m.secret, field=m.field, file=m.file) for m in mappings],
+        mount_path=mount_path,
+        project=project,
+        ttl_seconds=ttl,
+        credential_ttl_seconds=credential_ttl,
+    )
 
 
-def _api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """One call to the sealbox API with the saved login: the answer's JSON; a refusal raises the
-    `ClientError` that `transport.error_from_response` makes of it (the CLI's handler shows it)."""
-    with api() as http:
-        return http.call(method, path, json_body=body)
+def _create(request: SessionCreate) -> SessionCreated:
+    """A session with the saved login; a refusal raises the `ClientError` that
+    `transport.error_from_response` makes of it (the CLI's handler shows it)."""
+    with client() as c:
+        return c.create_session(request)
+
+
+def _end(session_id: str) -> None:
+    with client() as c:
+        c.end_session(session_id)
 
 
 def _kube_api(kubeconfig: str | None, context: str | None) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sealbox.errors import (
     ClientError,
@@ -17,6 +17,9 @@ from sealbox.errors import (
     TimeFormatError,
     WorkspaceError,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -64,8 +67,16 @@ def fail_from(exc: Exception) -> NoReturn:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    """JSON data, or the API's answers (sealbox.protocol Structs) as the server wrote them."""
+    import msgspec  # here: `sealbox run` imports this module and loads msgspec off its critical path
+
+    json.dump(msgspec.to_builtins(data), sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
+
+
+def when(at: datetime, sep: str = " ") -> str:
+    """A time as the tables show it: `2026-01-02 03:04:05` (in its own offset, not shown)."""
+    return at.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -67,9 +67,9 @@ def import_env(
     with client() as c:
         names = {e.name for e in parsed.entries}
         existing = {
-            s["name"]: Kind(s["kind"])
+            s.name: Kind(s.kind)
             for s in c.list_secrets()
-            if s["access"] == "owner" and s["name"] in names and s["kind"] in {k.value for k in Kind}
+            if s.access == "owner" and s.name in names and s.kind in {k.value for k in Kind}
         }
         steps = plan(parsed.entries, existing)
         if not apply:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from sealbox.cli import config_file
-from sealbox.cli.output import fail, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table, when
 from sealbox.cli.values import parse_expiry, read_value
 from sealbox.domain.kinds import Kind
 from sealbox.sdk.client import Client
-
-if TYPE_CHECKING:
-    from sealbox.transport import HTTPClient
 
 app = typer.Typer(
     help="Store secrets and read their metadata (values never come back).", no_args_is_help=True
@@ -34,15 +31,6 @@ def client() -> Client:
     """A client for the saved server and login (a missing or unsafe config file is a `ConfigError`)."""
     cfg = config_file.load()
     return Client(cfg.url, cfg.token)
-
-
-def api() -> HTTPClient:
-    """sealbox's one transport to the saved server, with the saved login: for the calls the SDK's
-    `Client` has no method for (its refusals are `ClientError`s, as the client's)."""
-    from sealbox.transport import HTTPClient
-
-    cfg = config_file.load()
-    return HTTPClient(cfg.url, token=cfg.token)
 
 
 @app.command("add")
@@ -75,9 +63,7 @@ def add(
             project=project,
             scopes=scope or [],
         )
-    typer.echo(
-        f"stored {result['name']} (version {result['current_version']}); the value will not be shown again"
-    )
+    typer.echo(f"stored {result.name} (version {result.current_version}); the value will not be shown again")
 
 
 @app.command("replace")
@@ -99,7 +85,7 @@ def replace(
             fields=value.fields,
             if_version=if_version,
         )
-    typer.echo(f"replaced {result['name']}: now version {result['current_version']}")
+    typer.echo(f"replaced {result.name}: now version {result.current_version}")
 
 
 @app.command("update")
@@ -110,19 +96,13 @@ def update(
     no_expiry: Annotated[bool, typer.Option("--no-expiry", help="remove the expiry")] = False,
 ) -> None:
     """Change a secret's description or expiry (not its value)."""
-    changes: dict[str, Any] = {}
-    if description is not None:
-        changes["description"] = description
-    if expires is not None:
-        changes["expires_at"] = parse_expiry(expires)
-    if no_expiry:
-        if expires is not None:
-            fail("give --expires or --no-expiry, not both")
-        changes["clear_expiry"] = True
-    if not changes:
+    expires_at = parse_expiry(expires) if expires is not None else None
+    if no_expiry and expires is not None:
+        fail("give --expires or --no-expiry, not both")
+    if description is None and expires is None and not no_expiry:
         fail("nothing to change: give --description, --expires or --no-expiry")
     with client() as c:
-        c.update_secret(name, **changes)
+        c.update_secret(name, description=description, expires_at=expires_at, clear_expiry=no_expiry)
     typer.echo(f"updated {name}")
 
 
@@ -157,7 +137,7 @@ def restore(name: str) -> None:
     """Bring a deleted secret back from its recovery window, with its versions and grants."""
     with client() as c:
         restored = c.restore_secret(name)
-    typer.echo(f"restored {restored['ref'] if restored['access'] != 'owner' else restored['name']}")
+    typer.echo(f"restored {restored.ref if restored.access != 'owner' else restored.name}")
 
 
 def _list_deleted(as_json: bool) -> None:
@@ -173,11 +153,11 @@ def _list_deleted(as_json: bool) -> None:
         ["NAME", "KIND", "DELETED", "BY", "REMOVED FOR GOOD"],
         [
             [
-                s["name"] if s["access"] == "owner" else s["ref"],
-                s["kind"],
-                s["deleted_at"][:19].replace("T", " "),
-                s["deleted_by"],
-                s["purge_at"][:19].replace("T", " "),
+                s.name if s.access == "owner" else s.ref,
+                s.kind,
+                when(s.deleted_at),
+                s.deleted_by,
+                when(s.purge_at),
             ]
             for s in items
         ],
@@ -208,7 +188,7 @@ def list_(
         items = c.list_secrets(prefix=prefix)
     if expiring:
         until = _parse_time(parse_expiry(within or "30d", what="--within"))
-        items = [s for s in items if s["expires_at"] and _parse_time(s["expires_at"]) <= until]
+        items = [s for s in items if s.expires_at and _utc(s.expires_at) <= until]
         if not items and not as_json:
             typer.echo(f"no secrets expire before {until:%Y-%m-%d %H:%M} UTC")
             return
@@ -222,13 +202,13 @@ def list_(
         ["NAME", "ACCESS", "KIND", "VERSION", "UPDATED", "EXPIRES", "DESCRIPTION"],
         [
             [
-                s["name"] if s["access"] == "owner" else s["ref"],
-                s["access"],
-                s["kind"],
-                s["current_version"],
-                s["updated_at"][:19].replace("T", " "),
-                _expiry(s["expires_at"]),
-                s["description"][:40],
+                s.name if s.access == "owner" else s.ref,
+                s.access,
+                s.kind,
+                s.current_version,
+                when(s.updated_at),
+                _expiry(s.expires_at),
+                s.description[:40],
             ]
             for s in items
         ],
@@ -243,56 +223,56 @@ def show(name: str, as_json: AsJSON = False) -> None:
     if as_json:
         print_json(s)
         return
-    for label, key in (
-        ("name", "name"),
-        ("owner", "owner"),
-        ("kind", "kind"),
-        ("description", "description"),
-        ("version", "current_version"),
-        ("created", "created_at"),
-        ("created by", "created_by"),
-        ("updated", "updated_at"),
-        ("updated by", "updated_by"),
+    for label, shown in (
+        ("name", s.name),
+        ("owner", s.owner),
+        ("kind", s.kind),
+        ("description", s.description),
+        ("version", s.current_version),
+        ("created", _iso(s.created_at)),
+        ("created by", s.created_by),
+        ("updated", _iso(s.updated_at)),
+        ("updated by", s.updated_by),
     ):
-        typer.echo(f"{label + ':':13} {s.get(key) if s.get(key) is not None else '-'}")
-    typer.echo(f"{'expires:':13} {_expiry(s.get('expires_at')) or '-'}")
-    if s.get("fields"):
-        typer.echo(f"{'fields:':13} {', '.join(s['fields'])}")
+        typer.echo(f"{label + ':':13} {shown}")
+    typer.echo(f"{'expires:':13} {_expiry(s.expires_at) or '-'}")
+    if s.fields:
+        typer.echo(f"{'fields:':13} {', '.join(s.fields)}")
     typer.echo("versions:")
     print_table(
         ["  VERSION", "CREATED", "BY", "BYTES"],
-        [
-            [f"  {v['version']}", v["created_at"][:19].replace("T", " "), v["created_by"], v["size"]]
-            for v in s.get("versions") or []
-        ],
+        [[f"  {v.version}", when(v.created_at), v.created_by, v.size] for v in s.versions or []],
     )
-    live = s.get("sessions") or []
+    live = s.sessions or []
     if not live:
         typer.echo("live sessions: none")
         return
     typer.echo("live sessions that mount it (`sealbox session end ID` ends one):")
     print_table(
         ["  SESSION", "OWNER", "SINCE", "UNTIL"],
-        [
-            [
-                f"  {x['id']}",
-                x["owner"],
-                x["created_at"][:19].replace("T", " "),
-                x["expires_at"][:19].replace("T", " "),
-            ]
-            for x in live
-        ],
+        [[f"  {x.id}", x.owner, when(x.created_at), when(x.expires_at)] for x in live],
     )
 
 
-def _expiry(expires_at: str | None) -> str:
+def _expiry(expires_at: datetime | None) -> str:
     """The expiry as the tables show it, marked when it has passed (such a secret is not delivered)."""
-    if not expires_at:
+    if expires_at is None:
         return ""
-    shown = expires_at[:19].replace("T", " ")
-    return f"{shown} (expired)" if _parse_time(expires_at) <= datetime.now(UTC) else shown
+    shown = when(expires_at)
+    return f"{shown} (expired)" if _utc(expires_at) <= datetime.now(UTC) else shown
+
+
+def _iso(at: datetime) -> str:
+    """A time as the API wrote it (RFC 3339, `Z` for UTC): msgspec's text, as the server's."""
+    import msgspec  # loaded already: the client decoded the answer with it
+
+    text: str = msgspec.to_builtins(at)
+    return text
+
+
+def _utc(at: datetime) -> datetime:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _parse_time(text: str | None) -> datetime:
-    when = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    return _utc(datetime.fromisoformat((text or "").replace("Z", "+00:00")))

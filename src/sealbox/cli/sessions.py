@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from sealbox.cli.output import print_json, print_table
-from sealbox.cli.secrets import api
+from sealbox.cli.output import print_json, print_table, when
+from sealbox.cli.secrets import client
 
 app = typer.Typer(help="Your sessions and jobs, and the secrets each holds.", no_args_is_help=True)
 
@@ -18,8 +18,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Live sessions (names and versions of their secrets, never values)."""
-    with api() as http:
-        items = http.call("GET", "/api/v1/sessions", params={"all": str(all_).lower()})
+    with client() as c:
+        items = c.list_sessions(include_over=all_)
     if as_json:
         print_json(items)
         return
@@ -27,12 +27,12 @@ def list_(
         ["SESSION", "STATUS", "PROJECT", "CREATED", "MOUNT", "SECRETS"],
         [
             [
-                s["id"],
-                s["status"],
-                s["project"] or "",
-                s["created_at"][:19].replace("T", " "),
-                s["mount_path"],
-                ", ".join(f"{x['owner']}/{x['name']}@{x['version']}" for x in s["secrets"]),
+                s.id,
+                s.status,
+                s.project or "",
+                when(s.created_at),
+                s.mount_path,
+                ", ".join(f"{x.owner}/{x.name}@{x.version}" for x in s.secrets),
             ]
             for s in items
         ],
@@ -42,6 +42,6 @@ def list_(
 @app.command("end")
 def end(session_id: str) -> None:
     """End a session: its credential can no longer be redeemed and it leaves the live list."""
-    with api() as http:
-        http.call("DELETE", f"/api/v1/sessions/{session_id}")
+    with client() as c:
+        c.end_session(session_id)
     typer.echo(f"ended session {session_id}")

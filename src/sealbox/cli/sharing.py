@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
 import typer
 
-from sealbox.cli.output import fail, print_json, print_table
+from sealbox.cli.output import fail, print_json, print_table, when
 from sealbox.cli.secrets import client
 
 UserOpt = Annotated[str | None, typer.Option("--user", help="a user name")]
@@ -40,8 +40,8 @@ def unshare(name: str, user: UserOpt = None, group: GroupOpt = None) -> None:
     with client() as c:
         result = c.unshare(name, user=user, group=group)
     typer.echo(f"revoked; later launches of {name} by them are refused")
-    for s in result["live_sessions"]:
-        typer.echo(f"  still live: session {s['id']} of {s['owner']} (until {s['expires_at'][:19]})")
+    for s in result.live_sessions:
+        typer.echo(f"  still live: session {s.id} of {s.owner} (until {when(s.expires_at, 'T')})")
 
 
 def grants(name: str, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
@@ -53,13 +53,8 @@ def grants(name: str, as_json: Annotated[bool, typer.Option("--json", help="prin
         return
     print_table(
         ["TYPE", "WHO", "LEVEL", "BY", "SINCE"],
-        [[g["grantee_type"], g["grantee"], g["level"], g["created_by"], g["created_at"][:19]] for g in items],
+        [[g.grantee_type, g.grantee, g.level, g.created_by, when(g.created_at, "T")] for g in items],
     )
-
-
-def _call(path: str, method: str, suffix: str = "", **body: Any) -> Any:
-    with client() as c:
-        return c.collection(path, method, suffix, **body)
 
 
 _ABOUT = {
@@ -70,35 +65,35 @@ _ABOUT = {
 }
 
 
-def _collection_app(kind: str, manager_role: str) -> typer.Typer:
+def _collection_app(kind: Literal["group", "project"], manager_role: str) -> typer.Typer:
     app = typer.Typer(help=_ABOUT[kind], no_args_is_help=True)
-    path = f"{kind}s"
-
-    def call(method: str, suffix: str = "", **body: Any) -> Any:
-        return _call(path, method, suffix, **body)
+    path: Literal["groups", "projects"] = "groups" if kind == "group" else "projects"
 
     @app.command("create", help=f"Create a {kind}; you become its {manager_role}.")
     def create(name: CollectionName) -> None:
-        call("POST", name=name)
+        with client() as c:
+            c.create_collection(path, name)
         typer.echo(f"created {kind} {name}; you are its {manager_role}")
 
     @app.command("ls", help=f"The {kind}s you belong to, and your role in each.")
     def list_(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-        items = call("GET")
+        with client() as c:
+            items = c.memberships(path)
         if as_json:
             print_json(items)
         else:
-            print_table(["NAME", "ROLE"], [[i["name"], i["role"]] for i in items])
+            print_table(["NAME", "ROLE"], [[i.name, i.role] for i in items])
 
     @app.command("show", help=f"The members of a {kind} you belong to, and their roles.")
     def show(
         name: CollectionName, as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False
     ) -> None:
-        data = call("GET", f"/{name}")
+        with client() as c:
+            data = c.get_collection(path, name)
         if as_json:
             print_json(data)
         else:
-            print_table(["MEMBER", "ROLE"], [[m["user"], m["role"]] for m in data["members"]])
+            print_table(["MEMBER", "ROLE"], [[m.user, m.role] for m in data.members])
 
     @app.command(
         "add",
@@ -106,15 +101,21 @@ def _collection_app(kind: str, manager_role: str) -> typer.Typer:
         "to a group, a manager invites (they join by `sealbox group accept`).",
     )
     def add(name: CollectionName, user: MemberArg, role: RoleOpt = "member") -> None:
-        result = call("PUT", f"/{name}/members", user=user, role=role)
-        if result.get("status") == "invited":
+        invited = False
+        with client() as c:
+            if kind == "group":
+                invited = c.set_group_member(name, user, role=role).status == "invited"
+            else:
+                c.set_project_member(name, user, role=role)
+        if invited:
             typer.echo(f"invited {user} to group {name} as {role}; they join when they accept")
         else:
             typer.echo(f"{user} is now a {role} of {kind} {name}")
 
     @app.command("rm", help=f"Remove a user from a {kind} (needs {manager_role}).")
     def remove(name: CollectionName, user: MemberArg) -> None:
-        call("DELETE", f"/{name}/members/{user}")
+        with client() as c:
+            c.remove_member(path, name, user)
         typer.echo(f"removed {user} from {kind} {name}")
 
     return app
@@ -127,32 +128,36 @@ project_app = _collection_app("project", "owner")
 @group_app.command("invitations")
 def invitations(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The groups you are invited to (an invitation grants nothing until you accept it)."""
-    items = _call("invitations", "GET")
+    with client() as c:
+        items = c.invitations()
     if as_json:
         print_json(items)
         return
     print_table(
         ["GROUP", "ROLE", "INVITED BY", "SINCE"],
-        [[i["group"], i["role"], i["invited_by"], i["created_at"][:19].replace("T", " ")] for i in items],
+        [[i.group, i.role, i.invited_by, when(i.created_at)] for i in items],
     )
 
 
 @group_app.command("accept")
 def accept(name: CollectionName) -> None:
     """Accept an invitation: join the group (and so whatever is shared with it)."""
-    joined = _call("invitations", "POST", f"/{name}/accept")
-    typer.echo(f"you are now a {joined['role']} of group {name}")
+    with client() as c:
+        joined = c.accept_invitation(name)
+    typer.echo(f"you are now a {joined.role} of group {name}")
 
 
 @group_app.command("decline")
 def decline(name: CollectionName) -> None:
     """Decline an invitation."""
-    _call("invitations", "DELETE", f"/{name}")
+    with client() as c:
+        c.decline_invitation(name)
     typer.echo(f"declined the invitation to group {name}")
 
 
 @group_app.command("uninvite")
 def uninvite(name: CollectionName, user: MemberArg) -> None:
     """Take back an invitation you made as a manager (whether or not it is still pending)."""
-    _call("groups", "DELETE", f"/{name}/invitations/{user}")
+    with client() as c:
+        c.withdraw_invitation(name, user)
     typer.echo(f"no invitation of {user} to group {name} is pending")

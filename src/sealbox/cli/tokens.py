@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sealbox.cli import config_file
-from sealbox.cli.output import describe, fail, print_json, print_table
+from sealbox.cli.output import describe, fail, print_json, print_table, when
 from sealbox.cli.secrets import client
 from sealbox.cli.values import parse_expiry
 from sealbox.errors import ClientError
@@ -39,7 +39,7 @@ def login(
     except ClientError as exc:
         fail(_login_refused(exc) + (f" ({note})" if note else ""))
     path = config_file.save(config_file.CLIConfig(url=url, token=token))
-    typer.echo(f"logged in to {url} as {me['name']}; saved to {path}")
+    typer.echo(f"logged in to {url} as {me.name}; saved to {path}")
     if note:
         typer.echo(f"note: {note}", err=True)
 
@@ -68,8 +68,8 @@ def add(
     """Issue a new token; it is printed once."""
     with client() as c:
         issued = c.create_token(name, expires_at=parse_expiry(expires))
-    typer.echo(f"token {issued['id']} ({issued['name']}); shown once, store it now:", err=True)
-    typer.echo(issued["token"])
+    typer.echo(f"token {issued.id} ({issued.name}); shown once, store it now:", err=True)
+    typer.echo(issued.token)
 
 
 @app.command("ls")
@@ -84,11 +84,11 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         ["ID", "NAME", "CREATED", "EXPIRES", "REVOKED"],
         [
             [
-                t["id"],
-                t["name"],
-                t["created_at"][:19],
-                (t["expires_at"] or "")[:19],
-                (t["revoked_at"] or "")[:19],
+                t.id,
+                t.name,
+                when(t.created_at, "T"),
+                when(t.expires_at, "T") if t.expires_at else "",
+                when(t.revoked_at, "T") if t.revoked_at else "",
             ]
             for t in items
         ],
@@ -100,5 +100,5 @@ def revoke(token_id: str) -> None:
     """Revoke one of your tokens; it stops working at once, and so do the web sessions signed in with it."""
     with client() as c:
         revoked = c.revoke_token(token_id)
-    ended = int(revoked.get("web_sessions_ended") or 0)
+    ended = revoked.web_sessions_ended
     typer.echo(f"revoked {token_id}; ended {ended} web session{'' if ended == 1 else 's'} signed in with it")

@@ -18,7 +18,7 @@ from sealbox.domain.keeper import OuterLayer
 from sealbox.domain.kinds import SPECS, Kind, decode_fields, token_value
 from sealbox.errors import BadRequest, CiphertextIntegrityError, ClientError, DecryptionError, Unavailable
 from sealbox.keeper.client import KeeperClient
-from sealbox.protocol.base import Message, ProtocolError, decode, encode
+from sealbox.protocol.base import Message, ProtocolError, decode_answer, encode
 from sealbox.protocol.sessions import FailureReport, RedeemRequest, RedeemResponse
 from sealbox.transport import HTTPClient, error_from_response
 
@@ -98,7 +98,7 @@ def redeem(
         RedeemRequest(credential=credential, public_key=public_key),
     )
     try:
-        body = decode(answer, RedeemResponse)
+        body = decode_answer(answer, RedeemResponse)
     except ProtocolError:
         raise ClientError(502, "invalid_response", "the server's answer is not a redemption") from None
     server_done = time.perf_counter()

@@ -21,6 +21,7 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
 Time = Annotated[datetime, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 
 class ProtocolError(ValueError):
@@ -43,6 +44,17 @@ class NotJSON(ProtocolError):
 
 def decode(body: bytes, kind: type[M]) -> M:
     """`body` as a `kind`; raises ProtocolError (NotJSON when it is not JSON at all)."""
+    return _decode(body, kind)
+
+
+def decode_answer(body: bytes, kind: type[T]) -> T:
+    """An answer as a client reads it: an `Answer`, or a list of them (`list[TokenPublic]`). A field it
+    does not know is skipped (a newer server may answer with more); a wrong type or a missing field is a
+    ProtocolError, as in `decode`."""
+    return _decode(body, kind)
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:

@@ -1,7 +1,7 @@
 """A person <-> server: a new secret, a new value, a change of its metadata.
 
-POST /api/v1/secrets, PUT .../{name}/value and PATCH .../{name}, and what /api/v1/secrets and
-/api/v1/deleted-secrets answer (built by server/schemas/secrets.py; never a value). A value is exactly
+POST /api/v1/secrets, PUT .../{name}/value and PATCH .../{name} (what those routes answer is in
+`secret_answers`, which a client loads without the domain). A value is exactly
 one of `value` (text), `value_base64` (bytes) or `fields` (the fields of an aws or database secret);
 what each kind takes is stated per kind (`oneOf`, the Struct's `json_schema_extra`, which
 server/openapi.py puts on its schema), from domain.patterns. The domain and the routes enforce those
@@ -10,7 +10,6 @@ rules with their own codes.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -19,7 +18,7 @@ from sealbox.domain import patterns
 from sealbox.domain.kinds import SPECS, TEXT_KINDS, Kind
 from sealbox.domain.secrets import MAX_DESCRIPTION, MAX_SCOPES
 from sealbox.protocol.api_fields import BASE64_PATTERN, CollectionName, Scope, SecretName, Timestamp, stated
-from sealbox.protocol.base import Answer, Message
+from sealbox.protocol.base import Message
 
 DESCRIPTION_PATTERN = r"^[^\x00]*$"  # services.secrets: no NUL
 
@@ -159,74 +158,3 @@ class SecretUpdate(Message, frozen=True, kw_only=True):
     ] = None
     clear_expiry: bool = False
     scopes: Scopes | None = None
-
-
-# What comes back: encoded by the one read handler (server/hot.py) and by the write routes alike.
-
-
-class SecretVersionPublic(Answer, frozen=True, kw_only=True):
-    version: int
-    created_at: datetime
-    created_by: str
-    size: int
-
-
-class MountingSession(Answer, frozen=True, kw_only=True):
-    id: str
-    owner: str
-    created_at: datetime
-    expires_at: datetime
-
-
-class SecretPublic(Answer, frozen=True, kw_only=True):
-    id: str
-    name: str
-    owner: str
-    ref: Annotated[str, msgspec.Meta(description="owner/name: how others refer to it")]
-    access: Annotated[str, msgspec.Meta(description="your level: owner, manage, write or use")]
-    kind: Kind
-    description: str
-    fields: Annotated[list[str], msgspec.Meta(description="names of the fields present (never their values)")]
-    project: str | None = None
-    scopes: list[str] = msgspec.field(default_factory=list)
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
-    expires_at: datetime | None
-    current_version: int
-    versions: list[SecretVersionPublic] | None = None
-    sessions: Annotated[
-        list[MountingSession] | None, msgspec.Meta(description="live sessions that mount it")
-    ] = None
-
-
-class SecretPage(Answer, frozen=True, kw_only=True):
-    items: list[SecretPublic]
-    next_cursor: str | None
-
-
-class DeletedSecretPublic(Answer, frozen=True, kw_only=True):
-    """A secret in its recovery window: hidden everywhere; restorable until `purge_at`."""
-
-    id: str
-    name: str
-    owner: str
-    ref: str
-    access: str
-    kind: Kind
-    description: str
-    current_version: int
-    deleted_at: datetime
-    deleted_by: str
-    purge_at: Annotated[datetime, msgspec.Meta(description="when it is removed for good")]
-
-
-class DeletedSecrets(Answer, frozen=True, kw_only=True):
-    items: list[DeletedSecretPublic]
-
-
-class UnshareOut(Answer, frozen=True, kw_only=True):
-    live_sessions: Annotated[
-        list[MountingSession], msgspec.Meta(description="sessions that still hold the value; end them")
-    ]

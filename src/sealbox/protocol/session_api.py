@@ -1,18 +1,17 @@
 """A person or a service <-> server: a new session, a fresh credential, the session as the API shows it.
 
-POST /api/v1/sessions, POST .../{id}/credentials, the answers of every /api/v1/sessions route,
-POST /api/v1/service/sessions and GET /api/v1/service/users/{user}/secrets. The server decodes and
-encodes through these Structs, and the OpenAPI document is generated from them. The limits the Structs
+POST /api/v1/sessions, POST .../{id}/credentials and POST /api/v1/service/sessions (what those routes
+answer is in `session_answers`). The server decodes them and the SDK's `Client` encodes them, and the
+OpenAPI document is generated from them. The limits the Structs
 enforce are those no service would read past (lengths, counts, ranges); a rule the domain enforces with
 its own stable code (a name, a mount path, a lifetime) is only stated in the schema
 (`api_fields.stated`, `extra_json_schema`), from the domain's own constants, so a generated client
-refuses what the server refuses. The session side never imports this module (the domain's patterns
-are not light); its own messages are in `sessions`.
+refuses what the server refuses. `sealbox run` never imports this module (the domain's patterns are
+not light); its own messages are in `sessions`, and the SDK's `Client` loads it only when called.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -107,69 +106,6 @@ class CredentialCreate(Message, frozen=True):
     """POST /api/v1/sessions/{id}/credentials (the body is optional)."""
 
     credential_ttl_seconds: CredentialTTL = None
-
-
-class SessionSecretPublic(Message, frozen=True):
-    name: str
-    owner: str
-    kind: str
-    field: str | None
-    file: str | None
-    env: str | None
-    version: Annotated[int, msgspec.Meta(description="the version last delivered to the session")]
-    current_version: Annotated[
-        int | None, msgspec.Meta(description="the secret's version now; null once deleted")
-    ]
-
-
-class SessionPublic(Message, frozen=True):
-    id: str
-    owner: str
-    project: str | None
-    mount_path: str
-    status: Annotated[
-        str,
-        msgspec.Meta(
-            description="pending, active, ended, or expired (over without being ended: past expires_at, or "
-            "not heard from for 3 heartbeat intervals)"
-        ),
-    ]
-    created_at: datetime
-    expires_at: datetime
-    ended_at: datetime | None
-    secrets: list[SessionSecretPublic]
-    heartbeat_seconds: Annotated[
-        int | None, msgspec.Meta(description="null: the session side does not call in")
-    ] = None
-    last_seen_at: Annotated[
-        datetime | None, msgspec.Meta(description="when the session side last called in")
-    ] = None
-
-
-class SessionCreated(Message, frozen=True):
-    """A new session, or a fresh credential for one: redeem the credential on the session side."""
-
-    session: SessionPublic
-    session_credential: Annotated[
-        str, msgspec.Meta(description="one-time, expires within a minute; redeem it on the session side")
-    ]
-    credential_expires_at: datetime
-    keeper_url: str
-
-
-class ServiceUsableSecret(Message, frozen=True):
-    """GET /api/v1/service/users/{user}/secrets: a secret the user may bring into a session through this
-    service; metadata only."""
-
-    ref: Annotated[
-        str, msgspec.Meta(description="`name` for the user's own, `owner/name` for one shared with them")
-    ]
-    name: str
-    owner: str
-    kind: str
-    description: str
-    fields: list[str]
-    project: str | None
 
 
 class ServiceSecretIn(Message, frozen=True):

@@ -1,7 +1,8 @@
 """Session side <-> server: the redemption of a one-time session credential, and the failure report.
 
 Both sides decode and encode through these Structs (the server's routes in server/routes/sessions.py, the
-session side in launcher/redeem.py), and the server's OpenAPI document is generated from them.
+session side in launcher/redeem.py), and the server's OpenAPI document is generated from them. The
+server's half (`RedeemResponse`) is an `Answer`: a session side skips a field a newer server adds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from sealbox.protocol.base import Message
+from sealbox.protocol.base import Answer, Message
 
 # A session credential (`sbl_<id>_<secret>`) and an X25519 public key in base64 (32 bytes). The schema
 # states them; the server checks them itself, with its own codes (invalid_public_key, a 401 for the
@@ -39,7 +40,7 @@ class RedeemRequest(Message, frozen=True):
     ]
 
 
-class RedeemedItem(Message, frozen=True):
+class RedeemedItem(Answer, frozen=True, kw_only=True):
     name: str
     owner: str
     secret_id: str
@@ -54,7 +55,7 @@ class RedeemedItem(Message, frozen=True):
     scopes: list[str] = msgspec.field(default_factory=list)
 
 
-class RedeemResponse(Message, frozen=True):
+class RedeemResponse(Answer, frozen=True, kw_only=True):
     """The server's half: the ticket for the keeper, the data keys sealed to the session."""
 
     session_id: str

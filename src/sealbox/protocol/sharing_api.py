@@ -2,7 +2,7 @@
 
 POST /api/v1/secrets/{name}/grants, POST /api/v1/groups and /api/v1/projects, PUT .../{name}/members.
 The choices (levels, roles) are stated as enums; the services refuse anything else with their own codes.
-And what those routes and /api/v1/invitations answer (built by server/schemas/sharing.py).
+What those routes and /api/v1/invitations answer is in `sharing_answers`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import msgspec
 from sealbox.domain.collections import GROUP_ROLES, PROJECT_ROLES
 from sealbox.domain.grants import GRANTABLE
 from sealbox.protocol.api_fields import CollectionName, UserName
-from sealbox.protocol.base import Answer, Message, Time
+from sealbox.protocol.base import Message
 
 GRANT_LEVELS = tuple(level.value for level in GRANTABLE)
 GroupRole = Annotated[str, msgspec.Meta(max_length=16, extra_json_schema={"enum": list(GROUP_ROLES)})]
@@ -56,49 +56,3 @@ class ProjectMemberIn(Message, frozen=True):
 
     user: UserName
     role: ProjectRole = "member"
-
-
-class GrantPublic(Answer, frozen=True, kw_only=True):
-    grantee_type: str
-    grantee: str
-    level: str
-    created_at: Time
-    created_by: str
-
-
-class Member(Answer, frozen=True, kw_only=True):
-    user: str
-    role: str
-
-
-class CollectionPublic(Answer, frozen=True, kw_only=True):
-    name: str
-    members: list[Member]
-
-
-class Membership(Answer, frozen=True, kw_only=True):
-    name: str
-    role: str
-
-
-class MemberChange(Answer, frozen=True, kw_only=True):
-    """What a manager's add did. `invited` is the answer for any name that is not already a member,
-    whether or not it names anyone: the person joins by accepting (`POST /invitations/{group}/accept`)."""
-
-    group: str
-    user: str
-    role: str
-    status: Annotated[
-        str,
-        msgspec.Meta(
-            description="member: in the group now; invited: pending",
-            extra_json_schema={"enum": ["member", "invited"]},
-        ),
-    ]
-
-
-class InvitationPublic(Answer, frozen=True, kw_only=True):
-    group: str
-    role: Annotated[str, msgspec.Meta(description="the role accepting gives: member or manager")]
-    invited_by: str
-    created_at: Time

@@ -1,53 +1,38 @@
-"""The HTTP client of the sealbox API. It keeps no response body in its errors."""
+"""The HTTP client of the sealbox API, typed by sealbox.protocol. It keeps no response body in its errors.
+
+Every method encodes its request through the Struct the server decodes (protocol's `*_api` modules) and
+decodes the answer into the Struct the server encodes (protocol's `*_answers` modules): a field renamed on
+one side fails the other's type check. Those modules are loaded by the first call, not by `import
+sealbox`, `get_secret` or `sealbox run` (which imports this module for `Client.call`): msgspec and the
+domain's rules cost milliseconds a notebook's first cell and every run would pay for nothing.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from sealbox.transport import READ_TIMEOUT_S, HTTPClient, tls_verification
+from sealbox.sdk.calls import split_ref
+from sealbox.sdk.sharing_calls import SharingCalls
+from sealbox.transport import tls_verification
+
+if TYPE_CHECKING:
+    from sealbox.domain.kinds import Kind
+    from sealbox.protocol.account_answers import TokenIssued, TokenPublic, TokenRevokedOut, UserPublic
+    from sealbox.protocol.audit_api import AuditPage
+    from sealbox.protocol.secret_answers import DeletedSecretPublic, SecretPublic
+    from sealbox.protocol.session_answers import ServiceUsableSecret, SessionCreated, SessionPublic
+    from sealbox.protocol.session_api import ServiceSessionSecretIn, SessionCreate
 
 __all__ = ["Client", "tls_verification"]
 
 
-def _ref(ref: str) -> tuple[str, dict[str, str]]:
-    """`alice/db` -> ('db', {'owner': 'alice'}); a bare name is the caller's own."""
-    owner, slash, name = ref.partition("/")
-    return (name, {"owner": owner}) if slash else (ref, {})
-
-
-class Client:
-    """`Client(url, token)`: every method returns decoded JSON or raises a ClientError
-    (`sealbox.transport.error_from_response`: a NotFound answer is also `NotFoundAnswer`, and so on)."""
-
-    def __init__(self, url: str, token: str, *, timeout: float = READ_TIMEOUT_S) -> None:
-        self.http = HTTPClient(url, token=token, timeout=timeout)
-
-    def __repr__(self) -> str:
-        return f"Client(url={self.http.url!r}, token=[secure])"
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
-
-    def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """One call of the API as this client's user: decoded JSON, None for an empty answer."""
-        return self.http.call(method, path, json_body=json, params=params)
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        return self.http.call(method, path, json_body=json, params=params, headers=headers)
+class Client(SharingCalls):
+    """`Client(url, token)`: every method returns the answer's sealbox.protocol Struct (attributes, not
+    keys: `client.me().name`; `msgspec.to_builtins(answer)` gives plain JSON data), or raises a ClientError
+    (`sealbox.transport.error_from_response`: a NotFound answer is also `NotFoundAnswer`, and so on; an
+    answer of the wrong shape is `invalid_response`). A field a newer server adds is skipped. The calls
+    about sharing are in `sealbox.sdk.sharing_calls`, the connection in `sealbox.sdk.calls`."""
 
     # secrets
     def create_secret(
@@ -62,20 +47,22 @@ class Client:
         expires_at: str | None = None,
         project: str | None = None,
         scopes: list[str] | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "kind": kind, "description": description}
-        for key, item in (
-            ("value", value),
-            ("value_base64", value_base64),
-            ("fields", fields),
-            ("expires_at", expires_at),
-            ("project", project),
-            ("scopes", scopes),
-        ):
-            if item is not None:
-                body[key] = item
-        result: dict[str, Any] = self._request("POST", "/api/v1/secrets", json=body)
-        return result
+    ) -> SecretPublic:
+        from sealbox.protocol.secret_answers import SecretPublic
+        from sealbox.protocol.secret_api import SecretCreate
+
+        body = SecretCreate(
+            name=name,
+            kind=cast("Kind", kind),  # the server refuses an unknown kind with its own 4xx
+            value=value,
+            value_base64=value_base64,
+            fields=fields,
+            description=description,
+            expires_at=expires_at,
+            project=project,
+            scopes=scopes or [],
+        )
+        return self._send("POST", "/api/v1/secrets", SecretPublic, body=body)
 
     def replace_secret(
         self,
@@ -85,117 +72,129 @@ class Client:
         value_base64: str | None = None,
         fields: dict[str, str] | None = None,
         if_version: int | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        for key, item in (("value", value), ("value_base64", value_base64), ("fields", fields)):
-            if item is not None:
-                body[key] = item
-        headers = {"If-Match": f'"{if_version}"'} if if_version is not None else {}
-        name, params = _ref(name)
-        result: dict[str, Any] = self._request(
-            "PUT", f"/api/v1/secrets/{name}/value", json=body, headers=headers, params=params
-        )
-        return result
+    ) -> SecretPublic:
+        from sealbox.protocol.secret_answers import SecretPublic
+        from sealbox.protocol.secret_api import SecretReplace
 
-    def update_secret(self, ref: str, **changes: Any) -> dict[str, Any]:
-        name, params = _ref(ref)
-        result: dict[str, Any] = self._request(
-            "PATCH", f"/api/v1/secrets/{name}", json=changes, params=params
+        body = SecretReplace(value=value, value_base64=value_base64, fields=fields)
+        headers = {"If-Match": f'"{if_version}"'} if if_version is not None else {}
+        name, params = split_ref(name)
+        path = f"/api/v1/secrets/{name}/value"
+        return self._send("PUT", path, SecretPublic, body=body, params=params, headers=headers)
+
+    def update_secret(
+        self,
+        ref: str,
+        *,
+        description: str | None = None,
+        expires_at: str | None = None,
+        clear_expiry: bool = False,
+        scopes: list[str] | None = None,
+    ) -> SecretPublic:
+        """Change what is given (never the value); what is left out stays."""
+        from sealbox.protocol.secret_answers import SecretPublic
+        from sealbox.protocol.secret_api import SecretUpdate
+
+        body = SecretUpdate(
+            description=description, expires_at=expires_at, clear_expiry=clear_expiry, scopes=scopes
         )
-        return result
+        name, params = split_ref(ref)
+        return self._send("PATCH", f"/api/v1/secrets/{name}", SecretPublic, body=body, params=params)
 
     def delete_secret(self, ref: str, *, purge: bool = False) -> None:
         """Into the recovery window (restorable until it ends); `purge`: removed for good at once."""
-        name, params = _ref(ref)
-        self._request(
+        name, params = split_ref(ref)
+        self._send_empty(
             "DELETE", f"/api/v1/secrets/{name}", params=params | ({"purge": "true"} if purge else {})
         )
 
-    def restore_secret(self, ref: str) -> dict[str, Any]:
+    def restore_secret(self, ref: str) -> SecretPublic:
         """Bring a deleted secret back from its recovery window with its versions and grants."""
-        name, params = _ref(ref)
-        result: dict[str, Any] = self._request("POST", f"/api/v1/secrets/{name}/restore", params=params)
-        return result
+        from sealbox.protocol.secret_answers import SecretPublic
 
-    def deleted_secrets(self) -> list[dict[str, Any]]:
+        name, params = split_ref(ref)
+        return self._send("POST", f"/api/v1/secrets/{name}/restore", SecretPublic, params=params)
+
+    def deleted_secrets(self) -> list[DeletedSecretPublic]:
         """The secrets in their recovery window that I own or manage, with `purge_at`."""
-        items: list[dict[str, Any]] = self._request("GET", "/api/v1/deleted-secrets")["items"]
-        return items
+        from sealbox.protocol.secret_answers import DeletedSecrets
 
-    def get_secret_metadata(self, ref: str) -> dict[str, Any]:
+        return self._send("GET", "/api/v1/deleted-secrets", DeletedSecrets).items
+
+    def get_secret_metadata(self, ref: str) -> SecretPublic:
         """Metadata of `name` or `owner/name` (never the value)."""
-        name, params = _ref(ref)
-        result: dict[str, Any] = self._request("GET", f"/api/v1/secrets/{name}", params=params)
-        return result
+        from sealbox.protocol.secret_answers import SecretPublic
 
-    def list_secrets(self, *, prefix: str | None = None, page_size: int = 200) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+        name, params = split_ref(ref)
+        return self._send("GET", f"/api/v1/secrets/{name}", SecretPublic, params=params)
+
+    def list_secrets(self, *, prefix: str | None = None, page_size: int = 200) -> list[SecretPublic]:
+        from sealbox.protocol.secret_answers import SecretPage
+
+        items: list[SecretPublic] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": page_size}
-            if cursor:
-                params["cursor"] = cursor
-            if prefix:
-                params["prefix"] = prefix
-            page = self._request("GET", "/api/v1/secrets", params=params)
-            items.extend(page["items"])
-            cursor = page.get("next_cursor")
+            params: dict[str, Any] = {"limit": page_size, "cursor": cursor or None, "prefix": prefix or None}
+            page = self._send("GET", "/api/v1/secrets", SecretPage, params=params)
+            items.extend(page.items)
+            cursor = page.next_cursor
             if not cursor:
                 return items
 
     # tokens and users
-    def me(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/api/v1/me")
-        return result
+    def me(self) -> UserPublic:
+        from sealbox.protocol.account_answers import UserPublic
 
-    def create_token(self, name: str, *, expires_at: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
-        if expires_at:
-            body["expires_at"] = expires_at
-        result: dict[str, Any] = self._request("POST", "/api/v1/tokens", json=body)
-        return result
+        return self._send("GET", "/api/v1/me", UserPublic)
 
-    def list_tokens(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._request("GET", "/api/v1/tokens")
-        return result
+    def create_token(self, name: str, *, expires_at: str | None = None) -> TokenIssued:
+        from sealbox.protocol.account_answers import TokenIssued
+        from sealbox.protocol.account_api import TokenCreate
 
-    def revoke_token(self, token_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("DELETE", f"/api/v1/tokens/{token_id}")
-        return result
+        body = TokenCreate(name=name, expires_at=expires_at or None)
+        return self._send("POST", "/api/v1/tokens", TokenIssued, body=body)
 
-    # sharing
-    def share(
-        self, ref: str, *, level: str, user: str | None = None, group: str | None = None
-    ) -> list[dict[str, Any]]:
-        name, params = _ref(ref)
-        body = {"level": level, "user": user, "group": group}
-        result: list[dict[str, Any]] = self._request(
-            "POST", f"/api/v1/secrets/{name}/grants", json=body, params=params
-        )
-        return result
+    def list_tokens(self) -> list[TokenPublic]:
+        from sealbox.protocol.account_answers import TokenPublic
 
-    def unshare(self, ref: str, *, user: str | None = None, group: str | None = None) -> dict[str, Any]:
-        name, params = _ref(ref)
-        kind, who = ("user", user) if user else ("group", group)
-        result: dict[str, Any] = self._request(
-            "DELETE", f"/api/v1/secrets/{name}/grants/{kind}/{who}", params=params
-        )
-        return result
+        return self._send("GET", "/api/v1/tokens", list[TokenPublic])
 
-    def grants(self, ref: str) -> list[dict[str, Any]]:
-        name, params = _ref(ref)
-        result: list[dict[str, Any]] = self._request("GET", f"/api/v1/secrets/{name}/grants", params=params)
-        return result
+    def revoke_token(self, token_id: str) -> TokenRevokedOut:
+        from sealbox.protocol.account_answers import TokenRevokedOut
 
-    def collection(self, kind: str, method: str, path: str = "", **body: Any) -> Any:
-        """Groups and projects: kind is 'groups' or 'projects'."""
-        return self._request(method, f"/api/v1/{kind}{path}", json=body or None)
+        return self._send("DELETE", f"/api/v1/tokens/{token_id}", TokenRevokedOut)
 
-    def audit(self, **filters: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._request(
-            "GET", "/api/v1/audit", params={k: v for k, v in filters.items() if v is not None}
-        )
-        return result
+    def audit(self, **filters: Any) -> AuditPage:
+        """One page of audit records (`secret`, `session`, `since`, `cursor`, `limit`), newest first."""
+        from sealbox.protocol.audit_api import AuditPage
+
+        return self._send("GET", "/api/v1/audit", AuditPage, params=filters)
+
+    # sessions
+    def create_session(self, request: SessionCreate) -> SessionCreated:
+        """A session of mine (`sealbox run` and `sealbox kube` make them): redeem its one-time credential on
+        the session side (`sealbox.launcher.redeem.redeem`)."""
+        from sealbox.protocol.session_answers import SessionCreated
+
+        return self._send("POST", "/api/v1/sessions", SessionCreated, body=request)
+
+    def get_session(self, session_id: str) -> SessionPublic:
+        from sealbox.protocol.session_answers import SessionPublic
+
+        return self._send("GET", f"/api/v1/sessions/{session_id}", SessionPublic)
+
+    def list_sessions(self, *, include_over: bool = False) -> list[SessionPublic]:
+        """My live sessions (`include_over`: also the ended and expired ones)."""
+        from sealbox.protocol.session_answers import SessionPublic
+
+        params = {"all": str(include_over).lower()}
+        return self._send("GET", "/api/v1/sessions", list[SessionPublic], params=params)
+
+    def end_session(self, session_id: str) -> SessionPublic:
+        """End one of my sessions: its credential can no longer be redeemed."""
+        from sealbox.protocol.session_answers import SessionPublic
+
+        return self._send("DELETE", f"/api/v1/sessions/{session_id}", SessionPublic)
 
     # service accounts
     def fetch_secret(
@@ -207,19 +206,17 @@ class Client:
         audited with both the service and the user.
         """
         from sealbox.launcher.redeem import redeem
+        from sealbox.protocol.session_answers import SessionCreated
+        from sealbox.protocol.session_api import ServiceFetchIn, ServiceSessionSecretIn
 
-        launch = self._request(
-            "POST",
-            "/api/v1/service/sessions",
-            json={
-                "on_behalf_of": on_behalf_of,
-                "secrets": [{"name": ref, "field": field}],
-            },
+        body = ServiceFetchIn(
+            on_behalf_of=on_behalf_of, secrets=[ServiceSessionSecretIn(name=ref, field=field)]
         )
+        launch = self._send("POST", "/api/v1/service/sessions", SessionCreated, body=body)
         delivery = redeem(
             self.http,
-            session_id=launch["session"]["id"],
-            credential=launch["session_credential"],
+            session_id=launch.session.id,
+            credential=launch.session_credential,
             keeper_url=keeper_url,
         )
         return delivery.items[0].selected().decode("utf-8")
@@ -228,31 +225,43 @@ class Client:
         self,
         *,
         on_behalf_of: str,
-        secrets: list[dict[str, str | None]],
+        secrets: Sequence[ServiceSessionSecretIn | Mapping[str, str | None]],
         mount_path: str | None = None,
         ttl_seconds: int | None = None,
         project: str | None = None,
         credential_ttl_seconds: int | None = None,
-    ) -> dict[str, Any]:
-        """For a service account: a session for `on_behalf_of` with these mappings (each `{name, field,
-        file, env}`), listed among the user's sessions. Returns the session and its one-time launch
-        credential (redeem it with `sealbox.launcher.redeem.redeem`, or hand it to an init container)."""
-        body: dict[str, Any] = {"on_behalf_of": on_behalf_of, "secrets": secrets}
-        body["mount_path"] = mount_path or "/secrets"
-        if ttl_seconds is not None:
-            body["ttl_seconds"] = ttl_seconds
-        if project is not None:
-            body["project"] = project
-        if credential_ttl_seconds is not None:
-            body["credential_ttl_seconds"] = credential_ttl_seconds
-        result: dict[str, Any] = self._request("POST", "/api/v1/service/sessions", json=body)
-        return result
+    ) -> SessionCreated:
+        """For a service account: a session for `on_behalf_of` with these mappings (each a
+        `ServiceSessionSecretIn` or a mapping of its fields `{name, field, file, env}`), listed among the
+        user's sessions. Returns the session and its one-time launch credential (redeem it with
+        `sealbox.launcher.redeem.redeem`, or hand it to an init container)."""
+        from sealbox.protocol.session_answers import SessionCreated
+        from sealbox.protocol.session_api import ServiceFetchIn, ServiceSessionSecretIn
+
+        mappings = [
+            s
+            if isinstance(s, ServiceSessionSecretIn)
+            else ServiceSessionSecretIn(
+                name=s["name"] or "", field=s.get("field"), file=s.get("file"), env=s.get("env")
+            )
+            for s in secrets
+        ]
+        body = ServiceFetchIn(
+            on_behalf_of=on_behalf_of,
+            secrets=mappings,
+            mount_path=mount_path or "/secrets",
+            ttl_seconds=ttl_seconds,
+            project=project,
+            credential_ttl_seconds=credential_ttl_seconds,
+        )
+        return self._send("POST", "/api/v1/service/sessions", SessionCreated, body=body)
 
     def end_service_session(self, session_id: str) -> None:
         """For a service account: end a session it started (ending twice is fine)."""
-        self._request("DELETE", f"/api/v1/service/sessions/{session_id}")
+        self._send_empty("DELETE", f"/api/v1/service/sessions/{session_id}")
 
-    def usable_secrets(self, user: str) -> list[dict[str, Any]]:
+    def usable_secrets(self, user: str) -> list[ServiceUsableSecret]:
         """For a service account: what `user` may bring into a session through it (metadata only)."""
-        result: list[dict[str, Any]] = self._request("GET", f"/api/v1/service/users/{user}/secrets")
-        return result
+        from sealbox.protocol.session_answers import ServiceUsableSecret
+
+        return self._send("GET", f"/api/v1/service/users/{user}/secrets", list[ServiceUsableSecret])

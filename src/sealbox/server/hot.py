@@ -6,7 +6,7 @@ routing, 405s with `Allow` and OPTIONS know them like any other route), and reac
 `ReadFront` ahead of FastAPI's middleware: no dependency injection, no pydantic response validation.
 The token check and the data are read in ONE unit of work (hand-written SQL underneath, store/raw.py)
 and the body is encoded once, by msgspec from the same Struct the write routes answer with
-(protocol.secret_api.SecretPublic, SecretPage; protocol.account_api.UserPublic for /me).
+(protocol.secret_answers.SecretPublic, SecretPage; protocol.account_answers.UserPublic for /me).
 
 Query parameters are checked by pydantic `TypeAdapter`s of the `Annotated` aliases in schemas/params.py,
 with FastAPI's semantics, as before: an unknown parameter is ignored, the last of a repeated one counts,

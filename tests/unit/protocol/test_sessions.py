@@ -10,17 +10,19 @@ import msgspec
 import pytest
 
 from sealbox.protocol import session_api
-from sealbox.protocol.base import Message, ProtocolError, decode, encode
+from sealbox.protocol.base import Answer, Message, ProtocolError, decode, decode_answer, encode
+from sealbox.protocol.session_answers import (
+    ServiceUsableSecret,
+    SessionCreated,
+    SessionPublic,
+    SessionSecretPublic,
+)
 from sealbox.protocol.session_api import (
     CredentialCreate,
     ServiceFetchIn,
     ServiceSessionSecretIn,
-    ServiceUsableSecret,
     SessionCreate,
-    SessionCreated,
-    SessionPublic,
     SessionSecretIn,
-    SessionSecretPublic,
 )
 from sealbox.protocol.sessions import (
     REPORTABLE_FAILURES,
@@ -61,8 +63,11 @@ MESSAGES: list[Message] = [
     FailureReport(credential=CREDENTIAL, code="launch_refused"),
     SessionCreate(secrets=[SessionSecretIn(name="db", file="db")], heartbeat_seconds=60),
     CredentialCreate(credential_ttl_seconds=300),
-    SessionCreated(session=SESSION, session_credential=CREDENTIAL, credential_expires_at=AT, keeper_url="u"),
     ServiceFetchIn(on_behalf_of="alice", secrets=[ServiceSessionSecretIn(name="alice/db", field="url")]),
+]
+# What the server answers; a client decodes it (and skips a field a newer server adds).
+ANSWERS: list[Answer] = [
+    SessionCreated(session=SESSION, session_credential=CREDENTIAL, credential_expires_at=AT, keeper_url="u"),
     ServiceUsableSecret(
         ref="db", name="db", owner="alice", kind="database", description="", fields=["url"], project=None
     ),
@@ -73,6 +78,14 @@ MESSAGES: list[Message] = [
 def test_what_one_side_encodes_the_server_decodes(message: Message) -> None:
     assert decode_body(encode(message), type(message), "application/json") == message
     assert decode(encode(message), type(message)) == message
+
+
+@pytest.mark.parametrize("answer", ANSWERS, ids=lambda m: type(m).__name__)
+def test_what_the_server_answers_the_client_decodes(answer: Answer) -> None:
+    wire = msgspec.json.encode(answer)
+    assert decode_answer(wire, type(answer)) == answer
+    newer = msgspec.json.decode(wire) | {"added_by_a_newer_server": 1}
+    assert decode_answer(msgspec.json.encode(newer), type(answer)) == answer
 
 
 def test_what_the_server_answers_decodes_as_the_session_side_reads_it() -> None:
@@ -98,11 +111,11 @@ def test_what_the_server_answers_decodes_as_the_session_side_reads_it() -> None:
         keeper_url="unix:///k.sock",
         items=[item],
     )
-    wire = msgspec.json.decode(encode(out))
+    wire = msgspec.json.decode(msgspec.json.encode(out))
     # Bytes travel as standard base64, as they always have.
     assert wire["sealed_key"] == base64.b64encode(b"sealed").decode()
     assert wire["items"][0]["outer"] == base64.b64encode(b"outer").decode()
-    got = decode(encode(out), RedeemResponse)
+    got = decode_answer(msgspec.json.encode(out), RedeemResponse)
     assert (got.sealed_key, got.items[0].outer, got.items[0].wrapped_dek) == (b"sealed", b"outer", b"dek")
     assert got.items[0].scopes == ["x"] and got.items[0].file == "db"
 
@@ -111,7 +124,7 @@ def test_the_created_answer_names_the_session_credential() -> None:
     created = SessionCreated(
         session=SESSION, session_credential=CREDENTIAL, credential_expires_at=AT, keeper_url="u"
     )
-    wire = msgspec.json.decode(encode(created))
+    wire = msgspec.json.decode(msgspec.json.encode(created))
     assert wire["session_credential"] == CREDENTIAL and "launch_credential" not in wire
     assert wire["credential_expires_at"] == "2026-01-02T03:04:05Z"
 

@@ -54,15 +54,14 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         return modify_pod_hook(self, pod)
 
     def sealbox_kube_session(
-        self, created: dict[str, Any], mount_path: str
+        self, session_id: str, credential: str, mount_path: str
     ) -> tuple[KubeSession, dict[str, Any]]:
         """The pod's session description and the credential Secret's manifest for a created session."""
-        session_id = str(created["session"]["id"])
         name = credential_secret_name(session_id)
         secret = credential_secret(
             name=name,
             session_id=session_id,
-            credential=created["session_credential"],
+            credential=credential,
             namespace=self.namespace,
         )
         description = KubeSession(
@@ -86,7 +85,9 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
             mount_path=selection.mount_path,
             credential_ttl=self.sealbox_credential_ttl,
         )
-        description, secret = self.sealbox_kube_session(created, selection.mount_path)
+        description, secret = self.sealbox_kube_session(
+            created.session.id, created.session_credential, selection.mount_path
+        )
         self.sealbox_session_id = description.session_id
         try:
             await self.api.create_namespaced_secret(self.namespace, secret)

@@ -75,14 +75,14 @@ class _LocalSealbox(SealboxSpawner):
                 "folder; nothing was started",
             )
         created = self.sealbox_start_session(selection, mount_path=str(root))
-        session_id = str(created["session"]["id"])
+        session_id = created.session.id
         self.sealbox_session_id = session_id
         try:
             with HTTPClient(self.sealbox_url) as anonymous:
                 delivery = redeem(
                     anonymous,
                     session_id=session_id,
-                    credential=created["session_credential"],
+                    credential=created.session_credential,
                     keeper_url=self.sealbox_keeper_url or None,
                 )
             folder = local.write_folder(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tornado import web
 from traitlets import Integer, Unicode, default
@@ -36,6 +36,9 @@ from sealbox.integrations.jupyterhub.options import (
     render_form,
 )
 from sealbox.sdk.client import Client
+
+if TYPE_CHECKING:
+    from sealbox.protocol.session_answers import SessionCreated
 
 DEFAULT_SESSION_TTL_SECONDS = 7 * 24 * 3600
 _END_RETRY_PAUSES_S = (0.5, 1.0, 2.0, 4.0)  # then the session is left to expire on its own
@@ -123,9 +126,9 @@ class SealboxSpawner(LoggingConfigurable):
         except ClientError as error:
             raise as_hub_error(error) from None
         return [
-            UsableSecret(ref=r["ref"], kind=r["kind"], description=r["description"])
+            UsableSecret(ref=r.ref, kind=r.kind, description=r.description)
             for r in rows
-            if r.get("project") is None  # project-scoped secrets go only into that project's sessions
+            if r.project is None  # project-scoped secrets go only into that project's sessions
         ]
 
     @default("options_from_form")
@@ -147,7 +150,7 @@ class SealboxSpawner(LoggingConfigurable):
 
     def sealbox_start_session(
         self, selection: Selection, *, mount_path: str, credential_ttl: int | None = None
-    ) -> dict[str, Any]:
+    ) -> SessionCreated:
         """Create the user's session (sealbox checks that the user may use each secret, and audits it)."""
         secrets: list[dict[str, str | None]] = [
             {"name": m.secret, "field": m.field, "file": m.file, "env": m.env}

@@ -1,11 +1,11 @@
-"""What /api/v1/tokens, /me, /users and /service-accounts answer: the Structs of protocol.account_api,
+"""What /api/v1/tokens, /me, /users and /service-accounts answer: the Structs of protocol.account_answers,
 built here from the domain's and the services' results."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sealbox.protocol.account_api import (
+from sealbox.protocol.account_answers import (
     TokenIssued,
     TokenPublic,
     TokenRevokedOut,

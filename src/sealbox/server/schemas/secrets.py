@@ -1,4 +1,4 @@
-"""What /api/v1/secrets and /api/v1/deleted-secrets answer: the Structs of protocol.secret_api, built
+"""What /api/v1/secrets and /api/v1/deleted-secrets answer: the Structs of protocol.secret_answers, built
 here from the domain's secrets (a grant: sharing.py)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sealbox.protocol.secret_api import (
+from sealbox.protocol.secret_answers import (
     DeletedSecretPublic,
     DeletedSecrets,
     MountingSession,

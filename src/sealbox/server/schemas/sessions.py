@@ -1,25 +1,27 @@
 """Bodies of /api/v1/sessions and /api/v1/service/sessions: the Structs of sealbox.protocol, built here.
 
-The declarations are the protocol's (session_api: what a person or a service sends and the session the
-API shows; sessions: the redemption and the failure report the session side sends); this module turns
-the services' results into them.
+The declarations are the protocol's (session_api: what a person or a service sends; session_answers:
+the session the API shows; sessions: the redemption and the failure report the session side sends);
+this module turns the services' results into them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sealbox.protocol.session_answers import (
+    ServiceUsableSecret,
+    SessionCreated,
+    SessionPublic,
+    SessionSecretPublic,
+)
 from sealbox.protocol.session_api import (
     CredentialCreate,
     ServiceFetchIn,
     ServiceSecretIn,
     ServiceSessionSecretIn,
-    ServiceUsableSecret,
     SessionCreate,
-    SessionCreated,
-    SessionPublic,
     SessionSecretIn,
-    SessionSecretPublic,
 )
 from sealbox.protocol.sessions import FailureReport, RedeemedItem, RedeemRequest, RedeemResponse
 

@@ -1,5 +1,5 @@
 """What /api/v1/secrets/{name}/grants, /api/v1/groups, /api/v1/projects and /api/v1/invitations answer:
-the Structs of protocol.sharing_api, built here from the domain's."""
+the Structs of protocol.sharing_answers, built here from the domain's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from sealbox.protocol.sharing_api import (
+from sealbox.protocol.sharing_answers import (
     CollectionPublic,
     GrantPublic,
     InvitationPublic,
