@@ -164,3 +164,19 @@ def test_names_are_asked_for_and_a_name_in_use_is_refused(stack: Stack, tmp_path
     assert "a secret name is" in moved.stderr and "you have a secret named taken already" in moved.stderr
     assert _values(alice, ["my-gh"]) == {"my-gh": github}
     _no_values(moved.stdout + moved.stderr, [github])
+
+
+def test_a_file_that_cannot_be_rewritten_is_left_unchanged_and_its_value_not_stored(
+    stack: Stack, tmp_path: Path
+) -> None:
+    alice = person(stack, "unchanged")
+    cli = _cli(stack, alice, tmp_path)
+    github = plants()[2].value
+    notebook = write_notebook(tmp_path / "nb.ipynb", [(f"gh = '{github}'  # the token {github}", None)])
+    before, text = _mine(alice), notebook.read_text()
+    moved = cli("scan", "nb.ipynb", "--move", "--yes")
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert "cell 1: the value is also outside a plain string" in moved.stdout
+    assert "stored no new secret" in moved.stdout
+    assert notebook.read_text() == text and _mine(alice) == before
+    _no_values(moved.stdout + moved.stderr, [github])
