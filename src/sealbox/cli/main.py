@@ -1,4 +1,4 @@
-"""The `sealbox` command: `up`, `server`, `keeper`, `admin`, `login`, `token`, `secret`."""
+"""The `sealbox` command: `up`, `server`, `keeper`, `admin`, `login`, `token`, `secret`, `scan`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from sealbox.cli import admin, audit, kube, rotate, secret_import, secrets, sessions, sharing, tokens
 from sealbox.cli import run as run_command
+from sealbox.cli import scan as scan_command
 from sealbox.cli.help import HelpfulGroup, VersionOption
 from sealbox.cli.output import fail_from
 from sealbox.errors import SealboxError
@@ -56,6 +57,7 @@ secrets.app.command("grants")(sharing.grants)
 secrets.app.command("import")(secret_import.import_env)
 app.command("login")(tokens.login)
 app.command("run", context_settings={"allow_interspersed_args": False})(run_command.run)
+app.command("scan")(scan_command.scan)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="default: $SEALBOX_DATA_DIR or ~/.local/share/sealbox")
