@@ -55,7 +55,7 @@ FIELD: Mapping[Kind, Mapping[str, str]] = {
         "region": r"^(?:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})?$",
     },
     Kind.TOKEN: {
-        "token": r"^(?:[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?)?$",
+        "token": r"^(?:[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?)?$",  # nosec B105 -- a pattern, not a credential
         "host": r"^(?:(?:https?://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?)?$",
         "username": r"^(?:[\x21-\x39\x3b-\x7e]{1,256})?$",
     },
