@@ -13,6 +13,7 @@ chain has one order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -64,7 +65,9 @@ _INSERT_MANY = insert_into(audit_events, _COLUMNS)
 _NEWEST_ID = Statement.of("SELECT max(id) FROM audit_events")
 
 
+@functools.lru_cache(maxsize=256)
 def _canonical_at(at: datetime) -> str:
+    """Cached: a launch's records share one time, and a verification walks runs of equal ones."""
     return at.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
@@ -176,9 +179,10 @@ class AuditRepository:
                 raise ConfigError("the audit record was not written")
             newest = inserted[0]
         else:
+            times = {at: raw.time_param(at) for at in {row["at"] for row in rows}}  # one per launch, often
             raw.execute_many(
                 _INSERT_MANY,
-                [tuple(raw.time_param(row[c]) if c == "at" else row[c] for c in _COLUMNS) for row in rows],
+                [tuple(times[row[c]] if c == "at" else row[c] for c in _COLUMNS) for row in rows],
             )
             # Still under the chain lock: the newest id is ours.
             newest_row = raw.one(_NEWEST_ID, ())

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from sealbox.domain.sessions import (
@@ -38,6 +38,24 @@ _INSERT_ITEMS = insert_into(
 )
 _SET_ITEM_VERSION = Statement.of(
     "UPDATE session_secrets SET version = ? WHERE session_id = ? AND position = ?"
+)
+_ITEMS_OF_ONE = Statement.compiled(
+    select(
+        session_secrets.c.secret_id,
+        session_secrets.c.secret_name,
+        session_secrets.c.owner_id,
+        users.c.name,
+        secrets.c.kind,
+        session_secrets.c.field,
+        session_secrets.c.file,
+        session_secrets.c.env,
+        session_secrets.c.version,
+        secrets.c.current_version,
+    )
+    .join(users, users.c.id == session_secrets.c.owner_id)
+    .outerjoin(secrets, secrets.c.id == session_secrets.c.secret_id)
+    .where(session_secrets.c.session_id == bindparam("session_id"))
+    .order_by(session_secrets.c.position)
 )
 _LIVE_FOR_SECRET = Statement.of(
     """SELECT DISTINCT se.id, u.name, se.created_at, se.expires_at, se.heartbeat_seconds, se.last_seen_at
@@ -175,7 +193,26 @@ class SessionRepository:
         row = self.conn.execute(query).first()
         if row is None:
             return None
-        return _session(row, tuple(self._items([session_id])[session_id]))
+        return _session(row, self._items_of(session_id))
+
+    def _items_of(self, session_id: str) -> tuple[SessionSecret, ...]:
+        """One session's items (every redemption and end reads them): a statement compiled once."""
+        rows = RawReader(self.conn).all(_ITEMS_OF_ONE, {"session_id": session_id})
+        return tuple(
+            SessionSecret(
+                secret_id=r[0],
+                secret_name=r[1],
+                owner_id=r[2],
+                owner_name=r[3],
+                kind=r[4] or "deleted",
+                field=r[5],
+                file=r[6],
+                env=r[7],
+                version=r[8],
+                current_version=r[9],
+            )
+            for r in rows
+        )
 
     def list_for(self, owner_id: str, *, live_only: bool, now: datetime, limit: int) -> list[Session]:
         query = self._select().where(sessions.c.owner_id == owner_id).order_by(sessions.c.created_at.desc())
