@@ -16,6 +16,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
+from sealbox.domain.kinds import SPECS, Kind
 from tests.browser.web import (
     CANARIES,
     Watch,
@@ -240,14 +241,14 @@ def test_add_form_without_javascript(web_stack: Stack, new_context: NewContext, 
     sign_in(page, base, web_stack.admin_token)
     page.goto(f"{base}/web/new")
     # Without the script every kind's inputs show (and are posted); the show toggle stays hidden.
-    expect(page.locator("fieldset.kind-fields")).to_have_count(5)
+    expect(page.locator("fieldset.kind-fields")).to_have_count(len(Kind))
     for fieldset in page.locator("fieldset.kind-fields").all():
         expect(fieldset).to_be_visible()
     expect(page.get_by_role("button", name="Show value")).to_be_hidden()
 
     cases = {
         "database": ("nojs-db", {"url": f"postgresql://etl:{canary('nojsdb')}@warehouse:5432/etl"}),
-        "token": ("nojs-token", {"value": canary("nojstoken")}),  # the second of three `value` inputs
+        "token": ("nojs-token", {"value": canary("nojstoken")}),  # the second `value` input
         "ssh-key": ("nojs-ssh", {"value": _ssh_key(canary("nojsssh"))}),  # the third
     }
     for kind, (name, fields) in cases.items():
@@ -260,7 +261,8 @@ def test_add_form_without_javascript(web_stack: Stack, new_context: NewContext, 
             page.get_by_role("button", name="Save secret").click()
         expect(page).to_have_url(f"{base}/web/s/admin/{name}?saved=1")
         posted = urllib.parse.parse_qs(sent.value.post_data or "", keep_blank_values=True)
-        assert len(posted["value"]) == 3  # generic, token and ssh-key
+        # One `value` input for each kind of one value (generic, token, ssh-key, gcp's key file).
+        assert len(posted["value"]) == len([k for k in Kind if not SPECS[k].multi_field])
         for f in ("access_key_id", "secret_access_key", "session_token", "region", "url", "host", "dbname"):
             assert f"field_{f}" in posted, f
         # The server kept the one that was filled in.

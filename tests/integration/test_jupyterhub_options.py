@@ -171,14 +171,14 @@ def test_bad_choices_are_refused_without_echoing_them(raw: Any) -> None:
 
 def test_the_operators_install_list_is_a_pip_extra() -> None:
     """docs/jupyterhub.md tells the operator `pip install 'sealbox[jupyterhub]'`: the extra exists and
-    holds what the hub and its servers import."""
+    holds what the hub and its servers import (ahocorasick-rs: the output redaction the spawners enable)."""
     import tomllib
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = {re.split(r"[<>=;\[ ]", req, maxsplit=1)[0] for req in extras["jupyterhub"]}
-    assert names == {"jupyterhub", "jupyter_server", "ipykernel"}
+    assert names == {"jupyterhub", "jupyter_server", "ipykernel", "ahocorasick-rs"}
     docs = (root / "docs" / "jupyterhub.md").read_text()
     assert "pip install 'sealbox[jupyterhub]'" in docs and "configurable-http-proxy" in docs
 
