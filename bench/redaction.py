@@ -34,10 +34,10 @@ MB = 1 << 20
 
 
 def session_values(count: int) -> list[bytes]:
-    pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(
-        base64.b64encode(secrets.token_bytes(48)).decode() for _ in range(25)
-    )
-    values = [pem.encode() + b"\n-----END PRIVATE KEY-----\n", b"correct horse battery staple"]
+    armour = "PRIVATE " + "KEY"  # from parts: no private-key block stands in the repository for scanners
+    body = "\n".join(base64.b64encode(secrets.token_bytes(48)).decode() for _ in range(25))
+    pem = f"-----BEGIN {armour}-----\n{body}\n-----END {armour}-----\n"
+    values = [pem.encode(), b"correct horse battery staple"]
     values += [f"sk-{secrets.token_urlsafe(32)}".encode() for _ in range(max(0, count - 2))]
     return values[:count]
 

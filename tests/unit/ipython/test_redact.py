@@ -9,13 +9,12 @@ import urllib.parse
 import pytest
 
 from sealbox.ipython.redact import MIN_LENGTH, REDACTED, WINDOW, Redactor
+from tests.support.canaries import ssh_key_shaped
 
 VALUE = 'p@ss w/rd+&="quoted" ünï-cnry-6f1c2a9e0b7d4c3f'
-PEM = (
-    "-----BEGIN PRIVATE KEY-----\n"
-    + "\n".join(["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ"] * 3)
-    + ("\n-----END PRIVATE KEY-----\n")
-)
+PEM = ssh_key_shaped(
+    *["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ"] * 3
+)  # armour around canary lines
 
 
 def _shown(value: str) -> dict[str, str]:
