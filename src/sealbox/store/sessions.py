@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,21 +40,48 @@ _INSERT_ITEMS = insert_into(
 _SET_ITEM_VERSION = Statement.of(
     "UPDATE session_secrets SET version = ? WHERE session_id = ? AND position = ?"
 )
-_ITEMS_OF_ONE = Statement.compiled(
-    select(
-        session_secrets.c.secret_id,
-        session_secrets.c.secret_name,
-        session_secrets.c.owner_id,
-        users.c.name,
-        secrets.c.kind,
-        session_secrets.c.field,
-        session_secrets.c.file,
-        session_secrets.c.env,
-        session_secrets.c.version,
-        secrets.c.current_version,
+# A session's items with their owners' names and their secrets' kinds and current versions, in order.
+_ITEM_COLUMNS = (
+    session_secrets.c.secret_id,
+    session_secrets.c.secret_name,
+    session_secrets.c.owner_id,
+    users.c.name,
+    secrets.c.kind,
+    session_secrets.c.field,
+    session_secrets.c.file,
+    session_secrets.c.env,
+    session_secrets.c.version,
+    secrets.c.current_version,
+)
+
+
+def _items_query(*extra: Any) -> Any:
+    return (
+        select(*_ITEM_COLUMNS, *extra)
+        .join(users, users.c.id == session_secrets.c.owner_id)
+        .outerjoin(secrets, secrets.c.id == session_secrets.c.secret_id)
     )
-    .join(users, users.c.id == session_secrets.c.owner_id)
-    .outerjoin(secrets, secrets.c.id == session_secrets.c.secret_id)
+
+
+def _item(r: Sequence[Any]) -> SessionSecret:
+    """An item from a row that starts with `_ITEM_COLUMNS`."""
+    return SessionSecret(
+        secret_id=r[0],
+        secret_name=r[1],
+        owner_id=r[2],
+        owner_name=r[3],
+        kind=r[4] or "deleted",
+        field=r[5],
+        file=r[6],
+        env=r[7],
+        version=r[8],
+        current_version=r[9],
+    )
+
+
+# One session's items (every redemption and end reads them): compiled once.
+_ITEMS_OF_ONE = Statement.compiled(
+    _items_query()
     .where(session_secrets.c.session_id == bindparam("session_id"))
     .order_by(session_secrets.c.position)
 )
@@ -155,30 +183,12 @@ class SessionRepository:
         if not session_ids:
             return out
         rows = self.conn.execute(
-            select(
-                session_secrets, users.c.name.label("owner_name"), secrets.c.kind, secrets.c.current_version
-            )
-            .join(users, users.c.id == session_secrets.c.owner_id)
-            .outerjoin(secrets, secrets.c.id == session_secrets.c.secret_id)
+            _items_query(session_secrets.c.session_id)
             .where(session_secrets.c.session_id.in_(session_ids))
             .order_by(session_secrets.c.session_id, session_secrets.c.position)
         )
         for r in rows:
-            m = r._mapping
-            out[m["session_id"]].append(
-                SessionSecret(
-                    secret_id=m["secret_id"],
-                    secret_name=m["secret_name"],
-                    owner_id=m["owner_id"],
-                    owner_name=m["owner_name"],
-                    kind=m["kind"] or "deleted",
-                    field=m["field"],
-                    file=m["file"],
-                    env=m["env"],
-                    version=m["version"],
-                    current_version=m["current_version"],
-                )
-            )
+            out[r[-1]].append(_item(r))
         return out
 
     def _select(self) -> Any:
@@ -196,23 +206,7 @@ class SessionRepository:
         return _session(row, self._items_of(session_id))
 
     def _items_of(self, session_id: str) -> tuple[SessionSecret, ...]:
-        """One session's items (every redemption and end reads them): a statement compiled once."""
-        rows = RawReader(self.conn).all(_ITEMS_OF_ONE, {"session_id": session_id})
-        return tuple(
-            SessionSecret(
-                secret_id=r[0],
-                secret_name=r[1],
-                owner_id=r[2],
-                owner_name=r[3],
-                kind=r[4] or "deleted",
-                field=r[5],
-                file=r[6],
-                env=r[7],
-                version=r[8],
-                current_version=r[9],
-            )
-            for r in rows
-        )
+        return tuple(map(_item, RawReader(self.conn).all(_ITEMS_OF_ONE, {"session_id": session_id})))
 
     def list_for(self, owner_id: str, *, live_only: bool, now: datetime, limit: int) -> list[Session]:
         query = self._select().where(sessions.c.owner_id == owner_id).order_by(sessions.c.created_at.desc())
