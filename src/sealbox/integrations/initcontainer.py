@@ -166,17 +166,16 @@ class Refresher:
 
     def _fetch(self, entries: list[dict[str, Any]]) -> Delivery:
         token = read_small_file(self.opts.token_file, "service token")  # re-read: the Secret may rotate
-        body = {
-            "on_behalf_of": self.opts.on_behalf_of,
-            "secrets": [{"name": f"{e['owner']}/{e['secret']}", "field": e.get("field")} for e in entries],
-            "project": self.opts.project,
-        }
         with Client(self.opts.server_url, token) as client:
-            launch = client.call("POST", "/api/v1/service/sessions", json=body)
+            launch = client.service_fetch(
+                on_behalf_of=self.opts.on_behalf_of,
+                secrets=[{"name": f"{e['owner']}/{e['secret']}", "field": e.get("field")} for e in entries],
+                project=self.opts.project,
+            )
             return redeem(
                 client.http,
-                session_id=launch["session"]["id"],
-                credential=launch["session_credential"],
+                session_id=launch.session.id,
+                credential=launch.session_credential,
                 keeper_url=self.opts.keeper_url,
             )
 

@@ -193,12 +193,16 @@ def remove_folder(path: Path, *, keep_folder: bool, owner: int | None = None) ->
 # Leases: a record of each live folder, so that the next run removes what a crashed run left.
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
+    """When a living process started (its identity beside the pid, which the system reuses); None when it is
+    gone. A zombie counts as gone: it is only a record waiting for its parent (or, orphaned, for init, which
+    may reap it seconds later), and the folder it held is left over."""
     try:
         stat_line = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat_line.rsplit(")", 1)[1].split()[19]
+    fields = stat_line.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def write_lease(
@@ -211,7 +215,7 @@ def write_lease(
         lease,
         {
             "pid": os.getpid(),
-            "start": _start_time(os.getpid()),
+            "start": process_start_time(os.getpid()),
             "path": str(path) if path is not None else None,
             "keep_folder": keep_folder,
             "session": session_id,
@@ -253,7 +257,7 @@ def clean_leftovers(root: Path) -> list[Leftover]:
             path = Path(data["path"]) if data.get("path") else None
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if _start_time(pid) is not None and _start_time(pid) == start:
+        if start is not None and process_start_time(pid) == start:
             continue  # still running
         if path is not None:
             remove_folder(path, keep_folder=bool(data.get("keep_folder")), owner=os.getuid())

@@ -18,13 +18,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from sealbox.domain.sessions import HEARTBEAT_MISSES
 from sealbox.errors import ClientError, SealboxError
 
+if TYPE_CHECKING:
+    from sealbox.protocol.session_answers import SessionPublic
+
 OVER = frozenset({"ended", "expired"})
-Call = Callable[[str, str], Any]
+
+
+class SessionCalls(Protocol):
+    """What the run asks the server about its session (`sealbox.sdk.client.Client` answers all three)."""
+
+    def heartbeat(self, session_id: str) -> SessionPublic: ...
+
+    def get_session(self, session_id: str) -> SessionPublic: ...
+
+    def end_session(self, session_id: str) -> SessionPublic: ...
 
 
 class Reporter:
@@ -66,15 +78,15 @@ class Watch:
     def __init__(
         self,
         *,
-        call: Call,
+        server: SessionCalls,
         session_id: str,
         heartbeat_seconds: int,
-        refresh: Callable[[dict[str, Any]], None] | None,
+        refresh: Callable[[SessionPublic], None] | None,
         refresh_interval: float,
         on_over: Callable[[str], None],
         reporter: Reporter,
     ) -> None:
-        self.call = call
+        self.server = server
         self.session_id = session_id
         self.heartbeat_seconds = heartbeat_seconds
         self.refresh = refresh
@@ -100,19 +112,19 @@ class Watch:
         while not self._stop.wait(tick):
             what = "heartbeat"
             try:
-                session = None
+                session: SessionPublic | None = None
                 if time.monotonic() + tick / 2 >= next_beat:  # due (a wait may end a little early)
-                    session = self.call("POST", f"/api/v1/sessions/{self.session_id}/heartbeat")
+                    session = self.server.heartbeat(self.session_id)
                     next_beat = time.monotonic() + self.heartbeat_seconds
                 if session is None and self.refresh is not None:
                     what = "refresh"
-                    session = self.call("GET", f"/api/v1/sessions/{self.session_id}")
+                    session = self.server.get_session(self.session_id)
                 if session is None:
                     continue
                 refused_since = None
-                if session.get("status") in OVER:
+                if session.status in OVER:
                     self.reporter.ok()
-                    self.on_over(str(session["status"]))
+                    self.on_over(session.status)
                     return
                 if self.refresh is not None and not self._stop.is_set():
                     what = "refresh"
@@ -138,10 +150,10 @@ class Watch:
                 next_beat = time.monotonic()
 
 
-def end_session(call: Call, session_id: str, reporter: Reporter) -> bool:
+def end_session(server: SessionCalls, session_id: str, reporter: Reporter) -> bool:
     """End the session on the server; False when the server could not be reached (try again later)."""
     try:
-        call("DELETE", f"/api/v1/sessions/{session_id}")
+        server.end_session(session_id)
     except ClientError as exc:
         # 404 and the like: nothing left to end; unreachable or unavailable: try again later.
         return not (exc.status_code == 0 or exc.status_code >= 500)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -66,5 +67,5 @@ def _decode(body: bytes, kind: type[T]) -> T:
         raise NotJSON() from None
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Message | Mapping[str, Any]) -> bytes:
     return msgspec.json.encode(message)

@@ -50,11 +50,12 @@ class Calls:
         path: str,
         answer: type[T],
         *,
-        body: Message | None = None,
+        body: Message | Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> T:
-        """`body` encoded as its Struct, the answer decoded as `answer`; its errors as `HTTPClient.call`'s."""
+        """`body` encoded as its Struct (or as plain JSON data), the answer decoded as `answer`; its errors as
+        `HTTPClient.call`'s."""
         from sealbox.protocol.base import ProtocolError, decode_answer, encode
 
         content = None if body is None else encode(body)

@@ -171,9 +171,10 @@ class Client(SharingCalls):
         return self._send("GET", "/api/v1/audit", AuditPage, params=filters)
 
     # sessions
-    def create_session(self, request: SessionCreate) -> SessionCreated:
+    def create_session(self, request: SessionCreate | Mapping[str, Any]) -> SessionCreated:
         """A session of mine (`sealbox run` and `sealbox kube` make them): redeem its one-time credential on
-        the session side (`sealbox.launcher.redeem.redeem`)."""
+        the session side (`sealbox.launcher.redeem.redeem`). The request is a SessionCreate, or its fields
+        as plain data (`sealbox run` passes those: it starts faster without loading the request types)."""
         from sealbox.protocol.session_answers import SessionCreated
 
         return self._send("POST", "/api/v1/sessions", SessionCreated, body=request)
@@ -196,6 +197,18 @@ class Client(SharingCalls):
 
         return self._send("DELETE", f"/api/v1/sessions/{session_id}", SessionPublic)
 
+    def heartbeat(self, session_id: str) -> SessionPublic:
+        """Call in for a session that asked for a heartbeat (`sealbox run` does every interval)."""
+        from sealbox.protocol.session_answers import SessionPublic
+
+        return self._send("POST", f"/api/v1/sessions/{session_id}/heartbeat", SessionPublic)
+
+    def new_session_credential(self, session_id: str) -> SessionCreated:
+        """A fresh one-time credential for a live session of mine (to bring in replaced values)."""
+        from sealbox.protocol.session_answers import SessionCreated
+
+        return self._send("POST", f"/api/v1/sessions/{session_id}/credentials", SessionCreated)
+
     # service accounts
     def fetch_secret(
         self, ref: str, *, on_behalf_of: str, field: str | None = None, keeper_url: str | None = None
@@ -206,13 +219,8 @@ class Client(SharingCalls):
         audited with both the service and the user.
         """
         from sealbox.launcher.redeem import redeem
-        from sealbox.protocol.session_answers import SessionCreated
-        from sealbox.protocol.session_api import ServiceFetchIn, ServiceSessionSecretIn
 
-        body = ServiceFetchIn(
-            on_behalf_of=on_behalf_of, secrets=[ServiceSessionSecretIn(name=ref, field=field)]
-        )
-        launch = self._send("POST", "/api/v1/service/sessions", SessionCreated, body=body)
+        launch = self.service_fetch(on_behalf_of=on_behalf_of, secrets=[{"name": ref, "field": field}])
         delivery = redeem(
             self.http,
             session_id=launch.session.id,
@@ -220,6 +228,22 @@ class Client(SharingCalls):
             keeper_url=keeper_url,
         )
         return delivery.items[0].selected().decode("utf-8")
+
+    def service_fetch(
+        self,
+        *,
+        on_behalf_of: str,
+        secrets: Sequence[ServiceSessionSecretIn | Mapping[str, str | None]],
+        project: str | None = None,
+    ) -> SessionCreated:
+        """For a service account: a fetch for `on_behalf_of` (a session of a minute, not listed, with no
+        folder): redeem its credential to put the values together here. The delivered items are named
+        f0, f1, ... in the order asked."""
+        from sealbox.protocol.session_answers import SessionCreated
+        from sealbox.protocol.session_api import ServiceFetchIn
+
+        body = ServiceFetchIn(on_behalf_of=on_behalf_of, secrets=_service_mappings(secrets), project=project)
+        return self._send("POST", "/api/v1/service/sessions", SessionCreated, body=body)
 
     def start_service_session(
         self,
@@ -236,19 +260,11 @@ class Client(SharingCalls):
         user's sessions. Returns the session and its one-time launch credential (redeem it with
         `sealbox.launcher.redeem.redeem`, or hand it to an init container)."""
         from sealbox.protocol.session_answers import SessionCreated
-        from sealbox.protocol.session_api import ServiceFetchIn, ServiceSessionSecretIn
+        from sealbox.protocol.session_api import ServiceFetchIn
 
-        mappings = [
-            s
-            if isinstance(s, ServiceSessionSecretIn)
-            else ServiceSessionSecretIn(
-                name=s["name"] or "", field=s.get("field"), file=s.get("file"), env=s.get("env")
-            )
-            for s in secrets
-        ]
         body = ServiceFetchIn(
             on_behalf_of=on_behalf_of,
-            secrets=mappings,
+            secrets=_service_mappings(secrets),
             mount_path=mount_path or "/secrets",
             ttl_seconds=ttl_seconds,
             project=project,
@@ -265,3 +281,18 @@ class Client(SharingCalls):
         from sealbox.protocol.session_answers import ServiceUsableSecret
 
         return self._send("GET", f"/api/v1/service/users/{user}/secrets", list[ServiceUsableSecret])
+
+
+def _service_mappings(
+    secrets: Sequence[ServiceSessionSecretIn | Mapping[str, str | None]],
+) -> list[ServiceSessionSecretIn]:
+    from sealbox.protocol.session_api import ServiceSessionSecretIn
+
+    return [
+        s
+        if isinstance(s, ServiceSessionSecretIn)
+        else ServiceSessionSecretIn(
+            name=s["name"] or "", field=s.get("field"), file=s.get("file"), env=s.get("env")
+        )
+        for s in secrets
+    ]

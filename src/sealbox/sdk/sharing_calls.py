@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from sealbox.sdk.calls import Calls, split_ref
 
@@ -100,7 +100,3 @@ class SharingCalls(Calls):
     def withdraw_invitation(self, group: str, user: str) -> None:
         """A manager takes an invitation back (whether or not one is pending)."""
         self._send_empty("DELETE", f"/api/v1/groups/{group}/invitations/{user}")
-
-    def collection(self, kind: str, method: str, path: str = "", **body: Any) -> Any:
-        """Groups and projects, untyped (kind is 'groups' or 'projects'): the methods above are typed."""
-        return self.http.call(method, f"/api/v1/{kind}{path}", json_body=body or None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -392,3 +394,21 @@ def test_a_leftover_names_the_server_its_session_is_on(tmp_path: Path) -> None:
     found = sorted(clean_leftovers(tmp_path), key=lambda f: f.session_id)
     assert [(f.session_id, f.server) for f in found] == [("s-a", "http://a"), ("s-old", None)]
     assert json.loads((tmp_path / "lease-a.json").read_text())["server"] == "http://a"
+
+
+def test_a_killed_process_not_yet_reaped_counts_as_gone() -> None:
+    """A killed server orphaned by a killed hub stays a zombie until init reaps it (here up to about two
+    seconds): its folder is a leftover all the same, or a hub restarting at once would keep it."""
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert spool.process_start_time(child.pid) is not None
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert spool.process_start_time(child.pid) is None  # a zombie: not waited for yet, but gone
+    finally:
+        child.kill()
+        child.wait()
+    assert spool.process_start_time(child.pid) is None

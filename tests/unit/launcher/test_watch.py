@@ -1,7 +1,7 @@
 """The run's calling-in loop (launcher/watch.py): what it says, when it gives up, what it does when the
 session is over (issue 12, new user 2 and 3).
 
-The server is stood in for by a function that answers like the client does (a session, or a ClientError);
+The server is stood in for by an object that answers like the client does (a session, or a ClientError);
 the loop runs on real time with a 1 s heartbeat. The same behaviour against a real server and real
 processes is in tests/integration/test_run_refresh.py and test_run_cleanup.py.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sealbox.errors import ClientError, Unavailable
 from sealbox.launcher.watch import Reporter, Watch, end_session
+from sealbox.protocol.session_answers import SessionPublic
 
 URL = "http://sealbox.test"
 DOWN = ClientError(0, "unreachable", f"cannot reach the sealbox server at {URL}")
@@ -29,16 +30,36 @@ class Server:
         self.outcomes = list(outcomes)
         self.calls: list[tuple[str, str]] = []
 
-    def __call__(self, method: str, path: str) -> Any:
-        self.calls.append((method, path))
+    def _answer(self, call: str, session_id: str) -> SessionPublic:
+        self.calls.append((call, session_id))
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         if isinstance(outcome, Exception):
             raise outcome
-        return {"status": outcome, "secrets": []}
+        at = datetime.now(UTC)
+        return SessionPublic(
+            id=session_id,
+            owner="ada",
+            project=None,
+            mount_path="/secrets",
+            status=outcome,
+            created_at=at,
+            expires_at=at + timedelta(hours=1),
+            ended_at=None,
+            secrets=[],
+        )
+
+    def heartbeat(self, session_id: str) -> SessionPublic:
+        return self._answer("heartbeat", session_id)
+
+    def get_session(self, session_id: str) -> SessionPublic:
+        return self._answer("get_session", session_id)
+
+    def end_session(self, session_id: str) -> SessionPublic:
+        return self._answer("end_session", session_id)
 
 
 def watch(
-    server: Server, *, refresh: Callable[[dict[str, Any]], None] | None = None
+    server: Server, *, refresh: Callable[[SessionPublic], None] | None = None
 ) -> tuple[Watch, list[str], list[str], threading.Event]:
     lines: list[str] = []
     over: list[str] = []
@@ -49,7 +70,7 @@ def watch(
         done.set()
 
     w = Watch(
-        call=server,
+        server=server,
         session_id="s1",
         heartbeat_seconds=1,
         refresh=refresh,
@@ -87,7 +108,7 @@ def test_an_unreachable_server_is_said_once_and_its_return_once() -> None:
 def test_a_failing_refresh_is_said_once_and_when_it_works_again() -> None:
     failures = iter([Unavailable("the keeper is unavailable", code="keeper_unavailable")] * 4)
 
-    def refresh(_: dict[str, Any]) -> None:
+    def refresh(_: SessionPublic) -> None:
         failure = next(failures, None)
         if failure is not None:
             raise failure
@@ -154,7 +175,7 @@ def test_a_server_down_for_longer_than_the_window_takes_no_files_away() -> None:
         w.stop()
     assert over == []
     first_answered = server.calls[20]
-    assert first_answered == ("POST", "/api/v1/sessions/s1/heartbeat")
+    assert first_answered == ("heartbeat", "s1")
     assert lines[-1] == f"the sealbox server at {URL} answers again"
 
 

@@ -29,7 +29,7 @@ from sealbox.errors import BadRequest
 from sealbox.launcher.contents import folder_contents
 from sealbox.launcher.memory import SHM, find_or_make, found_roots
 from sealbox.launcher.redeem import Delivered
-from sealbox.launcher.spool import SecretFolder, _start_time, own_folder, remove_folder
+from sealbox.launcher.spool import SecretFolder, own_folder, process_start_time, remove_folder
 from sealbox.private_files import write_private_file
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
@@ -96,7 +96,7 @@ def write_folder(
 
 
 def _process(pid: int | None) -> dict[str, object] | None:
-    return None if pid is None else {"pid": pid, "start": _start_time(pid)}
+    return None if pid is None else {"pid": pid, "start": process_start_time(pid)}
 
 
 def _write_lease(root: Path, *, session_id: str, folder: Path, user: str, server: int | None) -> None:
@@ -118,7 +118,7 @@ def record_server(root: Path, *, session_id: str, folder: Path, user: str, pid: 
 def _alive(proc: object) -> bool:
     if not isinstance(proc, dict) or not isinstance(proc.get("pid"), int):
         return False
-    start = _start_time(proc["pid"])
+    start = process_start_time(proc["pid"])
     return start is not None and start == proc.get("start")
 
 
