@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +169,45 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
     assert [(r["actor"].startswith("hub-"), r["on_behalf_of"]) for r in ends] == [(True, "alice")]
 
 
+AWS_KEY_ID = "AKIAIOSFODNN7SEALBOX"  # an example access key id (AWS's documented example, with our suffix)
+READ_AWS = (
+    "import boto3, hashlib, json\n"
+    "c = boto3.Session().get_credentials().get_frozen_credentials()\n"
+    "print(json.dumps([c.access_key, hashlib.sha256(c.secret_key.encode()).hexdigest(),"
+    " boto3.Session().region_name]))\n"
+)
+
+
+def test_a_secret_in_its_clients_format_reaches_the_server(world: World, tmp_path: Path) -> None:
+    """`sealbox run --as aws` through the hub: the server's folder holds the shared credentials and config
+    files, its environment names them, and boto3 with nothing but that environment finds the key."""
+    w = world
+    secret = _value("aws-sk")
+    with w.stack.client(w.alice_token) as a:
+        fields = {"access_key_id": AWS_KEY_ID, "secret_access_key": secret, "region": "eu-west-1"}
+        made = a.post("/api/v1/secrets", json={"name": "aws_keys", "kind": "aws", "fields": fields})
+        assert made.status_code == 201, made.text
+    response = w.hub.spawn("alice", {"sealbox": {"secrets": [{"name": "aws_keys", "as": "aws"}]}})
+    assert response.status_code in (201, 202), response.text
+    _, env = _live_server("alice", w.hub)
+    folder = Path(env["SEALBOX_SECRETS_DIR"])
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == f"{folder}/aws_keys/credentials"
+    assert env["AWS_CONFIG_FILE"] == f"{folder}/aws_keys/config"
+    assert stat.S_IMODE(os.stat(env["AWS_SHARED_CREDENTIALS_FILE"]).st_mode) == 0o400
+    only_aws = {k: v for k, v in env.items() if k.startswith("AWS_")}
+    read = subprocess.run(
+        [sys.executable, "-c", READ_AWS],
+        env={**only_aws, "PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    assert json.loads(read.stdout) == [AWS_KEY_ID, hashlib.sha256(secret.encode()).hexdigest(), "eu-west-1"]
+    w.hub.stop_server("alice")
+    assert not folder.exists()
+
+
 @pytest.mark.parametrize(
     ("label", "secrets", "mount_path"),
     [
@@ -184,6 +225,8 @@ def test_rest_spawn_delivers_files_env_and_a_kernel_reads_them(world: World) -> 
         ),
         ("relative mount path", ["db_password"], "secrets"),
         ("not a list", "db_password", "/secrets"),
+        ("unknown format", [{"name": "db_password", "as": "nope"}], "/secrets"),
+        ("format of another kind", [{"name": "db_password", "as": "aws"}], "/secrets"),
     ],
 )
 def test_bad_user_options_are_a_400_and_start_nothing(

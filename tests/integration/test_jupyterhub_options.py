@@ -117,9 +117,11 @@ def test_a_typed_secrets_row_offers_its_fields_for_the_variable() -> None:
         {"sealbox": {"secrets": [{"name": "bob/aws", "env": "AWS_REGION", "field": "region"}, "db"]}}
     )
     tags = _tags(render_form(usable, chosen=chosen))
-    selects = [a for t, a in tags if t == "select"]
+    selects = [a for t, a in tags if t == "select" and str(a["name"]).startswith("sealbox_field_")]
     assert [s["name"] for s in selects] == ["sealbox_field_0"]  # the aws row only
-    options = [(a["value"], "selected" in a) for t, a in tags if t == "option"]
+    after = tags[tags.index(("select", selects[0])) + 1 :]
+    field_options = after[: [t for t, _ in after].index("select")]  # up to the row's format select
+    options = [(a["value"], "selected" in a) for t, a in field_options if t == "option"]
     assert options == [
         ("access_key_id", False),
         ("secret_access_key", False),
@@ -128,6 +130,35 @@ def test_a_typed_secrets_row_offers_its_fields_for_the_variable() -> None:
     ]
     # Where variables are not delivered (KubeSpawner), neither the variable nor the field is asked for.
     assert "select" not in {t for t, _ in _tags(render_form(usable, allow_env=False))}
+
+
+def test_a_secret_may_be_written_in_its_clients_format() -> None:
+    """`sealbox run --as` in the form, the link and user_options: a row offers the formats of its kind (none
+    for a generic secret), the choice travels by row and round-trips through user_options."""
+    usable = [
+        UsableSecret(ref="bob/aws", kind="aws", description=""),
+        UsableSecret(ref="db", kind="generic", description=""),
+        UsableSecret(ref="gh", kind="token", description=""),
+    ]
+    chosen = parse({"sealbox": {"secrets": [{"name": "bob/aws", "as": "aws-process"}, "db"]}})
+    assert chosen is not None and chosen.formats() == {"aws": "aws-process"}
+    tags = _tags(render_form(usable, chosen=chosen))
+    formats = [a["name"] for t, a in tags if t == "select" and str(a["name"]).startswith("sealbox_as_")]
+    assert formats == ["sealbox_as_0", "sealbox_as_2"]  # not the generic row
+    options = [(a["value"], "selected" in a) for t, a in tags if t == "option"]
+    assert ("", False) in options and ("aws-process", True) in options and ("git", False) in options
+    assert not any(value in ("pgpass", "ssh") for value, _ in options)  # neither an aws nor a token format
+
+    form = {"sealbox_secret": ["gh", "db"], "sealbox_ref_2": ["gh"], "sealbox_ref_1": ["db"]}
+    options_in = from_form({**form, "sealbox_as_2": ["git"], "sealbox_as_1": [""]})
+    assert options_in["sealbox"]["secrets"] == [
+        {"name": "gh", "file": None, "env": None, "as": "git"},
+        {"name": "db", "file": None, "env": None},
+    ]
+    link = from_form({"sealbox_secret": ["gh"], "sealbox_file_0": ["github"], "sealbox_as_0": ["netrc"]})
+    selection = parse(link)
+    assert selection is not None and selection.formats() == {"github": "netrc"}
+    assert parse(selection.to_user_options()) == selection
 
 
 def test_a_link_with_repeated_names_and_opt_prefix() -> None:
@@ -161,6 +192,8 @@ def test_a_link_with_repeated_names_and_opt_prefix() -> None:
         {"secrets": ["db"], "extra": True},
         {"secrets": [{"name": "bob/aws", "field": "region"}]},  # a field is for a variable: env too
         {"secrets": [{"name": "bob/aws", "env": "R", "field": "x" * 300}]},
+        {"secrets": [{"name": "bob/aws", "as": "../aws"}]},  # not a format
+        {"secrets": [{"name": "bob/aws", "as": "x" * 300}]},
     ],
 )
 def test_bad_choices_are_refused_without_echoing_them(raw: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from urllib.parse import parse_qs, urlsplit
 
-from sealbox.integrations.jupyterhub.options import from_form
+from sealbox.integrations.jupyterhub.options import from_form, parse
 from sealbox.server.web.start import Choice, build
 
 
@@ -115,7 +115,7 @@ def test_the_start_page_refuses_every_dangerous_variable_and_keeps_ordinary_ones
         assert started.hub_link is not None and f"sealbox_env_0={name}" in started.hub_link
 
 
-def test_a_client_format_goes_after_its_secret_and_not_into_the_hub_link() -> None:
+def test_a_client_format_goes_after_its_secret_and_into_the_hub_link() -> None:
     aws = choice("aws-prod", kind="aws")
     aws.fmt = "aws"
     started, errors = build(
@@ -125,7 +125,12 @@ def test_a_client_format_goes_after_its_secret_and_not_into_the_hub_link() -> No
     assert started.command == (
         "sealbox run --secret aws-prod --as aws --secret db --mount-path /secrets -- python etl.py"
     )
-    assert started.hub_link is None and started.hub_note is not None and "format" in started.hub_note
+    assert started.hub_link is not None
+    query = parse_qs(urlsplit(started.hub_link).query)
+    assert query["sealbox_secret"] == ["aws-prod", "db"] and query["sealbox_as_0"] == ["aws"]
+    assert "sealbox_as_1" not in query
+    selection = parse(from_form(query))  # what the hub makes of the link
+    assert selection is not None and selection.formats() == {"aws-prod": "aws"}
 
 
 def test_a_format_the_kind_does_not_have_is_refused_without_echo() -> None:

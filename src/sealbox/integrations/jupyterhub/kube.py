@@ -15,6 +15,7 @@ import asyncio
 from typing import Any
 
 from kubespawner import KubeSpawner
+from tornado import web
 from traitlets import Integer, Unicode
 
 from sealbox.integrations.jupyterhub.spawner import SealboxSpawner
@@ -79,6 +80,12 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         setattr(self, SPAWNER_ATTRIBUTE, None)
         if selection is None:
             return await super().start()
+        if selection.formats():
+            raise web.HTTPError(
+                400,
+                "sealbox: client formats (as) are written for servers on the hub's machine; a server in "
+                "Kubernetes takes its secrets as files and variables. Nothing was started",
+            )
         created = await asyncio.to_thread(
             self.sealbox_start_session,
             selection,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sealbox.errors import BadRequest
 from sealbox.launcher.contents import folder_contents
+from sealbox.launcher.formats.plan import Formatted
 from sealbox.launcher.memory import SHM, find_or_make, found_roots
 from sealbox.launcher.redeem import Delivered
 from sealbox.launcher.spool import SecretFolder, own_folder, process_start_time, remove_folder
@@ -78,9 +79,17 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
 
 
 def write_folder(
-    root: Path, *, session_id: str, user: str, items: tuple[Delivered, ...], uid: int, gid: int
+    root: Path,
+    *,
+    session_id: str,
+    user: str,
+    items: tuple[Delivered, ...],
+    uid: int,
+    gid: int,
+    formatted: Formatted | None = None,
 ) -> Path:
     """Write the session's files (0400 in a 0700 folder) for the server's user; returns the folder.
+    `formatted`: the files of the secrets chosen in a client's format (render_session, for this folder).
 
     The lease is written first, so that a crash at any later point leaves something to clean up.
     """
@@ -89,7 +98,7 @@ def write_folder(
     folder = root / session_id
     _write_lease(root, session_id=session_id, folder=folder, user=user, server=None)
     secret_folder = SecretFolder.create(folder)
-    files, manifest = folder_contents(items)
+    files, manifest = folder_contents(items, formatted)
     secret_folder.write(files, manifest)
     _chown_tree(folder, uid, gid)
     return folder

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import sys
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -21,6 +22,7 @@ from sealbox.integrations.jupyterhub import local
 from sealbox.integrations.jupyterhub.options import Selection
 from sealbox.integrations.jupyterhub.spawner import SealboxSpawner, as_hub_error
 from sealbox.launcher.environ import child_environment
+from sealbox.launcher.formats.plan import render_session
 from sealbox.launcher.redeem import Delivered
 from sealbox.sdk.client import Client
 
@@ -85,10 +87,26 @@ class _LocalSealbox(SealboxSpawner):
                     credential=created.session_credential,
                     keeper_url=self.sealbox_keeper_url or None,
                 )
+            formatted = None
+            if selection.formats():  # rendered before anything is written: a refusal leaves nothing
+                formatted = render_session(
+                    delivery.items,
+                    selection.formats(),
+                    root=str(root / session_id),
+                    python=sys.executable,
+                    base={},
+                )
             folder = local.write_folder(
-                root, session_id=session_id, user=self.user.name, items=delivery.items, uid=uid, gid=gid
+                root,
+                session_id=session_id,
+                user=self.user.name,
+                items=delivery.items,
+                uid=uid,
+                gid=gid,
+                formatted=formatted,
             )
             self._sealbox_env = self._environment(delivery.items, folder, session_id)
+            self._sealbox_env.update(formatted.env if formatted else {})
         except ClientError as error:
             self._cleanup()
             raise as_hub_error(error) from None

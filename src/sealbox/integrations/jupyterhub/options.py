@@ -2,9 +2,10 @@
 
 `user_options` hold names only, never a value:
 `{"sealbox": {"secrets": ["db", {"name": "alice/aws", "file": "aws", "env": "AWS_SECRET_ACCESS_KEY",
-"field": "secret_access_key"}], "mount_path": "/secrets"}}`. A choice's file holds the whole secret (a
-typed one, aws or database, is a folder with a file per field, which `get_secret(name, field=...)`
-reads); a variable holds one value, so for a typed secret it holds the field that `field` names.
+"field": "secret_access_key"}, {"name": "gh", "as": "git"}], "mount_path": "/secrets"}}`. A choice's
+file holds the whole secret (a typed one, aws or database, is a folder with a file per field, which
+`get_secret(name, field=...)` reads); a variable holds one value, so for a typed secret it holds the
+field that `field` names. `as` writes the secret in the form its client reads (`sealbox run --as`).
 Everything here is pure: no jupyterhub import, no network.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sealbox.domain.formats import FORMATS, formats_for_kind
 from sealbox.domain.kinds import SPECS, Kind
 from sealbox.domain.sessions import DEFAULT_MOUNT_PATH, MAX_SECRETS_PER_SESSION, Mapping, check_mappings
 from sealbox.domain.sessions import check_mount_path as check_session_mount_path
@@ -27,6 +29,7 @@ FORM_REF = "sealbox_ref_"
 FORM_FILE = "sealbox_file_"
 FORM_ENV = "sealbox_env_"
 FORM_FIELD = "sealbox_field_"
+FORM_FORMAT = "sealbox_as_"
 FORM_MOUNT = "sealbox_mount_path"
 
 
@@ -36,6 +39,7 @@ class Choice:
     file: str | None = None
     env: str | None = None
     field: str | None = None  # the field of a typed secret the variable holds
+    fmt: str | None = None  # the client format its file is written in (`as`)
 
     def mappings(self) -> list[Mapping]:
         """As session mappings: always a file with the whole secret (named like the secret unless named
@@ -53,6 +57,10 @@ class Selection:
     choices: tuple[Choice, ...]
     mount_path: str = DEFAULT_MOUNT_PATH
 
+    def formats(self) -> dict[str, str]:
+        """The secrets' files written in a client's format: file -> format."""
+        return {c.mappings()[0].file or "": c.fmt for c in self.choices if c.fmt}
+
     def to_user_options(self) -> dict[str, Any]:
         return {
             KEY: {
@@ -62,6 +70,7 @@ class Selection:
                         "file": c.file,
                         "env": c.env,
                         **({"field": c.field} if c.field else {}),
+                        **({"as": c.fmt} if c.fmt else {}),
                     }
                     for c in self.choices
                 ],
@@ -111,8 +120,8 @@ def parse(user_options: MappingABC[str, Any] | None) -> Selection | None:
         where = f"secrets[{index}]"
         if isinstance(item, str):
             item = {"name": item}
-        if not isinstance(item, MappingABC) or set(item) - {"name", "file", "env", "field"}:
-            raise OptionsError(f"{where} must be a name or an object with name, file, env and field")
+        if not isinstance(item, MappingABC) or set(item) - {"name", "file", "env", "field", "as"}:
+            raise OptionsError(f"{where} must be a name or an object with name, file, env, field and as")
         name = _text(item.get("name"), f"{where}.name", 200)
         if name is None:
             raise OptionsError(f"{where} needs a name")
@@ -121,7 +130,10 @@ def parse(user_options: MappingABC[str, Any] | None) -> Selection | None:
             file=_text(item.get("file"), f"{where}.file", 200),
             env=_text(item.get("env"), f"{where}.env", 200),
             field=_text(item.get("field"), f"{where}.field", 32),
+            fmt=_text(item.get("as"), f"{where}.as", 32),
         )
+        if choice.fmt is not None and choice.fmt not in FORMATS:
+            raise OptionsError(f"{where}.as: unknown format; use one of: {', '.join(FORMATS)}")
         if choice.field is not None and choice.env is None:
             raise OptionsError(f"{where}.field names the field a variable holds: give env too")
         choices.append(choice)
@@ -149,8 +161,9 @@ def from_form(form: MappingABC[str, Sequence[str]]) -> dict[str, Any]:
     """JupyterHub form data (a dict of lists of strings) or query arguments -> `user_options`.
 
     The form sends `sealbox_secret` (the ticked refs) and per row `sealbox_ref_<i>`, `sealbox_file_<i>`,
-    `sealbox_env_<i>`; a link sends `sealbox_secret` several times, and `sealbox_file_<i>`/`sealbox_env_<i>`
-    for the i-th of them. Both may send `sealbox_mount_path`.
+    `sealbox_env_<i>`, `sealbox_as_<i>`; a link sends `sealbox_secret` several times, and
+    `sealbox_file_<i>`/`sealbox_env_<i>`/`sealbox_as_<i>` for the i-th of them. Both may send
+    `sealbox_mount_path`.
     """
     # JupyterHub's newer query style prefixes every option with "opt-"; take both.
     data = {k.removeprefix("opt-"): v for k, v in form.items()}
@@ -167,6 +180,9 @@ def from_form(form: MappingABC[str, Sequence[str]]) -> dict[str, Any]:
         field = _first(data, FORM_FIELD + row)
         if field is not None and choice["env"] is not None:  # the form always sends a typed row's field
             choice["field"] = field
+        fmt = _first(data, FORM_FORMAT + row)
+        if fmt is not None:
+            choice["as"] = fmt
         secrets.append(choice)
     options: dict[str, Any] = {"secrets": secrets}
     mount = _first(data, FORM_MOUNT)
@@ -212,10 +228,12 @@ def render_form(
             f' value="{file_value}" placeholder="{esc(s.ref.rpartition("/")[2])}"'
             f' aria-label="file name for {esc(s.ref)}" maxlength="128"></td>'
             f"{env_cell}"
+            f"{_format_cell(s, i, choice.fmt if choice else None) if allow_env else ''}"
             "</tr>"
         )
     mount = esc(chosen.mount_path if chosen else DEFAULT_MOUNT_PATH)
-    env_head = "<th>environment variable</th>" if allow_env else ""
+    # A client format points its client at the files with variables: only where variables are delivered.
+    env_head = "<th>environment variable</th><th>written as</th>" if allow_env else ""
     table = (
         '<table class="table table-sm" id="sealbox-secrets">'
         "<thead><tr><th></th><th>secret</th><th>kind</th><th>description</th><th>file name</th>"
@@ -247,3 +265,19 @@ def _field_select(s: UsableSecret, row: int, chosen: str | None) -> str:
     options = "".join(f'<option value="{f}"{" selected" if f == chosen else ""}>{f}</option>' for f in fields)
     label = html.escape(f"field of {s.ref} the variable holds", quote=True)
     return f' <select name="{FORM_FIELD}{row}" id="{FORM_FIELD}{row}" aria-label="{label}">{options}</select>'
+
+
+def _format_cell(s: UsableSecret, row: int, chosen: str | None) -> str:
+    """The client formats the secret's kind may be written in (`sealbox run --as`); none: as it is."""
+    try:
+        formats = formats_for_kind(Kind(s.kind))
+    except ValueError:
+        formats = ()
+    if not formats:
+        return "<td></td>"
+    options = '<option value="">as it is</option>' + "".join(
+        f'<option value="{f}"{" selected" if f == chosen else ""}>{f}</option>' for f in formats
+    )
+    label = html.escape(f"client format for {s.ref}", quote=True)
+    name = f"{FORM_FORMAT}{row}"
+    return f'<td><select name="{name}" id="{name}" aria-label="{label}">{options}</select></td>'

@@ -93,7 +93,6 @@ def usable_secrets(ctx: AppContext, principal: Principal) -> list[Choice]:
 class Started:
     command: str
     hub_link: str | None
-    hub_note: str | None = None  # why there is no hub link though a hub is configured
 
 
 def build(
@@ -161,17 +160,17 @@ def build(
     project = projects.pop()
     if project is not None:
         args += ["--project", project]
-    link = note = None
-    if hub_url and any(c.fmt for c in chosen):
-        note = "The JupyterHub link carries no client format yet: use the command, or choose no format."
-    elif hub_url:
+    link = None
+    if hub_url:
         query = [("sealbox_secret", c.ref) for c in chosen] + [("sealbox_mount_path", mount)]
-        # The hub's module reads the i-th secret's file name and variable as sealbox_file_<i>/sealbox_env_<i>.
+        # The hub's module reads the i-th secret's file name, variable and format as sealbox_file_<i>,
+        # sealbox_env_<i> and sealbox_as_<i>.
         for i, c in enumerate(chosen):
             query += [(f"sealbox_file_{i}", c.file)] if c.file else []
             query += [(f"sealbox_env_{i}", c.env)] if c.env else []
+            query += [(f"sealbox_as_{i}", c.fmt)] if c.fmt else []
         link = f"{hub_url.rstrip('/')}/hub/spawn?{urlencode(query, quote_via=quote, safe='/')}"
-    return Started(command=shlex.join([*args, "--", *argv]), hub_link=link, hub_note=note), {}
+    return Started(command=shlex.join([*args, "--", *argv]), hub_link=link), {}
 
 
 def _page(
