@@ -186,16 +186,20 @@ def is_wrapped(text: str) -> bool:
     return text.startswith(WRAPPED_MARK)
 
 
-def _wrapping_for(path: Path) -> KeyFileWrapping:
+def _wrapping_for(source: object) -> KeyFileWrapping:
     if not _wrapping:
-        raise ConfigError(f"key file {path} is wrapped by OpenBao Transit, which this program cannot open")
+        raise ConfigError(f"key file {source} is wrapped by OpenBao Transit, which this program cannot open")
     return _wrapping[0]
+
+
+def open_key_text(text: str, *, source: str) -> str:
+    """A key file's text as read, unwrapped through OpenBao Transit when it is wrapped."""
+    return _wrapping_for(source).unwrap(text, source=source) if is_wrapped(text) else text
 
 
 def read_key_text(path: Path) -> str:
     """A key file's text (`read_private_file`), unwrapped through OpenBao Transit when it is wrapped."""
-    text = read_private_file(path)
-    return _wrapping_for(path).unwrap(text, source=str(path)) if is_wrapped(text) else text
+    return open_key_text(read_private_file(path), source=str(path))
 
 
 def write_key_text(path: Path, text: str, *, replace: bool = False) -> None:
