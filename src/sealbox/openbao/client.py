@@ -38,7 +38,10 @@ class OpenBao:
     """An hvac client and the address it talks to (the token is inside the client, never shown)."""
 
     def __init__(self, *, addr: str, token: str, verify: bool | str = True) -> None:
-        import hvac  # here: `sealbox` without the openbao extra loads no hvac until it is used
+        try:
+            import hvac  # here: `sealbox` without the openbao extra loads no hvac until it is used
+        except ImportError:
+            raise ConfigError("OpenBao needs hvac: pip install 'sealbox[openbao]'") from None
 
         self.addr = addr.rstrip("/")
         self.hvac: Any = hvac.Client(url=self.addr, token=token, verify=verify, timeout=TIMEOUT_S)
