@@ -5,7 +5,8 @@ The server's master.key is wrapped under one derived Transit key with the server
 keeper.key and wrap.key under another with the keeper's token; neither token opens the other's files.
 A secret stored before OpenBao restarts launches after it; while OpenBao is sealed the server and the
 keeper refuse to start with one line naming the key file and the reason, and the files stay wrapped
-(no plaintext key on disk to fall back to). A rotation of a wrapped master key rewrites it wrapped.
+(no plaintext key on disk to fall back to). Rotations of the master key and of the keeper's keys
+rewrite the files wrapped, under the same Transit key and token file.
 """
 
 from __future__ import annotations
@@ -147,6 +148,20 @@ def test_wrapped_keys_survive_restarts_and_refuse_a_sealed_openbao(
         rotated = _run("admin", "rotate", "master-key", env=stack.env())
         assert rotated.returncode == 0, rotated.stderr
         assert read_private_file(master).startswith(WRAPPED_MARK)
+        assert _launch(stack, alice.token, "db") == value
+        # So does the keeper's: its new key pair and wrap key are written wrapped, by the keeper's token.
+        keeper_before = {p: read_private_file(p) for p in keeper_files}
+        rotated = _run("admin", "rotate", "keeper-key", env=stack.env())
+        assert rotated.returncode == 0, rotated.stderr
+        for path in keeper_files:
+            now = read_private_file(path)
+            assert now.startswith(WRAPPED_MARK) and now != keeper_before[path]
+            assert f"token_file: {keeper_token_file}" in now
+        assert _launch(stack, alice.token, "db") == value
+        stack.stop_server()
+        stack.keeper.stop()
+        stack.keeper.start()  # the rotated files open at a start too
+        stack.start_server()
         assert _launch(stack, alice.token, "db") == value
         logs = stack.logs()
         for secret in (value, server_token, keeper_token, bao.token):
