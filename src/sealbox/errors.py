@@ -3,6 +3,7 @@
     SealboxError
     ├── DecryptionError            a ciphertext did not open (any reason; no detail, no oracle)
     ├── ConfigError                settings or key files are missing or unsafe
+    │   └── OpenBaoError           OpenBao/Vault refused a call, is sealed or unreachable
     ├── TimeFormatError            not an RFC 3339 time (also a ValueError)
     ├── ConstraintViolation        a write broke a database constraint (two creates raced); services
     │                              answer it with a Conflict
@@ -304,3 +305,13 @@ class KeeperRefused(ClientError, Unavailable):
         super().__init__(status_code, code, message)
         self.reason = reason
         self.integrity = integrity
+
+
+class OpenBaoError(ConfigError):
+    """OpenBao (or Vault) refused a call, is sealed, or cannot be reached. The message names the
+    address, the operation and the path, never a token or a value. `status`: OpenBao's HTTP status (0:
+    no answer)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status

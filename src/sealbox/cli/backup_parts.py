@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sealbox.crypto.keyring import Keyring, decode_key_lines, parse_keyring, read_private_file
+from sealbox.crypto.keyring import Keyring, decode_key_lines, open_key_text, parse_keyring, read_private_file
 from sealbox.errors import KEEPER_PART as KEEPER
 from sealbox.errors import SERVER_PART as SERVER
-from sealbox.errors import BackupRefused, ConfigError
+from sealbox.errors import BackupRefused, ConfigError, OpenBaoError
 from sealbox.private_files import write_private_file, write_public_file
 
 if TYPE_CHECKING:
@@ -119,23 +119,32 @@ def key_parts(server: Part, keeper: Part) -> KeyParts:
     from sealbox.crypto.sealing import PrivateKeySet, PublicKeySet  # here: the CLI starts without HPKE
     from sealbox.store.backup_check import KeyParts
 
+    # A key file wrapped by OpenBao Transit is backed up as it is (wrapped); checking it asks OpenBao.
     try:
         master = _keyring(server.private["master.key"], "master.key")
         keeper_public = PublicKeySet.from_text(server.public["keeper.pub"], source="keeper.pub")
+    except OpenBaoError as exc:
+        raise BackupRefused(SERVER, str(exc)) from None
     except (ConfigError, ValueError):
         raise BackupRefused(SERVER, "the server part's master.key or keeper.pub is malformed") from None
     try:
         private = PrivateKeySet.from_entries(
-            decode_key_lines(keeper.private["keeper.key"], source="keeper.key")
+            decode_key_lines(
+                open_key_text(keeper.private["keeper.key"], source="keeper.key"), source="keeper.key"
+            )
         )
         wrap = _keyring(keeper.private["wrap.key"], "wrap.key")
+    except OpenBaoError as exc:
+        raise BackupRefused(KEEPER, str(exc)) from None
     except (ConfigError, ValueError):
         raise BackupRefused(KEEPER, "the keeper part's keeper.key or wrap.key is malformed") from None
     return KeyParts(master=master, keeper_private=private, keeper_wrap=wrap, keeper_public=keeper_public)
 
 
 def _keyring(text: str, source: str) -> Keyring:
-    return parse_keyring(text, source=source)  # with the audit-chain keys (`chain:`, `audit:` lines)
+    return parse_keyring(
+        open_key_text(text, source=source), source=source
+    )  # with the audit-chain keys (`chain:`, `audit:` lines)
 
 
 def stamp(now: datetime) -> str:

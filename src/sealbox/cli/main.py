@@ -1,4 +1,4 @@
-"""The `sealbox` command: `up`, `server`, `keeper`, `admin`, `login`, `token`, `secret`, `scan`."""
+"""The `sealbox` command: `up`, `server`, `keeper`, `admin`, `login`, `token`, `secret`, `import`, `scan`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from sealbox.cli import admin, audit, kube, rotate, secret_import, secrets, sessions, sharing, tokens
+from sealbox.cli import (
+    admin,
+    audit,
+    kms,
+    kube,
+    openbao_import,
+    rotate,
+    secret_import,
+    secrets,
+    sessions,
+    sharing,
+    tokens,
+)
 from sealbox.cli import run as run_command
 from sealbox.cli import scan as scan_command
 from sealbox.cli.help import HelpfulGroup, VersionOption
@@ -46,11 +58,13 @@ app.add_typer(secrets.app, name="secret")
 app.add_typer(tokens.app, name="token")
 app.add_typer(admin.app, name="admin")
 admin.app.add_typer(rotate.app, name="rotate")
+admin.app.add_typer(kms.app, name="kms")
 app.add_typer(sharing.group_app, name="group")
 app.add_typer(sharing.project_app, name="project")
 app.add_typer(sessions.app, name="session")
 app.add_typer(audit.app, name="audit")
 app.add_typer(kube.app, name="kube")
+app.add_typer(openbao_import.app, name="import")
 secrets.app.command("share")(sharing.share)
 secrets.app.command("unshare")(sharing.unshare)
 secrets.app.command("grants")(sharing.grants)
@@ -152,4 +166,7 @@ def keeper(
 
 def main() -> None:
     os.umask(0o077)  # every file sealbox creates (database, keys, config) is private to its user
+    from sealbox.openbao.transit import install
+
+    install()  # key files wrapped by OpenBao Transit open through it (hvac loads only when one is met)
     app()

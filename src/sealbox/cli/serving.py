@@ -19,6 +19,7 @@ import shutil
 from sealbox.cli.port_check import check_port_free
 from sealbox.cli.processes import install_keeper_public_key
 from sealbox.config import SERVER_MAIN_PID_VAR, ServerSettings
+from sealbox.crypto.keyring import load_keyring
 from sealbox.server.logs import dict_config
 from sealbox.server.metrics import prepare_metrics_dir
 from sealbox.server.routes.scrape import token_digest
@@ -39,6 +40,9 @@ def prepare(settings: ServerSettings) -> None:
         ensure_master_key(settings.resolved_master_key_path)
     if settings.signing_key_path is None:
         ensure_signing_key(settings.resolved_signing_key_path)
+    # The master key opens now, in one line if it cannot (a key file wrapped by a sealed OpenBao), rather
+    # than in each worker's log.
+    load_keyring(settings.resolved_master_key_path)
     install_keeper_public_key(
         keeper_url=settings.resolved_keeper_url,
         keeper_dir=None,

@@ -6,6 +6,7 @@ import base64
 import os
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 
@@ -158,8 +159,60 @@ def read_private_file(path: Path) -> str:
         return fh.read()
 
 
+# A key file whose key another system holds (OpenBao/Vault Transit) starts with this line; the rest names
+# the Transit key and holds the ciphertext. Opening one takes the wrapping the process installed at start
+# (`use_key_file_wrapping`, from sealbox.openbao.transit: cli/main.py, server/app.py); without it such a
+# file is refused. It is never read as key lines, and nothing falls back to a plaintext key.
+WRAPPED_MARK = "# sealbox key file wrapped by OpenBao Transit"
+
+
+class KeyFileWrapping(Protocol):
+    def unwrap(self, text: str, *, source: str) -> str:
+        """The key file's plaintext text; raises ConfigError (OpenBao sealed, unreachable, refused)."""
+
+    def rewrap(self, old_text: str, new_text: str, *, source: str) -> str:
+        """`new_text` wrapped as `old_text` is (same Transit key and purpose); raises ConfigError."""
+
+
+_wrapping: list[KeyFileWrapping] = []
+
+
+def use_key_file_wrapping(wrapping: KeyFileWrapping) -> None:
+    """Open (and rewrite) wrapped key files through `wrapping` in this process from now on."""
+    _wrapping[:] = [wrapping]
+
+
+def is_wrapped(text: str) -> bool:
+    return text.startswith(WRAPPED_MARK)
+
+
+def _wrapping_for(source: object) -> KeyFileWrapping:
+    if not _wrapping:
+        raise ConfigError(f"key file {source} is wrapped by OpenBao Transit, which this program cannot open")
+    return _wrapping[0]
+
+
+def open_key_text(text: str, *, source: str) -> str:
+    """A key file's text as read, unwrapped through OpenBao Transit when it is wrapped."""
+    return _wrapping_for(source).unwrap(text, source=source) if is_wrapped(text) else text
+
+
+def read_key_text(path: Path) -> str:
+    """A key file's text (`read_private_file`), unwrapped through OpenBao Transit when it is wrapped."""
+    return open_key_text(read_private_file(path), source=str(path))
+
+
+def write_key_text(path: Path, text: str, *, replace: bool = False) -> None:
+    """Write a key file (`write_private_file`); one that replaces a wrapped file is wrapped the same way."""
+    if replace and path.exists():
+        old = read_private_file(path)
+        if is_wrapped(old):
+            text = _wrapping_for(path).rewrap(old, text, source=str(path))
+    write_private_file(path, text, replace=replace)
+
+
 def load_keyring(path: Path) -> Keyring:
-    return parse_keyring(read_private_file(path), source=str(path))
+    return parse_keyring(read_key_text(path), source=str(path))
 
 
 def parse_keyring(text: str, *, source: str) -> Keyring:
@@ -186,9 +239,9 @@ def _decode_prefixed(prefix: str, lines: list[str], source: str) -> tuple[tuple[
 
 
 def save_new_keyring(path: Path, ring: Keyring) -> None:
-    write_private_file(path, encode_keyring(ring))
+    write_key_text(path, encode_keyring(ring))
 
 
 def replace_keyring(path: Path, ring: Keyring) -> None:
     """Swap the keyring file for `ring`, atomically (a reader sees the old file or the new, whole)."""
-    write_private_file(path, encode_keyring(ring), replace=True)
+    write_key_text(path, encode_keyring(ring), replace=True)

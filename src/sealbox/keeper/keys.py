@@ -16,10 +16,10 @@ from sealbox.crypto.keyring import (
     Keyring,
     decode_key_lines,
     load_keyring,
-    read_private_file,
+    read_key_text,
     replace_keyring,
     save_new_keyring,
-    write_private_file,
+    write_key_text,
 )
 from sealbox.crypto.sealing import PrivateKeySet
 from sealbox.errors import ConfigError
@@ -50,12 +50,12 @@ def ensure_key_dir(directory: Path) -> KeeperKeys:
 def _load(directory: Path) -> KeeperKeys:
     private_path = directory / PRIVATE_FILE
     if not private_path.exists():
-        write_private_file(private_path, PrivateKeySet.generate().to_text())
+        write_key_text(private_path, PrivateKeySet.generate().to_text())
     wrap_path = directory / WRAP_FILE
     if not wrap_path.exists():
         save_new_keyring(wrap_path, Keyring.generate())
     private = PrivateKeySet.from_entries(
-        decode_key_lines(read_private_file(private_path), source=str(private_path))
+        decode_key_lines(read_key_text(private_path), source=str(private_path))
     )
     public_path = directory / PUBLIC_FILE
     public_text = private.public().to_text()
@@ -84,7 +84,7 @@ class KeyDirectory:
             replace_keyring(self.directory / WRAP_FILE, self.keys.wrap.rotated())
             fresh = PrivateKeySet.generate().keys[0]
             rotated = PrivateKeySet(keys=(fresh, *self.keys.private.keys))
-            write_private_file(self.directory / PRIVATE_FILE, rotated.to_text(), replace=True)
+            write_key_text(self.directory / PRIVATE_FILE, rotated.to_text(), replace=True)
             self.keys = _load(self.directory)
             return True
 
@@ -96,6 +96,6 @@ class KeyDirectory:
                 return False
             replace_keyring(self.directory / WRAP_FILE, Keyring(keys=wrap.keys[:1]))
             kept = PrivateKeySet(keys=private.keys[:1])
-            write_private_file(self.directory / PRIVATE_FILE, kept.to_text(), replace=True)
+            write_key_text(self.directory / PRIVATE_FILE, kept.to_text(), replace=True)
             self.keys = _load(self.directory)
             return True

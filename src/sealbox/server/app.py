@@ -149,6 +149,9 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManage
 def create_app(
     settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
 ) -> FastAPI:
+    from sealbox.openbao.transit import install
+
+    install()  # a master key wrapped by OpenBao Transit opens through it, or the worker does not start
     db = Database.open(settings.resolved_database_url)
     keys = ServerKeys.load(
         master_key_path=settings.resolved_master_key_path,

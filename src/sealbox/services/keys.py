@@ -10,9 +10,9 @@ from sealbox.crypto.keyring import (
     Keyring,
     decode_key_lines,
     load_keyring,
-    read_private_file,
+    read_key_text,
     save_new_keyring,
-    write_private_file,
+    write_key_text,
 )
 from sealbox.crypto.sealing import PublicKeySet
 from sealbox.crypto.session_keys import SigningKey
@@ -174,7 +174,7 @@ def ensure_master_key(path: Path) -> bool:
 def ensure_signing_key(path: Path) -> SigningKey:
     """The server's ticket-signing key (0600), created on first use; its public half goes beside it (.pub)."""
     if not path.exists():
-        write_private_file(path, SigningKey.generate().to_text())
+        write_key_text(path, SigningKey.generate().to_text())
     key = load_signing_key(path)
     public = path.with_suffix(".pub")
     if not public.exists() or public.read_text() != key.public_text():
@@ -184,4 +184,4 @@ def ensure_signing_key(path: Path) -> SigningKey:
 
 
 def load_signing_key(path: Path) -> SigningKey:
-    return SigningKey.from_entries(decode_key_lines(read_private_file(path), source=str(path)))
+    return SigningKey.from_entries(decode_key_lines(read_key_text(path), source=str(path)))
