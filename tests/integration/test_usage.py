@@ -156,6 +156,14 @@ def test_rm_of_a_secret_in_use_needs_force(world: World) -> None:
     assert purged.status_code == 409 and purged.json()["code"] == "secret_in_use"
     forced = w.dave.call("DELETE", f"/secrets/{w.name}", params={"owner": w.alice.name, "force": "true"})
     assert forced.status_code == 204, forced.text
+    with w.stack.client() as admin:
+        records = admin.get("/api/v1/audit", params={"limit": 500}).json()["items"]
+    [deleted] = [
+        r for r in records if r["action"] == "secret.delete" and r["secret"] == f"{w.alice.name}/{w.name}"
+    ]
+    assert deleted["actor"] == w.dave.name and deleted["detail"].endswith(
+        " forced: held by 3 live session(s)"
+    )
     # Once no live session holds one, no force is needed.
     other = unique("free")
     w.alice.add(other, "not-held-value-usage")

@@ -51,18 +51,18 @@ class DeletionService:
         with self.db.writing() as uow:
             if not purge:
                 current = resolve(uow, requested_by, name, owner, Level.MANAGE)
-                if not force:
-                    _check_not_held(uow, requested_by, current, now)
+                held = _held(uow, requested_by, current, now, force=force)
                 purge_at = now + self.window
                 if not uow.secrets.mark_deleted(
                     current.id, at=now, by=requested_by.user.name, purge_at=purge_at
                 ):
                     raise NotFound("no such secret")  # another request deleted it meanwhile
-                _audit(uow, requested_by, "secret.delete", current, now, f"purge_at={_when(purge_at)}")
+                _audit(uow, requested_by, "secret.delete", current, now, f"purge_at={_when(purge_at)}{held}")
                 return _deleted(current, now, requested_by.user.name, purge_at)
             current = _live_or_deleted(uow, requested_by, name, owner)
-            if not force and current.deleted_at is None:
-                _check_not_held(uow, requested_by, current, now)
+            held = (
+                "" if current.deleted_at is not None else _held(uow, requested_by, current, now, force=force)
+            )
             if not uow.secrets.purge(current.id):
                 raise NotFound("no such secret")  # another request deleted it meanwhile
             in_window = current.deleted_at is not None
@@ -72,7 +72,7 @@ class DeletionService:
                 "secret.purge",
                 current,
                 now,
-                "from the recovery window" if in_window else "at once",
+                "from the recovery window" if in_window else f"at once{held}",
             )
             return current
 
@@ -123,10 +123,14 @@ def purge_due(db: Store, *, now: datetime) -> int:
             return purged
 
 
-def _check_not_held(uow: UnitOfWork, requested_by: Principal, secret: Secret, now: datetime) -> None:
+def _held(uow: UnitOfWork, requested_by: Principal, secret: Secret, now: datetime, *, force: bool) -> str:
+    """Conflict naming the live sessions that hold the secret, unless `force`; with it, the note for the
+    audit record's detail (empty when none holds it)."""
     # A `manage` grantee sees every live session, as the owner does (services/access.py).
     live = visible_sessions(secret, requested_by, uow.sessions.live_for_secret(secret.id, now))
-    check_not_held(secret, live, what="delete it")
+    if not force:
+        check_not_held(secret, live, what="delete it")
+    return f" forced: held by {len(live)} live session(s)" if live else ""
 
 
 def _live_or_deleted(uow: UnitOfWork, requested_by: Principal, name: str, owner: str | None) -> Secret:
