@@ -17,6 +17,8 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from sealbox.domain.kinds import SPECS, Kind
+from sealbox.launcher.redeem import redeem
+from sealbox.transport import HTTPClient
 from tests.browser.web import (
     CANARIES,
     Watch,
@@ -451,14 +453,29 @@ def test_secret_page_replace_share_revoke_delete(
     expect(bob_page.get_by_role("alert")).to_be_visible()
     expect(bob_page.get_by_role("heading", name="Replace value")).to_have_count(0)
 
-    # Delete: a live session mounts it, and the confirmation names it.
-    session = _api_session(web_stack, [{"name": "team-db", "file": "team-db"}])
+    # Usage: a session that received version 2 is listed, with its user and version.
+    with web_stack.client() as api:
+        launched = api.post("/api/v1/sessions", json={"secrets": [{"name": "team-db", "file": "team-db"}]})
+    assert launched.status_code == 201, launched.text
+    session = launched.json()["session"]
+    with HTTPClient(web_stack.url) as anonymous:
+        redeem(
+            anonymous,
+            session_id=session["id"],
+            credential=launched.json()["session_credential"],
+            keeper_url=web_stack.keeper.url,
+        )
     page.goto(f"{base}/web/s/admin/team-db")
+    (used,) = table_rows(page, "table.usage")
+    assert used[:4] == [session["id"], "admin", "—", "2"] and used[7] == "active (holds v2)", used
+    expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
+
+    # Delete: a live session mounts it, and the confirmation names it; without the box it is refused.
     mounting = page.locator("ul.sessions")
     expect(mounting).to_contain_text(session["id"])
     delete_card = page.locator("section.card.danger")
     expect(delete_card).to_contain_text(session["id"][:12])
-    expect(delete_card).to_contain_text("These sessions mount it")
+    expect(delete_card).to_contain_text("Live sessions hold it")
     confirm = page.get_by_label("Type team-db to delete it")
     confirm.fill("team-dB")
     assert submit(page, "Delete", "/delete") == 400
@@ -466,6 +483,14 @@ def test_secret_page_replace_share_revoke_delete(
     expect(page.locator("#confirm ~ p.error")).to_have_text("type the secret's name to confirm")
     assert _api_secret(web_stack, "team-db") is not None
     page.get_by_label("Type team-db to delete it").fill("team-db")
+    assert submit(page, "Delete", "/delete") == 409
+    box = page.get_by_label("Delete although live sessions hold it")
+    held = page.locator("section.card.danger p.error")
+    expect(held).to_contain_text(session["id"])
+    _assert_next_to(box, held)
+    assert _api_secret(web_stack, "team-db") is not None
+    page.get_by_label("Type team-db to delete it").fill("team-db")
+    page.get_by_label("Delete although live sessions hold it").check()
     assert submit(page, "Delete", "/delete") == 303
     expect(page).to_have_url(f"{base}/web/?deleted=1")
     expect(page.get_by_role("status")).to_contain_text("The secret was deleted.")

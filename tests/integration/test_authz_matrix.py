@@ -520,6 +520,7 @@ SECRET_ROUTES: dict[Route, tuple[int, bool]] = {  # needed level, destructive
     ("PATCH", "/api/v1/secrets/{name}"): (MANAGE, True),
     ("DELETE", "/api/v1/secrets/{name}"): (MANAGE, True),
     ("GET", "/api/v1/secrets/{name}/grants"): (USE, False),
+    ("GET", "/api/v1/secrets/{name}/usage"): (USE, False),
     ("POST", "/api/v1/secrets/{name}/grants"): (MANAGE, True),
     ("DELETE", "/api/v1/secrets/{name}/grants/{grantee_type}/{grantee}"): (MANAGE, True),
 }
@@ -637,6 +638,30 @@ def _deleted_check(w: World, who: Identity) -> Callable[[httpx.Response], None]:
         assert all(ref.startswith(f"{w.alice}/") for ref in refs), refs
 
     return check
+
+
+def _stale_check(w: World, who: Identity) -> Callable[[httpx.Response], None]:
+    def check(resp: httpx.Response) -> None:
+        # Only what the caller owns or manages: never zed's secrets, alice's S only to its managers.
+        refs = {i["ref"] for i in resp.json()["secrets"]} | {i["ref"] for i in resp.json()["unused_shares"]}
+        assert not any(ref.startswith(f"{w.zed}/") for ref in refs), refs
+        assert who.level_on_s in (MANAGE, OWNER) or f"{w.alice}/{w.S}" not in refs, who.key
+
+    return check
+
+
+ROUTES[("GET", "/api/v1/stale-secrets")] = lambda w, who: [
+    Case(
+        ("GET", "/api/v1/stale-secrets"),
+        who,
+        "-",
+        "GET",
+        "/stale-secrets",
+        allowed=who.authenticated,
+        denied_with=401,
+        check=_stale_check(w, who),
+    )
+]
 
 
 ROUTES[("GET", "/api/v1/deleted-secrets")] = lambda w, who: [

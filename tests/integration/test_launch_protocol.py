@@ -458,7 +458,8 @@ def test_a_secret_deleted_before_redemption_fails_and_is_audited(
     launch = alice.launch([{"name": name, "file": "f"}])
     sid = launch["session"]["id"]
     with alice.api() as api:
-        assert api.delete(f"{API}/secrets/{name}").status_code in (200, 204)
+        # The session (not yet redeemed) holds it: deleted with force (tests/integration/test_usage.py).
+        assert api.delete(f"{API}/secrets/{name}", params={"force": "true"}).status_code in (200, 204)
     resp = post_redeem(stack, sid, launch["session_credential"])
     assert resp.status_code == 404, resp.text
     assert resp.json()["code"] == "secret_gone"

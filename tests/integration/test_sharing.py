@@ -328,7 +328,10 @@ def test_manage_shares_unshares_and_deletes(cast: Cast, shared: tuple[str, str, 
     patched = cast.dave.call("PATCH", f"/secrets/{name}", params=q, json={"description": "by dave"})
     assert patched.status_code == 200 and patched.json()["description"] == "by dave"
 
-    assert cast.dave.call("DELETE", f"/secrets/{name}", params=q).status_code == 204
+    # frank's session (above) still holds it: without force the delete is refused and names it.
+    held = cast.dave.call("DELETE", f"/secrets/{name}", params=q)
+    assert (held.status_code, held.json()["code"]) == (409, "secret_in_use"), held.text
+    assert cast.dave.call("DELETE", f"/secrets/{name}", params={**q, "force": "true"}).status_code == 204
     assert ref not in cast.alice.listing()
     for person in (cast.alice, cast.bob, cast.dave):
         assert person.call("GET", f"/secrets/{name}", params=q).status_code == 404

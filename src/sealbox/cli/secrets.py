@@ -1,4 +1,4 @@
-"""`sealbox secret ...`: add, replace, update, rm, restore, ls, show. No command ever prints a value."""
+"""`sealbox secret ...`: add, replace, update, rm, restore, ls, show, usage. No command prints a value."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import typer
 
 from sealbox.cli import config_file
 from sealbox.cli.output import fail, print_json, print_table, when
+from sealbox.cli.secret_usage import list_stale, show_usage
 from sealbox.cli.values import parse_expiry, read_value
 from sealbox.domain.kinds import Kind
+from sealbox.errors import ConflictAnswer
 from sealbox.sdk.client import Client
 
 app = typer.Typer(
@@ -86,6 +88,13 @@ def replace(
             if_version=if_version,
         )
     typer.echo(f"replaced {result.name}: now version {result.current_version}")
+    if result.sessions:
+        held = ", ".join(f"{s.id} ({s.owner})" for s in result.sessions)
+        typer.echo(
+            f"warning: live sessions still hold the version before: {held}; they get the new one at their"
+            " next refresh, or end them (`sealbox session end ID`)",
+            err=True,
+        )
 
 
 @app.command("update")
@@ -113,6 +122,7 @@ def remove(
     purge: Annotated[
         bool, typer.Option("--purge", help="remove it for good at once (also one already deleted)")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="delete it although live sessions hold it")] = False,
 ) -> None:
     """Delete a secret: restorable (`secret restore`) until its recovery window ends; --purge: for good."""
     if not yes:
@@ -122,7 +132,16 @@ def remove(
         if not typer.confirm(question, default=False):
             fail(f"not deleting {name}")
     with client() as c:
-        c.delete_secret(name, purge=purge)
+        try:
+            c.delete_secret(name, purge=purge, force=force)
+        except ConflictAnswer as exc:
+            if exc.code != "secret_in_use":
+                raise
+            held = ", ".join(f"{s.id} ({s.owner})" for s in c.get_secret_metadata(name).sessions or [])
+            fail(
+                f"not deleting {name}: live sessions hold it (secret_in_use): {held}; end them"
+                " (`sealbox session end ID`) or give --force"
+            )
     if purge:
         typer.echo(f"removed {name} for good")
     else:
@@ -177,10 +196,20 @@ def list_(
     within: Annotated[
         str | None, typer.Option(metavar="DURATION", help="with --expiring: 7d, 12h, 2w (default 30d)")
     ] = None,
+    stale: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DAYS", help="those you own or manage that nobody used in 90d (and unused shares)"
+        ),
+    ] = None,
 ) -> None:
     """List your secrets (metadata only)."""
     if deleted:
         _list_deleted(as_json)
+        return
+    if stale is not None:
+        with client() as c:
+            list_stale(c, stale, as_json=as_json)
         return
     if within is not None and not expiring:
         fail("--within goes with --expiring")
@@ -213,6 +242,17 @@ def list_(
             for s in items
         ],
     )
+
+
+@app.command("usage")
+def usage(
+    name: str,
+    as_json: AsJSON = False,
+    limit: Annotated[int, typer.Option(help="sessions listed, newest use first (1-500)")] = 100,
+) -> None:
+    """Who used a secret: sessions and jobs, the version each received and when, and through which share."""
+    with client() as c:
+        show_usage(c, name, as_json=as_json, limit=limit)
 
 
 @app.command("show")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sealbox.protocol.secret_answers import DeletedSecretPublic, SecretPublic
     from sealbox.protocol.session_answers import ServiceUsableSecret, SessionCreated, SessionPublic
     from sealbox.protocol.session_api import ServiceSessionSecretIn, SessionCreate
+    from sealbox.protocol.usage_answers import SecretUsagePublic, StaleSecrets
 
 __all__ = ["Client", "tls_verification"]
 
@@ -101,12 +102,26 @@ class Client(SharingCalls):
         name, params = split_ref(ref)
         return self._send("PATCH", f"/api/v1/secrets/{name}", SecretPublic, body=body, params=params)
 
-    def delete_secret(self, ref: str, *, purge: bool = False) -> None:
-        """Into the recovery window (restorable until it ends); `purge`: removed for good at once."""
+    def delete_secret(self, ref: str, *, purge: bool = False, force: bool = False) -> None:
+        """Into the recovery window (restorable until it ends); `purge`: removed for good at once. A secret
+        live sessions hold raises ConflictAnswer (`secret_in_use`, naming them) unless `force`."""
         name, params = split_ref(ref)
-        self._send_empty(
-            "DELETE", f"/api/v1/secrets/{name}", params=params | ({"purge": "true"} if purge else {})
-        )
+        extra = ({"purge": "true"} if purge else {}) | ({"force": "true"} if force else {})
+        self._send_empty("DELETE", f"/api/v1/secrets/{name}", params=params | extra)
+
+    def secret_usage(self, ref: str, *, limit: int = 100) -> SecretUsagePublic:
+        """Which sessions received which version and when, and who used it through which grant."""
+        from sealbox.protocol.usage_answers import SecretUsagePublic
+
+        name, params = split_ref(ref)
+        path = f"/api/v1/secrets/{name}/usage"
+        return self._send("GET", path, SecretUsagePublic, params=params | {"limit": str(limit)})
+
+    def stale_secrets(self, *, days: int = 90) -> StaleSecrets:
+        """The secrets I own or manage that nobody used in `days` days, and the grants never used."""
+        from sealbox.protocol.usage_answers import StaleSecrets
+
+        return self._send("GET", "/api/v1/stale-secrets", StaleSecrets, params={"days": str(days)})
 
     def restore_secret(self, ref: str) -> SecretPublic:
         """Bring a deleted secret back from its recovery window with its versions and grants."""

@@ -28,10 +28,22 @@ from sealbox.server.metrics import Metrics
 from sealbox.server.middleware import GuardMiddleware
 from sealbox.server.openapi import error_answers, install_openapi
 from sealbox.server.rotation_metrics import RotationProgressCollector
-from sealbox.server.routes import audit, health, scrape, secrets, service, sessions, sharing, tokens, users
+from sealbox.server.routes import (
+    audit,
+    health,
+    scrape,
+    secrets,
+    service,
+    sessions,
+    sharing,
+    tokens,
+    usage,
+    users,
+)
 from sealbox.server.schemas.accounts import ACCOUNT_STRUCTS
 from sealbox.server.schemas.sessions import SESSION_STRUCTS
 from sealbox.server.schemas.sharing import SHARING_STRUCTS
+from sealbox.server.schemas.usage import USAGE_STRUCTS
 from sealbox.server.slashes import relative_slash_redirects
 from sealbox.server.web.oidc import OIDCLogin
 from sealbox.server.web.routes import install_web
@@ -85,6 +97,7 @@ DOCUMENT_STRUCTS = (
     *SESSION_STRUCTS,
     *ACCOUNT_STRUCTS,
     *SHARING_STRUCTS,
+    *USAGE_STRUCTS,
     schemas.AuditPage,
     schemas.Health,
     schemas.Ready,
@@ -214,7 +227,7 @@ def create_app(
     )
     app.include_router(health.router)
     app.include_router(scrape.router)
-    for module in (secrets, sessions, sharing, service, audit, tokens, users):
+    for module in (secrets, sessions, sharing, service, audit, tokens, users, usage):
         app.include_router(module.router, responses=ANY_ROUTE_RESPONSES)
     app.include_router(secrets.deleted_router, responses=ANY_ROUTE_RESPONSES)
     install_openapi(

@@ -20,6 +20,7 @@ from sealbox.services.keys import ServerKeys
 from sealbox.services.secrets import SecretService
 from sealbox.services.sessions import SessionService
 from sealbox.services.sharing import SharingService
+from sealbox.services.usage import UsageService
 from sealbox.store.database import Database
 from sealbox.store.faults import fault_code
 
@@ -147,3 +148,8 @@ class AppContext:
     public_keeper_url: str
     converter: Converter | None = field(default=None)
     metrics: Metrics | None = None
+
+    @property
+    def usage(self) -> UsageService:
+        """Usage reads hold nothing but the database: made per use, not wired in by every caller."""
+        return UsageService(self.db)

@@ -15,9 +15,10 @@ from sealbox.domain.grants import Level
 from sealbox.domain.principals import Principal
 from sealbox.domain.secrets import Secret
 from sealbox.errors import NotFound
-from sealbox.services.access import resolve, with_access
+from sealbox.services.access import resolve, visible_sessions, with_access
 from sealbox.services.audit import record
 from sealbox.services.ports import Store, UnitOfWork
+from sealbox.services.usage import check_not_held
 
 MAX_LISTED = 500
 SWEEP_BATCH = 100
@@ -40,20 +41,28 @@ class DeletionService:
         now: datetime,
         owner: str | None = None,
         purge: bool = False,
+        force: bool = False,
     ) -> Secret:
         """Into the recovery window (needs `manage`); with `purge`, removed for good at once, also one
-        already in its window. Returns the secret as it was, with `purge_at` when it went into the window."""
+        already in its window. Returns the secret as it was, with `purge_at` when it went into the window.
+
+        A secret that live sessions hold is deleted only with `force`; otherwise Conflict (409
+        secret_in_use) names them. One already in its window is purged without it."""
         with self.db.writing() as uow:
             if not purge:
                 current = resolve(uow, requested_by, name, owner, Level.MANAGE)
+                held = _held(uow, requested_by, current, now, force=force)
                 purge_at = now + self.window
                 if not uow.secrets.mark_deleted(
                     current.id, at=now, by=requested_by.user.name, purge_at=purge_at
                 ):
                     raise NotFound("no such secret")  # another request deleted it meanwhile
-                _audit(uow, requested_by, "secret.delete", current, now, f"purge_at={_when(purge_at)}")
+                _audit(uow, requested_by, "secret.delete", current, now, f"purge_at={_when(purge_at)}{held}")
                 return _deleted(current, now, requested_by.user.name, purge_at)
             current = _live_or_deleted(uow, requested_by, name, owner)
+            held = (
+                "" if current.deleted_at is not None else _held(uow, requested_by, current, now, force=force)
+            )
             if not uow.secrets.purge(current.id):
                 raise NotFound("no such secret")  # another request deleted it meanwhile
             in_window = current.deleted_at is not None
@@ -63,7 +72,7 @@ class DeletionService:
                 "secret.purge",
                 current,
                 now,
-                "from the recovery window" if in_window else "at once",
+                "from the recovery window" if in_window else f"at once{held}",
             )
             return current
 
@@ -112,6 +121,16 @@ def purge_due(db: Store, *, now: datetime) -> int:
         purged += done
         if len(due) < SWEEP_BATCH or done == 0:
             return purged
+
+
+def _held(uow: UnitOfWork, requested_by: Principal, secret: Secret, now: datetime, *, force: bool) -> str:
+    """Conflict naming the live sessions that hold the secret, unless `force`; with it, the note for the
+    audit record's detail (empty when none holds it)."""
+    # A `manage` grantee sees every live session, as the owner does (services/access.py).
+    live = visible_sessions(secret, requested_by, uow.sessions.live_for_secret(secret.id, now))
+    if not force:
+        check_not_held(secret, live, what="delete it")
+    return f" forced: held by {len(live)} live session(s)" if live else ""
 
 
 def _live_or_deleted(uow: UnitOfWork, requested_by: Principal, name: str, owner: str | None) -> Secret:

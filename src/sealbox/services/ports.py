@@ -16,6 +16,7 @@ from sealbox.domain.grants import Grant, Level
 from sealbox.domain.principals import AccessToken, TokenID, User
 from sealbox.domain.secrets import OwnedVersion, Secret
 from sealbox.domain.sessions import CurrentMaterial, LiveSession, Session, StoredCredential
+from sealbox.services.usage_port import UsageReads
 
 
 class SecretReads(Protocol):
@@ -383,6 +384,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def removal(self) -> UserRemoval: ...
+    @property
+    def usage(self) -> UsageReads: ...
 
 
 class Store(Protocol):

@@ -15,6 +15,7 @@ from sealbox.store.ratelimit import DenialCounter, FailureCounter
 from sealbox.store.secrets import SecretRepository
 from sealbox.store.sessions import SessionRepository
 from sealbox.store.sharing import SharingRepository
+from sealbox.store.usage import UsageRepository
 from sealbox.store.user_removal import UserRemovalRepository
 from sealbox.store.users import TokenRepository, UserRepository
 from sealbox.store.web_sessions import WebSessionRepository
@@ -65,3 +66,7 @@ class UnitOfWork:
     @property
     def removal(self) -> UserRemovalRepository:
         return UserRemovalRepository(self.conn)
+
+    @property
+    def usage(self) -> UsageRepository:
+        return UsageRepository(self.conn)

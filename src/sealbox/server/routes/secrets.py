@@ -38,6 +38,7 @@ from sealbox.server.schemas.secrets import (
 )
 from sealbox.server.schemas.sharing import GrantPublic, grant_public
 from sealbox.services import secrets as secret_service
+from sealbox.services.access import visible_sessions
 from sealbox.services.sharing import Grantee
 
 router = APIRouter(
@@ -138,8 +139,11 @@ def replace_value(
     )
     if ctx.converter:
         ctx.converter.poke()
+    # The live sessions still hold the version before: `sessions` names them (they get the new one at
+    # their next refresh), so that a client can warn.
+    live = visible_sessions(secret, principal, ctx.sessions.live_sessions_for(secret.id, now=now()))
     return struct_response(
-        secret_public(secret, with_versions=True), headers={"ETag": etag(secret.current_version)}
+        secret_public(secret, with_versions=True, live=live), headers={"ETag": etag(secret.current_version)}
     )
 
 
@@ -171,10 +175,12 @@ def delete_secret(
     purge: Annotated[
         bool, Query(description="remove it for good at once, also from the recovery window")
     ] = False,
+    force: Annotated[bool, Query(description="delete it although live sessions hold it")] = False,
 ) -> Response:
     """Delete a secret (needs `manage`): it goes into the recovery window (GET /api/v1/deleted-secrets),
-    hidden everywhere and restorable until its `purge_at`; with `purge=true`, removed for good at once."""
-    ctx.deletion.delete(principal, name, now=now(), owner=owner, purge=purge)
+    hidden everywhere and restorable until its `purge_at`; with `purge=true`, removed for good at once.
+    A secret that live sessions hold is a 409 `secret_in_use` naming them, unless `force=true`."""
+    ctx.deletion.delete(principal, name, now=now(), owner=owner, purge=purge, force=force)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

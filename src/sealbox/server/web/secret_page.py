@@ -1,5 +1,5 @@
-"""/web/s/{owner}/{name}: a secret's page (metadata, versions, the sessions that mount it) and its forms
-(replace, details, share, revoke, delete). It shows what the API shows the same person."""
+"""/web/s/{owner}/{name}: a secret's page (metadata, versions, the sessions that mount it, its usage) and
+its forms (replace, details, share, revoke, delete). It shows what the API shows the same person."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sealbox.server.web.pages import Ctx, Signed, field_errors, form_fields, ren
 from sealbox.services.sharing import Grantee
 
 router = APIRouter(prefix="/web", include_in_schema=False)
+USES_SHOWN = 50  # sessions on the page's Usage part; `sealbox secret usage --limit` shows up to 500
 
 
 def _secret_context(ctx: AppContext, principal: Principal, owner: str, name: str) -> dict[str, Any]:
@@ -28,6 +29,8 @@ def _secret_context(ctx: AppContext, principal: Principal, owner: str, name: str
         "secret": secret,
         "grants": ctx.sharing.grants(principal, name, owner=owner),
         "sessions": sessions,
+        # The same call as GET /api/v1/secrets/{name}/usage: a `use` or `write` grantee sees their own uses.
+        "usage": ctx.usage.usage(principal, name, owner=owner, now=now(), limit=USES_SHOWN),
         "spec": SPECS[secret.kind],
         "expired": secret.expires_at is not None and secret.expires_at <= now(),
     }
@@ -141,7 +144,8 @@ async def delete_secret(request: Request, owner: str, name: str, ctx: Ctx, signe
     def act(principal: Principal, form: dict[str, str]) -> Response:
         if form.get("confirm") != name:
             raise BadRequest("type the secret's name to confirm", code="confirm", field="confirm")
-        ctx.deletion.delete(principal, name, now=now(), owner=owner)
+        force = form.get("force") == "1"  # the page's box: delete although live sessions hold it
+        ctx.deletion.delete(principal, name, now=now(), owner=owner, force=force)
         return RedirectResponse("/web/?deleted=1", status_code=303)
 
     return await _secret_action(request, ctx, signed, owner, name, act)
