@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sealbox.errors import BadRequest
-from sealbox.integrations.mlrun import env_mappings, run_env_args, with_secrets_env
+from sealbox.integrations.mlrun import env_mappings, run_env_args
 from tests.integration.test_run import Person, make_person
 from tests.support.canaries import find_in_bytes
 from tests.support.processes import Stack
@@ -62,13 +62,24 @@ def test_provider_serves_the_session_folder_then_env(person: Person, canary: Can
     file_value, env_value, field_value = canary("mlf"), canary("mle"), canary("mlk")
     person.add("ml_db", value=file_value)
     person.add("ml_api", value=env_value)
-    person.add("ml_aws", kind="aws", fields={"access_key_id": "AKIA" + "ABCDEFGH12345678", "secret_access_key": field_value})
+    person.add(
+        "ml_aws",
+        kind="aws",
+        fields={"access_key_id": "AKIA" + "ABCDEFGH12345678", "secret_access_key": field_value},
+    )
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     keys = ["ml_db", "ML_API", "ml_aws.secret_access_key", "not_in_session"]
     done = person.run(
-        "--secret", "ml_db", "--secret", "ml_aws", *run_env_args(["ml_api"]),
-        "--", sys.executable, str(script), *keys,
+        "--secret",
+        "ml_db",
+        "--secret",
+        "ml_aws",
+        *run_env_args(["ml_api"]),
+        "--",
+        sys.executable,
+        str(script),
+        *keys,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -90,7 +101,6 @@ def test_env_mappings_as_sealbox_run_reads_them() -> None:
         "TOKEN": "alice/slack",
     }
     assert run_env_args(["db"]) == ["--env", "DB=db"]
-    assert with_secrets_env(["db", "X=api"]) == ("env", "DB,X")
     for bad in (["LD_PRELOAD=db"], ["A=db", "A=api"], ["X="], ["X=/db"], ["bad name"]):
         with pytest.raises(BadRequest):
             env_mappings(bad)

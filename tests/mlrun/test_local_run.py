@@ -12,17 +12,17 @@ from tests.mlrun.support import PYTHON, SKIP_REASON, mlrun_env
 
 pytest.importorskip("mlrun", reason=SKIP_REASON)
 
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import textwrap  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+import hashlib
+import json
+import subprocess
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
 
-from sealbox.integrations.mlrun import run_env_args  # noqa: E402
-from tests.integration.test_run import Person, make_person  # noqa: E402
-from tests.support.canaries import find_in_bytes  # noqa: E402
-from tests.support.processes import Stack, sealbox_cmd  # noqa: E402
+from sealbox.integrations.mlrun import run_env_args
+from tests.integration.test_run import Person, make_person
+from tests.support.canaries import find_in_bytes
+from tests.support.processes import Stack, sealbox_cmd
 
 Canary = Callable[[str], str]
 
@@ -38,8 +38,9 @@ HANDLER = textwrap.dedent(
 
     def handler(context):
         context.log_result("by_context", digest(context.get_secret("DB_PASSWORD")))
-        context.log_result("by_provider", digest(mlrun.get_secret_or_env("ml_api", secret_provider=secret_provider)))
-        context.log_result("field", digest(mlrun.get_secret_or_env("ml_aws.secret_access_key", secret_provider=secret_provider)))
+        read = mlrun.get_secret_or_env
+        context.log_result("by_provider", digest(read("ml_api", secret_provider=secret_provider)))
+        context.log_result("field", digest(read("ml_aws.secret_access_key", secret_provider=secret_provider)))
         context.logger.info("the job read its secrets")
     """
 )
@@ -49,7 +50,9 @@ DRIVER = textwrap.dedent(
     """
     import json, sys
     import mlrun
-    fn = mlrun.code_to_function("sbx-job", filename=sys.argv[1], kind="job", image="mlrun/mlrun", handler="handler")
+    fn = mlrun.code_to_function(
+        "sbx-job", filename=sys.argv[1], kind="job", image="mlrun/mlrun", handler="handler"
+    )
     run = fn.run(local=True, artifact_path=sys.argv[2])
     with open(sys.argv[3], "w") as out:
         json.dump({"state": run.state(), "record": run.to_dict(), "outputs": run.outputs}, out, default=str)
@@ -76,7 +79,9 @@ def test_a_local_job_reads_its_secrets_and_records_no_value(
     db, api, key = canary("mldb"), canary("mlapi"), canary("mlkey")
     person.add("ml_db", value=db)
     person.add("ml_api", value=api)
-    person.add("ml_aws", kind="aws", fields={"access_key_id": "AKIA" + "ABCDEFGH12345678", "secret_access_key": key})
+    person.add(
+        "ml_aws", kind="aws", fields={"access_key_id": "AKIA" + "ABCDEFGH12345678", "secret_access_key": key}
+    )
     (tmp_path / "job.py").write_text(HANDLER)
     (tmp_path / "driver.py").write_text(DRIVER)
     report = tmp_path / "report.json"
@@ -85,8 +90,18 @@ def test_a_local_job_reads_its_secrets_and_records_no_value(
     env_args = run_env_args(["DB_PASSWORD=ml_db"])
     done = subprocess.run(
         sealbox_cmd(
-            "run", "--secret", "ml_api", "--secret", "ml_aws", *env_args, "--",
-            PYTHON, str(tmp_path / "driver.py"), str(tmp_path / "job.py"), str(tmp_path / "artifacts"), str(report),
+            "run",
+            "--secret",
+            "ml_api",
+            "--secret",
+            "ml_aws",
+            *env_args,
+            "--",
+            PYTHON,
+            str(tmp_path / "driver.py"),
+            str(tmp_path / "job.py"),
+            str(tmp_path / "artifacts"),
+            str(report),
         ),
         env=person.env(**mlrun_env(home)),
         cwd=tmp_path,

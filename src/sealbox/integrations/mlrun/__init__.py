@@ -2,8 +2,8 @@
 
 - `secret_provider`: for `mlrun.get_secret_or_env(key, secret_provider=secret_provider)`; serves from the
   session (its folder first, then the environment), as `sealbox.get_secret` does.
-- `env_mappings`, `run_env_args`, `with_secrets_env`: a list of sealbox secrets as the `--env` mappings of
-  `sealbox run` and the `task.with_secrets("env", ...)` that lets `context.get_secret` read them.
+- `env_mappings`, `run_env_args`: a list of sealbox secrets as the `--env` mappings of `sealbox run`, whose
+  variables `context.get_secret` reads (MLRun falls back to the environment; no `with_secrets` needed).
 - `sealbox_secrets([...], client=...)`: a modifier for `fn.apply(...)` on a job that runs on Kubernetes;
   `redeem_job_secrets()` is the pod's side of it.
 
@@ -23,7 +23,6 @@ from sealbox.integrations.mlrun.provider import (
     redeem_job_secrets,
     run_env_args,
     secret_provider,
-    with_secrets_env,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +38,6 @@ __all__ = [
     "run_env_args",
     "sealbox_secrets",
     "secret_provider",
-    "with_secrets_env",
 ]
 
 _KUBEJOB = {"SealboxSecrets", "patch_function", "sealbox_secrets"}

@@ -96,9 +96,15 @@ class SealboxSecrets:
     project: str | None = None
     credential_ttl: int = MAX_CREDENTIAL_TTL
     secret_name: str | None = None
+    kubeconfig: str | None = None
     apply_secret: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False)
     session_id: str | None = None
     secret: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # MLRun's `apply` reads the modifier's __qualname__ (to tell its own mount modifiers), which an
+        # instance lacks: name it as the function that made it.
+        self.__qualname__ = "sealbox_secrets"
 
     def __call__(self, fn: Any) -> Any:
         """MLRun calls this from `fn.apply(...)`: make the session and its Secret, then patch `fn`."""
@@ -114,7 +120,7 @@ class SealboxSecrets:
         if self.apply_secret is not None:
             self.apply_secret(manifest)
         else:
-            _put_secret(manifest)
+            _put_secret(manifest, self.kubeconfig)
         self.session_id, self.secret = session_id, manifest
         patch_function(
             fn,
@@ -170,13 +176,13 @@ def _function_namespace(fn: Any) -> str | None:
     return str(namespace) if namespace else None
 
 
-def _put_secret(manifest: dict[str, Any]) -> None:
+def _put_secret(manifest: dict[str, Any], kubeconfig: str | None) -> None:
     """Create the credential Secret through the Kubernetes API (kubeconfig or the pod's account)."""
     from sealbox.integrations.kubeapply import KubeApplier, core_api
 
     if not (manifest.get("metadata") or {}).get("namespace"):
         raise PodSpecError("the credential Secret needs a namespace: give namespace=, or set the function's")
-    KubeApplier(core_api()).put_secret(manifest, replace=False)
+    KubeApplier(core_api(kubeconfig=kubeconfig)).put_secret(manifest, replace=False)
 
 
 def sealbox_secrets(
@@ -189,15 +195,18 @@ def sealbox_secrets(
     project: str | None = None,
     credential_ttl: int = MAX_CREDENTIAL_TTL,
     secret_name: str | None = None,
+    kubeconfig: str | None = None,
     apply_secret: Callable[[dict[str, Any]], None] | None = None,
 ) -> SealboxSecrets:
     """A modifier for `fn.apply(...)`: the job's pod receives these secrets (`NAME`, `NAME.FIELD`,
     `NAME:FILE`, as `sealbox run --secret`) as files, through a one-time credential.
 
     `client` (`sealbox.Client(url, token)`) creates the session as its user; the pod reaches the server at
-    `server_url` (the in-cluster address, e.g. `http://sealbox.sealbox.svc:8480`), else the client's URL. The credential Secret goes to `namespace` (else the function's) through the
-    Kubernetes API (`sealbox[kubernetes]`), or to `apply_secret(manifest)` when given. `credential_ttl`
-    (60-900 s): how long the pod has to start before the credential lapses.
+    `server_url` (the in-cluster address, e.g. `http://sealbox.sealbox.svc:8480`), else the client's URL.
+    The credential Secret goes to `namespace` (else the function's) through the Kubernetes API
+    (`sealbox[kubernetes]`; `kubeconfig`, else KUBECONFIG, ~/.kube/config or the pod's service account),
+    or to `apply_secret(manifest)` when given. `credential_ttl` (60-900 s): how long the pod has to start
+    before the credential lapses.
     """
     if not secrets:
         raise PodSpecError("name at least one secret")
@@ -212,5 +221,6 @@ def sealbox_secrets(
         project=project,
         credential_ttl=credential_ttl,
         secret_name=secret_name,
+        kubeconfig=kubeconfig,
         apply_secret=apply_secret,
     )

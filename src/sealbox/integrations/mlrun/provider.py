@@ -1,5 +1,5 @@
 """Reading a session's secrets from MLRun code: `secret_provider` for `mlrun.get_secret_or_env`, and the
-`--env` mappings that `context.get_secret` (through `task.with_secrets("env", ...)`) reads.
+`--env` mappings whose variables `context.get_secret` reads (it falls back to the environment).
 
 Nothing here imports mlrun: MLRun only calls the provider (`secret_provider(key)`), and the mappings are
 plain strings. `import sealbox.integrations.mlrun` works without mlrun installed.
@@ -47,7 +47,9 @@ def env_mappings(secrets: Iterable[str]) -> dict[str, str]:
             var, ref = env_name(entry), entry
         owner, slash, name = ref.rpartition("/")
         if not _NAME.fullmatch(name) or (slash and not owner):
-            raise BadRequest("a secret reference is NAME, NAME.FIELD or VAR=NAME[.FIELD]", code="invalid_mapping")
+            raise BadRequest(
+                "a secret reference is NAME, NAME.FIELD or VAR=NAME[.FIELD]", code="invalid_mapping"
+            )
         check_env_name(var)
         if var in mappings:
             raise BadRequest("two secrets map to the same variable", code="invalid_mapping")
@@ -61,12 +63,6 @@ def run_env_args(secrets: Iterable[str]) -> list[str]:
     for var, ref in env_mappings(secrets).items():
         args += ["--env", f"{var}={ref}"]
     return args
-
-
-def with_secrets_env(secrets: Iterable[str]) -> tuple[str, str]:
-    """The arguments of MLRun's `task.with_secrets(...)` so that `context.get_secret(VAR)` reads those
-    variables: `("env", "DB_PASSWORD,AWS_SECRET_ACCESS_KEY")`."""
-    return "env", ",".join(env_mappings(secrets))
 
 
 def _split(key: str) -> list[tuple[str, str | None]]:
