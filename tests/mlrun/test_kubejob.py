@@ -222,6 +222,10 @@ def test_a_modifier_serves_one_run(person: Person, stack: Stack, kube: KubeAPI, 
         job_function(tmp_path).apply(modifier)
         with pytest.raises(PodSpecError, match="applied already"):
             job_function(tmp_path).apply(modifier)
+        before = person.session_count()
+        with pytest.raises(PodSpecError, match="kind job"):
+            sealbox_secrets(["ml_once"], client=client, namespace=NAMESPACE)(object())
+        assert person.session_count() == before  # refused before a session was made
         with pytest.raises(PodSpecError, match="60-900"):
             sealbox_secrets(["ml_once"], client=client, credential_ttl=30)
     assert len(kube.of("secrets", NAMESPACE)) == 1

@@ -17,12 +17,13 @@ redemption spends (it lives 60 to 900 s: apply just before `run`, once per run).
 
 from __future__ import annotations
 
+import contextlib
 import secrets as _random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sealbox.errors import PodSpecError
+from sealbox.errors import PodSpecError, SealboxError
 from sealbox.integrations.kubernetes.credential import credential_secret
 from sealbox.integrations.kubernetes.names import (
     CREDENTIAL_DIR,
@@ -110,17 +111,24 @@ class SealboxSecrets:
         """MLRun calls this from `fn.apply(...)`: make the session and its Secret, then patch `fn`."""
         if self.session_id is not None:
             raise PodSpecError("this sealbox_secrets(...) was applied already: make one per job run")
+        _check_function(fn)  # before anything is made
         namespace = self.namespace or _function_namespace(fn)
         session_id, credential = self._create_session()
         name = self.secret_name or f"sealbox-mlrun-{session_id[:12]}-{_random.token_hex(3)}"
-        manifest = credential_secret(
-            name=name, session_id=session_id, credential=credential, namespace=namespace
-        )
-        del credential
-        if self.apply_secret is not None:
-            self.apply_secret(manifest)
-        else:
-            _put_secret(manifest, self.kubeconfig)
+        try:
+            manifest = credential_secret(
+                name=name, session_id=session_id, credential=credential, namespace=namespace
+            )
+            del credential
+            if self.apply_secret is not None:
+                self.apply_secret(manifest)
+            else:
+                _put_secret(manifest, self.kubeconfig)
+        except BaseException:
+            # No Secret, no use for the session: end it, so its credential opens nothing later.
+            with contextlib.suppress(SealboxError):
+                self.client.end_session(session_id)
+            raise
         self.session_id, self.secret = session_id, manifest
         patch_function(
             fn,
@@ -151,9 +159,8 @@ def patch_function(
     """Give an MLRun Kubernetes function (job) the volumes, mounts, variables and labels of a session
     whose credential is in the Secret `credential_secret_name`. Uses MLRun's own API on the function
     (`spec.update_vols_and_mounts`, `set_env`, `metadata.labels`); returns `fn`."""
-    spec = getattr(fn, "spec", None)
-    if spec is None or not hasattr(spec, "update_vols_and_mounts") or not hasattr(fn, "set_env"):
-        raise PodSpecError("sealbox_secrets applies to MLRun functions that run in pods (kind job)")
+    _check_function(fn)
+    spec = fn.spec
     taken = {v.get("name") for v in _volumes(spec)}
     if taken & {SECRETS_VOLUME, CREDENTIAL_VOLUME}:
         raise PodSpecError("the function already has sealbox's volumes (applied twice?)")
@@ -164,6 +171,12 @@ def patch_function(
     labels.update(session_pod_labels(session_id))
     fn.metadata.labels = labels
     return fn
+
+
+def _check_function(fn: Any) -> None:
+    spec = getattr(fn, "spec", None)
+    if spec is None or not hasattr(spec, "update_vols_and_mounts") or not hasattr(fn, "set_env"):
+        raise PodSpecError("sealbox_secrets applies to MLRun functions that run in pods (kind job)")
 
 
 def _volumes(spec: Any) -> list[dict[str, Any]]:
