@@ -71,7 +71,12 @@ def running_lab(
     root.mkdir(exist_ok=True)
     config = person_config(folder, url=sealbox_url, token=person_token)
     token, port = make_canary("jupyter-token"), free_port()
+    # No news prompt (a toast that would sit over the notebook; and no fetch from the network).
+    settings = folder / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     env = base_env(
+        JUPYTERLAB_SETTINGS_DIR=str(folder / "lab-settings"),
         SEALBOX_CONFIG=str(config),
         JUPYTER_TOKEN=token,
         JUPYTER_CONFIG_DIR=str(folder / "config"),
