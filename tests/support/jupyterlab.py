@@ -1,4 +1,4 @@
-"""A real JupyterLab (or jupyter_server) started inside `sealbox run` as a person: the session's folder and
+"""A real JupyterLab started inside `sealbox run` as a person: the session's folder and
 id in its environment, the person's CLI config (their token) as the server extension's credential.
 
 Used by tests/integration/test_jupyterlab_api.py and tests/browser/test_jupyterlab.py. The Jupyter
@@ -62,10 +62,8 @@ def _wait_up(lab: Lab, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_lab(
-    folder: Path, *, sealbox_url: str, person_token: str, secrets: list[str], app: str = "jupyterlab"
-) -> Iterator[Lab]:
-    """`sealbox run --secret S... -- python -m <app>` as the person; stopped (and its session ended) after."""
+def running_lab(folder: Path, *, sealbox_url: str, person_token: str, secrets: list[str]) -> Iterator[Lab]:
+    """`sealbox run --secret S... -- python -m jupyterlab` as the person; stopped (session ended) after."""
     folder.mkdir(parents=True, exist_ok=True)
     root = folder / "notebooks"
     root.mkdir(exist_ok=True)
@@ -86,12 +84,11 @@ def running_lab(
     )
     env.pop("PYTEST_CURRENT_TEST", None)
     brought = [arg for name in secrets for arg in ("--secret", name)]
-    command = sealbox_cmd("run", *brought, "--", sys.executable, "-m", app, "--no-browser", "--allow-root",
-                          f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
+    command = sealbox_cmd("run", *brought, "--", sys.executable, "-m", "jupyterlab", "--no-browser",
+                          "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+                          f"--ServerApp.root_dir={root}",
                           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                           "--LabApp.news_url=")  # fmt: skip
-    if app != "jupyterlab":
-        command = command[:-2]
     lab = Lab(
         url=f"http://127.0.0.1:{port}", token=token, root=root, runtime=folder / "runtime",
         log=folder / "jupyter.log", env=env,
