@@ -19,6 +19,7 @@ from sealbox.errors import (
     DecryptionError,
     SealboxError,
     SecretNotFound,
+    SecretSwitchedOff,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "InlineProvider",
     "SealboxError",
     "SecretNotFound",
+    "SecretSwitchedOff",
     "get_credential",
     "get_secret",
     "mask_logging",

@@ -9,6 +9,7 @@
     │                              answer it with a Conflict
     ├── SecretNotFound             get_secret() found the name in no provider
     │   └── CredentialNotFound     get_credential() found no credential whose scope matches
+    ├── SecretSwitchedOff          get_secret() in a notebook whose JupyterLab switch for it is off
     ├── AmbiguousCredential        get_credential() found two that match equally
     ├── BinarySecretError          get_secret() returns text; that secret is bytes
     ├── PodSpecError               a pod spec cannot be patched as asked (also a ValueError)
@@ -198,6 +199,18 @@ class Unavailable(ServiceError):
     status_code = 503
     code = "unavailable"
     message = "a backing service is unavailable"
+
+
+class SecretSwitchedOff(SealboxError, PermissionError):
+    """`get_secret()` in a notebook whose switch for this secret is off in the JupyterLab sealbox panel."""
+
+    def __init__(self, name: str, notebook: str) -> None:
+        self.name = name
+        self.notebook = notebook
+        super().__init__(
+            f"secret {name!r} is switched off for this notebook ({notebook}): turn on its switch in the "
+            "sealbox panel of JupyterLab (a consent guard, not isolation)"
+        )
 
 
 class CredentialNotFound(SecretNotFound):

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 
 from sealbox.errors import SecretNotFound
 from sealbox.sdk.providers import Provider, outside_session_hint, providers_from_env
+from sealbox.sdk.switches import check_switch
 
 _T = TypeVar("_T")
 _MISSING: Any = object()
@@ -39,8 +40,10 @@ def get_secret(name: str, *, field: str | None = None, default: _T) -> str | _T:
 def get_secret(name: str, *, field: str | None = None, default: Any = _MISSING) -> Any:
     """The value of secret `name` (or one `field` of it), from the first provider that has it.
 
-    Raises SecretNotFound, naming the places it looked, unless `default` is given.
+    Raises SecretNotFound, naming the places it looked, unless `default` is given; SecretSwitchedOff in
+    a notebook whose switch for `name` is off in JupyterLab's sealbox panel (even with a `default`).
     """
+    check_switch(name)
     places: list[str] = []
     for provider in _providers():
         value = provider.get(name, field)

@@ -240,6 +240,7 @@ def test_exported_members() -> None:
         "InlineProvider",
         "SealboxError",
         "SecretNotFound",
+        "SecretSwitchedOff",
         "get_credential",
         "get_secret",
         "mask_logging",
