@@ -7,7 +7,9 @@ SQLite (``synchronous=FULL``) and/or PostgreSQL. ``--baseline-src DIR`` measures
 ``src/`` on the same database in the same run, alternated with this one (the order swapped each round).
 ``--profile`` py-spies the worker (``--gil``: where its CPU goes) during one more round of creates.
 
-    .venv/bin/python -m bench.write_cpu [--requests 400] [--rounds 3] [--baseline-src DIR] [--profile]
+    .venv/bin/python -m bench.write_cpu [--requests 400] [--rounds 2] [--src DIR] [--baseline-src DIR] [--profile]
+
+(or ``scripts/bench write_cpu``). Prints a markdown table and writes ``bench/results/write_cpu.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ if __package__ in (None, ""):
 from bench.pyspy import find_py_spy, record, wait_records
 from bench.stack import BENCH_DIR, ServerProcess, postgres_database, sealbox_instance, tree_cpu_seconds
 
-RESULTS = BENCH_DIR / "results" / "write-cpu.json"
+RESULTS = BENCH_DIR / "results" / "write_cpu.json"
 PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 VALUE = "v" * 48
 
@@ -81,7 +83,7 @@ def _measure(srv: ServerProcess, op: Any, client: Client, tag: str, n: int) -> d
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    trees = [("this tree", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
+    trees = [("this tree", args.src)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
     stamp = int(time.time()) % 100000
     for backend in args.backends.split(","):
         pg = postgres_database(PG_SERVER_URL) if backend == "postgresql" else None
@@ -159,9 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--baseline-src", help="another tree's src/ directory, measured alternately")
+    ap.add_argument("--src", help="this tree's src/ as a snapshot (default: the installed sealbox)")
     ap.add_argument("--profile", action="store_true", help="py-spy the worker under creates and replaces")
     ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: SQLite, 1 round of 30 requests")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.requests, args.rounds, args.backends = 30, 1, "sqlite"
     for k in [k for k in os.environ if k.startswith("SEALBOX_")]:
         del os.environ[k]
     os.umask(0o077)

@@ -34,5 +34,7 @@ class OuterLayers:
     def set_outer(
         self, secret_id: str, version: int, *, expected: bytes, outer: bytes, keeper_key_id: str
     ) -> bool:
-        changed = RawReader(self.conn).execute(_SET_OUTER, (outer, keeper_key_id, secret_id, version, expected))
+        changed = RawReader(self.conn).execute(
+            _SET_OUTER, (outer, keeper_key_id, secret_id, version, expected)
+        )
         return changed == 1
