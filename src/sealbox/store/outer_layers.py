@@ -18,7 +18,8 @@ _SEALED = Statement.of(
     " WHERE v.keeper_key_id >= ? AND v.keeper_key_id < ? LIMIT ?"
 )
 _SET_OUTER = Statement.of(
-    'UPDATE secret_versions SET "outer" = ?, keeper_key_id = ? WHERE secret_id = ? AND version = ? AND "outer" = ?'
+    'UPDATE secret_versions SET "outer" = ?, keeper_key_id = ?'
+    ' WHERE secret_id = ? AND version = ? AND "outer" = ?'
 )
 
 
