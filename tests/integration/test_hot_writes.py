@@ -1,6 +1,6 @@
 """The hot writes (server/hot_writes.py): create and replace answered ahead of FastAPI's routing.
 
-Two apps are built in-process with `create_app` on the running stack's data dir (its SQLite file, its
+Two apps are built in-process with `create_app` on a running stack's data dir (SQLite, then PostgreSQL; its
 keeper): one as the server builds it, one without the `WriteFront`, where FastAPI's routes answer. Each
 case is asked of both and the answers must match: status, every header but the volatile ones, and the
 JSON body (for a success, the body with its per-secret fields set aside). Cases: creates of each shape,
@@ -62,8 +62,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(scope="module", params=["stack", "pg_stack"])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    found: Stack = request.getfixturevalue(request.param)
+    return found
+
+
 @pytest.fixture(scope="module")
-def apps(stack: Stack) -> Iterator[tuple[AppClient, AppClient]]:
+def apps(any_stack: Stack) -> Iterator[tuple[AppClient, AppClient]]:
+    stack = any_stack
     settings = ServerSettings(
         data_dir=stack.data_dir, keeper_url=stack.keeper.url, database_url=stack.database_url
     )
@@ -117,8 +124,9 @@ CREATES: list[tuple[str, dict[str, Any] | str, dict[str, str]]] = [
 
 @pytest.mark.parametrize("case", CREATES, ids=[c[0] for c in CREATES])
 def test_create_answers_as_fastapi_did(
-    stack: Stack, apps: tuple[AppClient, AppClient], case: tuple[str, Any, dict[str, str]]
+    any_stack: Stack, apps: tuple[AppClient, AppClient], case: tuple[str, Any, dict[str, str]]
 ) -> None:
+    stack = any_stack
     _, body, extra = case
     answers = []
     for client in apps:
@@ -131,7 +139,8 @@ def test_create_answers_as_fastapi_did(
     assert_same(*answers)
 
 
-def test_create_taken_name_and_no_token(stack: Stack, apps: tuple[AppClient, AppClient]) -> None:
+def test_create_taken_name_and_no_token(any_stack: Stack, apps: tuple[AppClient, AppClient]) -> None:
+    stack = any_stack
     name = unique("taken")
     front = apps[0]
     assert (
@@ -148,7 +157,8 @@ def test_create_taken_name_and_no_token(stack: Stack, apps: tuple[AppClient, App
             assert_same(a, b)
 
 
-def test_replace_answers_as_fastapi_did(stack: Stack, apps: tuple[AppClient, AppClient]) -> None:
+def test_replace_answers_as_fastapi_did(any_stack: Stack, apps: tuple[AppClient, AppClient]) -> None:
+    stack = any_stack
     names = []
     for client in apps:
         name = unique("rp")
@@ -217,8 +227,9 @@ def call(front: WriteFront, method: str, path: str, body: bytes, hdrs: list[tupl
 
 
 def test_the_front_writes_plain_requests_and_hands_on_the_rest(
-    stack: Stack, apps: tuple[AppClient, AppClient]
+    any_stack: Stack, apps: tuple[AppClient, AppClient]
 ) -> None:
+    stack = any_stack
     app = apps[0].app
     ctx = app.state.sealbox
     inner = Inner()

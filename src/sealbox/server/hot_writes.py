@@ -40,6 +40,7 @@ from sealbox.server.routes.secrets import if_match_version, secret_value
 from sealbox.server.schemas import SecretCreate, SecretReplace
 from sealbox.server.schemas.params import IfMatch, OwnerQuery, SecretNamePath
 from sealbox.server.schemas.secrets import secret_public
+from sealbox.store.unit_of_work import UnitOfWork
 
 _encode = msgspec.json.Encoder().encode
 _JSON = (b"content-type", b"application/json")
@@ -166,13 +167,18 @@ class WriteFront:
         proxied = headers.get(self.proxy_header)
         client = scope.get("client")
         header = self.ctx.authenticator.settings.proxy_user_header
+        db = self.ctx.db
         try:
-            principal = self.ctx.authenticator.authenticate(
-                authorization=headers.get(b"authorization"),
-                headers={header: proxied} if proxied else {},
-                client_addr=client[0] if client else None,
-                now=datetime.now(UTC),
-            )
+            # The token check reads only: on PostgreSQL without BEGIN and COMMIT (two round trips), as
+            # the hot reads do it (`Database.read`); a failure is counted in a transaction of its own.
+            with db.read(autocommit=not db.is_sqlite) as conn:
+                principal = self.ctx.authenticator.authenticate_in(
+                    UnitOfWork(conn),
+                    authorization=headers.get(b"authorization"),
+                    headers={header: proxied} if proxied else {},
+                    client_addr=client[0] if client else None,
+                    now=datetime.now(UTC),
+                )
             return work(principal)
         except ServiceError as exc:
             status, body, extra = service_error_parts(exc)
