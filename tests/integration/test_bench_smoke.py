@@ -25,6 +25,7 @@ QUICK = {
     "launch": ["--quick"],
     "operations": ["--quick", "--skip-failover"],
     "scale": ["--quick"],
+    "write_cpu": ["--quick"],
 }
 
 

@@ -22,6 +22,7 @@ from sealbox.server.context import AppContext, Converter, PurgeSweeper
 from sealbox.server.denials import DenialAudit, DenialSweeper
 from sealbox.server.docs import install_docs
 from sealbox.server.errors import install_error_handlers
+from sealbox.server.hot_writes import WriteFront
 from sealbox.server.logs import configure_logging
 from sealbox.server.methods import OptionsMiddleware
 from sealbox.server.metrics import Metrics
@@ -209,13 +210,16 @@ def create_app(
     )
     relative_slash_redirects(app.router)
     app.state.sealbox = ctx
-    install_error_handlers(app, _schema_field_names())
+    known_fields = _schema_field_names()
+    install_error_handlers(app, known_fields)
     # The hot reads: one handler each, routes of the app ahead of FastAPI's (routing tries them first),
     # reached directly by ReadFront, inside the middleware below and ahead of FastAPI's own.
     reads = hot.read_routes(ctx)
     app.router.routes[:0] = reads
     # Middleware added last runs first: GuardMiddleware (headers, body limit, access log) wraps ReadFront.
     app.add_middleware(hot.ReadFront, routes=reads)
+    # The hot writes (create, replace): answered ahead of FastAPI's routing by the same service calls.
+    app.add_middleware(WriteFront, ctx=ctx, routes_of=app, known_fields=known_fields)
     app.add_middleware(OptionsMiddleware, routes_of=app)
     # Every API denial goes on the record.
     app.add_middleware(DenialAudit, ctx=ctx)

@@ -33,8 +33,12 @@ class Converter:
     A failed sweep is retried after a pause that doubles up to `RETRY_MAX_S` (a database or keeper
     outage is not hammered), and reported once when it starts failing and once when it works again:
     a database fault by its code, like the API's 503 (`database_unavailable`, `storage_full`).
+    After a sweep the thread rests `SETTLE_S` before it answers the next poke: the writes meanwhile
+    share one sweep (one keeper call, one write transaction) instead of one each, as the audit
+    checkpoint's writes coalesce. A lone write is still converted at once.
     """
 
+    SETTLE_S = 0.1
     RETRY_MIN_S = 1.0
     RETRY_MAX_S = 30.0
     IDLE_S = 30.0
@@ -69,6 +73,8 @@ class Converter:
             failure = self._sweep()
             if failure is None:
                 pause = self.IDLE_S
+                if self._stop.wait(self.SETTLE_S):
+                    return
             else:
                 pause = self.RETRY_MIN_S if pause >= self.IDLE_S else min(pause * 2, self.RETRY_MAX_S)
 

@@ -107,28 +107,39 @@ def service_error_parts(exc: ServiceError) -> tuple[int, bytes, dict[str, str]]:
     return status, body, headers
 
 
+def validation_error_parts(exc: RequestValidationError, known_fields: frozenset[str]) -> tuple[int, bytes]:
+    """Status and JSON body of a request that does not match its schema: FastAPI's default body echoes
+    `input` (the submitted value); this keeps only the place and the kind of problem, both from the
+    schema. Body that is not JSON at all: 400 invalid_json."""
+    errors: list[dict[str, str | None]] = []
+    for err in exc.errors()[:20]:
+        problem = schema_problem(err)
+        errors.append({"field": _safe_loc(tuple(err.get("loc", ())), known_fields), "problem": problem})
+    if any(e["problem"] == "json_invalid" for e in errors):
+        return error_parts(400, "invalid_json", "the request body is not valid JSON")
+    return error_parts(422, "invalid_request", "the request does not match the schema", errors)
+
+
+def http_error_words(status: int) -> tuple[str, str]:
+    """The code and message of an HTTP-level error (404, 405, 413, ...)."""
+    code = _STATUS_CODES.get(status, "error")
+    return code, {404: "not found", 405: "method not allowed"}.get(status, code.replace("_", " "))
+
+
 def install_error_handlers(app: FastAPI, known_fields: frozenset[str]) -> None:
     async def service_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
         status, body, headers = service_error_parts(exc)
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
-    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-        # FastAPI's default body echoes `input` (the submitted value). Keep only the place and the
-        # kind of problem, both from the schema.
+    async def validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        errors: list[dict[str, str | None]] = []
-        for err in exc.errors()[:20]:
-            problem = schema_problem(err)
-            errors.append({"field": _safe_loc(tuple(err.get("loc", ())), known_fields), "problem": problem})
-        if any(e["problem"] == "json_invalid" for e in errors):
-            return error_response(400, "invalid_json", "the request body is not valid JSON")
-        return error_response(422, "invalid_request", "the request does not match the schema", errors)
+        status, body = validation_error_parts(exc, known_fields)
+        return Response(body, status_code=status, media_type="application/json")
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = _STATUS_CODES.get(exc.status_code, "error")
-        message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, code.replace("_", " "))
+        code, message = http_error_words(exc.status_code)
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # every method of the path, not only those of the first route on it
             headers = {"Allow": ", ".join(allowed_methods(request.app, request.scope))}

@@ -60,7 +60,7 @@ UpdateBody = Annotated[SecretUpdate, Depends(struct_body(SecretUpdate))]
 GrantBody = Annotated[GrantIn, Depends(struct_body(GrantIn))]
 
 
-def _value(body: SecretValue) -> secret_service.SecretValue:
+def secret_value(body: SecretValue) -> secret_service.SecretValue:
     raw: bytes | None = None
     if body.value_base64 is not None:
         try:
@@ -74,6 +74,18 @@ def _value(body: SecretValue) -> secret_service.SecretValue:
     return secret_service.SecretValue(text=body.value, raw=raw, fields=body.fields)
 
 
+def if_match_version(if_match: str | None) -> int | None:
+    """The version an If-Match header names; None for none or `*`."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _IF_MATCH.fullmatch(if_match.strip())
+    if match is None:
+        raise BadRequest(
+            'If-Match must be a version number such as "3"', code="invalid_if_match", field="If-Match"
+        )
+    return int(match.group(1))
+
+
 def _grantee(body: GrantIn) -> Grantee:
     if (body.user is None) == (body.group is None):
         raise BadRequest("give exactly one of user or group", code="invalid_grantee", field="user")
@@ -81,6 +93,8 @@ def _grantee(body: GrantIn) -> Grantee:
 
 
 # The reads (GET of the list and of one secret) are server/hot.py's: one handler each, routes of their own.
+# Create and replace are answered by server/hot_writes.py ahead of FastAPI (the same calls, in the same
+# order); these routes declare them and answer what it hands on.
 # What a change answers is the same SecretPublic Struct a read answers with, encoded by msgspec.
 
 
@@ -96,7 +110,7 @@ def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody
         principal,
         name=body.name,
         kind=body.kind,
-        value=_value(body),
+        value=secret_value(body),
         description=body.description,
         expires_at=body_time(body.expires_at, "expires_at"),
         now=now(),
@@ -126,16 +140,8 @@ def replace_value(
     if_match: IfMatch = None,
     owner: OwnerQuery = None,
 ) -> Response:
-    expected: int | None = None
-    if if_match is not None and if_match.strip() != "*":
-        match = _IF_MATCH.fullmatch(if_match.strip())
-        if match is None:
-            raise BadRequest(
-                'If-Match must be a version number such as "3"', code="invalid_if_match", field="If-Match"
-            )
-        expected = int(match.group(1))
     secret = ctx.secrets.replace(
-        principal, name, value=_value(body), if_match=expected, now=now(), owner=owner
+        principal, name, value=secret_value(body), if_match=if_match_version(if_match), now=now(), owner=owner
     )
     if ctx.converter:
         ctx.converter.poke()
