@@ -33,10 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealbox.domain.principals import Principal
 from sealbox.errors import ServiceError
-from sealbox.server.bodies import body_time, decode_body
+from sealbox.server.bodies import decode_body
 from sealbox.server.context import AppContext
 from sealbox.server.errors import service_error_parts, validation_error_parts
-from sealbox.server.routes.secrets import if_match_version, secret_value
+from sealbox.server.routes.secrets import created_secret, replaced_secret
 from sealbox.server.schemas import SecretCreate, SecretReplace
 from sealbox.server.schemas.params import IfMatch, OwnerQuery, SecretNamePath
 from sealbox.server.schemas.secrets import secret_public
@@ -192,20 +192,7 @@ class WriteFront:
             return status, body, []
 
     def _create(self, principal: Principal, body: SecretCreate) -> Answer:
-        ctx = self.ctx
-        secret = ctx.secrets.create(
-            principal,
-            name=body.name,
-            kind=body.kind,
-            value=secret_value(body),
-            description=body.description,
-            expires_at=body_time(body.expires_at, "expires_at"),
-            now=datetime.now(UTC),
-            project=body.project,
-            scopes=tuple(body.scopes),
-        )
-        if ctx.converter:
-            ctx.converter.poke()
+        secret = created_secret(self.ctx, principal, body)
         location = f"/api/v1/secrets/{secret.name}".encode("latin-1")
         headers = [(b"location", location), (b"etag", _etag(secret.current_version))]
         return 201, _encode(secret_public(secret, with_versions=True)), headers
@@ -213,22 +200,8 @@ class WriteFront:
     def _replace(
         self, principal: Principal, name: str, body: SecretReplace, if_match: str | None, owner: str | None
     ) -> Answer:
-        ctx = self.ctx
-        secret = ctx.secrets.replace(
-            principal,
-            name,
-            value=secret_value(body),
-            if_match=if_match_version(if_match),
-            now=datetime.now(UTC),
-            owner=owner,
-        )
-        if ctx.converter:
-            ctx.converter.poke()
-        return (
-            200,
-            _encode(secret_public(secret, with_versions=True)),
-            [(b"etag", _etag(secret.current_version))],
-        )
+        answer = replaced_secret(self.ctx, principal, name, body, if_match=if_match, owner=owner)
+        return 200, _encode(answer), [(b"etag", _etag(answer.current_version))]
 
 
 def _app_routes(app: FastAPI) -> list[BaseRoute]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
@@ -40,6 +40,11 @@ from sealbox.server.schemas.sharing import GrantPublic, grant_public
 from sealbox.services import secrets as secret_service
 from sealbox.services.access import visible_sessions
 from sealbox.services.sharing import Grantee
+
+if TYPE_CHECKING:
+    from sealbox.domain.principals import Principal
+    from sealbox.domain.secrets import Secret
+    from sealbox.server.context import AppContext
 
 router = APIRouter(
     prefix="/api/v1/secrets",
@@ -106,6 +111,16 @@ def _grantee(body: GrantIn) -> Grantee:
     openapi_extra=struct_request(SecretCreate),
 )
 def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody) -> Response:
+    secret = created_secret(ctx, principal, body)
+    return struct_response(
+        secret_public(secret, with_versions=True),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": f"/api/v1/secrets/{secret.name}", "ETag": etag(secret.current_version)},
+    )
+
+
+def created_secret(ctx: AppContext, principal: Principal, body: SecretCreate) -> Secret:
+    """The create, as this route and the hot write front (server/hot_writes.py) both do it."""
     secret = ctx.secrets.create(
         principal,
         name=body.name,
@@ -119,11 +134,7 @@ def create_secret(principal: CurrentPrincipal, ctx: ContextDep, body: CreateBody
     )
     if ctx.converter:
         ctx.converter.poke()
-    return struct_response(
-        secret_public(secret, with_versions=True),
-        status_code=status.HTTP_201_CREATED,
-        headers={"Location": f"/api/v1/secrets/{secret.name}", "ETag": etag(secret.current_version)},
-    )
+    return secret
 
 
 @router.put(
@@ -140,17 +151,29 @@ def replace_value(
     if_match: IfMatch = None,
     owner: OwnerQuery = None,
 ) -> Response:
+    answer = replaced_secret(ctx, principal, name, body, if_match=if_match, owner=owner)
+    return struct_response(answer, headers={"ETag": etag(answer.current_version)})
+
+
+def replaced_secret(
+    ctx: AppContext,
+    principal: Principal,
+    name: str,
+    body: SecretReplace,
+    *,
+    if_match: str | None,
+    owner: str | None,
+) -> SecretPublic:
+    """The replace, as this route and the hot write front both do it: the answer names the live sessions
+    that still hold the version before (they get the new one at their next refresh), so a client can
+    warn."""
     secret = ctx.secrets.replace(
         principal, name, value=secret_value(body), if_match=if_match_version(if_match), now=now(), owner=owner
     )
     if ctx.converter:
         ctx.converter.poke()
-    # The live sessions still hold the version before: `sessions` names them (they get the new one at
-    # their next refresh), so that a client can warn.
     live = visible_sessions(secret, principal, ctx.sessions.live_sessions_for(secret.id, now=now()))
-    return struct_response(
-        secret_public(secret, with_versions=True, live=live), headers={"ETag": etag(secret.current_version)}
-    )
+    return secret_public(secret, with_versions=True, live=live)
 
 
 @router.patch(
