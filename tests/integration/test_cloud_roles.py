@@ -12,19 +12,27 @@ sealbox, and nothing but the session's folder.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from sealbox.launcher.cloud_roles import mint_roles, renewal_due
+from sealbox.launcher.redeem import Delivered
+from sealbox.protocol.sessions import RoleAnswer, RoleReport
 from tests.integration.formats_support import PRELUDE, run_as, wait_until
 from tests.integration.test_run import Person, make_person, unique
 from tests.support.canaries import find_in_bytes
@@ -115,6 +123,11 @@ def _set_up(url: str) -> dict[str, Any]:
     # From here on moto checks every request's signature and the caller's policies.
     assert httpx.post(f"{url}/moto-api/reset-auth", content=b"0").status_code == 200
     return {"role_arn": role_arn, **keys}
+
+
+def session_public_key() -> str:
+    key = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(key).decode()
 
 
 def role_secret(person: Person, url: str, role_arn: str, key: dict[str, str], **extra: str) -> str:
@@ -220,3 +233,89 @@ def test_a_key_pair_not_allowed_to_assume_the_role_starts_nothing(
     failed = [r for r in records if r["action"] == "session.redeem" and r["outcome"] == "failed"]
     assert len(failed) == 1 and "reason=launch_refused" in failed[0]["detail"]
     assert find_in_bytes(stack.logs(), (base["SecretAccessKey"],)) == []
+
+
+def test_the_role_report_is_refused_without_the_sessions_spent_credential(
+    person: Person, moto_iam: tuple[str, dict[str, Any]]
+) -> None:
+    """Only the holder of a session's redeemed credential reports a role, for an aws-role the session has."""
+    url, iam = moto_iam
+    role = role_secret(person, url, iam["role_arn"], iam["broker"])
+    plain = unique("plain")
+    person.add(plain, value="not a role")
+    with person.api() as api:
+        made = api.post(
+            "/api/v1/sessions",
+            json={"secrets": [{"name": role, "file": "r"}, {"name": plain, "file": "p"}]},
+        ).json()
+        session_id, credential = made["session"]["id"], made["session_credential"]
+
+        def report(secret: str, *, cred: str = credential, arn: str = iam["role_arn"]) -> httpx.Response:
+            body = {"credential": cred, "secret": secret, "role_arn": arn, "duration_seconds": 900}
+            return api.post(f"/api/v1/sessions/{session_id}/roles", json=body, headers={"Authorization": ""})
+
+        assert report(f"{person.name}/{role}").status_code == 401  # not redeemed yet
+        redeemed = api.post(
+            f"/api/v1/sessions/{session_id}/redeem",
+            json={"credential": credential, "public_key": session_public_key()},
+            headers={"Authorization": ""},
+        )
+        assert redeemed.status_code == 200, redeemed.text
+        other = "sbl_" + "0" * 16 + "_" + "A" * 43
+        assert report(f"{person.name}/{role}", cred=other).status_code == 401
+        assert report(f"{person.name}/{plain}").status_code == 404  # not an aws-role
+        assert report(f"{person.name}/missing").status_code == 404
+        refused = report(f"{person.name}/{role}", arn="arn:aws:iam::123456789012:user/alice")
+        assert refused.status_code in (400, 422) and refused.json()["code"] != "internal_error"
+        answer = report(f"{person.name}/{role}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "role_session_name": f"sealbox.{person.name}.{session_id[:24]}",
+            "source_identity": person.name,
+        }
+        assert api.delete(f"/api/v1/sessions/{session_id}").status_code in (200, 204)
+        assert report(f"{person.name}/{role}").status_code == 404  # the session is over
+
+
+def test_a_role_two_items_bring_in_is_assumed_once_and_renewed_half_way(
+    moto_iam: tuple[str, dict[str, Any]],
+) -> None:
+    """The session side's step alone (launcher/cloud_roles.py), with the server's answer given here."""
+    url, iam = moto_iam
+    base = iam["broker"]
+    fields = {
+        "role_arn": iam["role_arn"],
+        "access_key_id": base["AccessKeyId"],
+        "secret_access_key": base["SecretAccessKey"],
+        "sts_endpoint": url,
+        "duration": "1h",
+    }
+    value = json.dumps(fields).encode()
+    common = {"name": "r", "owner": "o", "kind": "aws-role", "version": 3, "value": value}
+    items = (
+        Delivered(field=None, file="r", env=None, **common),
+        Delivered(field="secret_access_key", file=None, env="KEY", **common),
+        Delivered(name="p", owner="o", kind="generic", field=None, file="p", env=None, version=1, value=b"x"),
+    )
+    reports: list[RoleReport] = []
+
+    def report(role: RoleReport) -> RoleAnswer:
+        reports.append(role)
+        return RoleAnswer(role_session_name="sealbox.owner.test", source_identity="owner")
+
+    before = time.time()
+    minted = mint_roles(items, credential="sbl_" + "0" * 16 + "_" + "A" * 43, report=report)
+    assert [r.secret for r in reports] == ["o/r"] and reports[0].duration_seconds == 3600
+    assert [i.kind for i in minted] == ["aws", "aws", "generic"] and minted[2] == items[2]
+    first, second = minted[0], minted[1]
+    assert first.value == second.value and first.renew_at == second.renew_at
+    parts = json.loads(first.value)
+    assert set(parts) == {"access_key_id", "secret_access_key", "session_token", "expiration"}
+    assert parts["access_key_id"] != base["AccessKeyId"]
+    assert second.selected() == parts["secret_access_key"].encode()
+    expires = datetime.fromisoformat(parts["expiration"]).timestamp()
+    assert first.renew_at is not None and before <= first.renew_at <= before + (expires - before) / 2 + 1
+    assert not renewal_due(minted, first.renew_at - 1) and renewal_due(minted, first.renew_at)
+    assert not renewal_due(items, expires + 1)  # nothing minted, nothing to renew
+    for shown in (repr(first), repr(minted)):
+        assert parts["secret_access_key"] not in shown and base["SecretAccessKey"] not in shown

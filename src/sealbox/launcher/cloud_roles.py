@@ -118,6 +118,7 @@ def _call_sts(ref: str, fields: dict[str, str], *, region: str | None, **call: A
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
         from botocore.exceptions import ClientError as AWSClientError
+        from botocore.exceptions import ParamValidationError
     except ImportError:
         raise BadRequest(
             f'secret "{ref}" is an aws-role: assuming it needs botocore (pip install "sealbox[aws]")',
@@ -137,6 +138,8 @@ def _call_sts(ref: str, fields: dict[str, str], *, region: str | None, **call: A
         # Only STS's error code: its message may quote the request.
         code = str(refused.response.get("Error", {}).get("Code", "unknown"))[:64]
         raise ClientError(403, "role_refused", f'STS refused to assume the role of "{ref}": {code}') from None
+    except ParamValidationError:
+        raise BadRequest(f'STS would refuse the request for "{ref}"', code="role_refused") from None
     except BotoCoreError:
         raise Unavailable(f'STS could not be reached for "{ref}"', code="sts_unavailable") from None
     finally:
