@@ -116,9 +116,8 @@ def _call_sts(ref: str, fields: dict[str, str], *, region: str | None, **call: A
     try:
         import botocore.session
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ParamValidationError
         from botocore.exceptions import ClientError as AWSClientError
-        from botocore.exceptions import ParamValidationError
     except ImportError:
         raise BadRequest(
             f'secret "{ref}" is an aws-role: assuming it needs botocore (pip install "sealbox[aws]")',
