@@ -16,7 +16,7 @@ RUN groupadd --system --gid 10001 sealbox \
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /build
+RUN pip install ".[aws]" && rm -rf /build
 
 WORKDIR /
 USER 10001:10001

@@ -451,6 +451,20 @@ def test_a_forged_credential_is_refused_and_audited(
     assert post_redeem(stack, sid, launch["session_credential"]).status_code == 200
 
 
+def test_a_public_key_no_agreement_works_with_is_a_400_and_spends_nothing(
+    stack: Stack, alice: User, value: Callable[[str], str]
+) -> None:
+    launch = alice.launch([{"name": a_secret(alice, value), "file": "f"}])
+    sid = launch["session"]["id"]
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        resp = http.post(
+            f"{API}/sessions/{sid}/redeem",
+            json={"credential": launch["session_credential"], "public_key": "A" * 43 + "="},  # all zeros
+        )
+    assert resp.status_code == 400 and resp.json()["code"] == "invalid_public_key"
+    assert post_redeem(stack, sid, launch["session_credential"]).status_code == 200
+
+
 def test_a_secret_deleted_before_redemption_fails_and_is_audited(
     stack: Stack, alice: User, value: Callable[[str], str]
 ) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from sealbox.domain.kinds import Kind
 
 FORMAT_KINDS: Mapping[str, tuple[Kind, ...]] = {
-    "aws": (Kind.AWS,),
-    "aws-process": (Kind.AWS,),
+    "aws": (Kind.AWS, Kind.AWS_ROLE),  # an aws-role is delivered as the aws credential minted from it
+    "aws-process": (Kind.AWS, Kind.AWS_ROLE),
     "gcp": (Kind.GCP,),
     "pgpass": (Kind.DATABASE,),
     "netrc": (Kind.TOKEN, Kind.DATABASE),

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 import msgspec
 
+from sealbox.domain.cloud_kinds import ROLE_FIELDS_OPTIONAL, ROLE_FIELDS_REQUIRED, check_aws_role
 from sealbox.errors import BadRequest
 
 
@@ -19,6 +20,7 @@ class Kind(StrEnum):
     TOKEN = "token"  # noqa: S105 -- a kind name, not a credential  # nosec B105
     SSH_KEY = "ssh-key"
     GCP = "gcp"
+    AWS_ROLE = "aws-role"  # a role assumed at launch: domain/cloud_kinds.py
 
 
 class KindSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,6 +64,7 @@ SPECS: Mapping[Kind, KindSpec] = {
     Kind.GCP: KindSpec(),  # a service-account key, the JSON document Google Cloud hands out
     Kind.AWS: KindSpec(required=("access_key_id", "secret_access_key"), optional=("session_token", "region")),
     Kind.DATABASE: KindSpec(optional=("url", "host", "port", "user", "password", "dbname")),
+    Kind.AWS_ROLE: KindSpec(required=ROLE_FIELDS_REQUIRED, optional=ROLE_FIELDS_OPTIONAL),
 }
 
 _AWS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
@@ -212,7 +215,9 @@ def decode_fields(plaintext: bytes) -> dict[str, str]:
 
 
 def _check_kind_rules(kind: Kind, fields: Mapping[str, str]) -> None:
-    if kind is Kind.AWS:
+    if kind is Kind.AWS_ROLE:
+        check_aws_role(fields)
+    elif kind is Kind.AWS:
         if not _AWS_KEY_ID.fullmatch(fields["access_key_id"]):
             raise BadRequest(
                 "access_key_id must be 16-128 capital letters or digits",

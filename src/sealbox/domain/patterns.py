@@ -59,6 +59,18 @@ FIELD: Mapping[Kind, Mapping[str, str]] = {
         "host": r"^(?:(?:https?://)?[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?)?$",
         "username": r"^(?:[\x21-\x39\x3b-\x7e]{1,256})?$",
     },
+    # domain.cloud_kinds.check_aws_role; "both keys or neither" and the duration's bounds are the server's.
+    Kind.AWS_ROLE: {
+        "role_arn": r"^arn:aws[a-z-]{0,20}:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+        "access_key_id": r"^(?:[A-Z0-9]{16,128})?$",
+        "secret_access_key": rf"^{_PRINTABLE_NO_SPACE}*$",
+        "duration": r"^(?:[0-9]{1,5}[smh]?)?$",
+        "region": r"^(?:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})?$",
+        "sts_endpoint": (
+            r"^(?:https://[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?"
+            r"|http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]{0,200})?)?$"
+        ),
+    },
     Kind.DATABASE: {
         "url": rf"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^{PY_WHITESPACE}]+)?$",
         "host": rf"^{ANY}*$",

@@ -19,7 +19,7 @@ from sealbox.domain.kinds import SPECS, Kind, decode_fields, token_value
 from sealbox.errors import BadRequest, CiphertextIntegrityError, ClientError, DecryptionError, Unavailable
 from sealbox.keeper.client import KeeperClient
 from sealbox.protocol.base import Message, ProtocolError, decode_answer, encode
-from sealbox.protocol.sessions import FailureReport, RedeemRequest, RedeemResponse
+from sealbox.protocol.sessions import FailureReport, RedeemRequest, RedeemResponse, RoleAnswer, RoleReport
 from sealbox.transport import HTTPClient, error_from_response
 
 
@@ -35,6 +35,7 @@ class Delivered(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     value: bytes
     scopes: tuple[str, ...] = ()
+    renew_at: float | None = None  # a credential minted from an aws-role: when to mint anew (epoch s)
 
     def __repr__(self) -> str:  # the value stays out of logs and tracebacks
         return f"Delivered(name={self.name!r}, owner={self.owner!r}, version={self.version})"
@@ -104,18 +105,41 @@ def redeem(
     server_done = time.perf_counter()
     keeper = KeeperClient(keeper_url or body.keeper_url)
     try:
-        return _assemble(pair, body, keeper, session_id=session_id, started=started, server_done=server_done)
+        delivery = _assemble(
+            pair, body, keeper, session_id=session_id, started=started, server_done=server_done
+        )
     except (CiphertextIntegrityError, Unavailable) as failed:
         # The server recorded a successful redemption; tell it how the launch really ended, for its audit.
-        with contextlib.suppress(ClientError):
-            _post(
-                server,
-                f"/api/v1/sessions/{session_id}/failures",
-                FailureReport(credential=credential, code=failed.code),
-            )
+        _report_failure(server, session_id, credential, failed.code)
         raise
     finally:
         keeper.close()
+    if not any(i.kind == Kind.AWS_ROLE.value for i in delivery.items):
+        return delivery
+    from sealbox.launcher.cloud_roles import mint_roles
+
+    def report(role: RoleReport) -> RoleAnswer:
+        answer = _post(server, f"/api/v1/sessions/{session_id}/roles", role)
+        try:
+            return decode_answer(answer, RoleAnswer)
+        except ProtocolError:
+            raise ClientError(502, "invalid_response", "the server's answer is not a role's names") from None
+
+    try:
+        minted = mint_roles(delivery.items, credential=credential, report=report)
+    except (ClientError, Unavailable):
+        _report_failure(server, session_id, credential, "launch_refused")
+        raise
+    return msgspec.structs.replace(delivery, items=minted)
+
+
+def _report_failure(server: HTTPClient, session_id: str, credential: str, code: str) -> None:
+    with contextlib.suppress(ClientError):
+        _post(
+            server,
+            f"/api/v1/sessions/{session_id}/failures",
+            FailureReport(credential=credential, code=code),
+        )
 
 
 def _assemble(

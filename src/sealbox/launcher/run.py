@@ -9,6 +9,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -334,6 +335,10 @@ class _Runner:
             s.current_version is not None and s.current_version != held.get((s.owner, s.name))
             for s in session.secrets
         )
+        if self.delivery is not None and not stale:
+            from sealbox.launcher.cloud_roles import renewal_due
+
+            stale = renewal_due(self.delivery.items, time.time())  # a minted credential past half its life
         if not stale or self.folder is None:
             return
         from sealbox.launcher.redeem import redeem

@@ -16,7 +16,7 @@ from sealbox.protocol.base import Answer
 
 # The kinds of secret (domain.kinds.Kind, whose values tests/unit/protocol/test_answers.py keeps equal to
 # these). An answer states them as text with this enum: a client decodes a kind a newer server added.
-KIND_NAMES = ("generic", "aws", "database", "token", "ssh-key", "gcp")
+KIND_NAMES = ("generic", "aws", "database", "token", "ssh-key", "gcp", "aws-role")
 KindName = Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(KIND_NAMES)})]
 
 

@@ -71,3 +71,23 @@ class FailureReport(Message, frozen=True):
 
     credential: Credential
     code: Annotated[str, msgspec.Meta(max_length=32, extra_json_schema={"enum": list(REPORTABLE_FAILURES)})]
+
+
+class RoleReport(Message, frozen=True):
+    """POST /api/v1/sessions/{id}/roles: the session side is about to assume the role an `aws-role` secret of
+    this session names. The server records it first (a role assumed off the record is refused) and answers
+    with the names STS is given, so CloudTrail names the person and the session."""
+
+    credential: Credential
+    secret: Annotated[str, msgspec.Meta(max_length=200, description="OWNER/NAME of the aws-role secret")]
+    role_arn: Annotated[
+        str, msgspec.Meta(max_length=600, pattern=r"^arn:aws[a-z-]{0,20}:iam::[0-9]{12}:role/")
+    ]
+    duration_seconds: Annotated[int, msgspec.Meta(ge=900, le=43200)]
+
+
+class RoleAnswer(Answer, frozen=True, kw_only=True):
+    """What the session side passes to STS AssumeRole: RoleSessionName and SourceIdentity."""
+
+    role_session_name: str
+    source_identity: str

@@ -39,7 +39,7 @@ _METRICS = "/metrics"  # outside the API, but a refusal there is a denial like a
 _SECRET_ITEM = "/api/v1/secrets/{name}"  # noqa: S105 -- a path, not a password  # nosec B105
 _LAUNCH_CREDENTIAL = "bearer sbl_"
 # Routes whose caller is a session credential, not a person or a service.
-_NOT_IDENTITIES = ("/redeem", "/failures")
+_NOT_IDENTITIES = ("/redeem", "/failures", "/roles")
 _ACTIONS = {
     ("GET", "/api/v1/secrets/{name}"): "secret.read",
     ("PUT", "/api/v1/secrets/{name}/value"): "secret.replace",

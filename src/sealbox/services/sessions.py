@@ -255,9 +255,14 @@ class SessionService:
             raise BadRequest(
                 "public_key must be 32 bytes (X25519)", code="invalid_public_key", field="public_key"
             )
+        try:
+            wrapper = SessionWrapper.for_session(session_public_key, session_id=session_id, part="dek")
+        except ValueError:  # a low-order point (all zeros): no key agreement with it is possible
+            raise BadRequest(
+                "public_key is not a usable X25519 key", code="invalid_public_key", field="public_key"
+            ) from None
         with self.db.writing() as uow:
             session = spend_credential(uow, session_id, credential, now)
-            wrapper = SessionWrapper.for_session(session_public_key, session_id=session_id, part="dek")
             items = deliver(uow, self.keys.master, session, wrapper, now)
             record_many(
                 uow,

@@ -61,7 +61,7 @@ def _refused(
 
 
 def test_kinds() -> None:
-    assert [k.value for k in Kind] == ["generic", "aws", "database", "token", "ssh-key", "gcp"]
+    assert [k.value for k in Kind] == ["generic", "aws", "database", "token", "ssh-key", "gcp", "aws-role"]
     assert set(SPECS) == set(Kind)
 
 
@@ -74,7 +74,7 @@ def test_parse_kind(kind: Kind) -> None:
 def test_unknown_kind(label: str, canary: MakeCanary) -> None:
     bad = canary() + label
     exc = _refused(lambda: parse_kind(bad), "invalid_kind", field="kind", hidden=(bad, bad[:21]))
-    assert exc.message == "unknown kind; use one of: generic, aws, database, token, ssh-key, gcp"
+    assert exc.message == "unknown kind; use one of: generic, aws, database, token, ssh-key, gcp, aws-role"
 
 
 @pytest.mark.parametrize("value", [None, 5, b"aws"])

@@ -93,7 +93,10 @@ def test_a_whole_number_written_as_a_float_is_an_integer_as_json_schema_says() -
 
 def test_a_value_outside_an_enum_lists_the_choices_from_the_schema() -> None:
     error = refused(b'{"name": "db", "kind": "' + CANARY.encode() + b'", "value": "v"}', SecretCreate)
-    assert schema_problem(error) == "enum: one of 'generic', 'aws', 'database', 'token', 'ssh-key' or 'gcp'"
+    assert (
+        schema_problem(error)
+        == "enum: one of 'generic', 'aws', 'database', 'token', 'ssh-key', 'gcp' or 'aws-role'"
+    )
     assert error["loc"] == ("body", "kind")
     error = refused(b'{"name": "svc", "kinds": ["aws", "' + CANARY.encode() + b'"]}', ServiceAccountCreate)
     assert error["loc"] == ("body", "kinds", 1) and error["type"] == "enum"

@@ -73,6 +73,8 @@ def aws_process(source: Source, place: Place) -> Rendered:
     }
     if parts.get("session_token"):
         answer["SessionToken"] = parts["session_token"]
+    if parts.get("expiration"):  # minted from an aws-role: botocore asks the program again before then
+        answer["Expiration"] = parts["expiration"]
     command = shlex.join([place.python, "-I", "-m", PROCESS_MODULE, f"{place.folder}/process.json"])
     return Rendered(
         files={

@@ -17,6 +17,8 @@ from sealbox.server.schemas import (
     FailureReport,
     RedeemRequest,
     RedeemResponse,
+    RoleAnswer,
+    RoleReport,
     SessionCreate,
     SessionCreated,
     SessionPublic,
@@ -24,6 +26,7 @@ from sealbox.server.schemas import (
 from sealbox.server.schemas.params import SessionIdPath
 from sealbox.server.schemas.sessions import redeem_response, session_created, session_public
 from sealbox.services.heartbeats import heartbeat as record_heartbeat
+from sealbox.services.session_roles import record_role
 from sealbox.services.sessions import decode_public_key
 
 router = APIRouter(
@@ -36,6 +39,7 @@ CreateBody = Annotated[SessionCreate, Depends(struct_body(SessionCreate))]
 CredentialBody = Annotated[CredentialCreate | None, Depends(optional_struct_body(CredentialCreate))]
 RedeemBody = Annotated[RedeemRequest, Depends(struct_body(RedeemRequest))]
 FailureBody = Annotated[FailureReport, Depends(struct_body(FailureReport))]
+RoleBody = Annotated[RoleReport, Depends(struct_body(RoleReport))]
 _SESSION: dict[int | str, dict[str, Any]] = {200: struct_answer(SessionPublic)}
 _CREATED: dict[int | str, dict[str, Any]] = {201: struct_answer(SessionCreated, "Created")}
 
@@ -132,6 +136,29 @@ def report_failure(
         session_id=session_id[:64], credential=body.credential, code=body.code, client_addr=client, now=now()
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{session_id}/roles",
+    response_class=Response,
+    responses={200: struct_answer(RoleAnswer)},
+    openapi_extra=struct_request(RoleReport),
+)
+def report_role(session_id: SessionIdPath, request: Request, ctx: ContextDep, body: RoleBody) -> Response:
+    """The session side is about to assume an aws-role secret's role: recorded first, then named for STS."""
+    client = request.client.host if request.client else None
+    names = record_role(
+        ctx.sessions.db,
+        session_id=session_id[:64],
+        credential=body.credential,
+        secret=body.secret,
+        role_arn=body.role_arn,
+        duration_seconds=body.duration_seconds,
+        client_addr=client,
+        now=now(),
+    )
+    answer = RoleAnswer(role_session_name=names.role_session_name, source_identity=names.source_identity)
+    return struct_response(answer)
 
 
 @router.post(

@@ -23,7 +23,14 @@ from sealbox.protocol.session_api import (
     SessionCreate,
     SessionSecretIn,
 )
-from sealbox.protocol.sessions import FailureReport, RedeemedItem, RedeemRequest, RedeemResponse
+from sealbox.protocol.sessions import (
+    FailureReport,
+    RedeemedItem,
+    RedeemRequest,
+    RedeemResponse,
+    RoleAnswer,
+    RoleReport,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -44,6 +51,8 @@ SESSION_STRUCTS = (
     RedeemRequest,
     RedeemResponse,
     FailureReport,
+    RoleReport,
+    RoleAnswer,
 )
 
 __all__ = [
@@ -53,6 +62,8 @@ __all__ = [
     "RedeemRequest",
     "RedeemResponse",
     "RedeemedItem",
+    "RoleAnswer",
+    "RoleReport",
     "ServiceFetchIn",
     "ServiceSecretIn",
     "ServiceSessionSecretIn",
