@@ -20,7 +20,7 @@ from sealbox.errors import BadRequest
 from sealbox.protocol.api_fields import BASE64_PATTERN, SCOPE_PATTERN, TOKEN_NAME_PATTERN
 from sealbox.protocol.secret_api import SecretValue
 from sealbox.protocol.sessions import CREDENTIAL_PATTERN, PUBLIC_KEY_PATTERN, PUBLIC_KEY_RE
-from sealbox.server.routes.secrets import _IF_MATCH, _value
+from sealbox.server.routes.secrets import _IF_MATCH, secret_value
 from sealbox.server.schemas.params import IF_MATCH_PATTERN, SECRETS_CURSOR_PATTERN
 from sealbox.services.secrets import _decode_cursor, check_scopes
 from sealbox.services.session_credentials import CREDENTIAL_RE
@@ -54,8 +54,8 @@ def token_name_rule(name: str) -> bool:
 
 def base64_rule(text: str) -> bool:
     """As the secrets routes read `value_base64` (an empty value is refused later, by the service)."""
-    return ok(lambda: _value(SecretValue(value_base64=text))) and bool(
-        _value(SecretValue(value_base64=text)).raw
+    return ok(lambda: secret_value(SecretValue(value_base64=text))) and bool(
+        secret_value(SecretValue(value_base64=text)).raw
     )
 
 

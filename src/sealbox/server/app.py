@@ -160,9 +160,10 @@ def _lifespan(ctx: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManage
     return lifespan
 
 
-def create_app(
-    settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
-) -> FastAPI:
+def _context(
+    settings: ServerSettings, *, keeper: KeeperPort | None, convert: bool
+) -> tuple[AppContext, Metrics]:
+    """The worker's database, keys, services, and its metrics."""
     from sealbox.openbao.transit import install
 
     install()  # a master key wrapped by OpenBao Transit opens through it, or the worker does not start
@@ -198,7 +199,13 @@ def create_app(
         converter=Converter(db, keeper_port) if convert else None,
         metrics=metrics,
     )
+    return ctx, metrics
 
+
+def create_app(
+    settings: ServerSettings, *, keeper: KeeperPort | None = None, convert: bool = True
+) -> FastAPI:
+    ctx, metrics = _context(settings, keeper=keeper, convert=convert)
     app = FastAPI(
         title="sealbox",
         version="0.1.0",

@@ -199,7 +199,7 @@ def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text()
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert lines[0] == "FROM python:3.11-slim"
-    assert any(re.fullmatch(r"RUN pip install \. .*", line) for line in lines)
+    assert any(re.fullmatch(r'RUN pip install "?\.(\[[a-z,]+\])?"? .*', line) for line in lines)
     user = [line for line in lines if line.startswith("USER ")]
     assert user == ["USER 10001:10001"]
     assert lines.index(user[0]) > max(i for i, line in enumerate(lines) if line.startswith("RUN "))
