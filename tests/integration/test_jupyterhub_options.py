@@ -128,8 +128,11 @@ def test_a_typed_secrets_row_offers_its_fields_for_the_variable() -> None:
         ("session_token", False),
         ("region", True),
     ]
-    # Where variables are not delivered (KubeSpawner), neither the variable nor the field is asked for.
-    assert "select" not in {t for t, _ in _tags(render_form(usable, allow_env=False))}
+    # Where variables are not delivered (KubeSpawner), neither the variable nor the field is asked for (the
+    # client format is: its variables are paths, set in the pod's spec).
+    kube = [a["name"] for t, a in _tags(render_form(usable, allow_env=False)) if t in ("select", "input")]
+    assert not any(str(n).startswith(("sealbox_field_", "sealbox_env_")) for n in kube)
+    assert "sealbox_as_0" in kube
 
 
 def test_a_secret_may_be_written_in_its_clients_format() -> None:

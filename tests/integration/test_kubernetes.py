@@ -13,12 +13,14 @@ Every emitted object is first validated as in tests/unit/integrations (models, s
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -274,7 +276,9 @@ def k8s_memory(path: Path) -> bool:
 
 def add_service(stack: Stack, name: str) -> str:
     out = subprocess.run(
-        sealbox_cmd("admin", "service", "add", name, "--kind", "generic", "--kind", "database"),
+        sealbox_cmd(
+            "admin", "service", "add", name, "--kind", "generic", "--kind", "database", "--kind", "aws"
+        ),
         env=stack.env(),
         capture_output=True,
         check=True,
@@ -346,6 +350,98 @@ def test_refresh_sidecar_swaps_replaced_values_atomically(
     # Each poll is a launch by the service, for alice, and audited so.
     records = alice.call("GET", "/audit", params={"secret": name, "limit": 1000})["items"]
     assert any(r["actor"] == service and r["on_behalf_of"] == alice.name for r in records), records[:5]
+
+
+AWS_KEY_ID = "AKIA" + "SEALBOXPOD000001"  # built from parts: no key-shaped literal in the repository
+READ_AWS = (
+    "import boto3, hashlib, json\n"
+    "c = boto3.Session().get_credentials().get_frozen_credentials()\n"
+    "print(json.dumps([c.access_key, hashlib.sha256(c.secret_key.encode()).hexdigest()]))\n"
+)
+
+
+def _boto3_in_app(pod: dict[str, Any], shm: Path, home: Path) -> list[str]:
+    """What boto3 finds with the app container's variables, /secrets being the emptyDir's folder here."""
+    app = pod["spec"]["containers"][0]
+    env = {e["name"]: e["value"].replace("/secrets", str(shm / "secrets")) for e in app["env"]}
+    aws = {k: v for k, v in env.items() if k.startswith("AWS_")}
+    read = subprocess.run(
+        [sys.executable, "-c", READ_AWS],
+        env={**aws, "PATH": os.environ["PATH"], "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    found: list[str] = json.loads(read.stdout)
+    return found
+
+
+def test_a_secret_in_its_clients_format_reaches_the_pod_and_is_refreshed(
+    stack: Stack, alice: User, canary: Canary, shm: Path, tmp_path: Path
+) -> None:
+    """`--as aws` in a pod: the init container writes the credentials and config files, the app container's
+    spec names them (paths only), boto3 finds the key with nothing else; the sidecar re-renders a replaced
+    value in the same form."""
+    token = add_service(stack, unique("hub"))
+    first, second = canary_value(canary, "k8s-aws1"), canary_value(canary, "k8s-aws2")
+    name = unique("aws")
+    alice.add(name, kind="aws", fields={"access_key_id": AWS_KEY_ID, "secret_access_key": first})
+    launch = new_session(alice, [{"name": name, "file": "aws"}])
+    session_id = launch["session"]["id"]
+    secret = credential_secret(name="cred", session_id=session_id, credential=launch["session_credential"])
+    token_secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "hub-token"},
+        "type": "Opaque",
+        "data": {"token": base64.b64encode(token.encode()).decode()},
+    }
+    pod = patch_pod(
+        notebook_pod(),
+        KubeSession(
+            session_id=session_id,
+            credential_secret_name="cred",
+            server_url=stack.url,
+            refresh=True,
+            service_token_secret_name="hub-token",
+            on_behalf_of=alice.name,
+            refresh_interval=1,
+            formats={"aws": "aws"},
+        ),
+    )
+    validate(pod, values=[*VALUES, token, launch["session_credential"]])
+    app_env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert app_env["AWS_SHARED_CREDENTIALS_FILE"] == "/secrets/aws/credentials"
+    assert app_env["AWS_CONFIG_FILE"] == "/secrets/aws/config"
+    fp = fake_pod(pod, tmp_path, shm)
+    fp.mount_secret(k8s.CREDENTIAL_VOLUME, secret)
+    fp.mount_secret(k8s.TOKEN_VOLUME, token_secret)
+    done = fp.run(k8s.INIT_CONTAINER)
+    assert done.returncode == 0, done.stderr
+    assert find_in_bytes(done.stdout + done.stderr, VALUES) == []
+    manifest = assert_folder(shm / "secrets")
+    assert [(f["file"], f.get("format")) for f in manifest["files"]] == [("aws", "aws")]
+    assert _boto3_in_app(pod, shm, tmp_path) == [AWS_KEY_ID, hashlib.sha256(first.encode()).hexdigest()]
+
+    out = tmp_path / "sidecar.out"
+    sidecar = fp.start(k8s.REFRESH_CONTAINER, out)
+    try:
+        alice.call(
+            "PUT",
+            f"/secrets/{name}/value",
+            json={"fields": {"access_key_id": AWS_KEY_ID, "secret_access_key": second}},
+        )
+        deadline = time.monotonic() + 30
+        while second not in (shm / "secrets" / "aws" / "credentials").read_text():
+            assert sidecar.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+    finally:
+        sidecar.send_signal(signal.SIGTERM)
+        sidecar.wait(timeout=10)
+    assert _boto3_in_app(pod, shm, tmp_path) == [AWS_KEY_ID, hashlib.sha256(second.encode()).hexdigest()]
+    assert find_in_bytes(out.read_bytes(), [*VALUES, token]) == []
 
 
 # --- the person's commands: a pod for kubectl, and the explicit sync -----------------------------------

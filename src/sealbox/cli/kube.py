@@ -40,9 +40,13 @@ def init(
     require_memory: Annotated[
         bool, typer.Option("--require-memory", help="refuse unless the folder is on a memory filesystem")
     ] = False,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--as", help="FILE=FORMAT: write that file's secret as its client reads it; repeatable"),
+    ] = None,
 ) -> None:
     """The init container: redeem the session credential once into TARGET (folder 0700, files 0400)."""
-    from sealbox.integrations.initcontainer import InitOptions, harden, init_folder
+    from sealbox.integrations.initcontainer import InitOptions, harden, init_folder, parse_formats
 
     harden()
     result = init_folder(
@@ -54,6 +58,7 @@ def init(
             session_id_file=session_id_file,
             keeper_url=keeper_url,
             require_memory=require_memory,
+            formats=parse_formats(formats or []),
         )
     )
     typer.echo(f"sealbox: session {result.session_id}: {len(result.files)} file(s) in {target}", err=True)

@@ -25,7 +25,7 @@ import resource
 import stat
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import msgspec.structs
 
 from sealbox.errors import BadRequest, ClientError, ConfigError
 from sealbox.launcher.contents import folder_contents
+from sealbox.launcher.formats.plan import Formatted, render_session
 from sealbox.launcher.redeem import Delivered, Delivery, redeem
 from sealbox.launcher.spool import DATA_LINK, MANIFEST, SecretFolder, _filesystem_type
 from sealbox.private_files import write_private_file
@@ -89,6 +90,7 @@ class InitOptions:
     session_id_file: Path | None = None
     keeper_url: str | None = None
     require_memory: bool = False
+    formats: Mapping[str, str] = field(default_factory=dict)  # file -> client format (`--as FILE=FORMAT`)
     log: Callable[[str], None] = _stderr
 
 
@@ -119,7 +121,9 @@ def init_folder(opts: InitOptions) -> InitResult:
             delivery = redeem(
                 server, session_id=session_id, credential=credential, keeper_url=opts.keeper_url
             )
-        files, manifest = folder_contents(delivery.items)
+        files, manifest = folder_contents(
+            delivery.items, _formatted(delivery.items, opts.formats, opts.target)
+        )
         folder.write(files, {**manifest, "session": session_id})
     except BaseException:
         folder.remove()
@@ -130,6 +134,28 @@ def init_folder(opts: InitOptions) -> InitResult:
             f"{len(skipped)} variable mapping(s) not delivered: pods get files only (values never in env)"
         )
     return InitResult(session_id=session_id, files=tuple(sorted(files)), skipped_env=skipped)
+
+
+def parse_formats(options: Sequence[str]) -> dict[str, str]:
+    """`--as FILE=FORMAT` options as file -> format."""
+    from sealbox.domain.sessions import check_file_name
+    from sealbox.launcher.formats import parse_format
+
+    found: dict[str, str] = {}
+    for option in options:
+        file, eq, fmt = option.partition("=")
+        if not eq or file in found:
+            raise BadRequest("--as takes FILE=FORMAT, once per file", code="invalid_format")
+        found[check_file_name(file)] = parse_format(fmt)
+    return found
+
+
+def _formatted(items: Sequence[Delivered], formats: Mapping[str, str], target: Path) -> Formatted | None:
+    """The files of the secrets asked in a client's format; their variables are in the pod's spec
+    (kubernetes.pod_spec), which names the app's mount path, so no file here names a path of its own."""
+    if not formats:
+        return None
+    return render_session(items, formats, root=str(target), python=sys.executable, base={})
 
 
 # --- the refresh sidecar ------------------------------------------------------------------------------
@@ -197,7 +223,8 @@ class Refresher:
         held = [(e["owner"], e["secret"], e["version"]) for e in entries]
         if held == [(i.owner, i.name, i.version) for i in fresh]:
             return False
-        files, manifest = folder_contents(fresh)
+        formats = {str(e["file"]): str(e["format"]) for e in entries if e.get("format")}  # as the init wrote
+        files, manifest = folder_contents(fresh, _formatted(fresh, formats, self.opts.target))
         folder = SecretFolder(path=self.opts.target, existed=True)
         folder.write(files, {**manifest, "session": current.get("session")})
         self.swaps += 1

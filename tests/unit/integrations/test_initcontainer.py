@@ -90,3 +90,12 @@ def test_stage_keys_makes_private_regular_copies(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no files"):
         stage_keys(tmp_path / "empty", tmp_path / "t2")
+
+
+def test_as_options_name_a_file_and_a_format() -> None:
+    from sealbox.integrations.initcontainer import parse_formats
+
+    assert parse_formats(["aws=aws", "gh=netrc"]) == {"aws": "aws", "gh": "netrc"}
+    for bad in (["aws"], ["aws=nope"], ["../x=aws"], ["a=aws", "a=gcp"], ["=aws"]):
+        with pytest.raises(BadRequest):
+            parse_formats(bad)

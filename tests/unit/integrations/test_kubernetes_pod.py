@@ -186,6 +186,17 @@ def test_only_the_named_containers_get_the_folder() -> None:
         ),
         (lambda s: s["volumes"].append({"name": k8s.SECRETS_VOLUME, "emptyDir": {}}), {}, "patched twice"),
         (lambda s: s["containers"].clear(), {}, "no app container"),
+        # Client formats: their variables go into the spec before any value is known.
+        (lambda s: None, {"formats": {"gh": "git"}}, "cannot take --as git"),  # keyed by the token's host
+        (lambda s: None, {"formats": {"aws": "aws-process"}}, "cannot take --as aws-process"),
+        (lambda s: None, {"formats": {"x": "nope"}}, "unknown format"),
+        (lambda s: None, {"formats": {"../x": "aws"}}, "file name"),
+        (lambda s: None, {"formats": {"a": "aws", "b": "aws"}}, "both set AWS_"),
+        (
+            lambda s: s["containers"][0].setdefault("env", []).append({"name": "NETRC", "value": "/n"}),
+            {"formats": {"gh": "netrc"}},
+            "sets NETRC itself",
+        ),
     ],
 )
 def test_refusals(change: Any, overrides: dict[str, Any], message: str) -> None:
@@ -195,6 +206,19 @@ def test_refusals(change: Any, overrides: dict[str, Any], message: str) -> None:
     change(pod["spec"])
     with pytest.raises(PodSpecError, match=message):
         patch_pod(pod, launch(**overrides))
+
+
+def test_a_client_format_sets_path_variables_and_asks_the_init_container() -> None:
+    pod = patch_pod(notebook_pod(), launch(formats={"gh": "netrc", "gcp-sa": "gcp"}, mount_path="/run/s"))
+    validate(pod)
+    app = pod["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in app["env"]}
+    assert (
+        env["NETRC"] == "/run/s/gh/netrc"
+        and env["GOOGLE_APPLICATION_CREDENTIALS"] == "/run/s/gcp-sa/key.json"
+    )
+    init = next(c for c in pod["spec"]["initContainers"] if c["name"] == k8s.INIT_CONTAINER)
+    assert init["args"][-4:] == ["--as", "gh=netrc", "--as", "gcp-sa=gcp"]
 
 
 def test_patching_twice_is_refused() -> None:

@@ -15,7 +15,6 @@ import asyncio
 from typing import Any
 
 from kubespawner import KubeSpawner
-from tornado import web
 from traitlets import Integer, Unicode
 
 from sealbox.integrations.jupyterhub.spawner import SealboxSpawner
@@ -55,7 +54,7 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         return modify_pod_hook(self, pod)
 
     def sealbox_kube_session(
-        self, session_id: str, credential: str, mount_path: str
+        self, session_id: str, credential: str, mount_path: str, formats: dict[str, str] | None = None
     ) -> tuple[KubeSession, dict[str, Any]]:
         """The pod's session description and the credential Secret's manifest for a created session."""
         name = credential_secret_name(session_id)
@@ -72,6 +71,7 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
             keeper_url=self.sealbox_keeper_url or None,
             mount_path=mount_path,
             image=self.sealbox_image,
+            formats=formats or None,
         )
         return description, secret
 
@@ -80,12 +80,6 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
         setattr(self, SPAWNER_ATTRIBUTE, None)
         if selection is None:
             return await super().start()
-        if selection.formats():
-            raise web.HTTPError(
-                400,
-                "sealbox: client formats (as) are written for servers on the hub's machine; a server in "
-                "Kubernetes takes its secrets as files and variables. Nothing was started",
-            )
         created = await asyncio.to_thread(
             self.sealbox_start_session,
             selection,
@@ -93,7 +87,7 @@ class SealboxKubeSpawner(SealboxSpawner, KubeSpawner):  # type: ignore[misc]  # 
             credential_ttl=self.sealbox_credential_ttl,
         )
         description, secret = self.sealbox_kube_session(
-            created.session.id, created.session_credential, selection.mount_path
+            created.session.id, created.session_credential, selection.mount_path, selection.formats()
         )
         self.sealbox_session_id = description.session_id
         try:

@@ -227,17 +227,15 @@ def render_form(
             f'<td><input type="text" name="{FORM_FILE}{i}" id="{FORM_FILE}{i}"'
             f' value="{file_value}" placeholder="{esc(s.ref.rpartition("/")[2])}"'
             f' aria-label="file name for {esc(s.ref)}" maxlength="128"></td>'
-            f"{env_cell}"
-            f"{_format_cell(s, i, choice.fmt if choice else None) if allow_env else ''}"
+            f"{env_cell}{_format_cell(s, i, choice.fmt if choice else None)}"
             "</tr>"
         )
     mount = esc(chosen.mount_path if chosen else DEFAULT_MOUNT_PATH)
-    # A client format points its client at the files with variables: only where variables are delivered.
-    env_head = "<th>environment variable</th><th>written as</th>" if allow_env else ""
+    env_head = "<th>environment variable</th>" if allow_env else ""
     table = (
         '<table class="table table-sm" id="sealbox-secrets">'
         "<thead><tr><th></th><th>secret</th><th>kind</th><th>description</th><th>file name</th>"
-        f"{env_head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{env_head}<th>written as</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         if rows
         else "<p>You have no secrets you may bring into a server here.</p>"
     )

@@ -8,7 +8,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sealbox.errors import PodSpecError
+from sealbox.domain.sessions import check_file_name
+from sealbox.errors import BadRequest, PodSpecError
 from sealbox.integrations.kubernetes.names import (
     CREDENTIAL_DIR,
     CREDENTIAL_KEY,
@@ -32,6 +33,7 @@ from sealbox.integrations.kubernetes.names import (
     check_session_id,
     session_pod_labels,
 )
+from sealbox.launcher.formats import pod_variables
 
 _RESOURCES = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
@@ -55,6 +57,7 @@ class KubeSession:
     run_as_group: int | None = None
     fs_group: int | None = None
     containers: tuple[str, ...] | None = None
+    formats: Mapping[str, str] | None = None  # file -> client format (`sealbox run --as`)
 
 
 def patch_pod(pod: Mapping[str, Any], session: KubeSession) -> dict[str, Any]:
@@ -76,6 +79,7 @@ def patch_pod(pod: Mapping[str, Any], session: KubeSession) -> dict[str, Any]:
         project=session.project,
         refresh_interval=session.refresh_interval,
         run_as_user=session.run_as_user,
+        formats=session.formats,
         run_as_group=session.run_as_group,
         fs_group=session.fs_group,
         containers=session.containers,
@@ -102,6 +106,7 @@ def patch_pod_spec(
     fs_group: int | None = None,
     containers: Collection[str] | None = None,
     size_limit: str = DEFAULT_SIZE_LIMIT,
+    formats: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A copy of `pod_spec` whose containers receive the session's files at `mount_path`.
 
@@ -118,10 +123,15 @@ def patch_pod_spec(
     credential through the pod's fsGroup, which is set (to `fs_group`, else the group) when missing.
     `session_id` is checked here (and labels the pod in `patch_pod`); the containers learn it only from
     the credential Secret, never from argv or the environment.
+
+    `formats` (file -> format) writes those files' secrets as their clients read them (`sealbox run --as`):
+    the init container renders them, and the app containers get the variables that point the clients there
+    (paths only, known before any value; aws-process and git are refused, see `pod_variables`).
     """
     check_session_id(session_id)
     check_name(credential_secret_name, "the credential Secret's name")
     mount = check_mount_path(mount_path)
+    variables = _format_variables(formats or {}, mount)
     if not server_url.startswith(("http://", "https://")):
         raise PodSpecError("the server URL starts with http:// or https://")
     if refresh:
@@ -134,7 +144,7 @@ def patch_pod_spec(
     volumes: list[dict[str, Any]] = spec["volumes"]
     init_containers: list[dict[str, Any]] = spec["initContainers"]
     volumes += _session_volumes(credential_secret_name, size_limit)
-    init_containers.append(_init_container(image, server_url, keeper_url, uid, gid))
+    init_containers.append(_init_container(image, server_url, keeper_url, uid, gid, formats or {}))
     if refresh and service_token_secret_name is not None and on_behalf_of is not None:  # checked above
         volumes.append(_token_volume(service_token_secret_name))
         init_containers.append(
@@ -148,8 +158,23 @@ def patch_pod_spec(
                 ids=(uid, gid),
             )
         )
-    _mount_into(apps, mount)
+    _mount_into(apps, mount, variables)
     return spec
+
+
+def _format_variables(formats: Mapping[str, str], mount: str) -> dict[str, str]:
+    """The variables the formats set in the app containers, checked (one secret per variable)."""
+    found: dict[str, str] = {}
+    for file, fmt in formats.items():
+        try:
+            variables = pod_variables(fmt, f"{mount}/{check_file_name(file)}")
+        except BadRequest as bad:
+            raise PodSpecError(bad.message) from None
+        for var, value in variables.items():
+            if var in found:
+                raise PodSpecError(f"two secrets written as {fmt} would both set {var}: a pod takes one")
+            found[var] = value
+    return found
 
 
 def _check_refresh(
@@ -262,7 +287,7 @@ def _session_volumes(credential_secret_name: str, size_limit: str) -> list[dict[
 
 
 def _init_container(
-    image: str, server_url: str, keeper_url: str | None, uid: int, gid: int | None
+    image: str, server_url: str, keeper_url: str | None, uid: int, gid: int | None, formats: Mapping[str, str]
 ) -> dict[str, Any]:
     """`sealbox kube init`: redeems the credential once into the emptyDir."""
     args = [
@@ -278,6 +303,8 @@ def _init_container(
     ]
     if keeper_url is not None:
         args += ["--keeper-url", keeper_url]
+    for file, fmt in formats.items():
+        args += ["--as", f"{file}={fmt}"]
     return {
         "name": INIT_CONTAINER,
         "image": image,
@@ -348,12 +375,17 @@ def _refresh_sidecar(
     }
 
 
-def _mount_into(apps: list[dict[str, Any]], mount: str) -> None:
-    """Each app container sees the folder read-only at `mount`, named by SEALBOX_SECRETS_DIR."""
+def _mount_into(apps: list[dict[str, Any]], mount: str, variables: Mapping[str, str]) -> None:
+    """Each app container sees the folder read-only at `mount`, named by SEALBOX_SECRETS_DIR, and the
+    formats' variables (a container that sets one itself is refused: its client would read the other)."""
     for c in apps:
         c.setdefault("volumeMounts", []).append(
             {"name": SECRETS_VOLUME, "mountPath": mount, "subPath": SUBDIR, "readOnly": True}
         )
         env = [e for e in c.get("env") or [] if e.get("name") != "SEALBOX_SECRETS_DIR"]
+        taken = sorted({e.get("name") for e in env} & set(variables))
+        if taken:
+            raise PodSpecError(f"container {c.get('name')} sets {taken[0]} itself; a client format sets it")
         env.append({"name": "SEALBOX_SECRETS_DIR", "value": mount})
+        env += [{"name": var, "value": value} for var, value in variables.items()]
         c["env"] = env

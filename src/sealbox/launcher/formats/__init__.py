@@ -17,7 +17,7 @@ from sealbox.domain.formats import FORMATS
 from sealbox.domain.kinds import SPECS, Kind, decode_fields, token_fields
 from sealbox.errors import BadRequest
 
-__all__ = ["FORMATS", "Place", "Rendered", "Source", "check_text", "parse_format", "render"]
+__all__ = ["FORMATS", "Place", "Rendered", "Source", "check_text", "parse_format", "pod_variables", "render"]
 
 
 class Source(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +100,28 @@ def _renderers() -> Mapping[str, Callable[[Source, Place], Rendered]]:
         "git": logins.git,
         "docker": logins.docker,
     }
+
+
+def pod_variables(fmt: str, folder: str) -> dict[str, str]:
+    """The variables of `fmt` for a secret whose files are at `folder`, known before its value is: what a
+    pod's spec sets while its init container writes the files. Refuses aws-process (its program is sealbox's
+    Python, which an app image need not have) and git (its helper is keyed by the token's host, a part of
+    the value)."""
+    from sealbox.launcher.formats import cloud, logins, ssh
+
+    variables: Mapping[str, Callable[[Place], dict[str, str]]] = {
+        "aws": cloud.aws_variables,
+        "gcp": cloud.gcp_variables,
+        "pgpass": logins.pgpass_variables,
+        "netrc": logins.netrc_variables,
+        "ssh": ssh.ssh_variables,
+        "docker": logins.docker_variables,
+    }
+    if parse_format(fmt) not in variables:
+        raise BadRequest(
+            f"a pod cannot take --as {fmt}; use one of: {', '.join(variables)}", code="invalid_format"
+        )
+    return variables[fmt](Place(folder=folder, python=""))
 
 
 def render(fmt: str, source: Source, place: Place) -> Rendered:

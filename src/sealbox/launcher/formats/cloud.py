@@ -39,6 +39,17 @@ def _config(region: str | None, *lines: str) -> bytes:
     return ("[default]\n" + "".join(f"{line}\n" for line in body)).encode()
 
 
+def aws_variables(place: Place) -> dict[str, str]:
+    return {
+        "AWS_SHARED_CREDENTIALS_FILE": f"{place.folder}/credentials",
+        "AWS_CONFIG_FILE": f"{place.folder}/config",
+    }
+
+
+def gcp_variables(place: Place) -> dict[str, str]:
+    return {"GOOGLE_APPLICATION_CREDENTIALS": f"{place.folder}/key.json"}
+
+
 def aws(source: Source, place: Place) -> Rendered:
     """`credentials` and `config` with a `default` profile: key pair, session token, region."""
     parts = _aws_parts(source, "aws")
@@ -53,10 +64,7 @@ def aws(source: Source, place: Place) -> Rendered:
             "credentials": _config(None, *credentials),
             "config": _config(parts.get("region")),
         },
-        env={
-            "AWS_SHARED_CREDENTIALS_FILE": f"{place.folder}/credentials",
-            "AWS_CONFIG_FILE": f"{place.folder}/config",
-        },
+        env=aws_variables(place),
         outranked_by=AWS_OUTRANKING,
     )
 
@@ -82,10 +90,7 @@ def aws_process(source: Source, place: Place) -> Rendered:
             "credentials": b"",
             "config": _config(parts.get("region"), f"credential_process = {command}"),
         },
-        env={
-            "AWS_CONFIG_FILE": f"{place.folder}/config",
-            "AWS_SHARED_CREDENTIALS_FILE": f"{place.folder}/credentials",
-        },
+        env=aws_variables(place),
         outranked_by=AWS_OUTRANKING,
     )
 
@@ -97,6 +102,6 @@ def gcp(source: Source, place: Place) -> Rendered:
     check_gcp_key(source.value)  # checked on entry too; a value stored before the rule is checked here
     return Rendered(
         files={"key.json": source.value},
-        env={"GOOGLE_APPLICATION_CREDENTIALS": f"{place.folder}/key.json"},
+        env=gcp_variables(place),
         outranked_by=GCP_OUTRANKING,
     )

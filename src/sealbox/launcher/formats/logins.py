@@ -49,6 +49,18 @@ def _pgpass_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def pgpass_variables(place: Place) -> dict[str, str]:
+    return {"PGPASSFILE": f"{place.folder}/pgpass"}
+
+
+def netrc_variables(place: Place) -> dict[str, str]:
+    return {"NETRC": f"{place.folder}/netrc"}
+
+
+def docker_variables(place: Place) -> dict[str, str]:
+    return {"DOCKER_CONFIG": place.folder}
+
+
 def pgpass(source: Source, place: Place) -> Rendered:
     """One `host:port:dbname:user:password` line (`*` for a part the secret leaves open)."""
     if source.kind != Kind.DATABASE.value:
@@ -64,7 +76,7 @@ def pgpass(source: Source, place: Place) -> Rendered:
             line.append(_pgpass_field(check_text(source, "pgpass", name, value, spaces=True)))
     return Rendered(
         files={"pgpass": (":".join(line) + "\n").encode()},
-        env={"PGPASSFILE": f"{place.folder}/pgpass"},
+        env=pgpass_variables(place),
         outranked_by=("PGPASSWORD",),
     )
 
@@ -101,7 +113,7 @@ def netrc(source: Source, place: Place) -> Rendered:
     """`machine HOST login USER password TOKEN` (quoted where needed, as curl and Python read it)."""
     host, user, secret = _login(source, "netrc")
     line = f"machine {_netrc_word(hostname(host))} login {_netrc_word(user)} password {_netrc_word(secret)}\n"
-    return Rendered(files={"netrc": line.encode()}, env={"NETRC": f"{place.folder}/netrc"})
+    return Rendered(files={"netrc": line.encode()}, env=netrc_variables(place))
 
 
 def git(source: Source, place: Place) -> Rendered:
@@ -124,5 +136,5 @@ def docker(source: Source, place: Place) -> Rendered:
     document = {"auths": {host: {"auth": auth}}}
     return Rendered(
         files={"config.json": (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()},
-        env={"DOCKER_CONFIG": place.folder},
+        env=docker_variables(place),
     )

@@ -15,9 +15,12 @@ def key_file(value: bytes) -> bytes:
     return text + b"\n"
 
 
+def ssh_variables(place: Place) -> dict[str, str]:
+    return {"GIT_SSH_COMMAND": shlex.join(["ssh", "-i", f"{place.folder}/id", "-o", "IdentitiesOnly=yes"])}
+
+
 def ssh(source: Source, place: Place) -> Rendered:
     """`id` (0400, as every file of the folder) and `ssh -i id -o IdentitiesOnly=yes` for git."""
     if source.kind != Kind.SSH_KEY.value:
         raise source.refuse_kind("ssh", "ssh-key")
-    command = shlex.join(["ssh", "-i", f"{place.folder}/id", "-o", "IdentitiesOnly=yes"])
-    return Rendered(files={"id": key_file(source.value)}, env={"GIT_SSH_COMMAND": command})
+    return Rendered(files={"id": key_file(source.value)}, env=ssh_variables(place))
