@@ -494,6 +494,39 @@ def test_kube_pod_prints_a_secret_and_pod_that_start(
     assert (shm / "secrets" / "token").read_text() == value
 
 
+def test_kube_pod_writes_a_secret_in_its_clients_format(
+    stack: Stack, alice: User, alice_cli: dict[str, str], canary: Canary, shm: Path, tmp_path: Path
+) -> None:
+    secret_key, name = canary_value(canary, "k8s-cli-aws"), unique("cli-aws")
+    alice.add(name, kind="aws", fields={"access_key_id": AWS_KEY_ID, "secret_access_key": secret_key})
+    pod_file = tmp_path / "pod.yaml"
+    pod_file.write_text(yaml.safe_dump(notebook_pod()))
+
+    def kube_pod(*extra: str) -> subprocess.CompletedProcess[bytes]:
+        argv = ["kube", "pod", "-f", str(pod_file), "--credential-secret", "cred", "--namespace", "jhub"]
+        return subprocess.run(sealbox_cmd(*argv, *extra), env=alice_cli, capture_output=True, timeout=60)
+
+    before = len(alice.call("GET", "/sessions", params={"all": "true"}))
+    for bad, message in (
+        (["--secret", f"{name}:aws", "--as", "other=aws"], b"no --secret is written to the file other"),
+        (["--secret", f"{name}:aws", "--as", "aws=git"], b"cannot take --as git"),
+        (["--secret", f"{name}:aws", "--as", "aws"], b"FILE=FORMAT"),
+    ):
+        refused = kube_pod(*bad)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+    assert len(alice.call("GET", "/sessions", params={"all": "true"})) == before  # refused before a session
+
+    out = tmp_path / "apply.yaml"
+    done = kube_pod("--secret", f"{name}:aws", "--as", "aws=aws", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    secret, pod = yaml.safe_load_all(out.read_text())
+    validate(pod, values=VALUES)
+    fp = fake_pod(pod, tmp_path, shm)
+    fp.mount_secret(k8s.CREDENTIAL_VOLUME, secret)
+    assert fp.run(k8s.INIT_CONTAINER).returncode == 0
+    assert _boto3_in_app(pod, shm, tmp_path) == [AWS_KEY_ID, hashlib.sha256(secret_key.encode()).hexdigest()]
+
+
 def test_kube_sync_writes_a_labelled_secret_that_kubeflow_mounts(
     stack: Stack, alice: User, alice_cli: dict[str, str], canary: Canary, tmp_path: Path
 ) -> None:

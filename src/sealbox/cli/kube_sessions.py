@@ -14,7 +14,7 @@ import typer
 
 from sealbox.cli.output import fail
 from sealbox.cli.secrets import client
-from sealbox.errors import ClientError, SealboxError
+from sealbox.errors import BadRequest, ClientError, SealboxError
 
 if TYPE_CHECKING:
     from sealbox.protocol.session_answers import SessionCreated
@@ -38,6 +38,14 @@ def pod(
     file: Annotated[Path, typer.Option("--file", "-f", help="a Pod's YAML/JSON ('-' for stdin)")],
     secret: Annotated[list[str], typer.Option("--secret", help="NAME or NAME:FILE; repeatable")],
     credential_secret: Annotated[str, typer.Option(help="name of the short-lived credential Secret")],
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--as",
+            help="FILE=FORMAT: that file's secret as its client reads it (aws, gcp, pgpass, netrc, ssh, "
+            "docker), its variables set in the app containers; repeatable",
+        ),
+    ] = None,
     server_url: Annotated[
         str | None, typer.Option(help="the server's URL as the pod reaches it; default: yours")
     ] = None,
@@ -72,10 +80,12 @@ def pod(
     pod_namespace = (manifest.get("metadata") or {}).get("namespace")
     if apply and not pod_namespace:
         fail("--apply needs --namespace (or metadata.namespace in the Pod)")
+    request = _session_body(secret, mount_path, project, ttl, credential_ttl)
+    chosen = _formats(formats or [], request)
     session_id = ""
     with _failing_cleanly(ending=lambda: session_id):
         applier = _kube_api(kubeconfig, context) if apply else None
-        created = _create(_session_body(secret, mount_path, project, ttl, credential_ttl))
+        created = _create(request)
         session_id = created.session.id
         patched = patch_pod(
             manifest,
@@ -88,6 +98,7 @@ def pod(
                 image=image or IMAGE,
                 run_as_user=run_as_user,
                 fs_group=fs_group,
+                formats=chosen or None,
             ),
         )
         secret_doc = _credential_doc(credential_secret, created, pod_namespace)
@@ -312,6 +323,23 @@ def _session_body(
         ttl_seconds=ttl,
         credential_ttl_seconds=credential_ttl,
     )
+
+
+def _formats(options: list[str], request: SessionCreate) -> dict[str, str]:
+    """`--as FILE=FORMAT`, checked before any session exists: a file of a --secret, a format a pod takes."""
+    from sealbox.integrations.initcontainer import parse_formats
+    from sealbox.launcher.formats import pod_variables
+
+    try:
+        chosen = parse_formats(options)
+        files = {m.file for m in request.secrets}
+        for file, fmt in chosen.items():
+            if file not in files:
+                fail(f"--as {file}={fmt}: no --secret is written to the file {file}")
+            pod_variables(fmt, request.mount_path or "/secrets")
+    except BadRequest as bad:
+        fail(bad.message)
+    return chosen
 
 
 def _create(request: SessionCreate) -> SessionCreated:
