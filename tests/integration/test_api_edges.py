@@ -330,7 +330,7 @@ def test_a_422_says_what_the_schema_allows_never_what_was_sent(
         assert resp.status_code == 422 and sent not in resp.text
         assert {
             "field": "kind",
-            "problem": "enum: one of 'generic', 'aws', 'database', 'token', 'ssh-key' or 'gcp'",
+            "problem": "enum: one of 'generic', 'aws', 'database', 'token', 'ssh-key', 'gcp' or 'aws-role'",
         } in (resp.json()["errors"])
         resp = checked(admin.get(f"{API}/secrets", params={"limit": 501}), "limit")
         assert resp.json()["errors"] == [{"field": "limit", "problem": "less_than_equal: at most 500"}]

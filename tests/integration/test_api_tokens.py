@@ -243,12 +243,16 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 BODY_CREDENTIAL = {
     ("POST", "/api/v1/sessions/{session_id}/redeem"),
     ("POST", "/api/v1/sessions/{session_id}/failures"),
+    ("POST", "/api/v1/sessions/{session_id}/roles"),
 }
 # A made-up session credential with every field those routes may ask for: it must buy nothing.
 JUNK_CREDENTIAL = {
     "credential": "junk-" + "x" * 40,
     "public_key": base64.b64encode(b"\x01" * 32).decode(),
     "code": "integrity_error",
+    "secret": "alice/role",
+    "role_arn": "arn:aws:iam::123456789012:role/junk",
+    "duration_seconds": 900,
 }
 ADMIN = {("GET", "/api/v1/users"), ("POST", "/api/v1/users")}
 CORE = {

@@ -893,6 +893,44 @@ def _failures(w: World, who: Identity) -> list[Case]:
     ]
 
 
+@route("POST", "/api/v1/sessions/{session_id}/roles")
+def _roles(w: World, who: Identity) -> list[Case]:
+    """Only the holder of the session's spent credential records a role assumption; a bearer token adds
+    nothing, and an unspent or foreign credential is refused like a wrong one."""
+    rt = ("POST", "/api/v1/sessions/{session_id}/roles")
+    alice_session, _ = w.sessions["alice"]
+    ursula_session, _ = w.sessions["ursula"]
+    body = {
+        "credential": w.spare_credential,
+        "secret": f"{w.alice}/{w.S}",
+        "role_arn": "arn:aws:iam::123456789012:role/matrix",
+        "duration_seconds": 900,
+    }
+    twin = Case(rt, who, "missing", "POST", f"/sessions/{uuid.uuid4().hex}/roles", json=body)
+    return [
+        Case(
+            rt,
+            who,
+            "other-session",
+            "POST",
+            f"/sessions/{alice_session}/roles",
+            json=body,
+            denied_with=401,
+            twin=twin,
+        ),
+        Case(
+            rt,
+            who,
+            "unspent",
+            "POST",
+            f"/sessions/{ursula_session}/roles",
+            json=body,
+            denied_with=401,
+            twin=twin,
+        ),
+    ]
+
+
 # groups and projects ------------------------------------------------------------------------------------
 
 
@@ -1772,7 +1810,7 @@ def _denials(o: Outcome) -> bool:
         not o.case.web
         and o.case.who.authenticated
         and o.status in (403, 404)
-        and not o.case.route[1].endswith(("/redeem", "/failures"))  # session credentials, not identities
+        and not o.case.route[1].endswith(("/redeem", "/failures", "/roles"))  # session credentials
         and o.case.route[1] != "/api/v1/openapi.json"
     )
 

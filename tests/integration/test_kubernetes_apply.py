@@ -153,9 +153,12 @@ def test_kube_pod_apply_creates_the_pod_then_its_credential_secret_and_end_remov
         assert [(i.file, i.selected().decode()) for i in delivery.items] == [("token", value)]
         again = http.post(
             f"{API}/sessions/{session_id}/redeem",
-            json={"credential": data[k8s.CREDENTIAL_KEY], "public_key": base64.b64encode(bytes(32)).decode()},
+            json={
+                "credential": data[k8s.CREDENTIAL_KEY],
+                "public_key": base64.b64encode(_x25519_public()).decode(),
+            },
         )
-        assert again.status_code == 401
+        assert again.status_code == 401  # spent (an all-zero key would be a 400 before the credential counts)
 
     # Another session's objects in the namespace are left alone by the cleanup.
     other = k8s.credential_secret(name="other", session_id="f" * 32, credential="sbl_x", namespace="jhub")
@@ -306,3 +309,10 @@ def test_apply_refuses_cleanly_without_a_cluster(
     assert done.returncode == 1
     assert b"cannot be reached" in done.stderr and b"Traceback" not in done.stderr
     assert alice.call("GET", "/sessions") == live_before
+
+
+def _x25519_public() -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
